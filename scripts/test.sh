@@ -1,0 +1,30 @@
+#!/bin/sh
+# The project's test command (CI runs it through .ci/run): installs dependencies,
+# builds with -Wall -Wextra -Werror, runs every test through ctest, then builds
+# the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer and
+# runs them, then runs each fuzz target briefly. Exits non-zero on any failure.
+set -eu
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+JOBS=$(nproc 2>/dev/null || echo 2)
+
+./scripts/setup.sh
+
+echo "== build (Release with debug info, -Werror)"
+cmake -S . -B build -DEDL_WERROR=ON >/dev/null
+cmake --build build -j"$JOBS"
+
+echo "== tests (ctest)"
+(cd build && ctest --output-on-failure -j"$JOBS")
+
+echo "== unit tests under ASan+UBSan"
+cmake -S . -B build-asan -DEDL_WERROR=ON -DEDL_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build build-asan -j"$JOBS"
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	ctest --output-on-failure -j"$JOBS" -L unit)
+
+if [ -x scripts/fuzz.sh ]; then
+	echo "== fuzz targets, ${EDL_FUZZ_SECONDS:-30} s each"
+	./scripts/fuzz.sh "${EDL_FUZZ_SECONDS:-30}"
+fi
+echo "== all tests passed"
