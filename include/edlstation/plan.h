@@ -1,0 +1,61 @@
+/*
+ * The flashing plan: the ordered steps a session executes on one device, built
+ * from a package by src/package and consumed by the flash sequencer. A plan is
+ * immutable once built and shared read-only by every session; program steps
+ * point into the package's read-only image mappings.
+ */
+#ifndef EDLSTATION_PLAN_H
+#define EDLSTATION_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "edlstation/storage.h"
+
+enum edl_plan_step_kind {
+	EDL_STEP_ERASE = 0,        /* <erase> of a sector range */
+	EDL_STEP_PROGRAM = 1,      /* <program> of a sector range from image bytes */
+	EDL_STEP_PATCH = 2,        /* <patch> of bytes on the disk (GPT fields) */
+	EDL_STEP_SET_BOOTABLE = 3, /* <setbootablestoragedrive> */
+};
+
+#define EDL_PLAN_EXPR_MAX 96
+
+struct edl_plan_step {
+	enum edl_plan_step_kind kind;
+	uint32_t lun;         /* physical_partition_number */
+	uint32_t sector_size; /* SECTOR_SIZE_IN_BYTES */
+	/* start_sector as sent to the programmer: a decimal number, or an expression
+	 * such as "NUM_DISK_SECTORS-33." that the programmer evaluates. */
+	char start_sector[EDL_PLAN_EXPR_MAX];
+	uint64_t num_sectors;     /* num_partition_sectors (0 for patch) */
+	uint32_t pages_per_block; /* NAND only, else 0 */
+	char last_sector[EDL_PLAN_EXPR_MAX]; /* NAND partition end; "" when absent */
+	char label[64];
+	char filename[256]; /* image path relative to the package, for messages */
+
+	/* PROGRAM: the bytes to write. The engine sends num_sectors * sector_size
+	 * bytes: data (data_len bytes, mapped read-only) then zeros. When fill is
+	 * set, data is NULL and every 32-bit word is fill_value (sparse FILL chunk). */
+	const uint8_t *data;
+	uint64_t data_len;
+	bool fill;
+	uint32_t fill_value;
+	bool verify;       /* read back with getsha256digest and compare */
+	uint8_t sha256[32]; /* digest of the padded range, valid when verify */
+
+	/* PATCH */
+	uint64_t byte_offset;
+	uint64_t size_in_bytes;
+	char value[EDL_PLAN_EXPR_MAX]; /* number or expression (CRC32(...), NUM_DISK_SECTORS-6.) */
+};
+
+struct edl_plan {
+	enum edl_storage_kind storage;
+	struct edl_plan_step *steps;
+	size_t n_steps;
+	uint64_t total_bytes; /* bytes programmed, all LUNs */
+};
+
+#endif
