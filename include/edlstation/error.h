@@ -44,6 +44,7 @@
 	XX(EDL_E_SAHARA_VERSION, -207, "unsupported Sahara version")                               \
 	XX(EDL_E_SAHARA_EXEC, -208, "Sahara command-mode request failed")                          \
 	XX(EDL_E_SAHARA_TIMEOUT, -209, "Sahara device stopped answering")                          \
+	XX(EDL_E_ELF, -210, "programmer is not a valid ELF image")                                 \
 	/* Firehose */                                                                             \
 	XX(EDL_E_FH_NAK, -300, "Firehose command refused (NAK)")                                   \
 	XX(EDL_E_FH_XML, -301, "Firehose reply is not well-formed XML")                            \
@@ -66,6 +67,8 @@
 	XX(EDL_E_PKG_SPARSE, -408, "malformed sparse image")                                       \
 	XX(EDL_E_PKG_PATCH, -409, "patch cannot be applied")                                       \
 	XX(EDL_E_PKG_GEOMETRY, -410, "sectors outside the device geometry")                        \
+	XX(EDL_E_PKG_CACHE, -411, "hash cache unreadable or unwritable")                           \
+	XX(EDL_E_PKG_XML_UNSAFE, -412, "XML with a DTD or entities refused")                       \
 	/* USB and station */                                                                      \
 	XX(EDL_E_USB, -500, "USB error")                                                           \
 	XX(EDL_E_USB_GONE, -501, "device was unplugged")                                           \
@@ -78,8 +81,11 @@
 	XX(EDL_E_DB_BUSY, -601, "database is busy")                                                \
 	XX(EDL_E_DB_CORRUPT, -602, "database is corrupt")                                          \
 	XX(EDL_E_DB_SCHEMA, -603, "database schema is newer than this program")                    \
+	XX(EDL_E_DB_OLD, -604, "database schema is older than this program")                       \
 	/* emulated target */                                                                      \
-	XX(EDL_E_TARGET, -700, "emulated device error")
+	XX(EDL_E_TARGET, -700, "emulated device error")                                           \
+	XX(EDL_E_TARGET_NOT_ERASED, -701, "NAND page is not erased")                               \
+	XX(EDL_E_TARGET_BAD_BLOCKS, -702, "NAND partition has too few good blocks")
 
 enum edl_error_code {
 #define EDL_XX_ENUM(sym, val, msg) sym = val,

@@ -49,6 +49,24 @@ struct edl_plan_step {
 	uint64_t byte_offset;
 	uint64_t size_in_bytes;
 	char value[EDL_PLAN_EXPR_MAX]; /* number or expression (CRC32(...), NUM_DISK_SECTORS-6.) */
+
+	/* Added by the package module (src/package): where the step comes from. */
+	char source[160];     /* "update/firehose/rawprogram_nand_p4K_b256K_update.xml:12" */
+	bool bootloader;      /* erases/programs the boot loader (SBL/XBL): see plan ordering */
+	bool synthesized;     /* not in the XML: added by the ordering rules (boot loader erase) */
+	uint64_t file_offset; /* PROGRAM: offset of data in the image file (sparse RAW chunks) */
+};
+
+#define EDL_PLAN_MAX_LUNS 8
+
+/* Per-LUN totals of a plan (added by the package module). */
+struct edl_plan_lun {
+	uint32_t lun;
+	size_t n_steps;
+	uint64_t program_bytes; /* num_sectors * sector_size of every PROGRAM step, fills included */
+	uint64_t fill_bytes;    /* of which sparse FILL steps */
+	uint64_t erase_bytes;   /* sectors erased, in bytes */
+	uint64_t est_ms;        /* estimated time of this LUN's steps at the plan's link rate */
 };
 
 struct edl_plan {
@@ -56,6 +74,13 @@ struct edl_plan {
 	struct edl_plan_step *steps;
 	size_t n_steps;
 	uint64_t total_bytes; /* bytes programmed, all LUNs */
+
+	/* Added by the package module. */
+	struct edl_plan_lun luns[EDL_PLAN_MAX_LUNS]; /* in LUN order, n_luns used */
+	size_t n_luns;
+	uint32_t bootable_lun; /* LUN of the boot loader: the SET_BOOTABLE step's value */
+	uint64_t link_rate;    /* bytes/s the estimate assumes */
+	uint64_t est_ms;       /* estimated flashing time of the whole plan */
 };
 
 #endif

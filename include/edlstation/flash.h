@@ -1,0 +1,115 @@
+/*
+ * The flash job: everything one device goes through, as one sans-I/O state
+ * machine (include/edlstation/io.h contract). It composes the Sahara host engine
+ * (probe, identify, programmer upload) and the Firehose host engine (configure,
+ * storage info, the plan's steps, read-back verify, set bootable, reset).
+ *
+ * The station's session (src/station) drives a job over libusb and adds what
+ * needs the outside world (retries, recording, the live view); tests and
+ * `edlstation memflash` drive the very same job over the in-memory link.
+ *
+ * The stages are the session states of DESIGN.md. A failed job names the stage
+ * it failed in and a struct edl_error whose detail carries the device's words.
+ */
+#ifndef EDLSTATION_FLASH_H
+#define EDLSTATION_FLASH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "edlstation/error.h"
+#include "edlstation/firehose.h"
+#include "edlstation/io.h"
+#include "edlstation/log.h"
+#include "edlstation/plan.h"
+#include "edlstation/sahara.h"
+
+/* XX(symbol, name). One line per stage, in the order a job passes them. */
+#define EDL_FLASH_STAGE_TABLE(XX)                                                                  \
+	XX(EDL_STAGE_PROBE, "probe")               /* HELLO? programmer running? silence? */      \
+	XX(EDL_STAGE_SAHARA, "sahara")             /* identify and upload the programmer */       \
+	XX(EDL_STAGE_DRAIN, "drain")               /* read what a running programmer still had */  \
+	XX(EDL_STAGE_CONFIGURE, "configure")       /* payload size negotiation */                  \
+	XX(EDL_STAGE_STORAGE_INFO, "storage-info") /* geometry of the storage */                  \
+	XX(EDL_STAGE_ERASE, "erase")               /* a plan erase step */                        \
+	XX(EDL_STAGE_PROGRAM, "program")           /* a plan program step */                      \
+	XX(EDL_STAGE_PATCH, "patch")               /* a plan patch step */                        \
+	XX(EDL_STAGE_VERIFY, "verify")             /* getsha256digest of each programmed range */ \
+	XX(EDL_STAGE_SET_BOOTABLE, "set-bootable") /* setbootablestoragedrive */                  \
+	XX(EDL_STAGE_RESET, "reset")               /* power reset (or reset_to_edl) */            \
+	XX(EDL_STAGE_DONE, "done")                 /* finished: see status */
+
+enum edl_flash_stage {
+#define EDL_XX_STAGE(sym, name) sym,
+	EDL_FLASH_STAGE_TABLE(EDL_XX_STAGE)
+#undef EDL_XX_STAGE
+};
+
+const char *edl_flash_stage_name(enum edl_flash_stage stage);
+
+enum edl_flash_outcome {
+	EDL_FLASH_OUTCOME_NONE = 0,
+	EDL_FLASH_OUTCOME_FLASHED,      /* plan executed, verified, device reset */
+	EDL_FLASH_OUTCOME_IDENTIFIED,   /* identify-only job finished */
+	EDL_FLASH_OUTCOME_REENUMERATE,  /* sent reset_to_edl: the device comes back as a new one */
+};
+
+struct edl_flash_options {
+	struct edl_sahara_host_config sahara; /* images, probe timing; identify is set from below */
+	struct edl_fh_config firehose;
+	const struct edl_plan *plan; /* NULL: identify only */
+	uint64_t max_payload;        /* offered in configure; default 1 MiB */
+	bool zlp_aware;              /* default true */
+	bool identify;               /* Sahara command mode before the upload; default true */
+	bool verify;                 /* getsha256digest every programmed range; default true */
+	/* A programmer found already running: true = reuse it (drain, configure,
+	 * go on); false = send reset_to_edl and end with outcome REENUMERATE so the
+	 * caller identifies the unit on its fresh HELLO. Default true. */
+	bool reuse_running_programmer;
+	bool set_bootable;       /* default true */
+	uint32_t bootable_lun;   /* default 0 (eMMC/NAND), usually 1 or 0 for UFS */
+	const char *final_power; /* "reset" (default), "off", "reset_to_edl", or NULL for none */
+	uint32_t final_power_delay_s;
+	struct edl_log *log; /* NULL: silent */
+};
+
+void edl_flash_options_default(struct edl_flash_options *opt);
+
+struct edl_flash_progress {
+	uint64_t bytes_total;   /* bytes the plan programs */
+	uint64_t bytes_done;    /* bytes of raw data handed to the transport */
+	size_t step;            /* current plan step (0-based) */
+	size_t n_steps;
+	uint64_t payload;       /* negotiated payload, 0 before configure */
+	unsigned configure_rounds;
+};
+
+struct edl_flash_job;
+
+/* The options' plan and images are not copied: keep them alive until free. */
+int edl_flash_job_new(struct edl_flash_job **out, const struct edl_flash_options *opt);
+void edl_flash_job_free(struct edl_flash_job *job);
+
+void edl_flash_job_start(struct edl_flash_job *job, uint64_t now);
+int edl_flash_job_feed(struct edl_flash_job *job, const uint8_t *data, size_t len, uint64_t now);
+void edl_flash_job_timeout(struct edl_flash_job *job, uint64_t now);
+bool edl_flash_job_next_out(struct edl_flash_job *job, struct edl_chunk *out);
+uint64_t edl_flash_job_deadline(const struct edl_flash_job *job);
+
+enum edl_engine_status edl_flash_job_status(const struct edl_flash_job *job);
+enum edl_flash_stage edl_flash_job_stage(const struct edl_flash_job *job);
+/* The stage the job failed in (valid when FAILED). */
+enum edl_flash_stage edl_flash_job_failed_stage(const struct edl_flash_job *job);
+const struct edl_error *edl_flash_job_error(const struct edl_flash_job *job);
+enum edl_flash_outcome edl_flash_job_outcome(const struct edl_flash_job *job);
+/* True once the job talks Firehose (byte stream framing applies). */
+bool edl_flash_job_in_firehose(const struct edl_flash_job *job);
+/* True when the programmer was found already running. */
+bool edl_flash_job_found_running(const struct edl_flash_job *job);
+/* Identity from Sahara command mode; NULL when the unit was not identified. */
+const struct edl_sahara_identity *edl_flash_job_identity(const struct edl_flash_job *job);
+void edl_flash_job_progress(const struct edl_flash_job *job, struct edl_flash_progress *out);
+const struct edl_fh_storage_info *edl_flash_job_storage_info(const struct edl_flash_job *job);
+
+#endif

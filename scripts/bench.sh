@@ -1,0 +1,28 @@
+#!/bin/sh
+# Benchmarks (never timed tests): `scripts/bench.sh [package|store|station|all]`.
+# Each prints a table of figures, as ratios to a baseline measured in the same
+# run where one exists, and writes JSON under build/bench/.
+set -eu
+cd "$(dirname "$0")/.."
+what=${1:-all}
+shift 2>/dev/null || true
+run() {
+	if [ -x "scripts/bench/$1.sh" ]; then
+		"scripts/bench/$1.sh" "$@"
+	else
+		echo "bench: '$1' is not written yet (scripts/bench/$1.sh)" >&2
+		return 2
+	fi
+}
+case "$what" in
+package | store | station) run "$what" "$@" ;;
+all)
+	for b in package store station; do
+		[ -x "scripts/bench/$b.sh" ] && run "$b"
+	done
+	;;
+*)
+	echo "usage: scripts/bench.sh [package|store|station|all]" >&2
+	exit 2
+	;;
+esac

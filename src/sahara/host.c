@@ -1,0 +1,712 @@
+/*
+ * The Sahara host engine, sans-I/O (io.h). One engine per attached device:
+ *
+ *   WAIT_FIRST --HELLO--> (identify) WAIT_CMD_READY -> EXECUTE/RESP/DATA ... ->
+ *       SWITCH_MODE(0) -> WAIT_HELLO --HELLO--> TRANSFER -> WAIT_DONE_RESP -> done
+ *   WAIT_FIRST --"<?xml"--> done, a programmer is already running
+ *   WAIT_FIRST --silence--> probe (Firehose <nop/>) -> WAIT_PROBE:
+ *       XML -> programmer running; HELLO -> as above; any other Sahara packet ->
+ *       RESET_STATE_MACHINE -> WAIT_HELLO; silence -> the unit needs a power cycle.
+ *
+ * The probe is what the field report asked for: a unit whose programmer was
+ * loaded by an interrupted run sends no HELLO and answers XML; a boot ROM whose
+ * HELLO was consumed earlier answers END_OF_IMAGE to anything. Every wait is a
+ * deadline the driver watches; one function changes state and sets it.
+ */
+#include "edlstation/sahara.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OUT_SLOTS 16
+#define MAX_EXEC_DATA 4096 /* no command-mode answer is anywhere near this */
+#define MAX_EXEC_STEPS 4
+
+struct out_slot {
+	uint8_t buf[EDL_SAHARA_MAX_PKT];
+	struct edl_chunk chunk;
+};
+
+struct edl_sahara_host {
+	struct edl_sahara_host_config cfg;
+	enum edl_sahara_host_state state;
+	enum edl_engine_status status;
+	enum edl_sahara_outcome outcome;
+	struct edl_error err;
+	struct edl_sahara_identity id;
+	uint64_t deadline;
+	uint32_t wait_ms; /* length of the wait behind the deadline, for messages */
+
+	/* Output: a ring of chunks; packets live in the slot, image data in the image. */
+	struct out_slot out[OUT_SLOTS];
+	size_t out_head;
+	size_t out_count;
+
+	/* Command mode. */
+	bool identified; /* command mode done, SWITCH_MODE(0) sent */
+	uint32_t exec_seq[MAX_EXEC_STEPS];
+	size_t n_exec;
+	size_t exec_idx;
+	uint32_t exec_len; /* data_length announced by EXECUTE_RESP */
+
+	bool probe_sent;
+	uint8_t *leftover;
+	size_t leftover_len;
+};
+
+static const char *const state_names[] = {
+#define EDL_XX_STATE_NAME(sym, name) name,
+        EDL_SAHARA_HOST_STATE_TABLE(EDL_XX_STATE_NAME)
+#undef EDL_XX_STATE_NAME
+};
+
+const char *edl_sahara_host_state_name(enum edl_sahara_host_state state)
+{
+	if ((size_t)state < sizeof(state_names) / sizeof(state_names[0]))
+		return state_names[state];
+	return "unknown state";
+}
+
+void edl_sahara_host_config_default(struct edl_sahara_host_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->identify = true;
+	cfg->upload = true;
+	cfg->hello_wait_ms = 500;
+	cfg->probe_wait_ms = 1000;
+	cfg->packet_timeout_ms = 5000;
+	cfg->hello_version = 2;
+}
+
+int edl_sahara_host_new(struct edl_sahara_host **out, const struct edl_sahara_host_config *cfg)
+{
+	struct edl_sahara_host *h;
+	size_t i;
+
+	*out = NULL;
+	if (cfg->upload && cfg->n_images == 0)
+		return EDL_E_INVAL;
+	for (i = 0; i < cfg->n_images; i++)
+		if (cfg->images[i].data == NULL && cfg->images[i].len > 0)
+			return EDL_E_INVAL;
+	h = calloc(1, sizeof(*h));
+	if (h == NULL)
+		return EDL_E_NOMEM;
+	h->cfg = *cfg;
+	if (h->cfg.hello_wait_ms == 0)
+		h->cfg.hello_wait_ms = 500;
+	if (h->cfg.probe_wait_ms == 0)
+		h->cfg.probe_wait_ms = 1000;
+	if (h->cfg.packet_timeout_ms == 0)
+		h->cfg.packet_timeout_ms = 5000;
+	if (h->cfg.hello_version == 0)
+		h->cfg.hello_version = 2;
+	h->state = EDL_SAHARA_HOST_IDLE;
+	h->status = EDL_ENGINE_RUNNING;
+	edl_error_clear(&h->err);
+	*out = h;
+	return EDL_OK;
+}
+
+void edl_sahara_host_free(struct edl_sahara_host *h)
+{
+	if (h == NULL)
+		return;
+	free(h->leftover);
+	free(h);
+}
+
+/* The one place the state changes; wait_ms 0 = no deadline. */
+static void set_state(struct edl_sahara_host *h, enum edl_sahara_host_state state, uint64_t now,
+                      uint32_t wait_ms)
+{
+	h->state = state;
+	h->wait_ms = wait_ms;
+	h->deadline = wait_ms ? now + wait_ms : 0;
+}
+
+__attribute__((format(printf, 3, 4))) static int fail(struct edl_sahara_host *h, int code,
+                                                      const char *fmt, ...)
+{
+	va_list ap;
+
+	h->status = EDL_ENGINE_FAILED;
+	h->err.code = code;
+	va_start(ap, fmt);
+	vsnprintf(h->err.detail, sizeof(h->err.detail), fmt, ap);
+	va_end(ap);
+	set_state(h, EDL_SAHARA_HOST_FINISHED, 0, 0);
+	return code;
+}
+
+static int finish(struct edl_sahara_host *h, enum edl_sahara_outcome outcome)
+{
+	h->outcome = outcome;
+	h->status = EDL_ENGINE_DONE;
+	set_state(h, EDL_SAHARA_HOST_FINISHED, 0, 0);
+	return EDL_OK;
+}
+
+static const char *state_name(const struct edl_sahara_host *h)
+{
+	return edl_sahara_host_state_name(h->state);
+}
+
+/* Queues a chunk pointing at data (an image or a constant): no copy. */
+static int send_ref(struct edl_sahara_host *h, const uint8_t *data, size_t len)
+{
+	struct out_slot *s;
+
+	if (h->out_count == OUT_SLOTS)
+		return fail(h, EDL_E_INTERNAL,
+		            "%d chunks queued and none taken: the driver must drain "
+		            "edl_sahara_host_next_out()",
+		            OUT_SLOTS);
+	s = &h->out[(h->out_head + h->out_count) % OUT_SLOTS];
+	s->chunk.data = data;
+	s->chunk.len = len;
+	s->chunk.zlp = true;
+	h->out_count++;
+	return EDL_OK;
+}
+
+/* Queues a copy of an encoded packet. */
+static int send_pkt(struct edl_sahara_host *h, const uint8_t *pkt, size_t len)
+{
+	struct out_slot *s;
+	int rc;
+
+	if (len == 0 || len > EDL_SAHARA_MAX_PKT)
+		return fail(h, EDL_E_INTERNAL, "encoded packet of %zu bytes", len);
+	s = &h->out[(h->out_head + h->out_count) % OUT_SLOTS];
+	rc = send_ref(h, s->buf, len);
+	if (rc != EDL_OK)
+		return rc;
+	memcpy(s->buf, pkt, len);
+	return EDL_OK;
+}
+
+static int send_hello_resp(struct edl_sahara_host *h, uint32_t mode, uint32_t dev_compatible,
+                           uint32_t dev_version)
+{
+	uint8_t pkt[EDL_SAHARA_MAX_PKT];
+	uint32_t version = h->cfg.hello_version;
+
+	/* A device that cannot talk below its compatible version gets that one. */
+	if (dev_compatible > version && dev_compatible <= dev_version)
+		version = dev_compatible;
+	return send_pkt(h, pkt,
+	                edl_sahara_encode_hello_resp(pkt, sizeof(pkt), version, 1, 0, mode));
+}
+
+static void hex_prefix(char *out, size_t cap, const uint8_t *data, size_t len)
+{
+	size_t i, n = len < 16 ? len : 16;
+
+	out[0] = '\0';
+	for (i = 0; i < n && 3 * i + 3 < cap; i++)
+		snprintf(out + 3 * i, cap - 3 * i, "%02x%s", data[i], i + 1 < n ? " " : "");
+}
+
+static bool looks_like_xml(const uint8_t *data, size_t len)
+{
+	size_t i = 0;
+
+	if (len >= 3 && data[0] == 0xef && data[1] == 0xbb && data[2] == 0xbf)
+		i = 3; /* UTF-8 byte order mark */
+	while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n'))
+		i++;
+	return i < len && data[i] == '<';
+}
+
+static int memory_dump(struct edl_sahara_host *h, const struct edl_sahara_pkt *pkt)
+{
+	if (pkt->cmd == EDL_SAHARA_HELLO)
+		return fail(h, EDL_E_MEMORY_DUMP,
+		            "unit is in memory-dump mode: HELLO mode 2 (memory debug), Sahara "
+		            "version %u",
+		            pkt->u.hello.version);
+	return fail(h, EDL_E_MEMORY_DUMP,
+	            "unit is in memory-dump mode: %s with a region table at 0x%llx (%llu bytes)",
+	            edl_sahara_cmd_name(pkt->cmd), (unsigned long long)pkt->u.mem.addr,
+	            (unsigned long long)pkt->u.mem.len);
+}
+
+static int unexpected(struct edl_sahara_host *h, const struct edl_sahara_pkt *pkt)
+{
+	if (pkt->cmd == EDL_SAHARA_MEMORY_DEBUG || pkt->cmd == EDL_SAHARA_MEMORY_DEBUG64)
+		return memory_dump(h, pkt);
+	if (pkt->cmd == EDL_SAHARA_END_OF_IMAGE && pkt->u.end_of_image.status != 0)
+		return fail(h, EDL_E_SAHARA_END_STATUS,
+		            "device sent END_OF_IMAGE for image 0x%02x with status 0x%02x (%s) "
+		            "while %s",
+		            pkt->u.end_of_image.image_id, pkt->u.end_of_image.status,
+		            edl_sahara_status_name(pkt->u.end_of_image.status), state_name(h));
+	return fail(h, EDL_E_SAHARA_UNEXPECTED, "%s (0x%02x) not expected while %s",
+	            edl_sahara_cmd_name(pkt->cmd), pkt->cmd, state_name(h));
+}
+
+/* ---- command mode ---- */
+
+static int next_exec(struct edl_sahara_host *h, uint64_t now)
+{
+	uint8_t pkt[EDL_SAHARA_MAX_PKT];
+	int rc;
+
+	if (h->exec_idx < h->n_exec) {
+		rc = send_pkt(
+		        h, pkt,
+		        edl_sahara_encode_execute(pkt, sizeof(pkt), h->exec_seq[h->exec_idx]));
+		if (rc == EDL_OK)
+			set_state(h, EDL_SAHARA_HOST_WAIT_EXEC_RESP, now, h->cfg.packet_timeout_ms);
+		return rc;
+	}
+	/* Identity read: back to image transfer; the device answers with a fresh HELLO. */
+	rc = send_pkt(
+	        h, pkt,
+	        edl_sahara_encode_switch_mode(pkt, sizeof(pkt), EDL_SAHARA_MODE_IMAGE_TX_PENDING));
+	if (rc == EDL_OK) {
+		h->identified = true;
+		set_state(h, EDL_SAHARA_HOST_WAIT_HELLO, now, h->cfg.packet_timeout_ms);
+	}
+	return rc;
+}
+
+/* Keeps one copy when the answer is one 32/48/64-byte block repeated. */
+static void store_pk_hash(struct edl_sahara_host *h, const uint8_t *data, size_t len)
+{
+	static const size_t blocks[] = {32, 48, 64};
+	size_t i, keep = len;
+
+	for (i = 0; i < sizeof(blocks) / sizeof(blocks[0]); i++) {
+		if (len >= 2 * blocks[i] && memcmp(data, data + blocks[i], blocks[i]) == 0) {
+			keep = blocks[i];
+			break;
+		}
+	}
+	if (keep > sizeof(h->id.pk_hash))
+		keep = sizeof(h->id.pk_hash);
+	memcpy(h->id.pk_hash, data, keep);
+	h->id.pk_hash_len = keep;
+}
+
+static void store_hwid(struct edl_sahara_host *h, uint32_t msm, uint16_t oem, uint16_t model)
+{
+	h->id.have_hwid = true;
+	h->id.msm_id = msm;
+	h->id.oem_id = oem;
+	h->id.model_id = model;
+	h->id.hwid = ((uint64_t)msm << 32) | ((uint64_t)oem << 16) | model;
+}
+
+/* Records one command-mode answer. Only a missing serial stops the job: the
+ * other items are informative, a short answer leaves them "not present". */
+static int store_exec(struct edl_sahara_host *h, uint32_t cmd, const uint8_t *d, size_t len)
+{
+	uint16_t oem;
+
+	switch (cmd) {
+	case EDL_SAHARA_EXEC_SERIAL:
+		if (len < 4)
+			return fail(h, EDL_E_SAHARA_EXEC,
+			            "serial number answer is %zu bytes, 4 are needed", len);
+		h->id.have_serial = true;
+		h->id.serial = edl_sahara_get_le32(d);
+		snprintf(h->id.serial_hex, sizeof(h->id.serial_hex), "%08x", h->id.serial);
+		break;
+	case EDL_SAHARA_EXEC_MSM_HWID:
+		if (len >= 8) {
+			uint64_t v = edl_sahara_get_le64(d);
+
+			store_hwid(h, (uint32_t)(v >> 32), (uint16_t)(v >> 16), (uint16_t)v);
+		}
+		break;
+	case EDL_SAHARA_EXEC_CHIP_ID_V3:
+		if (len >= 44) {
+			oem = edl_sahara_get_le16(d + 40);
+			if (oem == 0 && len >= 46)
+				oem = edl_sahara_get_le16(d + 44);
+			store_hwid(h, edl_sahara_get_le32(d + 36), oem,
+			           edl_sahara_get_le16(d + 42));
+		}
+		break;
+	case EDL_SAHARA_EXEC_PK_HASH:
+		store_pk_hash(h, d, len);
+		break;
+	case EDL_SAHARA_EXEC_SBL_VERSION:
+		if (len >= 4) {
+			h->id.have_sbl_version = true;
+			h->id.sbl_version = edl_sahara_get_le32(d);
+		}
+		break;
+	}
+	return EDL_OK;
+}
+
+/* The device refused the current EXECUTE (END_OF_IMAGE or a zero-length answer). */
+static int exec_refused(struct edl_sahara_host *h, uint32_t status, uint64_t now)
+{
+	uint32_t cmd = h->exec_seq[h->exec_idx];
+
+	if (cmd == EDL_SAHARA_EXEC_SERIAL)
+		return fail(h, EDL_E_SAHARA_EXEC,
+		            "device refused EXECUTE 0x01 (serial number): status 0x%02x (%s)",
+		            status, edl_sahara_status_name(status));
+	h->exec_idx++;
+	return next_exec(h, now);
+}
+
+static int on_exec_resp(struct edl_sahara_host *h, const struct edl_sahara_pkt *pkt, uint64_t now)
+{
+	uint8_t out[EDL_SAHARA_MAX_PKT];
+	uint32_t cmd = h->exec_seq[h->exec_idx];
+	int rc;
+
+	if (pkt->cmd == EDL_SAHARA_END_OF_IMAGE)
+		return exec_refused(h, pkt->u.end_of_image.status, now);
+	if (pkt->cmd != EDL_SAHARA_EXECUTE_RESP)
+		return unexpected(h, pkt);
+	if (pkt->u.exec.client_cmd != cmd)
+		return fail(h, EDL_E_SAHARA_UNEXPECTED,
+		            "EXECUTE_RESP for client command 0x%02x while waiting for the answer "
+		            "to 0x%02x",
+		            pkt->u.exec.client_cmd, cmd);
+	if (pkt->u.exec.data_length == 0)
+		return exec_refused(h, EDL_SAHARA_STATUS_EXEC_CMD_UNSUPPORTED, now);
+	if (pkt->u.exec.data_length > MAX_EXEC_DATA)
+		return fail(h, EDL_E_SAHARA_EXEC,
+		            "EXECUTE_RESP for client command 0x%02x announces %u bytes, more than "
+		            "%d",
+		            cmd, pkt->u.exec.data_length, MAX_EXEC_DATA);
+	h->exec_len = pkt->u.exec.data_length;
+	rc = send_pkt(h, out, edl_sahara_encode_execute_data(out, sizeof(out), cmd));
+	if (rc == EDL_OK)
+		set_state(h, EDL_SAHARA_HOST_WAIT_EXEC_DATA, now, h->cfg.packet_timeout_ms);
+	return rc;
+}
+
+static int on_exec_data(struct edl_sahara_host *h, const uint8_t *data, size_t len, uint64_t now)
+{
+	uint32_t cmd = h->exec_seq[h->exec_idx];
+	struct edl_sahara_pkt pkt;
+	int rc;
+
+	if (len != h->exec_len) {
+		/* A ROM that changed its mind answers END_OF_IMAGE instead of the data. */
+		if (edl_sahara_decode(&pkt, data, len, NULL) == EDL_OK &&
+		    pkt.cmd == EDL_SAHARA_END_OF_IMAGE)
+			return exec_refused(h, pkt.u.end_of_image.status, now);
+		return fail(h, EDL_E_SAHARA_LENGTH,
+		            "answer to EXECUTE 0x%02x is %zu bytes, EXECUTE_RESP announced %u", cmd,
+		            len, h->exec_len);
+	}
+	rc = store_exec(h, cmd, data, len);
+	if (rc != EDL_OK)
+		return rc;
+	h->exec_idx++;
+	return next_exec(h, now);
+}
+
+/* ---- HELLO, probe, image transfer ---- */
+
+static int on_hello(struct edl_sahara_host *h, const struct edl_sahara_pkt *pkt, uint64_t now)
+{
+	int rc;
+
+	if (pkt->u.hello.mode == EDL_SAHARA_MODE_MEMORY_DEBUG)
+		return memory_dump(h, pkt);
+	h->id.sahara_version = pkt->u.hello.version;
+	if (h->cfg.identify && !h->identified) {
+		h->n_exec = 0;
+		h->exec_idx = 0;
+		h->exec_seq[h->n_exec++] = EDL_SAHARA_EXEC_SERIAL;
+		h->exec_seq[h->n_exec++] = pkt->u.hello.version >= 3 ? EDL_SAHARA_EXEC_CHIP_ID_V3
+		                                                     : EDL_SAHARA_EXEC_MSM_HWID;
+		h->exec_seq[h->n_exec++] = EDL_SAHARA_EXEC_PK_HASH;
+		h->exec_seq[h->n_exec++] = EDL_SAHARA_EXEC_SBL_VERSION;
+		rc = send_hello_resp(h, EDL_SAHARA_MODE_COMMAND, pkt->u.hello.version_compatible,
+		                     pkt->u.hello.version);
+		if (rc == EDL_OK)
+			set_state(h, EDL_SAHARA_HOST_WAIT_CMD_READY, now, h->cfg.packet_timeout_ms);
+		return rc;
+	}
+	if (!h->cfg.upload)
+		return finish(h, EDL_SAHARA_OUTCOME_IDENTIFIED);
+	rc = send_hello_resp(h, EDL_SAHARA_MODE_IMAGE_TX_PENDING, pkt->u.hello.version_compatible,
+	                     pkt->u.hello.version);
+	if (rc == EDL_OK)
+		set_state(h, EDL_SAHARA_HOST_TRANSFER, now, h->cfg.packet_timeout_ms);
+	return rc;
+}
+
+/* The first answer of the device (to silence, or to the probe) classifies it. */
+static int on_first(struct edl_sahara_host *h, const uint8_t *data, size_t len, uint64_t now)
+{
+	struct edl_sahara_pkt pkt;
+	struct edl_error derr;
+	uint8_t out[EDL_SAHARA_MAX_PKT];
+	char hex[64];
+	int rc;
+
+	if (looks_like_xml(data, len)) {
+		h->leftover = malloc(len);
+		if (h->leftover == NULL)
+			return fail(h, EDL_E_NOMEM, "keeping %zu bytes of Firehose XML", len);
+		memcpy(h->leftover, data, len);
+		h->leftover_len = len;
+		return finish(h, EDL_SAHARA_OUTCOME_FIREHOSE_RUNNING);
+	}
+	if (edl_sahara_decode(&pkt, data, len, &derr) != EDL_OK) {
+		hex_prefix(hex, sizeof(hex), data, len);
+		return fail(h, EDL_E_UNKNOWN_MODE,
+		            "first %zu bytes from the device are neither Sahara nor XML: %s (%s)",
+		            len, hex, derr.detail);
+	}
+	if (pkt.cmd == EDL_SAHARA_HELLO)
+		return on_hello(h, &pkt, now);
+	if (pkt.cmd == EDL_SAHARA_MEMORY_DEBUG || pkt.cmd == EDL_SAHARA_MEMORY_DEBUG64)
+		return memory_dump(h, &pkt);
+	/* A boot ROM alive past its HELLO (typically END_OF_IMAGE "invalid command" to the
+	 * probe): restart its state machine and take the fresh HELLO. */
+	rc = send_pkt(h, out, edl_sahara_encode_reset_state_machine(out, sizeof(out)));
+	if (rc == EDL_OK)
+		set_state(h, EDL_SAHARA_HOST_WAIT_HELLO, now, h->cfg.packet_timeout_ms);
+	return rc;
+}
+
+static const struct edl_sahara_image *find_image(const struct edl_sahara_host *h, uint64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < h->cfg.n_images; i++)
+		if (h->cfg.images[i].id == id)
+			return &h->cfg.images[i];
+	return NULL;
+}
+
+static int on_read_data(struct edl_sahara_host *h, const struct edl_sahara_pkt *pkt, uint64_t now)
+{
+	const struct edl_sahara_image *img = find_image(h, pkt->u.read_data.image_id);
+	uint64_t off = pkt->u.read_data.offset, n = pkt->u.read_data.length;
+	uint8_t out[EDL_SAHARA_MAX_PKT];
+	char have[128];
+	size_t i, used = 0;
+	int rc;
+
+	if (img == NULL) {
+		have[0] = '\0';
+		for (i = 0; i < h->cfg.n_images && used + 8 < sizeof(have); i++)
+			used += (size_t)snprintf(have + used, sizeof(have) - used, "%s0x%02x",
+			                         i ? ", " : "", h->cfg.images[i].id);
+		return fail(h, EDL_E_SAHARA_NO_IMAGE,
+		            "%s asks for image 0x%02llx; the host has image(s) %s",
+		            edl_sahara_cmd_name(pkt->cmd),
+		            (unsigned long long)pkt->u.read_data.image_id, used ? have : "none");
+	}
+	if (n == 0 || off > img->len || n > img->len - off) {
+		/* Tell the device to give up before failing: it reboots into EDL. */
+		rc = send_pkt(h, out, edl_sahara_encode_reset(out, sizeof(out)));
+		if (rc != EDL_OK)
+			return rc;
+		return fail(h, EDL_E_SAHARA_READ_RANGE,
+		            "%s offset 0x%llx length 0x%llx is outside image 0x%02x of %zu bytes",
+		            edl_sahara_cmd_name(pkt->cmd), (unsigned long long)off,
+		            (unsigned long long)n, img->id, img->len);
+	}
+	rc = send_ref(h, img->data + off, (size_t)n);
+	if (rc == EDL_OK)
+		set_state(h, EDL_SAHARA_HOST_TRANSFER, now, h->cfg.packet_timeout_ms);
+	return rc;
+}
+
+static int on_transfer(struct edl_sahara_host *h, const struct edl_sahara_pkt *pkt, uint64_t now)
+{
+	uint8_t out[EDL_SAHARA_MAX_PKT];
+	int rc;
+
+	switch (pkt->cmd) {
+	case EDL_SAHARA_READ_DATA:
+	case EDL_SAHARA_READ_DATA64:
+		return on_read_data(h, pkt, now);
+	case EDL_SAHARA_END_OF_IMAGE:
+		if (pkt->u.end_of_image.status != 0)
+			return fail(h, EDL_E_SAHARA_END_STATUS,
+			            "device ended image 0x%02x with status 0x%02x (%s)",
+			            pkt->u.end_of_image.image_id, pkt->u.end_of_image.status,
+			            edl_sahara_status_name(pkt->u.end_of_image.status));
+		rc = send_pkt(h, out, edl_sahara_encode_done(out, sizeof(out)));
+		if (rc == EDL_OK)
+			set_state(h, EDL_SAHARA_HOST_WAIT_DONE_RESP, now, h->cfg.packet_timeout_ms);
+		return rc;
+	}
+	return unexpected(h, pkt);
+}
+
+static int on_done_resp(struct edl_sahara_host *h, const struct edl_sahara_pkt *pkt, uint64_t now)
+{
+	if (pkt->cmd != EDL_SAHARA_DONE_RESP)
+		return unexpected(h, pkt);
+	switch (pkt->u.done_resp.status) {
+	case EDL_SAHARA_MODE_IMAGE_TX_COMPLETE:
+		return finish(h, EDL_SAHARA_OUTCOME_PROGRAMMER_LOADED);
+	case EDL_SAHARA_MODE_IMAGE_TX_PENDING:
+		/* Another image is wanted: the device starts over with a HELLO. */
+		set_state(h, EDL_SAHARA_HOST_WAIT_HELLO, now, h->cfg.packet_timeout_ms);
+		return EDL_OK;
+	}
+	return fail(h, EDL_E_SAHARA_UNEXPECTED,
+	            "DONE_RESP status %u is neither 0 (more images) nor 1 (complete)",
+	            pkt->u.done_resp.status);
+}
+
+void edl_sahara_host_start(struct edl_sahara_host *h, uint64_t now)
+{
+	if (h->state != EDL_SAHARA_HOST_IDLE)
+		return;
+	set_state(h, EDL_SAHARA_HOST_WAIT_FIRST, now, h->cfg.hello_wait_ms);
+}
+
+int edl_sahara_host_feed(struct edl_sahara_host *h, const uint8_t *data, size_t len, uint64_t now)
+{
+	struct edl_sahara_pkt pkt;
+	struct edl_error derr;
+
+	if (h->status != EDL_ENGINE_RUNNING)
+		return h->status == EDL_ENGINE_FAILED ? h->err.code : EDL_OK;
+	if (len == 0)
+		return EDL_OK;
+	switch (h->state) {
+	case EDL_SAHARA_HOST_IDLE:
+		return fail(h, EDL_E_SAHARA_UNEXPECTED, "%zu bytes fed before the engine started",
+		            len);
+	case EDL_SAHARA_HOST_WAIT_FIRST:
+	case EDL_SAHARA_HOST_WAIT_PROBE:
+		return on_first(h, data, len, now);
+	case EDL_SAHARA_HOST_WAIT_EXEC_DATA:
+		return on_exec_data(h, data, len, now);
+	default:
+		break;
+	}
+
+	if (edl_sahara_decode(&pkt, data, len, &derr) != EDL_OK)
+		return fail(h, derr.code, "%s, while %s", derr.detail, state_name(h));
+	switch (h->state) {
+	case EDL_SAHARA_HOST_WAIT_HELLO:
+		if (pkt.cmd == EDL_SAHARA_HELLO)
+			return on_hello(h, &pkt, now);
+		break;
+	case EDL_SAHARA_HOST_WAIT_CMD_READY:
+		if (pkt.cmd == EDL_SAHARA_CMD_READY)
+			return next_exec(h, now);
+		if (pkt.cmd == EDL_SAHARA_END_OF_IMAGE && pkt.u.end_of_image.status != 0)
+			return fail(h, EDL_E_SAHARA_EXEC,
+			            "device refused command mode: status 0x%02x (%s)",
+			            pkt.u.end_of_image.status,
+			            edl_sahara_status_name(pkt.u.end_of_image.status));
+		break;
+	case EDL_SAHARA_HOST_WAIT_EXEC_RESP:
+		return on_exec_resp(h, &pkt, now);
+	case EDL_SAHARA_HOST_TRANSFER:
+		return on_transfer(h, &pkt, now);
+	case EDL_SAHARA_HOST_WAIT_DONE_RESP:
+		return on_done_resp(h, &pkt, now);
+	default:
+		break;
+	}
+	return unexpected(h, &pkt);
+}
+
+void edl_sahara_host_timeout(struct edl_sahara_host *h, uint64_t now)
+{
+	if (h->status != EDL_ENGINE_RUNNING || h->deadline == 0 || now < h->deadline)
+		return;
+	switch (h->state) {
+	case EDL_SAHARA_HOST_WAIT_FIRST:
+		/* Silence: a programmer already running says nothing until spoken to. */
+		if (send_ref(h, (const uint8_t *)EDL_SAHARA_PROBE_XML,
+		             sizeof(EDL_SAHARA_PROBE_XML) - 1) != EDL_OK)
+			return;
+		h->probe_sent = true;
+		set_state(h, EDL_SAHARA_HOST_WAIT_PROBE, now, h->cfg.probe_wait_ms);
+		return;
+	case EDL_SAHARA_HOST_WAIT_PROBE:
+		fail(h, EDL_E_POWER_CYCLE,
+		     "no HELLO within %u ms and no answer to a probe within %u ms: power-cycle "
+		     "the unit",
+		     h->cfg.hello_wait_ms, h->cfg.probe_wait_ms);
+		return;
+	default:
+		fail(h, EDL_E_SAHARA_TIMEOUT, "no answer within %u ms while %s", h->wait_ms,
+		     state_name(h));
+		return;
+	}
+}
+
+bool edl_sahara_host_next_out(struct edl_sahara_host *h, struct edl_chunk *out)
+{
+	if (h->out_count == 0)
+		return false;
+	*out = h->out[h->out_head].chunk;
+	h->out_head = (h->out_head + 1) % OUT_SLOTS;
+	h->out_count--;
+	return true;
+}
+
+uint64_t edl_sahara_host_deadline(const struct edl_sahara_host *h)
+{
+	return h->status == EDL_ENGINE_RUNNING ? h->deadline : 0;
+}
+
+enum edl_engine_status edl_sahara_host_status(const struct edl_sahara_host *h)
+{
+	return h->status;
+}
+
+const struct edl_error *edl_sahara_host_error(const struct edl_sahara_host *h)
+{
+	return &h->err;
+}
+
+enum edl_sahara_outcome edl_sahara_host_outcome(const struct edl_sahara_host *h)
+{
+	return h->outcome;
+}
+
+const struct edl_sahara_identity *edl_sahara_host_identity(const struct edl_sahara_host *h)
+{
+	return &h->id;
+}
+
+const uint8_t *edl_sahara_host_leftover(const struct edl_sahara_host *h, size_t *len)
+{
+	*len = h->leftover_len;
+	return h->leftover;
+}
+
+bool edl_sahara_host_probe_sent(const struct edl_sahara_host *h)
+{
+	return h->probe_sent;
+}
+
+int edl_sahara_host_reset(struct edl_sahara_host *h)
+{
+	uint8_t pkt[EDL_SAHARA_MAX_PKT];
+	enum edl_sahara_host_state was = h->state;
+	bool running = h->status == EDL_ENGINE_RUNNING;
+	int rc;
+
+	rc = send_pkt(h, pkt, edl_sahara_encode_reset(pkt, sizeof(pkt)));
+	if (rc != EDL_OK)
+		return rc;
+	if (running)
+		fail(h, EDL_E_INTERRUPTED, "host sent RESET while %s",
+		     edl_sahara_host_state_name(was));
+	return EDL_OK;
+}
+
+enum edl_sahara_host_state edl_sahara_host_state(const struct edl_sahara_host *h)
+{
+	return h->state;
+}

@@ -1,0 +1,111 @@
+/*
+ * Fault specifications as operators and tests write them ("firehose-running",
+ * "nak=program:2", "unplug-at=4M", "payload-max=16384"), parsed onto struct
+ * edl_target_faults. Shared by `edlstation memflash` and `edlstation emulate`.
+ */
+#include "edlstation/target.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A byte count with an optional K/M/G suffix (powers of 1024). */
+static int parse_bytes(const char *s, uint64_t *out)
+{
+	char *end;
+	uint64_t mult = 1;
+
+	if (s == NULL || *s == '\0' || *s == '-')
+		return EDL_E_INVAL;
+	errno = 0;
+	uint64_t v = strtoull(s, &end, 0);
+	if (errno != 0)
+		return EDL_E_RANGE;
+	if (*end == 'K' || *end == 'k')
+		mult = 1024;
+	else if (*end == 'M' || *end == 'm')
+		mult = 1024 * 1024;
+	else if (*end == 'G' || *end == 'g')
+		mult = 1024ull * 1024 * 1024;
+	else if (*end != '\0')
+		return EDL_E_INVAL;
+	if (mult > 1 && end[1] != '\0')
+		return EDL_E_INVAL;
+	if (v > UINT64_MAX / mult)
+		return EDL_E_RANGE;
+	*out = v * mult;
+	return EDL_OK;
+}
+
+const char *edl_target_fault_kinds(void)
+{
+	return "firehose-running, firehose-stale, silent, hello-consumed, unplug-at=BYTES, "
+	       "nak=COMMAND[:N], corrupt, payload-max=BYTES, slow-ack=MS, write-rate=BYTES_PER_S";
+}
+
+int edl_target_fault_parse(struct edl_target_faults *f, const char *spec, struct edl_error *err)
+{
+	char kind[32];
+	const char *arg = strchr(spec, '=');
+	size_t klen = arg ? (size_t)(arg - spec) : strlen(spec);
+	uint64_t v = 0;
+
+	if (klen == 0 || klen >= sizeof(kind))
+		return edl_error_set(err, EDL_E_INVAL, "fault '%s': no such fault (known: %s)",
+		                     spec, edl_target_fault_kinds());
+	memcpy(kind, spec, klen);
+	kind[klen] = '\0';
+	if (arg)
+		arg++;
+
+	if (strcmp(kind, "firehose-running") == 0 && !arg) {
+		f->firehose_running = true;
+	} else if (strcmp(kind, "firehose-stale") == 0 && !arg) {
+		f->firehose_running = true;
+		f->firehose_stale_output = true;
+	} else if (strcmp(kind, "silent") == 0 && !arg) {
+		f->silent = true;
+	} else if (strcmp(kind, "hello-consumed") == 0 && !arg) {
+		f->hello_consumed = true;
+	} else if (strcmp(kind, "corrupt") == 0 && !arg) {
+		f->corrupt = true;
+	} else if (strcmp(kind, "unplug-at") == 0 && arg) {
+		if (parse_bytes(arg, &v) != EDL_OK || v == 0)
+			goto bad_arg;
+		f->unplug_at_bytes = v;
+	} else if (strcmp(kind, "payload-max") == 0 && arg) {
+		if (parse_bytes(arg, &v) != EDL_OK || v < 512 || v > 64ull * 1024 * 1024)
+			goto bad_arg;
+		f->payload_max = v;
+	} else if (strcmp(kind, "slow-ack") == 0 && arg) {
+		if (parse_bytes(arg, &v) != EDL_OK || v > 3600 * 1000)
+			goto bad_arg;
+		f->slow_final_ack_ms = (uint32_t)v;
+	} else if (strcmp(kind, "write-rate") == 0 && arg) {
+		if (parse_bytes(arg, &v) != EDL_OK || v == 0)
+			goto bad_arg;
+		f->write_rate_bps = v;
+	} else if (strcmp(kind, "nak") == 0 && arg) {
+		const char *colon = strchr(arg, ':');
+		size_t clen = colon ? (size_t)(colon - arg) : strlen(arg);
+		if (clen == 0 || clen >= sizeof(f->nak_command))
+			goto bad_arg;
+		memcpy(f->nak_command, arg, clen);
+		f->nak_command[clen] = '\0';
+		f->nak_nth = 1;
+		if (colon) {
+			if (parse_bytes(colon + 1, &v) != EDL_OK || v == 0 || v > UINT32_MAX)
+				goto bad_arg;
+			f->nak_nth = (uint32_t)v;
+		}
+	} else {
+		return edl_error_set(err, EDL_E_INVAL, "fault '%s': no such fault (known: %s)",
+		                     spec, edl_target_fault_kinds());
+	}
+	return EDL_OK;
+bad_arg:
+	return edl_error_set(err, EDL_E_INVAL, "fault '%s': bad or missing argument '%s'", spec,
+	                     arg ? arg : "");
+}

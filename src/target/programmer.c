@@ -1,0 +1,1305 @@
+/*
+ * The emulated Firehose programmer. Each host->device transfer is one XML
+ * command document, parsed with hardened libxml2 (no network, no DTDs, no
+ * entities, at most MAX_XML bytes); a transfer that is not a document gets a
+ * "XML not formed correctly" log and a NAK, which is how a real programmer
+ * answers a stray Sahara packet or junk. Answers are whole documents, one per
+ * device->host transfer: <log> documents first, then the <response>.
+ *
+ * program/read switch to raw mode after ACK rawmode="true": program takes
+ * exactly num_partition_sectors * sector_size bytes over any number of
+ * transfers (none larger than the negotiated payload), read streams the sectors
+ * back in payload-sized chunks from a small ring of buffers. Ranges may be
+ * expressions of NUM_DISK_SECTORS, evaluated with the LUN's size.
+ *
+ * Faults (struct edl_target_faults) act here: an injected NAK of the Nth command
+ * of a kind, a smaller payload, a flipped bit in the first program, an unplug
+ * after N raw bytes, and delayed final ACKs (a fixed delay, and the storage
+ * write-rate model: the final ACK of a program comes no earlier than
+ * bytes/rate after the program command).
+ */
+#include "target/programmer.h"
+
+#include <assert.h>
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <openssl/evp.h>
+#include <zlib.h>
+
+#include "edlstation/buf.h"
+
+#define MAX_XML 4096          /* MaxXMLSizeInBytes: larger transfers are not commands */
+#define LOG_TEXT_MAX 1024     /* longest log text */
+#define HASH_CHUNK (1u << 20) /* bytes read at once for digests and CRCs */
+#define CRC_MAX (64u << 20)   /* longest CRC32(start,len) range */
+#define POWER_DELAY_MAX 3600  /* DelayInSeconds */
+#define XML_OPTIONS (XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING)
+
+enum cmd_id {
+	CMD_CONFIGURE,
+	CMD_PROGRAM,
+	CMD_ERASE,
+	CMD_PATCH,
+	CMD_READ,
+	CMD_GETSTORAGEINFO,
+	CMD_GETSHA256DIGEST,
+	CMD_SETBOOTABLE,
+	CMD_NOP,
+	CMD_POWER,
+	CMD_COUNT,
+};
+
+enum out_kind {
+	OUT_DOC,   /* a finished transfer */
+	OUT_READ,  /* raw data of a <read>, produced when the host pulls it */
+	OUT_POWER, /* the ACK of <power>: handing it out starts the power change */
+};
+
+struct out_item {
+	struct out_item *next;
+	enum out_kind kind;
+	uint8_t *data;
+	size_t len;
+	uint64_t ready_at; /* 0: now; else not before this time */
+	/* OUT_READ */
+	struct edl_target_range range;
+	uint64_t sent; /* sectors handed out */
+	int read_rc;
+	char read_error[EDL_ERROR_DETAIL_MAX];
+	/* OUT_POWER */
+	enum edl_target_prog_end power;
+	uint64_t delay_ms;
+};
+
+struct edl_target_prog {
+	struct edl_target_storage *st;
+	struct edl_target_faults faults;
+	uint32_t ss;
+	uint64_t max_payload; /* the most it takes */
+	uint64_t payload;     /* negotiated by configure */
+
+	struct out_item *head, *tail; /* queued answers */
+	struct out_item *retired;     /* handed out; freed at the next feed */
+	uint8_t *ring[EDL_TARGET_READ_RING];
+	size_t ring_cap[EDL_TARGET_READ_RING];
+	unsigned ring_next;
+
+	/* program's raw data phase */
+	bool raw;
+	struct edl_target_range prog;
+	uint64_t prog_bytes, prog_received, prog_index, prog_start;
+	uint8_t *sector; /* a partial sector */
+	size_t fill;
+	bool corrupt_now, corrupt_done;
+	int prog_rc;
+	char prog_error[EDL_ERROR_DETAIL_MAX];
+
+	unsigned seen[CMD_COUNT];
+	uint64_t raw_bytes;
+	int bootable;
+	enum edl_target_prog_end end;
+	bool power_armed;
+	enum edl_target_prog_end power_end;
+	uint64_t power_at;
+	bool nomem;
+};
+
+struct cmd {
+	xmlNodePtr node;
+	const char *name;
+	xmlChar *owned[32]; /* attribute values fetched, freed after the command */
+	size_t n_owned;
+};
+
+/* ---- output queue ---- */
+
+static void free_item(struct out_item *it)
+{
+	free(it->data);
+	free(it);
+}
+
+static void free_list(struct out_item *it)
+{
+	while (it != NULL) {
+		struct out_item *next = it->next;
+		free_item(it);
+		it = next;
+	}
+}
+
+static struct out_item *push(struct edl_target_prog *p, enum out_kind kind, uint8_t *data,
+                             size_t len, uint64_t ready_at)
+{
+	struct out_item *it = calloc(1, sizeof(*it));
+	if (it == NULL) {
+		free(data);
+		p->nomem = true;
+		return NULL;
+	}
+	it->kind = kind;
+	it->data = data;
+	it->len = len;
+	it->ready_at = ready_at;
+	if (p->tail != NULL)
+		p->tail->next = it;
+	else
+		p->head = it;
+	p->tail = it;
+	return it;
+}
+
+/* Appends text with XML attribute escaping. Control characters become spaces and
+ * non-ASCII bytes '?': a log may quote a cut-off piece of the host's input, and
+ * the answer must stay well-formed UTF-8 whatever the input was. */
+static int escape_into(struct edl_buf *b, const char *s)
+{
+	int rc = EDL_OK;
+
+	for (; *s != '\0' && rc == EDL_OK; s++) {
+		unsigned char ch = (unsigned char)*s;
+		switch (ch) {
+		case '&':
+			rc = edl_buf_append(b, "&amp;", 5);
+			break;
+		case '<':
+			rc = edl_buf_append(b, "&lt;", 4);
+			break;
+		case '>':
+			rc = edl_buf_append(b, "&gt;", 4);
+			break;
+		case '"':
+			rc = edl_buf_append(b, "&quot;", 6);
+			break;
+		case '\'':
+			rc = edl_buf_append(b, "&apos;", 6);
+			break;
+		default:
+			if (ch < 0x20 || ch == 0x7f)
+				ch = ' ';
+			else if (ch > 0x7f)
+				ch = '?';
+			rc = edl_buf_append(b, &ch, 1);
+		}
+	}
+	return rc;
+}
+
+static const char doc_head[] = "<?xml version=\"1.0\" encoding=\"UTF-8\" ?>\n<data>\n";
+static const char doc_tail[] = "\n</data>";
+
+/* Queues the document built in b (as `kind`); rc is how building it went. */
+static struct out_item *push_buf(struct edl_target_prog *p, struct edl_buf *b, int rc,
+                                 enum out_kind kind, uint64_t ready_at)
+{
+	if (rc != EDL_OK) {
+		edl_buf_free(b);
+		p->nomem = true;
+		return NULL;
+	}
+	size_t n = edl_buf_size(b);
+	uint8_t *data = b->data;
+	b->data = NULL;
+	edl_buf_free(b);
+	return push(p, kind, data, n, ready_at);
+}
+
+static void qlog(struct edl_target_prog *p, uint64_t ready_at, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+static void qlog(struct edl_target_prog *p, uint64_t ready_at, const char *fmt, ...)
+{
+	char text[LOG_TEXT_MAX];
+	struct edl_buf b;
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	edl_buf_init(&b);
+	rc = edl_buf_append(&b, doc_head, sizeof(doc_head) - 1);
+	if (rc == EDL_OK)
+		rc = edl_buf_append(&b, "<log value=\"", 12);
+	if (rc == EDL_OK)
+		rc = escape_into(&b, text);
+	if (rc == EDL_OK)
+		rc = edl_buf_append(&b, "\" />", 4);
+	if (rc == EDL_OK)
+		rc = edl_buf_append(&b, doc_tail, sizeof(doc_tail) - 1);
+	push_buf(p, &b, rc, OUT_DOC, ready_at);
+}
+
+/* Queues <response value="ACK|NAK" rawmode="..." extra/>; extra holds only
+ * attributes built from numbers and fixed names (nothing to escape). */
+static struct out_item *qresp(struct edl_target_prog *p, uint64_t ready_at, bool ack, bool rawmode,
+                              enum out_kind kind, const char *extra)
+{
+	struct edl_buf b;
+
+	edl_buf_init(&b);
+	int rc = edl_buf_printf(&b, "%s<response value=\"%s\" rawmode=\"%s\"%s%s />%s", doc_head,
+	                        ack ? "ACK" : "NAK", rawmode ? "true" : "false",
+	                        extra[0] ? " " : "", extra, doc_tail);
+	return push_buf(p, &b, rc, kind, ready_at);
+}
+
+static void ack(struct edl_target_prog *p)
+{
+	qresp(p, 0, true, false, OUT_DOC, "");
+}
+
+/* An "ERROR: ..." log and a NAK. */
+static void fail(struct edl_target_prog *p, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+static void fail(struct edl_target_prog *p, const char *fmt, ...)
+{
+	char text[LOG_TEXT_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	qlog(p, 0, "ERROR: %s", text);
+	qresp(p, 0, false, false, OUT_DOC, "");
+}
+
+static void release_ring(struct edl_target_prog *p)
+{
+	for (unsigned i = 0; i < EDL_TARGET_READ_RING; i++) {
+		free(p->ring[i]);
+		p->ring[i] = NULL;
+		p->ring_cap[i] = 0;
+	}
+}
+
+/* The unplug fault: nothing more comes out, ever. */
+static void go_gone(struct edl_target_prog *p)
+{
+	free_list(p->head);
+	p->head = p->tail = NULL;
+	p->raw = false;
+	p->power_armed = false;
+	p->end = EDL_TARGET_PROG_GONE;
+}
+
+/* ---- numbers and expressions ---- */
+
+static const char *skip_space(const char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return s;
+}
+
+/* Parses a decimal number (or 0x hex) at s, with an optional trailing '.' (the
+ * rawprogram files' mark for "decimal"). *end points after it. */
+static bool parse_number_at(const char *s, uint64_t *out, const char **end)
+{
+	char *e;
+	int base = 10;
+
+	s = skip_space(s);
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		base = 16;
+		if (!isxdigit((unsigned char)s[2]))
+			return false;
+	} else if (!isdigit((unsigned char)s[0])) {
+		return false;
+	}
+	errno = 0;
+	unsigned long long v = strtoull(s, &e, base);
+	if (errno == ERANGE || e == s)
+		return false;
+	if (*e == '.' && base == 10)
+		e++;
+	*out = v;
+	*end = skip_space(e);
+	return true;
+}
+
+static bool parse_number(const char *s, uint64_t *out)
+{
+	const char *end;
+	return parse_number_at(s, out, &end) && *end == '\0';
+}
+
+/* N, N., NUM_DISK_SECTORS, NUM_DISK_SECTORS-N[.], NUM_DISK_SECTORS+N[.]. */
+static bool eval_sectors(const char *s, uint64_t disk_sectors, uint64_t *out)
+{
+	static const char key[] = "NUM_DISK_SECTORS";
+	uint64_t n;
+
+	s = skip_space(s);
+	if (strncmp(s, key, sizeof(key) - 1) != 0)
+		return parse_number(s, out);
+	s = skip_space(s + sizeof(key) - 1);
+	if (*s == '\0') {
+		*out = disk_sectors;
+		return true;
+	}
+	if ((*s != '-' && *s != '+') || !parse_number(s + 1, &n))
+		return false;
+	if (*s == '-') {
+		if (n > disk_sectors)
+			return false;
+		*out = disk_sectors - n;
+	} else {
+		if (n > UINT64_MAX - disk_sectors)
+			return false;
+		*out = disk_sectors + n;
+	}
+	return true;
+}
+
+/* ---- commands ---- */
+
+static const char *attr(struct cmd *c, const char *name)
+{
+	xmlChar *v = xmlGetProp(c->node, (const xmlChar *)name);
+	if (v == NULL)
+		return NULL;
+	assert(c->n_owned < sizeof(c->owned) / sizeof(c->owned[0]));
+	c->owned[c->n_owned++] = v;
+	return (const char *)v;
+}
+
+/* A numeric attribute; NAKs and returns false when missing (and required) or malformed. */
+static bool get_uint(struct edl_target_prog *p, struct cmd *c, const char *name, bool required,
+                     uint64_t dflt, uint64_t *out)
+{
+	const char *v = attr(c, name);
+
+	if (v == NULL) {
+		if (!required) {
+			*out = dflt;
+			return true;
+		}
+		fail(p, "%s: attribute '%s' is missing", c->name, name);
+		return false;
+	}
+	if (!parse_number(v, out)) {
+		fail(p, "%s: attribute %s='%s' is not a number", c->name, name, v);
+		return false;
+	}
+	return true;
+}
+
+static bool get_lun(struct edl_target_prog *p, struct cmd *c, uint32_t *lun)
+{
+	uint64_t v;
+	uint32_t luns = edl_target_storage_luns(p->st);
+
+	if (!get_uint(p, c, "physical_partition_number", false, 0, &v))
+		return false;
+	if (v >= luns) {
+		fail(p,
+		     "%s: physical_partition_number %" PRIu64 " does not exist (the %s has %" PRIu32
+		     " LUN%s)",
+		     c->name, v, edl_storage_name(edl_target_storage_kind(p->st)), luns,
+		     luns == 1 ? "" : "s");
+		return false;
+	}
+	*lun = (uint32_t)v;
+	return true;
+}
+
+static bool check_sector_size(struct edl_target_prog *p, struct cmd *c)
+{
+	uint64_t ss;
+
+	if (!get_uint(p, c, "SECTOR_SIZE_IN_BYTES", true, 0, &ss))
+		return false;
+	if (ss != p->ss) {
+		fail(p,
+		     "%s: SECTOR_SIZE_IN_BYTES %" PRIu64
+		     " does not match the %s sector size %" PRIu32,
+		     c->name, ss, edl_storage_name(edl_target_storage_kind(p->st)), p->ss);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * The addressing attributes of program/erase/read/getsha256digest. `check`
+ * asks the storage whether the range fits (with NAND's bad-block mapping).
+ */
+static bool get_range(struct edl_target_prog *p, struct cmd *c, bool check,
+                      struct edl_target_range *r)
+{
+	bool nand = edl_target_storage_kind(p->st) == EDL_STORAGE_NAND;
+	struct edl_error err;
+	const char *v;
+	uint64_t ppb;
+
+	if (!check_sector_size(p, c) || !get_lun(p, c, &r->lun) ||
+	    !get_uint(p, c, "num_partition_sectors", true, 0, &r->count))
+		return false;
+	uint64_t disk = edl_target_storage_sectors(p->st, r->lun);
+	v = attr(c, "start_sector");
+	if (v == NULL) {
+		fail(p, "%s: attribute 'start_sector' is missing", c->name);
+		return false;
+	}
+	if (!eval_sectors(v, disk, &r->start)) {
+		fail(p,
+		     "%s: start_sector='%s' is not a number or NUM_DISK_SECTORS-N. (LUN %" PRIu32
+		     " has %" PRIu64 " sectors)",
+		     c->name, v, r->lun, disk);
+		return false;
+	}
+	r->last = UINT64_MAX;
+	if (nand) {
+		if (!get_uint(p, c, "PAGES_PER_BLOCK", false,
+		              edl_target_storage_pages_per_block(p->st), &ppb))
+			return false;
+		if (ppb != edl_target_storage_pages_per_block(p->st)) {
+			fail(p,
+			     "%s: attribute 'PAGES_PER_BLOCK'=%" PRIu64
+			     " must be equal to disk pages per block %" PRIu32,
+			     c->name, ppb, edl_target_storage_pages_per_block(p->st));
+			return false;
+		}
+		v = attr(c, "last_sector");
+		if (v != NULL && v[0] != '\0' && !eval_sectors(v, disk, &r->last)) {
+			fail(p, "%s: last_sector='%s' is not a number or NUM_DISK_SECTORS-N.",
+			     c->name, v);
+			return false;
+		}
+	}
+	if (check && edl_target_storage_check(p->st, r, &err) != EDL_OK) {
+		fail(p, "%s: %s", c->name, err.detail);
+		return false;
+	}
+	return true;
+}
+
+static void cmd_configure(struct edl_target_prog *p, struct cmd *c, uint64_t now)
+{
+	enum edl_storage_kind kind = edl_target_storage_kind(p->st);
+	enum edl_storage_kind asked;
+	const char *mem = attr(c, "MemoryName");
+	const char *zlp = attr(c, "ZlpAwareHost");
+	uint64_t want;
+	char extra[512];
+
+	(void)now;
+	if (mem != NULL && (edl_storage_parse(mem, &asked) != EDL_OK || asked != kind)) {
+		fail(p, "configure: MemoryName '%s' does not match this device's storage '%s'", mem,
+		     edl_storage_name(kind));
+		return;
+	}
+	if (!get_uint(p, c, "MaxPayloadSizeToTargetInBytes", false, p->max_payload, &want))
+		return;
+	if (want == 0) {
+		fail(p, "configure: MaxPayloadSizeToTargetInBytes must not be 0");
+		return;
+	}
+	if (want > p->max_payload) {
+		qlog(p, 0,
+		     "ERROR: MaxPayloadSizeToTargetInBytes %" PRIu64
+		     " is larger than this target's maximum %" PRIu64 ": configure again with it",
+		     want, p->max_payload);
+		snprintf(extra, sizeof(extra),
+		         "MemoryName=\"%s\" MaxPayloadSizeToTargetInBytes=\"%" PRIu64
+		         "\" MaxPayloadSizeToTargetInBytesSupported=\"%" PRIu64
+		         "\" MaxXMLSizeInBytes=\"%d\" Version=\"1\" MinVersionSupported=\"1\"",
+		         edl_storage_name(kind), p->max_payload, p->max_payload, MAX_XML);
+		qresp(p, 0, false, false, OUT_DOC, extra);
+		return;
+	}
+	p->payload = want;
+	qlog(p, 0, "INFO: Storage type set to %s; MaxPayloadSizeToTargetInBytes %" PRIu64,
+	     edl_storage_name(kind), want);
+	snprintf(extra, sizeof(extra),
+	         "MemoryName=\"%s\" MaxPayloadSizeToTargetInBytes=\"%" PRIu64
+	         "\" MaxPayloadSizeToTargetInBytesSupported=\"%" PRIu64
+	         "\" MaxXMLSizeInBytes=\"%d\" Version=\"1\" MinVersionSupported=\"1\" "
+	         "ZlpAwareHost=\"%d\" TargetName=\"EDLSTATION-EMU\"",
+	         edl_storage_name(kind), want, p->max_payload, MAX_XML,
+	         zlp != NULL && strcmp(zlp, "0") == 0 ? 0 : 1);
+	qresp(p, 0, true, false, OUT_DOC, extra);
+}
+
+static void cmd_program(struct edl_target_prog *p, struct cmd *c, uint64_t now)
+{
+	struct edl_target_range r;
+	struct edl_error err;
+
+	if (!get_range(p, c, true, &r))
+		return;
+	if (edl_target_storage_check_erased(p->st, &r, &err) != EDL_OK) {
+		fail(p, "program: Failed to program NAND: %s", err.detail);
+		return;
+	}
+	p->raw = true;
+	p->prog = r;
+	p->prog_bytes = r.count * p->ss;
+	p->prog_received = 0;
+	p->prog_index = 0;
+	p->prog_start = now;
+	p->fill = 0;
+	p->prog_rc = EDL_OK;
+	p->prog_error[0] = '\0';
+	if (p->faults.corrupt && !p->corrupt_done) {
+		p->corrupt_now = true;
+		p->corrupt_done = true;
+	}
+	qresp(p, 0, true, true, OUT_DOC, "");
+}
+
+static void cmd_erase(struct edl_target_prog *p, struct cmd *c, uint64_t now)
+{
+	struct edl_target_range r;
+	struct edl_error err;
+
+	(void)now;
+	if (!get_range(p, c, false, &r))
+		return;
+	if (edl_target_storage_erase(p->st, &r, &err) != EDL_OK) {
+		fail(p, "erase: %s", err.detail);
+		return;
+	}
+	qlog(p, 0, "INFO: Erased %" PRIu64 " sectors at %" PRIu64 " of LUN %" PRIu32, r.count,
+	     r.start, r.lun);
+	ack(p);
+}
+
+/* CRC32(start,len): zlib's CRC-32 of len bytes from sector start. */
+static bool eval_crc(struct edl_target_prog *p, uint32_t lun, const char *v, uint64_t *out)
+{
+	uint64_t disk = edl_target_storage_sectors(p->st, lun), start, len;
+	char inner[128];
+	struct edl_error err;
+	const char *open = strchr(v, '(');
+	const char *close = strrchr(v, ')');
+
+	if (open == NULL || close == NULL || close < open ||
+	    (size_t)(close - open - 1) >= sizeof(inner) || *skip_space(close + 1) != '\0') {
+		fail(p, "patch: value '%s' is not CRC32(start,len)", v);
+		return false;
+	}
+	memcpy(inner, open + 1, (size_t)(close - open - 1));
+	inner[close - open - 1] = '\0';
+	char *comma = strrchr(inner, ',');
+	if (comma == NULL) {
+		fail(p, "patch: value '%s' is not CRC32(start,len)", v);
+		return false;
+	}
+	*comma = '\0';
+	if (!eval_sectors(inner, disk, &start) || !parse_number(comma + 1, &len)) {
+		fail(p,
+		     "patch: value '%s' is not CRC32(start,len) with numbers or "
+		     "NUM_DISK_SECTORS-N.",
+		     v);
+		return false;
+	}
+	if (len > CRC_MAX || start > UINT64_MAX / p->ss) {
+		fail(p, "patch: %s covers more than %u bytes or starts beyond the disk", v,
+		     CRC_MAX);
+		return false;
+	}
+	uint8_t *buf = malloc(len < HASH_CHUNK ? (size_t)len + 1 : HASH_CHUNK);
+	if (buf == NULL) {
+		p->nomem = true;
+		return false;
+	}
+	uLong crc = crc32(0L, Z_NULL, 0);
+	uint64_t off = start * p->ss, done = 0;
+	bool ok = true;
+	while (done < len) {
+		uint64_t part = len - done < HASH_CHUNK ? len - done : HASH_CHUNK;
+		if (edl_target_storage_pread(p->st, lun, off + done, buf, part, &err) != EDL_OK) {
+			fail(p, "patch: %s: %s", v, err.detail);
+			ok = false;
+			break;
+		}
+		crc = crc32(crc, buf, (uInt)part);
+		done += part;
+	}
+	free(buf);
+	*out = crc;
+	return ok;
+}
+
+static void cmd_patch(struct edl_target_prog *p, struct cmd *c, uint64_t now)
+{
+	uint64_t off, size, start, value;
+	uint32_t lun;
+	uint8_t le[8];
+	struct edl_error err;
+	const char *file, *sv, *vv;
+
+	(void)now;
+	if (!check_sector_size(p, c))
+		return;
+	file = attr(c, "filename");
+	if (file == NULL || strcmp(file, "DISK") != 0) {
+		qlog(p, 0, "INFO: patch of file '%s' ignored: this target only patches DISK",
+		     file ? file : "");
+		ack(p);
+		return;
+	}
+	if (edl_target_storage_kind(p->st) == EDL_STORAGE_NAND) {
+		fail(p, "patch: patching DISK is not supported on NAND (patch the file instead)");
+		return;
+	}
+	if (!get_lun(p, c, &lun) || !get_uint(p, c, "byte_offset", true, 0, &off) ||
+	    !get_uint(p, c, "size_in_bytes", true, 0, &size))
+		return;
+	if (size == 0 || size > 8) {
+		fail(p, "patch: size_in_bytes %" PRIu64 " is not in 1..8", size);
+		return;
+	}
+	uint64_t disk = edl_target_storage_sectors(p->st, lun);
+	sv = attr(c, "start_sector");
+	vv = attr(c, "value");
+	if (sv == NULL || vv == NULL) {
+		fail(p, "patch: attribute '%s' is missing", sv == NULL ? "start_sector" : "value");
+		return;
+	}
+	if (!eval_sectors(sv, disk, &start)) {
+		fail(p, "patch: start_sector='%s' is not a number or NUM_DISK_SECTORS-N.", sv);
+		return;
+	}
+	if (strncmp(skip_space(vv), "CRC32", 5) == 0) {
+		if (!eval_crc(p, lun, vv, &value))
+			return;
+	} else if (!eval_sectors(vv, disk, &value)) {
+		fail(p,
+		     "patch: value='%s' is not a number, NUM_DISK_SECTORS-N. or CRC32(start,len)",
+		     vv);
+		return;
+	}
+	if (size < 8 && (value >> (8 * size)) != 0) {
+		fail(p, "patch: value 0x%" PRIx64 " does not fit in %" PRIu64 " bytes", value,
+		     size);
+		return;
+	}
+	if (start >= disk || off > UINT64_MAX - start * p->ss) {
+		fail(p,
+		     "patch: start_sector %" PRIu64 " is outside LUN %" PRIu32 " of %" PRIu64
+		     " sectors",
+		     start, lun, disk);
+		return;
+	}
+	for (uint64_t i = 0; i < size; i++)
+		le[i] = (uint8_t)(value >> (8 * i));
+	if (edl_target_storage_pwrite(p->st, lun, start * p->ss + off, le, size, &err) != EDL_OK) {
+		fail(p, "patch: %s", err.detail);
+		return;
+	}
+	qlog(p, 0,
+	     "INFO: Patched sector %" PRIu64 " byte_offset %" PRIu64 " of LUN %" PRIu32
+	     " with %" PRIu64 " bytes of 0x%" PRIx64,
+	     start, off, lun, size, value);
+	ack(p);
+}
+
+static void cmd_read(struct edl_target_prog *p, struct cmd *c, uint64_t now)
+{
+	struct edl_target_range r;
+
+	(void)now;
+	if (!get_range(p, c, true, &r))
+		return;
+	qresp(p, 0, true, true, OUT_DOC, "");
+	struct out_item *it = push(p, OUT_READ, NULL, 0, 0);
+	if (it != NULL)
+		it->range = r;
+}
+
+static const char *mem_type(enum edl_storage_kind kind)
+{
+	switch (kind) {
+	case EDL_STORAGE_EMMC:
+		return "eMMC";
+	case EDL_STORAGE_UFS:
+		return "UFS";
+	case EDL_STORAGE_NAND:
+		return "NAND";
+	}
+	return "?";
+}
+
+static void cmd_getstorageinfo(struct edl_target_prog *p, struct cmd *c, uint64_t now)
+{
+	enum edl_storage_kind kind = edl_target_storage_kind(p->st);
+	uint64_t total_blocks, block_size;
+	uint32_t lun;
+
+	(void)now;
+	if (!get_lun(p, c, &lun))
+		return;
+	uint64_t sectors = edl_target_storage_sectors(p->st, lun);
+	if (kind == EDL_STORAGE_NAND) {
+		uint32_t ppb = edl_target_storage_pages_per_block(p->st);
+		total_blocks = sectors / ppb;
+		block_size = (uint64_t)ppb * p->ss;
+	} else {
+		total_blocks = sectors;
+		block_size = p->ss;
+	}
+	uint32_t luns = edl_target_storage_luns(p->st);
+	qlog(p, 0,
+	     "{\"storage_info\": {\"total_blocks\":%" PRIu64 ", \"block_size\":%" PRIu64
+	     ", \"page_size\":%" PRIu32 ", \"num_physical\":%" PRIu32 ", \"sector_size\":%" PRIu32
+	     ", \"mem_type\":\"%s\", \"prod_name\":\"EDLSTATION-EMU\"}}",
+	     total_blocks, block_size, p->ss, luns, p->ss, mem_type(kind));
+	qlog(p, 0, "TOTAL_BLOCKS=%" PRIu64, total_blocks);
+	qlog(p, 0, "BLOCK_SIZE=%" PRIu64, block_size);
+	qlog(p, 0, "PAGE_SIZE=%" PRIu32, p->ss);
+	qlog(p, 0, "SECTOR_SIZE=%" PRIu32, p->ss);
+	qlog(p, 0, "NUM_PHYSICAL=%" PRIu32, luns);
+	qlog(p, 0, "NUM_DISK_SECTORS=%" PRIu64, sectors);
+	qlog(p, 0, "MEM_TYPE=%s", mem_type(kind));
+	qlog(p, 0, "PROD_NAME=EDLSTATION-EMU");
+	ack(p);
+}
+
+static void cmd_getsha256digest(struct edl_target_prog *p, struct cmd *c, uint64_t now)
+{
+	struct edl_target_range r;
+	struct edl_error err;
+	uint8_t md[32];
+	unsigned int mdlen = 0;
+	char hex[65];
+	uint8_t *buf = NULL;
+	EVP_MD_CTX *ctx = NULL;
+
+	(void)now;
+	if (!get_range(p, c, true, &r))
+		return;
+	uint64_t per = HASH_CHUNK / p->ss ? HASH_CHUNK / p->ss : 1;
+	buf = malloc((size_t)(per * p->ss));
+	ctx = EVP_MD_CTX_new();
+	if (buf == NULL || ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+		p->nomem = true;
+		goto out;
+	}
+	for (uint64_t i = 0; i < r.count; i += per) {
+		uint64_t n = r.count - i < per ? r.count - i : per;
+		if (edl_target_storage_read(p->st, &r, i, buf, n, &err) != EDL_OK) {
+			fail(p, "getsha256digest: %s", err.detail);
+			goto out;
+		}
+		EVP_DigestUpdate(ctx, buf, (size_t)(n * p->ss));
+	}
+	EVP_DigestFinal_ex(ctx, md, &mdlen);
+	for (unsigned i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02X", md[i]);
+	qlog(p, 0, "Digest %s", hex);
+	ack(p);
+out:
+	EVP_MD_CTX_free(ctx);
+	free(buf);
+}
+
+static void cmd_setbootable(struct edl_target_prog *p, struct cmd *c, uint64_t now)
+{
+	uint64_t v;
+	uint32_t luns = edl_target_storage_luns(p->st);
+
+	(void)now;
+	if (!get_uint(p, c, "value", true, 0, &v))
+		return;
+	if (v >= luns) {
+		fail(p,
+		     "setbootablestoragedrive: drive %" PRIu64 " does not exist (%" PRIu32
+		     " LUN%s)",
+		     v, luns, luns == 1 ? "" : "s");
+		return;
+	}
+	p->bootable = (int)v;
+	qlog(p, 0, "INFO: Set bootable drive to %" PRIu64, v);
+	ack(p);
+}
+
+static void cmd_nop(struct edl_target_prog *p, struct cmd *c, uint64_t now)
+{
+	(void)c;
+	(void)now;
+	qlog(p, 0, "INFO: Binary build date: EDLSTATION-EMU");
+	ack(p);
+}
+
+static void cmd_power(struct edl_target_prog *p, struct cmd *c, uint64_t now)
+{
+	const char *v = attr(c, "value");
+	enum edl_target_prog_end end;
+	uint64_t delay;
+
+	(void)now;
+	if (v == NULL) {
+		fail(p, "power: attribute 'value' is missing");
+		return;
+	}
+	if (strcasecmp(v, "reset") == 0)
+		end = EDL_TARGET_PROG_RESET;
+	else if (strcasecmp(v, "off") == 0)
+		end = EDL_TARGET_PROG_OFF;
+	else if (strcasecmp(v, "reset_to_edl") == 0 || strcasecmp(v, "reset-to-edl") == 0)
+		end = EDL_TARGET_PROG_RESET_TO_EDL;
+	else {
+		fail(p, "power: value '%s' is not reset, off or reset_to_edl", v);
+		return;
+	}
+	if (!get_uint(p, c, "DelayInSeconds", false, 0, &delay))
+		return;
+	if (delay > POWER_DELAY_MAX) {
+		fail(p, "power: DelayInSeconds %" PRIu64 " is more than %d", delay,
+		     POWER_DELAY_MAX);
+		return;
+	}
+	qlog(p, 0, "INFO: power %s in %" PRIu64 " seconds", v, delay);
+	struct out_item *it = qresp(p, 0, true, false, OUT_POWER, "");
+	if (it != NULL) {
+		it->power = end;
+		it->delay_ms = delay * 1000;
+	}
+}
+
+static const struct {
+	const char *name;
+	void (*fn)(struct edl_target_prog *p, struct cmd *c, uint64_t now);
+} handlers[CMD_COUNT] = {
+        [CMD_CONFIGURE] = {"configure", cmd_configure},
+        [CMD_PROGRAM] = {"program", cmd_program},
+        [CMD_ERASE] = {"erase", cmd_erase},
+        [CMD_PATCH] = {"patch", cmd_patch},
+        [CMD_READ] = {"read", cmd_read},
+        [CMD_GETSTORAGEINFO] = {"getstorageinfo", cmd_getstorageinfo},
+        [CMD_GETSHA256DIGEST] = {"getsha256digest", cmd_getsha256digest},
+        [CMD_SETBOOTABLE] = {"setbootablestoragedrive", cmd_setbootable},
+        [CMD_NOP] = {"nop", cmd_nop},
+        [CMD_POWER] = {"power", cmd_power},
+};
+
+static int find_cmd(const char *name)
+{
+	for (int i = 0; i < CMD_COUNT; i++)
+		if (strcasecmp(handlers[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+/* "ERROR: XML not formed correctly" + NAK, naming the transfer's size and first bytes. */
+static void nak_xml(struct edl_target_prog *p, const uint8_t *data, size_t len, const char *why)
+{
+	char head[3 * 8 + 1] = "";
+	char why_clean[256];
+	size_t n = len < 8 ? len : 8, j = 0;
+
+	for (size_t i = 0, at = 0; i < n; i++)
+		at += (size_t)snprintf(head + at, sizeof(head) - at, "%s%02x", i ? " " : "",
+		                       data[i]);
+	for (const char *s = why; *s != '\0' && j + 1 < sizeof(why_clean); s++)
+		why_clean[j++] = (*s == '\n' || *s == '\r') ? ' ' : *s;
+	while (j > 0 && why_clean[j - 1] == ' ')
+		j--;
+	why_clean[j] = '\0';
+	fail(p, "XML not formed correctly (transfer of %zu bytes starting %s): %s", len, head,
+	     why_clean);
+}
+
+static void command(struct edl_target_prog *p, const uint8_t *data, size_t len, uint64_t now)
+{
+	xmlParserCtxtPtr ctxt = NULL;
+	xmlDocPtr doc = NULL;
+	struct cmd c = {0};
+
+	if (len > MAX_XML) {
+		char why[96];
+		snprintf(why, sizeof(why), "larger than MaxXMLSizeInBytes %d", MAX_XML);
+		nak_xml(p, data, len, why);
+		return;
+	}
+	if (memmem(data, len, "<!DOCTYPE", 9) != NULL || memmem(data, len, "<!ENTITY", 8) != NULL) {
+		nak_xml(p, data, len, "document type declarations are not accepted");
+		return;
+	}
+	ctxt = xmlNewParserCtxt();
+	if (ctxt == NULL) {
+		p->nomem = true;
+		return;
+	}
+	doc = xmlCtxtReadMemory(ctxt, (const char *)data, (int)len, "command.xml", NULL,
+	                        XML_OPTIONS);
+	if (doc == NULL) {
+		xmlErrorPtr e = xmlCtxtGetLastError(ctxt);
+		nak_xml(p, data, len, e != NULL && e->message != NULL ? e->message : "no document");
+		goto out;
+	}
+	xmlNodePtr root = xmlDocGetRootElement(doc);
+	if (root == NULL || strcmp((const char *)root->name, "data") != 0) {
+		char why[96];
+		snprintf(why, sizeof(why), "the root element is <%.40s>, not <data>",
+		         root ? (const char *)root->name : "");
+		nak_xml(p, data, len, why);
+		goto out;
+	}
+	for (c.node = root->children; c.node != NULL; c.node = c.node->next)
+		if (c.node->type == XML_ELEMENT_NODE)
+			break;
+	if (c.node == NULL) {
+		fail(p, "<data> holds no command");
+		goto out;
+	}
+	c.name = (const char *)c.node->name;
+	int id = find_cmd(c.name);
+	if (id < 0) {
+		fail(p, "Unknown command '%.64s'", c.name);
+		goto out;
+	}
+	p->seen[id]++;
+	if (p->faults.nak_nth != 0 && strcasecmp(p->faults.nak_command, c.name) == 0 &&
+	    p->seen[id] == p->faults.nak_nth) {
+		fail(p, "injected failure on %s #%u", handlers[id].name, p->seen[id]);
+		goto out;
+	}
+	handlers[id].fn(p, &c, now);
+out:
+	for (size_t i = 0; i < c.n_owned; i++)
+		xmlFree(c.owned[i]);
+	xmlFreeDoc(doc);
+	xmlFreeParserCtxt(ctxt);
+}
+
+/* ---- program's raw data ---- */
+
+static void write_sectors(struct edl_target_prog *p, const uint8_t *data, uint64_t n)
+{
+	struct edl_error err;
+
+	if (p->prog_rc == EDL_OK &&
+	    edl_target_storage_write(p->st, &p->prog, p->prog_index, data, n, &err) != EDL_OK) {
+		p->prog_rc = err.code;
+		snprintf(p->prog_error, sizeof(p->prog_error), "%s", err.detail);
+	}
+	p->prog_index += n;
+}
+
+static void consume(struct edl_target_prog *p, const uint8_t *data, size_t n)
+{
+	while (n > 0) {
+		if (p->fill > 0 || n < p->ss || p->corrupt_now) {
+			size_t take = p->ss - p->fill < n ? p->ss - p->fill : n;
+			memcpy(p->sector + p->fill, data, take);
+			if (p->corrupt_now && p->fill == 0) {
+				p->sector[0] ^= 0x01;
+				p->corrupt_now = false;
+			}
+			p->fill += take;
+			data += take;
+			n -= take;
+			if (p->fill == p->ss) {
+				write_sectors(p, p->sector, 1);
+				p->fill = 0;
+			}
+		} else {
+			uint64_t k = n / p->ss;
+			write_sectors(p, data, k);
+			data += k * p->ss;
+			n -= (size_t)(k * p->ss);
+		}
+	}
+}
+
+/* When the final ACK of a program may go out: after the storage has absorbed
+ * the bytes at write_rate_bps since the command, plus the fixed slow-ACK delay. */
+static uint64_t final_ack_time(const struct edl_target_prog *p, uint64_t now)
+{
+	uint64_t t = now;
+
+	if (p->faults.write_rate_bps != 0) {
+		uint64_t ms =
+		        p->prog_bytes / p->faults.write_rate_bps * 1000 +
+		        p->prog_bytes % p->faults.write_rate_bps * 1000 / p->faults.write_rate_bps;
+		if (p->prog_start + ms > t)
+			t = p->prog_start + ms;
+	}
+	t += p->faults.slow_final_ack_ms;
+	return t > now ? t : 0;
+}
+
+static void raw_feed(struct edl_target_prog *p, const uint8_t *data, size_t len, uint64_t now)
+{
+	if (len > p->payload) {
+		p->raw = false;
+		fail(p,
+		     "program: raw data transfer of %zu bytes is larger than "
+		     "MaxPayloadSizeToTargetInBytes %" PRIu64 ": aborted after %" PRIu64
+		     " of %" PRIu64 " bytes",
+		     len, p->payload, p->prog_received, p->prog_bytes);
+		return;
+	}
+	uint64_t left = p->prog_bytes - p->prog_received;
+	size_t take = len < left ? len : (size_t)left;
+	bool unplug = false;
+	if (p->faults.unplug_at_bytes != 0 && p->raw_bytes + take >= p->faults.unplug_at_bytes) {
+		take = (size_t)(p->faults.unplug_at_bytes - p->raw_bytes);
+		unplug = true;
+	}
+	consume(p, data, take);
+	p->raw_bytes += take;
+	p->prog_received += take;
+	if (unplug) {
+		go_gone(p);
+		return;
+	}
+	if (p->prog_received < p->prog_bytes)
+		return;
+	p->raw = false;
+	uint64_t ready = final_ack_time(p, now);
+	if (len > take)
+		qlog(p, ready, "WARN: %zu bytes after the end of the raw data were ignored",
+		     len - take);
+	if (p->prog_rc != EDL_OK) {
+		qlog(p, ready, "ERROR: Failed to write sectors %" PRIu64 "..%" PRIu64 ": %s",
+		     p->prog.start, p->prog.start + p->prog.count - 1, p->prog_error);
+		qresp(p, ready, false, false, OUT_DOC, "");
+		return;
+	}
+	qlog(p, ready, "INFO: Finished sector address %" PRIu64, p->prog.start + p->prog.count);
+	qresp(p, ready, true, false, OUT_DOC, "");
+}
+
+/* ---- public ---- */
+
+int edl_target_prog_new(struct edl_target_prog **out, struct edl_target_storage *storage,
+                        uint64_t max_payload, const struct edl_target_faults *faults)
+{
+	struct edl_target_prog *p = calloc(1, sizeof(*p));
+
+	*out = NULL;
+	if (p == NULL)
+		return EDL_E_NOMEM;
+	xmlInitParser(); /* once, before any parse (idempotent) */
+	p->st = storage;
+	p->faults = *faults;
+	p->faults.nak_command[sizeof(p->faults.nak_command) - 1] = '\0';
+	p->ss = edl_target_storage_sector_size(storage);
+	p->max_payload = faults->payload_max ? faults->payload_max
+	                 : max_payload       ? max_payload
+	                                     : EDL_TARGET_DEFAULT_PAYLOAD;
+	p->payload = p->max_payload;
+	p->bootable = -1;
+	p->sector = malloc(p->ss);
+	if (p->sector == NULL) {
+		free(p);
+		return EDL_E_NOMEM;
+	}
+	*out = p;
+	return EDL_OK;
+}
+
+void edl_target_prog_free(struct edl_target_prog *p)
+{
+	if (p == NULL)
+		return;
+	free_list(p->head);
+	free_list(p->retired);
+	release_ring(p);
+	free(p->sector);
+	free(p);
+}
+
+int edl_target_prog_queue_stale(struct edl_target_prog *p)
+{
+	struct edl_buf b;
+
+	edl_buf_init(&b);
+	int rc = edl_buf_printf(&b,
+	                        "%s<log value=\"INFO: Finished sector address 262144\" />%s"
+	                        "%s<response value=\"ACK\" rawmode=\"false\" />%s",
+	                        doc_head, doc_tail, doc_head, doc_tail);
+	push_buf(p, &b, rc, OUT_DOC, 0);
+	if (p->nomem) {
+		p->nomem = false;
+		return EDL_E_NOMEM;
+	}
+	return EDL_OK;
+}
+
+int edl_target_prog_feed(struct edl_target_prog *p, const uint8_t *data, size_t len, uint64_t now)
+{
+	bool reading = false;
+
+	free_list(p->retired);
+	p->retired = NULL;
+	for (struct out_item *it = p->head; it != NULL; it = it->next)
+		reading |= it->kind == OUT_READ;
+	if (!reading)
+		release_ring(p);
+	if (p->end != EDL_TARGET_PROG_RUNNING || len == 0)
+		return EDL_OK;
+	if (p->raw)
+		raw_feed(p, data, len, now);
+	else
+		command(p, data, len, now);
+	if (p->nomem) {
+		p->nomem = false;
+		return EDL_E_NOMEM;
+	}
+	return EDL_OK;
+}
+
+static void retire_head(struct edl_target_prog *p)
+{
+	struct out_item *it = p->head;
+	p->head = it->next;
+	if (p->head == NULL)
+		p->tail = NULL;
+	it->next = p->retired;
+	p->retired = it;
+}
+
+/* The read is done: its final documents take the marker's place. */
+static void finish_read(struct edl_target_prog *p)
+{
+	struct out_item *marker = p->head, *rest = marker->next;
+	struct edl_target_range r = marker->range;
+	int rc = marker->read_rc;
+	char error[EDL_ERROR_DETAIL_MAX];
+
+	snprintf(error, sizeof(error), "%s", marker->read_error);
+	/* Detach the marker and everything after it, queue the final documents,
+	 * then put the rest back behind them. */
+	p->head = p->tail = NULL;
+	free_item(marker);
+	if (rc != EDL_OK) {
+		qlog(p, 0, "ERROR: Failed to read sectors %" PRIu64 "..%" PRIu64 ": %s", r.start,
+		     r.start + r.count - 1, error);
+		qresp(p, 0, false, false, OUT_DOC, "");
+	} else {
+		qlog(p, 0, "INFO: Finished sector address %" PRIu64, r.start + r.count);
+		qresp(p, 0, true, false, OUT_DOC, "");
+	}
+	if (rest != NULL) {
+		struct out_item *last = rest;
+		while (last->next != NULL)
+			last = last->next;
+		if (p->tail != NULL)
+			p->tail->next = rest;
+		else
+			p->head = rest;
+		p->tail = last;
+	}
+}
+
+/* The next chunk of a <read>'s raw data, in a ring buffer. */
+static bool read_chunk(struct edl_target_prog *p, struct out_item *it, struct edl_chunk *out)
+{
+	struct edl_error err;
+	uint64_t per = p->payload / p->ss ? p->payload / p->ss : 1;
+	uint64_t n = it->range.count - it->sent < per ? it->range.count - it->sent : per;
+	size_t bytes = (size_t)(n * p->ss);
+	unsigned slot = p->ring_next;
+
+	if (p->ring_cap[slot] < bytes) {
+		free(p->ring[slot]);
+		p->ring[slot] = malloc(bytes);
+		p->ring_cap[slot] = p->ring[slot] ? bytes : 0;
+		if (p->ring[slot] == NULL)
+			return false;
+	}
+	p->ring_next = (slot + 1) % EDL_TARGET_READ_RING;
+	if (it->read_rc == EDL_OK && edl_target_storage_read(p->st, &it->range, it->sent,
+	                                                     p->ring[slot], n, &err) != EDL_OK) {
+		it->read_rc = err.code;
+		snprintf(it->read_error, sizeof(it->read_error), "%s", err.detail);
+	}
+	if (it->read_rc != EDL_OK)
+		memset(p->ring[slot], 0, bytes);
+	it->sent += n;
+	out->data = p->ring[slot];
+	out->len = bytes;
+	out->zlp = true;
+	return true;
+}
+
+bool edl_target_prog_next_out(struct edl_target_prog *p, struct edl_chunk *out, uint64_t now)
+{
+	while (p->end == EDL_TARGET_PROG_RUNNING && p->head != NULL) {
+		struct out_item *it = p->head;
+		if (it->ready_at > now)
+			return false;
+		if (it->kind == OUT_READ) {
+			if (it->sent < it->range.count)
+				return read_chunk(p, it, out);
+			finish_read(p);
+			continue;
+		}
+		retire_head(p);
+		out->data = it->data;
+		out->len = it->len;
+		out->zlp = true;
+		if (it->kind == OUT_POWER) {
+			p->power_end = it->power;
+			p->power_at = now + it->delay_ms;
+			p->power_armed = it->delay_ms != 0;
+			if (!p->power_armed)
+				p->end = it->power;
+		}
+		return true;
+	}
+	return false;
+}
+
+uint64_t edl_target_prog_deadline(const struct edl_target_prog *p)
+{
+	uint64_t d = 0;
+
+	if (p->end != EDL_TARGET_PROG_RUNNING)
+		return 0;
+	if (p->head != NULL && p->head->ready_at != 0)
+		d = p->head->ready_at;
+	if (p->power_armed && (d == 0 || p->power_at < d))
+		d = p->power_at;
+	return d;
+}
+
+void edl_target_prog_timeout(struct edl_target_prog *p, uint64_t now)
+{
+	for (struct out_item *it = p->head; it != NULL; it = it->next)
+		if (it->ready_at != 0 && it->ready_at <= now)
+			it->ready_at = 0;
+	if (p->power_armed && p->power_at <= now) {
+		p->power_armed = false;
+		p->end = p->power_end;
+	}
+}
+
+enum edl_target_prog_end edl_target_prog_end(const struct edl_target_prog *p)
+{
+	return p->end;
+}
+
+unsigned edl_target_prog_commands_seen(const struct edl_target_prog *p, const char *command)
+{
+	int id = find_cmd(command);
+	return id < 0 ? 0 : p->seen[id];
+}
+
+uint64_t edl_target_prog_raw_bytes(const struct edl_target_prog *p)
+{
+	return p->raw_bytes;
+}
+
+uint64_t edl_target_prog_payload(const struct edl_target_prog *p)
+{
+	return p->payload;
+}
+
+int edl_target_prog_bootable(const struct edl_target_prog *p)
+{
+	return p->bootable;
+}

@@ -1,0 +1,391 @@
+/*
+ * End-to-end tests of the flash job over the in-memory link against the
+ * emulated device: what the device stores must equal the images byte for byte,
+ * on every storage model, however the link cuts the device's bytes; and every
+ * fault ends in the right stage with the right error.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "edlstation/elf_image.h"
+#include "edlstation/flash.h"
+#include "edlstation/memlink.h"
+#include "edlstation/target.h"
+#include "testplan.h"
+
+struct rig {
+	struct testplan tp;
+	uint8_t *programmer;
+	size_t programmer_len;
+	struct edl_sahara_image image;
+	struct edl_target_config tcfg;
+	struct edl_flash_options fopt;
+	struct edl_memlink_options lopt;
+	struct edl_target *target;
+	struct edl_flash_job *job;
+	struct edl_memlink_stats stats;
+};
+
+static void rig_init(struct rig *r, enum edl_storage_kind kind)
+{
+	memset(r, 0, sizeof(*r));
+	testplan_build(&r->tp, kind, 7 + (uint32_t)kind);
+	assert_int_equal(edl_elf_make_programmer(&r->programmer, &r->programmer_len, 96 * 1024, 3),
+			 EDL_OK);
+	r->image.id = 0x0d;
+	r->image.data = r->programmer;
+	r->image.len = r->programmer_len;
+	edl_target_config_default(&r->tcfg, kind);
+	r->tcfg.pbl.serial = 0x1a2b3c4d;
+	r->tcfg.pbl.hwid = 0x000cf0e1000098a9ull;
+	edl_flash_options_default(&r->fopt);
+	r->fopt.sahara.images = &r->image;
+	r->fopt.sahara.n_images = 1;
+	r->fopt.plan = &r->tp.plan;
+	edl_memlink_options_default(&r->lopt);
+}
+
+/* Builds both sides and runs the link; returns the link's own result. */
+static int rig_run(struct rig *r)
+{
+	struct edl_error err;
+
+	assert_int_equal(edl_target_new(&r->target, &r->tcfg, &err), EDL_OK);
+	assert_int_equal(edl_flash_job_new(&r->job, &r->fopt), EDL_OK);
+	int rc = edl_memlink_run(r->job, r->target, &r->lopt, &r->stats, &err);
+	if (rc != EDL_OK)
+		print_error("link: %s\n", err.detail);
+	return rc;
+}
+
+static void rig_free(struct rig *r)
+{
+	edl_flash_job_free(r->job);
+	edl_target_free(r->target);
+	free(r->programmer);
+	testplan_free(&r->tp);
+}
+
+static void assert_passed(struct rig *r)
+{
+	if (edl_flash_job_status(r->job) != EDL_ENGINE_DONE) {
+		char buf[700];
+		print_error("job failed in %s: %s\n",
+			    edl_flash_stage_name(edl_flash_job_failed_stage(r->job)),
+			    edl_error_format(edl_flash_job_error(r->job), buf, sizeof(buf)));
+	}
+	assert_int_equal(edl_flash_job_status(r->job), EDL_ENGINE_DONE);
+	assert_int_equal(edl_flash_job_outcome(r->job), EDL_FLASH_OUTCOME_FLASHED);
+}
+
+/* The stored bytes of every image, read back from the device's storage, and
+ * the zero padding of the last sector (eMMC/UFS; NAND pads with zeros too). */
+static void assert_images_stored(struct rig *r)
+{
+	struct testplan *tp = &r->tp;
+	uint32_t sector = tp->steps[0].sector_size;
+
+	for (size_t i = 0; i < tp->n_images; i++) {
+		uint64_t num = (tp->image_len[i] + sector - 1) / sector;
+		uint8_t *buf = malloc(num * sector);
+		assert_int_equal(edl_target_read_storage(r->target, tp->image_lun[i],
+							 tp->image_sector[i], num, buf),
+				 EDL_OK);
+		assert_memory_equal(buf, tp->images[i], tp->image_len[i]);
+		for (uint64_t k = tp->image_len[i]; k < num * sector; k++)
+			assert_int_equal(buf[k], 0);
+		free(buf);
+	}
+}
+
+static void assert_programmer_received(struct rig *r)
+{
+	uint8_t want[32], got[32];
+	testplan_sha256(r->programmer, r->programmer_len, r->programmer_len, want);
+	edl_target_programmer_sha256(r->target, got);
+	assert_memory_equal(want, got, 32);
+}
+
+static void flash_storage(enum edl_storage_kind kind)
+{
+	struct rig r;
+
+	rig_init(&r, kind);
+	assert_int_equal(rig_run(&r), EDL_OK);
+	assert_passed(&r);
+	assert_images_stored(&r);
+	assert_programmer_received(&r);
+	assert_int_equal(edl_target_state(r.target), EDL_TARGET_RESET);
+	/* Every programmed range was verified by the device's own digest. */
+	assert_int_equal(edl_target_commands_seen(r.target, "getsha256digest"), 3);
+	const struct edl_sahara_identity *id = edl_flash_job_identity(r.job);
+	assert_non_null(id);
+	assert_string_equal(id->serial_hex, "1a2b3c4d");
+	rig_free(&r);
+}
+
+static void test_flash_writes_three_images_to_emmc(void **state)
+{
+	(void)state;
+	flash_storage(EDL_STORAGE_EMMC);
+}
+
+static void test_flash_writes_three_images_to_ufs_luns(void **state)
+{
+	(void)state;
+	flash_storage(EDL_STORAGE_UFS);
+}
+
+static void test_flash_writes_three_images_to_nand(void **state)
+{
+	(void)state;
+	flash_storage(EDL_STORAGE_NAND);
+}
+
+static void test_flash_same_result_for_any_fragmentation(void **state)
+{
+	(void)state;
+	const struct {
+		enum edl_memlink_fragment mode;
+		size_t size;
+	} cuts[] = {
+		{EDL_MEMLINK_WHOLE, 0},
+		{EDL_MEMLINK_FIXED, 1},
+		{EDL_MEMLINK_FIXED, 7},
+		{EDL_MEMLINK_RANDOM, 300},
+		{EDL_MEMLINK_RANDOM, 5000},
+	};
+	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+		struct rig r;
+		rig_init(&r, EDL_STORAGE_EMMC);
+		r.lopt.fragment = cuts[i].mode;
+		r.lopt.fragment_size = cuts[i].size;
+		r.lopt.seed = 42 + (uint32_t)i;
+		assert_int_equal(rig_run(&r), EDL_OK);
+		assert_passed(&r);
+		assert_images_stored(&r);
+		rig_free(&r);
+	}
+}
+
+static void test_flash_recovers_silent_running_programmer_in_one_probe(void **state)
+{
+	(void)state;
+	struct rig r;
+
+	rig_init(&r, EDL_STORAGE_NAND);
+	r.tcfg.faults.firehose_running = true;
+	assert_int_equal(rig_run(&r), EDL_OK);
+	assert_passed(&r);
+	assert_true(edl_flash_job_found_running(r.job));
+	assert_images_stored(&r);
+	/* No HELLO wait of 5 s: one silence window and one probe answer. */
+	assert_true(r.stats.end_ms - r.lopt.start_ms < 2000);
+	/* The programmer was reused: nothing was uploaded. */
+	assert_int_equal(edl_target_commands_seen(r.target, "configure") >= 1, 1);
+	rig_free(&r);
+}
+
+static void test_flash_recovers_programmer_with_stale_output_without_probe(void **state)
+{
+	(void)state;
+	struct rig r;
+
+	rig_init(&r, EDL_STORAGE_NAND);
+	r.tcfg.faults.firehose_running = true;
+	r.tcfg.faults.firehose_stale_output = true;
+	assert_int_equal(rig_run(&r), EDL_OK);
+	assert_passed(&r);
+	assert_true(edl_flash_job_found_running(r.job));
+	assert_int_equal(edl_target_commands_seen(r.target, "nop"), 0);
+	assert_images_stored(&r);
+	rig_free(&r);
+}
+
+static void test_flash_running_programmer_reset_to_edl_when_not_reused(void **state)
+{
+	(void)state;
+	struct rig r;
+
+	rig_init(&r, EDL_STORAGE_EMMC);
+	r.tcfg.faults.firehose_running = true;
+	r.fopt.reuse_running_programmer = false;
+	assert_int_equal(rig_run(&r), EDL_OK);
+	assert_int_equal(edl_flash_job_status(r.job), EDL_ENGINE_DONE);
+	assert_int_equal(edl_flash_job_outcome(r.job), EDL_FLASH_OUTCOME_REENUMERATE);
+	assert_int_equal(edl_target_state(r.target), EDL_TARGET_RESET_TO_EDL);
+	assert_int_equal(edl_target_commands_seen(r.target, "program"), 0);
+	rig_free(&r);
+}
+
+static void test_flash_silent_device_needs_power_cycle(void **state)
+{
+	(void)state;
+	struct rig r;
+
+	rig_init(&r, EDL_STORAGE_EMMC);
+	r.tcfg.faults.silent = true;
+	assert_int_equal(rig_run(&r), EDL_OK);
+	assert_int_equal(edl_flash_job_status(r.job), EDL_ENGINE_FAILED);
+	assert_int_equal(edl_flash_job_error(r.job)->code, EDL_E_POWER_CYCLE);
+	assert_int_equal(edl_flash_job_failed_stage(r.job), EDL_STAGE_PROBE);
+	assert_non_null(strstr(edl_flash_job_error(r.job)->detail, "power"));
+	assert_true(r.stats.end_ms - r.lopt.start_ms < 5000);
+	rig_free(&r);
+}
+
+static void test_flash_negotiates_payload_down_to_device_max(void **state)
+{
+	(void)state;
+	struct rig r;
+	struct edl_flash_progress p;
+
+	rig_init(&r, EDL_STORAGE_UFS);
+	r.tcfg.faults.payload_max = 16384;
+	assert_int_equal(rig_run(&r), EDL_OK);
+	assert_passed(&r);
+	edl_flash_job_progress(r.job, &p);
+	assert_int_equal(p.payload, 16384);
+	assert_int_equal(p.configure_rounds, 2);
+	assert_images_stored(&r);
+	rig_free(&r);
+}
+
+static void test_flash_negotiates_payload_up_to_device_max(void **state)
+{
+	(void)state;
+	struct rig r;
+	struct edl_flash_progress p;
+
+	rig_init(&r, EDL_STORAGE_EMMC);
+	r.fopt.max_payload = 65536;
+	r.tcfg.faults.payload_max = 1024 * 1024;
+	assert_int_equal(rig_run(&r), EDL_OK);
+	assert_passed(&r);
+	edl_flash_job_progress(r.job, &p);
+	assert_int_equal(p.payload, 1024 * 1024);
+	assert_int_equal(p.configure_rounds, 2);
+	rig_free(&r);
+}
+
+static void test_flash_nak_mid_plan_surfaces_device_log(void **state)
+{
+	(void)state;
+	struct rig r;
+
+	rig_init(&r, EDL_STORAGE_EMMC);
+	snprintf(r.tcfg.faults.nak_command, sizeof(r.tcfg.faults.nak_command), "program");
+	r.tcfg.faults.nak_nth = 2;
+	assert_int_equal(rig_run(&r), EDL_OK);
+	assert_int_equal(edl_flash_job_status(r.job), EDL_ENGINE_FAILED);
+	assert_int_equal(edl_flash_job_failed_stage(r.job), EDL_STAGE_PROGRAM);
+	assert_int_equal(edl_flash_job_error(r.job)->code, EDL_E_FH_NAK);
+	assert_non_null(strstr(edl_flash_job_error(r.job)->detail, "injected"));
+	rig_free(&r);
+}
+
+static void test_flash_verify_catches_corrupted_storage(void **state)
+{
+	(void)state;
+	struct rig r;
+
+	rig_init(&r, EDL_STORAGE_EMMC);
+	r.tcfg.faults.corrupt = true;
+	assert_int_equal(rig_run(&r), EDL_OK);
+	assert_int_equal(edl_flash_job_status(r.job), EDL_ENGINE_FAILED);
+	assert_int_equal(edl_flash_job_failed_stage(r.job), EDL_STAGE_VERIFY);
+	assert_int_equal(edl_flash_job_error(r.job)->code, EDL_E_VERIFY_MISMATCH);
+	assert_non_null(strstr(edl_flash_job_error(r.job)->detail, "sbl"));
+	rig_free(&r);
+}
+
+static void test_flash_device_gone_mid_write_fails_in_program(void **state)
+{
+	(void)state;
+	struct rig r;
+
+	rig_init(&r, EDL_STORAGE_EMMC);
+	r.tcfg.faults.unplug_at_bytes = 40000;
+	assert_int_equal(rig_run(&r), EDL_OK);
+	assert_int_equal(edl_flash_job_status(r.job), EDL_ENGINE_FAILED);
+	assert_int_equal(edl_flash_job_failed_stage(r.job), EDL_STAGE_PROGRAM);
+	assert_int_equal(edl_flash_job_error(r.job)->code, EDL_E_FH_TIMEOUT);
+	rig_free(&r);
+}
+
+static void test_flash_waits_for_slow_final_ack(void **state)
+{
+	(void)state;
+	struct rig r;
+
+	rig_init(&r, EDL_STORAGE_EMMC);
+	r.tcfg.faults.slow_final_ack_ms = 20000;
+	assert_int_equal(rig_run(&r), EDL_OK);
+	assert_passed(&r);
+	assert_true(r.stats.end_ms - r.lopt.start_ms >= 3 * 20000);
+	rig_free(&r);
+}
+
+static void identify_version(uint32_t version)
+{
+	struct rig r;
+
+	rig_init(&r, EDL_STORAGE_EMMC);
+	r.tcfg.pbl.sahara_version = version;
+	r.fopt.plan = NULL; /* identify only */
+	assert_int_equal(rig_run(&r), EDL_OK);
+	assert_int_equal(edl_flash_job_status(r.job), EDL_ENGINE_DONE);
+	assert_int_equal(edl_flash_job_outcome(r.job), EDL_FLASH_OUTCOME_IDENTIFIED);
+	const struct edl_sahara_identity *id = edl_flash_job_identity(r.job);
+	assert_non_null(id);
+	assert_int_equal(id->sahara_version, version);
+	assert_int_equal(id->serial, 0x1a2b3c4d);
+	assert_int_equal(id->msm_id, 0x000cf0e1);
+	assert_int_equal(id->oem_id, 0x0000);
+	assert_int_equal(id->model_id, 0x98a9);
+	assert_true(id->pk_hash_len == 32 || id->pk_hash_len == 48 || id->pk_hash_len == 64);
+	/* Nothing was written. */
+	assert_int_equal(edl_target_commands_seen(r.target, "program"), 0);
+	rig_free(&r);
+}
+
+static void test_flash_identifies_sahara_v2_unit(void **state)
+{
+	(void)state;
+	identify_version(2);
+}
+
+static void test_flash_identifies_sahara_v3_unit(void **state)
+{
+	(void)state;
+	identify_version(3);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_flash_writes_three_images_to_emmc),
+		cmocka_unit_test(test_flash_writes_three_images_to_ufs_luns),
+		cmocka_unit_test(test_flash_writes_three_images_to_nand),
+		cmocka_unit_test(test_flash_same_result_for_any_fragmentation),
+		cmocka_unit_test(test_flash_recovers_silent_running_programmer_in_one_probe),
+		cmocka_unit_test(test_flash_recovers_programmer_with_stale_output_without_probe),
+		cmocka_unit_test(test_flash_running_programmer_reset_to_edl_when_not_reused),
+		cmocka_unit_test(test_flash_silent_device_needs_power_cycle),
+		cmocka_unit_test(test_flash_negotiates_payload_down_to_device_max),
+		cmocka_unit_test(test_flash_negotiates_payload_up_to_device_max),
+		cmocka_unit_test(test_flash_nak_mid_plan_surfaces_device_log),
+		cmocka_unit_test(test_flash_verify_catches_corrupted_storage),
+		cmocka_unit_test(test_flash_device_gone_mid_write_fails_in_program),
+		cmocka_unit_test(test_flash_waits_for_slow_final_ack),
+		cmocka_unit_test(test_flash_identifies_sahara_v2_unit),
+		cmocka_unit_test(test_flash_identifies_sahara_v3_unit),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

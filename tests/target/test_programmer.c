@@ -1,0 +1,1013 @@
+/*
+ * Tests of the emulated Firehose programmer, driven with hand-written host
+ * documents: configure negotiation, program with raw data in odd-sized
+ * transfers (read back byte for byte), read in raw mode, getsha256digest against
+ * a SHA-256 computed here, patch with CRC32 and NUM_DISK_SECTORS expressions,
+ * NAND rules through the programmer, answers to garbage, and every fault the
+ * programmer applies (injected NAK, small payload, corruption, unplug, slow and
+ * rate-limited final ACKs, power delays, stale output).
+ *
+ * Every answer chunk is parsed back with libxml2 into a transcript of
+ * "LOG <text>" and "RESP <value> <attr>=<v> ..." lines, so the tests also show
+ * that each answer is one well-formed document.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <openssl/evp.h>
+
+#include "edlstation/buf.h"
+#include "target/programmer.h"
+#include "target/storage_model.h"
+
+struct rig {
+	struct edl_target_storage *st;
+	struct edl_target_prog *p;
+	struct edl_buf transcript;
+	unsigned chunks;
+};
+
+static struct rig *rig_new(enum edl_storage_kind kind, const struct edl_target_faults *faults)
+{
+	static const uint32_t bad[] = {1};
+	struct edl_storage_config cfg;
+	struct edl_target_faults none = {0};
+	struct edl_error err;
+	struct rig *r = calloc(1, sizeof(*r));
+
+	assert_non_null(r);
+	edl_storage_config_default(&cfg, kind);
+	if (kind == EDL_STORAGE_NAND) {
+		cfg.sector_size = 2048;
+		cfg.sectors = 64;
+		cfg.pages_per_block = 4;
+		cfg.bad_blocks = bad;
+		cfg.n_bad_blocks = 1;
+	} else if (kind == EDL_STORAGE_EMMC) {
+		cfg.sectors = 4096; /* 2 MiB */
+	} else {
+		cfg.sectors = 256;
+	}
+	assert_int_equal(edl_target_storage_open(&r->st, &cfg, &err), EDL_OK);
+	assert_int_equal(edl_target_prog_new(&r->p, r->st, 0, faults ? faults : &none), EDL_OK);
+	edl_buf_init(&r->transcript);
+	return r;
+}
+
+static void rig_free(struct rig *r)
+{
+	edl_target_prog_free(r->p);
+	edl_target_storage_close(r->st);
+	edl_buf_free(&r->transcript);
+	free(r);
+}
+
+static void send(struct rig *r, const char *xml, uint64_t now)
+{
+	assert_int_equal(edl_target_prog_feed(r->p, (const uint8_t *)xml, strlen(xml), now),
+	                 EDL_OK);
+}
+
+static void send_raw(struct rig *r, const uint8_t *data, size_t len, uint64_t now)
+{
+	assert_int_equal(edl_target_prog_feed(r->p, data, len, now), EDL_OK);
+}
+
+/* Appends one answer document to the transcript; it must parse. */
+static void transcribe(struct rig *r, const uint8_t *data, size_t len)
+{
+	assert_true(len > 5 && memcmp(data, "<?xml", 5) == 0);
+	xmlDocPtr doc = xmlReadMemory((const char *)data, (int)len, NULL, NULL,
+	                              XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	assert_non_null(doc);
+	xmlNodePtr root = xmlDocGetRootElement(doc);
+	assert_string_equal((const char *)root->name, "data");
+	for (xmlNodePtr n = root->children; n != NULL; n = n->next) {
+		if (n->type != XML_ELEMENT_NODE)
+			continue;
+		xmlChar *v = xmlGetProp(n, (const xmlChar *)"value");
+		if (strcmp((const char *)n->name, "log") == 0) {
+			edl_buf_printf(&r->transcript, "LOG %s\n", (const char *)v);
+		} else {
+			assert_string_equal((const char *)n->name, "response");
+			edl_buf_printf(&r->transcript, "RESP %s", (const char *)v);
+			for (xmlAttrPtr a = n->properties; a != NULL; a = a->next) {
+				xmlChar *av = xmlNodeGetContent((xmlNodePtr)a);
+				if (strcmp((const char *)a->name, "value") != 0)
+					edl_buf_printf(&r->transcript, " %s=%s",
+					               (const char *)a->name, (const char *)av);
+				xmlFree(av);
+			}
+			edl_buf_printf(&r->transcript, "\n");
+		}
+		xmlFree(v);
+	}
+	xmlFreeDoc(doc);
+}
+
+/* The transcript so far, without pulling anything. */
+static const char *text(struct rig *r)
+{
+	edl_buf_append(&r->transcript, "", 1);
+	r->transcript.len--;
+	return (const char *)edl_buf_head(&r->transcript);
+}
+
+/* Pulls every answer due at `now` into the transcript and returns it. */
+static const char *drain(struct rig *r, uint64_t now)
+{
+	struct edl_chunk c;
+
+	while (edl_target_prog_next_out(r->p, &c, now)) {
+		r->chunks++;
+		transcribe(r, c.data, c.len);
+	}
+	return text(r);
+}
+
+static void forget(struct rig *r)
+{
+	edl_buf_reset(&r->transcript);
+	r->chunks = 0;
+}
+
+static void fill_pattern(uint8_t *buf, size_t n, uint32_t seed)
+{
+	for (size_t i = 0; i < n; i++) {
+		seed = seed * 1103515245u + 12345u;
+		buf[i] = (uint8_t)(seed >> 16);
+	}
+}
+
+static void sha256_hex(const uint8_t *data, size_t len, char hex[65])
+{
+	uint8_t md[32];
+	unsigned int n = 0;
+
+	assert_int_equal(EVP_Digest(data, len, md, &n, EVP_sha256(), NULL), 1);
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02X", md[i]);
+}
+
+/* The reference CRC-32 (reflected 0xEDB88320), bit by bit. */
+static uint32_t crc32_ref(const uint8_t *p, size_t n)
+{
+	uint32_t crc = 0xffffffffu;
+	for (size_t i = 0; i < n; i++) {
+		crc ^= p[i];
+		for (int k = 0; k < 8; k++)
+			crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1)));
+	}
+	return ~crc;
+}
+
+static uint64_t le_get(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+	for (int i = n - 1; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* Programs data (len bytes, a multiple of 512) at sector start of the eMMC rig. */
+static void program_emmc(struct rig *r, uint64_t start, const uint8_t *data, size_t len)
+{
+	char xml[512];
+
+	snprintf(xml, sizeof(xml),
+	         "<?xml version=\"1.0\" ?><data><program SECTOR_SIZE_IN_BYTES=\"512\" "
+	         "num_partition_sectors=\"%zu\" physical_partition_number=\"0\" "
+	         "start_sector=\"%llu\" filename=\"x.img\" /></data>",
+	         len / 512, (unsigned long long)start);
+	send(r, xml, 0);
+	assert_non_null(strstr(drain(r, 0), "RESP ACK rawmode=true"));
+	for (size_t off = 0; off < len; off += 65536)
+		send_raw(r, data + off, len - off < 65536 ? len - off : 65536, 0);
+}
+
+static void test_programmer_configure_acks_with_supported_size(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(EDL_STORAGE_EMMC, NULL);
+
+	send(r,
+	     "<?xml version=\"1.0\" ?><data><configure MemoryName=\"emmc\" "
+	     "MaxPayloadSizeToTargetInBytes=\"524288\" ZlpAwareHost=\"1\" SkipStorageInit=\"0\" "
+	     "/></data>",
+	     0);
+	const char *t = drain(r, 0);
+	assert_non_null(strstr(t, "RESP ACK rawmode=false MemoryName=emmc "
+	                          "MaxPayloadSizeToTargetInBytes=524288 "
+	                          "MaxPayloadSizeToTargetInBytesSupported=1048576"));
+	assert_int_equal(edl_target_prog_payload(r->p), 524288);
+	assert_int_equal(edl_target_prog_commands_seen(r->p, "configure"), 1);
+	rig_free(r);
+}
+
+static void test_programmer_configure_naks_a_payload_above_its_max(void **state)
+{
+	(void)state;
+	struct edl_target_faults f = {.payload_max = 16384};
+	struct rig *r = rig_new(EDL_STORAGE_EMMC, &f);
+
+	send(r,
+	     "<?xml version=\"1.0\" ?><data><configure MemoryName=\"eMMC\" "
+	     "MaxPayloadSizeToTargetInBytes=\"1048576\" /></data>",
+	     0);
+	const char *t = drain(r, 0);
+	assert_non_null(strstr(t, "LOG ERROR: MaxPayloadSizeToTargetInBytes 1048576 is larger "
+	                          "than this target's maximum 16384"));
+	assert_non_null(strstr(t, "RESP NAK rawmode=false MemoryName=emmc "
+	                          "MaxPayloadSizeToTargetInBytes=16384"));
+	/* The log comes before the response, in its own document. */
+	assert_true(strstr(t, "LOG ERROR") < strstr(t, "RESP NAK"));
+	assert_int_equal(r->chunks, 2);
+	forget(r);
+	send(r,
+	     "<?xml version=\"1.0\" ?><data><configure MemoryName=\"emmc\" "
+	     "MaxPayloadSizeToTargetInBytes=\"16384\" /></data>",
+	     0);
+	assert_non_null(strstr(drain(r, 0), "RESP ACK rawmode=false MemoryName=emmc "
+	                                    "MaxPayloadSizeToTargetInBytes=16384 "
+	                                    "MaxPayloadSizeToTargetInBytesSupported=16384"));
+	assert_int_equal(edl_target_prog_payload(r->p), 16384);
+	rig_free(r);
+}
+
+static void test_programmer_configure_naks_another_memory(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(EDL_STORAGE_EMMC, NULL);
+
+	send(r, "<?xml version=\"1.0\" ?><data><configure MemoryName=\"ufs\" /></data>", 0);
+	const char *t = drain(r, 0);
+	assert_non_null(strstr(t, "LOG ERROR: configure: MemoryName 'ufs' does not match this "
+	                          "device's storage 'emmc'"));
+	assert_non_null(strstr(t, "RESP NAK"));
+	rig_free(r);
+}
+
+static void test_programmer_program_takes_odd_sized_transfers(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(EDL_STORAGE_EMMC, NULL);
+	uint8_t data[10 * 512], back[10 * 512];
+	const size_t pieces[] = {1, 511, 513, 1000, 3095};
+	size_t off = 0;
+
+	fill_pattern(data, sizeof(data), 11);
+	send(r,
+	     "<?xml version=\"1.0\" ?><data><program SECTOR_SIZE_IN_BYTES=\"512\" "
+	     "num_partition_sectors=\"10\" physical_partition_number=\"0\" start_sector=\"5\" "
+	     "label=\"boot\" /></data>",
+	     0);
+	assert_string_equal(drain(r, 0), "RESP ACK rawmode=true\n");
+	forget(r);
+	for (size_t i = 0; i < sizeof(pieces) / sizeof(pieces[0]); i++) {
+		send_raw(r, data + off, pieces[i], 0);
+		off += pieces[i];
+		if (off < sizeof(data))
+			assert_string_equal(drain(r, 0), ""); /* nothing until the last byte */
+	}
+	assert_int_equal(off, sizeof(data));
+	assert_string_equal(drain(r, 0), "LOG INFO: Finished sector address 15\n"
+	                                 "RESP ACK rawmode=false\n");
+	assert_int_equal(edl_target_storage_read_raw(r->st, 0, 5, 10, back, NULL), EDL_OK);
+	assert_memory_equal(data, back, sizeof(data));
+	assert_int_equal(edl_target_prog_raw_bytes(r->p), sizeof(data));
+	assert_int_equal(edl_target_prog_commands_seen(r->p, "program"), 1);
+	rig_free(r);
+}
+
+static void test_programmer_program_evaluates_num_disk_sectors(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(EDL_STORAGE_EMMC, NULL);
+	uint8_t data[33 * 512], back[33 * 512];
+
+	fill_pattern(data, sizeof(data), 12);
+	send(r,
+	     "<?xml version=\"1.0\" ?><data><program SECTOR_SIZE_IN_BYTES=\"512\" "
+	     "num_partition_sectors=\"33\" physical_partition_number=\"0\" "
+	     "start_sector=\"NUM_DISK_SECTORS-33.\" /></data>",
+	     0);
+	assert_string_equal(drain(r, 0), "RESP ACK rawmode=true\n");
+	send_raw(r, data, sizeof(data), 0);
+	assert_non_null(strstr(drain(r, 0), "Finished sector address 4096"));
+	assert_int_equal(edl_target_storage_read_raw(r->st, 0, 4096 - 33, 33, back, NULL), EDL_OK);
+	assert_memory_equal(data, back, sizeof(data));
+	rig_free(r);
+}
+
+static void test_programmer_program_validates_attributes(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(EDL_STORAGE_EMMC, NULL);
+	static const struct {
+		const char *xml;
+		const char *log;
+	} cases[] = {
+	        {"<data><program SECTOR_SIZE_IN_BYTES=\"4096\" num_partition_sectors=\"1\" "
+	         "start_sector=\"0\"/></data>",
+	         "SECTOR_SIZE_IN_BYTES 4096 does not match the emmc sector size 512"},
+	        {"<data><program SECTOR_SIZE_IN_BYTES=\"512\" num_partition_sectors=\"1\" "
+	         "start_sector=\"12abc\"/></data>",
+	         "start_sector='12abc' is not a number or NUM_DISK_SECTORS-N."},
+	        {"<data><program SECTOR_SIZE_IN_BYTES=\"512\" num_partition_sectors=\"1\" "
+	         "start_sector=\"NUM_DISK_SECTORS*2\"/></data>",
+	         "start_sector='NUM_DISK_SECTORS*2' is not a number"},
+	        {"<data><program SECTOR_SIZE_IN_BYTES=\"512\" num_partition_sectors=\"1\" "
+	         "start_sector=\"NUM_DISK_SECTORS+0\"/></data>",
+	         "LUN 0 sectors 4096..4096 are outside the LUN of 4096 sectors"},
+	        {"<data><program SECTOR_SIZE_IN_BYTES=\"512\" num_partition_sectors=\"-1\" "
+	         "start_sector=\"0\"/></data>",
+	         "num_partition_sectors='-1' is not a number"},
+	        {"<data><program SECTOR_SIZE_IN_BYTES=\"512\" "
+	         "num_partition_sectors=\"99999999999999999999\" "
+	         "start_sector=\"0\"/></data>",
+	         "is not a number"},
+	        {"<data><program SECTOR_SIZE_IN_BYTES=\"512\" start_sector=\"0\"/></data>",
+	         "attribute 'num_partition_sectors' is missing"},
+	        {"<data><program SECTOR_SIZE_IN_BYTES=\"512\" num_partition_sectors=\"1\" "
+	         "physical_partition_number=\"3\" start_sector=\"0\"/></data>",
+	         "physical_partition_number 3 does not exist (the emmc has 1 LUN)"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		forget(r);
+		send(r, cases[i].xml, 0);
+		const char *t = drain(r, 0);
+		if (strstr(t, cases[i].log) == NULL || strstr(t, "RESP NAK rawmode=false") == NULL)
+			fail_msg("case %zu: transcript '%s' lacks '%s'", i, t, cases[i].log);
+	}
+	/* Nothing was taken as raw data: a nop still gets an ACK. */
+	forget(r);
+	send(r, "<data><nop/></data>", 0);
+	assert_non_null(strstr(drain(r, 0), "RESP ACK"));
+	assert_int_equal(edl_target_prog_commands_seen(r->p, "program"), 8);
+	rig_free(r);
+}
+
+static void test_programmer_naks_a_raw_transfer_above_the_payload(void **state)
+{
+	(void)state;
+	struct edl_target_faults f = {.payload_max = 4096};
+	struct rig *r = rig_new(EDL_STORAGE_EMMC, &f);
+	uint8_t data[8192] = {0};
+
+	send(r,
+	     "<data><program SECTOR_SIZE_IN_BYTES=\"512\" num_partition_sectors=\"16\" "
+	     "start_sector=\"0\"/></data>",
+	     0);
+	drain(r, 0);
+	forget(r);
+	send_raw(r, data, 4096, 0);
+	send_raw(r, data, 4097, 0);
+	const char *t = drain(r, 0);
+	assert_non_null(
+	        strstr(t, "raw data transfer of 4097 bytes is larger than "
+	                  "MaxPayloadSizeToTargetInBytes 4096: aborted after 4096 of 8192 bytes"));
+	assert_non_null(strstr(t, "RESP NAK"));
+	rig_free(r);
+}
+
+static void test_programmer_read_streams_raw_data(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(EDL_STORAGE_EMMC, NULL);
+	uint8_t data[10 * 512], back[10 * 512];
+	struct edl_chunk c;
+	size_t got = 0;
+
+	fill_pattern(data, sizeof(data), 13);
+	program_emmc(r, 100, data, sizeof(data));
+	send(r,
+	     "<data><configure MemoryName=\"emmc\" MaxPayloadSizeToTargetInBytes=\"2048\"/></data>",
+	     0);
+	forget(r);
+	drain(r, 0);
+	forget(r);
+	send(r,
+	     "<data><read SECTOR_SIZE_IN_BYTES=\"512\" num_partition_sectors=\"10\" "
+	     "physical_partition_number=\"0\" start_sector=\"100\"/></data>",
+	     0);
+	assert_true(edl_target_prog_next_out(r->p, &c, 0));
+	transcribe(r, c.data, c.len);
+	assert_string_equal(text(r), "RESP ACK rawmode=true\n");
+	while (got < sizeof(back)) {
+		assert_true(edl_target_prog_next_out(r->p, &c, 0));
+		assert_true(c.len <= 2048);
+		assert_true(got + c.len <= sizeof(back));
+		memcpy(back + got, c.data, c.len);
+		got += c.len;
+	}
+	assert_memory_equal(data, back, sizeof(data));
+	forget(r);
+	assert_string_equal(drain(r, 0), "LOG INFO: Finished sector address 110\n"
+	                                 "RESP ACK rawmode=false\n");
+	rig_free(r);
+}
+
+static void test_programmer_digest_equals_sha256_of_the_range(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(EDL_STORAGE_EMMC, NULL);
+	size_t len = 3000 * 512; /* more than one hashing chunk */
+	uint8_t *data = malloc(len);
+	char hex[65], want[128];
+
+	fill_pattern(data, len, 14);
+	program_emmc(r, 7, data, len);
+	forget(r);
+	send(r,
+	     "<data><getsha256digest SECTOR_SIZE_IN_BYTES=\"512\" num_partition_sectors=\"3000\" "
+	     "physical_partition_number=\"0\" start_sector=\"7\"/></data>",
+	     0);
+	const char *t = drain(r, 0);
+	sha256_hex(data, len, hex);
+	snprintf(want, sizeof(want), "LOG Digest %s\nRESP ACK", hex);
+	assert_non_null(strstr(t, want));
+	free(data);
+	rig_free(r);
+}
+
+static void test_programmer_patches_disk_with_expressions_and_crc32(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(EDL_STORAGE_EMMC, NULL);
+	uint8_t data[4 * 512], sec[512];
+
+	fill_pattern(data, sizeof(data), 15);
+	program_emmc(r, 0, data, sizeof(data));
+	forget(r);
+	send(r,
+	     "<data><patch SECTOR_SIZE_IN_BYTES=\"512\" byte_offset=\"48\" filename=\"DISK\" "
+	     "physical_partition_number=\"0\" size_in_bytes=\"8\" "
+	     "start_sector=\"NUM_DISK_SECTORS-1.\" "
+	     "value=\"NUM_DISK_SECTORS-34.\" what=\"LastUseableLBA\"/></data>",
+	     0);
+	assert_non_null(strstr(drain(r, 0), "RESP ACK"));
+	assert_int_equal(edl_target_storage_read_raw(r->st, 0, 4095, 1, sec, NULL), EDL_OK);
+	assert_int_equal(le_get(sec + 48, 8), 4096 - 34);
+
+	/* CRC32(2,1024) of sectors 2-3, written into sector 1 at byte 88. */
+	uint32_t crc = crc32_ref(data + 2 * 512, 1024);
+	forget(r);
+	send(r,
+	     "<data><patch SECTOR_SIZE_IN_BYTES=\"512\" byte_offset=\"88\" filename=\"DISK\" "
+	     "physical_partition_number=\"0\" size_in_bytes=\"4\" start_sector=\"1\" "
+	     "value=\"CRC32(2,1024)\"/></data>",
+	     0);
+	assert_non_null(strstr(drain(r, 0), "RESP ACK"));
+	assert_int_equal(edl_target_storage_read_raw(r->st, 0, 1, 1, sec, NULL), EDL_OK);
+	assert_int_equal(le_get(sec + 88, 4), crc);
+	assert_memory_equal(sec, data + 512, 88); /* nothing else moved */
+
+	/* CRC over a range that contains the patched field: computed before writing. */
+	uint8_t before[512];
+	memcpy(before, sec, sizeof(before));
+	memset(before + 16, 0, 4);
+	assert_int_equal(edl_target_storage_pwrite(r->st, 0, 512 + 16, before + 16, 4, NULL),
+	                 EDL_OK);
+	forget(r);
+	send(r,
+	     "<data><patch SECTOR_SIZE_IN_BYTES=\"512\" byte_offset=\"16\" filename=\"DISK\" "
+	     "physical_partition_number=\"0\" size_in_bytes=\"4\" start_sector=\"1\" "
+	     "value=\"CRC32(1,92)\"/></data>",
+	     0);
+	assert_non_null(strstr(drain(r, 0), "RESP ACK"));
+	assert_int_equal(edl_target_storage_read_raw(r->st, 0, 1, 1, sec, NULL), EDL_OK);
+	assert_int_equal(le_get(sec + 16, 4), crc32_ref(before, 92));
+
+	/* CRC32 whose start is an expression. */
+	forget(r);
+	send(r,
+	     "<data><patch SECTOR_SIZE_IN_BYTES=\"512\" byte_offset=\"0\" filename=\"DISK\" "
+	     "physical_partition_number=\"0\" size_in_bytes=\"4\" start_sector=\"10\" "
+	     "value=\"CRC32(NUM_DISK_SECTORS-1.,92)\"/></data>",
+	     0);
+	assert_non_null(strstr(drain(r, 0), "RESP ACK"));
+	uint8_t last[512];
+	assert_int_equal(edl_target_storage_read_raw(r->st, 0, 4095, 1, last, NULL), EDL_OK);
+	assert_int_equal(edl_target_storage_read_raw(r->st, 0, 10, 1, sec, NULL), EDL_OK);
+	assert_int_equal(le_get(sec, 4), crc32_ref(last, 92));
+	rig_free(r);
+}
+
+static void test_programmer_patch_of_a_file_is_ignored_and_bad_values_naked(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(EDL_STORAGE_EMMC, NULL);
+	uint8_t sec[512];
+
+	send(r,
+	     "<data><patch SECTOR_SIZE_IN_BYTES=\"512\" byte_offset=\"40\" "
+	     "filename=\"gpt_main0.bin\" "
+	     "physical_partition_number=\"0\" size_in_bytes=\"8\" start_sector=\"9\" "
+	     "value=\"NUM_DISK_SECTORS-34.\"/></data>",
+	     0);
+	const char *t = drain(r, 0);
+	assert_non_null(strstr(t, "LOG INFO: patch of file 'gpt_main0.bin' ignored"));
+	assert_non_null(strstr(t, "RESP ACK"));
+	assert_int_equal(edl_target_storage_read_raw(r->st, 0, 9, 1, sec, NULL), EDL_OK);
+	assert_int_equal(le_get(sec + 40, 8), 0);
+	forget(r);
+	send(r,
+	     "<data><patch SECTOR_SIZE_IN_BYTES=\"512\" byte_offset=\"0\" filename=\"DISK\" "
+	     "size_in_bytes=\"2\" start_sector=\"0\" value=\"70000\"/></data>",
+	     0);
+	assert_non_null(strstr(drain(r, 0), "value 0x11170 does not fit in 2 bytes"));
+	forget(r);
+	send(r,
+	     "<data><patch SECTOR_SIZE_IN_BYTES=\"512\" byte_offset=\"0\" filename=\"DISK\" "
+	     "size_in_bytes=\"4\" start_sector=\"0\" value=\"CRC32(0,)\"/></data>",
+	     0);
+	assert_non_null(strstr(drain(r, 0), "is not CRC32(start,len)"));
+	rig_free(r);
+}
+
+static void test_programmer_answers_garbage_with_an_xml_nak(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(EDL_STORAGE_EMMC, NULL);
+	uint8_t hello[48] = {0x01, 0, 0, 0, 0x30, 0, 0, 0, 2, 0, 0, 0, 1};
+	struct edl_chunk c;
+
+	send_raw(r, hello, sizeof(hello), 0);
+	assert_true(edl_target_prog_next_out(r->p, &c, 0));
+	assert_memory_equal(c.data, "<?xml", 5);
+	transcribe(r, c.data, c.len);
+	const char *t = drain(r, 0);
+	assert_non_null(strstr(t, "LOG ERROR: XML not formed correctly (transfer of 48 bytes "
+	                          "starting 01 00 00 00 30 00 00 00)"));
+	assert_non_null(strstr(t, "RESP NAK rawmode=false"));
+	forget(r);
+	send_raw(r, (const uint8_t *)"x", 1, 0);
+	assert_non_null(strstr(drain(r, 0), "XML not formed correctly (transfer of 1 bytes"));
+	forget(r);
+	send(r, "<?xml version=\"1.0\"?><!DOCTYPE data [<!ENTITY e \"x\">]><data><nop/></data>", 0);
+	assert_non_null(strstr(drain(r, 0), "document type declarations are not accepted"));
+	forget(r);
+	send(r, "<?xml version=\"1.0\"?><resp><nop/></resp>", 0);
+	assert_non_null(strstr(drain(r, 0), "the root element is <resp>, not <data>"));
+	forget(r);
+	send(r, "<data><frobnicate/></data>", 0);
+	assert_non_null(strstr(drain(r, 0), "LOG ERROR: Unknown command 'frobnicate'\nRESP NAK"));
+	forget(r);
+	char *big = malloc(5000);
+	memset(big, ' ', 5000);
+	memcpy(big, "<data>", 6);
+	send_raw(r, (const uint8_t *)big, 5000, 0);
+	free(big);
+	assert_non_null(strstr(drain(r, 0), "larger than MaxXMLSizeInBytes 4096"));
+	/* A zero-length transfer (a ZLP) is no command at all. */
+	forget(r);
+	send_raw(r, (const uint8_t *)"", 0, 0);
+	assert_string_equal(drain(r, 0), "");
+	rig_free(r);
+}
+
+static void test_programmer_reports_storage_info(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(EDL_STORAGE_EMMC, NULL);
+
+	send(r, "<data><getstorageinfo physical_partition_number=\"0\"/></data>", 0);
+	const char *t = drain(r, 0);
+	assert_non_null(strstr(t,
+	                       "LOG {\"storage_info\": {\"total_blocks\":4096, \"block_size\":512, "
+	                       "\"page_size\":512, \"num_physical\":1, \"sector_size\":512, "
+	                       "\"mem_type\":\"eMMC\", \"prod_name\":\"EDLSTATION-EMU\"}}\n"));
+	assert_non_null(strstr(t, "LOG TOTAL_BLOCKS=4096\n"));
+	assert_non_null(strstr(t, "LOG NUM_PHYSICAL=1\n"));
+	assert_non_null(strstr(t, "RESP ACK"));
+	rig_free(r);
+
+	r = rig_new(EDL_STORAGE_NAND, NULL);
+	send(r, "<data><getstorageinfo/></data>", 0);
+	t = drain(r, 0);
+	assert_non_null(strstr(t, "\"total_blocks\":16, \"block_size\":8192, \"page_size\":2048"));
+	assert_non_null(strstr(t, "\"mem_type\":\"NAND\""));
+	rig_free(r);
+}
+
+static void test_programmer_nand_program_skips_bad_blocks_and_verifies(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(EDL_STORAGE_NAND, NULL); /* block 1 (pages 4-7) is bad */
+	uint8_t data[8 * 2048], raw[12 * 2048];
+	char hex[65], want[128];
+
+	fill_pattern(data, sizeof(data), 16);
+	send(r,
+	     "<data><program PAGES_PER_BLOCK=\"4\" SECTOR_SIZE_IN_BYTES=\"2048\" "
+	     "num_partition_sectors=\"8\" physical_partition_number=\"0\" start_sector=\"0\" "
+	     "last_sector=\"15\"/></data>",
+	     0);
+	assert_string_equal(drain(r, 0), "RESP ACK rawmode=true\n");
+	send_raw(r, data, 5000, 0);
+	send_raw(r, data + 5000, sizeof(data) - 5000, 0);
+	assert_non_null(strstr(drain(r, 0), "RESP ACK rawmode=false"));
+	assert_int_equal(edl_target_storage_read_raw(r->st, 0, 0, 12, raw, NULL), EDL_OK);
+	assert_memory_equal(raw, data, 4 * 2048);
+	for (size_t i = 4 * 2048; i < 8 * 2048; i++)
+		assert_int_equal(raw[i], 0xff);
+	assert_memory_equal(raw + 8 * 2048, data + 4 * 2048, 4 * 2048);
+
+	forget(r);
+	send(r,
+	     "<data><getsha256digest PAGES_PER_BLOCK=\"4\" SECTOR_SIZE_IN_BYTES=\"2048\" "
+	     "num_partition_sectors=\"8\" physical_partition_number=\"0\" start_sector=\"0\" "
+	     "last_sector=\"15\"/></data>",
+	     0);
+	sha256_hex(data, sizeof(data), hex);
+	snprintf(want, sizeof(want), "LOG Digest %s", hex);
+	assert_non_null(strstr(drain(r, 0), want));
+
+	/* Programming it again without an erase is refused up front. */
+	forget(r);
+	send(r,
+	     "<data><program PAGES_PER_BLOCK=\"4\" SECTOR_SIZE_IN_BYTES=\"2048\" "
+	     "num_partition_sectors=\"2\" start_sector=\"2\" last_sector=\"15\"/></data>",
+	     0);
+	const char *t = drain(r, 0);
+	assert_non_null(strstr(t, "page 2 (block 0) is already programmed"));
+	assert_non_null(strstr(t, "RESP NAK"));
+	/* After an erase it works. */
+	forget(r);
+	send(r,
+	     "<data><erase PAGES_PER_BLOCK=\"4\" SECTOR_SIZE_IN_BYTES=\"2048\" "
+	     "num_partition_sectors=\"16\" start_sector=\"0\" last_sector=\"15\"/></data>",
+	     0);
+	assert_non_null(strstr(drain(r, 0), "RESP ACK"));
+	forget(r);
+	send(r,
+	     "<data><program PAGES_PER_BLOCK=\"4\" SECTOR_SIZE_IN_BYTES=\"2048\" "
+	     "num_partition_sectors=\"2\" start_sector=\"2\" last_sector=\"15\"/></data>",
+	     0);
+	assert_string_equal(drain(r, 0), "RESP ACK rawmode=true\n");
+	rig_free(r);
+}
+
+static void test_programmer_nand_naks_geometry_mismatch_and_full_partitions(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(EDL_STORAGE_NAND, NULL);
+
+	send(r,
+	     "<data><program PAGES_PER_BLOCK=\"64\" SECTOR_SIZE_IN_BYTES=\"2048\" "
+	     "num_partition_sectors=\"1\" start_sector=\"0\"/></data>",
+	     0);
+	assert_non_null(strstr(drain(r, 0), "attribute 'PAGES_PER_BLOCK'=64 must be equal to disk "
+	                                    "pages per block 4"));
+	forget(r);
+	send(r,
+	     "<data><program PAGES_PER_BLOCK=\"4\" SECTOR_SIZE_IN_BYTES=\"2048\" "
+	     "num_partition_sectors=\"8\" start_sector=\"0\" last_sector=\"7\"/></data>",
+	     0);
+	const char *t = drain(r, 0);
+	assert_non_null(
+	        strstr(t, "NAND partition pages 0..7 (1 bad block in it) has no good page"));
+	assert_non_null(strstr(t, "RESP NAK"));
+	forget(r);
+	send(r,
+	     "<data><patch SECTOR_SIZE_IN_BYTES=\"2048\" byte_offset=\"0\" filename=\"DISK\" "
+	     "size_in_bytes=\"4\" start_sector=\"0\" value=\"1\"/></data>",
+	     0);
+	assert_non_null(strstr(drain(r, 0), "patching DISK is not supported on NAND"));
+	rig_free(r);
+}
+
+static void test_programmer_fault_naks_the_nth_command(void **state)
+{
+	(void)state;
+	struct edl_target_faults f = {.nak_command = "getsha256digest", .nak_nth = 2};
+	struct rig *r = rig_new(EDL_STORAGE_EMMC, &f);
+	const char *cmd = "<data><getsha256digest SECTOR_SIZE_IN_BYTES=\"512\" "
+	                  "num_partition_sectors=\"1\" start_sector=\"0\"/></data>";
+
+	send(r, cmd, 0);
+	assert_non_null(strstr(drain(r, 0), "RESP ACK"));
+	forget(r);
+	send(r, cmd, 0);
+	assert_string_equal(drain(r, 0), "LOG ERROR: injected failure on getsha256digest #2\n"
+	                                 "RESP NAK rawmode=false\n");
+	forget(r);
+	send(r, cmd, 0);
+	assert_non_null(strstr(drain(r, 0), "RESP ACK"));
+	assert_int_equal(edl_target_prog_commands_seen(r->p, "getsha256digest"), 3);
+	assert_int_equal(edl_target_prog_commands_seen(r->p, "program"), 0);
+	rig_free(r);
+}
+
+static void test_programmer_fault_corrupts_the_first_program(void **state)
+{
+	(void)state;
+	struct edl_target_faults f = {.corrupt = true};
+	struct rig *r = rig_new(EDL_STORAGE_EMMC, &f);
+	uint8_t data[4 * 512], back[4 * 512];
+
+	fill_pattern(data, sizeof(data), 17);
+	program_emmc(r, 0, data, sizeof(data));
+	program_emmc(r, 8, data, sizeof(data));
+	assert_int_equal(edl_target_storage_read_raw(r->st, 0, 0, 4, back, NULL), EDL_OK);
+	assert_int_equal(back[0], data[0] ^ 0x01);
+	assert_memory_equal(back + 1, data + 1, sizeof(data) - 1);
+	assert_int_equal(edl_target_storage_read_raw(r->st, 0, 8, 4, back, NULL), EDL_OK);
+	assert_memory_equal(back, data, sizeof(data)); /* only the first program */
+	rig_free(r);
+}
+
+static void test_programmer_fault_unplugs_after_n_raw_bytes(void **state)
+{
+	(void)state;
+	struct edl_target_faults f = {.unplug_at_bytes = 1000};
+	struct rig *r = rig_new(EDL_STORAGE_EMMC, &f);
+	uint8_t data[4 * 512], back[512];
+	struct edl_chunk c;
+
+	fill_pattern(data, sizeof(data), 18);
+	send(r,
+	     "<data><program SECTOR_SIZE_IN_BYTES=\"512\" num_partition_sectors=\"4\" "
+	     "start_sector=\"0\"/></data>",
+	     0);
+	drain(r, 0);
+	send_raw(r, data, 512, 0);
+	assert_int_equal(edl_target_prog_end(r->p), EDL_TARGET_PROG_RUNNING);
+	send_raw(r, data + 512, 1536, 0);
+	assert_int_equal(edl_target_prog_end(r->p), EDL_TARGET_PROG_GONE);
+	assert_int_equal(edl_target_prog_raw_bytes(r->p), 1000);
+	assert_false(edl_target_prog_next_out(r->p, &c, 0));
+	send(r, "<data><nop/></data>", 0);
+	assert_false(edl_target_prog_next_out(r->p, &c, 0));
+	assert_int_equal(edl_target_prog_deadline(r->p), 0);
+	assert_int_equal(edl_target_storage_read_raw(r->st, 0, 0, 1, back, NULL), EDL_OK);
+	assert_memory_equal(back, data, 512);
+	rig_free(r);
+}
+
+static void test_programmer_fault_delays_the_final_ack(void **state)
+{
+	(void)state;
+	struct edl_target_faults f = {.slow_final_ack_ms = 500};
+	struct rig *r = rig_new(EDL_STORAGE_EMMC, &f);
+	uint8_t data[512] = {1};
+
+	send(r,
+	     "<data><program SECTOR_SIZE_IN_BYTES=\"512\" num_partition_sectors=\"1\" "
+	     "start_sector=\"0\"/></data>",
+	     1000);
+	assert_string_equal(drain(r, 1000), "RESP ACK rawmode=true\n");
+	assert_int_equal(edl_target_prog_deadline(r->p), 0);
+	forget(r);
+	send_raw(r, data, sizeof(data), 1000);
+	assert_int_equal(edl_target_prog_deadline(r->p), 1500);
+	assert_string_equal(drain(r, 1499), "");
+	edl_target_prog_timeout(r->p, 1500);
+	assert_int_equal(edl_target_prog_deadline(r->p), 0);
+	assert_string_equal(drain(r, 1500), "LOG INFO: Finished sector address 1\n"
+	                                    "RESP ACK rawmode=false\n");
+	rig_free(r);
+}
+
+static void test_programmer_fault_write_rate_paces_the_final_ack(void **state)
+{
+	(void)state;
+	struct edl_target_faults f = {.write_rate_bps = 1 << 20}; /* 1 MiB/s */
+	struct rig *r = rig_new(EDL_STORAGE_EMMC, &f);
+	uint8_t *data = calloc(1, 1 << 20);
+
+	send(r,
+	     "<data><program SECTOR_SIZE_IN_BYTES=\"512\" num_partition_sectors=\"2048\" "
+	     "start_sector=\"0\"/></data>",
+	     10000);
+	drain(r, 10000);
+	forget(r);
+	send_raw(r, data, 1 << 20, 10100); /* the link took 100 ms; the storage needs 1 s */
+	assert_int_equal(edl_target_prog_deadline(r->p), 11000);
+	assert_string_equal(drain(r, 10999), "");
+	edl_target_prog_timeout(r->p, 11000);
+	assert_non_null(strstr(drain(r, 11000), "RESP ACK rawmode=false"));
+	/* A later program that arrives slower than the storage: no extra wait. */
+	forget(r);
+	send(r,
+	     "<data><program SECTOR_SIZE_IN_BYTES=\"512\" num_partition_sectors=\"8\" "
+	     "start_sector=\"0\"/></data>",
+	     20000);
+	drain(r, 20000);
+	forget(r);
+	send_raw(r, data, 4096, 20500);
+	assert_int_equal(edl_target_prog_deadline(r->p), 0);
+	assert_non_null(strstr(drain(r, 20500), "RESP ACK rawmode=false"));
+	free(data);
+	rig_free(r);
+}
+
+static void test_programmer_power_ends_the_session_after_its_ack(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(EDL_STORAGE_UFS, NULL);
+	struct edl_chunk c;
+
+	send(r, "<data><power value=\"reset\" DelayInSeconds=\"2\"/></data>", 0);
+	assert_int_equal(edl_target_prog_end(r->p), EDL_TARGET_PROG_RUNNING);
+	assert_non_null(strstr(drain(r, 100), "RESP ACK"));
+	assert_int_equal(edl_target_prog_end(r->p), EDL_TARGET_PROG_RUNNING);
+	assert_int_equal(edl_target_prog_deadline(r->p), 2100);
+	edl_target_prog_timeout(r->p, 2099);
+	assert_int_equal(edl_target_prog_end(r->p), EDL_TARGET_PROG_RUNNING);
+	edl_target_prog_timeout(r->p, 2100);
+	assert_int_equal(edl_target_prog_end(r->p), EDL_TARGET_PROG_RESET);
+	rig_free(r);
+
+	r = rig_new(EDL_STORAGE_UFS, NULL);
+	send(r, "<data><power value=\"off\"/></data>", 0);
+	assert_non_null(strstr(drain(r, 0), "RESP ACK"));
+	assert_int_equal(edl_target_prog_end(r->p), EDL_TARGET_PROG_OFF);
+	send(r, "<data><nop/></data>", 0);
+	assert_false(edl_target_prog_next_out(r->p, &c, 0));
+	rig_free(r);
+
+	r = rig_new(EDL_STORAGE_UFS, NULL);
+	send(r, "<data><power value=\"reboot\"/></data>", 0);
+	assert_non_null(strstr(drain(r, 0), "value 'reboot' is not reset, off or reset_to_edl"));
+	forget(r);
+	send(r, "<data><power value=\"reset_to_edl\"/></data>", 0);
+	drain(r, 0);
+	assert_int_equal(edl_target_prog_end(r->p), EDL_TARGET_PROG_RESET_TO_EDL);
+	rig_free(r);
+}
+
+static void test_programmer_sets_bootable_drive_and_answers_nop(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(EDL_STORAGE_UFS, NULL);
+
+	send(r, "<data><setbootablestoragedrive value=\"1\"/></data>", 0);
+	assert_non_null(strstr(drain(r, 0), "LOG INFO: Set bootable drive to 1\nRESP ACK"));
+	assert_int_equal(edl_target_prog_bootable(r->p), 1);
+	forget(r);
+	send(r, "<data><setbootablestoragedrive value=\"6\"/></data>", 0);
+	assert_non_null(strstr(drain(r, 0), "drive 6 does not exist (6 LUNs)"));
+	forget(r);
+	send(r, "<?xml version=\"1.0\" ?><data><nop /></data>", 0);
+	assert_non_null(strstr(drain(r, 0), "RESP ACK rawmode=false"));
+	assert_int_equal(edl_target_prog_commands_seen(r->p, "nop"), 1);
+	assert_int_equal(edl_target_prog_commands_seen(r->p, "setbootablestoragedrive"), 2);
+	rig_free(r);
+}
+
+static void test_programmer_stale_output_is_one_transfer_of_two_documents(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(EDL_STORAGE_EMMC, NULL);
+	struct edl_chunk c;
+
+	assert_int_equal(edl_target_prog_queue_stale(r->p), EDL_OK);
+	assert_true(edl_target_prog_next_out(r->p, &c, 0));
+	char *text = strndup((const char *)c.data, c.len);
+	char *second = strstr(text + 1, "<?xml");
+	assert_non_null(second);
+	assert_non_null(strstr(text, "<log value="));
+	assert_true(strstr(text, "<log value=") < second);
+	assert_non_null(strstr(second, "<response value=\"ACK\""));
+	transcribe(r, (const uint8_t *)text, (size_t)(second - text));
+	transcribe(r, (const uint8_t *)second, strlen(second));
+	free(text);
+	assert_false(edl_target_prog_next_out(r->p, &c, 0));
+	rig_free(r);
+}
+
+static uint32_t next_rand(uint32_t *seed)
+{
+	*seed = *seed * 1103515245u + 12345u;
+	return *seed >> 16;
+}
+
+/* Seeded random transfers: junk, random pieces of documents, and commands with
+ * random attributes. Every answer must be one well-formed document; nothing may
+ * crash or leak, and the commands themselves must be reached. */
+static void test_programmer_survives_random_transfers(void **state)
+{
+	(void)state;
+	static const char *const junk[] = {"<?xml version=\"1.0\" ?>",
+	                                   "<data>",
+	                                   "</data>",
+	                                   "<program ",
+	                                   "/>",
+	                                   "\xff\xfe",
+	                                   "<\xc3",
+	                                   "&amp;",
+	                                   "<!--",
+	                                   "\"",
+	                                   "<frob\xc3\xa9",
+	                                   "<read SECTOR_SIZE_IN_BYTES=\"512\""};
+	static const char *const cmds[] = {"program",        "read",      "patch",
+	                                   "erase",          "configure", "getsha256digest",
+	                                   "getstorageinfo", "nop",       "setbootablestoragedrive",
+	                                   "power",          "fr\xc3\xa9"};
+	static const char *const attrs[] = {"SECTOR_SIZE_IN_BYTES=\"512\"",
+	                                    "SECTOR_SIZE_IN_BYTES=\"4096\"",
+	                                    "num_partition_sectors=\"3\"",
+	                                    "num_partition_sectors=\"0\"",
+	                                    "start_sector=\"NUM_DISK_SECTORS-3.\"",
+	                                    "start_sector=\"4095\"",
+	                                    "start_sector=\"NUM_DISK_SECTORS+7\"",
+	                                    "value=\"CRC32(0,512)\"",
+	                                    "value=\"CRC32(NUM_DISK_SECTORS-1.,9999999999)\"",
+	                                    "value=\"1\"",
+	                                    "value=\"standby\"",
+	                                    "filename=\"DISK\"",
+	                                    "size_in_bytes=\"4\"",
+	                                    "byte_offset=\"7\"",
+	                                    "byte_offset=\"18446744073709551615\"",
+	                                    "MaxPayloadSizeToTargetInBytes=\"0\"",
+	                                    "MaxPayloadSizeToTargetInBytes=\"1024\"",
+	                                    "MemoryName=\"emmc\"",
+	                                    "physical_partition_number=\"9\"",
+	                                    "label=\"a&lt;b\xc3\xa9\""};
+	struct rig *r = rig_new(EDL_STORAGE_EMMC, NULL);
+	uint32_t seed = 12345;
+	char buf[2048];
+	unsigned acks = 0, naks = 0;
+
+#define PICK(table) (table)[next_rand(&seed) % (sizeof(table) / sizeof((table)[0]))]
+	for (int round = 0; round < 3000; round++) {
+		size_t len = 0;
+		seed = seed * 1103515245u + 12345u;
+		unsigned mode = (seed >> 16) % 4;
+		if (mode == 0) {
+			len = 1 + (seed >> 8) % sizeof(buf);
+			fill_pattern((uint8_t *)buf, len, seed);
+		} else if (mode == 1) {
+			for (unsigned i = 0, n = 1 + (seed >> 20) % 8; i < n; i++)
+				len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s",
+				                        PICK(junk));
+		} else {
+			len = (size_t)snprintf(buf, sizeof(buf),
+			                       "<?xml version=\"1.0\" ?><data><%s", PICK(cmds));
+			for (unsigned i = 0, n = (seed >> 20) % 7; i < n; i++)
+				len += (size_t)snprintf(buf + len, sizeof(buf) - len, " %s",
+				                        PICK(attrs));
+			len += (size_t)snprintf(buf + len, sizeof(buf) - len, " /></data>");
+		}
+		assert_true(len < sizeof(buf));
+		assert_int_equal(
+		        edl_target_prog_feed(r->p, (const uint8_t *)buf, len, (uint64_t)round),
+		        EDL_OK);
+		struct edl_chunk c;
+		while (edl_target_prog_next_out(r->p, &c, (uint64_t)round)) {
+			if (c.len > 5 && memcmp(c.data, "<?xml", 5) == 0)
+				transcribe(r, c.data, c.len);
+			/* else raw <read> data */
+		}
+		acks += strstr(text(r), "RESP ACK") != NULL;
+		naks += strstr(text(r), "RESP NAK") != NULL;
+		forget(r);
+	}
+#undef PICK
+	assert_int_equal(edl_target_prog_end(r->p), EDL_TARGET_PROG_RUNNING);
+	assert_true(acks > 100); /* the commands were reached, not only the parser */
+	assert_true(naks > 1000);
+	rig_free(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_programmer_configure_acks_with_supported_size),
+	        cmocka_unit_test(test_programmer_configure_naks_a_payload_above_its_max),
+	        cmocka_unit_test(test_programmer_configure_naks_another_memory),
+	        cmocka_unit_test(test_programmer_program_takes_odd_sized_transfers),
+	        cmocka_unit_test(test_programmer_program_evaluates_num_disk_sectors),
+	        cmocka_unit_test(test_programmer_program_validates_attributes),
+	        cmocka_unit_test(test_programmer_naks_a_raw_transfer_above_the_payload),
+	        cmocka_unit_test(test_programmer_read_streams_raw_data),
+	        cmocka_unit_test(test_programmer_digest_equals_sha256_of_the_range),
+	        cmocka_unit_test(test_programmer_patches_disk_with_expressions_and_crc32),
+	        cmocka_unit_test(test_programmer_patch_of_a_file_is_ignored_and_bad_values_naked),
+	        cmocka_unit_test(test_programmer_answers_garbage_with_an_xml_nak),
+	        cmocka_unit_test(test_programmer_reports_storage_info),
+	        cmocka_unit_test(test_programmer_nand_program_skips_bad_blocks_and_verifies),
+	        cmocka_unit_test(test_programmer_nand_naks_geometry_mismatch_and_full_partitions),
+	        cmocka_unit_test(test_programmer_fault_naks_the_nth_command),
+	        cmocka_unit_test(test_programmer_fault_corrupts_the_first_program),
+	        cmocka_unit_test(test_programmer_fault_unplugs_after_n_raw_bytes),
+	        cmocka_unit_test(test_programmer_fault_delays_the_final_ack),
+	        cmocka_unit_test(test_programmer_fault_write_rate_paces_the_final_ack),
+	        cmocka_unit_test(test_programmer_power_ends_the_session_after_its_ack),
+	        cmocka_unit_test(test_programmer_sets_bootable_drive_and_answers_nop),
+	        cmocka_unit_test(test_programmer_stale_output_is_one_transfer_of_two_documents),
+	        cmocka_unit_test(test_programmer_survives_random_transfers),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
