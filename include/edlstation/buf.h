@@ -20,8 +20,14 @@ void edl_buf_init(struct edl_buf *b);
 void edl_buf_free(struct edl_buf *b);
 
 /* Unconsumed bytes and their count. */
-static inline const uint8_t *edl_buf_head(const struct edl_buf *b) { return b->data + b->off; }
-static inline size_t edl_buf_size(const struct edl_buf *b) { return b->len - b->off; }
+static inline const uint8_t *edl_buf_head(const struct edl_buf *b)
+{
+	return b->data + b->off;
+}
+static inline size_t edl_buf_size(const struct edl_buf *b)
+{
+	return b->len - b->off;
+}
 
 /* Appends; returns EDL_OK or EDL_E_NOMEM. */
 int edl_buf_append(struct edl_buf *b, const void *data, size_t n);

@@ -26,11 +26,11 @@
 #include "edlstation/sahara.h"
 
 /* XX(symbol, name). One line per stage, in the order a job passes them. */
-#define EDL_FLASH_STAGE_TABLE(XX)                                                                  \
+#define EDL_FLASH_STAGE_TABLE(XX)                                                                 \
 	XX(EDL_STAGE_PROBE, "probe")               /* HELLO? programmer running? silence? */      \
 	XX(EDL_STAGE_SAHARA, "sahara")             /* identify and upload the programmer */       \
-	XX(EDL_STAGE_DRAIN, "drain")               /* read what a running programmer still had */  \
-	XX(EDL_STAGE_CONFIGURE, "configure")       /* payload size negotiation */                  \
+	XX(EDL_STAGE_DRAIN, "drain")               /* read what a running programmer still had */ \
+	XX(EDL_STAGE_CONFIGURE, "configure")       /* payload size negotiation */                 \
 	XX(EDL_STAGE_STORAGE_INFO, "storage-info") /* geometry of the storage */                  \
 	XX(EDL_STAGE_ERASE, "erase")               /* a plan erase step */                        \
 	XX(EDL_STAGE_PROGRAM, "program")           /* a plan program step */                      \
@@ -50,9 +50,9 @@ const char *edl_flash_stage_name(enum edl_flash_stage stage);
 
 enum edl_flash_outcome {
 	EDL_FLASH_OUTCOME_NONE = 0,
-	EDL_FLASH_OUTCOME_FLASHED,      /* plan executed, verified, device reset */
-	EDL_FLASH_OUTCOME_IDENTIFIED,   /* identify-only job finished */
-	EDL_FLASH_OUTCOME_REENUMERATE,  /* sent reset_to_edl: the device comes back as a new one */
+	EDL_FLASH_OUTCOME_FLASHED,     /* plan executed, verified, device reset */
+	EDL_FLASH_OUTCOME_IDENTIFIED,  /* identify-only job finished */
+	EDL_FLASH_OUTCOME_REENUMERATE, /* sent reset_to_edl: the device comes back as a new one */
 };
 
 struct edl_flash_options {
@@ -77,11 +77,11 @@ struct edl_flash_options {
 void edl_flash_options_default(struct edl_flash_options *opt);
 
 struct edl_flash_progress {
-	uint64_t bytes_total;   /* bytes the plan programs */
-	uint64_t bytes_done;    /* bytes of raw data handed to the transport */
-	size_t step;            /* current plan step (0-based) */
+	uint64_t bytes_total; /* bytes the plan programs */
+	uint64_t bytes_done;  /* bytes of raw data handed to the transport */
+	size_t step;          /* current plan step (0-based) */
 	size_t n_steps;
-	uint64_t payload;       /* negotiated payload, 0 before configure */
+	uint64_t payload; /* negotiated payload, 0 before configure */
 	unsigned configure_rounds;
 };
 

@@ -20,7 +20,7 @@ enum edl_log_level {
 
 /* Receives one finished line (no trailing newline) with its level. */
 typedef void (*edl_log_sink_fn)(enum edl_log_level level, const char *prefix, const char *line,
-				void *data);
+                                void *data);
 
 struct edl_log {
 	enum edl_log_level level; /* lines above this level are dropped */
@@ -39,7 +39,7 @@ void edl_log_set_port(struct edl_log *log, const char *port);
 void edl_log_set_serial(struct edl_log *log, const char *serial);
 
 void edl_logf(struct edl_log *log, enum edl_log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 void edl_vlogf(struct edl_log *log, enum edl_log_level level, const char *fmt, va_list ap);
 
 #define edl_log_error(log, ...) edl_logf((log), EDL_LOG_ERROR, __VA_ARGS__)

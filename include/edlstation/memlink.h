@@ -26,9 +26,10 @@ struct edl_flash_job;
 struct edl_target;
 
 enum edl_memlink_fragment {
-	EDL_MEMLINK_WHOLE = 0,  /* one read = one device transfer */
-	EDL_MEMLINK_FIXED = 1,  /* reads of exactly fragment_size bytes (less at the end of data) */
-	EDL_MEMLINK_RANDOM = 2, /* reads of 1..fragment_size bytes, seeded, across transfer boundaries */
+	EDL_MEMLINK_WHOLE = 0, /* one read = one device transfer */
+	EDL_MEMLINK_FIXED = 1, /* reads of exactly fragment_size bytes (less at the end of data) */
+	EDL_MEMLINK_RANDOM =
+	        2, /* reads of 1..fragment_size bytes, seeded, across transfer boundaries */
 };
 
 struct edl_memlink_options {
@@ -56,7 +57,7 @@ void edl_memlink_options_default(struct edl_memlink_options *opt);
  * deadline). stats may be NULL.
  */
 int edl_memlink_run(struct edl_flash_job *job, struct edl_target *target,
-		    const struct edl_memlink_options *opt, struct edl_memlink_stats *stats,
-		    struct edl_error *err);
+                    const struct edl_memlink_options *opt, struct edl_memlink_stats *stats,
+                    struct edl_error *err);
 
 #endif

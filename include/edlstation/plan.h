@@ -29,8 +29,8 @@ struct edl_plan_step {
 	/* start_sector as sent to the programmer: a decimal number, or an expression
 	 * such as "NUM_DISK_SECTORS-33." that the programmer evaluates. */
 	char start_sector[EDL_PLAN_EXPR_MAX];
-	uint64_t num_sectors;     /* num_partition_sectors (0 for patch) */
-	uint32_t pages_per_block; /* NAND only, else 0 */
+	uint64_t num_sectors;                /* num_partition_sectors (0 for patch) */
+	uint32_t pages_per_block;            /* NAND only, else 0 */
 	char last_sector[EDL_PLAN_EXPR_MAX]; /* NAND partition end; "" when absent */
 	char label[64];
 	char filename[256]; /* image path relative to the package, for messages */
@@ -42,7 +42,7 @@ struct edl_plan_step {
 	uint64_t data_len;
 	bool fill;
 	uint32_t fill_value;
-	bool verify;       /* read back with getsha256digest and compare */
+	bool verify;        /* read back with getsha256digest and compare */
 	uint8_t sha256[32]; /* digest of the padded range, valid when verify */
 
 	/* PATCH */
@@ -63,10 +63,11 @@ struct edl_plan_step {
 struct edl_plan_lun {
 	uint32_t lun;
 	size_t n_steps;
-	uint64_t program_bytes; /* num_sectors * sector_size of every PROGRAM step, fills included */
-	uint64_t fill_bytes;    /* of which sparse FILL steps */
-	uint64_t erase_bytes;   /* sectors erased, in bytes */
-	uint64_t est_ms;        /* estimated time of this LUN's steps at the plan's link rate */
+	uint64_t
+	        program_bytes; /* num_sectors * sector_size of every PROGRAM step, fills included */
+	uint64_t fill_bytes;   /* of which sparse FILL steps */
+	uint64_t erase_bytes;  /* sectors erased, in bytes */
+	uint64_t est_ms;       /* estimated time of this LUN's steps at the plan's link rate */
 };
 
 struct edl_plan {

@@ -11,7 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-void edl_buf_init(struct edl_buf *b) { memset(b, 0, sizeof(*b)); }
+void edl_buf_init(struct edl_buf *b)
+{
+	memset(b, 0, sizeof(*b));
+}
 
 void edl_buf_free(struct edl_buf *b)
 {
@@ -85,4 +88,7 @@ void edl_buf_consume(struct edl_buf *b, size_t n)
 	b->off += n;
 }
 
-void edl_buf_reset(struct edl_buf *b) { b->off = b->len = 0; }
+void edl_buf_reset(struct edl_buf *b)
+{
+	b->off = b->len = 0;
+}

@@ -11,8 +11,8 @@
 const char *edl_strerror(int code)
 {
 	switch (code) {
-#define EDL_XX_MSG(sym, val, msg)                                                                  \
-	case sym:                                                                                  \
+#define EDL_XX_MSG(sym, val, msg) \
+	case sym:                 \
 		return msg;
 		EDL_ERROR_TABLE(EDL_XX_MSG)
 #undef EDL_XX_MSG
@@ -23,8 +23,8 @@ const char *edl_strerror(int code)
 const char *edl_error_name(int code)
 {
 	switch (code) {
-#define EDL_XX_NAME(sym, val, msg)                                                                 \
-	case sym:                                                                                  \
+#define EDL_XX_NAME(sym, val, msg) \
+	case sym:                  \
 		return #sym;
 		EDL_ERROR_TABLE(EDL_XX_NAME)
 #undef EDL_XX_NAME

@@ -30,9 +30,9 @@ struct edl_flash_job {
 	bool command_pending; /* a Firehose command of the current stage was issued */
 	bool device_spoke;    /* any byte received: the probe is over */
 
-	size_t step;          /* index into plan->steps */
+	size_t step; /* index into plan->steps */
 	uint64_t bytes_total;
-	uint64_t bytes_done;  /* raw bytes of finished program steps */
+	uint64_t bytes_done; /* raw bytes of finished program steps */
 	struct edl_sahara_identity identity;
 	bool have_identity;
 	struct edl_fh_storage_info storage;
@@ -40,7 +40,7 @@ struct edl_flash_job {
 
 static const char *const stage_names[] = {
 #define EDL_XX_STAGE_NAME(sym, name) name,
-	EDL_FLASH_STAGE_TABLE(EDL_XX_STAGE_NAME)
+        EDL_FLASH_STAGE_TABLE(EDL_XX_STAGE_NAME)
 #undef EDL_XX_STAGE_NAME
 };
 
@@ -70,7 +70,7 @@ static void set_stage(struct edl_flash_job *job, enum edl_flash_stage stage)
 	if (job->stage == stage)
 		return;
 	edl_log_debug(job->opt.log, "stage %s -> %s", edl_flash_stage_name(job->stage),
-		      edl_flash_stage_name(stage));
+	              edl_flash_stage_name(stage));
 	job->stage = stage;
 	job->command_pending = false;
 }
@@ -90,12 +90,12 @@ static void fail(struct edl_flash_job *job, const struct edl_error *cause)
 	job->failed_stage = job->stage;
 	job->status = EDL_ENGINE_FAILED;
 	edl_log_error(job->opt.log, "failed in %s: %s", edl_flash_stage_name(job->stage),
-		      edl_error_format(&job->err, msg, sizeof(msg)));
+	              edl_error_format(&job->err, msg, sizeof(msg)));
 	set_stage(job, EDL_STAGE_DONE);
 }
 
 static void fail_with(struct edl_flash_job *job, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 static void fail_with(struct edl_flash_job *job, int code, const char *fmt, ...)
 {
@@ -124,6 +124,9 @@ int edl_flash_job_new(struct edl_flash_job **out, const struct edl_flash_options
 			const struct edl_plan_step *s = &opt->plan->steps[i];
 			if (s->kind == EDL_STEP_PROGRAM)
 				job->bytes_total += s->num_sectors * s->sector_size;
+			/* A plan that sets the boot drive itself needs no second one. */
+			if (s->kind == EDL_STEP_SET_BOOTABLE)
+				job->opt.set_bootable = false;
 		}
 	}
 	rc = edl_sahara_host_new(&job->sahara, &job->opt.sahara);
@@ -284,9 +287,9 @@ static void run_sahara(struct edl_flash_job *job, uint64_t now)
 		job->in_firehose = true;
 		job->found_running = true;
 		edl_log_info(job->opt.log,
-			     "programmer already running (an earlier session loaded it): %s",
-			     job->opt.reuse_running_programmer ? "reusing it"
-							       : "resetting the unit to EDL");
+		             "programmer already running (an earlier session loaded it): %s",
+		             job->opt.reuse_running_programmer ? "reusing it"
+		                                               : "resetting the unit to EDL");
 		if (n > 0 && edl_fh_host_feed(job->fh, left, n, now) != EDL_OK &&
 		    edl_fh_host_status(job->fh) == EDL_ENGINE_FAILED) {
 			fail(job, edl_fh_host_error(job->fh));
@@ -340,7 +343,7 @@ static void run_configure(struct edl_flash_job *job, uint64_t now)
 	if (!fh_finished(job))
 		return;
 	edl_log_info(job->opt.log, "configured: payload %" PRIu64 " bytes after %u round(s)",
-		     edl_fh_host_payload(job->fh), edl_fh_host_configure_rounds(job->fh));
+	             edl_fh_host_payload(job->fh), edl_fh_host_configure_rounds(job->fh));
 	set_stage(job, EDL_STAGE_STORAGE_INFO);
 }
 
@@ -369,13 +372,13 @@ static void run_simple_step(struct edl_flash_job *job, uint64_t now)
 			issue(job, edl_fh_host_erase(job->fh, &r, now), "erase");
 		} else if (s->kind == EDL_STEP_PATCH) {
 			struct edl_fh_patch p = {
-				.lun = s->lun,
-				.sector_size = s->sector_size,
-				.byte_offset = s->byte_offset,
-				.filename = "DISK",
-				.size_in_bytes = s->size_in_bytes,
-				.start_sector = s->start_sector,
-				.value = s->value,
+			        .lun = s->lun,
+			        .sector_size = s->sector_size,
+			        .byte_offset = s->byte_offset,
+			        .filename = "DISK",
+			        .size_in_bytes = s->size_in_bytes,
+			        .start_sector = s->start_sector,
+			        .value = s->value,
 			};
 			issue(job, edl_fh_host_patch(job->fh, &p, now), "patch");
 		} else {
@@ -396,10 +399,10 @@ static void run_program(struct edl_flash_job *job, uint64_t now)
 
 	if (!job->command_pending) {
 		struct edl_fh_source src = {
-			.data = s->data,
-			.len = s->data_len,
-			.fill = s->fill,
-			.fill_value = s->fill_value,
+		        .data = s->data,
+		        .len = s->data_len,
+		        .fill = s->fill,
+		        .fill_value = s->fill_value,
 		};
 		step_range(s, &r);
 		issue(job, edl_fh_host_program(job->fh, &r, &src, now), "program");
@@ -440,7 +443,7 @@ static void run_verify(struct edl_flash_job *job, uint64_t now)
 	const uint8_t *got = edl_fh_host_digest(job->fh);
 	if (got == NULL) {
 		fail_with(job, EDL_E_FH_DIGEST, "no digest for '%s' (LUN %u sector %s)", s->label,
-			  s->lun, s->start_sector);
+		          s->lun, s->start_sector);
 		return;
 	}
 	if (memcmp(got, s->sha256, 32) != 0) {
@@ -448,10 +451,10 @@ static void run_verify(struct edl_flash_job *job, uint64_t now)
 		hex(s->sha256, 32, want_hex);
 		hex(got, 32, got_hex);
 		fail_with(job, EDL_E_VERIFY_MISMATCH,
-			  "'%s' (%s) LUN %u sector %s, %" PRIu64
-			  " sectors: device has sha256 %s, image has %s",
-			  s->label, s->filename, s->lun, s->start_sector, s->num_sectors, got_hex,
-			  want_hex);
+		          "'%s' (%s) LUN %u sector %s, %" PRIu64
+		          " sectors: device has sha256 %s, image has %s",
+		          s->label, s->filename, s->lun, s->start_sector, s->num_sectors, got_hex,
+		          want_hex);
 		return;
 	}
 	next_step(job, now);
@@ -602,23 +605,38 @@ uint64_t edl_flash_job_deadline(const struct edl_flash_job *job)
 	return edl_sahara_host_deadline(job->sahara);
 }
 
-enum edl_engine_status edl_flash_job_status(const struct edl_flash_job *job) { return job->status; }
-enum edl_flash_stage edl_flash_job_stage(const struct edl_flash_job *job) { return job->stage; }
+enum edl_engine_status edl_flash_job_status(const struct edl_flash_job *job)
+{
+	return job->status;
+}
+enum edl_flash_stage edl_flash_job_stage(const struct edl_flash_job *job)
+{
+	return job->stage;
+}
 
 enum edl_flash_stage edl_flash_job_failed_stage(const struct edl_flash_job *job)
 {
 	return job->failed_stage;
 }
 
-const struct edl_error *edl_flash_job_error(const struct edl_flash_job *job) { return &job->err; }
+const struct edl_error *edl_flash_job_error(const struct edl_flash_job *job)
+{
+	return &job->err;
+}
 
 enum edl_flash_outcome edl_flash_job_outcome(const struct edl_flash_job *job)
 {
 	return job->outcome;
 }
 
-bool edl_flash_job_in_firehose(const struct edl_flash_job *job) { return job->in_firehose; }
-bool edl_flash_job_found_running(const struct edl_flash_job *job) { return job->found_running; }
+bool edl_flash_job_in_firehose(const struct edl_flash_job *job)
+{
+	return job->in_firehose;
+}
+bool edl_flash_job_found_running(const struct edl_flash_job *job)
+{
+	return job->found_running;
+}
 
 const struct edl_sahara_identity *edl_flash_job_identity(const struct edl_flash_job *job)
 {

@@ -22,9 +22,9 @@ struct boundaries {
 };
 
 struct link {
-	struct edl_buf stream;     /* device->host bytes not yet read */
-	uint64_t consumed;         /* stream bytes read so far, in total */
-	struct boundaries bounds;  /* ends of device transfers still queued */
+	struct edl_buf stream;    /* device->host bytes not yet read */
+	uint64_t consumed;        /* stream bytes read so far, in total */
+	struct boundaries bounds; /* ends of device transfers still queued */
 	uint32_t rng;
 	const struct edl_memlink_options *opt;
 };
@@ -100,8 +100,8 @@ static uint64_t earliest(uint64_t a, uint64_t b)
 }
 
 int edl_memlink_run(struct edl_flash_job *job, struct edl_target *target,
-		    const struct edl_memlink_options *opt, struct edl_memlink_stats *stats,
-		    struct edl_error *err)
+                    const struct edl_memlink_options *opt, struct edl_memlink_stats *stats,
+                    struct edl_error *err)
 {
 	struct edl_memlink_options defaults;
 	struct edl_memlink_stats local;
@@ -160,16 +160,16 @@ int edl_memlink_run(struct edl_flash_job *job, struct edl_target *target,
 		uint64_t next = earliest(edl_flash_job_deadline(job), edl_target_deadline(target));
 		if (next == 0) {
 			rc = edl_error_set(err, EDL_E_INTERNAL,
-					   "in-memory link stalled in stage %s: neither side waits "
-					   "for anything",
-					   edl_flash_stage_name(edl_flash_job_stage(job)));
+			                   "in-memory link stalled in stage %s: neither side waits "
+			                   "for anything",
+			                   edl_flash_stage_name(edl_flash_job_stage(job)));
 			goto out;
 		}
 		if (next > limit) {
 			rc = edl_error_set(err, EDL_E_TIMEOUT,
-					   "in-memory link: job still running after %" PRIu64
-					   " ms of virtual time",
-					   limit - (opt->start_ms ? opt->start_ms : 1000));
+			                   "in-memory link: job still running after %" PRIu64
+			                   " ms of virtual time",
+			                   limit - (opt->start_ms ? opt->start_ms : 1000));
 			goto out;
 		}
 		if (next > now)

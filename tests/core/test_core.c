@@ -22,7 +22,7 @@ static void test_error_table_names_and_messages(void **state)
 	(void)state;
 	assert_string_equal(edl_error_name(EDL_E_SAHARA_LENGTH), "EDL_E_SAHARA_LENGTH");
 	assert_string_equal(edl_strerror(EDL_E_POWER_CYCLE),
-			    "device does not answer: it needs a power cycle");
+	                    "device does not answer: it needs a power cycle");
 	assert_string_equal(edl_error_name(12345), "EDL_E_UNKNOWN");
 	assert_string_equal(edl_strerror(EDL_OK), "success");
 }
@@ -35,9 +35,9 @@ static void test_error_set_formats_detail(void **state)
 
 	edl_error_clear(&err);
 	assert_int_equal(edl_error_set(&err, EDL_E_FH_NAK, "program of LUN %d refused", 2),
-			 EDL_E_FH_NAK);
+	                 EDL_E_FH_NAK);
 	assert_string_equal(edl_error_format(&err, buf, sizeof(buf)),
-			    "Firehose command refused (NAK): program of LUN 2 refused");
+	                    "Firehose command refused (NAK): program of LUN 2 refused");
 	edl_error_clear(&err);
 	assert_int_equal(err.code, EDL_OK);
 	assert_string_equal(edl_error_format(&err, buf, sizeof(buf)), "success");
@@ -63,8 +63,7 @@ struct captured {
 	int count;
 };
 
-static void capture_sink(enum edl_log_level level, const char *prefix, const char *line,
-			 void *data)
+static void capture_sink(enum edl_log_level level, const char *prefix, const char *line, void *data)
 {
 	struct captured *c = data;
 	(void)level;
@@ -114,11 +113,11 @@ static void test_buf_appends_and_consumes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_error_table_names_and_messages),
-		cmocka_unit_test(test_error_set_formats_detail),
-		cmocka_unit_test(test_error_maps_foreign_codes),
-		cmocka_unit_test(test_log_prefix_carries_port_then_serial),
-		cmocka_unit_test(test_buf_appends_and_consumes),
+	        cmocka_unit_test(test_error_table_names_and_messages),
+	        cmocka_unit_test(test_error_set_formats_detail),
+	        cmocka_unit_test(test_error_maps_foreign_codes),
+	        cmocka_unit_test(test_log_prefix_carries_port_then_serial),
+	        cmocka_unit_test(test_buf_appends_and_consumes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

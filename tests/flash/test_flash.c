@@ -37,7 +37,7 @@ static void rig_init(struct rig *r, enum edl_storage_kind kind)
 	memset(r, 0, sizeof(*r));
 	testplan_build(&r->tp, kind, 7 + (uint32_t)kind);
 	assert_int_equal(edl_elf_make_programmer(&r->programmer, &r->programmer_len, 96 * 1024, 3),
-			 EDL_OK);
+	                 EDL_OK);
 	r->image.id = 0x0d;
 	r->image.data = r->programmer;
 	r->image.len = r->programmer_len;
@@ -77,8 +77,8 @@ static void assert_passed(struct rig *r)
 	if (edl_flash_job_status(r->job) != EDL_ENGINE_DONE) {
 		char buf[700];
 		print_error("job failed in %s: %s\n",
-			    edl_flash_stage_name(edl_flash_job_failed_stage(r->job)),
-			    edl_error_format(edl_flash_job_error(r->job), buf, sizeof(buf)));
+		            edl_flash_stage_name(edl_flash_job_failed_stage(r->job)),
+		            edl_error_format(edl_flash_job_error(r->job), buf, sizeof(buf)));
 	}
 	assert_int_equal(edl_flash_job_status(r->job), EDL_ENGINE_DONE);
 	assert_int_equal(edl_flash_job_outcome(r->job), EDL_FLASH_OUTCOME_FLASHED);
@@ -95,8 +95,8 @@ static void assert_images_stored(struct rig *r)
 		uint64_t num = (tp->image_len[i] + sector - 1) / sector;
 		uint8_t *buf = malloc(num * sector);
 		assert_int_equal(edl_target_read_storage(r->target, tp->image_lun[i],
-							 tp->image_sector[i], num, buf),
-				 EDL_OK);
+		                                         tp->image_sector[i], num, buf),
+		                 EDL_OK);
 		assert_memory_equal(buf, tp->images[i], tp->image_len[i]);
 		for (uint64_t k = tp->image_len[i]; k < num * sector; k++)
 			assert_int_equal(buf[k], 0);
@@ -155,11 +155,8 @@ static void test_flash_same_result_for_any_fragmentation(void **state)
 		enum edl_memlink_fragment mode;
 		size_t size;
 	} cuts[] = {
-		{EDL_MEMLINK_WHOLE, 0},
-		{EDL_MEMLINK_FIXED, 1},
-		{EDL_MEMLINK_FIXED, 7},
-		{EDL_MEMLINK_RANDOM, 300},
-		{EDL_MEMLINK_RANDOM, 5000},
+	        {EDL_MEMLINK_WHOLE, 0},    {EDL_MEMLINK_FIXED, 1},     {EDL_MEMLINK_FIXED, 7},
+	        {EDL_MEMLINK_RANDOM, 300}, {EDL_MEMLINK_RANDOM, 5000},
 	};
 	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
 		struct rig r;
@@ -370,22 +367,22 @@ static void test_flash_identifies_sahara_v3_unit(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_flash_writes_three_images_to_emmc),
-		cmocka_unit_test(test_flash_writes_three_images_to_ufs_luns),
-		cmocka_unit_test(test_flash_writes_three_images_to_nand),
-		cmocka_unit_test(test_flash_same_result_for_any_fragmentation),
-		cmocka_unit_test(test_flash_recovers_silent_running_programmer_in_one_probe),
-		cmocka_unit_test(test_flash_recovers_programmer_with_stale_output_without_probe),
-		cmocka_unit_test(test_flash_running_programmer_reset_to_edl_when_not_reused),
-		cmocka_unit_test(test_flash_silent_device_needs_power_cycle),
-		cmocka_unit_test(test_flash_negotiates_payload_down_to_device_max),
-		cmocka_unit_test(test_flash_negotiates_payload_up_to_device_max),
-		cmocka_unit_test(test_flash_nak_mid_plan_surfaces_device_log),
-		cmocka_unit_test(test_flash_verify_catches_corrupted_storage),
-		cmocka_unit_test(test_flash_device_gone_mid_write_fails_in_program),
-		cmocka_unit_test(test_flash_waits_for_slow_final_ack),
-		cmocka_unit_test(test_flash_identifies_sahara_v2_unit),
-		cmocka_unit_test(test_flash_identifies_sahara_v3_unit),
+	        cmocka_unit_test(test_flash_writes_three_images_to_emmc),
+	        cmocka_unit_test(test_flash_writes_three_images_to_ufs_luns),
+	        cmocka_unit_test(test_flash_writes_three_images_to_nand),
+	        cmocka_unit_test(test_flash_same_result_for_any_fragmentation),
+	        cmocka_unit_test(test_flash_recovers_silent_running_programmer_in_one_probe),
+	        cmocka_unit_test(test_flash_recovers_programmer_with_stale_output_without_probe),
+	        cmocka_unit_test(test_flash_running_programmer_reset_to_edl_when_not_reused),
+	        cmocka_unit_test(test_flash_silent_device_needs_power_cycle),
+	        cmocka_unit_test(test_flash_negotiates_payload_down_to_device_max),
+	        cmocka_unit_test(test_flash_negotiates_payload_up_to_device_max),
+	        cmocka_unit_test(test_flash_nak_mid_plan_surfaces_device_log),
+	        cmocka_unit_test(test_flash_verify_catches_corrupted_storage),
+	        cmocka_unit_test(test_flash_device_gone_mid_write_fails_in_program),
+	        cmocka_unit_test(test_flash_waits_for_slow_final_ack),
+	        cmocka_unit_test(test_flash_identifies_sahara_v2_unit),
+	        cmocka_unit_test(test_flash_identifies_sahara_v3_unit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -73,7 +73,7 @@ void testplan_build(struct testplan *tp, enum edl_storage_kind kind, uint32_t se
 			e->lun = 0;
 			e->sector_size = sector;
 			snprintf(e->start_sector, sizeof(e->start_sector), "%llu",
-				 (unsigned long long)tp->image_sector[i]);
+			         (unsigned long long)tp->image_sector[i]);
 			e->num_sectors = 64 * 4;
 			e->pages_per_block = 64;
 			snprintf(e->label, sizeof(e->label), "%s", labels[i]);
@@ -83,12 +83,12 @@ void testplan_build(struct testplan *tp, enum edl_storage_kind kind, uint32_t se
 		s->lun = tp->image_lun[i];
 		s->sector_size = sector;
 		snprintf(s->start_sector, sizeof(s->start_sector), "%llu",
-			 (unsigned long long)tp->image_sector[i]);
+		         (unsigned long long)tp->image_sector[i]);
 		s->num_sectors = num;
 		if (kind == EDL_STORAGE_NAND) {
 			s->pages_per_block = 64;
 			snprintf(s->last_sector, sizeof(s->last_sector), "%llu",
-				 (unsigned long long)(tp->image_sector[i] + 64 * 4 - 1));
+			         (unsigned long long)(tp->image_sector[i] + 64 * 4 - 1));
 		}
 		snprintf(s->label, sizeof(s->label), "%s", labels[i]);
 		snprintf(s->filename, sizeof(s->filename), "%s.img", labels[i]);

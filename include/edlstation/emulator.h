@@ -1,0 +1,143 @@
+/*
+ * The emulated production line: EDL devices (the emulated target of target.h)
+ * behind emulated USB (umockdev), visible to libusb and raw usbdevfs programs
+ * run under libumockdev-preload with UMOCKDEV_DIR set to the line's testbed.
+ * `edlstation emulate` wraps this around a command; tests and benchmarks use it
+ * the same way.
+ *
+ * Ports are 1-H.P: hubs 1-1, 1-2, ... below root hub usb1, hub_ports ports
+ * each. A port holds one unit at a time. Each unit is a fresh emulated device
+ * with the next serial (first_serial, +1, ...), its iProduct
+ * "QUSB__BULK_SN:<serial as 8 upper-case hex digits>", and its storage in
+ * sparse files (in dump_dir/<serial as 8 lower-case hex digits>/ when a dump
+ * is asked for). What a unit does when its session ends:
+ *   - reset or power off (<power value="reset"/"off">, Sahara RESET): it leaves
+ *     EDL, so it is unplugged once the host has read the answer;
+ *   - reset to EDL: unplugged and plugged again after reboot_delay with a fresh
+ *     HELLO, same serial and storage, its injected faults cleared (they model
+ *     one bad session);
+ *   - gone (the unplug-at fault): unplugged at once;
+ *   - line mode only: a unit the host has touched and then left alone for
+ *     fail_hold seconds is taken off the line.
+ * In line mode (units > 0) a port whose unit left gets the next unit after
+ * swap_delay seconds until `units` units have been plugged; otherwise the port
+ * stays empty.
+ *
+ * Rates (MB = 10^6 bytes): rate_mbps per device link, hub_rate_mbps shared by
+ * the devices of one hub, write_rate_mbps the storage speed (the final ACK of
+ * a program waits for it). 0 = unlimited.
+ *
+ * Threads: the line object belongs to the caller's thread; umockdev serves the
+ * devices on its own worker thread. edl_emu_line_tick() must be called often
+ * (every 20 ms, and when the wake callback fires) to act on units.
+ */
+#ifndef EDLSTATION_EMULATOR_H
+#define EDLSTATION_EMULATOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "edlstation/error.h"
+#include "edlstation/storage.h"
+#include "edlstation/target.h"
+
+#define EDL_EMU_MAX_PORTS 105 /* 15 hubs x 7 ports */
+
+struct edl_emu_line;
+
+/* A fault for the first unit plugged into a port. */
+struct edl_emu_fault {
+	char port[16];                   /* "1-1.3" */
+	struct edl_target_faults faults; /* merged with the other faults of the port */
+	char spec[64];                   /* as written, for unit.json */
+};
+
+struct edl_emu_line_config {
+	unsigned devices;   /* ports, 1..EDL_EMU_MAX_PORTS */
+	unsigned hub_ports; /* ports per hub, 1..15, default 7 */
+	uint32_t first_serial;
+	enum edl_storage_kind storage;
+	uint32_t sector_size; /* 0 = the kind's default */
+	uint64_t sectors;     /* per LUN; 0 = default */
+	uint32_t luns;        /* 0 = default */
+	uint32_t pages_per_block;
+	const uint32_t *bad_blocks; /* NAND erase blocks, every unit */
+	size_t n_bad_blocks;
+	uint32_t sahara_version; /* 2 or 3 */
+	uint64_t max_payload;    /* programmer's largest raw transfer; 0 = 1 MiB */
+	unsigned units;          /* line mode: units in total; 0 = one unit per port */
+	double swap_delay;       /* seconds */
+	double fail_hold;        /* seconds; 0 = never */
+	double reboot_delay;     /* seconds a unit reset to EDL stays away */
+	double rate_mbps, hub_rate_mbps, write_rate_mbps;
+	unsigned usbfs_memory_mb; /* host transfers in flight, all devices, as Linux's
+	                             usbfs_memory_mb (a submit beyond: ENOMEM); 0 = no limit */
+	const char *dump_dir;     /* NULL: no dump */
+	const struct edl_emu_fault *faults;
+	size_t n_faults;
+	const char *const *empty_ports; /* ports left empty at start */
+	size_t n_empty_ports;
+	bool verbose; /* one line per event on stderr */
+	/* Called from umockdev's worker thread when a unit needs attention before
+	 * the next tick (e.g. it just went away); may be NULL. */
+	void (*wake)(void *data);
+	void *wake_data;
+};
+
+/* devices 1, hub_ports 7, serial 0x1a2b3c4d, ufs, Sahara 2, swap_delay 0.5 s,
+ * fail_hold 5 s, reboot_delay 0.2 s, no rates, usbfs_memory_mb 16, no dump. */
+void edl_emu_line_config_default(struct edl_emu_line_config *cfg);
+
+/* Parses "PORT:KIND[=ARG]" (PORT as 1-H.P, or a 1-based port number N for the
+ * N-th port given hub_ports) into f; KIND[=ARG] is edl_target_fault_parse()'s
+ * (firehose-running, silent, unplug-at=BYTES, nak=COMMAND[:N], corrupt,
+ * payload-max=BYTES, ...). Returns EDL_OK or EDL_E_USAGE with a detail. */
+int edl_emu_fault_parse(struct edl_emu_fault *f, const char *spec, unsigned hub_ports,
+                        struct edl_error *err);
+
+/* Port name "1-H.P" of the n-th port (0-based). */
+void edl_emu_port_name(char out[16], unsigned n, unsigned hub_ports);
+
+/* Creates the testbed (in $TMPDIR: keep it short), the hubs and ports, and
+ * plugs the first units. The process must be linked with libumockdev-preload.
+ * Returns EDL_OK, EDL_E_USAGE (bad configuration), EDL_E_IO or EDL_E_NOMEM. */
+int edl_emu_line_new(struct edl_emu_line **out, const struct edl_emu_line_config *cfg,
+                     struct edl_error *err);
+
+/* Unplugs everything, writes the dump (unit.json of units still plugged) and
+ * removes the testbed and temporary storage. */
+void edl_emu_line_free(struct edl_emu_line *line);
+
+/* The testbed directory: host programs need UMOCKDEV_DIR set to it (and
+ * LD_PRELOAD=libumockdev-preload.so.0). */
+const char *edl_emu_line_root(const struct edl_emu_line *line);
+
+/* Acts on units: unplugs those whose session ended, re-plugs units reset to
+ * EDL, swaps units in line mode. now is edl_clock_ms(). Returns the number of
+ * milliseconds until the next tick is needed at the latest. */
+unsigned edl_emu_line_tick(struct edl_emu_line *line, uint64_t now);
+
+/* Operator actions on a port (name "1-H.P" or number): plug a fresh unit into
+ * an empty port, or pull the unit out. Returns EDL_OK, EDL_E_USAGE (no such
+ * port), EDL_E_BUSY (port not empty / already empty) or an error of plugging. */
+int edl_emu_line_plug(struct edl_emu_line *line, const char *port, struct edl_error *err);
+int edl_emu_line_unplug(struct edl_emu_line *line, const char *port, struct edl_error *err);
+
+struct edl_emu_line_stats {
+	unsigned plugged;             /* units plugged so far (each once) */
+	unsigned present;             /* units on the bus now */
+	unsigned finished;            /* units that left after a reset or power off */
+	unsigned failed;              /* units that left otherwise (gone, fail-hold, pulled) */
+	uint64_t bytes_out, bytes_in; /* host->device and device->host over all units */
+};
+
+void edl_emu_line_stats(struct edl_emu_line *line, struct edl_emu_line_stats *out);
+
+/* `edlstation emulate [options] -- COMMAND [ARGS...]` (src/cli/cmd_emulate.c; also
+ * declared in cli.h): argv[0] is "emulate". Returns COMMAND's exit status (128 +
+ * signal when killed), 127 when it cannot be run, 2 on a usage error, 1 when the
+ * line could not be set up. */
+int edl_cli_emulate(int argc, char **argv);
+
+#endif

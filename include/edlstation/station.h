@@ -1,0 +1,88 @@
+/*
+ * The station: one libuv loop, the USB transport, and a session per attached
+ * EDL device running the flash job; results recorded in the store; a live view.
+ * `edlstation run` fills a struct edl_station_config (from an INI file and the
+ * command line) and calls edl_station_run().
+ */
+#ifndef EDLSTATION_STATION_H
+#define EDLSTATION_STATION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "edlstation/error.h"
+#include "edlstation/storage.h"
+
+#define EDL_STATION_MAX_PORTS 128
+#define EDL_STATION_MAX_LIST 32
+
+struct edl_station_port {
+	char port[32];  /* USB port path, "1-1.3" */
+	char label[32]; /* slot label shown and recorded, "A3" */
+	int slot;       /* slot number (1-based, in config order) */
+};
+
+enum edl_station_log_format {
+	EDL_LOGFMT_AUTO = 0, /* live view on a terminal, event lines otherwise */
+	EDL_LOGFMT_TEXT = 1, /* one line per event */
+	EDL_LOGFMT_JSON = 2, /* one JSON object per event */
+};
+
+enum edl_running_policy {
+	EDL_RUNNING_AUTO = 0,  /* reuse when iProduct gives the serial, else reset to EDL */
+	EDL_RUNNING_REUSE = 1, /* always reuse a running programmer */
+	EDL_RUNNING_RESET = 2, /* always reset it to EDL and identify on the fresh HELLO */
+};
+
+struct edl_station_config {
+	char name[64]; /* station name recorded with every run */
+	char package[1024];
+	char rawprogram[EDL_STATION_MAX_LIST][256];
+	size_t n_rawprogram;
+	char programmer[256];
+	bool storage_set;
+	enum edl_storage_kind storage;
+	char cache_dir[1024];
+	char db[1024];      /* results database; "" = edlstation.db in the current directory */
+	char log_dir[1024]; /* per-run transcripts; "" = none */
+	struct edl_station_port ports[EDL_STATION_MAX_PORTS];
+	size_t n_ports;
+	bool accept_unmapped; /* flash devices on ports not in the map */
+	unsigned concurrency; /* sessions at once; 0 = unlimited */
+	unsigned count;       /* stop after this many units finished; 0 = run until signalled */
+	unsigned retries;     /* extra attempts after a failure while the device answers */
+	bool verify;
+	enum edl_running_policy running;
+	unsigned inflight;     /* OUT transfers in flight per device, 1..8 */
+	uint64_t usbfs_budget; /* bytes in flight station-wide */
+	uint64_t max_payload;  /* offered in configure */
+	uint32_t hello_wait_ms, probe_wait_ms, packet_timeout_ms;
+	uint32_t command_timeout_ms, erase_timeout_ms, final_ack_timeout_ms, digest_timeout_ms;
+	uint32_t grace_s; /* after SIGINT/SIGTERM: time running sessions get to finish */
+	enum edl_station_log_format log_format;
+	bool verbose;
+	bool identify_only; /* `edlstation identify`: no package, no store, Sahara command mode only
+	                     */
+};
+
+void edl_station_config_default(struct edl_station_config *cfg);
+
+/* Reads an INI file onto cfg (keys documented in config/station.ini). Errors name
+ * the file, line and key. */
+int edl_station_config_load(struct edl_station_config *cfg, const char *path,
+                            struct edl_error *err);
+
+/* Slot of a port path; NULL when unmapped. */
+const struct edl_station_port *edl_station_config_port(const struct edl_station_config *cfg,
+                                                       const char *port);
+
+/*
+ * Runs the station until cfg->count units have finished or a signal stops it.
+ * Returns the process exit code: 0 every finished unit passed, 3 some failed,
+ * 2 usage/config/package error, 1 another failure (err says which).
+ */
+int edl_station_run(const struct edl_station_config *cfg, struct edl_error *err);
+
+#endif

@@ -1,0 +1,394 @@
+/*
+ * The results store: every run the station makes, recorded durably in SQLite and
+ * keyed by the unit's chip serial, plus the queries behind `edlstation report`
+ * and `edlstation history`.
+ *
+ * Two ways in. The station writes through a struct edl_store_writer: one thread
+ * that owns the write connection, takes operations from a queue, commits them in
+ * batches (one transaction, one fsync per batch) and hands each operation's
+ * outcome back on the caller's side, either on a libuv loop (uv_async_t wakeup)
+ * or from edl_store_writer_flush()/edl_store_writer_wait() for the CLI and tests.
+ * Enqueueing never blocks on the disk, so the loop never waits for SQLite. A run
+ * is recorded when its session starts (result "running") and completed at the
+ * end; the completion callback of edl_store_writer_run_finish() is the moment a
+ * result is durable (synchronous=FULL), and the only moment a station may show
+ * PASS. Opening a writer marks runs left "running" by a killed station as
+ * "interrupted"; a lock file (<db>.lock) keeps a second writer off the same file.
+ *
+ * Readers (reports, history) open their own read-only connection with
+ * edl_store_open() and work while a station writes (WAL journal).
+ *
+ * Times are integer milliseconds since the epoch, UTC. Strings are stored as
+ * given (bound, never pasted into SQL); output formatters make them safe.
+ */
+#ifndef EDLSTATION_STORE_H
+#define EDLSTATION_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "edlstation/error.h"
+#include "edlstation/plan.h"
+
+/* The schema version this program writes (PRAGMA user_version). */
+#define EDL_STORE_SCHEMA_VERSION 2
+
+/* ---- results ---------------------------------------------------------------------------- */
+
+enum edl_store_result {
+	EDL_RESULT_RUNNING = 0,     /* session started, no result yet */
+	EDL_RESULT_PASS = 1,        /* every step done and verified */
+	EDL_RESULT_FAIL = 2,        /* failed at a stage with an error code */
+	EDL_RESULT_INTERRUPTED = 3, /* the station stopped (or was killed) mid-run */
+};
+
+/* "running", "pass", "fail", "interrupted". */
+const char *edl_store_result_name(enum edl_store_result result);
+
+enum edl_store_step_result {
+	EDL_STEP_RESULT_PASS = 0,    /* the step completed */
+	EDL_STEP_RESULT_FAIL = 1,    /* the step failed; the run failed there */
+	EDL_STEP_RESULT_SKIPPED = 2, /* not reached because an earlier step failed */
+};
+
+/* ---- records the station fills; every string may be NULL unless noted --------------- */
+
+struct edl_store_station {
+	const char *name; /* required; unique per database */
+	const char *host;
+};
+
+struct edl_store_package {
+	const char *manifest_hash; /* required; the package's identity (hex) */
+	const char *path;          /* directory the package was loaded from */
+	const char *name;          /* from contents.xml when it gives one */
+	const char *version;
+	const char *storage; /* "emmc", "ufs", "nand" */
+	uint64_t bytes;      /* bytes programmed by the plan */
+};
+
+struct edl_store_device {
+	const char *serial;     /* required: chip serial, 8 hex digits */
+	const char *usb_serial; /* the USB descriptor's iSerial string */
+	const char *hw_id;
+	const char *msm_id;
+	const char *oem_id;
+	const char *model_id;
+	const char *pk_hash; /* hex */
+	int64_t seen_ms;     /* updates first/last seen */
+};
+
+struct edl_store_run_start {
+	const char *serial;       /* chip serial if known at attach, else NULL (see run_identify) */
+	const char *station;      /* required: a name recorded with edl_store_writer_station() */
+	const char *package_hash; /* manifest hash recorded with edl_store_writer_package() */
+	int slot;                 /* station slot number */
+	const char *port;         /* USB port path, e.g. "1-1.3" */
+	int attempt;              /* 1 for the first try of this unit in this session */
+	int64_t retry_of;         /* run id this run retries, 0 when none */
+	int64_t start_ms;
+	const char *transcript; /* path of the session's transcript file */
+};
+
+struct edl_store_step {
+	enum edl_plan_step_kind kind;
+	const char *label;
+	uint32_t lun;
+	const char *start_sector; /* as sent: a number or an expression */
+	uint64_t sectors;
+	uint64_t bytes;
+	int64_t duration_ms;
+	enum edl_store_step_result result;
+};
+
+struct edl_store_run_end {
+	int64_t run_id;
+	enum edl_store_result result; /* PASS, FAIL or INTERRUPTED */
+	const char *stage;            /* session state where it failed, NULL on pass */
+	int error_code;               /* an EDL_E_* code; stored by name; 0 on pass */
+	const char *message;          /* the human sentence for a failure */
+	int64_t end_ms;
+	uint64_t bytes_written;
+	int64_t duration_ms;
+	double avg_mbps;  /* 0: computed from bytes_written and duration_ms */
+	uint32_t payload; /* negotiated MaxPayloadSizeToTargetInBytes */
+	const struct edl_store_step *steps;
+	size_t n_steps;
+	const char *const *log_lines; /* the device's <log> lines; kept unless the run passed */
+	size_t n_log_lines;
+};
+
+/* ---- the writer ------------------------------------------------------------------------- */
+
+struct edl_store_writer;
+struct uv_loop_s;
+
+enum edl_store_op {
+	EDL_STORE_OP_STATION,
+	EDL_STORE_OP_PACKAGE,
+	EDL_STORE_OP_DEVICE,
+	EDL_STORE_OP_RUN_START,
+	EDL_STORE_OP_RUN_IDENTIFY,
+	EDL_STORE_OP_RUN_FINISH,
+};
+
+/* The outcome of one queued operation, valid during the callback only. */
+struct edl_store_done {
+	enum edl_store_op op;
+	int64_t run_id;     /* the run the operation recorded, 0 for others */
+	int code;           /* EDL_OK: committed durably */
+	const char *detail; /* sentence for a failure, "" on success */
+};
+
+/* Called on the caller's side (see the options) once the operation's transaction
+ * has committed or failed. May enqueue more operations; must not close the writer. */
+typedef void (*edl_store_done_fn)(const struct edl_store_done *done, void *data);
+
+struct edl_store_writer_options {
+	/* When set, completions are delivered on this loop through a uv_async_t the
+	 * writer owns; open and close must then be called on the loop's thread and the
+	 * loop run after close until the handle is closed. NULL: completions are
+	 * delivered by edl_store_writer_flush() and edl_store_writer_wait(). */
+	struct uv_loop_s *loop;
+	unsigned max_batch; /* operations per transaction; 0: 2048 */
+	int64_t now_ms;     /* wall clock used for recovery; 0: the real clock */
+};
+
+/*
+ * Opens (creating and migrating as needed) the database at path for writing,
+ * takes the writer lock, marks runs left "running" as "interrupted", and starts
+ * the writer thread. opts may be NULL. On success *out is owned by the caller
+ * and released with edl_store_writer_close().
+ * Errors: EDL_E_BUSY (another writer holds the lock), EDL_E_DB_SCHEMA (newer
+ * schema), EDL_E_DB_CORRUPT (not a database), EDL_E_DB, EDL_E_IO, EDL_E_NOMEM.
+ */
+int edl_store_writer_open(struct edl_store_writer **out, const char *path,
+                          const struct edl_store_writer_options *opts, struct edl_error *err);
+
+/* Runs marked interrupted when this writer opened. */
+uint64_t edl_store_writer_recovered(const struct edl_store_writer *w);
+
+/*
+ * Queue operations. Each copies what it needs from its arguments (the caller may
+ * free them on return), returns EDL_OK once queued, and reports the outcome to
+ * cb (may be NULL) later. EDL_E_INVAL for a missing required field, EDL_E_BUSY
+ * after close began, EDL_E_NOMEM. Operations commit in the order queued.
+ */
+int edl_store_writer_station(struct edl_store_writer *w, const struct edl_store_station *st,
+                             edl_store_done_fn cb, void *data);
+int edl_store_writer_package(struct edl_store_writer *w, const struct edl_store_package *pkg,
+                             edl_store_done_fn cb, void *data);
+int edl_store_writer_device(struct edl_store_writer *w, const struct edl_store_device *dev,
+                            edl_store_done_fn cb, void *data);
+
+/* Records a run as "running" and gives its id at once in *out_run_id, so that
+ * finish, identify and a retry's retry_of can be queued before this commits. */
+int edl_store_writer_run_start(int64_t *out_run_id, struct edl_store_writer *w,
+                               const struct edl_store_run_start *run, edl_store_done_fn cb,
+                               void *data);
+
+/* Records the device (as edl_store_writer_device) and makes it the run's unit:
+ * for sessions that learn the chip serial after they started. */
+int edl_store_writer_run_identify(struct edl_store_writer *w, int64_t run_id,
+                                  const struct edl_store_device *dev, edl_store_done_fn cb,
+                                  void *data);
+
+/* Completes a run with its result, steps and (unless it passed) log lines. The
+ * callback with code EDL_OK means the result is on disk. */
+int edl_store_writer_run_finish(struct edl_store_writer *w, const struct edl_store_run_end *end,
+                                edl_store_done_fn cb, void *data);
+
+/* Blocks until at most max_pending operations are queued or being written, then
+ * delivers the completions that are ready on the calling thread. For the CLI,
+ * tests and the benchmark, never for the loop. Returns EDL_OK. */
+int edl_store_writer_wait(struct edl_store_writer *w, size_t max_pending);
+
+/* edl_store_writer_wait(w, 0): everything queued so far is committed (or failed)
+ * and its callbacks have run when this returns. */
+int edl_store_writer_flush(struct edl_store_writer *w);
+
+/* Operations queued or being written. */
+size_t edl_store_writer_pending(struct edl_store_writer *w);
+
+/*
+ * Writes everything still queued, stops the thread, delivers the last
+ * completions, and closes the database and the lock. With a loop, the memory is
+ * released when the loop has closed the async handle. NULL is ignored.
+ */
+void edl_store_writer_close(struct edl_store_writer *w);
+
+/* ---- readers ---------------------------------------------------------------------------- */
+
+struct edl_store;
+
+/*
+ * Opens an existing database read-only for queries. Errors: EDL_E_NOENT (no
+ * file), EDL_E_DB_CORRUPT (not a database), EDL_E_DB_SCHEMA (newer schema),
+ * EDL_E_DB_OLD (older schema: a writer upgrades it), EDL_E_DB.
+ */
+int edl_store_open(struct edl_store **out, const char *path, struct edl_error *err);
+void edl_store_close(struct edl_store *s);
+
+struct edl_store_filter {
+	int64_t since_ms;    /* runs started at or after; INT64_MIN: no bound */
+	int64_t until_ms;    /* runs started before; INT64_MAX: no bound */
+	const char *station; /* station name, or NULL */
+	const char *package; /* package name, path or manifest hash (or its prefix), or NULL */
+};
+
+/* A filter with no bounds. */
+void edl_store_filter_init(struct edl_store_filter *f);
+
+struct edl_store_slot_stat {
+	const char *station;
+	int slot;
+	const char *port; /* port of the slot's latest run */
+	uint64_t runs;    /* finished runs */
+	uint64_t passes;
+	uint64_t failures;    /* result fail */
+	uint64_t interrupted; /* not counted in the failure rate */
+	double failure_rate;  /* failures / (passes + failures); NaN when none */
+	double p_value;       /* one-sided Fisher exact vs all other slots; NaN: not tested */
+	bool flagged;         /* failing significantly more than the other slots */
+};
+
+struct edl_store_pareto_entry {
+	const char *stage; /* "" when the run never reached a named stage */
+	const char *error; /* error code name */
+	uint64_t count;
+	double share;      /* of all failed and interrupted runs */
+	double cumulative; /* running total of share, Pareto order */
+};
+
+/* Slot flag: one-sided Fisher's exact test of a slot's failures/passes against
+ * all other slots' taken together, for slots with at least
+ * EDL_STORE_SLOT_MIN_RUNS decided (pass or fail) runs; flagged when
+ * p < EDL_STORE_SLOT_ALPHA / (number of slots tested) (Bonferroni). */
+#define EDL_STORE_SLOT_MIN_RUNS 10
+#define EDL_STORE_SLOT_ALPHA 0.01
+
+struct edl_store_report {
+	struct edl_store_filter filter; /* as asked; strings owned by the report */
+	int64_t window_start_ms;        /* since, or the first run's start */
+	int64_t window_end_ms;          /* until, or the last run's end */
+	uint64_t runs;                  /* every run in the selection, running included */
+	uint64_t passed_runs, failed_runs, interrupted_runs, running;
+	uint64_t units;            /* serials with a finished run in the selection */
+	uint64_t passed_units;     /* units whose last finished run passed */
+	uint64_t failed_units;     /* units - passed_units */
+	uint64_t first_pass_units; /* units whose first finished run passed */
+	uint64_t retests;          /* finished runs of identified units beyond each unit's first */
+	uint64_t retested_units;   /* units with more than one finished run */
+	double first_pass_yield;   /* first_pass_units / units; NaN when no units */
+	double final_yield;        /* passed_units / units; NaN when no units */
+	double units_per_hour;     /* units / window hours; NaN for an empty window */
+	int64_t duration_p50_ms;   /* nearest-rank percentiles of passed runs; -1: none */
+	int64_t duration_p95_ms;
+	uint64_t bytes_written; /* by passed runs */
+	double throughput_mbps; /* bytes_written / summed duration of passed runs, MB/s */
+	unsigned slots_tested;  /* slots with enough runs for the flag test */
+	double slot_threshold;  /* the p-value a slot must be under to be flagged */
+	struct edl_store_slot_stat *slots; /* by station name, then slot */
+	size_t n_slots;
+	struct edl_store_pareto_entry *pareto; /* most frequent first */
+	size_t n_pareto;
+};
+
+/* Computes the report over one consistent snapshot. *out is freed with
+ * edl_store_report_free(). An unknown station or package gives an empty report. */
+int edl_store_report(struct edl_store_report **out, struct edl_store *s,
+                     const struct edl_store_filter *filter, struct edl_error *err);
+void edl_store_report_free(struct edl_store_report *r);
+
+struct edl_store_history_step {
+	const char *kind; /* "erase", "program", "patch", "setbootable" */
+	const char *label;
+	uint32_t lun;
+	const char *start_sector;
+	uint64_t sectors;
+	uint64_t bytes;
+	int64_t duration_ms;
+	const char *result; /* "pass", "fail", "skipped" */
+};
+
+struct edl_store_history_run {
+	int64_t id;
+	const char *station;
+	int slot;
+	const char *port;
+	const char *package_name; /* NULL when unknown */
+	const char *package_version;
+	const char *package_path;
+	const char *package_hash;
+	int attempt;
+	int64_t retry_of; /* 0: none */
+	int64_t start_ms;
+	int64_t end_ms; /* -1: none */
+	enum edl_store_result result;
+	const char *stage; /* failures and interruptions; NULL otherwise */
+	const char *error;
+	const char *message;
+	uint64_t bytes_written;
+	int64_t duration_ms; /* -1: none */
+	double avg_mbps;     /* NaN: none */
+	uint32_t payload;
+	const char *transcript;
+	const char **log_lines;
+	size_t n_log_lines;
+	struct edl_store_history_step *steps; /* only with EDL_STORE_HISTORY_STEPS */
+	size_t n_steps;
+};
+
+struct edl_store_history {
+	const char *serial;
+	bool have_device; /* the fields below are valid */
+	const char *usb_serial, *hw_id, *msm_id, *oem_id, *model_id, *pk_hash;
+	int64_t first_seen_ms, last_seen_ms;
+	struct edl_store_history_run *runs; /* oldest first */
+	size_t n_runs;
+};
+
+#define EDL_STORE_HISTORY_STEPS 0x1u
+
+/* Every run of the unit, across packages and stations, oldest first.
+ * EDL_E_NOENT when the database knows no such serial. */
+int edl_store_history(struct edl_store_history **out, struct edl_store *s, const char *serial,
+                      unsigned flags, struct edl_error *err);
+void edl_store_history_free(struct edl_store_history *h);
+
+/* ---- output ----------------------------------------------------------------------------- */
+
+enum edl_store_format {
+	EDL_STORE_FORMAT_TEXT,
+	EDL_STORE_FORMAT_CSV,
+	EDL_STORE_FORMAT_JSON,
+};
+
+/* "text", "csv", "json"; EDL_OK or EDL_E_INVAL. */
+int edl_store_format_parse(enum edl_store_format *out, const char *name);
+
+/* Writes a report or history. Every stored string is made safe for the format:
+ * control characters and invalid UTF-8 never reach the terminal, the CSV reader
+ * or the JSON parser raw. Returns EDL_OK or EDL_E_IO. */
+int edl_store_report_write(FILE *f, const struct edl_store_report *r, enum edl_store_format fmt);
+int edl_store_history_write(FILE *f, const struct edl_store_history *h, enum edl_store_format fmt);
+
+/* ---- time ------------------------------------------------------------------------------- */
+
+/* The wall clock in milliseconds since the epoch. */
+int64_t edl_store_time_now_ms(void);
+
+/*
+ * Parses a time for --since/--until: ISO-8601 "2024-05-01", "2024-05-01T12:30",
+ * "2024-05-01T12:30:15.250Z", "2024-05-01 12:30:15+02:00" (no zone means UTC);
+ * "now"; or a span before now_ms: "90s", "30m", "24h", "7d", "2w".
+ * Returns EDL_OK or EDL_E_INVAL with a detail naming the text.
+ */
+int edl_store_time_parse(int64_t *out_ms, const char *text, int64_t now_ms, struct edl_error *err);
+
+/* "2024-05-01T12:30:15.250Z" into buf (at least 32 bytes); returns buf. */
+const char *edl_store_time_format(char *buf, size_t len, int64_t ms);
+
+#endif

@@ -1,0 +1,14 @@
+/*
+ * The store's subcommands, `edlstation report` and `edlstation history`
+ * (src/cli/cmd_report.c, src/cli/cmd_history.c). Same contract as the other
+ * subcommands in edlstation/cli.h: argv[0] is the subcommand's name; exit codes
+ * are the EDL_EXIT_* values. The database is --db FILE, else $EDLSTATION_DB,
+ * else ./edlstation.db.
+ */
+#ifndef EDLSTATION_STORE_CLI_H
+#define EDLSTATION_STORE_CLI_H
+
+/* The database used when --db is not given: $EDLSTATION_DB or "edlstation.db". */
+#define EDL_STORE_DEFAULT_DB "edlstation.db"
+
+#endif

@@ -1,0 +1,279 @@
+/*
+ * `edlstation memflash`: flashes one emulated unit with a package over the
+ * in-memory link — the real Sahara and Firehose engines and the real flash job,
+ * against the emulated device, with no USB in between and on a virtual clock.
+ * It is how the engines are shown working before the USB station exists, and a
+ * quick way to see how a package and a fault play out.
+ */
+#include "edlstation/cli.h"
+#include "edlstation/flash.h"
+#include "edlstation/memlink.h"
+#include "edlstation/package.h"
+#include "edlstation/target.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_LIST 32
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: edlstation memflash --package DIR [options]\n"
+	        "  Flashes one emulated unit over the in-memory link (no USB, virtual clock).\n"
+	        "  --package DIR        the firmware package\n"
+	        "  --rawprogram FILE    rawprogram XML to use (repeatable; relative to DIR)\n"
+	        "  --programmer FILE    programmer to use (relative to DIR)\n"
+	        "  --storage KIND       emmc|ufs|nand (default: from the package)\n"
+	        "  --serial HEX         the unit's chip serial (default 1a2b3c4d)\n"
+	        "  --sahara-version N   2 or 3 (default 2)\n"
+	        "  --fault SPEC         inject a fault (repeatable): %s\n"
+	        "  --fragment MODE      whole | N (fixed N-byte reads) | random:N\n"
+	        "  --dump DIR           keep the unit's storage as DIR/lun<N>.img\n"
+	        "  --no-verify          skip the getsha256digest read-back\n"
+	        "  --reset-running      reset a running programmer to EDL instead of reusing it\n"
+	        "  --cache-dir DIR      the package hash cache directory\n"
+	        "  -v, --verbose        log every stage change and the device's log lines\n",
+	        edl_target_fault_kinds());
+}
+
+static int parse_u64(const char *s, int base, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	if (*s == '-' || *s == '\0')
+		return -1;
+	*out = strtoull(s, &end, base);
+	return errno || *end ? -1 : 0;
+}
+
+int edl_cli_memflash(int argc, char **argv)
+{
+	enum {
+		OPT_PACKAGE = 256,
+		OPT_RAWPROGRAM,
+		OPT_PROGRAMMER,
+		OPT_STORAGE,
+		OPT_SERIAL,
+		OPT_SAHARA,
+		OPT_FAULT,
+		OPT_FRAGMENT,
+		OPT_DUMP,
+		OPT_NO_VERIFY,
+		OPT_RESET_RUNNING,
+		OPT_CACHE_DIR,
+	};
+	static const struct option longopts[] = {
+	        {"package", required_argument, NULL, OPT_PACKAGE},
+	        {"rawprogram", required_argument, NULL, OPT_RAWPROGRAM},
+	        {"programmer", required_argument, NULL, OPT_PROGRAMMER},
+	        {"storage", required_argument, NULL, OPT_STORAGE},
+	        {"serial", required_argument, NULL, OPT_SERIAL},
+	        {"sahara-version", required_argument, NULL, OPT_SAHARA},
+	        {"fault", required_argument, NULL, OPT_FAULT},
+	        {"fragment", required_argument, NULL, OPT_FRAGMENT},
+	        {"dump", required_argument, NULL, OPT_DUMP},
+	        {"no-verify", no_argument, NULL, OPT_NO_VERIFY},
+	        {"reset-running", no_argument, NULL, OPT_RESET_RUNNING},
+	        {"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
+	        {"verbose", no_argument, NULL, 'v'},
+	        {"help", no_argument, NULL, 'h'},
+	        {NULL, 0, NULL, 0},
+	};
+	struct edl_package_options popt;
+	struct edl_target_config tcfg;
+	struct edl_flash_options fopt;
+	struct edl_memlink_options lopt;
+	struct edl_memlink_stats stats;
+	struct edl_error err;
+	struct edl_log log;
+	const char *rawprogram[MAX_LIST];
+	size_t n_rawprogram = 0;
+	struct edl_target_faults faults;
+	bool storage_set = false, verbose = false;
+	enum edl_storage_kind storage = EDL_STORAGE_NAND;
+	uint64_t serial = 0x1a2b3c4d, sahara_version = 2;
+	const char *dump = NULL;
+	struct edl_package *pkg = NULL;
+	struct edl_target *target = NULL;
+	struct edl_flash_job *job = NULL;
+	int rc = EDL_EXIT_USAGE, c;
+
+	edl_package_options_init(&popt);
+	edl_memlink_options_default(&lopt);
+	edl_flash_options_default(&fopt);
+	memset(&faults, 0, sizeof(faults));
+	edl_error_clear(&err);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
+		uint64_t v;
+		switch (c) {
+		case OPT_PACKAGE:
+			popt.dir = optarg;
+			break;
+		case OPT_RAWPROGRAM:
+			if (n_rawprogram == MAX_LIST) {
+				fprintf(stderr, "memflash: at most %d --rawprogram files\n",
+				        MAX_LIST);
+				return EDL_EXIT_USAGE;
+			}
+			rawprogram[n_rawprogram++] = optarg;
+			break;
+		case OPT_PROGRAMMER:
+			popt.programmer = optarg;
+			break;
+		case OPT_STORAGE:
+			if (edl_storage_parse(optarg, &storage) != EDL_OK) {
+				fprintf(stderr,
+				        "memflash: --storage wants emmc, ufs or nand, not '%s'\n",
+				        optarg);
+				return EDL_EXIT_USAGE;
+			}
+			storage_set = true;
+			break;
+		case OPT_SERIAL:
+			if (parse_u64(optarg, 16, &serial) != 0 || serial > UINT32_MAX) {
+				fprintf(stderr,
+				        "memflash: --serial wants up to 8 hex digits, not '%s'\n",
+				        optarg);
+				return EDL_EXIT_USAGE;
+			}
+			break;
+		case OPT_SAHARA:
+			if (parse_u64(optarg, 10, &sahara_version) != 0 ||
+			    (sahara_version != 2 && sahara_version != 3)) {
+				fprintf(stderr, "memflash: --sahara-version wants 2 or 3\n");
+				return EDL_EXIT_USAGE;
+			}
+			break;
+		case OPT_FAULT:
+			if (edl_target_fault_parse(&faults, optarg, &err) != EDL_OK) {
+				fprintf(stderr, "memflash: %s\n", err.detail);
+				return EDL_EXIT_USAGE;
+			}
+			break;
+		case OPT_FRAGMENT:
+			if (strcmp(optarg, "whole") == 0) {
+				lopt.fragment = EDL_MEMLINK_WHOLE;
+			} else if (strncmp(optarg, "random:", 7) == 0 &&
+			           parse_u64(optarg + 7, 10, &v) == 0 && v > 0) {
+				lopt.fragment = EDL_MEMLINK_RANDOM;
+				lopt.fragment_size = (size_t)v;
+			} else if (parse_u64(optarg, 10, &v) == 0 && v > 0) {
+				lopt.fragment = EDL_MEMLINK_FIXED;
+				lopt.fragment_size = (size_t)v;
+			} else {
+				fprintf(stderr,
+				        "memflash: --fragment wants whole, N or random:N\n");
+				return EDL_EXIT_USAGE;
+			}
+			break;
+		case OPT_DUMP:
+			dump = optarg;
+			break;
+		case OPT_NO_VERIFY:
+			fopt.verify = false;
+			break;
+		case OPT_RESET_RUNNING:
+			fopt.reuse_running_programmer = false;
+			break;
+		case OPT_CACHE_DIR:
+			popt.cache_dir = optarg;
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return EDL_EXIT_OK;
+		default:
+			usage(stderr);
+			return EDL_EXIT_USAGE;
+		}
+	}
+	if (popt.dir == NULL || optind != argc) {
+		usage(stderr);
+		return EDL_EXIT_USAGE;
+	}
+	popt.rawprogram = rawprogram;
+	popt.n_rawprogram = n_rawprogram;
+	popt.storage_set = storage_set;
+	popt.storage = storage;
+
+	if (edl_package_load(&pkg, &popt, &err) != EDL_OK) {
+		char buf[EDL_ERROR_DETAIL_MAX + 64];
+		fprintf(stderr, "memflash: package %s is not usable: %s\n", popt.dir,
+		        edl_error_format(&err, buf, sizeof(buf)));
+		rc = EDL_EXIT_USAGE;
+		goto out;
+	}
+	const struct edl_plan *plan = edl_package_plan(pkg);
+	size_t prog_len = 0;
+	const uint8_t *prog = edl_package_programmer_data(pkg, &prog_len);
+	struct edl_sahara_image image = {.id = 0x0d, .data = prog, .len = prog_len};
+
+	edl_log_init(&log);
+	log.level = verbose ? EDL_LOG_DEBUG : EDL_LOG_INFO;
+	log.file = stdout;
+	edl_log_set_port(&log, "mem");
+
+	edl_target_config_default(&tcfg, plan->storage);
+	tcfg.pbl.serial = (uint32_t)serial;
+	tcfg.pbl.sahara_version = (uint32_t)sahara_version;
+	tcfg.faults = faults;
+	tcfg.pbl.hello_consumed = faults.hello_consumed;
+	tcfg.storage.dir = dump;
+	if (edl_target_new(&target, &tcfg, &err) != EDL_OK) {
+		fprintf(stderr, "memflash: cannot build the emulated unit: %s\n", err.detail);
+		rc = EDL_EXIT_FAILURE;
+		goto out;
+	}
+
+	fopt.sahara.images = &image;
+	fopt.sahara.n_images = 1;
+	fopt.plan = plan;
+	fopt.bootable_lun = plan->bootable_lun;
+	fopt.log = &log;
+	if (edl_flash_job_new(&job, &fopt) != EDL_OK) {
+		fprintf(stderr, "memflash: out of memory\n");
+		rc = EDL_EXIT_FAILURE;
+		goto out;
+	}
+	printf("memflash: one emulated %s unit (serial %08" PRIx64
+	       ") over the in-memory link, no USB; package %s, %zu steps, %" PRIu64 " bytes\n",
+	       edl_storage_name(plan->storage), serial, popt.dir, plan->n_steps, plan->total_bytes);
+	if (edl_memlink_run(job, target, &lopt, &stats, &err) != EDL_OK) {
+		fprintf(stderr, "memflash: the link failed: %s\n", err.detail);
+		rc = EDL_EXIT_FAILURE;
+		goto out;
+	}
+
+	struct edl_flash_progress p;
+	edl_flash_job_progress(job, &p);
+	double secs = (double)(stats.end_ms - lopt.start_ms) / 1000.0;
+	if (edl_flash_job_status(job) == EDL_ENGINE_DONE) {
+		printf("memflash: PASS  serial %08" PRIx64 "  %" PRIu64
+		       " bytes written and verified, payload %" PRIu64
+		       ", %.1f s of device time%s; unit state %s\n",
+		       serial, p.bytes_done, p.payload, secs,
+		       edl_flash_job_found_running(job) ? ", programmer was already running" : "",
+		       edl_target_state_name(edl_target_state(target)));
+		rc = EDL_EXIT_OK;
+	} else {
+		char buf[EDL_ERROR_DETAIL_MAX + 64];
+		printf("memflash: FAIL  serial %08" PRIx64 "  stage %s  %s: %s\n", serial,
+		       edl_flash_stage_name(edl_flash_job_failed_stage(job)),
+		       edl_error_name(edl_flash_job_error(job)->code),
+		       edl_error_format(edl_flash_job_error(job), buf, sizeof(buf)));
+		rc = EDL_EXIT_UNITS_FAILED;
+	}
+out:
+	edl_flash_job_free(job);
+	edl_target_free(target);
+	edl_package_free(pkg);
+	return rc;
+}

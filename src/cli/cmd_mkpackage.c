@@ -1,0 +1,315 @@
+/*
+ * `edlstation mkpackage DIR`: writes a synthetic firmware package shaped like
+ * the field report's Quectel RM502Q update (SDX55, NAND 4 KiB pages, 256 KiB
+ * blocks): update/firehose/prog_firehose_sdx55.mbn (a valid ELF programmer the
+ * emulated boot ROM accepts), update/firehose/rawprogram_nand_p4K_b256K_update.xml,
+ * update/firehose/patch_p4K_b256K.xml, images of seeded random bytes under
+ * update/, and md5.txt in Quectel's format. The demo, tests and benchmarks flash
+ * it onto emulated units; nothing here is a real firmware.
+ */
+#include "edlstation/cli.h"
+#include "edlstation/elf_image.h"
+#include "edlstation/error.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define PAGE 4096u
+#define PAGES_PER_BLOCK 64u
+
+struct partition {
+	const char *label;
+	const char *file;      /* under update/, NULL: erased only */
+	uint32_t blocks;       /* partition size in 256 KiB blocks */
+	uint32_t image_permil; /* image size as a share of the partition, per mille */
+};
+
+/* A modem's NAND layout in miniature; sizes scale with --size. */
+static const struct partition layout[] = {
+        {"sbl", "sbl1.mbn", 10, 300},
+        {"mibib", "firehose/partition_complete_p4K_b256K.mbn", 10, 50},
+        {"efs2", NULL, 12, 0},
+        {"tz", "tz.mbn", 12, 600},
+        {"rpm", "rpm.mbn", 4, 500},
+        {"aboot", "appsboot.mbn", 4, 400},
+        {"boot", "sdxprairie-boot.img", 40, 800},
+        {"modem", "NON-HLOS.ubi", 160, 900},
+        {"system", "sdxprairie-sysfs.ubi", 200, 850},
+        {"usrdata", NULL, 40, 0},
+};
+
+static int mkdirs(const char *path)
+{
+	char tmp[4096];
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p == '/') {
+			*p = '\0';
+			if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+				return -1;
+			*p = '/';
+		}
+	}
+	if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+static int write_file(const char *path, const uint8_t *data, size_t len, uint8_t md5[16])
+{
+	FILE *f = fopen(path, "wb");
+	unsigned int n = 16;
+
+	if (f == NULL)
+		return -1;
+	if (len > 0 && fwrite(data, 1, len, f) != len) {
+		fclose(f);
+		return -1;
+	}
+	if (fclose(f) != 0)
+		return -1;
+	EVP_Digest(data, len, md5, &n, EVP_md5(), NULL);
+	return 0;
+}
+
+static void fill_random(uint8_t *p, size_t n, uint32_t *state)
+{
+	uint32_t x = *state;
+	for (size_t i = 0; i < n; i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		p[i] = (uint8_t)(x >> 7);
+	}
+	*state = x;
+}
+
+struct manifest_line {
+	char path[256]; /* Windows form, as Quectel writes it */
+	uint8_t md5[16];
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: edlstation mkpackage DIR [--size MIB] [--seed N]\n"
+	           "  Writes a synthetic RM502Q-style NAND package (4 KiB pages, 256 KiB blocks)\n"
+	           "  into DIR: programmer, rawprogram/patch XML, images, md5.txt.\n"
+	           "  --size MIB   total partition space to lay out (default 32)\n"
+	           "  --seed N     seed of the image bytes (default 1)\n");
+}
+
+int edl_cli_mkpackage(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	        {"size", required_argument, NULL, 's'},
+	        {"seed", required_argument, NULL, 'r'},
+	        {"help", no_argument, NULL, 'h'},
+	        {NULL, 0, NULL, 0},
+	};
+	uint64_t size_mib = 32;
+	uint32_t seed = 1;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		char *end;
+		switch (c) {
+		case 's':
+			errno = 0;
+			size_mib = strtoull(optarg, &end, 10);
+			if (errno || *end || size_mib < 8 || size_mib > 4096) {
+				fprintf(stderr, "mkpackage: --size wants 8..4096 MiB, got '%s'\n",
+				        optarg);
+				return EDL_EXIT_USAGE;
+			}
+			break;
+		case 'r':
+			errno = 0;
+			seed = (uint32_t)strtoul(optarg, &end, 0);
+			if (errno || *end) {
+				fprintf(stderr, "mkpackage: --seed wants a number, got '%s'\n",
+				        optarg);
+				return EDL_EXIT_USAGE;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return EDL_EXIT_OK;
+		default:
+			usage(stderr);
+			return EDL_EXIT_USAGE;
+		}
+	}
+	if (optind + 1 != argc) {
+		usage(stderr);
+		return EDL_EXIT_USAGE;
+	}
+	const char *dir = argv[optind];
+	char path[4096];
+	struct manifest_line lines[sizeof(layout) / sizeof(layout[0]) + 4];
+	size_t n_lines = 0;
+	uint32_t total_blocks = 0;
+	int rc = EDL_EXIT_FAILURE;
+	FILE *raw = NULL, *patch = NULL, *md5 = NULL;
+	uint8_t *buf = NULL;
+
+	for (size_t i = 0; i < sizeof(layout) / sizeof(layout[0]); i++)
+		total_blocks += layout[i].blocks;
+	/* Scale so the layout spans size_mib; at least one block a partition. */
+	double scale = (double)size_mib * 4.0 / total_blocks;
+
+	snprintf(path, sizeof(path), "%s/update/firehose", dir);
+	if (mkdirs(path) != 0) {
+		fprintf(stderr, "mkpackage: cannot create %s: %s\n", path, strerror(errno));
+		return EDL_EXIT_FAILURE;
+	}
+
+	/* The programmer: an ELF the emulated boot ROM loads segment by segment. */
+	size_t prog_len = 0;
+	if (edl_elf_make_programmer(&buf, &prog_len, 384 * 1024, seed) != EDL_OK) {
+		fprintf(stderr, "mkpackage: cannot build the programmer\n");
+		return EDL_EXIT_FAILURE;
+	}
+	snprintf(path, sizeof(path), "%s/update/firehose/prog_firehose_sdx55.mbn", dir);
+	snprintf(lines[n_lines].path, sizeof(lines[n_lines].path),
+	         "\\update\\firehose\\prog_firehose_sdx55.mbn");
+	if (write_file(path, buf, prog_len, lines[n_lines].md5) != 0)
+		goto io_error;
+	n_lines++;
+	free(buf);
+	buf = NULL;
+
+	snprintf(path, sizeof(path), "%s/update/firehose/rawprogram_nand_p4K_b256K_update.xml",
+	         dir);
+	raw = fopen(path, "w");
+	if (raw == NULL)
+		goto io_error;
+	fprintf(raw, "<?xml version=\"1.0\" ?>\n<data>\n"
+	             "  <!--NOTE: synthetic package written by edlstation mkpackage-->\n"
+	             "  <!--BlockSize = 256 KB-->\n  <!--PageSize  = 4 KB-->\n");
+
+	uint64_t start = 0;
+	uint64_t sbl_start = 0, sbl_pages = 0;
+	uint32_t state = seed * 2654435761u + 1;
+	for (size_t i = 0; i < sizeof(layout) / sizeof(layout[0]); i++) {
+		const struct partition *p = &layout[i];
+		uint32_t blocks = (uint32_t)(p->blocks * scale);
+		if (blocks == 0)
+			blocks = 1;
+		uint64_t pages = (uint64_t)blocks * PAGES_PER_BLOCK;
+		uint64_t last = start + pages - 1;
+
+		fprintf(raw,
+		        "  <erase PAGES_PER_BLOCK=\"%u\" SECTOR_SIZE_IN_BYTES=\"%u\" label=\"%s\" "
+		        "last_sector=\"%" PRIu64 "\" num_partition_sectors=\"%" PRIu64 "\" "
+		        "physical_partition_number=\"0\" start_sector=\"%" PRIu64 "\"/>\n",
+		        PAGES_PER_BLOCK, PAGE, p->label, last, pages, start);
+		if (p->file != NULL) {
+			/* Ragged sizes: the last page needs padding. */
+			size_t len = (size_t)(pages * PAGE / 1000 * p->image_permil) + 1234;
+			if (len > pages * PAGE)
+				len = (size_t)(pages * PAGE);
+			buf = malloc(len);
+			if (buf == NULL)
+				goto io_error;
+			fill_random(buf, len, &state);
+			snprintf(path, sizeof(path), "%s/update/%s", dir, p->file);
+			struct manifest_line *ml = &lines[n_lines++];
+			snprintf(ml->path, sizeof(ml->path), "\\update\\%s", p->file);
+			for (char *q = ml->path; *q; q++)
+				if (*q == '/')
+					*q = '\\';
+			if (write_file(path, buf, len, ml->md5) != 0)
+				goto io_error;
+			free(buf);
+			buf = NULL;
+			/* File names relative to update/firehose/, Windows style. */
+			const char *name =
+			        strncmp(p->file, "firehose/", 9) == 0 ? p->file + 9 : NULL;
+			char xmlname[256];
+			if (name != NULL)
+				snprintf(xmlname, sizeof(xmlname), "%s", name);
+			else
+				snprintf(xmlname, sizeof(xmlname), "..\\%s", p->file);
+			if (strcmp(p->label, "sbl") == 0) {
+				sbl_start = start;
+				sbl_pages = pages;
+			} else {
+				fprintf(raw,
+				        "  <program PAGES_PER_BLOCK=\"%u\" "
+				        "SECTOR_SIZE_IN_BYTES=\"%u\" "
+				        "filename=\"%s\" label=\"%s\" last_sector=\"%" PRIu64 "\" "
+				        "num_partition_sectors=\"%" PRIu64 "\" "
+				        "physical_partition_number=\"0\" start_sector=\"%" PRIu64
+				        "\"/>\n",
+				        PAGES_PER_BLOCK, PAGE, xmlname, p->label, last, pages,
+				        start);
+			}
+		}
+		start += pages;
+	}
+	/* The boot loader last, as Quectel's files have it. */
+	fprintf(raw,
+	        "  <program PAGES_PER_BLOCK=\"%u\" SECTOR_SIZE_IN_BYTES=\"%u\" "
+	        "filename=\"..\\sbl1.mbn\" label=\"sbl\" last_sector=\"%" PRIu64 "\" "
+	        "num_partition_sectors=\"%" PRIu64 "\" physical_partition_number=\"0\" "
+	        "start_sector=\"%" PRIu64 "\"/>\n</data>\n",
+	        PAGES_PER_BLOCK, PAGE, sbl_start + sbl_pages - 1, sbl_pages, sbl_start);
+	if (fclose(raw) != 0) {
+		raw = NULL;
+		goto io_error;
+	}
+	raw = NULL;
+
+	snprintf(path, sizeof(path), "%s/update/firehose/patch_p4K_b256K.xml", dir);
+	patch = fopen(path, "w");
+	if (patch == NULL)
+		goto io_error;
+	fprintf(patch, "<?xml version=\"1.0\" ?>\n<patches>\n"
+	               "  <!--NOTE: Patching is in little endian format-->\n"
+	               "</patches>\n");
+	if (fclose(patch) != 0) {
+		patch = NULL;
+		goto io_error;
+	}
+	patch = NULL;
+
+	snprintf(path, sizeof(path), "%s/md5.txt", dir);
+	md5 = fopen(path, "w");
+	if (md5 == NULL)
+		goto io_error;
+	fprintf(md5, "VERSION:1.0\nFILE:START\n");
+	for (size_t i = 0; i < n_lines; i++) {
+		fprintf(md5, "FILE:%s:", lines[i].path);
+		for (int k = 0; k < 16; k++)
+			fprintf(md5, "%02X", lines[i].md5[k]);
+		fprintf(md5, "\n");
+	}
+	fprintf(md5, "FILE:END\n");
+	if (fclose(md5) != 0) {
+		md5 = NULL;
+		goto io_error;
+	}
+	md5 = NULL;
+	printf("mkpackage: wrote a synthetic RM502Q-style NAND package to %s (%" PRIu64
+	       " MiB of partitions, %zu files)\n",
+	       dir, start * PAGE / (1024 * 1024), n_lines);
+	return EDL_EXIT_OK;
+
+io_error:
+	fprintf(stderr, "mkpackage: cannot write %s: %s\n", path, strerror(errno));
+	if (raw)
+		fclose(raw);
+	if (patch)
+		fclose(patch);
+	if (md5)
+		fclose(md5);
+	free(buf);
+	return rc;
+}

@@ -1,0 +1,60 @@
+/*
+ * The edlstation binary: dispatches to one subcommand per file in src/cli/.
+ * This file only wires; the work is done in the modules.
+ */
+#include "edlstation/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct command commands[] = {
+        {"run", edl_cli_run, "flash every EDL device that appears with a package"},
+        {"list", edl_cli_list, "list the EDL devices attached (port, slot, USB serial)"},
+        {"identify", edl_cli_identify, "read serial, HW id and PK hash of every EDL device"},
+        {"report", edl_cli_report, "yield report: units, yields, slots, failure Pareto"},
+        {"history", edl_cli_history, "every run of one unit, by serial"},
+        {"package", edl_cli_package,
+         "load, validate and verify a firmware package; print its plan"},
+        {"emulate", edl_cli_emulate, "run a command with emulated EDL devices on emulated USB"},
+        {"memflash", edl_cli_memflash, "flash one emulated unit over the in-memory link (no USB)"},
+        {"mkpackage", edl_cli_mkpackage,
+         "write a synthetic RM502Q-style package for demos and tests"},
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: edlstation COMMAND [ARGS...]\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\n'edlstation COMMAND --help' describes a command.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return EDL_EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return EDL_EXIT_OK;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("edlstation %s\n", EDL_VERSION);
+		return EDL_EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].run(argc - 1, argv + 1);
+	}
+	fprintf(stderr, "edlstation: unknown command '%s'\n\n", argv[1]);
+	usage(stderr);
+	return EDL_EXIT_USAGE;
+}

@@ -1,0 +1,363 @@
+/*
+ * The station: loads the package once, opens the results store, watches the USB
+ * bus on the libuv loop and gives every EDL device that appears its own session;
+ * keeps the per-serial lock, the concurrency limit and the unit count; and stops
+ * cleanly on SIGINT/SIGTERM (no new units, a grace period for running ones,
+ * the rest recorded as interrupted).
+ */
+#include "station_internal.h"
+#include "edlstation/cli.h"
+
+#include <openssl/evp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void maybe_start_waiting(struct station *st);
+static void begin_stop(struct station *st, const char *why);
+
+struct session *station_serial_owner(struct station *st, const char *serial, struct session *self)
+{
+	if (serial == NULL || serial[0] == '\0')
+		return NULL;
+	for (struct session *s = st->sessions; s != NULL; s = s->next) {
+		if (s != self && s->phase != SESSION_CLOSING && strcmp(s->serial, serial) == 0)
+			return s;
+	}
+	return NULL;
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+	(void)h;
+}
+
+static void finish_stop(struct station *st)
+{
+	if (st->stop_done)
+		return;
+	st->stop_done = true;
+	uv_timer_stop(&st->grace);
+	uv_close((uv_handle_t *)&st->grace, on_handle_closed);
+	uv_close((uv_handle_t *)&st->sigint, on_handle_closed);
+	uv_close((uv_handle_t *)&st->sigterm, on_handle_closed);
+	uv_timer_stop(&st->view_timer);
+	uv_close((uv_handle_t *)&st->view_timer, on_handle_closed);
+	for (size_t i = 0; i < st->n_waiting; i++)
+		libusb_unref_device(st->waiting[i]);
+	st->n_waiting = 0;
+	edl_usb_close(st->usb);
+	st->usb = NULL;
+	edl_store_writer_close(st->store);
+	st->store = NULL;
+}
+
+void station_session_ended(struct station *st, struct session *s)
+{
+	for (struct session **pp = &st->sessions; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	}
+	st->active--;
+	struct slot_view *v = view_slot(st, s->port, s->slot_label);
+	if (v != NULL)
+		v->active = false;
+	session_free(s);
+	if (st->stopping) {
+		if (st->active == 0)
+			finish_stop(st);
+		return;
+	}
+	maybe_start_waiting(st);
+}
+
+void station_unit_finished(struct station *st, struct session *s, enum edl_store_result r)
+{
+	struct slot_view *v = view_slot(st, s->port, s->slot_label);
+	const char *word = r == EDL_RESULT_PASS   ? "PASS"
+	                   : r == EDL_RESULT_FAIL ? "FAIL"
+	                                          : "STOPPED";
+
+	if (v != NULL) {
+		snprintf(v->result, sizeof(v->result), "%s", word);
+		v->end_ms = uv_now(st->loop);
+	}
+	if (r == EDL_RESULT_INTERRUPTED) {
+		st->interrupted++;
+		view_event(st, s, "interrupted", "recorded as interrupted");
+		return;
+	}
+	st->finished++;
+	if (r == EDL_RESULT_PASS) {
+		st->passed++;
+		if (st->cfg->identify_only)
+			view_event(st, s, "done", "left in EDL, ready for flashing");
+		else
+			view_event(st, s, "pass", "%s written and verified, result committed",
+			           s->serial[0] ? s->serial : s->port);
+	} else {
+		st->failed++;
+		view_event(st, s, "recorded", "failure committed");
+	}
+	if (st->cfg->count && st->finished >= st->cfg->count)
+		begin_stop(st, "unit count reached");
+}
+
+static bool port_wanted(struct station *st, const struct edl_usb_device_info *info)
+{
+	if (edl_station_config_port(st->cfg, info->port) != NULL)
+		return true;
+	return st->cfg->accept_unmapped;
+}
+
+static void start_session(struct station *st, libusb_device *dev,
+                          const struct edl_usb_device_info *info)
+{
+	struct slot_view *v = view_slot(st, info->port, NULL);
+	if (v != NULL) {
+		v->active = true;
+		v->serial[0] = v->result[0] = v->stage[0] = '\0';
+		v->bytes_done = v->bytes_total = 0;
+		v->start_ms = uv_now(st->loop);
+		v->end_ms = 0;
+	}
+	if (session_new(st, dev, info) != EDL_OK)
+		view_event(st, NULL, "warning", "no memory for a session on %s", info->port);
+}
+
+static void on_arrive(struct edl_usb *usb, libusb_device *dev,
+                      const struct edl_usb_device_info *info, void *data)
+{
+	struct station *st = data;
+	(void)usb;
+	if (st->stopping)
+		return;
+	if (!port_wanted(st, info)) {
+		view_event(st, NULL, "ignored",
+		           "EDL device on unmapped port %s (accept_unmapped=no)", info->port);
+		return;
+	}
+	if (st->cfg->concurrency && st->active >= st->cfg->concurrency) {
+		if (st->n_waiting < EDL_STATION_MAX_PORTS)
+			st->waiting[st->n_waiting++] = libusb_ref_device(dev);
+		return;
+	}
+	start_session(st, dev, info);
+}
+
+static void on_leave(struct edl_usb *usb, libusb_device *dev, void *data)
+{
+	struct station *st = data;
+	(void)usb;
+	for (size_t i = 0; i < st->n_waiting; i++) {
+		if (st->waiting[i] == dev) {
+			libusb_unref_device(dev);
+			st->waiting[i] = st->waiting[--st->n_waiting];
+			return;
+		}
+	}
+	for (struct session *s = st->sessions; s != NULL; s = s->next) {
+		if (s->udev == dev) {
+			session_on_leave(s);
+			return;
+		}
+	}
+}
+
+static void maybe_start_waiting(struct station *st)
+{
+	while (st->n_waiting > 0 && !st->stopping &&
+	       (!st->cfg->concurrency || st->active < st->cfg->concurrency)) {
+		libusb_device *dev = st->waiting[0];
+		struct edl_usb_device_info info;
+		memmove(st->waiting, st->waiting + 1, (st->n_waiting - 1) * sizeof(st->waiting[0]));
+		st->n_waiting--;
+		edl_usb_fill_info(dev, &info);
+		start_session(st, dev, &info);
+		libusb_unref_device(dev);
+	}
+}
+
+static void on_budget(struct edl_usb *usb, void *data)
+{
+	struct station *st = data;
+	(void)usb;
+	for (struct session *s = st->sessions; s != NULL; s = s->next) {
+		if (s->have_pending)
+			session_pump(s);
+	}
+}
+
+static void on_grace_over(uv_timer_t *t)
+{
+	struct station *st = t->data;
+	struct session *next;
+
+	view_event(st, NULL, "stopping", "grace period over: interrupting %u running session(s)",
+	           st->active);
+	for (struct session *s = st->sessions; s != NULL; s = next) {
+		next = s->next;
+		session_abort(s, "station stopped");
+	}
+}
+
+static void begin_stop(struct station *st, const char *why)
+{
+	if (st->stopping)
+		return;
+	st->stopping = true;
+	view_event(st, NULL, "stopping", "%s: taking no new units, %u running", why, st->active);
+	if (st->active == 0) {
+		finish_stop(st);
+		return;
+	}
+	uv_timer_start(&st->grace, on_grace_over, (uint64_t)st->cfg->grace_s * 1000, 0);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct station *st = h->data;
+	if (st->stopping) {
+		/* A second signal: stop now. */
+		on_grace_over(&st->grace);
+		return;
+	}
+	begin_stop(st, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+static int load_package(struct station *st, struct edl_error *err)
+{
+	const struct edl_station_config *cfg = st->cfg;
+	struct edl_package_options popt;
+	const char *raw[EDL_STATION_MAX_LIST];
+
+	edl_package_options_init(&popt);
+	popt.dir = cfg->package;
+	for (size_t i = 0; i < cfg->n_rawprogram; i++)
+		raw[i] = cfg->rawprogram[i];
+	popt.rawprogram = raw;
+	popt.n_rawprogram = cfg->n_rawprogram;
+	popt.programmer = cfg->programmer[0] ? cfg->programmer : NULL;
+	popt.storage_set = cfg->storage_set;
+	popt.storage = cfg->storage;
+	popt.cache_dir = cfg->cache_dir[0] ? cfg->cache_dir : NULL;
+	int rc = edl_package_load(&st->pkg, &popt, err);
+	if (rc != EDL_OK)
+		return rc;
+	st->plan = edl_package_plan(st->pkg);
+	size_t len = 0;
+	st->image.id = 0x0d;
+	st->image.data = edl_package_programmer_data(st->pkg, &len);
+	st->image.len = len;
+
+	/* The package's identity: SHA-256 over the (path, sha256) of its files. */
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	uint8_t md[32];
+	unsigned int mdlen = 32;
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	for (size_t i = 0; i < edl_package_file_count(st->pkg); i++) {
+		struct edl_package_file f;
+		edl_package_file(st->pkg, i, &f);
+		EVP_DigestUpdate(ctx, f.path, strlen(f.path) + 1);
+		EVP_DigestUpdate(ctx, f.sha256, sizeof(f.sha256));
+	}
+	EVP_DigestFinal_ex(ctx, md, &mdlen);
+	EVP_MD_CTX_free(ctx);
+	for (int i = 0; i < 32; i++)
+		snprintf(st->package_hash + 2 * i, 3, "%02x", md[i]);
+	return EDL_OK;
+}
+
+int edl_station_run(const struct edl_station_config *cfg, struct edl_error *err)
+{
+	struct station st;
+	uv_loop_t loop;
+	char host[128] = "";
+	int rc;
+
+	memset(&st, 0, sizeof(st));
+	st.cfg = cfg;
+	st.loop = &loop;
+	edl_error_clear(err);
+	if (!cfg->identify_only) {
+		if (cfg->package[0] == '\0') {
+			edl_error_set(err, EDL_E_USAGE,
+			              "no package: give --package DIR or [package] dir");
+			return EDL_EXIT_USAGE;
+		}
+		rc = load_package(&st, err);
+		if (rc != EDL_OK) {
+			edl_package_free(st.pkg);
+			return EDL_EXIT_USAGE;
+		}
+	}
+	uv_loop_init(&loop);
+	st.start_ms = uv_now(&loop);
+	if (cfg->identify_only)
+		goto usb;
+	struct edl_store_writer_options wopt = {.loop = &loop};
+	rc = edl_store_writer_open(&st.store, cfg->db[0] ? cfg->db : "edlstation.db", &wopt, err);
+	if (rc != EDL_OK) {
+		edl_package_free(st.pkg);
+		uv_loop_close(&loop);
+		return rc == EDL_E_BUSY ? EDL_EXIT_USAGE : 1;
+	}
+	gethostname(host, sizeof(host) - 1);
+	struct edl_store_station sst = {.name = cfg->name, .host = host};
+	edl_store_writer_station(st.store, &sst, NULL, NULL);
+	struct edl_store_package spk = {
+	        .manifest_hash = st.package_hash,
+	        .path = cfg->package,
+	        .name = edl_package_product(st.pkg)[0] ? edl_package_product(st.pkg) : NULL,
+	        .storage = edl_storage_name(st.plan->storage),
+	        .bytes = st.plan->total_bytes,
+	};
+	edl_store_writer_package(st.store, &spk, NULL, NULL);
+
+	uv_timer_init(&loop, &st.grace);
+	st.grace.data = &st;
+	uv_signal_init(&loop, &st.sigint);
+	uv_signal_init(&loop, &st.sigterm);
+	st.sigint.data = st.sigterm.data = &st;
+	uv_signal_start(&st.sigint, on_signal, SIGINT);
+	uv_signal_start(&st.sigterm, on_signal, SIGTERM);
+	view_init(&st);
+	view_event(&st, NULL, "ready",
+	           "station %s: package %s (%s, %zu steps, %llu bytes), waiting for EDL devices",
+	           cfg->name, cfg->package, edl_storage_name(st.plan->storage), st.plan->n_steps,
+	           (unsigned long long)st.plan->total_bytes);
+	if (edl_store_writer_recovered(st.store) > 0)
+		view_event(&st, NULL, "recovered",
+		           "%llu run(s) left running by an earlier station marked interrupted",
+		           (unsigned long long)edl_store_writer_recovered(st.store));
+
+usb:
+	if (cfg->identify_only) {
+		uv_timer_init(&loop, &st.grace);
+		st.grace.data = &st;
+		uv_signal_init(&loop, &st.sigint);
+		uv_signal_init(&loop, &st.sigterm);
+		st.sigint.data = st.sigterm.data = &st;
+		uv_signal_start(&st.sigint, on_signal, SIGINT);
+		uv_signal_start(&st.sigterm, on_signal, SIGTERM);
+		view_init(&st);
+	}
+	rc = edl_usb_new(&st.usb, &loop, cfg->usbfs_budget, err);
+	if (rc == EDL_OK)
+		rc = edl_usb_watch(st.usb, on_arrive, on_leave, on_budget, &st, err);
+	if (rc != EDL_OK) {
+		st.exit_code = 1;
+		st.stopping = true;
+		finish_stop(&st);
+	}
+	uv_run(&loop, UV_RUN_DEFAULT);
+	view_final(&st);
+	uv_loop_close(&loop);
+	edl_package_free(st.pkg);
+	if (st.exit_code)
+		return st.exit_code;
+	return st.failed > 0 ? 3 : 0;
+}

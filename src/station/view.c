@@ -1,0 +1,173 @@
+/*
+ * What the operator sees. On a terminal: one line per slot (slot, port, serial,
+ * stage, % done, MB/s, elapsed, result) redrawn at most 4 times a second under
+ * the scrolling events, and a totals line (passed, failed, units per hour).
+ * Elsewhere: one line per event, or one JSON object per event with
+ * --log-format json, for machines.
+ */
+#include "station_internal.h"
+
+#include <stdarg.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static void json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20 || *p >= 0x7f)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
+static void erase_table(struct station *st)
+{
+	if (!st->tty || st->lines_drawn == 0)
+		return;
+	printf("\033[%uA\033[J", st->lines_drawn);
+	st->lines_drawn = 0;
+}
+
+static void draw_table(struct station *st)
+{
+	uint64_t now = uv_now(st->loop);
+
+	erase_table(st);
+	printf("%-6s %-10s %-9s %-13s %5s %7s %7s %s\n", "SLOT", "PORT", "SERIAL", "STAGE", "DONE",
+	       "MB/s", "ELAPSED", "RESULT");
+	st->lines_drawn = 1;
+	for (size_t i = 0; i < st->n_slots; i++) {
+		struct slot_view *v = &st->slots[i];
+		uint64_t end = v->end_ms ? v->end_ms : now;
+		double secs = v->start_ms ? (double)(end - v->start_ms) / 1000.0 : 0;
+		double pct =
+		        v->bytes_total ? 100.0 * (double)v->bytes_done / (double)v->bytes_total : 0;
+		double mbps = secs > 0 ? (double)v->bytes_done / 1e6 / secs : 0;
+		printf("%-6s %-10s %-9s %-13s %4.0f%% %7.1f %6.1fs %s\n", v->label, v->port,
+		       v->serial[0] ? v->serial : "-", v->stage[0] ? v->stage : "-", pct, mbps,
+		       secs, v->result[0] ? v->result : (v->active ? "..." : ""));
+		st->lines_drawn++;
+	}
+	double hours = (double)(now - st->start_ms) / 3.6e6;
+	printf("passed %u  failed %u  interrupted %u  running %u  units/hour %.0f\n", st->passed,
+	       st->failed, st->interrupted, st->active, hours > 0 ? st->finished / hours : 0);
+	st->lines_drawn++;
+	fflush(stdout);
+}
+
+static void on_view_timer(uv_timer_t *t)
+{
+	struct station *st = t->data;
+	if (st->tty)
+		draw_table(st);
+}
+
+void view_init(struct station *st)
+{
+	st->format = st->cfg->log_format;
+	st->tty = st->format == EDL_LOGFMT_AUTO && isatty(STDOUT_FILENO);
+	uv_timer_init(st->loop, &st->view_timer);
+	st->view_timer.data = st;
+	if (st->tty)
+		uv_timer_start(&st->view_timer, on_view_timer, 250, 250);
+}
+
+struct slot_view *view_slot(struct station *st, const char *port, const char *label)
+{
+	for (size_t i = 0; i < st->n_slots; i++) {
+		if (strcmp(st->slots[i].port, port) == 0)
+			return &st->slots[i];
+	}
+	if (st->n_slots == EDL_STATION_MAX_PORTS)
+		return NULL;
+	struct slot_view *v = &st->slots[st->n_slots++];
+	memset(v, 0, sizeof(*v));
+	snprintf(v->port, sizeof(v->port), "%s", port);
+	const struct edl_station_port *p = edl_station_config_port(st->cfg, port);
+	snprintf(v->label, sizeof(v->label), "%s", p ? p->label : (label ? label : port));
+	return v;
+}
+
+void view_progress(struct station *st, struct session *s)
+{
+	struct slot_view *v = view_slot(st, s->port, s->slot_label);
+	if (v == NULL)
+		return;
+	snprintf(v->serial, sizeof(v->serial), "%s", s->serial);
+	if (s->job != NULL)
+		snprintf(v->stage, sizeof(v->stage), "%s",
+		         edl_flash_stage_name(edl_flash_job_stage(s->job)));
+	v->bytes_done = s->bytes_done;
+	v->bytes_total = s->bytes_total;
+}
+
+void view_event(struct station *st, struct session *s, const char *event, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	uint64_t t = uv_now(st->loop) - st->start_ms;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (s != NULL) {
+		struct slot_view *v = view_slot(st, s->port, s->slot_label);
+		if (v != NULL && s->serial[0])
+			snprintf(v->serial, sizeof(v->serial), "%s", s->serial);
+	}
+	if (st->format == EDL_LOGFMT_JSON) {
+		printf("{\"t_ms\":%llu,\"event\":", (unsigned long long)t);
+		json_string(stdout, event);
+		if (s != NULL) {
+			printf(",\"slot\":");
+			json_string(stdout, s->slot_label);
+			printf(",\"port\":");
+			json_string(stdout, s->port);
+			printf(",\"serial\":");
+			json_string(stdout, s->serial);
+			printf(",\"attempt\":%d", s->attempt);
+		}
+		printf(",\"message\":");
+		json_string(stdout, msg);
+		printf("}\n");
+		fflush(stdout);
+		return;
+	}
+	erase_table(st);
+	if (s != NULL && strcmp(s->slot_label, s->port) == 0)
+		printf("%7.3f [%s%s%s] %s: %s\n", (double)t / 1000.0, s->port,
+		       s->serial[0] ? " SN:" : "", s->serial, event, msg);
+	else if (s != NULL)
+		printf("%7.3f [%s %s%s%s] %s: %s\n", (double)t / 1000.0, s->slot_label, s->port,
+		       s->serial[0] ? " SN:" : "", s->serial, event, msg);
+	else
+		printf("%7.3f %s: %s\n", (double)t / 1000.0, event, msg);
+	fflush(stdout);
+}
+
+void view_final(struct station *st)
+{
+	uint64_t now = uv_now(st->loop);
+	double hours = (double)(now - st->start_ms) / 3.6e6;
+
+	if (st->tty)
+		draw_table(st);
+	if (st->format == EDL_LOGFMT_JSON) {
+		printf("{\"event\":\"summary\",\"finished\":%u,\"passed\":%u,\"failed\":%u,"
+		       "\"interrupted\":%u,\"units_per_hour\":%.1f}\n",
+		       st->finished, st->passed, st->failed, st->interrupted,
+		       hours > 0 ? st->finished / hours : 0);
+	} else {
+		printf("summary: %u unit(s) finished: %u passed, %u failed; %u interrupted; "
+		       "%.0f units/hour\n",
+		       st->finished, st->passed, st->failed, st->interrupted,
+		       hours > 0 ? st->finished / hours : 0);
+	}
+	fflush(stdout);
+}

@@ -1,0 +1,283 @@
+/*
+ * Text output of the report and the history, for people at the line and at the
+ * RMA bench. Every stored string passes through edl_store_put_text(), so a
+ * serial or message holding escape sequences or broken UTF-8 prints as
+ * harmless characters instead of steering the terminal.
+ */
+#include "store_internal.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+struct out {
+	struct edl_buf *b;
+	int rc;
+};
+
+static void printf_out(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void printf_out(struct out *o, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	int n;
+
+	if (o->rc != EDL_OK)
+		return;
+	/* Only our own formats and numbers come through here, never stored text. */
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		o->rc = EDL_E_INTERNAL;
+	else
+		o->rc = edl_buf_append(o->b, line,
+		                       (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+/* A stored string, made safe, padded with spaces to width bytes (0: none). */
+static void text(struct out *o, const char *s, size_t width, const char *absent)
+{
+	size_t before = edl_buf_size(o->b);
+
+	if (o->rc != EDL_OK)
+		return;
+	if (s == NULL || s[0] == '\0')
+		o->rc = edl_buf_append(o->b, absent, strlen(absent));
+	else
+		o->rc = edl_store_put_text(o->b, s);
+	while (o->rc == EDL_OK && edl_buf_size(o->b) - before < width)
+		o->rc = edl_buf_append(o->b, " ", 1);
+}
+
+static void time_text(struct out *o, int64_t ms, bool present)
+{
+	if (o->rc == EDL_OK)
+		o->rc = edl_store_put_time(o->b, ms, present, "-");
+}
+
+static void percent(struct out *o, double v)
+{
+	if (isnan(v))
+		printf_out(o, "     -");
+	else
+		printf_out(o, "%5.1f%%", v * 100.0);
+}
+
+/* Bytes with a decimal unit: "1.23 GB". */
+static void bytes_text(struct out *o, uint64_t n)
+{
+	static const char *const units[] = {"B", "kB", "MB", "GB", "TB", "PB"};
+	double v = (double)n;
+	size_t u = 0;
+
+	while (v >= 1000.0 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		v /= 1000.0;
+		u++;
+	}
+	if (u == 0)
+		printf_out(o, "%" PRIu64 " B", n);
+	else
+		printf_out(o, "%.2f %s", v, units[u]);
+}
+
+static void seconds(struct out *o, int64_t ms)
+{
+	if (ms < 0)
+		printf_out(o, "-");
+	else
+		printf_out(o, "%.1f s", (double)ms / 1000.0);
+}
+
+int edl_store_report_text(struct edl_buf *b, const struct edl_store_report *r)
+{
+	struct out o = {b, EDL_OK};
+
+	printf_out(&o, "edlstation report, ");
+	time_text(&o, r->window_start_ms, true);
+	printf_out(&o, " .. ");
+	time_text(&o, r->window_end_ms, true);
+	printf_out(&o, " (%.1f h)\n", (double)(r->window_end_ms - r->window_start_ms) / 3600000.0);
+	if (r->filter.station != NULL || r->filter.package != NULL) {
+		printf_out(&o, "filter: station ");
+		text(&o, r->filter.station, 0, "any");
+		printf_out(&o, ", package ");
+		text(&o, r->filter.package, 0, "any");
+		printf_out(&o, "\n");
+	}
+	printf_out(&o,
+	           "\nunits             %8" PRIu64 "   passed %" PRIu64 ", failed %" PRIu64 "\n",
+	           r->units, r->passed_units, r->failed_units);
+	printf_out(&o,
+	           "runs              %8" PRIu64 "   passed %" PRIu64 ", failed %" PRIu64
+	           ", interrupted %" PRIu64 ", running %" PRIu64 "\n",
+	           r->runs, r->passed_runs, r->failed_runs, r->interrupted_runs, r->running);
+	printf_out(&o, "first-pass yield    ");
+	percent(&o, r->first_pass_yield);
+	printf_out(&o, "   %" PRIu64 " of %" PRIu64 " units passed their first run\n",
+	           r->first_pass_units, r->units);
+	printf_out(&o, "final yield         ");
+	percent(&o, r->final_yield);
+	printf_out(&o, "   %" PRIu64 " of %" PRIu64 " units passed their last run\n",
+	           r->passed_units, r->units);
+	printf_out(&o, "retests           %8" PRIu64 "   runs, on %" PRIu64 " units\n", r->retests,
+	           r->retested_units);
+	if (isnan(r->units_per_hour))
+		printf_out(&o, "units per hour           -\n");
+	else
+		printf_out(&o, "units per hour    %8.1f\n", r->units_per_hour);
+	printf_out(&o, "flashing time        p50 ");
+	seconds(&o, r->duration_p50_ms);
+	printf_out(&o, ", p95 ");
+	seconds(&o, r->duration_p95_ms);
+	printf_out(&o, " (passed runs)\n");
+	if (isnan(r->throughput_mbps))
+		printf_out(&o, "throughput               -\n");
+	else
+		printf_out(&o, "throughput        %8.1f MB/s, ", r->throughput_mbps);
+	if (!isnan(r->throughput_mbps)) {
+		bytes_text(&o, r->bytes_written);
+		printf_out(&o, " written by passed runs\n");
+	}
+
+	printf_out(&o,
+	           "\nby slot (flag: one-sided Fisher exact test against the other slots, "
+	           "p < %.2g, slots with >= %d pass/fail runs)\n",
+	           r->slot_threshold, EDL_STORE_SLOT_MIN_RUNS);
+	printf_out(&o, "  %-12s %5s %-10s %6s %6s %6s %6s %7s %9s\n", "station", "slot", "port",
+	           "runs", "pass", "fail", "intr", "fail%", "p-value");
+	for (size_t i = 0; i < r->n_slots; i++) {
+		const struct edl_store_slot_stat *s = &r->slots[i];
+		printf_out(&o, "  ");
+		text(&o, s->station, 12, "-");
+		printf_out(&o, " %5d ", s->slot);
+		text(&o, s->port, 10, "-");
+		printf_out(&o, " %6" PRIu64 " %6" PRIu64 " %6" PRIu64 " %6" PRIu64 " ", s->runs,
+		           s->passes, s->failures, s->interrupted);
+		percent(&o, s->failure_rate);
+		if (isnan(s->p_value))
+			printf_out(&o, " %9s", "-");
+		else if (s->p_value < 1e-300)
+			printf_out(&o, " %9s", "<1e-300"); /* beyond what a double holds */
+		else
+			printf_out(&o, " %9.2g", s->p_value);
+		printf_out(&o, "%s\n",
+		           s->flagged ? "  <-- FLAGGED: fails more than the other slots" : "");
+	}
+	if (r->n_slots == 0)
+		printf_out(&o, "  (no finished runs)\n");
+
+	printf_out(&o, "\nfailure Pareto (failed and interrupted runs)\n");
+	printf_out(&o, "  %-20s %-28s %7s %7s %7s\n", "stage", "error", "count", "share", "cum");
+	for (size_t i = 0; i < r->n_pareto; i++) {
+		const struct edl_store_pareto_entry *p = &r->pareto[i];
+		printf_out(&o, "  ");
+		text(&o, p->stage, 20, "-");
+		printf_out(&o, " ");
+		text(&o, p->error, 28, "-");
+		printf_out(&o, " %7" PRIu64 " ", p->count);
+		percent(&o, p->share);
+		printf_out(&o, "  ");
+		percent(&o, p->cumulative);
+		printf_out(&o, "\n");
+	}
+	if (r->n_pareto == 0)
+		printf_out(&o, "  (no failures)\n");
+	return o.rc;
+}
+
+int edl_store_history_text(struct edl_buf *b, const struct edl_store_history *h)
+{
+	struct out o = {b, EDL_OK};
+
+	printf_out(&o, "unit ");
+	text(&o, h->serial, 0, "-");
+	if (h->have_device) {
+		printf_out(&o, "\n  usb serial ");
+		text(&o, h->usb_serial, 0, "-");
+		printf_out(&o, ", hw id ");
+		text(&o, h->hw_id, 0, "-");
+		printf_out(&o, ", msm ");
+		text(&o, h->msm_id, 0, "-");
+		printf_out(&o, ", oem ");
+		text(&o, h->oem_id, 0, "-");
+		printf_out(&o, ", model ");
+		text(&o, h->model_id, 0, "-");
+		printf_out(&o, "\n  pk hash ");
+		text(&o, h->pk_hash, 0, "-");
+		printf_out(&o, "\n  first seen ");
+		time_text(&o, h->first_seen_ms, true);
+		printf_out(&o, ", last seen ");
+		time_text(&o, h->last_seen_ms, true);
+	}
+	printf_out(&o, "\n%zu run%s, oldest first\n", h->n_runs, h->n_runs == 1 ? "" : "s");
+	for (size_t i = 0; i < h->n_runs; i++) {
+		const struct edl_store_history_run *run = &h->runs[i];
+		const char *result = edl_store_result_name(run->result);
+
+		printf_out(&o, "\nrun %" PRId64 "  ", run->id);
+		time_text(&o, run->start_ms, true);
+		printf_out(&o, "  %-11s station ", result);
+		text(&o, run->station, 0, "-");
+		printf_out(&o, " slot %d (", run->slot);
+		text(&o, run->port, 0, "-");
+		printf_out(&o, ")  attempt %d", run->attempt);
+		if (run->retry_of > 0)
+			printf_out(&o, ", retry of run %" PRId64, run->retry_of);
+		printf_out(&o, "\n    package ");
+		text(&o, run->package_name, 0, "-");
+		printf_out(&o, " ");
+		text(&o, run->package_version, 0, "");
+		printf_out(&o, " (");
+		text(&o, run->package_path, 0, "-");
+		printf_out(&o, ")\n    ended ");
+		time_text(&o, run->end_ms, run->end_ms >= 0);
+		printf_out(&o, ", ");
+		seconds(&o, run->duration_ms);
+		printf_out(&o, ", ");
+		bytes_text(&o, run->bytes_written);
+		if (!isnan(run->avg_mbps))
+			printf_out(&o, ", %.1f MB/s", run->avg_mbps);
+		if (run->payload > 0)
+			printf_out(&o, ", payload %" PRIu32, run->payload);
+		printf_out(&o, "\n");
+		if (run->result != EDL_RESULT_PASS && run->result != EDL_RESULT_RUNNING) {
+			printf_out(&o, "    stage ");
+			text(&o, run->stage, 0, "-");
+			printf_out(&o, ", error ");
+			text(&o, run->error, 0, "-");
+			printf_out(&o, "\n    message: ");
+			text(&o, run->message, 0, "-");
+			printf_out(&o, "\n");
+		}
+		for (size_t j = 0; j < run->n_log_lines; j++) {
+			printf_out(&o, "    log: ");
+			text(&o, run->log_lines[j], 0, "");
+			printf_out(&o, "\n");
+		}
+		for (size_t j = 0; j < run->n_steps; j++) {
+			const struct edl_store_history_step *s = &run->steps[j];
+			printf_out(&o, "    step %2zu ", j);
+			text(&o, s->kind, 12, "-");
+			text(&o, s->label, 16, "-");
+			printf_out(&o, " LUN %" PRIu32 " at ", s->lun);
+			text(&o, s->start_sector, 0, "-");
+			printf_out(&o, ", %" PRIu64 " sectors, ", s->sectors);
+			bytes_text(&o, s->bytes);
+			printf_out(&o, ", ");
+			seconds(&o, s->duration_ms);
+			printf_out(&o, ", ");
+			text(&o, s->result, 0, "-");
+			printf_out(&o, "\n");
+		}
+		if (run->transcript != NULL) {
+			printf_out(&o, "    transcript ");
+			text(&o, run->transcript, 0, "-");
+			printf_out(&o, "\n");
+		}
+	}
+	return o.rc;
+}

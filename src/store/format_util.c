@@ -1,0 +1,270 @@
+/*
+ * Making stored strings safe to print. Serials, messages and log lines come
+ * from USB descriptors and device replies, so they may hold quotes, control
+ * characters (a terminal escape sequence is a control character), 4 KB of text
+ * or bytes that are not UTF-8. Each output format gets one function that takes
+ * any bytes and writes only what that format's reader can take safely.
+ */
+#include "store_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+size_t edl_store_utf8_decode(uint32_t *cp, const uint8_t *s, size_t len)
+{
+	uint8_t c = s[0];
+	size_t n;
+	uint32_t v, min;
+
+	if (c < 0x80) {
+		*cp = c;
+		return 1;
+	}
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+		v = c & 0x1f;
+		min = 0x80;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		v = c & 0x0f;
+		min = 0x800;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		v = c & 0x07;
+		min = 0x10000;
+	} else {
+		return 0; /* continuation byte, overlong lead (c0, c1) or beyond f4 */
+	}
+	if (len < n)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		v = (v << 6) | (s[i] & 0x3f);
+	}
+	if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+		return 0;
+	*cp = v;
+	return n;
+}
+
+static const char replacement[] = "\xef\xbf\xbd"; /* U+FFFD */
+
+/* Steps through a string one scalar value at a time; an invalid byte comes
+ * out alone as cp = INVALID_CP so that the next byte is tried afresh. */
+#define INVALID_CP UINT32_MAX
+
+struct cp_iter {
+	const uint8_t *p;
+	size_t left;
+};
+
+static bool next_cp(struct cp_iter *it, uint32_t *cp, const uint8_t **bytes, size_t *n)
+{
+	if (it->left == 0)
+		return false;
+	*bytes = it->p;
+	*n = edl_store_utf8_decode(cp, it->p, it->left);
+	if (*n == 0) {
+		*cp = INVALID_CP;
+		*n = 1;
+	}
+	it->p += *n;
+	it->left -= *n;
+	return true;
+}
+
+/* C0 controls, DEL and the C1 controls (which some terminals obey too). */
+static bool is_control(uint32_t cp)
+{
+	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f);
+}
+
+int edl_store_put_text(struct edl_buf *b, const char *s)
+{
+	int rc = EDL_OK;
+
+	if (s == NULL)
+		return EDL_OK;
+	struct cp_iter it = {(const uint8_t *)s, strlen(s)};
+	const uint8_t *bytes;
+	uint32_t cp;
+	size_t n;
+
+	while (rc == EDL_OK && next_cp(&it, &cp, &bytes, &n)) {
+		if (cp == INVALID_CP)
+			rc = edl_buf_append(b, replacement, 3);
+		else if (cp == '\t' || cp == '\n' || cp == '\r')
+			rc = edl_buf_append(b, " ", 1);
+		else if (is_control(cp))
+			rc = edl_buf_append(b, "?", 1);
+		else
+			rc = edl_buf_append(b, bytes, n);
+	}
+	return rc;
+}
+
+int edl_store_put_json_string(struct edl_buf *b, const char *s)
+{
+	struct cp_iter it;
+	const uint8_t *bytes;
+	uint32_t cp;
+	size_t n;
+	int rc;
+
+	if (s == NULL)
+		return edl_buf_append(b, "null", 4);
+	it.p = (const uint8_t *)s;
+	it.left = strlen(s);
+	rc = edl_buf_append(b, "\"", 1);
+	while (rc == EDL_OK && next_cp(&it, &cp, &bytes, &n)) {
+		switch (cp) {
+		case INVALID_CP:
+			rc = edl_buf_append(b, "\\ufffd", 6);
+			break;
+		case '"':
+			rc = edl_buf_append(b, "\\\"", 2);
+			break;
+		case '\\':
+			rc = edl_buf_append(b, "\\\\", 2);
+			break;
+		case '\n':
+			rc = edl_buf_append(b, "\\n", 2);
+			break;
+		case '\r':
+			rc = edl_buf_append(b, "\\r", 2);
+			break;
+		case '\t':
+			rc = edl_buf_append(b, "\\t", 2);
+			break;
+		default:
+			/* U+2028/2029 are valid JSON but end a line in JavaScript. */
+			if (is_control(cp) || cp == 0x2028 || cp == 0x2029)
+				rc = edl_buf_printf(b, "\\u%04x", (unsigned)cp);
+			else
+				rc = edl_buf_append(b, bytes, n);
+		}
+	}
+	if (rc != EDL_OK)
+		return rc;
+	return edl_buf_append(b, "\"", 1);
+}
+
+int edl_store_put_csv_field(struct edl_buf *b, const char *s)
+{
+	struct edl_buf clean;
+	bool quote;
+	int rc;
+
+	if (s == NULL || s[0] == '\0')
+		return EDL_OK;
+	edl_buf_init(&clean);
+	if (strchr("=+-@", s[0]) != NULL)
+		rc = edl_buf_append(&clean, "'", 1);
+	else
+		rc = EDL_OK;
+	if (rc == EDL_OK)
+		rc = edl_store_put_text(&clean, s);
+	if (rc != EDL_OK)
+		goto out;
+	quote = memchr(edl_buf_head(&clean), ',', edl_buf_size(&clean)) != NULL ||
+	        memchr(edl_buf_head(&clean), '"', edl_buf_size(&clean)) != NULL ||
+	        edl_buf_head(&clean)[0] == ' ' ||
+	        edl_buf_head(&clean)[edl_buf_size(&clean) - 1] == ' ';
+	if (!quote) {
+		rc = edl_buf_append(b, edl_buf_head(&clean), edl_buf_size(&clean));
+		goto out;
+	}
+	rc = edl_buf_append(b, "\"", 1);
+	for (size_t i = 0; rc == EDL_OK && i < edl_buf_size(&clean); i++) {
+		uint8_t c = edl_buf_head(&clean)[i];
+		rc = c == '"' ? edl_buf_append(b, "\"\"", 2) : edl_buf_append(b, &c, 1);
+	}
+	if (rc == EDL_OK)
+		rc = edl_buf_append(b, "\"", 1);
+out:
+	edl_buf_free(&clean);
+	return rc;
+}
+
+int edl_store_put_double(struct edl_buf *b, double v, int decimals, const char *nan_text)
+{
+	if (isnan(v) || isinf(v))
+		return edl_buf_append(b, nan_text, strlen(nan_text));
+	return edl_buf_printf(b, "%.*f", decimals, v);
+}
+
+int edl_store_put_time(struct edl_buf *b, int64_t ms, bool present, const char *absent)
+{
+	char when[40];
+
+	if (!present)
+		return edl_buf_append(b, absent, strlen(absent));
+	edl_store_time_format(when, sizeof(when), ms);
+	return edl_buf_append(b, when, strlen(when));
+}
+
+int edl_store_flush_buf(FILE *f, struct edl_buf *b, int rc)
+{
+	if (rc == EDL_OK && edl_buf_size(b) > 0 &&
+	    fwrite(edl_buf_head(b), 1, edl_buf_size(b), f) != edl_buf_size(b))
+		rc = EDL_E_IO;
+	if (rc == EDL_OK && fflush(f) != 0)
+		rc = EDL_E_IO;
+	edl_buf_free(b);
+	return rc;
+}
+
+int edl_store_format_parse(enum edl_store_format *out, const char *name)
+{
+	if (name == NULL)
+		return EDL_E_INVAL;
+	if (strcmp(name, "text") == 0)
+		*out = EDL_STORE_FORMAT_TEXT;
+	else if (strcmp(name, "csv") == 0)
+		*out = EDL_STORE_FORMAT_CSV;
+	else if (strcmp(name, "json") == 0)
+		*out = EDL_STORE_FORMAT_JSON;
+	else
+		return EDL_E_INVAL;
+	return EDL_OK;
+}
+
+int edl_store_report_write(FILE *f, const struct edl_store_report *r, enum edl_store_format fmt)
+{
+	struct edl_buf b;
+	int rc;
+
+	edl_buf_init(&b);
+	switch (fmt) {
+	case EDL_STORE_FORMAT_CSV:
+		rc = edl_store_report_csv(&b, r);
+		break;
+	case EDL_STORE_FORMAT_JSON:
+		rc = edl_store_report_json(&b, r);
+		break;
+	default:
+		rc = edl_store_report_text(&b, r);
+	}
+	return edl_store_flush_buf(f, &b, rc);
+}
+
+int edl_store_history_write(FILE *f, const struct edl_store_history *h, enum edl_store_format fmt)
+{
+	struct edl_buf b;
+	int rc;
+
+	edl_buf_init(&b);
+	switch (fmt) {
+	case EDL_STORE_FORMAT_CSV:
+		rc = edl_store_history_csv(&b, h);
+		break;
+	case EDL_STORE_FORMAT_JSON:
+		rc = edl_store_history_json(&b, h);
+		break;
+	default:
+		rc = edl_store_history_text(&b, h);
+	}
+	return edl_store_flush_buf(f, &b, rc);
+}

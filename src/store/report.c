@@ -1,0 +1,567 @@
+/*
+ * The yield report: one pass over the selected runs, inside one read
+ * transaction so every figure comes from the same snapshot while a station
+ * keeps writing.
+ *
+ * SQLite selects the rows (bounds, station, package); the aggregation is done
+ * here, because the per-unit figures need each unit's first and last finished
+ * run, and a hash map over the rows in table order beats sorting a million runs
+ * by serial. The same pass collects the per-slot counts, the failure Pareto and
+ * the durations of passed runs for the percentiles; the slot flag is computed
+ * at the end from the slot totals.
+ *
+ * Definitions (also in the README): runs whose unit never identified itself
+ * (no serial) count in runs, slots and the Pareto but not in units. A unit's
+ * first and last runs are its earliest and latest finished runs in the
+ * selection; interrupted runs count as not passed.
+ */
+#include "store_internal.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct unit_agg {
+	int64_t first_start, first_id;
+	int64_t last_start, last_id;
+	uint32_t runs;
+	uint8_t first_result, last_result;
+};
+
+struct slot_agg {
+	int64_t station_id;
+	int slot;
+	const char *port;
+	int64_t port_start;
+	uint64_t passes, failures, interrupted;
+};
+
+struct pareto_agg {
+	const char *stage;
+	const char *error;
+	uint64_t count;
+};
+
+/* A growable array of fixed-size items. */
+struct vec {
+	void *items;
+	size_t n, cap, size;
+};
+
+static void *vec_push(struct vec *v)
+{
+	if (v->n == v->cap) {
+		size_t cap = v->cap == 0 ? 64 : v->cap * 2;
+		void *items = realloc(v->items, cap * v->size);
+		if (items == NULL)
+			return NULL;
+		v->items = items;
+		v->cap = cap;
+	}
+	return (char *)memset((char *)v->items + v->n++ * v->size, 0, v->size);
+}
+
+struct report_owner {
+	struct edl_store_report pub;
+	struct edl_arena arena;
+};
+
+struct station_name {
+	int64_t id;
+	const char *name;
+};
+
+struct scan {
+	struct edl_arena *arena;
+	struct edl_keymap units_map, slots_map, pareto_map;
+	struct vec units, slots, pareto, durations, stations;
+	int64_t min_start, max_end;
+	uint64_t pass_duration_ms;
+	bool any;
+};
+
+static const char *station_name_of(const struct scan *sc, int64_t id)
+{
+	const struct station_name *names = sc->stations.items;
+
+	for (size_t i = 0; i < sc->stations.n; i++) {
+		if (names[i].id == id)
+			return names[i].name;
+	}
+	return "?";
+}
+
+static int load_station_names(struct scan *sc, sqlite3 *db, struct edl_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db, "SELECT id, name FROM station", -1, &st, NULL);
+
+	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct station_name *s = vec_push(&sc->stations);
+		if (s == NULL) {
+			sqlite3_finalize(st);
+			return edl_error_set(err, EDL_E_NOMEM, "loading station names");
+		}
+		s->id = sqlite3_column_int64(st, 0);
+		s->name = edl_arena_strdup(sc->arena, (const char *)sqlite3_column_text(st, 1));
+		if (s->name == NULL)
+			s->name = "";
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return edl_store_sqlite_error(err, db, rc, "loading station names");
+	return EDL_OK;
+}
+
+/* The selection. Fixed fragments only: the filter values are bound. */
+static int prepare_selection(sqlite3_stmt **out, sqlite3 *db, const struct edl_store_filter *f,
+                             struct edl_error *err)
+{
+	char sql[1024];
+	bool bounded = f->since_ms != INT64_MIN || f->until_ms != INT64_MAX;
+	int rc;
+
+	snprintf(sql, sizeof(sql),
+	         "SELECT serial, station_id, slot, port, start_ms, end_ms, result, stage, error,"
+	         " bytes_written, duration_ms, id FROM run WHERE %s%s%s",
+	         bounded ? "start_ms >= ?1 AND start_ms < ?2" : "1",
+	         f->station != NULL ? " AND station_id IN (SELECT id FROM station WHERE name = ?3)"
+	                            : "",
+	         f->package != NULL
+	                 ? " AND package_id IN (SELECT id FROM package WHERE name = ?4 OR path = ?4"
+	                   " OR (length(?4) >= 6 AND substr(manifest_hash, 1, length(?4)) = ?4))"
+	                 : "");
+	rc = sqlite3_prepare_v2(db, sql, -1, out, NULL);
+	if (rc != SQLITE_OK)
+		return edl_store_sqlite_error(err, db, rc, "preparing the report query");
+	if (bounded) {
+		sqlite3_bind_int64(*out, 1, f->since_ms);
+		sqlite3_bind_int64(*out, 2, f->until_ms);
+	}
+	if (f->station != NULL)
+		edl_store_bind_text(*out, 3, f->station);
+	if (f->package != NULL)
+		edl_store_bind_text(*out, 4, f->package);
+	return EDL_OK;
+}
+
+static int add_unit(struct scan *sc, sqlite3_stmt *st, int result, int64_t start, int64_t id)
+{
+	const void *serial = sqlite3_column_blob(st, 0);
+	size_t len = (size_t)sqlite3_column_bytes(st, 0);
+	struct unit_agg *u;
+	size_t idx;
+	bool added;
+
+	if (edl_keymap_intern(&idx, &added, &sc->units_map, serial != NULL ? serial : "", len) !=
+	    EDL_OK)
+		return EDL_E_NOMEM;
+	if (added) {
+		u = vec_push(&sc->units);
+		if (u == NULL)
+			return EDL_E_NOMEM;
+		u->first_start = u->last_start = start;
+		u->first_id = u->last_id = id;
+		u->first_result = u->last_result = (uint8_t)result;
+		u->runs = 1;
+		return EDL_OK;
+	}
+	u = (struct unit_agg *)sc->units.items + idx;
+	u->runs++;
+	if (start < u->first_start || (start == u->first_start && id < u->first_id)) {
+		u->first_start = start;
+		u->first_id = id;
+		u->first_result = (uint8_t)result;
+	}
+	if (start > u->last_start || (start == u->last_start && id > u->last_id)) {
+		u->last_start = start;
+		u->last_id = id;
+		u->last_result = (uint8_t)result;
+	}
+	return EDL_OK;
+}
+
+static int add_slot(struct scan *sc, sqlite3_stmt *st, int result, int64_t start)
+{
+	uint8_t key[12];
+	int64_t station_id = sqlite3_column_int64(st, 1);
+	int slot = sqlite3_column_int(st, 2);
+	struct slot_agg *s;
+	size_t idx;
+	bool added;
+
+	memcpy(key, &station_id, 8);
+	memcpy(key + 8, &slot, 4);
+	if (edl_keymap_intern(&idx, &added, &sc->slots_map, key, sizeof(key)) != EDL_OK)
+		return EDL_E_NOMEM;
+	if (added) {
+		s = vec_push(&sc->slots);
+		if (s == NULL)
+			return EDL_E_NOMEM;
+		s->station_id = station_id;
+		s->slot = slot;
+		s->port_start = INT64_MIN;
+	}
+	s = (struct slot_agg *)sc->slots.items + idx;
+	if (result == EDL_RESULT_PASS)
+		s->passes++;
+	else if (result == EDL_RESULT_FAIL)
+		s->failures++;
+	else
+		s->interrupted++;
+	if (start >= s->port_start) {
+		const char *port = (const char *)sqlite3_column_text(st, 3);
+		s->port_start = start;
+		if (port == NULL) {
+			s->port = NULL;
+		} else if (s->port == NULL || strcmp(s->port, port) != 0) {
+			s->port = edl_arena_strdup(sc->arena, port);
+			if (s->port == NULL)
+				return EDL_E_NOMEM;
+		}
+	}
+	return EDL_OK;
+}
+
+static int add_failure(struct scan *sc, sqlite3_stmt *st)
+{
+	const char *stage = (const char *)sqlite3_column_text(st, 7);
+	const char *error = (const char *)sqlite3_column_text(st, 8);
+	size_t ls, le;
+	char *key;
+	struct pareto_agg *p;
+	size_t idx;
+	bool added;
+	int rc;
+
+	stage = stage != NULL ? stage : "";
+	error = error != NULL ? error : "";
+	ls = strlen(stage);
+	le = strlen(error);
+	key = malloc(ls + 1 + le);
+	if (key == NULL)
+		return EDL_E_NOMEM;
+	memcpy(key, stage, ls + 1);
+	memcpy(key + ls + 1, error, le);
+	rc = edl_keymap_intern(&idx, &added, &sc->pareto_map, key, ls + 1 + le);
+	free(key);
+	if (rc != EDL_OK)
+		return rc;
+	if (added) {
+		p = vec_push(&sc->pareto);
+		if (p == NULL)
+			return EDL_E_NOMEM;
+		p->stage = edl_arena_strdup(sc->arena, stage);
+		p->error = edl_arena_strdup(sc->arena, error);
+		if (p->stage == NULL || p->error == NULL)
+			return EDL_E_NOMEM;
+	}
+	p = (struct pareto_agg *)sc->pareto.items + idx;
+	p->count++;
+	return EDL_OK;
+}
+
+static int add_row(struct scan *sc, struct edl_store_report *r, sqlite3_stmt *st)
+{
+	int64_t start = sqlite3_column_int64(st, 4);
+	int64_t id = sqlite3_column_int64(st, 11);
+	int result = edl_store_result_parse((const char *)sqlite3_column_text(st, 6));
+	int rc;
+
+	r->runs++;
+	if (!sc->any || start < sc->min_start)
+		sc->min_start = start;
+	if (!sc->any || start > sc->max_end)
+		sc->max_end = start;
+	sc->any = true;
+	if (sqlite3_column_type(st, 5) != SQLITE_NULL && sqlite3_column_int64(st, 5) > sc->max_end)
+		sc->max_end = sqlite3_column_int64(st, 5);
+	switch (result) {
+	case EDL_RESULT_PASS:
+		r->passed_runs++;
+		break;
+	case EDL_RESULT_FAIL:
+		r->failed_runs++;
+		break;
+	case EDL_RESULT_INTERRUPTED:
+		r->interrupted_runs++;
+		break;
+	default:
+		r->running++;
+		return EDL_OK;
+	}
+	rc = add_slot(sc, st, result, start);
+	if (rc == EDL_OK && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		rc = add_unit(sc, st, result, start, id);
+	if (rc == EDL_OK && result != EDL_RESULT_PASS)
+		rc = add_failure(sc, st);
+	if (rc == EDL_OK && result == EDL_RESULT_PASS) {
+		int64_t duration = sqlite3_column_int64(st, 10);
+		r->bytes_written += (uint64_t)sqlite3_column_int64(st, 9);
+		if (sqlite3_column_type(st, 10) != SQLITE_NULL && duration >= 0) {
+			int64_t *d = vec_push(&sc->durations);
+			if (d == NULL)
+				return EDL_E_NOMEM;
+			*d = duration;
+			sc->pass_duration_ms += (uint64_t)duration;
+		}
+	}
+	return rc;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+static int cmp_slot(const void *a, const void *b)
+{
+	const struct edl_store_slot_stat *x = a, *y = b;
+	int c = strcmp(x->station, y->station);
+	return c != 0 ? c : (x->slot > y->slot) - (x->slot < y->slot);
+}
+
+static int cmp_pareto(const void *a, const void *b)
+{
+	const struct edl_store_pareto_entry *x = a, *y = b;
+	int c;
+
+	if (x->count != y->count)
+		return x->count < y->count ? 1 : -1;
+	c = strcmp(x->stage, y->stage);
+	return c != 0 ? c : strcmp(x->error, y->error);
+}
+
+static double ratio(uint64_t num, uint64_t den)
+{
+	return den == 0 ? NAN : (double)num / den;
+}
+
+static void finish_units(struct edl_store_report *r, const struct scan *sc)
+{
+	const struct unit_agg *units = sc->units.items;
+
+	r->units = sc->units.n;
+	for (size_t i = 0; i < sc->units.n; i++) {
+		if (units[i].first_result == EDL_RESULT_PASS)
+			r->first_pass_units++;
+		if (units[i].last_result == EDL_RESULT_PASS)
+			r->passed_units++;
+		if (units[i].runs > 1)
+			r->retested_units++;
+		r->retests += units[i].runs - 1;
+	}
+	r->failed_units = r->units - r->passed_units;
+	r->first_pass_yield = ratio(r->first_pass_units, r->units);
+	r->final_yield = ratio(r->passed_units, r->units);
+}
+
+static int finish_slots(struct edl_store_report *r, struct scan *sc)
+{
+	const struct slot_agg *agg = sc->slots.items;
+	uint64_t all_fail = 0, all_pass = 0;
+
+	r->slots = edl_arena_alloc(sc->arena, (sc->slots.n + 1) * sizeof(*r->slots));
+	if (r->slots == NULL)
+		return EDL_E_NOMEM;
+	memset(r->slots, 0, (sc->slots.n + 1) * sizeof(*r->slots));
+	r->n_slots = sc->slots.n;
+	for (size_t i = 0; i < sc->slots.n; i++) {
+		all_fail += agg[i].failures;
+		all_pass += agg[i].passes;
+	}
+	for (size_t i = 0; i < sc->slots.n; i++) {
+		struct edl_store_slot_stat *s = &r->slots[i];
+		uint64_t decided = agg[i].passes + agg[i].failures;
+		uint64_t others = all_fail + all_pass - decided;
+
+		s->station = station_name_of(sc, agg[i].station_id);
+		s->slot = agg[i].slot;
+		s->port = agg[i].port;
+		s->passes = agg[i].passes;
+		s->failures = agg[i].failures;
+		s->interrupted = agg[i].interrupted;
+		s->runs = decided + agg[i].interrupted;
+		s->failure_rate = ratio(agg[i].failures, decided);
+		s->p_value = NAN;
+		if (decided >= EDL_STORE_SLOT_MIN_RUNS && others > 0) {
+			s->p_value = edl_store_fisher_greater(agg[i].failures, agg[i].passes,
+			                                      all_fail - agg[i].failures,
+			                                      all_pass - agg[i].passes);
+			r->slots_tested++;
+		}
+	}
+	r->slot_threshold = EDL_STORE_SLOT_ALPHA / (r->slots_tested > 0 ? r->slots_tested : 1);
+	for (size_t i = 0; i < r->n_slots; i++) {
+		struct edl_store_slot_stat *s = &r->slots[i];
+		uint64_t of = all_fail - s->failures, op = all_pass - s->passes;
+		if (!isnan(s->p_value) && s->p_value < r->slot_threshold &&
+		    s->failure_rate > ratio(of, of + op))
+			s->flagged = true;
+	}
+	qsort(r->slots, r->n_slots, sizeof(*r->slots), cmp_slot);
+	return EDL_OK;
+}
+
+static int finish_pareto(struct edl_store_report *r, struct scan *sc)
+{
+	const struct pareto_agg *agg = sc->pareto.items;
+	uint64_t total = 0, running = 0;
+
+	r->pareto = edl_arena_alloc(sc->arena, (sc->pareto.n + 1) * sizeof(*r->pareto));
+	if (r->pareto == NULL)
+		return EDL_E_NOMEM;
+	r->n_pareto = sc->pareto.n;
+	for (size_t i = 0; i < sc->pareto.n; i++) {
+		r->pareto[i] = (struct edl_store_pareto_entry){
+		        .stage = agg[i].stage,
+		        .error = agg[i].error,
+		        .count = agg[i].count,
+		};
+		total += agg[i].count;
+	}
+	qsort(r->pareto, r->n_pareto, sizeof(*r->pareto), cmp_pareto);
+	for (size_t i = 0; i < r->n_pareto; i++) {
+		running += r->pareto[i].count;
+		r->pareto[i].share = ratio(r->pareto[i].count, total);
+		r->pareto[i].cumulative = ratio(running, total);
+	}
+	return EDL_OK;
+}
+
+static void finish_times(struct edl_store_report *r, struct scan *sc)
+{
+	double hours;
+
+	if (sc->durations.n > 0)
+		qsort(sc->durations.items, sc->durations.n, sizeof(int64_t), cmp_i64);
+	r->duration_p50_ms = edl_store_percentile(sc->durations.items, sc->durations.n, 50);
+	r->duration_p95_ms = edl_store_percentile(sc->durations.items, sc->durations.n, 95);
+	r->throughput_mbps =
+	        sc->pass_duration_ms == 0
+	                ? NAN
+	                : (double)r->bytes_written / 1e6 / ((double)sc->pass_duration_ms / 1000.0);
+	if (!sc->any)
+		sc->min_start = sc->max_end =
+		        r->filter.since_ms != INT64_MIN ? r->filter.since_ms : 0;
+	r->window_start_ms = r->filter.since_ms != INT64_MIN ? r->filter.since_ms : sc->min_start;
+	r->window_end_ms = r->filter.until_ms != INT64_MAX ? r->filter.until_ms : sc->max_end;
+	if (r->window_end_ms < r->window_start_ms)
+		r->window_end_ms = r->window_start_ms;
+	hours = (double)(r->window_end_ms - r->window_start_ms) / 3600000.0;
+	r->units_per_hour = hours > 0 ? (double)r->units / hours : NAN;
+}
+
+static void scan_free(struct scan *sc)
+{
+	edl_keymap_free(&sc->units_map);
+	edl_keymap_free(&sc->slots_map);
+	edl_keymap_free(&sc->pareto_map);
+	free(sc->units.items);
+	free(sc->slots.items);
+	free(sc->pareto.items);
+	free(sc->durations.items);
+	free(sc->stations.items);
+}
+
+void edl_store_filter_init(struct edl_store_filter *f)
+{
+	f->since_ms = INT64_MIN;
+	f->until_ms = INT64_MAX;
+	f->station = NULL;
+	f->package = NULL;
+}
+
+int edl_store_report(struct edl_store_report **out, struct edl_store *s,
+                     const struct edl_store_filter *filter, struct edl_error *err)
+{
+	struct report_owner *o;
+	struct edl_store_report *r;
+	struct scan sc = {0};
+	sqlite3_stmt *st = NULL;
+	bool in_txn = false;
+	int rc;
+
+	*out = NULL;
+	o = calloc(1, sizeof(*o));
+	if (o == NULL)
+		return edl_error_set(err, EDL_E_NOMEM, "allocating the report");
+	edl_arena_init(&o->arena);
+	r = &o->pub;
+	r->filter = *filter;
+	r->filter.station = edl_arena_strdup(&o->arena, filter->station);
+	r->filter.package = edl_arena_strdup(&o->arena, filter->package);
+	sc.arena = &o->arena;
+	sc.units.size = sizeof(struct unit_agg);
+	sc.slots.size = sizeof(struct slot_agg);
+	sc.pareto.size = sizeof(struct pareto_agg);
+	sc.durations.size = sizeof(int64_t);
+	sc.stations.size = sizeof(struct station_name);
+	edl_keymap_init(&sc.units_map);
+	edl_keymap_init(&sc.slots_map);
+	edl_keymap_init(&sc.pareto_map);
+	if ((filter->station != NULL && r->filter.station == NULL) ||
+	    (filter->package != NULL && r->filter.package == NULL)) {
+		rc = edl_error_set(err, EDL_E_NOMEM, "allocating the report");
+		goto out;
+	}
+
+	rc = edl_store_exec(s->db, "BEGIN", err);
+	if (rc != EDL_OK)
+		goto out;
+	in_txn = true;
+	rc = load_station_names(&sc, s->db, err);
+	if (rc != EDL_OK)
+		goto out;
+	rc = prepare_selection(&st, s->db, filter, err);
+	if (rc != EDL_OK)
+		goto out;
+	for (;;) {
+		int step = sqlite3_step(st);
+		if (step == SQLITE_DONE)
+			break;
+		if (step != SQLITE_ROW) {
+			rc = edl_store_sqlite_error(err, s->db, step,
+			                            "reading runs for the report");
+			goto out;
+		}
+		rc = add_row(&sc, r, st);
+		if (rc != EDL_OK) {
+			edl_error_set(err, rc, "aggregating %" PRIu64 " runs for the report",
+			              r->runs);
+			goto out;
+		}
+	}
+	finish_units(r, &sc);
+	finish_times(r, &sc);
+	rc = finish_slots(r, &sc);
+	if (rc == EDL_OK)
+		rc = finish_pareto(r, &sc);
+	if (rc != EDL_OK)
+		edl_error_set(err, rc, "summarising the report");
+out:
+	sqlite3_finalize(st);
+	if (in_txn)
+		sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+	scan_free(&sc);
+	if (rc != EDL_OK) {
+		edl_store_report_free(r);
+		return rc;
+	}
+	*out = r;
+	return EDL_OK;
+}
+
+void edl_store_report_free(struct edl_store_report *r)
+{
+	struct report_owner *o;
+
+	if (r == NULL)
+		return;
+	o = (struct report_owner *)((char *)r - offsetof(struct report_owner, pub));
+	edl_arena_free(&o->arena);
+	free(o);
+}

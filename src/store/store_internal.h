@@ -1,0 +1,196 @@
+/*
+ * Internals shared by the files of the store module: opening a connection with
+ * our pragmas, the schema and its migrations, SQLite error mapping, a string
+ * arena and a small hash map for the report's aggregation, the statistics, and
+ * the escaping used by the output formats. Nothing here is part of the
+ * contract in include/edlstation/store.h; tests include it to reach the pieces.
+ */
+#ifndef EDLSTATION_STORE_INTERNAL_H
+#define EDLSTATION_STORE_INTERNAL_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "edlstation/buf.h"
+#include "edlstation/error.h"
+#include "edlstation/store.h"
+
+struct edl_store {
+	sqlite3 *db;
+};
+
+/* ---- schema.c ---- */
+
+/* Opens path with our pragmas (WAL, foreign keys, busy timeout, synchronous=FULL).
+ * Writable: created if missing and migrated to EDL_STORE_SCHEMA_VERSION. Read-only:
+ * must exist at exactly that version. */
+int edl_store_db_open(sqlite3 **out, const char *path, bool writable, struct edl_error *err);
+
+/* Applies the migrations after the database's user_version up to target
+ * (<= EDL_STORE_SCHEMA_VERSION), each in its own transaction. Tests use a lower
+ * target to build a database as an older program left it. */
+int edl_store_schema_migrate(sqlite3 *db, int target, struct edl_error *err);
+
+/* Reads PRAGMA user_version. */
+int edl_store_schema_version(int *out, sqlite3 *db, struct edl_error *err);
+
+/* Marks every "running" run "interrupted"; *out_count gets how many. */
+int edl_store_recover(uint64_t *out_count, sqlite3 *db, int64_t now_ms, struct edl_error *err);
+
+/* Maps an SQLite result to our code and fills err with "what: sqlite message". */
+int edl_store_sqlite_error(struct edl_error *err, sqlite3 *db, int rc, const char *what);
+
+/* Runs one statement without parameters (fixed SQL only). */
+int edl_store_exec(sqlite3 *db, const char *sql, struct edl_error *err);
+
+/* Binds a string (NULL binds NULL) without copying it: it must stay valid
+ * until the statement is reset. Bytes are stored as given. */
+int edl_store_bind_text(sqlite3_stmt *st, int idx, const char *s);
+
+/* Names the plan's step kinds and results as stored. */
+const char *edl_store_step_kind_name(enum edl_plan_step_kind kind);
+const char *edl_store_step_result_name(enum edl_store_step_result result);
+/* Parses a stored run result; -1 for an unknown word. */
+int edl_store_result_parse(const char *s);
+
+/* ---- record.c: the writer's operations and the SQL that applies them ---- */
+
+/* One queued operation: a deep copy of what the caller passed, in one
+ * allocation (arrays and strings follow the struct), plus its outcome. */
+struct edl_store_oprec {
+	struct edl_store_oprec *next;
+	enum edl_store_op kind;
+	edl_store_done_fn cb;
+	void *data;
+	int64_t run_id;
+	int64_t at_ms; /* when it was queued: first/last seen of stations and packages */
+	int code;
+	char *detail; /* malloc'd sentence on failure, else NULL */
+	union {
+		struct edl_store_station station;
+		struct edl_store_package package;
+		struct edl_store_device device; /* DEVICE and RUN_IDENTIFY */
+		struct edl_store_run_start start;
+		struct edl_store_run_end end;
+	} u;
+};
+
+/* Deep copies; NULL when out of memory. */
+struct edl_store_oprec *edl_store_oprec_station(const struct edl_store_station *st);
+struct edl_store_oprec *edl_store_oprec_package(const struct edl_store_package *pkg);
+struct edl_store_oprec *edl_store_oprec_device(enum edl_store_op kind,
+                                               const struct edl_store_device *dev);
+struct edl_store_oprec *edl_store_oprec_run_start(const struct edl_store_run_start *run);
+struct edl_store_oprec *edl_store_oprec_run_end(const struct edl_store_run_end *end);
+void edl_store_oprec_free(struct edl_store_oprec *op);
+
+/* The writer connection's prepared statements and its small id caches. */
+struct edl_store_recorder {
+	sqlite3 *db;
+	sqlite3_stmt *station_upsert, *station_id, *package_upsert, *package_id;
+	sqlite3_stmt *device_upsert, *run_insert, *run_identify, *run_finish, *run_result;
+	sqlite3_stmt *step_insert, *log_insert;
+	char *station_name; /* cache of the last station looked up */
+	int64_t station_id_cached;
+	char *package_hash; /* cache of the last package looked up */
+	int64_t package_id_cached;
+};
+
+int edl_store_recorder_init(struct edl_store_recorder *r, sqlite3 *db, struct edl_error *err);
+void edl_store_recorder_free(struct edl_store_recorder *r);
+
+/* Forgets cached ids: after a rollback they may name rows that were undone. */
+void edl_store_recorder_forget(struct edl_store_recorder *r);
+
+/* Applies one operation inside the caller's transaction. On failure the
+ * transaction must be rolled back: earlier statements of the op may stand. */
+int edl_store_recorder_apply(struct edl_store_recorder *r, const struct edl_store_oprec *op,
+                             struct edl_error *err);
+
+/* ---- arena.c: strings and small arrays freed all at once ---- */
+
+struct edl_arena_block;
+struct edl_arena {
+	struct edl_arena_block *head;
+};
+
+void edl_arena_init(struct edl_arena *a);
+void edl_arena_free(struct edl_arena *a);
+void *edl_arena_alloc(struct edl_arena *a, size_t n);
+/* Copies n bytes and a NUL. NULL in gives NULL out; check s != NULL to tell
+ * that from running out of memory. */
+char *edl_arena_strndup(struct edl_arena *a, const char *s, size_t n);
+char *edl_arena_strdup(struct edl_arena *a, const char *s);
+
+/* A hash map from byte strings to dense indexes 0, 1, 2, ... in insertion order. */
+struct edl_keymap {
+	uint32_t *slots; /* index + 1; 0 is empty */
+	size_t cap;      /* power of two */
+	size_t n;
+	const uint8_t **keys;
+	size_t *key_lens;
+	uint32_t *hashes;
+	struct edl_arena arena;
+};
+
+void edl_keymap_init(struct edl_keymap *m);
+void edl_keymap_free(struct edl_keymap *m);
+/* Finds key or adds it; *out_index gets its index, *out_added whether it is new.
+ * Returns EDL_OK or EDL_E_NOMEM. */
+int edl_keymap_intern(size_t *out_index, bool *out_added, struct edl_keymap *m, const void *key,
+                      size_t len);
+
+/* ---- stats.c ---- */
+
+/*
+ * One-sided Fisher's exact test for a 2x2 table [a b; c d] (a = this slot's
+ * failures, b = its passes, c and d the same for all other slots): the
+ * probability, with every margin fixed, of a table whose top-left cell is at
+ * least a. Small p means this slot fails more than the others.
+ */
+double edl_store_fisher_greater(uint64_t a, uint64_t b, uint64_t c, uint64_t d);
+
+/* Nearest-rank percentile (pct in 1..100) of n ascending values; -1 when n is 0. */
+int64_t edl_store_percentile(const int64_t *sorted, size_t n, unsigned pct);
+
+/* ---- format_util.c ---- */
+
+/* Decodes one UTF-8 scalar value at s (len > 0): returns the bytes it takes
+ * and sets *cp, or returns 0 for an invalid sequence (overlong, surrogate,
+ * beyond U+10FFFF, truncated, stray continuation). */
+size_t edl_store_utf8_decode(uint32_t *cp, const uint8_t *s, size_t len);
+
+/* Appends s (NULL: nothing) as terminal-safe text: invalid UTF-8 becomes
+ * U+FFFD, tabs and newlines a space, other control characters '?'. */
+int edl_store_put_text(struct edl_buf *b, const char *s);
+
+/* Appends s as a JSON string with its quotes, or null for NULL: control
+ * characters escaped, invalid UTF-8 as \ufffd, U+2028/U+2029 escaped. */
+int edl_store_put_json_string(struct edl_buf *b, const char *s);
+
+/* Appends s as one CSV field (RFC 4180 quoting when needed), cleaned as
+ * edl_store_put_text() does, with a leading ' when it would start with = + - @
+ * so spreadsheets do not run it as a formula. NULL gives an empty field. */
+int edl_store_put_csv_field(struct edl_buf *b, const char *s);
+
+/* Appends a number with %.*f, or the given text for NaN. */
+int edl_store_put_double(struct edl_buf *b, double v, int decimals, const char *nan_text);
+
+/* Appends an ISO-8601 time, or the given text for a negative/absent time. */
+int edl_store_put_time(struct edl_buf *b, int64_t ms, bool present, const char *absent);
+
+/* Writes the buffer to f; EDL_E_IO when the stream fails. */
+int edl_store_flush_buf(FILE *f, struct edl_buf *b, int rc);
+
+/* ---- format_*.c ---- */
+
+int edl_store_report_text(struct edl_buf *b, const struct edl_store_report *r);
+int edl_store_report_csv(struct edl_buf *b, const struct edl_store_report *r);
+int edl_store_report_json(struct edl_buf *b, const struct edl_store_report *r);
+int edl_store_history_text(struct edl_buf *b, const struct edl_store_history *h);
+int edl_store_history_csv(struct edl_buf *b, const struct edl_store_history *h);
+int edl_store_history_json(struct edl_buf *b, const struct edl_store_history *h);
+
+#endif

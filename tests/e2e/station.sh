@@ -1,0 +1,172 @@
+#!/bin/bash
+# End-to-end tests of the station: the real `edlstation run` on an emulated line
+# under `edlstation emulate` (umockdev), checked on what matters: the bytes on
+# each unit's dumped storage (compared by check_dump.py, independently of the
+# plan code), the rows in the results database, exit codes and messages.
+# usage: station.sh EDLSTATION_BINARY TEST_NAME
+set -u
+EDL=$1
+TEST=$2
+HERE=$(cd "$(dirname "$0")" && pwd)
+W=$(mktemp -d /tmp/edl-e2e.XXXXXX)
+export TMPDIR=$W
+trap 'rm -rf "$W"' EXIT
+PKG=$W/pkg
+RAW=$PKG/update/firehose/rawprogram_nand_p4K_b256K_update.xml
+DB=$W/results.db
+OUT=$W/out.txt
+fails=0
+
+fail() {
+	echo "FAIL: $*"
+	echo "---- station output (last 40 lines)"
+	tail -40 "$OUT" 2>/dev/null
+	fails=$((fails + 1))
+}
+check() { # check DESCRIPTION COMMAND...
+	local what=$1
+	shift
+	if "$@"; then echo "ok: $what"; else fail "$what"; fi
+}
+sql() { sqlite3 -batch -noheader "$DB" "$1"; }
+
+"$EDL" mkpackage "$PKG" --size 16 >/dev/null || { echo "FAIL: mkpackage"; exit 1; }
+"$EDL" package check "$PKG" --cache-dir "$W/cache" >/dev/null || { echo "FAIL: package check"; exit 1; }
+
+# emulate OPTIONS... -- run OPTIONS...; sets $rc.
+station() {
+	local emu=() run=()
+	while [ $# -gt 0 ] && [ "$1" != "--" ]; do emu+=("$1"); shift; done
+	shift
+	run=("$@")
+	timeout -s KILL 240 "$EDL" emulate --storage nand "${emu[@]}" -- \
+		"$EDL" run --package "$PKG" --db "$DB" --cache-dir "$W/cache" --log-format text \
+		--log-dir "$W/logs" "${run[@]}" >"$OUT" 2>&1
+	rc=$?
+}
+
+dumps_match() { # every serial dir under $1 matches the package
+	local n=0
+	for d in "$1"/*/; do
+		python3 "$HERE/check_dump.py" "$RAW" "$d" >/dev/null || { python3 "$HERE/check_dump.py" "$RAW" "$d"; return 1; }
+		n=$((n + 1))
+	done
+	[ "$n" -eq "$2" ]
+}
+
+case "$TEST" in
+eight_units)
+	station --devices 8 --dump "$W/dump" -- --count 8
+	check "exit 0" [ "$rc" -eq 0 ]
+	check "8 dumps match the package byte for byte" dumps_match "$W/dump" 8
+	check "8 passed runs recorded" [ "$(sql "select count(*) from run where result='pass'")" = 8 ]
+	check "8 distinct serials" [ "$(sql "select count(distinct serial) from run")" = 8 ]
+	check "every unit ended reset" [ "$(grep -l '"final_state": "RESET"' "$W"/dump/*/unit.json | wc -l)" = 8 ]
+	check "transcripts kept" [ "$(ls "$W/logs" | wc -l)" -ge 8 ]
+	;;
+line)
+	station --devices 8 --units 24 --swap-delay 0.1 --dump "$W/dump" -- --count 24
+	check "exit 0" [ "$rc" -eq 0 ]
+	check "24 passed runs" [ "$(sql "select count(*) from run where result='pass'")" = 24 ]
+	check "each serial once" [ "$(sql "select count(distinct serial) from run")" = 24 ]
+	check "no run left running" [ "$(sql "select count(*) from run where result='running'")" = 0 ]
+	check "24 dumps match" dumps_match "$W/dump" 24
+	check "report json says 24 units, yield 1" sh -c "\"$EDL\" report --db \"$DB\" --format json | python3 -c 'import json,sys; r=json.load(sys.stdin); sys.exit(0 if r[\"units\"]==24 and r[\"first_pass_yield\"]==1 else 1)'"
+	;;
+running_reuse)
+	station --devices 2 --fault 1-1.1:firehose-running --dump "$W/dump" -- --count 2 --running reuse
+	check "exit 0" [ "$rc" -eq 0 ]
+	check "2 passed" [ "$(sql "select count(*) from run where result='pass'")" = 2 ]
+	check "dumps match" dumps_match "$W/dump" 2
+	check "the reused programmer was never uploaded" grep -q '"programmer_sha256": null' "$W/dump/1a2b3c4d/unit.json"
+	check "the operator is told the programmer was still running" grep -q "programmer-running: the unit's programmer was still running" "$OUT"
+	check "the transcript says so too" grep -q "already running" "$W"/logs/1a2b3c4d-*
+	;;
+running_reset)
+	station --devices 2 --fault 1-1.1:firehose-running --dump "$W/dump" -- --count 2 --running reset
+	check "exit 0" [ "$rc" -eq 0 ]
+	check "2 passed" [ "$(sql "select count(*) from run where result='pass'")" = 2 ]
+	check "the reset attempt is recorded, not failed" [ "$(sql "select count(*) from run where serial='1a2b3c4d' and result='interrupted' and stage='probe'")" = 1 ]
+	check "the unit enumerated twice" grep -q '"enumerations": 2' "$W/dump/1a2b3c4d/unit.json"
+	check "dumps match" dumps_match "$W/dump" 2
+	check "event says reset to EDL" grep -q "reset-to-edl" "$OUT"
+	;;
+unplug)
+	station --devices 3 --fault 1-1.2:unplug-at=2M -- --count 3
+	check "exit 3 (a unit failed)" [ "$rc" -eq 3 ]
+	check "neighbours passed" [ "$(sql "select count(*) from run where result='pass'")" = 2 ]
+	check "the unplugged unit failed in program, once (no retry)" [ "$(sql "select count(*) from run where serial='1a2b3c4e' and result='fail' and stage='program' and error='EDL_E_USB_GONE'")" = 1 ]
+	check "its message says unplugged" sh -c "sqlite3 \"$DB\" \"select message from run where serial='1a2b3c4e'\" | grep -q unplugged"
+	;;
+nak)
+	station --devices 1 --fault 1-1.1:nak=program:2 -- --count 1 --retries 0
+	check "exit 3" [ "$rc" -eq 3 ]
+	check "failure recorded with the device's log text" sh -c "sqlite3 \"$DB\" \"select message from run where result='fail' and stage='program' and error='EDL_E_FH_NAK'\" | grep -q injected"
+	check "device log lines kept for the failed run" [ "$(sql "select count(*) from run_log")" -gt 0 ]
+	;;
+retry)
+	station --devices 1 --fault 1-1.1:nak=program:2 -- --count 1 --retries 1
+	check "exit 0 (passed on retry)" [ "$(echo $rc)" -eq 0 ]
+	check "two runs, the second retries the first" [ "$(sql "select count(*) from run r join run p on r.retry_of=p.id where r.result='pass' and p.result='fail' and r.attempt=2")" = 1 ]
+	check "history shows both" sh -c "\"$EDL\" history --db \"$DB\" 1a2b3c4d | grep -c '^run ' | grep -q '^2$'"
+	;;
+corrupt)
+	station --devices 1 --fault 1-1.1:corrupt -- --count 1 --retries 0
+	check "exit 3" [ "$rc" -eq 3 ]
+	check "caught by verify" [ "$(sql "select count(*) from run where stage='verify' and error='EDL_E_VERIFY_MISMATCH'")" = 1 ]
+	;;
+payload)
+	station --devices 1 --fault 1-1.1:payload-max=16384 --dump "$W/dump" -- --count 1
+	check "exit 0" [ "$rc" -eq 0 ]
+	check "payload 16384 recorded" [ "$(sql "select payload from run")" = 16384 ]
+	check "dump matches" dumps_match "$W/dump" 1
+	;;
+silent)
+	station --devices 2 --fault 1-1.1:silent -- --count 2
+	check "exit 3" [ "$rc" -eq 3 ]
+	check "power-cycle error, not retried" [ "$(sql "select count(*) from run where serial='1a2b3c4d' and error='EDL_E_POWER_CYCLE' and stage='probe'")" = 1 ]
+	check "the operator is told to power-cycle" grep -q "power-cycle the unit" "$OUT"
+	check "the neighbour passed" [ "$(sql "select count(*) from run where result='pass'")" = 1 ]
+	;;
+hotplug)
+	station --devices 3 --empty 1-1.3 --at 1.0:plug:1-1.3 --dump "$W/dump" -- --count 3
+	check "exit 0" [ "$rc" -eq 0 ]
+	check "the unit plugged mid-run was flashed" [ "$(sql "select count(*) from run where port='1-1.3' and result='pass'")" = 1 ]
+	check "3 dumps match" dumps_match "$W/dump" 3
+	;;
+unplug_line)
+	station --devices 2 --units 4 --swap-delay 0.1 --fault 1-1.1:unplug-at=1M -- --count 4
+	check "exit 3" [ "$rc" -eq 3 ]
+	check "the port served the next unit" [ "$(sql "select count(*) from run where port='1-1.1' and result='pass'")" -ge 1 ]
+	check "one failure, gone" [ "$(sql "select count(*) from run where result='fail' and error='EDL_E_USB_GONE'")" = 1 ]
+	;;
+sigint)
+	timeout -s KILL 120 "$EDL" emulate --storage nand --devices 4 --write-rate 4 -- \
+		"$EDL" run --package "$PKG" --db "$DB" --cache-dir "$W/cache" --log-format text --grace 1 >"$OUT" 2>&1 &
+	pid=$!
+	sleep 1.5
+	pkill -INT -f "edlstation run --package $PKG" || true
+	wait $pid
+	rc=$?
+	check "exit 0 (no unit failed; running ones interrupted)" [ "$rc" -eq 0 ]
+	check "no crash message" sh -c "! grep -qiE 'sanitizer|segmentation|abort' \"$OUT\""
+	check "no run left running" [ "$(sql "select count(*) from run where result='running'")" = 0 ]
+	check "interrupted runs marked" [ "$(sql "select count(*) from run where result='interrupted'")" -ge 1 ]
+	check "the summary was printed" grep -q "^summary:" "$OUT"
+	;;
+config_error)
+	printf '[station]\nname = line-1\nbogus = 1\n' >"$W/bad.ini"
+	"$EDL" run --package "$PKG" --config "$W/bad.ini" >"$OUT" 2>&1
+	rc=$?
+	check "exit 2" [ "$rc" -eq 2 ]
+	check "message names file, line and key" grep -q "bad.ini:3: \[station\] bogus: unknown key" "$OUT"
+	"$EDL" run --package "$W/nope" --db "$DB" >"$OUT" 2>&1
+	rc=$?
+	check "missing package: exit 2" [ "$rc" -eq 2 ]
+	;;
+*)
+	echo "unknown test $TEST"
+	exit 2
+	;;
+esac
+[ "$fails" -eq 0 ] || exit 1

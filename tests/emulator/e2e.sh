@@ -1,0 +1,189 @@
+#!/bin/sh
+# End-to-end tests of `edlstation emulate`: real host programs (lsusb, the
+# libusb test host edl_host, Debian's qdl) run under the emulator, and the
+# tests check what they see and what the units' dumped storage holds.
+#
+# usage: e2e.sh CASE EDLSTATION EDL_HOST
+# Exit 0 pass, 77 skip (with the reason on stderr), anything else fail.
+set -eu
+
+case_name=$1
+EDLSTATION=$2
+HOST=$3
+WORK=$(mktemp -d /tmp/edl-e2e.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+
+emu() {
+	"$EDLSTATION" emulate "$@"
+}
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+# json_field FILE KEY: the raw value of "KEY": in a unit.json
+json_field() {
+	sed -n "s/^ *\"$2\": *\"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" "$1"
+}
+
+case "$case_name" in
+lsusb)
+	# 32 ports: hubs 1-1..1-5 of 7 ports; lsusb, unmodified, sees them all.
+	emu --devices 32 -- sh -c "lsusb -d 05c6:9008 >'$WORK/list'; lsusb -v -d 05c6:9008 >'$WORK/verbose' 2>/dev/null"
+	n=$(grep -c '^Bus 001 Device .*: ID 05c6:9008' "$WORK/list")
+	out=$(cat "$WORK/verbose")
+	[ "$n" -eq 32 ] || fail "lsusb lists $n EDL devices, expected 32"
+	echo "$out" | grep -q 'iProduct  *2 QUSB__BULK_SN:1A2B3C6C' || fail "no iProduct of the 32nd unit"
+	echo "$out" | grep -q 'bInterfaceClass *255' || fail "no vendor-specific interface"
+	echo "$out" | grep -q 'bEndpointAddress *0x81' || fail "no bulk IN endpoint"
+	;;
+exit-status)
+	set +e
+	emu --devices 1 -- sh -c 'exit 7'
+	rc=$?
+	set -e
+	[ "$rc" -eq 7 ] || fail "exit status $rc, expected COMMAND's 7"
+	set +e
+	emu --devices 1 -- /nonexistent/command 2>/dev/null
+	rc=$?
+	set -e
+	[ "$rc" -eq 127 ] || fail "exit status $rc for a missing command, expected 127"
+	set +e
+	emu --devices 0 -- true 2>/dev/null
+	rc=$?
+	set -e
+	[ "$rc" -eq 2 ] || fail "exit status $rc for --devices 0, expected 2"
+	;;
+signal)
+	# SIGINT reaches COMMAND; the emulator exits with its status, 128 + 2.
+	"$EDLSTATION" emulate --devices 2 -- sleep 30 &
+	pid=$!
+	sleep 0.5
+	kill -INT $pid
+	set +e
+	wait $pid
+	rc=$?
+	set -e
+	[ "$rc" -eq 130 ] || fail "exit status $rc after SIGINT, expected 130"
+	;;
+host-list)
+	# A libusb program: ports 1-1.1..1-1.7, 1-2.1, 1-2.2, serials in iProduct, HELLO.
+	emu --devices 9 --serial 10000000 -- "$HOST" list 9 10000000 >"$WORK/out" ||
+		fail "edl_host list failed"
+	[ "$(wc -l <"$WORK/out")" -eq 9 ] || fail "expected 9 devices: $(cat "$WORK/out")"
+	grep -q '^1-2.2 10000008 HELLO version 2' "$WORK/out" || fail "1-2.2 missing"
+	;;
+flash-dump)
+	# Sahara upload + Firehose program of 16 MiB with 4 x 1 MiB in flight,
+	# then the dumped LUN holds the bytes and unit.json tells the story.
+	emu --devices 1 --serial 00c0ffee --dump "$WORK/dump" -- \
+		"$HOST" flash --mib 16 --inflight 4 --seed 5 >"$WORK/out" || fail "flash failed"
+	cat "$WORK/out"
+	u="$WORK/dump/00c0ffee"
+	"$HOST" check-dump "$u/lun0.img" 16 5 || fail "dumped storage differs"
+	[ "$(json_field "$u/unit.json" final_state)" = RESET ] || fail "final state not RESET"
+	[ "$(json_field "$u/unit.json" end)" = reset ] || fail "unit did not leave after reset"
+	[ "$(json_field "$u/unit.json" raw_bytes)" = 16777216 ] || fail "raw bytes"
+	"$HOST" mkprog "$WORK/prog.elf" 98304
+	want=$(sha256sum "$WORK/prog.elf" | cut -d' ' -f1)
+	[ "$(json_field "$u/unit.json" programmer_sha256)" = "$want" ] ||
+		fail "programmer SHA-256 differs from the uploaded one"
+	grep -q '"commands": {"configure": 1, "program": 1, "power": 1}' "$u/unit.json" ||
+		fail "commands seen: $(grep commands "$u/unit.json")"
+	# Sparse: 4 GiB LUNs cost only what was written.
+	used=$(du -k "$u/lun1.img" | cut -f1)
+	[ "$used" -lt 1024 ] || fail "lun1.img uses $used KiB"
+	;;
+line)
+	# 6 units through 2 ports: each serial once, all reset.
+	emu --devices 2 --units 6 --swap-delay 0.1 --dump "$WORK/dump" -- \
+		"$HOST" line 6 --mib 2 >"$WORK/out" || fail "line failed: $(cat "$WORK/out")"
+	n=$(ls "$WORK/dump" | wc -l)
+	[ "$n" -eq 6 ] || fail "$n units dumped, expected 6"
+	for s in 1a2b3c4d 1a2b3c4e 1a2b3c4f 1a2b3c50 1a2b3c51 1a2b3c52; do
+		[ "$(json_field "$WORK/dump/$s/unit.json" end)" = reset ] || fail "unit $s"
+		"$HOST" check-dump "$WORK/dump/$s/lun0.img" 2 1 >/dev/null || fail "unit $s storage"
+	done
+	;;
+fault-nak)
+	set +e
+	emu --devices 2 --fault 1-1.1:nak=program --dump "$WORK/dump" -- \
+		"$HOST" flash --port 1-1.1 --mib 1 2>"$WORK/err"
+	rc=$?
+	set -e
+	[ "$rc" -eq 3 ] || fail "exit $rc, expected 3 (NAK): $(cat "$WORK/err")"
+	grep -q 'NAK' "$WORK/err" || fail "no NAK response seen"
+	[ "$(json_field "$WORK/dump/1a2b3c4d/unit.json" faults)" = nak=program ] || fail "faults"
+	# The neighbour's first unit has no fault.
+	emu --devices 2 --fault 1:nak=program -- "$HOST" flash --port 1-1.2 --mib 1 ||
+		fail "the neighbour failed"
+	;;
+fault-unplug)
+	set +e
+	emu --devices 1 --fault 1-1.1:unplug-at=3M --dump "$WORK/dump" -- \
+		"$HOST" flash --mib 8 2>"$WORK/err"
+	rc=$?
+	set -e
+	[ "$rc" -eq 4 ] || fail "exit $rc, expected 4 (gone): $(cat "$WORK/err")"
+	[ "$(json_field "$WORK/dump/1a2b3c4d/unit.json" end)" = gone ] || fail "end not gone"
+	;;
+reset-to-edl)
+	# <power value="reset_to_edl"/>: the unit leaves and comes back with a fresh HELLO.
+	emu --devices 1 --dump "$WORK/dump" -- "$HOST" reenum >"$WORK/out" ||
+		fail "reenum failed: $(cat "$WORK/out")"
+	[ "$(json_field "$WORK/dump/1a2b3c4d/unit.json" enumerations)" = 2 ] || fail "enumerations"
+	;;
+hotplug)
+	# A port empty at start gets a unit at 0.3 s; another loses its unit at 0.3 s.
+	emu --devices 3 --empty 1-1.3 --at 0.3:plug:1-1.3 --at 0.3:unplug:2 -- \
+		sh -c "sleep 1; '$HOST' list 2 0 >'$WORK/out' 2>&1; true"
+	grep -q '^1-1.1 1A2B3C4D' "$WORK/out" || fail "1-1.1: $(cat "$WORK/out")"
+	grep -q '^1-1.3 1A2B3C4F' "$WORK/out" || fail "1-1.3 not plugged: $(cat "$WORK/out")"
+	if grep -q '^1-1.2' "$WORK/out"; then fail "1-1.2 not unplugged"; fi
+	;;
+rate)
+	# 8 MiB over a 20 MB/s link: about 0.42 s, never faster.
+	emu --devices 1 --rate 20 -- "$HOST" flash --mib 8 >"$WORK/out" || fail "flash failed"
+	cat "$WORK/out"
+	mbps=$(sed -n 's/.*= \([0-9.]*\) MB\/s.*/\1/p' "$WORK/out")
+	awk -v r="$mbps" 'BEGIN { exit !(r > 12 && r <= 20.5) }' || fail "rate $mbps MB/s"
+	;;
+qdl)
+	if ! command -v qdl >/dev/null 2>&1; then
+		echo "SKIP: Debian's qdl is not installed (apt-get install qdl)" >&2
+		exit 77
+	fi
+	pkg="$WORK/pkg"
+	mkdir -p "$pkg"
+	"$HOST" mkprog "$pkg/prog_firehose_emu.mbn" 200000
+	head -c 2097152 /dev/urandom >"$pkg/system.img"
+	cat >"$pkg/rawprogram0.xml" <<'EOF'
+<?xml version="1.0" ?>
+<data>
+  <program SECTOR_SIZE_IN_BYTES="4096" file_sector_offset="0" filename="system.img" label="system" num_partition_sectors="512" physical_partition_number="0" sparse="false" start_sector="256" />
+</data>
+EOF
+	cat >"$pkg/patch0.xml" <<'EOF'
+<?xml version="1.0" ?>
+<patches>
+  <patch SECTOR_SIZE_IN_BYTES="4096" byte_offset="16" filename="DISK" physical_partition_number="0" size_in_bytes="4" start_sector="2" value="0xDEADBEEF" what="test patch" />
+</patches>
+EOF
+	(cd "$pkg" && emu --devices 1 --dump "$WORK/dump" -- \
+		qdl --storage ufs --include "$pkg" prog_firehose_emu.mbn rawprogram0.xml patch0.xml \
+		>"$WORK/out" 2>&1) || fail "qdl failed: $(tail -5 "$WORK/out")"
+	u="$WORK/dump/1a2b3c4d"
+	dd if="$u/lun0.img" of="$WORK/got.img" bs=4096 skip=256 count=512 2>/dev/null
+	cmp "$WORK/got.img" "$pkg/system.img" || fail "system.img differs on the unit"
+	[ "$(dd if="$u/lun0.img" bs=1 skip=8208 count=4 2>/dev/null | od -An -tx1 | tr -d ' ')" = efbeadde ] ||
+		fail "patch not applied"
+	[ "$(json_field "$u/unit.json" final_state)" = RESET ] || fail "qdl did not reset the unit"
+	want=$(sha256sum "$pkg/prog_firehose_emu.mbn" | cut -d' ' -f1)
+	[ "$(json_field "$u/unit.json" programmer_sha256)" = "$want" ] || fail "programmer SHA-256"
+	;;
+*)
+	fail "unknown case $case_name"
+	;;
+esac
+echo "PASS: $case_name"

@@ -1,0 +1,200 @@
+#!/bin/sh
+# End-to-end test of the real `edlstation package check` binary: packages built
+# around the real samples (EDL_SAMPLES; the images they name are generated
+# here), valid and broken, checked for exit codes (0 valid, 2 invalid/usage),
+# the plan's recoverable order, JSON output and the warm hash cache.
+# usage: test_check.sh PATH_TO_EDLSTATION
+set -eu
+BIN=${1:?usage: test_check.sh PATH_TO_EDLSTATION}
+SAMPLES=${EDL_SAMPLES:-$(dirname "$0")/../../../shared/samples}
+[ -f "$SAMPLES/db410c-ptool_rawprogram0.xml" ] || { echo "SKIP: samples not found in $SAMPLES"; exit 77; }
+T=$(mktemp -d "${TMPDIR:-/tmp}/edlcheck.XXXXXX")
+trap 'chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"' EXIT
+CACHE="$T/cache"
+FAILS=0
+
+fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
+
+# run NAME EXPECTED_EXIT ARGS... : runs the binary, keeps stdout in $T/NAME.out
+run() {
+	name=$1 want=$2
+	shift 2
+	set +e
+	"$BIN" package check "$@" >"$T/$name.out" 2>"$T/$name.err"
+	got=$?
+	set -e
+	if [ "$got" -ne "$want" ]; then
+		fail "$name: exit $got, want $want"
+		sed 's/^/    /' "$T/$name.out" "$T/$name.err" | head -40
+	fi
+}
+
+expect() { # NAME TEXT: the output contains TEXT
+	grep -qF -- "$2" "$T/$1.out" "$T/$1.err" || { fail "$1: output lacks '$2'"; sed 's/^/    /' "$T/$1.out" | head -30; }
+}
+
+# make_images DIR XML: every filename of XML, relative to the XML's folder.
+make_images() {
+	xmldir=$(dirname "$2")
+	n=1
+	grep -o '<program [^>]*' "$2" | grep -o 'filename="[^"]*"' | sed 's/filename="//; s/"$//' |
+		tr '\\' '/' | while read -r f; do
+		[ -n "$f" ] || continue
+		p="$xmldir/$f"
+		mkdir -p "$(dirname "$p")"
+		[ -f "$p" ] || head -c $((3000 + n * 517)) /dev/urandom >"$p"
+		n=$((n + 1))
+	done
+}
+
+# quectel_md5 DIR: md5.txt as Quectel writes it (CRLF, backslashes, upper case).
+quectel_md5() {
+	(
+		cd "$1"
+		printf 'VERSION:1.0\r\nFILE:START\r\n'
+		find . -type f ! -name md5.txt | sort | while read -r f; do
+			h=$(md5sum "$f" | cut -d' ' -f1 | tr a-f A-F)
+			printf 'FILE:%s:%s\r\n' "$(echo "${f#.}" | tr / '\\')" "$h"
+		done
+		printf 'FILE:END\r\n'
+	) >"$1/md5.txt.new"
+	mv "$1/md5.txt.new" "$1/md5.txt"
+}
+
+# first/last plan rows of the text report
+plan_rows() { sed -n '/^plan:/,/^$/p' "$T/$1.out" | grep -E '^ +[0-9]+ +[0-9]+ '; }
+
+# --- Quectel EG25-G layout (NAND 2K), contents.xml with BOM, md5.txt -----------
+Q="$T/eg25g"
+mkdir -p "$Q/update/firehose"
+cp "$SAMPLES/eg25g-biktorgj_rawprogram_nand_p2K_b128K_update.xml" "$Q/update/firehose/rawprogram_nand_p2K_b128K_update.xml"
+cp "$SAMPLES/eg25g-biktorgj_patch_p2K_b128K.xml" "$Q/update/firehose/patch_p2K_b128K.xml"
+cp "$SAMPLES/eg25g-biktorgj_contents.xml" "$Q/contents.xml"
+cp "$SAMPLES/eg25g-biktorgj_partition_nand.xml" "$Q/update/partition_nand.xml"
+head -c 65000 /dev/urandom >"$Q/update/firehose/prog_nand_firehose_9x07.mbn"
+make_images "$Q" "$Q/update/firehose/rawprogram_nand_p2K_b128K_update.xml"
+quectel_md5 "$Q"
+chmod -R a-w "$Q" # the package may be read-only: nothing is written inside it
+
+run eg25g 0 "$Q" --cache-dir "$CACHE"
+expect eg25g "package is valid"
+expect eg25g "layout     quectel; storage nand"
+expect eg25g "contents   contents.xml (MDM9607.LE.1.0)"
+expect eg25g "has no DISK counterpart"
+plan_rows eg25g | head -1 | grep -q ' erase\* *0 ' || fail "eg25g: first step is not the SBL erase"
+plan_rows eg25g | grep ' program' | tail -1 | grep -q 'program\* *0 .*update/sbl1.mbn' ||
+	fail "eg25g: last program is not the SBL"
+grep -q '^manifest   [0-9]* entries, \([0-9]*\) match' "$T/eg25g.out" || fail "eg25g: no manifest line"
+
+# Warm reload: every file from the cache.
+run eg25g_warm 0 "$Q" --cache-dir "$CACHE"
+files=$(sed -n 's/^files *\([0-9]*\) files.*/\1/p' "$T/eg25g_warm.out")
+expect eg25g_warm ": 0 hashed (0 B)"
+expect eg25g_warm ", $files from the hash cache"
+
+# JSON: every step, valid flag.
+run eg25g_json 0 "$Q" --cache-dir "$CACHE" --json
+expect eg25g_json '"valid":true'
+expect eg25g_json '"kind":"erase","lun":0,"sector_size":2048,"start_sector":"0","num_sectors":640'
+if command -v python3 >/dev/null 2>&1; then
+	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); s=d["plan"]["steps"]; assert s[0]["bootloader"] and s[0]["kind"]=="erase"; p=[x for x in s if x["kind"]=="program"]; assert p[-1]["bootloader"]; assert len(s)==22' "$T/eg25g_json.out" ||
+		fail "eg25g_json: JSON plan does not parse or order is wrong"
+fi
+
+# md5.txt mismatch: file and both hashes named, exit 2.
+chmod -R u+w "$Q"
+cp "$Q/update/tz.mbn" "$T/tz.keep"
+head -c "$(wc -c <"$T/tz.keep")" /dev/zero >"$Q/update/tz.mbn"
+run eg25g_md5 2 "$Q" --cache-dir "$CACHE"
+expect eg25g_md5 "update/tz.mbn: MD5 is $(md5sum "$Q/update/tz.mbn" | cut -d' ' -f1) but the manifest says"
+expect eg25g_md5 "package is INVALID"
+cp "$T/tz.keep" "$Q/update/tz.mbn"
+
+# A second rawprogram (_factory) is a choice: refused until named.
+cp "$Q/update/firehose/rawprogram_nand_p2K_b128K_update.xml" "$Q/update/firehose/rawprogram_nand_p2K_b128K_factory.xml"
+quectel_md5 "$Q"
+run eg25g_choice 2 "$Q" --cache-dir "$CACHE"
+expect eg25g_choice "rawprogram_nand_p2K_b128K_factory.xml, update/firehose/rawprogram_nand_p2K_b128K_update.xml"
+expect eg25g_choice "--rawprogram FILE"
+run eg25g_named 0 "$Q" --cache-dir "$CACHE" --rawprogram update/firehose/rawprogram_nand_p2K_b128K_factory.xml
+expect eg25g_named "layout     explicit"
+
+# --- EM12-G layout (NAND 4K, labels, last_sector) ----------------------------
+E="$T/em12g"
+mkdir -p "$E/update/firehose"
+cp "$SAMPLES/em12g-msft_rawprogram_nand_p4K_b256K_update.xml" "$E/update/firehose/rawprogram_nand_p4K_b256K_update.xml"
+cp "$SAMPLES/em12g-msft_patch_p4K_b256K.xml" "$E/update/firehose/patch_p4K_b256K.xml"
+head -c 65000 /dev/urandom >"$E/update/firehose/prog_firehose_sdx20.mbn"
+make_images "$E" "$E/update/firehose/rawprogram_nand_p4K_b256K_update.xml"
+run em12g 0 "$E" --no-cache
+plan_rows em12g | head -1 | grep -q ' erase\* *0 .*SBL' || fail "em12g: first step is not the SBL erase"
+plan_rows em12g | grep ' program' | tail -1 | grep -q 'program\* *0 .*SBL (update/sbl1.mbn)' ||
+	fail "em12g: last program is not the SBL"
+
+# --- db410c board layout (eMMC, sparse, GPT patches, expressions) --------------
+B="$T/db410c"
+mkdir -p "$B"
+cp "$SAMPLES/db410c-ptool_rawprogram0.xml" "$B/rawprogram0.xml"
+cp "$SAMPLES/db410c-ptool_patch0.xml" "$B/patch0.xml"
+head -c 90000 /dev/urandom >"$B/prog_emmc_firehose_8916.mbn"
+if command -v img2simg >/dev/null 2>&1; then
+	for img in system cache persist userdata; do
+		head -c 20000 /dev/urandom >"$T/$img.raw"
+		head -c 40000 /dev/zero >>"$T/$img.raw"
+		img2simg "$T/$img.raw" "$B/$img.img" 4096 >/dev/null
+	done
+fi
+make_images "$B" "$B/rawprogram0.xml"
+run db410c 0 "$B" --cache-dir "$CACHE"
+expect db410c "layout     board; storage emmc"
+expect db410c "13 patches aimed at files were dropped"
+expect db410c "NUM_DISK_SECTORS-33."
+plan_rows db410c | tail -1 | grep -q 'setbootable' || fail "db410c: last step is not setbootable"
+plan_rows db410c | grep ' program' | tail -1 | grep -q 'program\* .*sbl1bak (sbl1.mbn)' ||
+	fail "db410c: last program is not the SBL backup"
+run db410c_geo 0 "$B" --cache-dir "$CACHE" --sectors 15269888
+run db410c_small 2 "$B" --cache-dir "$CACHE" --sectors 0:3000000
+expect db410c_small "beyond the device's 3000000 sectors [EDL_E_PKG_GEOMETRY]"
+
+# --- hostile packages -----------------------------------------------------------
+H="$T/hostile"
+mkdir -p "$H"
+head -c 100 /dev/urandom >"$H/prog_firehose.mbn"
+cat >"$H/rawprogram0.xml" <<'EOF'
+<?xml version="1.0" ?>
+<data>
+  <program SECTOR_SIZE_IN_BYTES="512" filename="../../etc/passwd" label="x" num_partition_sectors="8" physical_partition_number="0" start_sector="10"/>
+  <program SECTOR_SIZE_IN_BYTES="512" filename="missing.img" label="m" num_partition_sectors="8" physical_partition_number="0" start_sector="100"/>
+  <program SECTOR_SIZE_IN_BYTES="512" filename="big.img" label="big" num_partition_sectors="1" physical_partition_number="0" start_sector="200"/>
+  <erase SECTOR_SIZE_IN_BYTES="512" num_partition_sectors="abc" physical_partition_number="0" start_sector="300"/>
+</data>
+EOF
+head -c 513 /dev/urandom >"$H/big.img"
+run hostile 2 "$H" --no-cache
+expect hostile "rawprogram0.xml:3: filename '../../etc/passwd' leads outside the package directory [EDL_E_PKG_ESCAPE]"
+expect hostile "rawprogram0.xml:4: image 'missing.img' is missing [EDL_E_PKG_MISSING]"
+expect hostile "rawprogram0.xml:5: image 'big.img' of 513 bytes is larger than its partition 'big' of 512 bytes"
+expect hostile "rawprogram0.xml:6: num_partition_sectors 'abc' is not a number [EDL_E_PKG_EXPR]"
+expect hostile "package is INVALID: 4 errors"
+run hostile_json 2 "$H" --no-cache --json
+expect hostile_json '"valid":false,"errors":4'
+
+printf '<?xml version="1.0"?>\n<!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>\n<data>&x;</data>\n' >"$H/rawprogram0.xml"
+run dtd 2 "$H" --no-cache
+expect dtd "[EDL_E_PKG_XML_UNSAFE]"
+
+# --- usage ------------------------------------------------------------------------
+run usage_nodir 2
+run usage_opt 2 "$B" --storage floppy
+run usage_sectors 2 "$B" --sectors 9:100
+run nodir 2 "$T/does-not-exist" --no-cache
+expect nodir "does not exist or is not a directory"
+set +e
+"$BIN" package check --help >/dev/null 2>&1 || fail "--help did not exit 0"
+set -e
+
+if [ "$FAILS" -ne 0 ]; then
+	echo "$FAILS check(s) failed"
+	exit 1
+fi
+echo "all package check e2e tests passed"
