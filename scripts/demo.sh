@@ -1,10 +1,11 @@
 #!/bin/sh
-# The README's first command: builds edlstation, writes a synthetic package shaped
-# like the field report's (Quectel RM502Q, SDX55 NAND), checks it, and flashes
-# emulated units with it over the in-memory link (the real Sahara and Firehose
-# engines against the emulated device, no USB yet): a healthy unit, the field
-# report's unit whose programmer is still running from an earlier attempt, a unit
-# whose storage corrupts a write, and a unit that answers nothing at all.
+# The README's first command. Builds edlstation, writes a synthetic package shaped
+# like the field report's (Quectel RM502Q update, SDX55 NAND: update/firehose/
+# prog_firehose_sdx55.mbn, rawprogram_nand_p4K_b256K_update.xml, patch_p4K_b256K.xml,
+# md5.txt), checks it, and runs the station on an emulated production line: 8 ports
+# on two hubs, 24 units passing through, USB 2.0-like link and NAND write rates, one
+# unit whose programmer is still running from an earlier attempt (the field report)
+# and one unplugged in the middle of a write. It ends with the yield report.
 set -eu
 cd "$(dirname "$0")/.."
 JOBS=$(nproc 2>/dev/null || echo 2)
@@ -12,32 +13,40 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 ./scripts/setup.sh
 cmake -S . -B build >/dev/null
 cmake --build build -j"$JOBS" --target edlstation >/dev/null
-EDL=build/src/cli/edlstation
+EDL=$PWD/build/src/cli/edlstation
 
-WORK=${EDL_DEMO_DIR:-build/demo}
+WORK=${EDL_DEMO_DIR:-/tmp/edlstation-demo}
 rm -rf "$WORK"
 mkdir -p "$WORK"
+export TMPDIR="$WORK" # umockdev's socket paths must stay short
 PKG="$WORK/RM502QAEAAR13A03M4G"
+DB="$WORK/results.db"
 
 step() { printf '\n== %s\n' "$*"; }
 
 step "a synthetic package shaped like the field report's RM502Q update"
-$EDL mkpackage "$PKG" --size 48
+"$EDL" mkpackage "$PKG" --size 24
 
 step "edlstation package check: load, verify md5.txt, print the plan"
-$EDL package check "$PKG" --cache-dir "$WORK/cache"
+"$EDL" package check "$PKG" --cache-dir "$WORK/cache"
 
-step "a healthy unit"
-$EDL memflash --package "$PKG" --cache-dir "$WORK/cache" --serial 1a2b3c4d --dump "$WORK/unit-1a2b3c4d"
+step "edlstation run on an emulated line: 8 ports, 24 units, 35 MB/s links, 80 MB/s per hub"
+echo "   port 1-1.3: the unit's programmer is still running from an earlier attempt"
+echo "   port 1-2.2: the unit is unplugged after 3 MB of its write"
+set +e
+"$EDL" emulate --devices 8 --hub-ports 4 --storage nand --units 24 --swap-delay 0.3 \
+	--rate 35 --hub-rate 80 --write-rate 40 \
+	--fault 1-1.3:firehose-running --fault 1-2.2:unplug-at=3M -- \
+	"$EDL" run --package "$PKG" --db "$DB" --count 24 --station demo-line \
+	--log-dir "$WORK/logs" --cache-dir "$WORK/cache" --log-format text
+rc=$?
+set -e
+echo "edlstation run exited with $rc (3: some unit failed — the unplugged one)"
 
-step "the field report: the unit's programmer is still running from an earlier attempt"
-$EDL memflash --package "$PKG" --cache-dir "$WORK/cache" --serial 1a2b3c4e --fault firehose-running
+step "edlstation report: what the line lead and the yield engineer read"
+"$EDL" report --db "$DB"
 
-step "a unit whose storage flips a bit: caught by the read-back digest"
-$EDL memflash --package "$PKG" --cache-dir "$WORK/cache" --serial 1a2b3c4f --fault corrupt || true
-
-step "a unit that answers nothing at all"
-$EDL memflash --package "$PKG" --cache-dir "$WORK/cache" --serial 1a2b3c50 --fault silent || true
-
-printf '\nThis demo ran the engines over the in-memory link. The USB station (edlstation run on\n'
-printf 'an emulated production line) and the results database come with the station issues.\n'
+step "edlstation history of the unplugged unit"
+serial=$(sqlite3 "$DB" "select serial from run where result='fail' limit 1")
+[ -n "$serial" ] && "$EDL" history --db "$DB" "$serial"
+printf '\nEverything is in %s (database, transcripts in logs/).\n' "$WORK"

@@ -1,8 +1,8 @@
 #!/bin/sh
 # The project's test command (CI runs it through .ci/run): installs dependencies,
 # builds with -Wall -Wextra -Werror, runs every test through ctest, then builds
-# the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer and
-# runs them, then runs each fuzz target briefly. Exits non-zero on any failure.
+# and runs every test again under AddressSanitizer + UndefinedBehaviorSanitizer,
+# then runs each fuzz target briefly. Exits non-zero on any failure.
 set -eu
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -17,11 +17,12 @@ cmake --build build -j"$JOBS"
 echo "== tests (ctest)"
 (cd build && ctest --output-on-failure -j"$JOBS")
 
-echo "== unit tests under ASan+UBSan"
+echo "== unit and end-to-end tests under ASan+UBSan"
 cmake -S . -B build-asan -DEDL_WERROR=ON -DEDL_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build-asan -j"$JOBS"
-(cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	ctest --output-on-failure -j"$JOBS" -L unit)
+# verify_asan_link_order=0: the e2e tests run edlstation under umockdev's LD_PRELOAD.
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:verify_asan_link_order=0 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j"$JOBS")
 
 if [ -x scripts/fuzz.sh ]; then
 	echo "== fuzz targets, ${EDL_FUZZ_SECONDS:-30} s each"

@@ -168,6 +168,30 @@ static bool check_serial_lock(struct session *s)
 	return true;
 }
 
+static bool plan_stage(enum edl_flash_stage stage)
+{
+	return stage >= EDL_STAGE_ERASE && stage <= EDL_STAGE_SET_BOOTABLE;
+}
+
+/* Notes when each plan step ends, for the run's step records. */
+static void track_steps(struct session *s, const struct edl_flash_progress *p,
+                        enum edl_flash_stage stage)
+{
+	uint64_t now = now_ms(s);
+
+	if (s->step_end_ms == NULL || p->n_steps == 0)
+		return;
+	if (s->plan_start_ms == 0 && plan_stage(stage))
+		s->plan_start_ms = now;
+	size_t done = stage == EDL_STAGE_RESET || stage == EDL_STAGE_DONE ? p->n_steps : p->step;
+	if (!plan_stage(stage) && stage != EDL_STAGE_RESET && stage != EDL_STAGE_DONE)
+		done = 0;
+	if (stage == EDL_STAGE_DONE && edl_flash_job_status(s->job) != EDL_ENGINE_DONE)
+		done = s->step_seen;
+	while (s->step_seen < done && s->step_seen < p->n_steps)
+		s->step_end_ms[s->step_seen++] = now;
+}
+
 void session_pump(struct session *s)
 {
 	struct edl_chunk c;
@@ -230,6 +254,7 @@ void session_pump(struct session *s)
 	}
 	struct edl_flash_progress p;
 	edl_flash_job_progress(s->job, &p);
+	track_steps(s, &p, stage);
 	s->bytes_done = p.bytes_done;
 	s->bytes_total = p.bytes_total;
 	view_progress(s->st, s);
@@ -283,6 +308,10 @@ static struct edl_flash_options job_options(struct session *s)
 	o.sahara.images = &s->st->image;
 	o.sahara.n_images = 1;
 	o.sahara.hello_wait_ms = cfg->hello_wait_ms;
+	/* A retry finds the programmer of the failed attempt running, silent until
+	 * asked: probe it at once instead of waiting for a HELLO that will not come. */
+	if (s->attempt > 1 && o.sahara.hello_wait_ms > 100)
+		o.sahara.hello_wait_ms = 100;
 	o.sahara.probe_wait_ms = cfg->probe_wait_ms;
 	o.sahara.packet_timeout_ms = cfg->packet_timeout_ms;
 	o.firehose.timeout_ms = cfg->command_timeout_ms;
@@ -324,6 +353,12 @@ static void start_attempt(struct session *s)
 	s->attempt_start_wall = edl_store_time_now_ms();
 	clear_device_logs(s);
 	edl_error_clear(&s->usb_err);
+	free(s->step_end_ms);
+	s->step_end_ms = NULL;
+	s->step_seen = 0;
+	s->plan_start_ms = 0;
+	if (s->st->plan != NULL && !s->st->cfg->identify_only)
+		s->step_end_ms = calloc(s->st->plan->n_steps + 1, sizeof(*s->step_end_ms));
 	memset(&r, 0, sizeof(r));
 	r.serial = s->serial[0] ? s->serial : NULL;
 	r.station = s->st->cfg->name;
@@ -415,6 +450,35 @@ static void record(struct session *s, enum edl_store_result result, const char *
 	end.payload = (uint32_t)p.payload;
 	end.log_lines = lines;
 	end.n_log_lines = s->n_device_logs;
+	struct edl_store_step *steps = NULL;
+	const struct edl_plan *plan = s->st->plan;
+	if (plan != NULL && s->step_end_ms != NULL && s->plan_start_ms != 0 &&
+	    (steps = calloc(plan->n_steps, sizeof(*steps))) != NULL) {
+		uint64_t prev = s->plan_start_ms;
+		for (size_t i = 0; i < plan->n_steps; i++) {
+			const struct edl_plan_step *ps = &plan->steps[i];
+			struct edl_store_step *st = &steps[i];
+			st->kind = ps->kind;
+			st->label = ps->label;
+			st->lun = ps->lun;
+			st->start_sector = ps->start_sector;
+			st->sectors = ps->num_sectors;
+			st->bytes = ps->kind == EDL_STEP_PROGRAM ? ps->num_sectors * ps->sector_size
+			                                         : 0;
+			if (i < s->step_seen) {
+				st->result = EDL_STEP_RESULT_PASS;
+				st->duration_ms = (int64_t)(s->step_end_ms[i] - prev);
+				prev = s->step_end_ms[i];
+			} else if (i == s->step_seen && result != EDL_RESULT_PASS) {
+				st->result = EDL_STEP_RESULT_FAIL;
+				st->duration_ms = (int64_t)(now_ms(s) - prev);
+			} else {
+				st->result = EDL_STEP_RESULT_SKIPPED;
+			}
+		}
+		end.steps = steps;
+		end.n_steps = plan->n_steps;
+	}
 	if (rc != NULL) {
 		rc->s = s;
 		rc->result = result;
@@ -430,6 +494,7 @@ static void record(struct session *s, enum edl_store_result result, const char *
 		if (rc != NULL)
 			on_recorded(&d, rc);
 	}
+	free(steps);
 }
 
 static void finish_attempt(struct session *s)
@@ -704,6 +769,7 @@ void session_free(struct session *s)
 {
 	edl_flash_job_free(s->job);
 	clear_device_logs(s);
+	free(s->step_end_ms);
 	libusb_unref_device(s->udev);
 	free(s->inbuf);
 	free(s);

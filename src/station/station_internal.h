@@ -66,6 +66,11 @@ struct session {
 	char *device_logs[SESSION_LOG_KEEP];
 	size_t n_device_logs, device_log_head;
 
+	/* Per plan step of the current attempt: when it ended (0 = not yet). */
+	uint64_t *step_end_ms;
+	size_t step_seen; /* steps known finished */
+	uint64_t plan_start_ms;
+
 	/* For the view. */
 	uint64_t bytes_done, bytes_total;
 	char result[16];

@@ -164,6 +164,54 @@ config_error)
 	rc=$?
 	check "missing package: exit 2" [ "$rc" -eq 2 ]
 	;;
+report_line)
+	# 24 units through 8 ports, three faults: the report must count exactly them.
+	station --devices 8 --units 24 --swap-delay 0.1 --fail-hold 4 \
+		--fault 1-1.2:corrupt --fault 1-1.4:unplug-at=2M --fault 1-1.6:silent -- --count 24 --retries 1
+	check "exit 3" [ "$rc" -eq 3 ]
+	"$EDL" report --db "$DB" --format json >"$W/report.json"
+	jq() { python3 -c "import json,sys; r=json.load(open('$W/report.json')); print(eval(sys.argv[1]))" "$1"; }
+	check "24 units" [ "$(jq 'r["units"]')" = 24 ]
+	check "25 runs (one retry)" [ "$(jq 'r["runs"]')" = 25 ]
+	check "22 units passed, 2 failed" [ "$(jq 'r["passed_units"], r["failed_units"]')" = "(22, 2)" ]
+	check "first-pass yield 21/24" [ "$(jq 'round(r["first_pass_yield"]*24)')" = 21 ]
+	check "final yield 22/24" [ "$(jq 'round(r["final_yield"]*24)')" = 22 ]
+	check "nothing running" [ "$(jq 'r["running"]')" = 0 ]
+	check "Pareto: verify mismatch, unplugged, power cycle, once each" \
+		[ "$(jq 'sorted((e["stage"], e["error"], e["count"]) for e in r["failure_pareto"])')" = "[('probe', 'EDL_E_POWER_CYCLE', 1), ('program', 'EDL_E_USB_GONE', 1), ('verify', 'EDL_E_VERIFY_MISMATCH', 1)]" ]
+	retried=$(sql "select serial from run where attempt=2")
+	check "history shows the retried unit's two runs" sh -c "\"$EDL\" history --db \"$DB\" $retried | grep -c '^run ' | grep -q '^2$'"
+	;;
+sigkill)
+	# Kill the station at random moments, restart it each time: nothing shown PASS may be
+	# lost, nothing may stay 'running', the database stays intact.
+	: >"$W/all.txt"
+	for round in 1 2 3 4; do
+		serial=$(printf '%x' $((0x10000000 + round * 0x100)))
+		timeout -s KILL 120 "$EDL" emulate --storage nand --devices 4 --units 12 --swap-delay 0.05 \
+			--write-rate 30 --serial "$serial" -- \
+			"$EDL" run --package "$PKG" --db "$DB" --cache-dir "$W/cache" --log-format text \
+			--count 12 >"$OUT" 2>&1 &
+		pid=$!
+		sleep "$(python3 -c "import random; random.seed($round); print(round(random.uniform(0.4, 1.6), 2))")"
+		pkill -KILL -f "edlstation run --package $PKG" || true
+		wait $pid
+		cat "$OUT" >>"$W/all.txt"
+	done
+	# A last, clean run recovers what the last kill left.
+	station --devices 1 --serial 7fffff00 -- --count 1
+	cat "$OUT" >>"$W/all.txt"
+	check "integrity_check ok" [ "$(sql 'pragma integrity_check')" = ok ]
+	check "no run left running" [ "$(sql "select count(*) from run where result='running'")" = 0 ]
+	check "killed runs marked interrupted" [ "$(sql "select count(*) from run where result='interrupted'")" -ge 1 ]
+	shown=$(grep -o 'SN:[0-9a-f]*\] pass:' "$W/all.txt" | cut -c4-11 | sort -u)
+	missing=0
+	for sn in $shown; do
+		[ "$(sql "select count(*) from run where serial='$sn' and result='pass'")" -ge 1 ] || { echo "shown PASS but not recorded: $sn"; missing=1; }
+	done
+	check "every unit shown PASS is recorded as pass ($(echo $shown | wc -w) units)" [ "$missing" -eq 0 ]
+	check "some units were shown PASS" [ -n "$shown" ]
+	;;
 *)
 	echo "unknown test $TEST"
 	exit 2
