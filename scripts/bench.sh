@@ -7,18 +7,15 @@ cd "$(dirname "$0")/.."
 what=${1:-all}
 shift 2>/dev/null || true
 run() {
-	if [ -x "scripts/bench/$1.sh" ]; then
-		"scripts/bench/$1.sh" "$@"
-	else
-		echo "bench: '$1' is not written yet (scripts/bench/$1.sh)" >&2
-		return 2
-	fi
+	name=$1
+	shift
+	"scripts/bench/$name.sh" "$@"
 }
 case "$what" in
 package | store | station) run "$what" "$@" ;;
 all)
 	for b in package store station; do
-		[ -x "scripts/bench/$b.sh" ] && run "$b"
+		run "$b"
 	done
 	;;
 *)

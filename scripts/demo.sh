@@ -30,14 +30,14 @@ step "a synthetic package shaped like the field report's RM502Q update"
 step "edlstation package check: load, verify md5.txt, print the plan"
 "$EDL" package check "$PKG" --cache-dir "$WORK/cache"
 
-step "edlstation run on an emulated line: 8 ports, 24 units, 35 MB/s links, 80 MB/s per hub"
+step "edlstation run on an emulated line: 8 ports (slots A1-A4, B1-B4 of config/station.ini), 24 units, 35 MB/s links, 80 MB/s per hub"
 echo "   port 1-1.3: the unit's programmer is still running from an earlier attempt"
 echo "   port 1-2.2: the unit is unplugged after 3 MB of its write"
 set +e
 "$EDL" emulate --devices 8 --hub-ports 4 --storage nand --units 24 --swap-delay 0.3 \
 	--rate 35 --hub-rate 80 --write-rate 40 \
 	--fault 1-1.3:firehose-running --fault 1-2.2:unplug-at=3M -- \
-	"$EDL" run --package "$PKG" --db "$DB" --count 24 --station demo-line \
+	"$EDL" run --config config/station.ini --package "$PKG" --db "$DB" --count 24 --station demo-line \
 	--log-dir "$WORK/logs" --cache-dir "$WORK/cache" --log-format text
 rc=$?
 set -e

@@ -20,7 +20,7 @@ static void close_session(struct session *s);
 
 static uint64_t now_ms(const struct session *s)
 {
-	return uv_now(s->st->loop);
+	return edl_clock_ms();
 }
 
 static void keep_device_log(struct session *s, const char *line)

@@ -83,7 +83,7 @@ void station_unit_finished(struct station *st, struct session *s, enum edl_store
 
 	if (v != NULL) {
 		snprintf(v->result, sizeof(v->result), "%s", word);
-		v->end_ms = uv_now(st->loop);
+		v->end_ms = edl_clock_ms();
 	}
 	if (r == EDL_RESULT_INTERRUPTED) {
 		st->interrupted++;
@@ -121,7 +121,7 @@ static void start_session(struct station *st, libusb_device *dev,
 		v->active = true;
 		v->serial[0] = v->result[0] = v->stage[0] = '\0';
 		v->bytes_done = v->bytes_total = 0;
-		v->start_ms = uv_now(st->loop);
+		v->start_ms = edl_clock_ms();
 		v->end_ms = 0;
 	}
 	if (session_new(st, dev, info) != EDL_OK)
@@ -295,7 +295,7 @@ int edl_station_run(const struct edl_station_config *cfg, struct edl_error *err)
 		}
 	}
 	uv_loop_init(&loop);
-	st.start_ms = uv_now(&loop);
+	st.start_ms = edl_clock_ms();
 	if (cfg->identify_only)
 		goto usb;
 	struct edl_store_writer_options wopt = {.loop = &loop};

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <uv.h>
 
+#include "edlstation/clock.h"
 #include "edlstation/flash.h"
 #include "edlstation/package.h"
 #include "edlstation/station.h"

@@ -36,7 +36,7 @@ static void erase_table(struct station *st)
 
 static void draw_table(struct station *st)
 {
-	uint64_t now = uv_now(st->loop);
+	uint64_t now = edl_clock_ms();
 
 	erase_table(st);
 	printf("%-6s %-10s %-9s %-13s %5s %7s %7s %s\n", "SLOT", "PORT", "SERIAL", "STAGE", "DONE",
@@ -111,7 +111,7 @@ void view_event(struct station *st, struct session *s, const char *event, const 
 {
 	char msg[1024];
 	va_list ap;
-	uint64_t t = uv_now(st->loop) - st->start_ms;
+	uint64_t t = edl_clock_ms() - st->start_ms;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -153,7 +153,7 @@ void view_event(struct station *st, struct session *s, const char *event, const 
 
 void view_final(struct station *st)
 {
-	uint64_t now = uv_now(st->loop);
+	uint64_t now = edl_clock_ms();
 	double hours = (double)(now - st->start_ms) / 3.6e6;
 
 	if (st->tty)

@@ -160,6 +160,10 @@ config_error)
 	rc=$?
 	check "exit 2" [ "$rc" -eq 2 ]
 	check "message names file, line and key" grep -q "bad.ini:3: \[station\] bogus: unknown key" "$OUT"
+	"$EDL" run --config "$HERE/../../config/station.ini" --package "$W/nope" --db "$DB" >"$OUT" 2>&1
+	rc=$?
+	check "the example config loads (the error is the package's)" grep -q "package directory '$W/nope' does not exist" "$OUT"
+	check "exit 2" [ "$rc" -eq 2 ]
 	"$EDL" run --package "$W/nope" --db "$DB" >"$OUT" 2>&1
 	rc=$?
 	check "missing package: exit 2" [ "$rc" -eq 2 ]
