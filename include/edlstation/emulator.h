@@ -79,6 +79,8 @@ struct edl_emu_line_config {
 	const char *const *empty_ports; /* ports left empty at start */
 	size_t n_empty_ports;
 	bool verbose; /* one line per event on stderr */
+	const char
+	        *product_suffix; /* appended to every unit's iProduct (hostile-descriptor tests) */
 	/* Called from umockdev's worker thread when a unit needs attention before
 	 * the next tick (e.g. it just went away); may be NULL. */
 	void (*wake)(void *data);

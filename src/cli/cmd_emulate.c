@@ -94,7 +94,9 @@ static void usage(FILE *f)
 	        "and\n"
 	        "                         DIR/<serial>/unit.json; serial as 8 lower-case hex "
 	        "digits\n"
-	        "  -v, --verbose          one line per unit event on stderr, a summary at exit\n",
+	        "  -v, --verbose          one line per unit event on stderr, a summary at exit\n"
+	        "  --product-suffix TEXT  appended to every unit's iProduct (hostile-descriptor "
+	        "tests)\n",
 	        EDL_EMU_MAX_PORTS, edl_target_fault_kinds());
 }
 
@@ -356,6 +358,7 @@ int edl_cli_emulate(int argc, char **argv)
 	        {"usbfs-memory-mb", required_argument, NULL, 'M'},
 	        {"dump", required_argument, NULL, 'd'},
 	        {"verbose", no_argument, NULL, 'v'},
+	        {"product-suffix", required_argument, NULL, 'P'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
@@ -491,6 +494,15 @@ int edl_cli_emulate(int argc, char **argv)
 			break;
 		case 'd':
 			cfg.dump_dir = optarg;
+			break;
+		case 'P':
+			if (strlen(optarg) > 80) {
+				fprintf(stderr,
+				        "emulate: --product-suffix: at most 80 bytes (a string "
+				        "descriptor holds 126 characters)\n");
+				return 2;
+			}
+			cfg.product_suffix = optarg;
 			break;
 		case 'v':
 			cfg.verbose = true;

@@ -71,10 +71,10 @@ struct edl_emu_bed {
 
 struct edl_emu_dev {
 	struct edl_emu_bed *bed;
-	char port[16];    /* "1-2.3" */
-	char syspath[96]; /* "/sys/devices/pci0000:00/0000:00:14.0/usb1/1-2/1-2.3" */
-	char devnode[32]; /* "/dev/bus/usb/001/007" */
-	char product[40]; /* "QUSB__BULK_SN:1A2B3C4D" */
+	char port[16];     /* "1-2.3" */
+	char syspath[96];  /* "/sys/devices/pci0000:00/0000:00:14.0/usb1/1-2/1-2.3" */
+	char devnode[32];  /* "/dev/bus/usb/001/007" */
+	char product[128]; /* "QUSB__BULK_SN:1A2B3C4D" (+ a test's suffix) */
 	unsigned hub, portno;
 	int devnum;
 	uint32_t serial;
@@ -108,6 +108,8 @@ struct edl_emu_dev_config {
 	const struct edl_emu_model_ops *ops;
 	void *model;
 	uint64_t link_rate; /* bytes/s of the device's link, both directions; 0 = unlimited */
+	const char *
+	        product_suffix; /* appended to iProduct (tests of hostile descriptors); NULL none */
 };
 
 /* Creates the testbed (in $TMPDIR, keep it short: socket paths must stay under

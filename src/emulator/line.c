@@ -246,7 +246,8 @@ static void unit_report(struct edl_emu_line *line, struct unit *u, struct edl_em
 	struct edl_storage_config sc;
 
 	edl_storage_config_default(&sc, line->cfg.storage);
-	snprintf(product, plen, "QUSB__BULK_SN:%08X", u->serial);
+	snprintf(product, plen, "QUSB__BULK_SN:%08X%s", u->serial,
+	         line->cfg.product_suffix ? line->cfg.product_suffix : "");
 	memset(r, 0, sizeof(*r));
 	r->serial = u->serial;
 	r->port = u->port->name;
@@ -273,7 +274,7 @@ static void dump_unit(struct edl_emu_line *line, struct unit *u)
 {
 	struct edl_emu_unit_report r;
 	struct edl_error err;
-	char product[40];
+	char product[128];
 
 	if (!line->dump_dir)
 		return;
@@ -323,6 +324,7 @@ static int unit_power_on(struct edl_emu_line *line, struct unit *u, uint64_t now
 	dc.hub = u->port->hub;
 	dc.port = u->port->portno;
 	dc.serial = u->serial;
+	dc.product_suffix = line->cfg.product_suffix;
 	dc.ops = &unit_ops;
 	dc.model = u;
 	dc.link_rate = (uint64_t)(line->cfg.rate_mbps * 1e6);

@@ -295,6 +295,18 @@ static char *device_record(const struct edl_emu_dev *dev)
 	size_t n = edl_emu_descriptors(desc, sizeof(desc));
 	char *h = hex(desc, n);
 	const char *sys = dev->syspath + 4; /* without "/sys" */
+	char product[sizeof(dev->product)];
+
+	/* The sysfs attribute is a line of umockdev's record format: keep it one line. */
+	for (size_t i = 0; i < sizeof(product); i++) {
+		char c = dev->product[i];
+		product[i] = (c == '\\' ||
+		              (c != '\0' && ((unsigned char)c < 0x20 || (unsigned char)c > 0x7e)))
+		                     ? '?'
+		                     : c;
+		if (c == '\0')
+			break;
+	}
 	char *rec = g_strdup_printf(
 	        "P: %s\n"
 	        "E: SUBSYSTEM=usb\nE: DEVTYPE=usb_device\nE: DRIVER=usb\n"
@@ -320,7 +332,7 @@ static char *device_record(const struct edl_emu_dev *dev)
 	        "A: bInterfaceProtocol=ff\\n\nA: supports_autosuspend=1\\n\n"
 	        "A: modalias=usb:v05C6p9008d0000dc00dsc00dp00icFFiscFFipFFin00\\n\n",
 	        sys, dev->devnode, dev->devnum, dev->devnum - 1, dev->devnum, dev->hub, dev->portno,
-	        dev->devnum - 1, dev->product, h, sys);
+	        dev->devnum - 1, product, h, sys);
 
 	g_free(h);
 	return rec;
@@ -378,7 +390,8 @@ int edl_emu_dev_plug(struct edl_emu_dev **out, struct edl_emu_bed *bed,
 	snprintf(dev->syspath, sizeof(dev->syspath), "/sys" PCI_PATH "/usb1/1-%u/%s", cfg->hub,
 	         dev->port);
 	snprintf(dev->devnode, sizeof(dev->devnode), "/dev/bus/usb/001/%03d", devnum);
-	snprintf(dev->product, sizeof(dev->product), "QUSB__BULK_SN:%08X", cfg->serial);
+	snprintf(dev->product, sizeof(dev->product), "QUSB__BULK_SN:%08X%s", cfg->serial,
+	         cfg->product_suffix ? cfg->product_suffix : "");
 
 	dev->handler = umockdev_ioctl_base_new();
 	edl_emu_usbfs_init(dev);

@@ -8,6 +8,7 @@
  */
 #include "station_internal.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -152,7 +153,7 @@ static bool check_serial_lock(struct session *s)
 	snprintf(model, sizeof(model), "%04x", id->model_id);
 	struct edl_store_device d = {
 	        .serial = s->serial,
-	        .usb_serial = s->usb_serial[0] ? s->usb_serial : NULL,
+	        .usb_serial = s->usb_descriptor_serial[0] ? s->usb_descriptor_serial : NULL,
 	        .hw_id = id->have_hwid ? hwid : NULL,
 	        .msm_id = id->have_hwid ? msm : NULL,
 	        .oem_id = id->have_hwid ? oem : NULL,
@@ -200,6 +201,9 @@ void session_pump(struct session *s)
 		return;
 	if (!check_serial_lock(s))
 		return;
+	/* A fair share of the station's in-flight budget: without it the devices that
+	 * got budget first keep it, and the others (behind other hubs) starve. */
+	uint64_t share = s->st->cfg->usbfs_budget / (s->st->active ? s->st->active : 1);
 	while (!s->gone && s->out_inflight < s->st->cfg->inflight) {
 		if (!s->have_pending) {
 			if (!edl_flash_job_next_out(s->job, &c))
@@ -209,6 +213,8 @@ void session_pump(struct session *s)
 			s->pending = c;
 			s->have_pending = true;
 		}
+		if (s->out_inflight > 0 && s->out_bytes + s->pending.len > share)
+			break; /* the budget callback pumps us again */
 		int rc = edl_usb_dev_submit_out(s->dev, s->pending.data, s->pending.len,
 		                                s->pending.zlp, on_out, s);
 		if (rc == EDL_E_AGAIN)
@@ -230,6 +236,9 @@ void session_pump(struct session *s)
 		}
 		s->have_pending = false;
 		s->out_inflight++;
+		s->out_bytes += s->pending.len;
+		s->out_len[s->out_head] = s->pending.len;
+		s->out_head = (s->out_head + 1) % 16;
 	}
 	post_in(s);
 
@@ -293,6 +302,8 @@ static void on_out(struct edl_usb_dev *dev, int status, size_t n, void *user)
 	(void)dev;
 	(void)n;
 	s->out_inflight--;
+	s->out_bytes -= s->out_len[s->out_tail];
+	s->out_tail = (s->out_tail + 1) % 16;
 	if (status == EDL_E_USB_GONE)
 		s->gone = true;
 	if (s->phase == SESSION_RUNNING)
@@ -676,22 +687,20 @@ static void on_product(struct edl_usb_dev *dev, int status, const char *text, vo
 	if (s->phase != SESSION_OPENING)
 		return;
 	if (status == EDL_OK) {
+		/* iProduct "QUSB__BULK_SN:1A2B3C4D": the serial is the hex token after
+		 * "_SN:". The whole token is kept as the descriptor said it (recorded
+		 * as the USB serial); only 8 hex digits are trusted as a serial. */
 		const char *sn = strstr(text, "_SN:");
 		if (sn != NULL) {
 			size_t k = 0;
-			for (sn += 4;
-			     *sn && *sn != ' ' && *sn != '_' && k + 1 < sizeof(s->usb_serial);
-			     sn++) {
-				char c = *sn;
-				if (c >= 'A' && c <= 'F')
-					c = (char)(c - 'A' + 'a');
-				if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-					k = 0;
-					break;
-				}
-				s->usb_serial[k++] = c;
-			}
+			snprintf(s->usb_descriptor_serial, sizeof(s->usb_descriptor_serial), "%s",
+			         sn + 4);
+			for (sn += 4; k + 1 < sizeof(s->usb_serial) && isxdigit((unsigned char)*sn);
+			     sn++)
+				s->usb_serial[k++] = (char)tolower((unsigned char)*sn);
 			s->usb_serial[k] = '\0';
+			if (k != 8)
+				s->usb_serial[0] = '\0';
 		}
 	}
 	if (s->usb_serial[0]) {

@@ -184,11 +184,21 @@ static void maybe_start_waiting(struct station *st)
 static void on_budget(struct edl_usb *usb, void *data)
 {
 	struct station *st = data;
+	struct session *waiting[EDL_STATION_MAX_PORTS * 2];
+	size_t n = 0;
 	(void)usb;
-	for (struct session *s = st->sessions; s != NULL; s = s->next) {
+	/* Round robin: start after the session served first last time, so that no
+	 * device waits behind the same neighbours every time budget frees up. */
+	for (struct session *s = st->sessions;
+	     s != NULL && n < sizeof(waiting) / sizeof(waiting[0]); s = s->next) {
 		if (s->have_pending)
-			session_pump(s);
+			waiting[n++] = s;
 	}
+	if (n == 0)
+		return;
+	size_t first = st->budget_rr++ % n;
+	for (size_t i = 0; i < n; i++)
+		session_pump(waiting[(first + i) % n]);
 }
 
 static void on_grace_over(uv_timer_t *t)

@@ -38,8 +38,9 @@ struct session {
 	char port[32];
 	char slot_label[32];
 	int slot;
-	char usb_serial[16]; /* from iProduct _SN:, lower-case hex; "" when absent */
-	char serial[16];     /* chip serial (Sahara) or usb_serial; "" until known */
+	char usb_serial[16];             /* from iProduct _SN:, lower-case hex; "" when absent */
+	char usb_descriptor_serial[128]; /* the _SN: token as the descriptor has it */
+	char serial[16];                 /* chip serial (Sahara) or usb_serial; "" until known */
 	bool identity_checked;
 	struct edl_log log;
 	FILE *transcript;
@@ -58,6 +59,9 @@ struct session {
 	uint8_t *inbuf;
 	bool in_pending;
 	unsigned out_inflight;
+	uint64_t out_bytes; /* bytes of the OUT transfers in flight */
+	size_t out_len[16]; /* their lengths, in submission order (they complete in order) */
+	unsigned out_head, out_tail;
 	struct edl_chunk pending; /* pulled from the job, refused by the budget */
 	bool have_pending;
 	bool gone;                /* unplugged */
@@ -99,6 +103,7 @@ struct station {
 	char package_hash[65];
 	struct session *sessions;
 	unsigned active;
+	size_t budget_rr; /* round-robin start of the budget wake-ups */
 	bool stopping;
 	bool stop_done;
 	uv_signal_t sigint, sigterm;

@@ -216,6 +216,27 @@ sigkill)
 	check "every unit shown PASS is recorded as pass ($(echo $shown | wc -w) units)" [ "$missing" -eq 0 ]
 	check "some units were shown PASS" [ -n "$shown" ]
 	;;
+hostile_descriptor)
+	# iProduct carrying quotes, SQL, markup, a terminal escape and a non-ASCII byte.
+	station --devices 1 --product-suffix "' OR 1=1; DROP TABLE run;--\"<x>&"$'\x1b[2J\xff' -- --count 1
+	check "exit 0" [ "$rc" -eq 0 ]
+	check "the run table survived, one pass" [ "$(sql "select count(*) from run where result='pass'")" = 1 ]
+	check "the descriptor's serial is stored as given (quotes and SQL included)" \
+		sh -c "sqlite3 \"$DB\" \"select usb_serial from device\" | grep -qF \"1A2B3C4D' OR 1=1; DROP TABLE run;--\""
+	check "the unit is keyed by the chip serial" [ "$(sql "select serial from device")" = 1a2b3c4d ]
+	check "history JSON parses and carries it" sh -c "\"$EDL\" history --db \"$DB\" --format json 1a2b3c4d | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if \"DROP TABLE\" in d[\"device\"][\"usb_serial\"] else 1)'"
+	check "no terminal escape reaches the text report or the history" sh -c "! (\"$EDL\" history --db \"$DB\" 1a2b3c4d; \"$EDL\" report --db \"$DB\") | grep -q \"$(printf '\033')\""
+	;;
+identify)
+	# identify reads each unit's identity and leaves it ready: a run then flashes it.
+	timeout -s KILL 120 "$EDL" emulate --storage nand --devices 2 --sahara-version 3 -- sh -c \
+		"\"$EDL\" list && \"$EDL\" identify && \"$EDL\" run --package \"$PKG\" --db \"$DB\" --cache-dir \"$W/cache\" --log-format text --count 2" >"$OUT" 2>&1
+	rc=$?
+	check "exit 0" [ "$rc" -eq 0 ]
+	check "list shows both ports with their USB serials" sh -c "grep -q '^1-1.1 .*1A2B3C4D' \"$OUT\" && grep -q '^1-1.2 .*1A2B3C4E' \"$OUT\""
+	check "identify prints serial, HW id and PK hash (Sahara v3)" grep -q "identified: serial 1a2b3c4e, HW id 000cf0e1000098a9 (msm 000cf0e1 oem 0000 model 98a9), PK hash [0-9a-f]\{64\}" "$OUT"
+	check "then both are flashed" [ "$(sql "select count(*) from run where result='pass'")" = 2 ]
+	;;
 *)
 	echo "unknown test $TEST"
 	exit 2

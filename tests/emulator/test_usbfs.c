@@ -150,7 +150,7 @@ static struct edl_emu_dev *plug(struct fixture *f, unsigned hub, unsigned port, 
                                 uint64_t rate)
 {
 	struct edl_error err;
-	struct edl_emu_dev_config cfg = {hub, port, serial, &echo_ops, NULL, rate};
+	struct edl_emu_dev_config cfg = {hub, port, serial, &echo_ops, NULL, rate, NULL};
 	unsigned i = f->n++;
 
 	assert_true(i < 8);
