@@ -281,11 +281,35 @@ static int load_package(struct station *st, struct edl_error *err)
 	return EDL_OK;
 }
 
+/* Opens the results store on the loop and records the station and the package. */
+static int open_store(struct station *st, uv_loop_t *loop, struct edl_error *err)
+{
+	const struct edl_station_config *cfg = st->cfg;
+	struct edl_store_writer_options wopt = {.loop = loop};
+	char host[128] = "";
+
+	int rc = edl_store_writer_open(&st->store, cfg->db[0] ? cfg->db : "edlstation.db", &wopt,
+	                               err);
+	if (rc != EDL_OK)
+		return rc;
+	gethostname(host, sizeof(host) - 1);
+	struct edl_store_station sst = {.name = cfg->name, .host = host};
+	edl_store_writer_station(st->store, &sst, NULL, NULL);
+	struct edl_store_package spk = {
+	        .manifest_hash = st->package_hash,
+	        .path = cfg->package,
+	        .name = edl_package_product(st->pkg)[0] ? edl_package_product(st->pkg) : NULL,
+	        .storage = edl_storage_name(st->plan->storage),
+	        .bytes = st->plan->total_bytes,
+	};
+	edl_store_writer_package(st->store, &spk, NULL, NULL);
+	return EDL_OK;
+}
+
 int edl_station_run(const struct edl_station_config *cfg, struct edl_error *err)
 {
 	struct station st;
 	uv_loop_t loop;
-	char host[128] = "";
 	int rc;
 
 	memset(&st, 0, sizeof(st));
@@ -306,27 +330,14 @@ int edl_station_run(const struct edl_station_config *cfg, struct edl_error *err)
 	}
 	uv_loop_init(&loop);
 	st.start_ms = edl_clock_ms();
-	if (cfg->identify_only)
-		goto usb;
-	struct edl_store_writer_options wopt = {.loop = &loop};
-	rc = edl_store_writer_open(&st.store, cfg->db[0] ? cfg->db : "edlstation.db", &wopt, err);
-	if (rc != EDL_OK) {
-		edl_package_free(st.pkg);
-		uv_loop_close(&loop);
-		return rc == EDL_E_BUSY ? EDL_EXIT_USAGE : 1;
+	if (!cfg->identify_only) {
+		rc = open_store(&st, &loop, err);
+		if (rc != EDL_OK) {
+			edl_package_free(st.pkg);
+			uv_loop_close(&loop);
+			return rc == EDL_E_BUSY ? EDL_EXIT_USAGE : 1;
+		}
 	}
-	gethostname(host, sizeof(host) - 1);
-	struct edl_store_station sst = {.name = cfg->name, .host = host};
-	edl_store_writer_station(st.store, &sst, NULL, NULL);
-	struct edl_store_package spk = {
-	        .manifest_hash = st.package_hash,
-	        .path = cfg->package,
-	        .name = edl_package_product(st.pkg)[0] ? edl_package_product(st.pkg) : NULL,
-	        .storage = edl_storage_name(st.plan->storage),
-	        .bytes = st.plan->total_bytes,
-	};
-	edl_store_writer_package(st.store, &spk, NULL, NULL);
-
 	uv_timer_init(&loop, &st.grace);
 	st.grace.data = &st;
 	uv_signal_init(&loop, &st.sigint);
@@ -335,25 +346,17 @@ int edl_station_run(const struct edl_station_config *cfg, struct edl_error *err)
 	uv_signal_start(&st.sigint, on_signal, SIGINT);
 	uv_signal_start(&st.sigterm, on_signal, SIGTERM);
 	view_init(&st);
-	view_event(&st, NULL, "ready",
-	           "station %s: package %s (%s, %zu steps, %llu bytes), waiting for EDL devices",
-	           cfg->name, cfg->package, edl_storage_name(st.plan->storage), st.plan->n_steps,
-	           (unsigned long long)st.plan->total_bytes);
-	if (edl_store_writer_recovered(st.store) > 0)
-		view_event(&st, NULL, "recovered",
-		           "%llu run(s) left running by an earlier station marked interrupted",
-		           (unsigned long long)edl_store_writer_recovered(st.store));
-
-usb:
-	if (cfg->identify_only) {
-		uv_timer_init(&loop, &st.grace);
-		st.grace.data = &st;
-		uv_signal_init(&loop, &st.sigint);
-		uv_signal_init(&loop, &st.sigterm);
-		st.sigint.data = st.sigterm.data = &st;
-		uv_signal_start(&st.sigint, on_signal, SIGINT);
-		uv_signal_start(&st.sigterm, on_signal, SIGTERM);
-		view_init(&st);
+	if (!cfg->identify_only) {
+		view_event(&st, NULL, "ready",
+		           "station %s: package %s (%s, %zu steps, %llu bytes), waiting for EDL "
+		           "devices",
+		           cfg->name, cfg->package, edl_storage_name(st.plan->storage),
+		           st.plan->n_steps, (unsigned long long)st.plan->total_bytes);
+		if (edl_store_writer_recovered(st.store) > 0)
+			view_event(&st, NULL, "recovered",
+			           "%llu run(s) left running by an earlier station marked "
+			           "interrupted",
+			           (unsigned long long)edl_store_writer_recovered(st.store));
 	}
 	rc = edl_usb_new(&st.usb, &loop, cfg->usbfs_budget, err);
 	if (rc == EDL_OK)
