@@ -220,15 +220,15 @@ void session_pump(struct session *s)
 		if (rc == EDL_E_AGAIN)
 			break; /* the station's budget callback pumps us again */
 		if (rc != EDL_OK) {
-			if (rc == EDL_E_USB_NOMEM)
-				edl_log_error(
-				        &s->log,
-				        "usbfs refused %zu bytes of transfer memory: raise "
-				        "/sys/module/usbcore/parameters/usbfs_memory_mb or lower "
-				        "[flash] usbfs_budget_mb / inflight",
-				        s->pending.len);
 			s->gone = true;
-			if (rc != EDL_E_USB_GONE)
+			if (rc == EDL_E_USB_NOMEM)
+				edl_error_set(
+				        &s->usb_err, rc,
+				        "%zu bytes refused: raise "
+				        "/sys/module/usbcore/parameters/usbfs_memory_mb (e.g. echo "
+				        "256 > it) or lower [flash] usbfs_budget_mb or inflight",
+				        s->pending.len);
+			else if (rc != EDL_E_USB_GONE)
 				edl_error_set(&s->usb_err, rc,
 				              "USB transfer of %zu bytes refused: %s",
 				              s->pending.len, edl_strerror(rc));

@@ -237,6 +237,15 @@ identify)
 	check "identify prints serial, HW id and PK hash (Sahara v3)" grep -q "identified: serial 1a2b3c4e, HW id 000cf0e1000098a9 (msm 000cf0e1 oem 0000 model 98a9), PK hash [0-9a-f]\{64\}" "$OUT"
 	check "then both are flashed" [ "$(sql "select count(*) from run where result='pass'")" = 2 ]
 	;;
+usbfs_nomem)
+	# usbfs allows 2 MB in flight, the station is told 12: the failure must name the remedy.
+	station --devices 1 --usbfs-memory-mb 2 -- --count 1 --retries 0
+	check "exit 3" [ "$rc" -eq 3 ]
+	check "recorded as usbfs memory with the remedy" sh -c "sqlite3 \"$DB\" \"select error, message from run\" | grep 'EDL_E_USB_NOMEM' | grep -q 'usbfs_memory_mb'"
+	printf '[flash]\nusbfs_budget_mb = 1\ninflight = 1\n' >"$W/small.ini"
+	station --devices 1 --usbfs-memory-mb 2 -- --count 1 --config "$W/small.ini"
+	check "with the budget lowered as the message says, it passes" [ "$rc" -eq 0 ]
+	;;
 *)
 	echo "unknown test $TEST"
 	exit 2
