@@ -55,7 +55,9 @@ struct edl_station_config {
 	unsigned retries;     /* extra attempts after a failure while the device answers */
 	bool verify;
 	enum edl_running_policy running;
-	unsigned inflight;     /* OUT transfers in flight per device, 1..8 */
+	unsigned inflight; /* OUT transfers in flight per device, 1..8 */
+	bool zlp; /* zero-length packet after full-packet writes (ZlpAwareHost); off for chips that
+	             break on it */
 	uint64_t usbfs_budget; /* bytes in flight station-wide */
 	uint64_t max_payload;  /* offered in configure */
 	uint32_t hello_wait_ms, probe_wait_ms, packet_timeout_ms;

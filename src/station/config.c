@@ -20,6 +20,7 @@ void edl_station_config_default(struct edl_station_config *cfg)
 	cfg->verify = true;
 	cfg->running = EDL_RUNNING_AUTO;
 	cfg->inflight = 4;
+	cfg->zlp = true;
 	cfg->usbfs_budget = 12u * 1024 * 1024;
 	cfg->max_payload = 1024 * 1024;
 	cfg->hello_wait_ms = 500;
@@ -188,6 +189,10 @@ static int on_key(void *data, const char *section, const char *name, const char 
 				cfg->running = EDL_RUNNING_RESET;
 			else
 				return bad(l, section, name, "wants auto, reuse or reset");
+		} else if (!strcmp(name, "zlp")) {
+			if (get_bool(value, &b))
+				return bad(l, section, name, "wants yes or no");
+			cfg->zlp = b;
 		} else if (!strcmp(name, "inflight")) {
 			U32(inflight, 1, 8);
 		} else if (!strcmp(name, "max_payload")) {

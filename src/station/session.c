@@ -66,7 +66,17 @@ static void open_transcript(struct session *s)
 	const char *dir = s->st->cfg->log_dir;
 	if (dir[0] == '\0')
 		return;
-	mkdir(dir, 0755);
+	/* mkdir -p: the log directory may be new, several levels deep. */
+	char path[sizeof(s->transcript_path)];
+	snprintf(path, sizeof(path), "%s", dir);
+	for (char *p = path + 1; *p; p++) {
+		if (*p == '/') {
+			*p = '\0';
+			mkdir(path, 0755);
+			*p = '/';
+		}
+	}
+	mkdir(path, 0755);
 	snprintf(s->transcript_path, sizeof(s->transcript_path), "%s/%s-%" PRId64 "-%d.log", dir,
 	         s->serial[0] ? s->serial : s->port, (int64_t)s->attempt_start_wall, s->attempt);
 	s->transcript = fopen(s->transcript_path, "a");
@@ -216,7 +226,7 @@ void session_pump(struct session *s)
 		if (s->out_inflight > 0 && s->out_bytes + s->pending.len > share)
 			break; /* the budget callback pumps us again */
 		int rc = edl_usb_dev_submit_out(s->dev, s->pending.data, s->pending.len,
-		                                s->pending.zlp, on_out, s);
+		                                s->pending.zlp && s->st->cfg->zlp, on_out, s);
 		if (rc == EDL_E_AGAIN)
 			break; /* the station's budget callback pumps us again */
 		if (rc != EDL_OK) {
@@ -331,6 +341,7 @@ static struct edl_flash_options job_options(struct session *s)
 	o.firehose.digest_timeout_ms = cfg->digest_timeout_ms;
 	o.plan = cfg->identify_only ? NULL : s->st->plan;
 	o.max_payload = cfg->max_payload;
+	o.zlp_aware = cfg->zlp;
 	o.verify = cfg->verify;
 	if (o.plan != NULL) {
 		o.bootable_lun = o.plan->bootable_lun;

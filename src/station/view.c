@@ -139,6 +139,9 @@ void view_event(struct station *st, struct session *s, const char *event, const 
 		fflush(stdout);
 		return;
 	}
+	/* On a terminal the table shows stages: keep the scrolling lines for events. */
+	if (st->tty && (strcmp(event, "stage") == 0 || strcmp(event, "start") == 0))
+		return;
 	erase_table(st);
 	if (s != NULL && strcmp(s->slot_label, s->port) == 0)
 		printf("%7.3f [%s%s%s] %s: %s\n", (double)t / 1000.0, s->port,
