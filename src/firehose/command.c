@@ -83,8 +83,8 @@ static int check_range(const char *cmd, const struct edl_fh_range *r, struct edl
 	return EDL_OK;
 }
 
-/* The addressing shared by program, erase and read. */
-static int range_props(xmlNodePtr n, const struct edl_fh_range *r)
+/* The sectors a command addresses: shared by every range command. */
+static int address_props(xmlNodePtr n, const struct edl_fh_range *r)
 {
 	int rc = prop_u64(n, "SECTOR_SIZE_IN_BYTES", r->sector_size);
 	if (rc == EDL_OK)
@@ -93,6 +93,13 @@ static int range_props(xmlNodePtr n, const struct edl_fh_range *r)
 		rc = prop_u64(n, "physical_partition_number", r->lun);
 	if (rc == EDL_OK)
 		rc = prop(n, "start_sector", r->start_sector);
+	return rc;
+}
+
+/* The addressing of program, erase and read: the sectors, and NAND's extras. */
+static int range_props(xmlNodePtr n, const struct edl_fh_range *r)
+{
+	int rc = address_props(n, r);
 	if (rc == EDL_OK && r->pages_per_block > 0)
 		rc = prop_u64(n, "PAGES_PER_BLOCK", r->pages_per_block);
 	if (rc == EDL_OK && present(r->last_sector))
@@ -226,14 +233,7 @@ int edl_fh_cmd_getsha256digest(struct edl_buf *out, const struct edl_fh_range *r
 	rc = cmd_begin(&doc, &n, "getsha256digest");
 	if (rc != EDL_OK)
 		return rc;
-	rc = prop_u64(n, "SECTOR_SIZE_IN_BYTES", r->sector_size);
-	if (rc == EDL_OK)
-		rc = prop_u64(n, "num_partition_sectors", r->num_sectors);
-	if (rc == EDL_OK)
-		rc = prop_u64(n, "physical_partition_number", r->lun);
-	if (rc == EDL_OK)
-		rc = prop(n, "start_sector", r->start_sector);
-	return cmd_finish(doc, rc, out);
+	return cmd_finish(doc, address_props(n, r), out);
 }
 
 int edl_fh_cmd_setbootable(struct edl_buf *out, uint32_t lun, struct edl_error *err)
