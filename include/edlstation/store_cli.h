@@ -8,7 +8,15 @@
 #ifndef EDLSTATION_STORE_CLI_H
 #define EDLSTATION_STORE_CLI_H
 
-/* The database used when --db is not given: $EDLSTATION_DB or "edlstation.db". */
+#include <stdlib.h>
+
 #define EDL_STORE_DEFAULT_DB "edlstation.db"
+
+/* The database used when --db is not given: $EDLSTATION_DB, else "edlstation.db". */
+static inline const char *edl_store_default_db(void)
+{
+	const char *db = getenv("EDLSTATION_DB");
+	return db != NULL && db[0] != '\0' ? db : EDL_STORE_DEFAULT_DB;
+}
 
 #endif

@@ -52,9 +52,14 @@ int edl_usb_new(struct edl_usb **out, uv_loop_t *loop, uint64_t inflight_budget,
  * from the loop (never from inside this call). */
 int edl_usb_watch(struct edl_usb *usb, edl_usb_arrive_fn arrive, edl_usb_leave_fn leave,
                   edl_usb_budget_fn budget, void *data, struct edl_error *err);
-/* Lists the EDL devices present now (synchronous enumeration, no I/O to them). */
-int edl_usb_list(struct edl_usb *usb, struct edl_usb_device_info **out, size_t *n,
-                 struct edl_error *err);
+/* Whether the device is an EDL device (05c6:9008, or 05c6:900e in memory-dump mode). */
+bool edl_usb_is_edl(const struct edl_usb_device_info *info);
+
+/* The chip serial in an iProduct string ("QUSB__BULK_SN:1A2B3C4D"): true and hex
+ * set (8 lower-case digits) when exactly 8 hex digits follow "_SN:"; hex is ""
+ * otherwise. token (may be NULL) gets the text after "_SN:" as the descriptor has
+ * it, or NULL when there is none. */
+bool edl_usb_product_serial(const char *product, char hex[9], const char **token);
 /* Stops hotplug and closes the libusb context; every device must be closed
  * (its closed callback called) before. Frees usb when its handles are closed. */
 void edl_usb_close(struct edl_usb *usb);

@@ -33,7 +33,7 @@ int edl_cli_history(int argc, char **argv)
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
-	const char *db = getenv("EDLSTATION_DB");
+	const char *db = edl_store_default_db();
 	enum edl_store_format format = EDL_STORE_FORMAT_TEXT;
 	struct edl_store_history *history = NULL;
 	struct edl_store *store = NULL;
@@ -43,8 +43,6 @@ int edl_cli_history(int argc, char **argv)
 	int c, rc;
 
 	edl_error_clear(&err);
-	if (db == NULL || db[0] == '\0')
-		db = EDL_STORE_DEFAULT_DB;
 	optind = 0; /* GNU: start afresh, the binary may have parsed before */
 	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
 		switch (c) {

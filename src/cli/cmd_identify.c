@@ -25,8 +25,7 @@ static unsigned count_edl_devices(void)
 	for (ssize_t i = 0; i < count; i++) {
 		struct edl_usb_device_info info;
 		edl_usb_fill_info(list[i], &info);
-		if (info.vid == EDL_USB_VID &&
-		    (info.pid == EDL_USB_PID_EDL || info.pid == EDL_USB_PID_DUMP))
+		if (edl_usb_is_edl(&info))
 			n++;
 	}
 	if (count > 0)

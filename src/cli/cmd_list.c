@@ -44,10 +44,9 @@ int edl_cli_list(int argc, char **argv)
 	for (ssize_t i = 0; i < count; i++) {
 		struct edl_usb_device_info info;
 		edl_usb_fill_info(list[i], &info);
-		if (info.vid != EDL_USB_VID ||
-		    (info.pid != EDL_USB_PID_EDL && info.pid != EDL_USB_PID_DUMP))
+		if (!edl_usb_is_edl(&info))
 			continue;
-		char product[128] = "?", serial[16] = "-";
+		char product[128] = "?", serial[9];
 		struct libusb_device_descriptor d;
 		libusb_device_handle *h = NULL;
 		if (libusb_get_device_descriptor(list[i], &d) == 0 &&
@@ -57,14 +56,8 @@ int edl_cli_list(int argc, char **argv)
 				snprintf(product, sizeof(product), "?");
 			libusb_close(h);
 		}
-		const char *sn = strstr(product, "_SN:");
-		if (sn != NULL) {
-			size_t k = 0;
-			for (sn += 4; *sn && *sn != ' ' && *sn != '_' && k + 1 < sizeof(serial);
-			     sn++)
-				serial[k++] = *sn;
-			serial[k] = '\0';
-		}
+		if (!edl_usb_product_serial(product, serial, NULL))
+			snprintf(serial, sizeof(serial), "-");
 		const struct edl_station_port *p = edl_station_config_port(&cfg, info.port);
 		printf("%-10s %-8s %-6s %-10s %s\n", info.port, p ? p->label : "-",
 		       info.pid == EDL_USB_PID_DUMP ? "dump" : "edl", serial, product);

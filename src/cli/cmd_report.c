@@ -45,7 +45,7 @@ int edl_cli_report(int argc, char **argv)
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
-	const char *db = getenv("EDLSTATION_DB");
+	const char *db = edl_store_default_db();
 	enum edl_store_format format = EDL_STORE_FORMAT_TEXT;
 	struct edl_store_filter filter;
 	struct edl_store_report *report = NULL;
@@ -57,8 +57,6 @@ int edl_cli_report(int argc, char **argv)
 
 	edl_error_clear(&err);
 	edl_store_filter_init(&filter);
-	if (db == NULL || db[0] == '\0')
-		db = EDL_STORE_DEFAULT_DB;
 	optind = 0; /* GNU: start afresh, the binary may have parsed before */
 	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
 		switch (c) {

@@ -120,8 +120,8 @@ int edl_cli_run(int argc, char **argv)
 		fprintf(stderr, "edlstation run: %s\n", err.detail);
 		return EDL_EXIT_USAGE;
 	}
-	if (cfg.db[0] == '\0' && getenv("EDLSTATION_DB") != NULL)
-		snprintf(cfg.db, sizeof(cfg.db), "%s", getenv("EDLSTATION_DB"));
+	if (cfg.db[0] == '\0')
+		snprintf(cfg.db, sizeof(cfg.db), "%s", edl_store_default_db());
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {

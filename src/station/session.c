@@ -8,7 +8,6 @@
  */
 #include "station_internal.h"
 
-#include <ctype.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -18,6 +17,9 @@
 static void start_attempt(struct session *s);
 static void finish_attempt(struct session *s);
 static void close_session(struct session *s);
+static void record(struct session *s, enum edl_store_result result, const char *stage,
+                   const struct edl_error *e, bool final);
+static void refuse_serial(struct session *s, const struct session *owner);
 
 static uint64_t now_ms(const struct session *s)
 {
@@ -150,7 +152,7 @@ static bool check_serial_lock(struct session *s)
 	edl_log_set_serial(&s->log, s->serial);
 	struct session *owner = station_serial_owner(s->st, s->serial, s);
 	if (owner != NULL) {
-		session_abort(s, NULL);
+		refuse_serial(s, owner);
 		return false;
 	}
 	char pk[129] = "";
@@ -397,7 +399,11 @@ static void start_attempt(struct session *s)
 		s->run_id = 0;
 	struct edl_flash_options o = job_options(s);
 	if (edl_flash_job_new(&s->job, &o) != EDL_OK) {
-		session_abort(s, "out of memory");
+		struct edl_error e;
+		edl_error_set(&e, EDL_E_NOMEM, "no memory for the flash job");
+		view_event(s->st, s, "fail", "%s", e.detail);
+		s->phase = SESSION_RECORDING;
+		record(s, EDL_RESULT_FAIL, edl_flash_stage_name(EDL_STAGE_PROBE), &e, true);
 		return;
 	}
 	view_event(s->st, s, "start", "attempt %d", s->attempt);
@@ -646,31 +652,30 @@ static void close_session(struct session *s)
 	}
 }
 
-void session_abort(struct session *s, const char *why)
+/* Refuses a session whose serial another session is flashing; recorded as failed. */
+static void refuse_serial(struct session *s, const struct session *owner)
 {
 	struct edl_error e;
 
+	edl_error_set(&e, EDL_E_SERIAL_BUSY,
+	              "serial %s is already being flashed on port %s: a cloned serial, or the "
+	              "same unit re-enumerated",
+	              s->serial, owner->port);
+	view_event(s->st, s, "fail", "%s", e.detail);
+	s->phase = SESSION_RECORDING;
+	record(s, EDL_RESULT_FAIL, edl_flash_stage_name(s->last_stage), &e, true);
+}
+
+void session_abort(struct session *s)
+{
 	if (s->phase == SESSION_CLOSING || s->phase == SESSION_RECORDING)
 		return;
-	if (why == NULL) {
-		struct session *owner = station_serial_owner(s->st, s->serial, s);
-		edl_error_set(&e, EDL_E_SERIAL_BUSY,
-		              "serial %s is already being flashed on port %s: a cloned serial, or "
-		              "the same unit re-enumerated",
-		              s->serial, owner ? owner->port : "?");
-		view_event(s->st, s, "fail", "%s", e.detail);
-		s->phase = SESSION_RECORDING;
-		/* The run is recorded without a unit: the serial belongs to the other session. */
-		record(s, EDL_RESULT_FAIL, edl_flash_stage_name(s->last_stage), &e, true);
-		return;
-	}
 	s->aborted = true;
 	if (s->phase == SESSION_RETRY_WAIT || s->phase == SESSION_OPENING) {
 		close_session(s);
 		return;
 	}
 	/* Running: the job is stopped where it is and recorded interrupted. */
-	s->phase = SESSION_RUNNING;
 	finish_attempt(s);
 }
 
@@ -698,21 +703,13 @@ static void on_product(struct edl_usb_dev *dev, int status, const char *text, vo
 	if (s->phase != SESSION_OPENING)
 		return;
 	if (status == EDL_OK) {
-		/* iProduct "QUSB__BULK_SN:1A2B3C4D": the serial is the hex token after
-		 * "_SN:". The whole token is kept as the descriptor said it (recorded
-		 * as the USB serial); only 8 hex digits are trusted as a serial. */
-		const char *sn = strstr(text, "_SN:");
-		if (sn != NULL) {
-			size_t k = 0;
+		/* The whole _SN: token is recorded as the descriptor said it (the USB
+		 * serial); only 8 hex digits are trusted as the unit's serial. */
+		const char *token = NULL;
+		edl_usb_product_serial(text, s->usb_serial, &token);
+		if (token != NULL)
 			snprintf(s->usb_descriptor_serial, sizeof(s->usb_descriptor_serial), "%s",
-			         sn + 4);
-			for (sn += 4; k + 1 < sizeof(s->usb_serial) && isxdigit((unsigned char)*sn);
-			     sn++)
-				s->usb_serial[k++] = (char)tolower((unsigned char)*sn);
-			s->usb_serial[k] = '\0';
-			if (k != 8)
-				s->usb_serial[0] = '\0';
-		}
+			         token);
 	}
 	if (s->usb_serial[0]) {
 		snprintf(s->serial, sizeof(s->serial), "%s", s->usb_serial);

@@ -7,6 +7,7 @@
  */
 #include "station_internal.h"
 #include "edlstation/cli.h"
+#include "edlstation/store_cli.h"
 
 #include <openssl/evp.h>
 #include <signal.h>
@@ -210,7 +211,7 @@ static void on_grace_over(uv_timer_t *t)
 	           st->active);
 	for (struct session *s = st->sessions; s != NULL; s = next) {
 		next = s->next;
-		session_abort(s, "station stopped");
+		session_abort(s);
 	}
 }
 
@@ -288,8 +289,8 @@ static int open_store(struct station *st, uv_loop_t *loop, struct edl_error *err
 	struct edl_store_writer_options wopt = {.loop = loop};
 	char host[128] = "";
 
-	int rc = edl_store_writer_open(&st->store, cfg->db[0] ? cfg->db : "edlstation.db", &wopt,
-	                               err);
+	int rc = edl_store_writer_open(&st->store, cfg->db[0] ? cfg->db : EDL_STORE_DEFAULT_DB,
+	                               &wopt, err);
 	if (rc != EDL_OK)
 		return rc;
 	gethostname(host, sizeof(host) - 1);

@@ -128,7 +128,7 @@ struct station {
 int session_new(struct station *st, libusb_device *udev, const struct edl_usb_device_info *info);
 void session_on_leave(struct session *s);
 void session_pump(struct session *s);
-void session_abort(struct session *s, const char *why);
+void session_abort(struct session *s);
 void session_free(struct session *s);
 
 /* station.c */

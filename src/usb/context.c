@@ -266,36 +266,6 @@ int edl_usb_watch(struct edl_usb *usb, edl_usb_arrive_fn arrive, edl_usb_leave_f
 	return EDL_OK;
 }
 
-int edl_usb_list(struct edl_usb *usb, struct edl_usb_device_info **out, size_t *n,
-                 struct edl_error *err)
-{
-	libusb_device **list;
-	ssize_t count = libusb_get_device_list(usb->ctx, &list);
-	size_t k = 0;
-
-	*out = NULL;
-	*n = 0;
-	if (count < 0)
-		return edl_error_set(err, edl_error_from_libusb((int)count),
-		                     "cannot list USB devices: %s", libusb_strerror((int)count));
-	struct edl_usb_device_info *infos = calloc((size_t)count + 1, sizeof(*infos));
-	if (infos == NULL) {
-		libusb_free_device_list(list, 1);
-		return edl_error_set(err, EDL_E_NOMEM, "out of memory");
-	}
-	for (ssize_t i = 0; i < count; i++) {
-		struct edl_usb_device_info info;
-		edl_usb_fill_info(list[i], &info);
-		if (info.vid == EDL_USB_VID &&
-		    (info.pid == EDL_USB_PID_EDL || info.pid == EDL_USB_PID_DUMP))
-			infos[k++] = info;
-	}
-	libusb_free_device_list(list, 1);
-	*out = infos;
-	*n = k;
-	return EDL_OK;
-}
-
 uint64_t edl_usb_budget_used(const struct edl_usb *usb)
 {
 	return usb->budget_used;
