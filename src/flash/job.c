@@ -220,38 +220,31 @@ static enum edl_flash_stage stage_of_step(const struct edl_plan_step *s)
 	return EDL_STAGE_PROGRAM;
 }
 
-/* Moves to the next plan step, or past the plan. */
-static void next_step(struct edl_flash_job *job, uint64_t now)
+/* Enters plan step job->step, or what follows the plan when there is none left. */
+static void enter_step(struct edl_flash_job *job)
 {
-	const struct edl_plan_step *s;
+	const struct edl_plan_step *s = current_step(job);
 
-	(void)now;
-	job->step++;
-	s = current_step(job);
-	if (s != NULL) {
-		/* A new step of the same kind must still issue its command. */
-		job->command_pending = false;
-		set_stage(job, stage_of_step(s));
-		return;
-	}
-	if (job->opt.set_bootable)
-		set_stage(job, EDL_STAGE_SET_BOOTABLE);
-	else
-		set_stage(job, EDL_STAGE_RESET);
-}
-
-static void start_plan(struct edl_flash_job *job)
-{
-	const struct edl_plan_step *s;
-
-	job->step = 0;
-	s = current_step(job);
+	/* A new step of the same kind must still issue its command. */
+	job->command_pending = false;
 	if (s != NULL)
 		set_stage(job, stage_of_step(s));
 	else if (job->opt.set_bootable)
 		set_stage(job, EDL_STAGE_SET_BOOTABLE);
 	else
 		set_stage(job, EDL_STAGE_RESET);
+}
+
+static void next_step(struct edl_flash_job *job)
+{
+	job->step++;
+	enter_step(job);
+}
+
+static void start_plan(struct edl_flash_job *job)
+{
+	job->step = 0;
+	enter_step(job);
 }
 
 static void run_sahara(struct edl_flash_job *job, uint64_t now)
@@ -389,7 +382,7 @@ static void run_simple_step(struct edl_flash_job *job, uint64_t now)
 	}
 	if (!fh_finished(job))
 		return;
-	next_step(job, now);
+	next_step(job);
 }
 
 static void run_program(struct edl_flash_job *job, uint64_t now)
@@ -415,7 +408,7 @@ static void run_program(struct edl_flash_job *job, uint64_t now)
 		set_stage(job, EDL_STAGE_VERIFY);
 		return;
 	}
-	next_step(job, now);
+	next_step(job);
 }
 
 static void hex(const uint8_t *d, size_t n, char *out)
@@ -457,7 +450,7 @@ static void run_verify(struct edl_flash_job *job, uint64_t now)
 		          want_hex);
 		return;
 	}
-	next_step(job, now);
+	next_step(job);
 }
 
 static void run_set_bootable(struct edl_flash_job *job, uint64_t now)
