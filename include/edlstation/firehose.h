@@ -42,6 +42,9 @@ struct edl_fh_config {
 	uint32_t drain_quiet_ms;       /* drain ends after this much silence, 200 */
 	size_t max_doc_bytes;          /* 65536 */
 	size_t max_logs;               /* logs kept per command, 256 (older dropped, count kept) */
+	/* Every <log> line of the device as it arrives, whatever the log level. */
+	void (*on_device_log)(const char *line, void *data);
+	void *device_log_data;
 };
 
 void edl_fh_config_default(struct edl_fh_config *cfg);

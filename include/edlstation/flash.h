@@ -55,14 +55,92 @@ enum edl_flash_outcome {
 	EDL_FLASH_OUTCOME_REENUMERATE, /* sent reset_to_edl: the device comes back as a new one */
 };
 
+/* How a programmed range is checked (`[flash] verify`). */
+enum edl_flash_verify {
+	EDL_VERIFY_AUTO = 0, /* digest where the programmer lists getsha256digest (or lists
+	                        nothing), else read back; NAND: off (spare bytes and bad-block
+	                        skipping differ between programmers; QFirehose and fwupd never
+	                        verify NAND) */
+	EDL_VERIFY_DIGEST,   /* getsha256digest, falling back to read-back on a NAK */
+	EDL_VERIFY_READBACK, /* <read> the range back (rawmode) and hash it on the host */
+	EDL_VERIFY_OFF,
+};
+
+/* What a finished plan step's check was. */
+enum edl_flash_checked {
+	EDL_CHECKED_NONE = 0, /* not a program step, or verify off for it */
+	EDL_CHECKED_DIGEST,
+	EDL_CHECKED_READBACK,
+};
+
+enum edl_flash_step_result {
+	EDL_FLASH_STEP_PASS = 0,
+	EDL_FLASH_STEP_FAIL,
+};
+
+/*
+ * Events: the job tells its driver what happened, as it happens (nghttp2's
+ * callbacks), so the driver never polls. Pointers in an event are valid only
+ * during the call. The callback must not call back into the job.
+ */
+enum edl_flash_event_kind {
+	EDL_FLASH_EV_STAGE,      /* a stage was entered: stage */
+	EDL_FLASH_EV_IDENTITY,   /* Sahara command mode answered: identity */
+	EDL_FLASH_EV_FUNCTIONS,  /* the programmer's banner listed its functions: text
+	                            (space-separated, as listed) */
+	EDL_FLASH_EV_PAYLOAD,    /* configure agreed: payload, rounds */
+	EDL_FLASH_EV_STEP_START, /* plan step `step` started: plan_step */
+	EDL_FLASH_EV_STEP_END,   /* plan step `step` ended: plan_step, result, checked,
+	                            duration_ms, bytes (raw bytes sent for it) */
+	EDL_FLASH_EV_DEVICE_LOG, /* one <log> line of the programmer: text */
+	EDL_FLASH_EV_WARNING,    /* something the run record should keep: text (no storage
+	                            geometry, a command the programmer does not list, ...) */
+};
+
+struct edl_flash_event {
+	enum edl_flash_event_kind kind;
+	uint64_t now;
+	enum edl_flash_stage stage;
+	size_t step;
+	const struct edl_plan_step *plan_step;
+	enum edl_flash_step_result result;
+	enum edl_flash_checked checked;
+	uint64_t duration_ms;
+	uint64_t bytes;
+	const struct edl_sahara_identity *identity;
+	const char *text;
+	uint64_t payload;
+	unsigned rounds;
+};
+
+typedef void (*edl_flash_event_fn)(const struct edl_flash_event *ev, void *data);
+
+/* Why the job waits (curl's EXPIRE_* list); edl_flash_job_deadline_reason(). */
+#define EDL_FLASH_WAIT_TABLE(XX)                                                               \
+	XX(EDL_WAIT_NONE, "none")           /* no deadline */                                  \
+	XX(EDL_WAIT_HELLO, "hello")         /* the boot ROM's HELLO, the probe's answer */     \
+	XX(EDL_WAIT_SAHARA, "sahara")       /* any other Sahara packet */                      \
+	XX(EDL_WAIT_BANNER, "banner")       /* the programmer's start-up logs */               \
+	XX(EDL_WAIT_COMMAND, "command")     /* the response to a Firehose command */           \
+	XX(EDL_WAIT_PROGRESS, "progress")   /* bytes handed to the transport, none accepted */ \
+	XX(EDL_WAIT_FINAL_ACK, "final-ack") /* the response after a program's raw data */
+
+enum edl_flash_wait {
+#define EDL_XX_WAIT(sym, name) sym,
+	EDL_FLASH_WAIT_TABLE(EDL_XX_WAIT)
+#undef EDL_XX_WAIT
+};
+
+const char *edl_flash_wait_name(enum edl_flash_wait wait);
+
 struct edl_flash_options {
 	struct edl_sahara_host_config sahara; /* images, probe timing; identify is set from below */
 	struct edl_fh_config firehose;
-	const struct edl_plan *plan; /* NULL: identify only */
-	uint64_t max_payload;        /* offered in configure; default 1 MiB */
-	bool zlp_aware;              /* default true */
-	bool identify;               /* Sahara command mode before the upload; default true */
-	bool verify;                 /* getsha256digest every programmed range; default true */
+	const struct edl_plan *plan;  /* NULL: identify only */
+	uint64_t max_payload;         /* offered in configure; default 1 MiB */
+	bool zlp_aware;               /* default true */
+	bool identify;                /* Sahara command mode before the upload; default true */
+	enum edl_flash_verify verify; /* default EDL_VERIFY_AUTO */
 	/* A programmer found already running: true = reuse it (drain, configure,
 	 * go on); false = send reset_to_edl and end with outcome REENUMERATE so the
 	 * caller identifies the unit on its fresh HELLO. Default true. */
@@ -70,7 +148,18 @@ struct edl_flash_options {
 	bool set_bootable;       /* default true */
 	uint32_t bootable_lun;   /* default 0 (eMMC/NAND), usually 1 or 0 for UFS */
 	const char *final_power; /* "reset" (default), "off", "reset_to_edl", or NULL for none */
-	uint32_t final_power_delay_s;
+	uint32_t final_power_delay_s; /* DelayInSeconds; default 0 */
+	/* After the upload: read the programmer's banner until "End of supported
+	 * functions" or banner_quiet_ms of silence (default 300; QFirehose waits for
+	 * the first log, fwupd 2 s). configure is then re-sent on silence until
+	 * configure_window_ms has passed (default 5000, as qdl). */
+	uint32_t banner_quiet_ms;
+	uint32_t configure_window_ms;
+	/* No byte accepted by the device for this long while bytes are handed to the
+	 * transport: the unit stalled (default 10000). See edl_flash_job_out_done(). */
+	uint32_t progress_timeout_ms;
+	edl_flash_event_fn on_event; /* NULL: no events */
+	void *event_data;
 	struct edl_log *log; /* NULL: silent */
 };
 
@@ -96,6 +185,11 @@ int edl_flash_job_feed(struct edl_flash_job *job, const uint8_t *data, size_t le
 void edl_flash_job_timeout(struct edl_flash_job *job, uint64_t now);
 bool edl_flash_job_next_out(struct edl_flash_job *job, struct edl_chunk *out);
 uint64_t edl_flash_job_deadline(const struct edl_flash_job *job);
+/* What the deadline waits for. */
+enum edl_flash_wait edl_flash_job_deadline_reason(const struct edl_flash_job *job);
+/* The driver's transport accepted n bytes of the chunks handed out (an OUT
+ * transfer completed): feeds the progress deadline. */
+void edl_flash_job_out_done(struct edl_flash_job *job, size_t n, uint64_t now);
 
 enum edl_engine_status edl_flash_job_status(const struct edl_flash_job *job);
 enum edl_flash_stage edl_flash_job_stage(const struct edl_flash_job *job);

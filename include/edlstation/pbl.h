@@ -22,6 +22,41 @@
 
 struct edl_pbl;
 
+/*
+ * Behaviours that differ between real boot ROMs (a device profile, profile.h,
+ * selects them; each value there names its public source). Zero is the common
+ * case. What every real ROM does is not a quirk and is always on: SWITCH_MODE
+ * is answered with a fresh HELLO, and junk while waiting for HELLO_RESP makes
+ * the ROM send its HELLO again (Qualcomm boot_sahara.c).
+ */
+struct edl_pbl_quirks {
+	/* DONE_RESP image_tx_status after the programmer: false = 1 (complete,
+	 * SDX24/SDX55), true = 0 ("pending": MSM8916, MDM9x07; qdl's
+	 * sahara_has_done_pending_quirk, QFirehose's image ids 7/13/21). */
+	bool done_resp_pending;
+	/* Largest READ_DATA piece after the ELF headers; 0 = 1 MiB. Real ROMs ask
+	 * in 4 KiB pieces (QFirehose SDX24 log). */
+	uint32_t read_piece;
+	/* PK hash answer: false = the hash twice (SHA-256 parts); true = the hash
+	 * followed by zeros up to 144 bytes (SHA-384 parts: edl #701, #816, #477). */
+	bool pk_hash_zero_padded;
+	uint32_t serial_len; /* serial answer: 4, or 8 on SDX7x v3 (serial + chip id, edl #663); 0 =
+	                        4 */
+	uint32_t hwid_len;   /* MSM HW id answer: 8, or 24 on SDM845 (edl #398); 0 = 8 */
+	/* RESET_STATE_MACHINE (0x13) has no handler (XBL boot_sahara.c 2019-22):
+	 * answered END_OF_IMAGE invalid command, like any unknown packet. */
+	bool no_reset_state_machine;
+	/* XBL: a refused EXECUTE (or any invalid packet in command mode) is answered
+	 * END_OF_IMAGE, after which only RESET is accepted. */
+	bool refusal_needs_reset;
+	/* Client commands the ROM refuses in command mode (bit n = command n),
+	 * e.g. v3 parts that answer only the serial (edl #663). */
+	uint32_t refuse_exec_mask;
+	/* SM8550 (qdl #320): a ZLP after a READ_DATA answer breaks the transfer:
+	 * the ROM stops answering. */
+	bool zlp_breaks_transfer;
+};
+
 struct edl_pbl_config {
 	uint32_t sahara_version; /* 2 or 3 */
 	uint32_t serial;
@@ -34,6 +69,7 @@ struct edl_pbl_config {
 	bool hello_consumed; /* fault: its HELLO was sent before anyone listened: it waits silently
 	                      */
 	size_t max_image;    /* refuse images larger than this (default 16 MiB) */
+	struct edl_pbl_quirks quirks;
 };
 
 enum edl_pbl_state {

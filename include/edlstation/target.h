@@ -73,10 +73,43 @@ struct edl_target_faults {
 	uint64_t write_rate_bps;
 };
 
+/*
+ * Behaviours that differ between real Firehose programmers (a device profile,
+ * profile.h, selects them; each value there names its public source). Zero is
+ * a current programmer. Every programmer prints a start-up banner (build date,
+ * chip serial, the supported functions, "End of supported functions N") before
+ * its first command: that is not a quirk.
+ */
+struct edl_prog_quirks {
+	/* Supported functions, as the banner lists them; a command not in the list
+	 * is answered as an unknown tag. NULL = every command the emulator knows. */
+	const char *const *functions;
+	bool banner_one_line;        /* "Supported Functions: a b c" (fwupd parses both forms) */
+	const char *chip_serial_log; /* banner line, e.g. "Chip serial num: 0 (0x0)" (SDX55); NULL =
+	                                derived */
+	const char *target_name;     /* TargetName in configure answers; NULL = none */
+	/* configure with another MemoryName is ACKed (old code answers
+	 * MemoryName="eMMC"); the first storage access then fails with the real texts
+	 * ("Failed to open the SDCC Device slot 0 partition 0", ...). */
+	bool memory_name_lenient;
+	/* Old deviceprogrammer (MSM8909-era handleErase): <erase> ignores the range
+	 * and erases the whole physical partition. */
+	bool erase_whole_lun;
+	bool erase_needs_alignment; /* MDM9607: "start_sector unaligned" + NAK on a NAND erase */
+	bool nop_bare_ack;          /* old code: <nop/> answers a bare ACK, no log */
+	/* Old handlePower: only the "reset"/"off" prefixes (reset_to_edl resets
+	 * normally); unknown values get no answer at all. */
+	bool power_prefix_only;
+	bool late_logs;         /* MSM8916: some <log> documents come after the <response> */
+	bool patch_file_silent; /* a <patch> aimed at a file gets no response at all */
+	bool vendor_erase;      /* Quectel programmers ACK <erase ... vendor="quectel"/> */
+};
+
 struct edl_target_config {
 	struct edl_pbl_config pbl;
 	struct edl_storage_config storage;
 	uint64_t max_payload; /* programmer's largest raw transfer, default 1 MiB */
+	struct edl_prog_quirks prog;
 	struct edl_target_faults faults;
 };
 

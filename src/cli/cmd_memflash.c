@@ -176,7 +176,7 @@ int edl_cli_memflash(int argc, char **argv)
 			dump = optarg;
 			break;
 		case OPT_NO_VERIFY:
-			fopt.verify = false;
+			fopt.verify = EDL_VERIFY_OFF;
 			break;
 		case OPT_RESET_RUNNING:
 			fopt.reuse_running_programmer = false;

@@ -104,6 +104,7 @@ struct edl_fh_host {
 
 void edl_fh_config_default(struct edl_fh_config *cfg)
 {
+	memset(cfg, 0, sizeof(*cfg));
 	cfg->timeout_ms = 10000;
 	cfg->erase_timeout_ms = 30000;
 	cfg->final_ack_timeout_ms = 120000;
@@ -563,6 +564,8 @@ static void add_log(struct edl_fh_host *h, const char *text)
 	/* With no command running the log belongs to the next one. */
 	struct log_ring *r = h->phase == PH_IDLE ? &h->rings[h->cur ^ 1] : logs(h);
 	edl_log_debug(h->log, "device: %s", text);
+	if (h->cfg.on_device_log != NULL)
+		h->cfg.on_device_log(text, h->cfg.device_log_data);
 	if (ring_push(r, text) != EDL_OK && awaiting(h))
 		fail(h, EDL_E_NOMEM, "%s: out of memory keeping a device log", h->desc);
 }

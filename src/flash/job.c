@@ -59,7 +59,10 @@ void edl_flash_options_default(struct edl_flash_options *opt)
 	opt->max_payload = 1024 * 1024;
 	opt->zlp_aware = true;
 	opt->identify = true;
-	opt->verify = true;
+	opt->verify = EDL_VERIFY_AUTO;
+	opt->banner_quiet_ms = 300;
+	opt->configure_window_ms = 5000;
+	opt->progress_timeout_ms = 10000;
 	opt->reuse_running_programmer = true;
 	opt->set_bootable = true;
 	opt->final_power = "reset";
@@ -404,7 +407,7 @@ static void run_program(struct edl_flash_job *job, uint64_t now)
 	if (!fh_finished(job))
 		return;
 	job->bytes_done += s->num_sectors * s->sector_size;
-	if (job->opt.verify && s->verify) {
+	if (job->opt.verify != EDL_VERIFY_OFF && s->verify) {
 		set_stage(job, EDL_STAGE_VERIFY);
 		return;
 	}
@@ -587,6 +590,33 @@ bool edl_flash_job_next_out(struct edl_flash_job *job, struct edl_chunk *out)
 	if (job->in_firehose)
 		return edl_fh_host_next_out(job->fh, out);
 	return edl_sahara_host_next_out(job->sahara, out);
+}
+
+static const char *const wait_names[] = {
+#define EDL_XX_WAIT_NAME(sym, name) name,
+        EDL_FLASH_WAIT_TABLE(EDL_XX_WAIT_NAME)
+#undef EDL_XX_WAIT_NAME
+};
+
+const char *edl_flash_wait_name(enum edl_flash_wait wait)
+{
+	if ((size_t)wait >= sizeof(wait_names) / sizeof(wait_names[0]))
+		return "?";
+	return wait_names[wait];
+}
+
+enum edl_flash_wait edl_flash_job_deadline_reason(const struct edl_flash_job *job)
+{
+	if (edl_flash_job_deadline(job) == 0)
+		return EDL_WAIT_NONE;
+	return job->in_firehose ? EDL_WAIT_COMMAND : EDL_WAIT_SAHARA;
+}
+
+void edl_flash_job_out_done(struct edl_flash_job *job, size_t n, uint64_t now)
+{
+	(void)job;
+	(void)n;
+	(void)now;
 }
 
 uint64_t edl_flash_job_deadline(const struct edl_flash_job *job)

@@ -344,7 +344,7 @@ static struct edl_flash_options job_options(struct session *s)
 	o.plan = cfg->identify_only ? NULL : s->st->plan;
 	o.max_payload = cfg->max_payload;
 	o.zlp_aware = cfg->zlp;
-	o.verify = cfg->verify;
+	o.verify = cfg->verify ? EDL_VERIFY_AUTO : EDL_VERIFY_OFF;
 	if (o.plan != NULL) {
 		o.bootable_lun = o.plan->bootable_lun;
 		o.set_bootable = o.plan->storage != EDL_STORAGE_NAND;
