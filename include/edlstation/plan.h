@@ -18,6 +18,10 @@ enum edl_plan_step_kind {
 	EDL_STEP_PROGRAM = 1,      /* <program> of a sector range from image bytes */
 	EDL_STEP_PATCH = 2,        /* <patch> of bytes on the disk (GPT fields) */
 	EDL_STEP_SET_BOOTABLE = 3, /* <setbootablestoragedrive> */
+	/* A vendor entry (<erase ... vendor="quectel"/>): sent verbatim, element
+	 * and every attribute as the XML gave them, nothing added; an ACK is
+	 * required. Never turned into a plain erase (fwupd PR #9204). */
+	EDL_STEP_VENDOR = 4,
 };
 
 #define EDL_PLAN_EXPR_MAX 96
@@ -49,6 +53,12 @@ struct edl_plan_step {
 	uint64_t byte_offset;
 	uint64_t size_in_bytes;
 	char value[EDL_PLAN_EXPR_MAX]; /* number or expression (CRC32(...), NUM_DISK_SECTORS-6.) */
+
+	/* VENDOR: the element name ("erase") and its attributes in file order as
+	 * name/value pairs (vendor_attrs[2i], vendor_attrs[2i+1]); owned by the plan. */
+	char element[32];
+	char **vendor_attrs;
+	size_t n_vendor_attrs; /* pairs */
 
 	/* Added by the package module (src/package): where the step comes from. */
 	char source[160];     /* "update/firehose/rawprogram_nand_p4K_b256K_update.xml:12" */

@@ -67,6 +67,14 @@ struct edl_target_faults {
 	uint64_t payload_max;       /* programmer's max payload (0 = the config's max_payload) */
 	bool corrupt;               /* flip one bit in the data of the first program */
 	uint64_t unplug_at_bytes;   /* after this many raw bytes received in total: state GONE */
+	/* After this many bytes received in total (Sahara upload, commands and raw
+	 * data alike): the OUT endpoint stops draining (edl_target_stalled()); the
+	 * unit stays attached and answers control requests. 0 = never. */
+	uint64_t stall_at_bytes;
+	/* The programmer was interrupted inside a <program>'s raw data: it runs from
+	 * power-on and takes every byte as raw data until the rest of that range
+	 * has arrived (Sony's Firehose doc), then answers it. */
+	bool firehose_busy;
 	uint32_t slow_final_ack_ms; /* delay every final ACK of program by this much */
 	/* Storage speed in bytes/s (0 = instant): the final ACK of a program comes no
 	 * earlier than bytes/rate after the program command arrived. */
@@ -152,6 +160,10 @@ enum edl_target_state {
 };
 
 enum edl_target_state edl_target_state(const struct edl_target *t);
+
+/* True once the stall fault has tripped: the transport must stop completing OUT
+ * transfers (they stay pending until cancelled) and must not call feed(). */
+bool edl_target_stalled(const struct edl_target *t);
 const char *edl_target_state_name(enum edl_target_state s);
 
 /* SHA-256 of the programmer the PBL received; zeros if none was received. */

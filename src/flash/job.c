@@ -212,6 +212,7 @@ static enum edl_flash_stage stage_of_step(const struct edl_plan_step *s)
 {
 	switch (s->kind) {
 	case EDL_STEP_ERASE:
+	case EDL_STEP_VENDOR:
 		return EDL_STAGE_ERASE;
 	case EDL_STEP_PROGRAM:
 		return EDL_STAGE_PROGRAM;

@@ -350,6 +350,8 @@ const char *edl_store_step_kind_name(enum edl_plan_step_kind kind)
 		return "patch";
 	case EDL_STEP_SET_BOOTABLE:
 		return "setbootable";
+	case EDL_STEP_VENDOR:
+		return "vendor";
 	}
 	return "unknown";
 }

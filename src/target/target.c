@@ -229,3 +229,9 @@ const char *edl_target_storage_path(struct edl_target *t, uint32_t lun)
 {
 	return edl_target_storage_file(t->st, lun);
 }
+
+bool edl_target_stalled(const struct edl_target *t)
+{
+	(void)t;
+	return false;
+}
