@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "edlstation/error.h"
+#include "edlstation/flash.h"
 #include "edlstation/storage.h"
 
 #define EDL_STATION_MAX_PORTS 128
@@ -53,7 +54,7 @@ struct edl_station_config {
 	unsigned concurrency; /* sessions at once; 0 = unlimited */
 	unsigned count;       /* stop after this many units finished; 0 = run until signalled */
 	unsigned retries;     /* extra attempts after a failure while the device answers */
-	bool verify;
+	enum edl_flash_verify verify; /* [flash] verify */
 	enum edl_running_policy running;
 	unsigned inflight; /* OUT transfers in flight per device, 1..8 */
 	bool zlp; /* zero-length packet after full-packet writes (ZlpAwareHost); off for chips that

@@ -194,7 +194,7 @@ int edl_cli_run(int argc, char **argv)
 			}
 			break;
 		case O_NOVERIFY:
-			cfg.verify = false;
+			cfg.verify = EDL_VERIFY_OFF;
 			break;
 		case O_INFLIGHT:
 			bad = number("--inflight", optarg, 8, &cfg.inflight);

@@ -17,7 +17,7 @@ void edl_station_config_default(struct edl_station_config *cfg)
 	snprintf(cfg->name, sizeof(cfg->name), "station");
 	cfg->accept_unmapped = true;
 	cfg->retries = 1;
-	cfg->verify = true;
+	cfg->verify = EDL_VERIFY_AUTO;
 	cfg->running = EDL_RUNNING_AUTO;
 	cfg->inflight = 4;
 	cfg->zlp = true;
@@ -175,9 +175,18 @@ static int on_key(void *data, const char *section, const char *name, const char 
 		cfg->n_ports++;
 	} else if (!strcmp(section, "flash")) {
 		if (!strcmp(name, "verify")) {
-			if (get_bool(value, &b))
-				return bad(l, section, name, "wants yes or no");
-			cfg->verify = b;
+			if (!strcmp(value, "auto"))
+				cfg->verify = EDL_VERIFY_AUTO;
+			else if (!strcmp(value, "digest"))
+				cfg->verify = EDL_VERIFY_DIGEST;
+			else if (!strcmp(value, "readback"))
+				cfg->verify = EDL_VERIFY_READBACK;
+			else if (!strcmp(value, "off"))
+				cfg->verify = EDL_VERIFY_OFF;
+			else if (!get_bool(value, &b))
+				cfg->verify = b ? EDL_VERIFY_AUTO : EDL_VERIFY_OFF;
+			else
+				return bad(l, section, name, "wants auto, digest, readback or off");
 		} else if (!strcmp(name, "retries")) {
 			U32(retries, 0, 10);
 		} else if (!strcmp(name, "running_programmer")) {

@@ -312,12 +312,13 @@ static void on_out(struct edl_usb_dev *dev, int status, size_t n, void *user)
 {
 	struct session *s = user;
 	(void)dev;
-	(void)n;
 	s->out_inflight--;
 	s->out_bytes -= s->out_len[s->out_tail];
 	s->out_tail = (s->out_tail + 1) % 16;
 	if (status == EDL_E_USB_GONE)
 		s->gone = true;
+	else if (status == EDL_OK && s->job != NULL)
+		edl_flash_job_out_done(s->job, n, now_ms(s));
 	if (s->phase == SESSION_RUNNING)
 		session_pump(s);
 }
@@ -344,7 +345,7 @@ static struct edl_flash_options job_options(struct session *s)
 	o.plan = cfg->identify_only ? NULL : s->st->plan;
 	o.max_payload = cfg->max_payload;
 	o.zlp_aware = cfg->zlp;
-	o.verify = cfg->verify ? EDL_VERIFY_AUTO : EDL_VERIFY_OFF;
+	o.verify = cfg->verify;
 	if (o.plan != NULL) {
 		o.bootable_lun = o.plan->bootable_lun;
 		o.set_bootable = o.plan->storage != EDL_STORAGE_NAND;
