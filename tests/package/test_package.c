@@ -134,16 +134,18 @@ static const struct edl_plan_step *last_of_kind(const struct edl_plan *plan,
 	return NULL;
 }
 
-/* The plan's order keeps the unit recoverable: boot loader erases first, boot
- * loader programs after every other write. */
+/* The plan's order keeps the unit recoverable: on NAND the boot loader is
+ * erased first; on every storage it is programmed after every other write. */
 static void assert_recoverable_order(const struct edl_plan *plan, const char *sbl_file)
 {
 	const struct edl_plan_step *first = &plan->steps[0];
 	const struct edl_plan_step *lastp = last_of_kind(plan, EDL_STEP_PROGRAM);
 	bool boot_started = false;
 
-	assert_int_equal(first->kind, EDL_STEP_ERASE);
-	assert_true(first->bootloader);
+	if (plan->storage == EDL_STORAGE_NAND) {
+		assert_int_equal(first->kind, EDL_STEP_ERASE);
+		assert_true(first->bootloader);
+	}
 	assert_non_null(lastp);
 	assert_true(lastp->bootloader);
 	assert_non_null(strstr(lastp->filename, sbl_file));
@@ -158,6 +160,16 @@ static void assert_recoverable_order(const struct edl_plan *plan, const char *sb
 			for (size_t k = 0; k < i; k++)
 				assert_true(plan->steps[k].bootloader);
 		}
+	}
+}
+
+/* eMMC/UFS: no erase the XML does not have (REAL-DEVICES #3: an old
+ * programmer's handleErase wipes the whole LUN). */
+static void assert_no_synthesized_erase(const struct edl_plan *plan)
+{
+	for (size_t i = 0; i < plan->n_steps; i++) {
+		if (plan->steps[i].kind == EDL_STEP_ERASE)
+			assert_false(plan->steps[i].synthesized);
 	}
 }
 
@@ -230,7 +242,7 @@ static void test_package_db410c_board_layout_plans_patches_and_bootable(void **s
 	struct edl_package_options opt;
 	const struct edl_plan *plan;
 	const struct edl_plan_step *s;
-	size_t patches = 0, boot_erases = 0;
+	size_t patches = 0, erases = 0;
 	uint64_t *resolved;
 
 	db410c_package(fx->dir);
@@ -239,21 +251,25 @@ static void test_package_db410c_board_layout_plans_patches_and_bootable(void **s
 	assert_int_equal(edl_package_layout(fx->pkg), EDL_LAYOUT_BOARD);
 	assert_int_equal(plan->storage, EDL_STORAGE_EMMC);
 	assert_recoverable_order(plan, "sbl1.mbn");
+	assert_no_synthesized_erase(plan);
 	for (size_t i = 0; i < plan->n_steps; i++) {
 		s = &plan->steps[i];
 		if (s->kind == EDL_STEP_PATCH) {
 			patches++;
 			assert_string_equal(s->filename, "DISK");
 		}
-		if (s->kind == EDL_STEP_ERASE && s->bootloader) {
-			boot_erases++;
-			assert_true(s->synthesized);
-		}
+		if (s->kind == EDL_STEP_ERASE)
+			erases++;
 	}
 	/* 13 DISK patches; the 13 file patches have DISK twins and are dropped. */
 	assert_int_equal(patches, 13);
 	assert_non_null(pt_find_diag(fx->pkg, EDL_DIAG_NOTE, "13 patches aimed at files"));
-	assert_int_equal(boot_erases, 2); /* sbl1 and sbl1bak */
+	/* The XML has no erase, so the plan has none: no "erase*+ sbl1" (it used to
+	 * erase sbl1 and sbl1bak first, which an MSM8916-era programmer turns into
+	 * an erase of the whole eMMC user area). */
+	assert_int_equal(erases, 0);
+	assert_string_equal(plan->steps[0].label, "modem"); /* file order */
+	assert_int_equal(plan->steps[0].kind, EDL_STEP_PROGRAM);
 	s = last_of_kind(plan, EDL_STEP_SET_BOOTABLE);
 	assert_ptr_equal(s, &plan->steps[plan->n_steps - 1]);
 	assert_int_equal(s->lun, 0);
@@ -342,12 +358,17 @@ static void test_package_ufs_luns_infer_storage_and_bootable_lun(void **state)
 	s = &plan->steps[plan->n_steps - 1];
 	assert_int_equal(s->kind, EDL_STEP_SET_BOOTABLE);
 	assert_int_equal(s->lun, 1);
+	/* No synthesized xbl erase: file order, then xbl last, then setbootable. */
+	assert_no_synthesized_erase(plan);
+	assert_int_equal(plan->n_steps, 4);
 	s = &plan->steps[0];
-	assert_int_equal(s->kind, EDL_STEP_ERASE);
-	assert_int_equal(s->lun, 1);
+	assert_int_equal(s->kind, EDL_STEP_PROGRAM);
+	assert_string_equal(s->label, "PrimaryGPT");
+	assert_string_equal(plan->steps[1].label, "modem");
+	s = &plan->steps[2];
+	assert_int_equal(s->kind, EDL_STEP_PROGRAM);
 	assert_string_equal(s->label, "xbl_a");
-	assert_int_equal(s->num_sectors, 64);
-	assert_string_equal(plan->steps[plan->n_steps - 2].label, "xbl_a");
+	assert_true(s->bootloader);
 	assert_int_equal(plan->luns[1].est_ms + plan->luns[0].est_ms + plan->luns[2].est_ms,
 	                 plan->est_ms);
 }
