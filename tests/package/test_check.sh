@@ -2,7 +2,8 @@
 # End-to-end test of the real `edlstation package check` binary: packages built
 # around the real samples (EDL_SAMPLES; the images they name are generated
 # here), valid and broken, checked for exit codes (0 valid, 2 invalid/usage),
-# the plan's recoverable order, JSON output and the warm hash cache.
+# the plan's recoverable order (no erase added on eMMC), JSON output, the warm
+# hash cache, and `mkpackage --vendor-erase` giving a verbatim vendor step.
 # usage: test_check.sh PATH_TO_EDLSTATION
 set -eu
 BIN=${1:?usage: test_check.sh PATH_TO_EDLSTATION}

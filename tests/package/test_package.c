@@ -1,7 +1,10 @@
 /*
  * Tests of whole package loads: packages built around every real sample (the
- * tests generate the images they name) give a plan whose boot loader is erased
- * first and programmed last; discovery never picks by directory order; every
+ * tests generate the images they name) give a plan whose boot loader is
+ * programmed last (and, on NAND only, erased first: no erase is ever added on
+ * eMMC/UFS); a Quectel vendor erase becomes a verbatim vendor step right after
+ * the boot loader erase; an erase without a range is refused; discovery never
+ * picks by directory order; every
  * validation error has a hostile package and its message asserted; the hash
  * cache serves unchanged files, rehashes changed ones and survives a corrupt
  * cache; step digests cover exactly the written bytes; edl_plan_resolve checks a
