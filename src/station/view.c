@@ -158,10 +158,24 @@ void view_final(struct station *st)
 	if (st->tty)
 		draw_table(st);
 	if (st->format == EDL_LOGFMT_JSON) {
-		printf("{\"event\":\"summary\",\"finished\":%u,\"passed\":%u,\"failed\":%u,"
-		       "\"interrupted\":%u,\"units_per_hour\":%.1f}\n",
-		       st->finished, st->passed, st->failed, st->interrupted,
-		       hours > 0 ? st->finished / hours : 0);
+		struct edl_json j;
+
+		edl_json_init_file(&j, stdout, EDL_JSON_COMPACT);
+		edl_json_object_begin(&j);
+		edl_json_key(&j, "event");
+		edl_json_string(&j, "summary");
+		edl_json_key(&j, "finished");
+		edl_json_uint(&j, st->finished);
+		edl_json_key(&j, "passed");
+		edl_json_uint(&j, st->passed);
+		edl_json_key(&j, "failed");
+		edl_json_uint(&j, st->failed);
+		edl_json_key(&j, "interrupted");
+		edl_json_uint(&j, st->interrupted);
+		edl_json_key(&j, "units_per_hour");
+		edl_json_fixed(&j, hours > 0 ? st->finished / hours : 0, 1);
+		edl_json_object_end(&j);
+		(void)edl_json_finish(&j);
 	} else {
 		printf("summary: %u unit(s) finished: %u passed, %u failed; %u interrupted; "
 		       "%.0f units/hour\n",
