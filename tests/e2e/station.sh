@@ -230,7 +230,7 @@ hostile_descriptor)
 	# JSON (UTF-8, no raw control character) and the attach event carries the
 	# descriptor's text, quotes included (libusb's ASCII reading of the string
 	# descriptor has already made the escape and the 0xff byte '?').
-	station --devices 1 --product-suffix "' OR 1=1; DROP TABLE run;--\"<x>&"$'\x1b[2J\xff' -- --count 1 --log-format json
+	station --devices 1 --dump "$W/dump" --product-suffix "' OR 1=1; DROP TABLE run;--\"<x>&"$'\x1b[2J\xff' -- --count 1 --log-format json
 	check "exit 0 with JSON events" [ "$rc" -eq 0 ]
 	check "every JSON event parses; attach carries the descriptor; the unit passes" python3 -c '
 import json, sys
@@ -244,6 +244,14 @@ assert all(isinstance(e["t_ms"], int) and "message" in e for e in ev[:-1])
 assert ev[-1]["event"] == "summary" and ev[-1]["passed"] == 1, ev[-1]
 assert [e for e in ev if e["event"] == "pass" and e["serial"] == "1a2b3c4d"], ev[-3:]
 ' "$OUT"
+	check "the emulator's unit.json parses and keeps the raw iProduct (escape, 0xff as U+FFFD)" python3 -c '
+import json, sys
+def bad(c):
+    raise ValueError(c)
+u = json.loads(open(sys.argv[1], "rb").read().decode("utf-8"), parse_constant=bad)
+assert u["usb_product"].endswith("DROP TABLE run;--\"<x>&\x1b[2J\ufffd"), u["usb_product"]
+assert u["serial"] == "1a2b3c4d" and u["end"] == "reset", u
+' "$W/dump/1a2b3c4d/unit.json"
 	;;
 identify)
 	# identify reads each unit's identity and leaves it ready: a run then flashes it.
