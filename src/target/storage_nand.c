@@ -284,7 +284,9 @@ int edl_target_nand_read_pages(const struct edl_target_storage *s, uint64_t page
 int edl_target_nand_read(const struct edl_target_storage *s, const struct edl_target_range *r,
                          uint64_t index, uint8_t *buf, uint64_t n, struct edl_error *err)
 {
-	uint64_t phys, run;
+	/* nand_map() sets both whenever it returns EDL_OK; gcc -O3 cannot see that
+	 * through edl_error_set() and warns (-Wmaybe-uninitialized). */
+	uint64_t phys = 0, run = 0;
 
 	if (index > r->count || n > r->count - index)
 		return edl_error_set(err, EDL_E_RANGE,
