@@ -298,6 +298,10 @@ static void run_sahara(struct edl_flash_job *job, uint64_t now)
 			set_stage(job, EDL_STAGE_RESET);
 		return;
 	}
+	case EDL_SAHARA_OUTCOME_REENUMERATE:
+		/* The ROM accepts only RESET (XBL); it was sent: the unit comes back new. */
+		finish(job, EDL_FLASH_OUTCOME_REENUMERATE);
+		return;
 	case EDL_SAHARA_OUTCOME_NONE:
 		break;
 	}
