@@ -249,6 +249,12 @@ struct edl_sahara_host_config {
 	 * waiting for XML. Default EDL_SAHARA_FLUSH_DEFAULT; 0 = no flush, and the
 	 * first such bytes fail the engine. */
 	uint64_t flush_max_bytes;
+	/* Client commands not to ask in command mode (bit n = command n), e.g. the
+	 * one a ROM refused on an earlier attempt (identity.refused_exec): an XBL
+	 * ROM that refuses one takes only RESET, so asking it again on the
+	 * re-enumerated unit would only re-enumerate it again. The serial (bit 1)
+	 * is always asked. 0 = ask everything. */
+	uint32_t skip_exec_mask;
 };
 
 #define EDL_SAHARA_FLUSH_DEFAULT ((uint64_t)16 << 20)
@@ -285,6 +291,8 @@ struct edl_sahara_identity {
 	size_t pk_hash_len;    /* 0 = not reported */
 	bool have_sbl_version; /* never asked any more (XBL refuses 0x07): stays false */
 	uint32_t sbl_version;
+	uint32_t refused_exec;   /* client command the ROM refused, ending command mode; 0 none */
+	uint32_t refused_status; /* its END_OF_IMAGE status (0x1f for a zero-length answer) */
 };
 
 /* The engine's states, one line each; names from edl_sahara_host_state_name(). */

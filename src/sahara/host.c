@@ -466,7 +466,8 @@ static int store_exec(struct edl_sahara_host *h, uint32_t cmd, const uint8_t *d,
 
 /*
  * The device refused the current EXECUTE (END_OF_IMAGE or a zero-length
- * answer). Identification ends with what was learnt: on XBL an unsupported
+ * answer). Identification ends with what was learnt (a refused serial fails, as
+ * before): on XBL an unsupported
  * EXECUTE leaves the ROM accepting only RESET (boot_sahara.c), so asking the
  * next item would only collect more refusals; SWITCH_MODE(0) follows, and an
  * END_OF_IMAGE to that too means RESET (WAIT_HELLO).
@@ -475,6 +476,13 @@ static int exec_refused(struct edl_sahara_host *h, uint32_t status, uint64_t now
 {
 	uint32_t cmd = h->exec_seq[h->exec_idx];
 
+	/* No serial, no unit to record: and re-enumerating would meet the same refusal. */
+	if (cmd == EDL_SAHARA_EXEC_SERIAL)
+		return fail(h, EDL_E_SAHARA_EXEC,
+		            "device refused EXECUTE 0x01 (serial number): status 0x%02x (%s)",
+		            status, edl_sahara_status_name(status));
+	h->id.refused_exec = cmd;
+	h->id.refused_status = status;
 	edl_log_debug(h->log,
 	              "sahara: device refused EXECUTE 0x%02x: status 0x%02x (%s); ending "
 	              "command mode",
@@ -544,6 +552,11 @@ static int on_exec_data(struct edl_sahara_host *h, const uint8_t *data, size_t l
 
 /* ---- HELLO, probe, image transfer ---- */
 
+static bool skip_exec(const struct edl_sahara_host *h, uint32_t cmd)
+{
+	return cmd < 32 && (h->cfg.skip_exec_mask & (UINT32_C(1) << cmd)) != 0;
+}
+
 static int on_hello(struct edl_sahara_host *h, const struct edl_sahara_pkt *pkt, uint64_t now)
 {
 	int rc;
@@ -556,12 +569,16 @@ static int on_hello(struct edl_sahara_host *h, const struct edl_sahara_pkt *pkt,
 		/* Serial, HW id (chip id on v3), PK hash, as edl asks. Not the SBL
 		 * version (0x07): edl has it commented out, and on XBL an unsupported
 		 * EXECUTE leaves only RESET. */
+		uint32_t hwid = pkt->u.hello.version >= 3 ? EDL_SAHARA_EXEC_CHIP_ID_V3
+		                                          : EDL_SAHARA_EXEC_MSM_HWID;
+
 		h->n_exec = 0;
 		h->exec_idx = 0;
 		h->exec_seq[h->n_exec++] = EDL_SAHARA_EXEC_SERIAL;
-		h->exec_seq[h->n_exec++] = pkt->u.hello.version >= 3 ? EDL_SAHARA_EXEC_CHIP_ID_V3
-		                                                     : EDL_SAHARA_EXEC_MSM_HWID;
-		h->exec_seq[h->n_exec++] = EDL_SAHARA_EXEC_PK_HASH;
+		if (!skip_exec(h, hwid))
+			h->exec_seq[h->n_exec++] = hwid;
+		if (!skip_exec(h, EDL_SAHARA_EXEC_PK_HASH))
+			h->exec_seq[h->n_exec++] = EDL_SAHARA_EXEC_PK_HASH;
 		rc = send_hello_resp(h, EDL_SAHARA_MODE_COMMAND, pkt->u.hello.version_compatible,
 		                     pkt->u.hello.version);
 		if (rc == EDL_OK)

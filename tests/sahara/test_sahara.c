@@ -1546,6 +1546,68 @@ static void test_sahara_garbage_is_bounded_by_flush_max(void **state)
 	edl_sahara_host_free(h);
 }
 
+/* A refused serial still fails: there is no unit to record, and re-enumerating
+ * would only meet the same refusal. */
+static void test_sahara_refused_serial_fails(void **state)
+{
+	(void)state;
+	struct edl_sahara_host *h = new_host(true, true, 1);
+
+	edl_sahara_host_start(h, 0);
+	FEED(h, 1, edl_sahara_encode_hello(pkt_, sizeof(pkt_), 2, 1, 0x400, 0));
+	expect_out(h, EDL_SAHARA_HELLO_RESP);
+	FEED(h, 2, edl_sahara_encode_cmd_ready(pkt_, sizeof(pkt_)));
+	expect_out(h, EDL_SAHARA_EXECUTE);
+	FEED(h, 3, edl_sahara_encode_end_of_image(pkt_, sizeof(pkt_), 0, 0x1f));
+	expect_nothing_out(h);
+	assert_int_equal(edl_sahara_host_error(h)->code, EDL_E_SAHARA_EXEC);
+	assert_string_equal(edl_sahara_host_error(h)->detail,
+	                    "device refused EXECUTE 0x01 (serial number): status 0x1f (command not "
+	                    "supported)");
+	edl_sahara_host_free(h);
+}
+
+/* The refusal is recorded, and skip_exec_mask keeps the next attempt from asking it
+ * (an XBL unit would otherwise re-enumerate for ever). */
+static void test_sahara_refused_item_recorded_and_skipped_next_time(void **state)
+{
+	(void)state;
+	struct edl_sahara_host_config cfg;
+	struct edl_sahara_host *h = new_host(true, false, 0);
+	uint8_t serial[4] = {1, 0, 0, 0}, chip[48];
+	struct edl_sahara_pkt p;
+
+	edl_sahara_host_start(h, 0);
+	FEED(h, 1, edl_sahara_encode_hello(pkt_, sizeof(pkt_), 3, 1, 0x400, 0));
+	expect_out(h, EDL_SAHARA_HELLO_RESP);
+	FEED(h, 2, edl_sahara_encode_cmd_ready(pkt_, sizeof(pkt_)));
+	exec_answer(h, 3, EDL_SAHARA_EXEC_SERIAL, serial, 4);
+	memset(chip, 0, sizeof(chip));
+	exec_answer(h, 4, EDL_SAHARA_EXEC_CHIP_ID_V3, chip, sizeof(chip));
+	expect_out(h, EDL_SAHARA_EXECUTE);
+	FEED(h, 5, edl_sahara_encode_execute_resp(pkt_, sizeof(pkt_), 3, 0));
+	expect_out(h, EDL_SAHARA_SWITCH_MODE);
+	assert_int_equal(edl_sahara_host_identity(h)->refused_exec, EDL_SAHARA_EXEC_PK_HASH);
+	assert_int_equal(edl_sahara_host_identity(h)->refused_status,
+	                 EDL_SAHARA_STATUS_EXEC_CMD_UNSUPPORTED);
+	edl_sahara_host_free(h);
+
+	edl_sahara_host_config_default(&cfg);
+	cfg.upload = false;
+	cfg.skip_exec_mask = (1u << EDL_SAHARA_EXEC_PK_HASH) | (1u << EDL_SAHARA_EXEC_SERIAL);
+	assert_int_equal(edl_sahara_host_new(&h, &cfg), EDL_OK);
+	edl_sahara_host_start(h, 0);
+	FEED(h, 1, edl_sahara_encode_hello(pkt_, sizeof(pkt_), 3, 1, 0x400, 0));
+	expect_out(h, EDL_SAHARA_HELLO_RESP);
+	FEED(h, 2, edl_sahara_encode_cmd_ready(pkt_, sizeof(pkt_)));
+	exec_answer(h, 3, EDL_SAHARA_EXEC_SERIAL, serial, 4); /* the serial is always asked */
+	exec_answer(h, 4, EDL_SAHARA_EXEC_CHIP_ID_V3, chip, sizeof(chip));
+	p = expect_out(h, EDL_SAHARA_SWITCH_MODE); /* no PK hash */
+	assert_int_equal(p.u.switch_mode.mode, 0);
+	assert_int_equal(edl_sahara_host_identity(h)->refused_exec, 0);
+	edl_sahara_host_free(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1597,6 +1659,8 @@ int main(void)
 	        cmocka_unit_test(test_sahara_mid_read_sectors_then_xml_is_firehose),
 	        cmocka_unit_test(test_sahara_garbage_without_xml_is_unknown_mode),
 	        cmocka_unit_test(test_sahara_garbage_is_bounded_by_flush_max),
+	        cmocka_unit_test(test_sahara_refused_serial_fails),
+	        cmocka_unit_test(test_sahara_refused_item_recorded_and_skipped_next_time),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
