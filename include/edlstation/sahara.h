@@ -268,7 +268,8 @@ enum edl_sahara_outcome {
 	                                         pending after the last image, MSM8916 and
 	                                         MDM9x07): Firehose now runs */
 	EDL_SAHARA_OUTCOME_FIREHOSE_RUNNING,  /* found a programmer already running (the field
-	                                         report) */
+	                                         report), idle or after a flush or its
+	                                         streamed sectors */
 	EDL_SAHARA_OUTCOME_IDENTIFIED,  /* identify-only job finished; device back in image-transfer
 	                                   mode */
 	EDL_SAHARA_OUTCOME_REENUMERATE, /* the ROM answered SWITCH_MODE or RESET_STATE_MACHINE

@@ -135,6 +135,7 @@ int edl_flash_job_new(struct edl_flash_job **out, const struct edl_flash_options
 	rc = edl_sahara_host_new(&job->sahara, &job->opt.sahara);
 	if (rc != EDL_OK)
 		goto err;
+	edl_sahara_host_set_log(job->sahara, opt->log);
 	rc = edl_fh_host_new(&job->fh, &job->opt.firehose);
 	if (rc != EDL_OK)
 		goto err;
