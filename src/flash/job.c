@@ -273,6 +273,7 @@ int edl_flash_job_new(struct edl_flash_job **out, const struct edl_flash_options
 	rc = edl_sahara_host_new(&job->sahara, &job->opt.sahara);
 	if (rc != EDL_OK)
 		goto err;
+	edl_sahara_host_set_log(job->sahara, opt->log);
 	rc = edl_fh_host_new(&job->fh, &job->opt.firehose);
 	if (rc != EDL_OK)
 		goto err;
@@ -500,6 +501,10 @@ static void run_sahara(struct edl_flash_job *job, uint64_t now)
 			set_stage(job, EDL_STAGE_RESET);
 		return;
 	}
+	case EDL_SAHARA_OUTCOME_REENUMERATE:
+		/* The ROM accepts only RESET (XBL); it was sent: the unit comes back new. */
+		finish(job, EDL_FLASH_OUTCOME_REENUMERATE);
+		return;
 	case EDL_SAHARA_OUTCOME_NONE:
 		break;
 	}
