@@ -1301,14 +1301,26 @@ static void command(struct edl_target_prog *p, const uint8_t *data, size_t len, 
 		ack(p);
 		goto out;
 	}
-	struct out_item *before = p->tail;
-	if (!(id == CMD_NOP && p->q.nop_bare_ack))
+	struct out_item *before = p->tail, *called = NULL;
+	if (!(id == CMD_NOP && p->q.nop_bare_ack)) {
 		qlog(p, 0, "INFO: Calling handler for %s", handlers[id].name);
+		called = p->tail != before ? p->tail : NULL;
+	}
 	if (p->faults.nak_nth != 0 && strcasecmp(p->faults.nak_command, c.name) == 0 &&
 	    p->seen[id] == p->faults.nak_nth)
 		fail(p, "injected failure on %s #%u", handlers[id].name, p->seen[id]);
 	else
 		handlers[id].fn(p, &c, now);
+	if (called != NULL && p->tail == called) {
+		/* The handler answered nothing (old code's silent returns): the old
+		 * code that does that logs nothing either. */
+		if (before != NULL)
+			before->next = NULL;
+		else
+			p->head = NULL;
+		p->tail = before;
+		free_item(called);
+	}
 	if (p->q.late_logs)
 		late_reorder(p, before);
 out:

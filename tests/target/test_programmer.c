@@ -1025,6 +1025,339 @@ static void test_programmer_stale_output_is_one_transfer_of_two_documents(void *
 	rig_free(r);
 }
 
+static const char build_date[] = "LOG INFO: Binary build date: Apr 19 2020 @ 17:49:11\n";
+
+static void test_programmer_banner_lists_its_functions(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(EDL_STORAGE_NAND, NULL);
+	char want[2048];
+
+	assert_int_equal(edl_target_prog_banner(r->p), EDL_OK);
+	/* The SDX55 banner (qfirehose logs), one document per transfer, listing
+	 * what the emulator implements. */
+	snprintf(want, sizeof(want),
+	         "%s%sLOG INFO: Chip serial num: 1212760641 (0x48494241)\n"
+	         "LOG INFO: Supported Functions (10):\n"
+	         "LOG INFO: program\nLOG INFO: read\nLOG INFO: nop\nLOG INFO: patch\n"
+	         "LOG INFO: configure\nLOG INFO: setbootablestoragedrive\nLOG INFO: erase\n"
+	         "LOG INFO: power\nLOG INFO: getstorageinfo\nLOG INFO: getsha256digest\n"
+	         "LOG INFO: End of supported functions 10\n",
+	         build_date, build_date);
+	assert_string_equal(drain(r, 0), want);
+	assert_int_equal(r->chunks, 15);
+	rig_free(r);
+
+	static const char *const few[] = {"program", "read", "configure", NULL};
+	struct edl_prog_quirks q = {.functions = few,
+	                            .banner_one_line = true,
+	                            .chip_serial_log = "Chip serial num: 0 (0x0)"};
+	r = rig_new_q(EDL_STORAGE_EMMC, NULL, &q, 0);
+	assert_int_equal(edl_target_prog_banner(r->p), EDL_OK);
+	snprintf(want, sizeof(want),
+	         "%s%sLOG INFO: Chip serial num: 0 (0x0)\n"
+	         "LOG INFO: Supported Functions: program read configure\n",
+	         build_date, build_date);
+	assert_string_equal(drain(r, 0), want);
+	rig_free(r);
+}
+
+/* A command the banner did not list is an unknown tag: logged, ACKed, and
+ * nothing done (processNextXMLTag). */
+static void test_programmer_unlisted_command_is_an_ignored_tag(void **state)
+{
+	(void)state;
+	static const char *const few[] = {"program", "configure", "getsha256digest", NULL};
+	struct edl_prog_quirks q = {.functions = few};
+	struct rig *r = rig_new_q(EDL_STORAGE_EMMC, NULL, &q, 0);
+	uint8_t data[1024], back[1024];
+
+	fill_pattern(data, sizeof(data), 31);
+	program_emmc(r, 10, data, sizeof(data));
+	assert_non_null(strstr(drain(r, 0), "RESP ACK rawmode=false"));
+	forget(r);
+	send(r,
+	     "<data><erase SECTOR_SIZE_IN_BYTES=\"512\" num_partition_sectors=\"2\" "
+	     "physical_partition_number=\"0\" start_sector=\"10\"/></data>",
+	     0);
+	assert_string_equal(drain(r, 0),
+	                    "LOG WARNING: Ignoring unrecognized tag 'erase'. Continuing.\n"
+	                    "RESP ACK rawmode=false\n");
+	assert_int_equal(edl_target_storage_read_raw(r->st, 0, 10, 2, back, NULL), EDL_OK);
+	assert_memory_equal(back, data, sizeof(data));
+	assert_int_equal(edl_target_prog_commands_seen(r->p, "erase"), 1);
+	rig_free(r);
+}
+
+static bool all_bytes(const uint8_t *p, size_t n, uint8_t v)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != v)
+			return false;
+	return true;
+}
+
+static void test_programmer_erase_without_a_range_wipes_the_lun(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(EDL_STORAGE_EMMC, NULL);
+	uint8_t data[2048], back[2048];
+
+	fill_pattern(data, sizeof(data), 32);
+	program_emmc(r, 100, data, sizeof(data));
+	assert_non_null(strstr(drain(r, 0), "RESP ACK rawmode=false"));
+	forget(r);
+	/* A ranged erase leaves the rest alone. */
+	send(r,
+	     "<data><erase SECTOR_SIZE_IN_BYTES=\"512\" num_partition_sectors=\"2\" "
+	     "physical_partition_number=\"0\" start_sector=\"100\"/></data>",
+	     0);
+	assert_string_equal(drain(r, 0), "LOG INFO: Calling handler for erase\n"
+	                                 "LOG INFO: Erasing start sector 100, num sectors 2\n"
+	                                 "RESP ACK rawmode=false\n");
+	assert_int_equal(edl_target_storage_read_raw(r->st, 0, 100, 4, back, NULL), EDL_OK);
+	assert_true(all_bytes(back, 1024, 0));
+	assert_memory_equal(back + 1024, data + 1024, 1024);
+	forget(r);
+	/* No num_partition_sectors: the whole LUN (Sony's doc, qdl #193/#244). */
+	send(r, "<data><erase physical_partition_number=\"0\"/></data>", 0);
+	assert_string_equal(drain(r, 0), "LOG INFO: Calling handler for erase\n"
+	                                 "LOG INFO: Erasing start sector 0, num sectors 4096\n"
+	                                 "RESP ACK rawmode=false\n");
+	assert_int_equal(edl_target_storage_read_raw(r->st, 0, 100, 4, back, NULL), EDL_OK);
+	assert_true(all_bytes(back, sizeof(back), 0));
+	rig_free(r);
+
+	/* erase_whole_lun: the old handleErase ignores the range. */
+	struct edl_prog_quirks q = {.erase_whole_lun = true};
+	r = rig_new_q(EDL_STORAGE_EMMC, NULL, &q, 0);
+	program_emmc(r, 100, data, sizeof(data));
+	assert_non_null(strstr(drain(r, 0), "RESP ACK rawmode=false"));
+	forget(r);
+	send(r,
+	     "<data><erase SECTOR_SIZE_IN_BYTES=\"512\" num_partition_sectors=\"1\" "
+	     "physical_partition_number=\"0\" start_sector=\"0\"/></data>",
+	     0);
+	assert_non_null(strstr(drain(r, 0), "Erasing start sector 0, num sectors 4096\nRESP ACK"));
+	assert_int_equal(edl_target_storage_read_raw(r->st, 0, 100, 4, back, NULL), EDL_OK);
+	assert_true(all_bytes(back, sizeof(back), 0));
+	rig_free(r);
+}
+
+/* Programs pages start..start+n-1 of the NAND rig (partition up to page 63). */
+static void program_nand(struct rig *r, uint64_t start, const uint8_t *data, size_t pages)
+{
+	char xml[512];
+
+	snprintf(xml, sizeof(xml),
+	         "<data><program PAGES_PER_BLOCK=\"4\" SECTOR_SIZE_IN_BYTES=\"2048\" "
+	         "num_partition_sectors=\"%zu\" physical_partition_number=\"0\" "
+	         "start_sector=\"%llu\" last_sector=\"63\"/></data>",
+	         pages, (unsigned long long)start);
+	send(r, xml, 0);
+	assert_non_null(strstr(drain(r, 0), "RESP ACK rawmode=true"));
+	send_raw(r, data, pages * 2048, 0);
+	assert_non_null(strstr(drain(r, 0), "RESP ACK rawmode=false"));
+	forget(r);
+}
+
+static void test_programmer_nand_erase_alignment_is_a_quirk(void **state)
+{
+	(void)state;
+	struct edl_prog_quirks q = {.erase_needs_alignment = true};
+	struct rig *r = rig_new_q(EDL_STORAGE_NAND, NULL, &q, 0);
+	const char *unaligned = "<data><erase PAGES_PER_BLOCK=\"4\" SECTOR_SIZE_IN_BYTES=\"2048\" "
+	                        "num_partition_sectors=\"4\" physical_partition_number=\"0\" "
+	                        "start_sector=\"10\"/></data>";
+
+	send(r, unaligned, 0);
+	/* MDM9607 (REAL-DEVICES.md §2). */
+	assert_string_equal(drain(r, 0), "LOG INFO: Calling handler for erase\n"
+	                                 "LOG ERROR: start_sector unaligned\n"
+	                                 "RESP NAK rawmode=false\n");
+	rig_free(r);
+	r = rig_new(EDL_STORAGE_NAND, NULL);
+	send(r, unaligned, 0);
+	assert_non_null(strstr(drain(r, 0), "Erasing start sector 10, num sectors 4\nRESP ACK"));
+	rig_free(r);
+}
+
+static void test_programmer_quectel_vendor_erase(void **state)
+{
+	(void)state;
+	struct edl_prog_quirks q = {.vendor_erase = true};
+	struct rig *r = rig_new_q(EDL_STORAGE_NAND, NULL, &q, 0);
+	const char *vendor =
+	        "<data><erase a_rawdata_start_sector=\"12\" b_rawdata_num_sector=\"4\" "
+	        "c_project_name=\"RG500QEA_VH\" d_project_type=\"STD\" "
+	        "vendor=\"quectel\"/></data>";
+	uint8_t data[8 * 2048], back[8 * 2048];
+
+	fill_pattern(data, sizeof(data), 33);
+	program_nand(r, 8, data, 8); /* blocks 2 and 3 */
+	send(r, vendor, 0);
+	/* A Quectel programmer erases exactly the raw range (openwrt-ipq #3). */
+	assert_string_equal(drain(r, 0),
+	                    "LOG INFO: Calling handler for erase\n"
+	                    "LOG INFO: [harden] project RG500QEA_VH type STD erase raw "
+	                    "data start 12 num 4\n"
+	                    "LOG INFO: Erasing start sector 12, num sectors 4\n"
+	                    "RESP ACK rawmode=false\n");
+	assert_int_equal(edl_target_storage_read_raw(r->st, 0, 8, 8, back, NULL), EDL_OK);
+	assert_memory_equal(back, data, 4 * 2048);
+	assert_true(all_bytes(back + 4 * 2048, 4 * 2048, 0xff));
+	rig_free(r);
+
+	/* Any other programmer ignores the unknown attributes: a range-less erase
+	 * that wipes the whole device (fwupd PR #9204). */
+	r = rig_new(EDL_STORAGE_NAND, NULL);
+	program_nand(r, 8, data, 8);
+	send(r, vendor, 0);
+	assert_string_equal(drain(r, 0), "LOG INFO: Calling handler for erase\n"
+	                                 "LOG INFO: Erasing start sector 0, num sectors 64\n"
+	                                 "RESP ACK rawmode=false\n");
+	assert_int_equal(edl_target_storage_read_raw(r->st, 0, 8, 8, back, NULL), EDL_OK);
+	assert_true(all_bytes(back, sizeof(back), 0xff));
+	rig_free(r);
+}
+
+static void test_programmer_old_code_quirks(void **state)
+{
+	(void)state;
+	struct edl_prog_quirks q = {
+	        .nop_bare_ack = true, .power_prefix_only = true, .patch_file_silent = true};
+	struct rig *r = rig_new_q(EDL_STORAGE_EMMC, NULL, &q, 0);
+
+	/* handleNop: a bare ACK. */
+	send(r, "<data><nop/></data>", 0);
+	assert_string_equal(drain(r, 0), "RESP ACK rawmode=false\n");
+	forget(r);
+	/* handlePatch: a file patch, or one missing attributes, gets nothing. */
+	send(r,
+	     "<data><patch SECTOR_SIZE_IN_BYTES=\"512\" byte_offset=\"16\" "
+	     "filename=\"gpt_main0.bin\" "
+	     "physical_partition_number=\"0\" size_in_bytes=\"4\" start_sector=\"1\" "
+	     "value=\"0\"/></data>",
+	     0);
+	assert_string_equal(drain(r, 0), "");
+	send(r, "<data><patch SECTOR_SIZE_IN_BYTES=\"512\" filename=\"DISK\"/></data>", 0);
+	assert_string_equal(drain(r, 0), "");
+	/* handlePower: unknown values get no answer ... */
+	send(r, "<data><power value=\"reboot\"/></data>", 0);
+	assert_string_equal(drain(r, 0), "");
+	assert_int_equal(edl_target_prog_end(r->p), EDL_TARGET_PROG_RUNNING);
+	/* ... and reset_to_edl matches the "reset" prefix: a plain reset. */
+	send(r, "<data><power value=\"reset_to_edl\"/></data>", 0);
+	assert_string_equal(
+	        drain(r, 0),
+	        "LOG INFO: Calling handler for power\n"
+	        "RESP ACK rawmode=false\n"
+	        "LOG INFO: Will issue reset/power off 100 useconds, if this hangs check "
+	        "if watchdog is enabled\n"
+	        "LOG INFO: bsp_target_reset() 1\n");
+	assert_int_equal(edl_target_prog_end(r->p), EDL_TARGET_PROG_RESET);
+	rig_free(r);
+
+	/* A current programmer: nop logs, a file patch is ACKed, reset_to_edl honoured. */
+	r = rig_new(EDL_STORAGE_EMMC, NULL);
+	send(r, "<data><nop/></data>", 0);
+	assert_string_equal(drain(r, 0), "LOG INFO: Calling handler for nop\n"
+	                                 "LOG INFO: Binary build date: Apr 19 2020 @ 17:49:11\n"
+	                                 "RESP ACK rawmode=false\n");
+	forget(r);
+	send(r, "<data><power value=\"reset_to_edl\"/></data>", 0);
+	assert_non_null(strstr(drain(r, 0), "RESP ACK rawmode=false\nLOG INFO: Will issue"));
+	assert_int_equal(edl_target_prog_end(r->p), EDL_TARGET_PROG_RESET_TO_EDL);
+	rig_free(r);
+}
+
+/* late_logs (MSM8916, qdl firehose_read): the last log comes after the response. */
+static void test_programmer_late_logs_follow_the_response(void **state)
+{
+	(void)state;
+	struct edl_prog_quirks q = {.late_logs = true};
+	struct rig *r = rig_new_q(EDL_STORAGE_UFS, NULL, &q, 0);
+
+	send(r, "<data><setbootablestoragedrive value=\"1\"/></data>", 0);
+	assert_string_equal(drain(r, 0), "LOG INFO: Calling handler for setbootablestoragedrive\n"
+	                                 "RESP ACK rawmode=false\n"
+	                                 "LOG INFO: Set bootable drive to 1.\n");
+	forget(r);
+	/* A rawmode ACK keeps its logs ahead of it: the data follows it. */
+	send(r,
+	     "<data><program SECTOR_SIZE_IN_BYTES=\"4096\" num_partition_sectors=\"1\" "
+	     "physical_partition_number=\"0\" start_sector=\"0\"/></data>",
+	     0);
+	assert_string_equal(drain(r, 0), "LOG INFO: Calling handler for program\n"
+	                                 "RESP ACK rawmode=true\n");
+	rig_free(r);
+}
+
+static void test_programmer_digest_failures_answer_like_handle_get_digest(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(EDL_STORAGE_EMMC, NULL);
+
+	/* The range runs off the end: the read fails, the ACK carries no digest. */
+	send(r,
+	     "<data><getsha256digest SECTOR_SIZE_IN_BYTES=\"512\" num_partition_sectors=\"200\" "
+	     "physical_partition_number=\"0\" start_sector=\"4000\"/></data>",
+	     0);
+	assert_string_equal(drain(r, 0), "LOG INFO: Calling handler for getsha256digest\n"
+	                                 "LOG ERROR: emmc read failed\n"
+	                                 "RESP ACK rawmode=false\n");
+	forget(r);
+	/* A start beyond the partition fails its parse. */
+	send(r,
+	     "<data><getsha256digest SECTOR_SIZE_IN_BYTES=\"512\" num_partition_sectors=\"1\" "
+	     "physical_partition_number=\"0\" start_sector=\"5000\"/></data>",
+	     0);
+	assert_string_equal(drain(r, 0), "LOG INFO: Calling handler for getsha256digest\n"
+	                                 "LOG ERROR: Parsed value exceeds size of partition in "
+	                                 "sectors\n"
+	                                 "LOG ERROR: Failed to parse start sector\n"
+	                                 "RESP NAK rawmode=false\n");
+	rig_free(r);
+}
+
+/* firehose_busy: the programmer sits in a program's raw phase; everything is
+ * raw data until the bytes due have arrived (Sony's Firehose doc), fed here
+ * one byte per transfer after a host's <nop/> probe. */
+static void test_programmer_busy_takes_everything_as_raw_data(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(EDL_STORAGE_EMMC, NULL);
+	const char *probe = "<?xml version=\"1.0\" ?><data><nop /></data>";
+	size_t plen = strlen(probe);
+	uint8_t rest[1000], back[1024];
+
+	assert_int_equal(edl_target_prog_start_busy(r->p, 1000), EDL_OK);
+	assert_true(edl_target_prog_in_raw(r->p));
+	send(r, probe, 0);
+	assert_string_equal(drain(r, 0), ""); /* swallowed */
+	fill_pattern(rest, sizeof(rest), 34);
+	for (size_t i = 0; i < 1000 - plen; i++) {
+		send_raw(r, rest + i, 1, 0);
+		if (i + 1 < 1000 - plen)
+			assert_string_equal(drain(r, 0), "");
+	}
+	assert_string_equal(drain(r, 0), "LOG INFO: Finished sector address 2\n"
+	                                 "RESP ACK rawmode=false\n");
+	assert_false(edl_target_prog_in_raw(r->p));
+	/* Written where the interrupted range was: 24 bytes received before the
+	 * power-on (zeros here), then the probe, then the rest. */
+	assert_int_equal(edl_target_storage_read_raw(r->st, 0, 0, 2, back, NULL), EDL_OK);
+	assert_true(all_bytes(back, 24, 0));
+	assert_memory_equal(back + 24, probe, plen);
+	assert_memory_equal(back + 24 + plen, rest, 1000 - plen);
+	forget(r);
+	/* Then idle: commands are commands again. */
+	send(r, probe, 0);
+	assert_non_null(strstr(drain(r, 0), "RESP ACK rawmode=false\n"));
+	assert_int_equal(edl_target_prog_commands_seen(r->p, "nop"), 1);
+	rig_free(r);
+}
+
 static uint32_t next_rand(uint32_t *seed)
 {
 	*seed = *seed * 1103515245u + 12345u;
@@ -1147,6 +1480,15 @@ int main(void)
 	        cmocka_unit_test(test_programmer_power_ends_the_session_after_its_ack),
 	        cmocka_unit_test(test_programmer_sets_bootable_drive_and_answers_nop),
 	        cmocka_unit_test(test_programmer_stale_output_is_one_transfer_of_two_documents),
+	        cmocka_unit_test(test_programmer_banner_lists_its_functions),
+	        cmocka_unit_test(test_programmer_unlisted_command_is_an_ignored_tag),
+	        cmocka_unit_test(test_programmer_erase_without_a_range_wipes_the_lun),
+	        cmocka_unit_test(test_programmer_nand_erase_alignment_is_a_quirk),
+	        cmocka_unit_test(test_programmer_quectel_vendor_erase),
+	        cmocka_unit_test(test_programmer_old_code_quirks),
+	        cmocka_unit_test(test_programmer_late_logs_follow_the_response),
+	        cmocka_unit_test(test_programmer_digest_failures_answer_like_handle_get_digest),
+	        cmocka_unit_test(test_programmer_busy_takes_everything_as_raw_data),
 	        cmocka_unit_test(test_programmer_survives_random_transfers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
