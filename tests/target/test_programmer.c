@@ -1,11 +1,16 @@
 /*
  * Tests of the emulated Firehose programmer, driven with hand-written host
- * documents: configure negotiation, program with raw data in odd-sized
- * transfers (read back byte for byte), read in raw mode, getsha256digest against
- * a SHA-256 computed here, patch with CRC32 and NUM_DISK_SECTORS expressions,
- * NAND rules through the programmer, answers to garbage, and every fault the
- * programmer applies (injected NAK, small payload, corruption, unplug, slow and
- * rate-limited final ACKs, power delays, stale output).
+ * documents, asserting the real programmers' texts (REAL-DEVICES.md §2): the
+ * start-up banner, unlisted commands as ignored tags, configure negotiation in
+ * the SDX55 and SDM855 shapes and the MemoryName texts, erase forms (ranged,
+ * whole LUN, Quectel vendor), the old-code quirks, late logs, getstorageinfo
+ * and getsha256digest shapes, a programmer busy in a raw phase; then program
+ * with raw data in odd-sized transfers (read back byte for byte), read in raw
+ * mode, getsha256digest against a SHA-256 computed here, patch with CRC32 and
+ * NUM_DISK_SECTORS expressions, NAND rules through the programmer, answers to
+ * garbage, and every fault the programmer applies (injected NAK, small payload,
+ * corruption, unplug, slow and rate-limited final ACKs, power delays, stale
+ * output).
  *
  * Every answer chunk is parsed back with libxml2 into a transcript of
  * "LOG <text>" and "RESP <value> <attr>=<v> ..." lines, so the tests also show
@@ -36,6 +41,9 @@ struct rig {
 	unsigned chunks;
 };
 
+/* eMMC rig size in sectors (a test may enlarge it; the files are sparse). */
+static uint64_t rig_emmc_sectors = 4096;
+
 /* A rig whose programmer has these quirks and this maximum payload (0 = 1 MiB). */
 static struct rig *rig_new_q(enum edl_storage_kind kind, const struct edl_target_faults *faults,
                              const struct edl_prog_quirks *quirks, uint64_t max_payload);
@@ -63,7 +71,7 @@ static struct rig *rig_new_q(enum edl_storage_kind kind, const struct edl_target
 		cfg.bad_blocks = bad;
 		cfg.n_bad_blocks = 1;
 	} else if (kind == EDL_STORAGE_EMMC) {
-		cfg.sectors = 4096; /* 2 MiB */
+		cfg.sectors = rig_emmc_sectors; /* 2 MiB unless a test enlarges it */
 	} else {
 		cfg.sectors = 256;
 	}
@@ -251,6 +259,26 @@ static void test_programmer_configure_answers_like_the_sdx55(void **state)
 	                                 "MaxXMLSizeInBytes=4096 DateTime=Apr 19 2020 - 17:49:11 "
 	                                 "TargetName=SDX55\n");
 	assert_int_equal(edl_target_prog_payload(r->p), 8192);
+	rig_free(r);
+}
+
+/* ZlpAwareHost="0": the programmer stops ending packet-sized answers with a
+ * ZLP (handleConfigure: qusb_al_bulk_set_zlp_mode(FALSE)). */
+static void test_programmer_configure_zlp_aware_host_zero_turns_zlps_off(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(EDL_STORAGE_EMMC, NULL);
+	struct edl_chunk c;
+
+	send(r, "<data><nop/></data>", 0);
+	assert_true(edl_target_prog_next_out(r->p, &c, 0));
+	assert_true(c.zlp);
+	drain(r, 0);
+	send(r, "<data><configure MemoryName=\"eMMC\" ZlpAwareHost=\"0\"/></data>", 0);
+	drain(r, 0);
+	send(r, "<data><nop/></data>", 0);
+	assert_true(edl_target_prog_next_out(r->p, &c, 0));
+	assert_false(c.zlp);
 	rig_free(r);
 }
 
@@ -1320,6 +1348,36 @@ static void test_programmer_digest_failures_answer_like_handle_get_digest(void *
 	rig_free(r);
 }
 
+/* handleGetDigest logs "N sectors more to hash" after every 16384 sectors
+ * hashed, while more remain. */
+static void test_programmer_long_digest_reports_progress(void **state)
+{
+	(void)state;
+	rig_emmc_sectors = 40000;
+	struct rig *r = rig_new(EDL_STORAGE_EMMC, NULL);
+	rig_emmc_sectors = 4096;
+	uint8_t *zeros = calloc(40000, 512);
+	char hex[65], want[512];
+
+	assert_non_null(zeros);
+	send(r,
+	     "<data><getsha256digest SECTOR_SIZE_IN_BYTES=\"512\" num_partition_sectors=\"40000\" "
+	     "physical_partition_number=\"0\" start_sector=\"0\"/></data>",
+	     0);
+	sha256_hex(zeros, (size_t)40000 * 512, hex);
+	/* 1 MiB reads of 2048 sectors: the counter passes 16384 after 8 and 16 reads. */
+	snprintf(want, sizeof(want),
+	         "LOG INFO: Calling handler for getsha256digest\n"
+	         "LOG INFO: 23616 sectors more to hash\n"
+	         "LOG INFO: 7232 sectors more to hash\n"
+	         "LOG INFO: Hash start sector 0 num sectors 40000\n"
+	         "LOG INFO: Digest %s\nRESP ACK rawmode=false\n",
+	         hex);
+	assert_string_equal(drain(r, 0), want);
+	free(zeros);
+	rig_free(r);
+}
+
 /* firehose_busy: the programmer sits in a program's raw phase; everything is
  * raw data until the bytes due have arrived (Sony's Firehose doc), fed here
  * one byte per transfer after a host's <nop/> probe. */
@@ -1457,6 +1515,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_programmer_configure_acks_with_supported_size),
 	        cmocka_unit_test(test_programmer_configure_answers_like_the_sdx55),
+	        cmocka_unit_test(test_programmer_configure_zlp_aware_host_zero_turns_zlps_off),
 	        cmocka_unit_test(test_programmer_configure_naks_a_payload_above_its_max),
 	        cmocka_unit_test(test_programmer_lenient_memory_name_fails_storage_access),
 	        cmocka_unit_test(test_programmer_configure_naks_another_memory),
@@ -1488,6 +1547,7 @@ int main(void)
 	        cmocka_unit_test(test_programmer_old_code_quirks),
 	        cmocka_unit_test(test_programmer_late_logs_follow_the_response),
 	        cmocka_unit_test(test_programmer_digest_failures_answer_like_handle_get_digest),
+	        cmocka_unit_test(test_programmer_long_digest_reports_progress),
 	        cmocka_unit_test(test_programmer_busy_takes_everything_as_raw_data),
 	        cmocka_unit_test(test_programmer_survives_random_transfers),
 	};

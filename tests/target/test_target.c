@@ -3,7 +3,9 @@
  * a programmer already running with or without stale output, a lost HELLO,
  * silence), the switch from the boot ROM to the programmer after a real upload
  * by the Sahara host engine, the host's probe against each start state, the
- * session-ending states (Sahara RESET, <power>, unplug) and the storage accessors.
+ * session-ending states (Sahara RESET, <power>, unplug), the programmer's banner
+ * after the upload, a programmer busy in a raw phase at power-on, the stall
+ * fault, and the storage accessors.
  */
 #include <setjmp.h>
 #include <stdarg.h>
