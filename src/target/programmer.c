@@ -4,13 +4,18 @@
  * entities, at most MAX_XML bytes); a transfer that is not a document gets a
  * "XML not formed correctly" log and a NAK, which is how a real programmer
  * answers a stray Sahara packet or junk. Answers are whole documents, one per
- * device->host transfer: <log> documents first, then the <response>.
+ * device->host transfer: "Calling handler for X", the command's <log>
+ * documents, then the <response> (late_logs moves the last log after it). A
+ * programmer started by the ROM first prints its banner; a command its banner
+ * does not list is an unknown tag, logged and ACKed as processNextXMLTag does.
  *
  * program/read switch to raw mode after ACK rawmode="true": program takes
  * exactly num_partition_sectors * sector_size bytes over any number of
- * transfers (none larger than the negotiated payload), read streams the sectors
- * back in payload-sized chunks from a small ring of buffers. Ranges may be
- * expressions of NUM_DISK_SECTORS, evaluated with the LUN's size.
+ * transfers of any size (USB splits a large one over the programmer's
+ * payload-sized reads), read streams the sectors back in payload-sized chunks
+ * from a small ring of buffers. Ranges may be expressions of NUM_DISK_SECTORS,
+ * evaluated with the LUN's size. Under firehose_busy the programmer starts
+ * inside such a raw phase.
  *
  * Real programmers differ (struct edl_prog_quirks, chosen by a device profile);
  * each behaviour names its public source where it is implemented. The texts are
