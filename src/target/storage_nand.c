@@ -134,6 +134,11 @@ static int nand_map(const struct edl_target_storage *s, const struct edl_target_
 	uint64_t p = r->start;
 	uint64_t remaining = index;
 
+	/* Defined on every path: the compiler cannot see that edl_error_set() never
+	 * returns EDL_OK, so callers' loops would use them uninitialised (Release
+	 * builds warn with -Wmaybe-uninitialized). */
+	*phys = 0;
+	*run = 0;
 	while (p <= limit) {
 		uint64_t b = p / ppb;
 		uint64_t block_end = (b + 1) * ppb - 1;
