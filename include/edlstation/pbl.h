@@ -58,8 +58,11 @@ struct edl_pbl_quirks {
 	 * boot_sahara_handle_end_image_tx does. */
 	bool refusal_needs_reset;
 	/* Client commands the ROM refuses in command mode (bit n = command n),
-	 * answered END_OF_IMAGE "command unsupported" (0x1f) with no EXECUTE_RESP,
-	 * e.g. v3 parts that answer only the serial (edl #663). */
+	 * e.g. v3 parts that answer only the serial (edl #663). Answered as
+	 * boot_sahara_handle_cmd_exec does: no EXECUTE_RESP, END_OF_IMAGE "command
+	 * unsupported" (0x1f); not EXECUTE_RESP with length 0, which that code sends
+	 * only for a supported command with an empty answer. (An MSM8909 PBL was
+	 * seen answering 0x01 instead, openpst/sahara #6; hosts treat both alike.) */
 	uint32_t refuse_exec_mask;
 	/* SM8550 (qdl #320): a ZLP while the image is transferred breaks the
 	 * transfer: the ROM stops answering (state HUNG). */

@@ -410,7 +410,7 @@ static int exec_answer(const struct edl_pbl *p, uint32_t cmd, uint8_t *buf, size
 			memset(buf + c->pk_hash_len, 0, PBL_PK_PADDED_LEN - c->pk_hash_len);
 			*len = PBL_PK_PADDED_LEN;
 		} else {
-			/* SHA-256 parts: the hash twice (edl #398, #621). */
+			/* SHA-256 parts: 32 bytes, repeated (REAL-DEVICES §2). */
 			memcpy(buf + c->pk_hash_len, c->pk_hash, c->pk_hash_len);
 			*len = 2 * c->pk_hash_len;
 		}
