@@ -410,13 +410,33 @@ static void test_pbl_survives_garbage_in_every_state(void **state)
 	int st, i;
 	size_t j, n;
 
-	for (st = 0; st < 3; st++) {
-		struct edl_pbl *p = new_pbl(2 + (st & 1), 0);
+	/* States 0-2 on a plain ROM, 3-5 on one with every quirk (a ZLP, n == 0, may
+	 * hang it; garbage must still never crash it or make it send non-Sahara). */
+	for (st = 0; st < 6; st++) {
+		struct edl_pbl_config cfg;
+		struct edl_pbl *p;
+
+		edl_pbl_config_default(&cfg);
+		cfg.sahara_version = 2 + (st & 1);
+		if (st >= 3)
+			cfg.quirks = (struct edl_pbl_quirks){
+			        .done_resp_pending = true,
+			        .read_piece = 4096,
+			        .pk_hash_zero_padded = true,
+			        .serial_len = 8,
+			        .chip_id = 0x443,
+			        .hwid_len = 24,
+			        .no_reset_state_machine = true,
+			        .refusal_needs_reset = true,
+			        .refuse_exec_mask = 1u << EDL_SAHARA_EXEC_SBL_VERSION,
+			        .zlp_breaks_transfer = st == 5,
+			};
+		assert_int_equal(edl_pbl_new(&p, &cfg), EDL_OK);
 
 		edl_pbl_start(p);
-		if (st == 1)
+		if (st % 3 == 1)
 			PFEED(p, edl_sahara_encode_hello_resp(pkt_, sizeof(pkt_), 2, 1, 0, 3));
-		if (st == 2)
+		if (st % 3 == 2)
 			PFEED(p, edl_sahara_encode_hello_resp(pkt_, sizeof(pkt_), 2, 1, 0, 0));
 		for (i = 0; i < 2000; i++) {
 			n = rnd(&seed) % sizeof(buf);
