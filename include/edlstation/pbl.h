@@ -101,7 +101,8 @@ enum edl_pbl_state {
 void edl_pbl_config_default(struct edl_pbl_config *cfg);
 
 /* Creates a ROM; *out is owned by the caller (edl_pbl_free). Returns EDL_OK,
- * EDL_E_INVAL (bad version or PK hash length) or EDL_E_NOMEM. */
+ * EDL_E_INVAL (bad version or PK hash length; a serial_len other than 0/4/8, a
+ * hwid_len other than 0/8/24, a read_piece below 64) or EDL_E_NOMEM. */
 int edl_pbl_new(struct edl_pbl **out, const struct edl_pbl_config *cfg);
 void edl_pbl_free(struct edl_pbl *p);
 

@@ -121,9 +121,16 @@ int edl_pbl_new(struct edl_pbl **out, const struct edl_pbl_config *cfg)
 {
 	struct edl_pbl *p;
 
+	const struct edl_pbl_quirks *q = &cfg->quirks;
+
 	*out = NULL;
 	if (cfg->sahara_version < 2 || cfg->sahara_version > 3 ||
 	    cfg->pk_hash_len > sizeof(cfg->pk_hash))
+		return EDL_E_INVAL;
+	/* Answer sizes real ROMs have; pieces no smaller than an ELF header. */
+	if ((q->serial_len != 0 && q->serial_len != 4 && q->serial_len != 8) ||
+	    (q->hwid_len != 0 && q->hwid_len != 8 && q->hwid_len != 24) ||
+	    (q->read_piece != 0 && q->read_piece < EDL_ELF64_EHDR_SIZE))
 		return EDL_E_INVAL;
 	p = calloc(1, sizeof(*p));
 	if (p == NULL)

@@ -270,6 +270,16 @@ static void test_pbl_says_hello_unless_consumed(void **state)
 	edl_pbl_config_default(&cfg);
 	cfg.sahara_version = 4;
 	assert_int_equal(edl_pbl_new(&p, &cfg), EDL_E_INVAL);
+	edl_pbl_config_default(&cfg);
+	cfg.quirks.serial_len = 5;
+	assert_int_equal(edl_pbl_new(&p, &cfg), EDL_E_INVAL);
+	edl_pbl_config_default(&cfg);
+	cfg.quirks.hwid_len = 16;
+	assert_int_equal(edl_pbl_new(&p, &cfg), EDL_E_INVAL);
+	edl_pbl_config_default(&cfg);
+	cfg.quirks.read_piece = 1;
+	assert_int_equal(edl_pbl_new(&p, &cfg), EDL_E_INVAL);
+	assert_null(p);
 }
 
 /* The HELLO a v2/v3 ROM sends, built field by field (edl #398 raw dump:
