@@ -132,7 +132,9 @@ int edl_target_feed(struct edl_target *t, const uint8_t *data, size_t len, uint6
 {
 	int rc = EDL_OK;
 
-	if (len == 0 || t->stalled)
+	/* A ZLP means nothing to the programmer; a boot ROM may break on one
+	 * mid-transfer (pbl.h zlp_breaks_transfer), so it sees them. */
+	if (t->stalled || (len == 0 && t->state != EDL_TARGET_SAHARA))
 		return EDL_OK;
 	if (t->faults.stall_at_bytes != 0) {
 		uint64_t room = t->faults.stall_at_bytes - t->received;

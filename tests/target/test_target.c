@@ -268,7 +268,9 @@ static void test_target_probe_finds_a_running_programmer(void **state)
 	edl_target_free(t);
 }
 
-static void test_target_lost_hello_answers_a_probe_with_end_of_image(void **state)
+/* Was: the probe answered END_OF_IMAGE. A ROM waiting for HELLO_RESP answers
+ * anything else with its HELLO again (Qualcomm boot_sahara_process_packets). */
+static void test_target_lost_hello_answers_a_probe_with_hello(void **state)
 {
 	(void)state;
 	struct edl_target_faults f = {.hello_consumed = true};
@@ -281,8 +283,8 @@ static void test_target_lost_hello_answers_a_probe_with_end_of_image(void **stat
 	feed_text(t, EDL_SAHARA_PROBE_XML, 500);
 	assert_true(edl_target_next_out(t, &c, 500));
 	assert_int_equal(edl_sahara_decode(&pkt, c.data, c.len, NULL), EDL_OK);
-	assert_int_equal(pkt.cmd, 0x04); /* END_OF_IMAGE */
-	assert_int_not_equal(pkt.u.end_of_image.status, 0);
+	assert_int_equal(pkt.cmd, 0x01); /* HELLO */
+	assert_int_equal(pkt.u.hello.mode, 0);
 	assert_int_equal(edl_target_state(t), EDL_TARGET_SAHARA);
 	edl_target_free(t);
 }
@@ -614,7 +616,7 @@ int main(void)
 	        cmocka_unit_test(test_target_stale_output_is_waiting_at_power_on),
 	        cmocka_unit_test(test_target_silent_answers_nothing),
 	        cmocka_unit_test(test_target_probe_finds_a_running_programmer),
-	        cmocka_unit_test(test_target_lost_hello_answers_a_probe_with_end_of_image),
+	        cmocka_unit_test(test_target_lost_hello_answers_a_probe_with_hello),
 	        cmocka_unit_test(test_target_recovers_from_a_lost_hello_through_the_probe),
 	        cmocka_unit_test(test_target_sahara_reset_ends_the_session_after_its_answer),
 	        cmocka_unit_test(test_target_power_commands_set_the_end_state),
