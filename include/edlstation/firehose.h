@@ -55,8 +55,8 @@ struct edl_fh_config {
 	 * until this much silence, 100: qdl firehose_read waits 100 ms because on
 	 * MSM8916 <log/> messages can arrive after the <response/>. */
 	uint32_t digest_quiet_ms;
-	size_t max_doc_bytes;          /* 65536 */
-	size_t max_logs;               /* logs kept per command, 256 (older dropped, count kept) */
+	size_t max_doc_bytes; /* 65536 */
+	size_t max_logs;      /* logs kept per command, 256 (older dropped, count kept) */
 	/* Every <log> line of the device as it arrives, whatever the log level. */
 	void (*on_device_log)(const char *line, void *data);
 	void *device_log_data;

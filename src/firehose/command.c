@@ -301,9 +301,10 @@ int edl_fh_cmd_vendor(struct edl_buf *out, const char *element, const char *cons
 			                     element, i, name != NULL ? name : "(null)");
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(attrs[2 * j], name) == 0)
-				return edl_error_set(err, EDL_E_INVAL,
-				                     "vendor entry <%s>: attribute '%s' given twice",
-				                     element, name);
+				return edl_error_set(
+				        err, EDL_E_INVAL,
+				        "vendor entry <%s>: attribute '%s' given twice", element,
+				        name);
 	}
 	rc = cmd_begin(&doc, &n, element);
 	if (rc != EDL_OK)

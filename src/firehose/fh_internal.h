@@ -60,11 +60,11 @@ struct edl_fh_framer {
 	struct edl_buf doc; /* the document being collected */
 	size_t max;         /* largest document accepted */
 	enum edl_fh_framer_state state;
-	unsigned match;     /* bytes of the pattern matched so far (SCAN, SKIP) */
-	size_t search_from; /* where to resume looking for "</data>" in doc (DOC) */
-	bool ready;         /* doc holds a complete document */
-	uint64_t skipped;   /* bytes dropped outside documents (and of oversized ones) */
-	uint64_t docs;      /* documents completed */
+	unsigned match;      /* bytes of the pattern matched so far (SCAN, SKIP) */
+	size_t search_from;  /* where to resume looking for "</data>" in doc (DOC) */
+	bool ready;          /* doc holds a complete document */
+	uint64_t skipped;    /* bytes dropped outside documents (and of oversized ones) */
+	uint64_t docs;       /* documents completed */
 	unsigned junk_match; /* bytes of f0 e9 88 14 held back (split over pushes) */
 	uint64_t stripped;   /* bytes of f0 e9 88 14 sequences removed */
 };

@@ -54,13 +54,13 @@ enum fh_cmd {
 };
 
 enum fh_phase {
-	PH_IDLE = 0, /* no command: logs kept for the next one, responses dropped */
-	PH_DRAIN,    /* reading until drain_quiet_ms of silence */
-	PH_RESPONSE, /* waiting for the command's one response */
-	PH_RAWMODE,  /* program/read: waiting for ACK rawmode="true" */
-	PH_RAW_SEND, /* program: the driver pulls raw chunks */
-	PH_RAW_RECV, /* read: raw bytes arrive, framing is off */
-	PH_FINAL,    /* program/read: waiting for the response after the raw data */
+	PH_IDLE = 0,     /* no command: logs kept for the next one, responses dropped */
+	PH_DRAIN,        /* reading until drain_quiet_ms of silence */
+	PH_RESPONSE,     /* waiting for the command's one response */
+	PH_RAWMODE,      /* program/read: waiting for ACK rawmode="true" */
+	PH_RAW_SEND,     /* program: the driver pulls raw chunks */
+	PH_RAW_RECV,     /* read: raw bytes arrive, framing is off */
+	PH_FINAL,        /* program/read: waiting for the response after the raw data */
 	PH_DIGEST_QUIET, /* getsha256digest ACKed without a digest: late logs */
 };
 
@@ -105,11 +105,11 @@ struct edl_fh_host {
 	char answer_sig[40];  /* "ACK|8192": value and payload of the last answer */
 
 	/* the programmer's function list */
-	char *functions;          /* last complete list, NULL before */
-	struct edl_buf fn_next;   /* the list being collected */
-	bool fn_collecting;       /* between "Supported Functions (N):" and its end */
-	bool fn_banner_end;       /* set when "End of supported functions" arrived */
-	char vendor_elem[40];     /* the element of a vendor entry, for messages */
+	char *functions;        /* last complete list, NULL before */
+	struct edl_buf fn_next; /* the list being collected */
+	bool fn_collecting;     /* between "Supported Functions (N):" and its end */
+	bool fn_banner_end;     /* set when "End of supported functions" arrived */
+	char vendor_elem[40];   /* the element of a vendor entry, for messages */
 
 	uint64_t bad_docs;
 	char warning[EDL_ERROR_DETAIL_MAX];
@@ -647,8 +647,8 @@ static void on_ack(struct edl_fh_host *h, const struct edl_fh_item *it, uint64_t
 		 * and nothing here needs it to flash. */
 		log_tail(h, tail, sizeof(tail), 3);
 		snprintf(h->warning, sizeof(h->warning),
-		         "%.190s: ACK but no storage size in the %zu device logs%s%.200s", h->desc, n,
-		         tail[0] ? ": " : "", tail);
+		         "%.190s: ACK but no storage size in the %zu device logs%s%.200s", h->desc,
+		         n, tail[0] ? ": " : "", tail);
 		memset(&h->si, 0, sizeof(h->si));
 		edl_log_debug(h->log, "firehose: %s", h->warning);
 	}
@@ -786,28 +786,32 @@ static bool fn_char(char c)
 }
 
 /* Appends the function names in s (blank- or comma-separated) to fn_next;
- * returns how many. A word with other characters ends the list: it is prose,
- * not a name. */
-static size_t fn_append(struct edl_fh_host *h, const char *s)
+ * returns how many. A word with other characters ends the list (it is prose,
+ * not a name) and clears *clean. */
+static size_t fn_append(struct edl_fh_host *h, const char *s, bool *clean)
 {
 	size_t count = 0;
+	const char *p = s;
 
-	for (const char *p = s; *p != '\0';) {
+	*clean = false;
+	for (;;) {
 		while (*p == ' ' || *p == '\t' || *p == ',')
 			p++;
+		if (*p == '\0') {
+			*clean = true;
+			return count;
+		}
 		const char *w = p;
 		while (fn_char(*p))
 			p++;
-		if (p == w)
-			break;
-		if (*p != '\0' && *p != ' ' && *p != '\t' && *p != ',')
-			break;
-		if ((edl_buf_size(&h->fn_next) > 0 && edl_buf_append(&h->fn_next, " ", 1) != EDL_OK) ||
+		if (p == w || (*p != '\0' && *p != ' ' && *p != '\t' && *p != ','))
+			return count;
+		if ((edl_buf_size(&h->fn_next) > 0 &&
+		     edl_buf_append(&h->fn_next, " ", 1) != EDL_OK) ||
 		    edl_buf_append(&h->fn_next, w, (size_t)(p - w)) != EDL_OK)
-			break;
+			return count;
 		count++;
 	}
-	return count;
 }
 
 static void fn_complete(struct edl_fh_host *h)
@@ -843,7 +847,8 @@ static void scan_functions(struct edl_fh_host *h, const char *text)
 		h->fn_collecting = false;
 		if (colon == NULL)
 			return;
-		if (fn_append(h, colon + 1) > 0)
+		bool clean;
+		if (fn_append(h, colon + 1, &clean) > 0)
 			fn_complete(h); /* "Supported Functions: program read nop ..." */
 		else
 			h->fn_collecting = true; /* "Supported Functions (15):" */
@@ -852,7 +857,8 @@ static void scan_functions(struct edl_fh_host *h, const char *text)
 	if (h->fn_collecting) {
 		/* One name per log; anything else in between is not part of it. */
 		size_t before = edl_buf_size(&h->fn_next);
-		if (fn_append(h, s) != 1)
+		bool clean;
+		if (fn_append(h, s, &clean) != 1 || !clean)
 			h->fn_next.len = h->fn_next.off + before;
 	}
 }

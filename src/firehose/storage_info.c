@@ -129,10 +129,10 @@ static void set_field(struct si_fields *f, enum si_key key, const char *val, siz
 	uint64_t v;
 
 	if (key == K_MEM_TYPE || key == K_PROD_NAME || key == K_FW_VERSION) {
-		char *dst = key == K_MEM_TYPE ? f->mem_type
+		char *dst = key == K_MEM_TYPE    ? f->mem_type
 		            : key == K_PROD_NAME ? f->prod_name
 		                                 : f->fw_version;
-		size_t len = key == K_MEM_TYPE ? sizeof(f->mem_type)
+		size_t len = key == K_MEM_TYPE    ? sizeof(f->mem_type)
 		             : key == K_PROD_NAME ? sizeof(f->prod_name)
 		                                  : sizeof(f->fw_version);
 		if (override || dst[0] == '\0')
@@ -143,9 +143,8 @@ static void set_field(struct si_fields *f, enum si_key key, const char *val, siz
 		return;
 	memcpy(num, val, n);
 	num[n] = '\0';
-	if (!edl_fh_parse_u64(num, 0,
-	                      key == K_TOTAL_BLOCKS || key == K_SERIAL ? UINT64_MAX : UINT32_MAX,
-	                      &v))
+	if (!edl_fh_parse_u64(
+	            num, 0, key == K_TOTAL_BLOCKS || key == K_SERIAL ? UINT64_MAX : UINT32_MAX, &v))
 		return;
 	switch (key) {
 #define SET(field)                         \

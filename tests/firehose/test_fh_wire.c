@@ -361,13 +361,14 @@ static void test_fh_framer_drops_oversized_document_and_goes_on(void **state)
 /* edl's xmlparser strips f0 e9 88 14 wherever it occurs; so does the framer,
  * also when the sequence is split over pushes, while a partial sequence is
  * data and kept. */
-static const char JUNK_STREAM[] = "\xf0\xe9\x88\x14" /* before a document */
+static const char JUNK_STREAM[] =
+        "\xf0\xe9\x88\x14" /* before a document */
         "<?xml version=\"1.0\" encoding=\"UTF-8\" ?>\n<data>\n<log value=\"INFO: "
         "\xf0\xe9\x88\x14"
         "Binary build date: Apr 19 2020 @ 17:49:11\" /></data>" /* inside a value */
         "<?xml version=\"1.0\" encoding=\"UTF-8\" ?>\n<data>\n<response value=\"ACK\" "
-        "/>\xf0\xe9\x88\x14</data>" /* inside the closing tag's reach */
-        "\xf0\xe9\x88" FH_LOG("x\xf0\xe9y")  /* partial sequences are kept */
+        "/>\xf0\xe9\x88\x14</data>"         /* inside the closing tag's reach */
+        "\xf0\xe9\x88" FH_LOG("x\xf0\xe9y") /* partial sequences are kept */
         "\xf0\xe9\x88\x14\xf0\xe9\x88\x14"; /* back to back, at the end */
 
 static void test_fh_framer_strips_the_f0e98814_sequence(void **state)
@@ -477,9 +478,16 @@ static void test_fh_vendor_entry_is_verbatim(void **state)
 	(void)state;
 	struct cmd c;
 	struct edl_error err;
-	const char *attrs[] = {"a_rawdata_start_sector", "6528", "b_rawdata_num_sector", "640",
-	                       "c_project_name",         "RG500QEA_VH", "d_project_type", "STD",
-	                       "vendor",                 "quectel"};
+	const char *attrs[] = {"a_rawdata_start_sector",
+	                       "6528",
+	                       "b_rawdata_num_sector",
+	                       "640",
+	                       "c_project_name",
+	                       "RG500QEA_VH",
+	                       "d_project_type",
+	                       "STD",
+	                       "vendor",
+	                       "quectel"};
 
 	edl_buf_init(&c.buf);
 	assert_int_equal(edl_fh_cmd_vendor(&c.buf, "erase", attrs, 5, &err), EDL_OK);
@@ -493,8 +501,7 @@ static void test_fh_vendor_entry_is_verbatim(void **state)
 	static const char body[] = "<data><erase a_rawdata_start_sector=\"6528\" "
 	                           "b_rawdata_num_sector=\"640\" c_project_name=\"RG500QEA_VH\" "
 	                           "d_project_type=\"STD\" vendor=\"quectel\"/></data>";
-	assert_non_null(
-	        memmem(edl_buf_head(&c.buf), edl_buf_size(&c.buf), body, sizeof(body) - 1));
+	assert_non_null(memmem(edl_buf_head(&c.buf), edl_buf_size(&c.buf), body, sizeof(body) - 1));
 	cmd_done(&c);
 
 	/* Values are escaped by libxml2. */
@@ -688,11 +695,11 @@ static void test_fh_digest_parse(void **state)
 	assert_int_equal(edl_fh_digest_parse(d, NULL, 0), EDL_E_FH_DIGEST);
 
 	/* Qualcomm handleGetDigest's progress lines are not digests. */
-	const char *progress[] = {"INFO: Hash start sector 0 num sectors 65536",
-	                          "INFO: 49152 sectors more to hash",
-	                          "INFO: 32768 sectors more to hash",
-	                          "INFO: Digest "
-	                          "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08"};
+	const char *progress[] = {
+	        "INFO: Hash start sector 0 num sectors 65536", "INFO: 49152 sectors more to hash",
+	        "INFO: 32768 sectors more to hash",
+	        "INFO: Digest "
+	        "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08"};
 	memset(d, 0, sizeof(d));
 	assert_int_equal(edl_fh_digest_parse(d, progress, 4), EDL_OK);
 	assert_int_equal(d[0], 0x9f);
