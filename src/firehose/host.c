@@ -816,9 +816,13 @@ static size_t fn_append(struct edl_fh_host *h, const char *s, bool *clean)
 
 static void fn_complete(struct edl_fh_host *h)
 {
-	char *list = malloc(edl_buf_size(&h->fn_next) + 1);
+	char *list;
 
 	h->fn_collecting = false;
+	/* A header and an end with no name between them tell nothing. */
+	if (edl_buf_size(&h->fn_next) == 0)
+		return;
+	list = malloc(edl_buf_size(&h->fn_next) + 1);
 	if (list == NULL)
 		return;
 	memcpy(list, edl_buf_head(&h->fn_next), edl_buf_size(&h->fn_next));

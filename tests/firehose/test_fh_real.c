@@ -34,14 +34,15 @@
 #define DIGEST_HEX "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08"
 
 /* The SDX55 banner (QFirehose logs of an RG500Q/RM502Q; EDLTests). */
-#define SDX55_FUNCTIONS                                                                       \
-	RLOG("INFO: program")                                                                 \
-	RLOG("INFO: read")                                                                    \
-	RLOG("INFO: nop") RLOG("INFO: patch") RLOG("INFO: configure")                         \
-	        RLOG("INFO: setbootablestoragedrive") RLOG("INFO: erase") RLOG("INFO: power") \
-	                RLOG("INFO: firmwarewrite") RLOG("INFO: getstorageinfo")              \
-	                        RLOG("INFO: benchmark") RLOG("INFO: emmc") RLOG("INFO: ufs")  \
-	                                RLOG("INFO: fixgpt") RLOG("INFO: getsha256digest")
+#define SDX55_FUNCTIONS                                                                         \
+	RLOG("INFO: program")                                                                   \
+	RLOG("INFO: read")                                                                      \
+	RLOG("INFO: nop")                                                                       \
+	RLOG("INFO: patch") RLOG("INFO: configure") RLOG("INFO: setbootablestoragedrive")       \
+	        RLOG("INFO: erase") RLOG("INFO: power") RLOG("INFO: firmwarewrite")             \
+	                RLOG("INFO: getstorageinfo") RLOG("INFO: benchmark") RLOG("INFO: emmc") \
+	                        RLOG("INFO: ufs") RLOG("INFO: fixgpt")                          \
+	                                RLOG("INFO: getsha256digest")
 #define SDX55_BANNER_HEAD                                       \
 	RLOG("INFO: Binary build date: Apr 19 2020 @ 17:49:11") \
 	RLOG("INFO: Binary build date: Apr 19 2020 @ 17:49:11") \
@@ -202,8 +203,11 @@ static void test_fh_function_list_is_replaced_when_complete(void **state)
 	    T0);
 	assert_string_equal(edl_fh_host_functions(h), "program read erase");
 	assert_int_equal(edl_fh_host_supports(h, "nop"), EDL_FH_SUPPORT_NO);
-	/* An end line with no list before it changes nothing. */
+	/* An end line with no list before it, or an empty list, changes nothing. */
 	dev(h, RLOG("INFO: End of supported functions 3"), T0);
+	assert_string_equal(edl_fh_host_functions(h), "program read erase");
+	dev(h, RLOG("INFO: Supported Functions (0):") RLOG("INFO: End of supported functions 0"),
+	    T0);
 	assert_string_equal(edl_fh_host_functions(h), "program read erase");
 	edl_fh_host_free(h);
 }
