@@ -164,7 +164,8 @@ void edl_fh_host_free(struct edl_fh_host *h);
 int edl_fh_host_feed(struct edl_fh_host *h, const uint8_t *data, size_t len, uint64_t now);
 void edl_fh_host_timeout(struct edl_fh_host *h, uint64_t now);
 /* The next transfer to send: first the command document, then (program) the raw
- * chunks. Chunk memory stays valid until the command ends. */
+ * chunks; a configure re-sent on silence is handed out again as the same
+ * document. Chunk memory stays valid until the command ends. */
 bool edl_fh_host_next_out(struct edl_fh_host *h, struct edl_chunk *out);
 /* Absolute deadline, 0 = none. While a program's raw data is still being pulled
  * the deadline only re-arms (stalled transfers are the transport's to time out);
@@ -194,7 +195,12 @@ int edl_fh_host_program(struct edl_fh_host *h, const struct edl_fh_range *r,
                         const struct edl_fh_source *src, uint64_t now);
 int edl_fh_host_erase(struct edl_fh_host *h, const struct edl_fh_range *r, uint64_t now);
 int edl_fh_host_patch(struct edl_fh_host *h, const struct edl_fh_patch *p, uint64_t now);
-/* fn receives exactly num_sectors * sector_size bytes before the command ends DONE. */
+/* fn receives exactly num_sectors * sector_size bytes before the command ends DONE,
+ * in pieces of any size (raw data is never framed, even when it looks like
+ * XML). A NAK instead of the rawmode ACK or as the final response fails with
+ * EDL_E_FH_NAK and the device's logs; data that stops short fails with
+ * EDL_E_FH_TIMEOUT naming the bytes received (and saying so when the data
+ * ends like a Firehose response: the programmer ended the read early). */
 int edl_fh_host_read(struct edl_fh_host *h, const struct edl_fh_range *r, edl_fh_data_fn fn,
                      void *user, uint64_t now);
 /* Best effort, as real programmers differ (edl treats a failure as "not
@@ -241,7 +247,8 @@ const struct edl_fh_storage_info *edl_fh_host_storage_info(const struct edl_fh_h
 const uint8_t *edl_fh_host_digest(const struct edl_fh_host *h);
 /* Bytes of raw data sent by the current/last program (progress). */
 uint64_t edl_fh_host_raw_sent(const struct edl_fh_host *h);
-/* Bytes the framer skipped outside documents since the engine was created. */
+/* Bytes the framer skipped outside documents since the engine was created
+ * (f0 e9 88 14 sequences removed from the stream are not counted). */
 uint64_t edl_fh_host_skipped(const struct edl_fh_host *h);
 /* Documents skipped because they did not parse (and held no "<response"). */
 uint64_t edl_fh_host_bad_docs(const struct edl_fh_host *h);

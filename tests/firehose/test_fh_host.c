@@ -171,7 +171,8 @@ static void test_fh_host_times_out_naming_the_command(void **state)
 }
 
 /* A broken response is the answer lost: the command fails with libxml2's
- * words. (A broken log is skipped, see test_fh_host_skips_a_broken_log.) */
+ * words. (A broken log is skipped: test_fh_real.c,
+ * test_fh_junk_sequence_and_broken_logs_do_not_fail_a_command.) */
 static void test_fh_host_malformed_response_fails_with_libxml2_message(void **state)
 {
 	(void)state;
