@@ -33,34 +33,36 @@
 
 #define DIGEST_HEX "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08"
 
-/* The SDX55 banner (QFirehose logs of an RG500Q/RM502Q; EDLTests). */
-#define SDX55_FUNCTIONS                                                                         \
-	RLOG("INFO: program")                                                                   \
-	RLOG("INFO: read")                                                                      \
-	RLOG("INFO: nop")                                                                       \
-	RLOG("INFO: patch") RLOG("INFO: configure") RLOG("INFO: setbootablestoragedrive")       \
-	        RLOG("INFO: erase") RLOG("INFO: power") RLOG("INFO: firmwarewrite")             \
-	                RLOG("INFO: getstorageinfo") RLOG("INFO: benchmark") RLOG("INFO: emmc") \
-	                        RLOG("INFO: ufs") RLOG("INFO: fixgpt")                          \
-	                                RLOG("INFO: getsha256digest")
-#define SDX55_BANNER_HEAD                                       \
+/* The SDX55 banner (QFirehose logs of an RG500Q/RM502Q; EDLTests), one log
+ * per line. (clang-format is kept off these macros: it reflows them
+ * differently on every run.) */
+/* clang-format off */
+#define SDX55_FUNCTIONS \
+	RLOG("INFO: program") RLOG("INFO: read") RLOG("INFO: nop") RLOG("INFO: patch") \
+	RLOG("INFO: configure") RLOG("INFO: setbootablestoragedrive") RLOG("INFO: erase") \
+	RLOG("INFO: power") RLOG("INFO: firmwarewrite") RLOG("INFO: getstorageinfo") \
+	RLOG("INFO: benchmark") RLOG("INFO: emmc") RLOG("INFO: ufs") RLOG("INFO: fixgpt") \
+	RLOG("INFO: getsha256digest")
+#define SDX55_BANNER_HEAD \
 	RLOG("INFO: Binary build date: Apr 19 2020 @ 17:49:11") \
 	RLOG("INFO: Binary build date: Apr 19 2020 @ 17:49:11") \
-	RLOG("INFO: Chip serial num: 0 (0x0)")                  \
-	RLOG("INFO: Supported Functions (15):") SDX55_FUNCTIONS
+	RLOG("INFO: Chip serial num: 0 (0x0)") \
+	RLOG("INFO: Supported Functions (15):") \
+	SDX55_FUNCTIONS
 #define SDX55_BANNER_END RLOG("INFO: End of supported functions 15")
-#define SDX55_LIST                                                                            \
+#define SDX55_LIST \
 	"program read nop patch configure setbootablestoragedrive erase power firmwarewrite " \
 	"getstorageinfo benchmark emmc ufs fixgpt getsha256digest"
 
 /* The SDX55 answer to configure (QFirehose log). */
-#define SDX55_CONFIGURE_ACK                                                                 \
-	RLOG("INFO: Calling handler for configure")                                         \
-	RLOG("INFO: Storage type set to value nand")                                        \
-	RRESP("value=\"ACK\" MemoryName=\"nand\" MinVersionSupported=\"1\" Version=\"1\" "  \
-	      "MaxPayloadSizeToTargetInBytes=\"8192\" "                                     \
+#define SDX55_CONFIGURE_ACK \
+	RLOG("INFO: Calling handler for configure") \
+	RLOG("INFO: Storage type set to value nand") \
+	RRESP("value=\"ACK\" MemoryName=\"nand\" MinVersionSupported=\"1\" Version=\"1\" " \
+	      "MaxPayloadSizeToTargetInBytes=\"8192\" " \
 	      "MaxPayloadSizeToTargetInBytesSupported=\"8192\" MaxXMLSizeInBytes=\"4096\" " \
 	      "DateTime=\"Apr 19 2020 - 17:49:11\"")
+/* clang-format on */
 
 static struct edl_fh_host *host_new(void)
 {
@@ -425,23 +427,22 @@ static void test_fh_getstorageinfo_ack_without_geometry_is_a_warning(void **stat
 static void test_fh_getstorageinfo_real_ufs_lines(void **state)
 {
 	(void)state;
-	static const char s[] = RLOG("INFO: Device Total Logical Blocks: 0x1cb9800")
-	        RLOG("INFO: Device Block Size in Bytes: 0x1000")
-	                RLOG("INFO: Device Total Physical Partitions: 0x6")
-	                        RLOG("INFO: Device Manufacturer ID: 0x198")
-	                                RLOG("INFO: Device Serial Number: 0x48494241")
-	                                        RLOG("INFO: {&quot;storage_info&quot;: "
-	                                             "{&quot;total_blocks&quot;:30119936, "
-	                                             "&quot;block_size&quot;:4096, "
-	                                             "&quot;page_size&quot;:4096, "
-	                                             "&quot;num_physical&quot;:6, "
-	                                             "&quot;manufacturer_id&quot;:408, "
-	                                             "&quot;serial_num&quot;:1212760641, "
-	                                             "&quot;fw_version&quot;:&quot;"
-	                                             "A002&quot;, "
-	                                             "&quot;mem_type&quot;:&quot;UFS&"
-	                                             "quot;, &quot;prod_name&quot;:&quot;"
-	                                             "KM5V7001DM-B622&quot;}}") RACK;
+	/* One log per line, the JSON as the device escapes it. */
+	/* clang-format off */
+	static const char s[] =
+		RLOG("INFO: Device Total Logical Blocks: 0x1cb9800")
+		RLOG("INFO: Device Block Size in Bytes: 0x1000")
+		RLOG("INFO: Device Total Physical Partitions: 0x6")
+		RLOG("INFO: Device Manufacturer ID: 0x198")
+		RLOG("INFO: Device Serial Number: 0x48494241")
+		RLOG("INFO: {&quot;storage_info&quot;: {&quot;total_blocks&quot;:30119936, "
+		     "&quot;block_size&quot;:4096, &quot;page_size&quot;:4096, "
+		     "&quot;num_physical&quot;:6, &quot;manufacturer_id&quot;:408, "
+		     "&quot;serial_num&quot;:1212760641, &quot;fw_version&quot;:&quot;A002&quot;, "
+		     "&quot;mem_type&quot;:&quot;UFS&quot;, "
+		     "&quot;prod_name&quot;:&quot;KM5V7001DM-B622&quot;}}")
+		RACK;
+	/* clang-format on */
 
 	for (int how = 0; how < 3; how++) {
 		struct edl_fh_host *h = host_new();
