@@ -47,6 +47,11 @@ int edl_emu_dump_unit(const char *dir, const struct edl_emu_unit_report *r, stru
 	json_string(f, r->product);
 	fprintf(f, ",\n  \"port\": ");
 	json_string(f, r->port);
+	fprintf(f, ",\n  \"profile\": ");
+	if (r->profile)
+		json_string(f, r->profile);
+	else
+		fputs("null", f);
 	fprintf(f,
 	        ",\n  \"storage\": {\"kind\": \"%s\", \"sector_size\": %u, \"luns\": %u, "
 	        "\"sectors_per_lun\": %llu},\n",
