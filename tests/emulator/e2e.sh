@@ -106,6 +106,20 @@ line)
 		"$HOST" check-dump "$WORK/dump/$s/lun0.img" 2 1 >/dev/null || fail "unit $s storage"
 	done
 	;;
+line-power-delay)
+	# Hosts reset with DelayInSeconds="10" (qdl, QFirehose): a unit the host has
+	# released after the ACK is swapped at once, not after the delay (nor taken
+	# off as idle by --fail-hold 5 before it).
+	start=$(date +%s)
+	emu --devices 2 --units 4 --swap-delay 0.1 --dump "$WORK/dump" -- \
+		"$HOST" line 4 --mib 1 --power-delay 10 >"$WORK/out" ||
+		fail "line failed: $(cat "$WORK/out")"
+	took=$(($(date +%s) - start))
+	[ "$took" -lt 9 ] || fail "4 units took ${took} s: the 10 s power delay held the line"
+	for s in 1a2b3c4d 1a2b3c4e 1a2b3c4f 1a2b3c50; do
+		[ "$(json_field "$WORK/dump/$s/unit.json" end)" = reset ] || fail "unit $s"
+	done
+	;;
 fault-nak)
 	set +e
 	emu --devices 2 --fault 1-1.1:nak=program --dump "$WORK/dump" -- \
