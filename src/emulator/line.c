@@ -33,9 +33,9 @@ struct unit;
 struct port {
 	unsigned hub, portno;
 	char name[16];
-	struct unit *unit; /* on the port, or away rebooting into EDL */
-	uint64_t swap_at;  /* plug the next unit then (ms); 0 = no */
-	bool fault_used;   /* the port's faults went to its first unit */
+	struct unit *unit;                        /* on the port, or away rebooting into EDL */
+	uint64_t swap_at;                         /* plug the next unit then (ms); 0 = no */
+	bool fault_used;                          /* the port's faults went to its first unit */
 	const struct edl_device_profile *profile; /* of every unit on the port; NULL generic */
 	struct edl_target_faults faults;
 	char fault_specs[256];
@@ -48,8 +48,8 @@ struct unit {
 	char dir[PATH_MAX];
 	const struct edl_device_profile *profile; /* NULL: the generic target */
 	struct edl_storage_config storage;        /* as configured, for the report */
-	struct edl_target *target; /* NULL while rebooting and after it left */
-	struct edl_emu_dev *dev;   /* NULL while not on the bus */
+	struct edl_target *target;                /* NULL while rebooting and after it left */
+	struct edl_emu_dev *dev;                  /* NULL while not on the bus */
 	struct edl_target_faults faults;
 	char fault_specs[256];
 	enum edl_target_state state;

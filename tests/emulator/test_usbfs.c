@@ -782,8 +782,7 @@ static void test_a_stalled_device_holds_transfers_until_cancelled(void **state)
 	assert_string_equal((char *)product, "QUSB__BULK_SN:00005A11");
 
 	/* A blocking write times out (libusb cancels the URB it submitted). */
-	assert_int_equal(libusb_bulk_transfer(h, 0x01, buf, 512, &done, 200),
-	                 LIBUSB_ERROR_TIMEOUT);
+	assert_int_equal(libusb_bulk_transfer(h, 0x01, buf, 512, &done, 200), LIBUSB_ERROR_TIMEOUT);
 	assert_int_equal(done, 0);
 
 	/* Cancelling completes them as cancelled, nothing sent. */
