@@ -13,8 +13,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <glib.h>
 #include <libusb.h>
+#include <linux/usbdevice_fs.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -798,6 +803,22 @@ static void test_a_stalled_device_holds_transfers_until_cancelled(void **state)
 	libusb_free_transfer(out);
 	libusb_free_transfer(in);
 	close_handle(h);
+
+	/* A raw blocking USBDEVFS_BULK write (QFirehose's way) times out with
+	 * ETIMEDOUT after its timeout, as usb_bulk_msg() does. */
+	int fd = open(f->dev[0]->devnode, O_RDWR);
+	unsigned ifno = 0;
+	struct usbdevfs_bulktransfer bt = {0x01, 512, 150, buf};
+
+	assert_true(fd >= 0);
+	assert_int_equal(ioctl(fd, USBDEVFS_CLAIMINTERFACE, &ifno), 0);
+	gint64 t0 = g_get_monotonic_time();
+
+	assert_int_equal(ioctl(fd, USBDEVFS_BULK, &bt), -1);
+	assert_int_equal(errno, ETIMEDOUT);
+	assert_true(g_get_monotonic_time() - t0 >= 140000);
+	close(fd);
+	assert_fed(f, e, NULL, 0);
 }
 
 int main(void)
