@@ -10,13 +10,21 @@
  * with the next serial (first_serial, +1, ...), its iProduct
  * "QUSB__BULK_SN:<serial as 8 upper-case hex digits>", and its storage in
  * sparse files (in dump_dir/<serial as 8 lower-case hex digits>/ when a dump
- * is asked for). What a unit does when its session ends:
+ * is asked for). A unit is the generic target of the line's storage, or a
+ * real device family (a device profile, profile.h) chosen for the whole line
+ * or per port; a port keeps its profile for every unit it gets. A unit whose
+ * stall fault tripped hangs: its OUT transfers stay pending until the host
+ * cancels them, it sends nothing, endpoint 0 still answers (usbfs.c). What a
+ * unit does when its session ends:
  *   - reset or power off (<power value="reset"/"off">, Sahara RESET): it leaves
  *     EDL, so it is unplugged once the host has read the answer;
  *   - reset to EDL: unplugged and plugged again after reboot_delay with a fresh
  *     HELLO, same serial and storage, its injected faults cleared (they model
  *     one bad session);
  *   - gone (the unplug-at fault): unplugged at once;
+ *   - line mode only: a unit whose programmer ACKed a <power> with a
+ *     DelayInSeconds and whose host then closed it is pulled at once, as an
+ *     operator does (the power change happens then, it counts as finished);
  *   - line mode only: a unit the host has touched and then left alone for
  *     fail_hold seconds is taken off the line.
  * In line mode (units > 0) a port whose unit left gets the next unit after
