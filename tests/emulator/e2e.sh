@@ -120,6 +120,29 @@ line-power-delay)
 		[ "$(json_field "$WORK/dump/$s/unit.json" end)" = reset ] || fail "unit $s"
 	done
 	;;
+profile)
+	# --help lists the profiles; an unknown one is refused with the known names.
+	emu --help | grep -q '^profiles (' || fail "--help lists no profiles"
+	set +e
+	emu --profile msm0000 -- true 2>"$WORK/err"
+	rc=$?
+	set -e
+	[ "$rc" -eq 2 ] || fail "unknown profile: exit $rc, expected 2"
+	grep -q "unknown profile 'msm0000'; known: sdx55" "$WORK/err" || fail "$(cat "$WORK/err")"
+	# Port 1 the generic target (UFS by default), port 2 an SDX55 (NAND).
+	emu --devices 2 --profile 1-1.2:sdx55 --dump "$WORK/dump" -- true
+	[ "$(json_field "$WORK/dump/1a2b3c4d/unit.json" profile)" = null ] || fail "port 1 profile"
+	grep -q '"kind": "ufs", "sector_size": 4096, "luns": 6' "$WORK/dump/1a2b3c4d/unit.json" ||
+		fail "port 1 storage"
+	[ "$(json_field "$WORK/dump/1a2b3c4e/unit.json" profile)" = sdx55 ] || fail "port 2 profile"
+	grep -q '"kind": "nand", "sector_size": 4096, "luns": 1' "$WORK/dump/1a2b3c4e/unit.json" ||
+		fail "port 2 storage"
+	# An explicit --storage wins over the profile (with that kind's geometry).
+	emu --profile sdx55 --storage emmc --sectors 4096 --serial 100 --dump "$WORK/dump" -- true
+	[ "$(json_field "$WORK/dump/00000100/unit.json" profile)" = sdx55 ] || fail "explicit profile"
+	grep -q '"kind": "emmc", "sector_size": 512' "$WORK/dump/00000100/unit.json" ||
+		fail "explicit --storage did not win"
+	;;
 fault-nak)
 	set +e
 	emu --devices 2 --fault 1-1.1:nak=program --dump "$WORK/dump" -- \
