@@ -424,6 +424,8 @@ static bool retryable(const struct session *s, int code)
 	case EDL_E_USB_GONE:
 	case EDL_E_SERIAL_BUSY:
 	case EDL_E_USB_ACCESS:
+	case EDL_E_WRONG_PACKAGE: /* the same package fails the same way again */
+	case EDL_E_STALLED:       /* a hung unit hangs again: re-seat or set aside */
 		return false;
 	default:
 		return true;

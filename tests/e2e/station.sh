@@ -281,6 +281,42 @@ assert u["usb_product"].endswith("DROP TABLE run;--\"<x>&\x1b[2J\ufffd"), u["usb
 assert u["serial"] == "1a2b3c4d" and u["end"] == "reset", u
 ' "$W/dump/1a2b3c4d/unit.json"
 	;;
+vendor_erase)
+	# A Quectel-style NAND package with a vendor erase, on SDX55 units: sent verbatim, ACKed.
+	"$EDL" mkpackage "$W/pkgv" --size 16 --vendor-erase >/dev/null || fail "mkpackage --vendor-erase"
+	"$EDL" package check "$W/pkgv" --cache-dir "$W/cache" --json >"$W/check.json" || fail "package check"
+	check "the plan has the vendor step" grep -q '"kind": *"vendor"' "$W/check.json"
+	PKG=$W/pkgv
+	RAWS=("$PKG/update/firehose/rawprogram_nand_p4K_b256K_update.xml")
+	PROFILE=sdx55
+	station --devices 2 --dump "$W/dump" -- --count 2 --log-dir "$W/logs"
+	check "exit 0" [ "$rc" -eq 0 ]
+	check "2 passed" [ "$(sql "select count(*) from run where result='pass'")" = 2 ]
+	check "dumps match" dumps_match "$W/dump" 2
+	check "the programmer took the vendor erase (its own log says so)" \
+		grep -q 'harden\] project RG500QEA_VH type STD erase raw data' "$W"/logs/1a2b3c4d-*
+	;;
+firehose_busy)
+	# A programmer left inside a <program>'s raw data swallows the probe: the filler
+	# completes its range, then the unit is flashed like any running programmer.
+	station --devices 2 --fault 1-1.1:firehose-busy=4M --dump "$W/dump" -- --count 2 --running reuse
+	check "exit 0" [ "$rc" -eq 0 ]
+	check "2 passed, nothing retried" [ "$(sql "select count(*) from run where result='pass'"),$(sql "select count(*) from run")" = 2,2 ]
+	check "dumps match" dumps_match "$W/dump" 2
+	check "the transcript says the filler completed it" grep -q "bytes of filler completed it" "$W"/logs/1a2b3c4d-*
+	;;
+wrong_package)
+	# A NAND package on UFS units: refused before any write, named, not retried.
+	PROFILE=sdm845
+	station --devices 2 --dump "$W/dump" -- --count 2 --retries 2
+	check "exit 3" [ "$rc" -eq 3 ]
+	check "one run per unit, both wrong package" [ "$(sql "select count(*) from run where error='EDL_E_WRONG_PACKAGE'"),$(sql "select count(*) from run")" = 2,2 ]
+	check "the message names both sides" [ "$(sql "select count(*) from run where message like '%package is for nand units%no byte was written%'")" = 2 ]
+	check "nothing written" [ "$(python3 -c "
+import sys
+d=open('$W/dump/1a2b3c4d/lun0.img','rb').read(1<<22)
+print(sum(1 for b in d if b))")" = 0 ]
+	;;
 identify)
 	# identify reads each unit's identity and leaves it ready: a run then flashes it.
 	timeout -s KILL 120 "$EDL" emulate --storage nand --devices 2 --sahara-version 3 -- sh -c \
