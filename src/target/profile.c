@@ -141,6 +141,10 @@ static const struct edl_device_profile profiles[] = {
                                  * arrive after the <response/>". */
                                 .late_logs = true,
                                 .patch_file_silent = true, /* handlePatch of a file: silent */
+                                /* The same era's handleConfigure answers MemoryName="eMMC"
+                                 * whatever was asked (REAL-DEVICES §2, "Older Qualcomm
+                                 * code"); the first storage access then fails. */
+                                .memory_name_lenient = true,
                         },
         },
         {

@@ -859,6 +859,50 @@ static void test_flash_programmer_lacking_a_plan_command_is_refused(void **state
 	rig_free(&r);
 }
 
+/* NAND verify semantics: a range is what the programmer maps it to — bad
+ * blocks inside it are skipped on write, read and digest alike, and only the
+ * main data of each page counts (no spare bytes). */
+static void nand_verify_over_bad_block(enum edl_flash_verify mode)
+{
+	struct rig r;
+	struct seen seen;
+	static const uint32_t bad[] = {4}; /* the first block of image 1's range */
+
+	memset(&seen, 0, sizeof(seen));
+	rig_init(&r, EDL_STORAGE_NAND);
+	r.fopt.verify = mode;
+	r.fopt.on_event = on_event;
+	r.fopt.event_data = &seen;
+	r.tcfg.storage.bad_blocks = bad;
+	r.tcfg.storage.n_bad_blocks = 1;
+	assert_int_equal(rig_run(&r), EDL_OK);
+	assert_passed(&r);
+	assert_int_equal(
+	        seen.checked[mode == EDL_VERIFY_DIGEST ? EDL_CHECKED_DIGEST : EDL_CHECKED_READBACK],
+	        3);
+	/* Image 1 landed one block further on, past the bad block. */
+	struct testplan *tp = &r.tp;
+	uint8_t *buf = malloc(tp->image_len[1] + 4096);
+	assert_int_equal(edl_target_read_storage(r.target, 0, tp->image_sector[1] + 64,
+	                                         (tp->image_len[1] + 4095) / 4096, buf),
+	                 EDL_OK);
+	assert_memory_equal(buf, tp->images[1], tp->image_len[1]);
+	free(buf);
+	rig_free(&r);
+}
+
+static void test_flash_nand_readback_skips_bad_blocks_like_the_write(void **state)
+{
+	(void)state;
+	nand_verify_over_bad_block(EDL_VERIFY_READBACK);
+}
+
+static void test_flash_nand_digest_skips_bad_blocks_like_the_write(void **state)
+{
+	(void)state;
+	nand_verify_over_bad_block(EDL_VERIFY_DIGEST);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -895,6 +939,8 @@ int main(void)
 	        cmocka_unit_test(test_flash_quectel_vendor_erase_sent_verbatim),
 	        cmocka_unit_test(test_flash_programmer_without_digest_is_read_back),
 	        cmocka_unit_test(test_flash_programmer_lacking_a_plan_command_is_refused),
+	        cmocka_unit_test(test_flash_nand_readback_skips_bad_blocks_like_the_write),
+	        cmocka_unit_test(test_flash_nand_digest_skips_bad_blocks_like_the_write),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
