@@ -522,22 +522,15 @@ static void run_sahara(struct edl_flash_job *job, uint64_t now)
 	fail_with(job, EDL_E_INTERNAL, "Sahara engine finished without an outcome");
 }
 
-/* The Firehose element each plan step sends. */
+/* The Firehose element each plan step sends: the step kind's name, but for
+ * the boot-drive step and the vendor entries (their own element). */
 static const char *step_command(const struct edl_plan_step *s)
 {
-	switch (s->kind) {
-	case EDL_STEP_ERASE:
-		return "erase";
-	case EDL_STEP_PROGRAM:
-		return "program";
-	case EDL_STEP_PATCH:
-		return "patch";
-	case EDL_STEP_SET_BOOTABLE:
-		return "setbootablestoragedrive";
-	case EDL_STEP_VENDOR:
+	if (s->kind == EDL_STEP_VENDOR)
 		return s->element;
-	}
-	return "?";
+	if (s->kind == EDL_STEP_SET_BOOTABLE)
+		return "setbootablestoragedrive";
+	return edl_plan_step_kind_name(s->kind);
 }
 
 /*
