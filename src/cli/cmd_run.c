@@ -194,7 +194,7 @@ int edl_cli_run(int argc, char **argv)
 			}
 			break;
 		case O_NOVERIFY:
-			cfg.verify = false;
+			cfg.verify = EDL_VERIFY_OFF;
 			break;
 		case O_INFLIGHT:
 			bad = number("--inflight", optarg, 8, &cfg.inflight);
@@ -230,10 +230,11 @@ int edl_cli_run(int argc, char **argv)
 		        "the config\n");
 		return EDL_EXIT_USAGE;
 	}
-	int rc = edl_station_run(&cfg, &err);
+	struct edl_station_summary sum;
+	int rc = edl_station_run(&cfg, &sum, &err);
 	if (err.code != EDL_OK) {
 		char buf[EDL_ERROR_DETAIL_MAX + 64];
 		fprintf(stderr, "edlstation run: %s\n", edl_error_format(&err, buf, sizeof(buf)));
 	}
-	return rc;
+	return edl_cli_station_exit(rc, &sum);
 }
