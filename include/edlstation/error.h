@@ -33,6 +33,8 @@
 	XX(EDL_E_POWER_CYCLE, -100, "device does not answer: it needs a power cycle")             \
 	XX(EDL_E_MEMORY_DUMP, -101, "unit is in memory-dump mode")                                \
 	XX(EDL_E_UNKNOWN_MODE, -102, "device answered in no protocol we know")                    \
+	XX(EDL_E_STALLED, -103, "unit stopped accepting data")                                    \
+	XX(EDL_E_WRONG_PACKAGE, -104, "package does not fit this unit")                           \
 	/* Sahara */                                                                              \
 	XX(EDL_E_SAHARA_TRUNCATED, -200, "Sahara packet truncated")                               \
 	XX(EDL_E_SAHARA_LENGTH, -201, "Sahara packet length field does not match the bytes read") \

@@ -188,7 +188,9 @@ uint64_t edl_flash_job_deadline(const struct edl_flash_job *job);
 /* What the deadline waits for. */
 enum edl_flash_wait edl_flash_job_deadline_reason(const struct edl_flash_job *job);
 /* The driver's transport accepted n bytes of the chunks handed out (an OUT
- * transfer completed): feeds the progress deadline. */
+ * transfer completed): feeds the progress deadline. A driver that never calls
+ * it gets no progress deadline (it cannot tell a stall from a slow link); the
+ * station, the in-memory link and memflash all call it. */
 void edl_flash_job_out_done(struct edl_flash_job *job, size_t n, uint64_t now);
 
 enum edl_engine_status edl_flash_job_status(const struct edl_flash_job *job);

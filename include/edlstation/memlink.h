@@ -3,7 +3,10 @@
  * (struct edl_target) in one process, without USB, on a virtual clock. It is
  * what unit tests and `edlstation memflash` run on.
  *
- * Host->device: every chunk the job emits is one transfer fed to the device.
+ * Host->device: every chunk the job emits is one transfer fed to the device,
+ * and reported to the job as accepted (edl_flash_job_out_done); a device that
+ * has stalled (edl_target_stalled) is fed nothing more, so the job sees its
+ * bytes never accepted.
  * Device->host: what the device emits is a byte stream with transfer
  * boundaries. During Sahara every read returns exactly one device transfer (a
  * real 48-byte HELLO never arrives split). Once the job speaks Firehose, the

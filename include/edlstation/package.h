@@ -39,11 +39,29 @@
  *  - A program step writes ceil(image/sector) sectors (like qdl), not the
  *    whole partition; an image larger than num_partition_sectors is an error,
  *    never truncated. num_partition_sectors="0" means "as large as the image".
- *  - Ordering: boot loader (label or file name starting sbl or xbl, or NAND sector 0)
- *    erases first (synthesized when the XML has none), then erases and
- *    programs in file order (NAND: every erase before any program; a NAND
- *    program with no erase of its range gets one), then DISK patches, then the
- *    boot loader programs, then SET_BOOTABLE (eMMC/UFS, the boot loader's LUN).
+ *  - Erases: an <erase> without a range (num_partition_sectors absent or 0) is
+ *    an error (EDL_E_PKG_PARSE, file:line): older programmers' handleErase
+ *    erases the whole physical partition whatever the range (Qualcomm
+ *    deviceprogrammer_firehose.c for MSM8909, qdl #193/#244). Erases the XML
+ *    gives are kept on every storage.
+ *  - Vendor entries: an element with a vendor= attribute (Quectel RG500Q:
+ *    <erase a_rawdata_start_sector="6528" ... vendor="quectel"/>) is not
+ *    validated as a plain erase: it becomes an EDL_STEP_VENDOR step holding the
+ *    element name and every attribute in file order, verbatim (values as
+ *    libxml2 decodes them), source = file:line; nothing is synthesized for it
+ *    and it is never merged with or turned into a plain erase (fwupd PR #9204).
+ *    Only <erase> is seen with vendor= in public packages; any element is
+ *    accepted. edl_plan_resolve and the overlap checks skip vendor steps.
+ *  - Ordering: boot loader (label or file name starting sbl or xbl, or NAND
+ *    sector 0) erases of the XML first, on NAND plus one synthesized for a boot
+ *    loader program no erase covers (QFirehose erases the SBL first only on
+ *    NAND; on eMMC/UFS a synthesized erase could wipe the whole LUN with the
+ *    calibration/IMEI partitions, so none is added there); then vendor steps in
+ *    file order (where QFirehose sends them: after the start-sector-0 erase,
+ *    before the other erases); then erases and programs in file order (NAND:
+ *    every erase before any program; a NAND program with no erase of its range
+ *    gets one); then DISK patches; then the boot loader programs (last on every
+ *    storage); then SET_BOOTABLE (eMMC/UFS, the boot loader's LUN).
  */
 #ifndef EDLSTATION_PACKAGE_H
 #define EDLSTATION_PACKAGE_H
@@ -192,11 +210,13 @@ int edl_plan_resolve(const struct edl_plan *plan, uint32_t lun, uint64_t num_dis
 /* Estimated flashing time of plan at link_rate bytes/s (0: the plan's rate). */
 uint64_t edl_plan_estimate_ms(const struct edl_plan *plan, uint64_t link_rate);
 
-/* "erase", "program", "patch", "setbootable". */
+/* "erase", "program", "patch", "setbootable", "vendor". */
 const char *edl_plan_step_kind_name(enum edl_plan_step_kind kind);
 
 /* `package check` output: a human report (problems, files, plan table, totals)
- * or one JSON document with every step. */
+ * or one JSON document with every step. A vendor step shows as kind "vendor"
+ * with the element as it is sent (text), or as "kind":"vendor","element":"erase",
+ * "attributes":{...} in file order (JSON). */
 void edl_package_print_text(FILE *f, const struct edl_package *pkg);
 void edl_package_print_json(FILE *f, const struct edl_package *pkg);
 

@@ -55,7 +55,11 @@ struct edl_plan_step {
 	char value[EDL_PLAN_EXPR_MAX]; /* number or expression (CRC32(...), NUM_DISK_SECTORS-6.) */
 
 	/* VENDOR: the element name ("erase") and its attributes in file order as
-	 * name/value pairs (vendor_attrs[2i], vendor_attrs[2i+1]); owned by the plan. */
+	 * name/value pairs (vendor_attrs[2i], vendor_attrs[2i+1]); owned by the plan
+	 * (one allocation: the array and its strings, freed with the plan). Values
+	 * are the decoded attribute text: the sender escapes &, <, " again. The
+	 * range fields (lun 0, sector_size 0, start_sector "", num_sectors 0) are
+	 * unused; source is file:line. */
 	char element[32];
 	char **vendor_attrs;
 	size_t n_vendor_attrs; /* pairs */

@@ -6,6 +6,16 @@
  * update/firehose/patch_p4K_b256K.xml, images of seeded random bytes under
  * update/, and md5.txt in Quectel's format. The demo, tests and benchmarks flash
  * it onto emulated units; nothing here is a real firmware.
+ *
+ * --vendor-erase adds the Quectel vendor entry RG500Q packages carry, as
+ * QFirehose sends it to an RG500Q-EA (xhikarishii/openwrt-ipq issue #3):
+ * <erase a_rawdata_start_sector=".." b_rawdata_num_sector=".." c_project_name=
+ * "RG500QEA_VH" d_project_type="STD" vendor="quectel"/>. Its range points at the
+ * efs2 partition of this layout (the real one names 6528/640, the RG500Q's
+ * rawdata, which this miniature layout has no room for). It is written after the
+ * efs2 erase, so the plan's reordering (vendor entries right after the boot
+ * loader erase, as QFirehose does) is exercised. Not verified that RM502Q
+ * packages carry one; RG500Q ones do.
  */
 #include "edlstation/cli.h"
 #include "edlstation/elf_image.h"
@@ -15,6 +25,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <openssl/evp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,11 +108,14 @@ struct manifest_line {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: edlstation mkpackage DIR [--size MIB] [--seed N]\n"
-	           "  Writes a synthetic RM502Q-style NAND package (4 KiB pages, 256 KiB blocks)\n"
-	           "  into DIR: programmer, rawprogram/patch XML, images, md5.txt.\n"
-	           "  --size MIB   total partition space to lay out (default 32)\n"
-	           "  --seed N     seed of the image bytes (default 1)\n");
+	fprintf(f,
+	        "usage: edlstation mkpackage DIR [--size MIB] [--seed N] [--vendor-erase]\n"
+	        "  Writes a synthetic RM502Q-style NAND package (4 KiB pages, 256 KiB blocks)\n"
+	        "  into DIR: programmer, rawprogram/patch XML, images, md5.txt.\n"
+	        "  --size MIB       total partition space to lay out (default 32)\n"
+	        "  --seed N         seed of the image bytes (default 1)\n"
+	        "  --vendor-erase   add Quectel's vendor erase (<erase ... vendor=\"quectel\"/>,\n"
+	        "                   as RG500Q packages have it)\n");
 }
 
 int edl_cli_mkpackage(int argc, char **argv)
@@ -109,11 +123,13 @@ int edl_cli_mkpackage(int argc, char **argv)
 	static const struct option longopts[] = {
 	        {"size", required_argument, NULL, 's'},
 	        {"seed", required_argument, NULL, 'r'},
+	        {"vendor-erase", no_argument, NULL, 'v'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
 	uint64_t size_mib = 32;
 	uint32_t seed = 1;
+	bool vendor_erase = false;
 	int c;
 
 	optind = 1;
@@ -137,6 +153,9 @@ int edl_cli_mkpackage(int argc, char **argv)
 				        optarg);
 				return EDL_EXIT_USAGE;
 			}
+			break;
+		case 'v':
+			vendor_erase = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -210,6 +229,13 @@ int edl_cli_mkpackage(int argc, char **argv)
 		        "last_sector=\"%" PRIu64 "\" num_partition_sectors=\"%" PRIu64 "\" "
 		        "physical_partition_number=\"0\" start_sector=\"%" PRIu64 "\"/>\n",
 		        PAGES_PER_BLOCK, PAGE, p->label, last, pages, start);
+		if (vendor_erase && strcmp(p->label, "efs2") == 0)
+			fprintf(raw,
+			        "  <erase a_rawdata_start_sector=\"%" PRIu64
+			        "\" b_rawdata_num_sector=\"%" PRIu64 "\" "
+			        "c_project_name=\"RG500QEA_VH\" d_project_type=\"STD\" "
+			        "vendor=\"quectel\"/>\n",
+			        start, pages);
 		if (p->file != NULL) {
 			/* Ragged sizes: the last page needs padding. */
 			size_t len = (size_t)(pages * PAGE / 1000 * p->image_permil) + 1234;
@@ -298,8 +324,9 @@ int edl_cli_mkpackage(int argc, char **argv)
 	}
 	md5 = NULL;
 	printf("mkpackage: wrote a synthetic RM502Q-style NAND package to %s (%" PRIu64
-	       " MiB of partitions, %zu files)\n",
-	       dir, start * PAGE / (1024 * 1024), n_lines);
+	       " MiB of partitions, %zu files%s)\n",
+	       dir, start * PAGE / (1024 * 1024), n_lines,
+	       vendor_erase ? ", with a Quectel vendor erase" : "");
 	return EDL_EXIT_OK;
 
 io_error:

@@ -3,17 +3,42 @@
  * unit, as a sans-I/O state machine over the Sahara and Firehose host engines.
  *
  * Shaped after curl's multi_runsingle: set_stage() is the one place the stage
- * changes (and is traced); advance() runs one function per stage and keeps
- * stepping while a stage finishes without waiting for the device; the engines'
- * deadlines are the job's deadlines.
+ * changes (traced, and told to the driver as an event); advance() runs one
+ * function per stage and keeps stepping while a stage finishes without waiting
+ * for the device; the deadline is the engines' or the job's own progress
+ * deadline, whichever comes first, and is checked before the stage runs.
+ *
+ * Stages and their transitions (every stage may also fail -> DONE):
+ *
+ *   PROBE -> SAHARA           the device spoke
+ *   PROBE|SAHARA -> DRAIN     programmer loaded (banner) or found running (reuse)
+ *   PROBE|SAHARA -> RESET     programmer found running, not to be reused
+ *   PROBE|SAHARA -> DONE      identified only, or the ROM needs a reset (re-enumerate)
+ *   DRAIN -> CONFIGURE        banner read (or a running programmer drained)
+ *   DRAIN -> DONE             identify-only on a running programmer
+ *   CONFIGURE -> STORAGE_INFO payload agreed
+ *   STORAGE_INFO -> plan      geometry checked, or not available (a warning)
+ *   plan step -> next step    ERASE, PROGRAM (-> VERIFY), PATCH, SET_BOOTABLE
+ *   last step -> SET_BOOTABLE (eMMC/UFS without one in the plan) -> RESET -> DONE
+ *
+ * Real devices shape several of these (../shared/REAL-DEVICES.md): the banner
+ * is read before configure and configure is re-sent on silence (#2); storage
+ * info is best effort and, when it comes, the plan is checked against it before
+ * the first erase (#5); a programmer that refuses the package's storage type is
+ * a wrong package, not a protocol error; verify uses the programmer's digest
+ * where it has one and reads the range back where it does not (#6).
  */
 #include "edlstation/flash.h"
 
 #include <inttypes.h>
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#include "edlstation/package.h"
 
 struct edl_flash_job {
 	struct edl_flash_options opt;
@@ -22,6 +47,7 @@ struct edl_flash_job {
 	enum edl_engine_status status;
 	enum edl_flash_outcome outcome;
 	struct edl_error err;
+	uint64_t now; /* latest time the driver told us */
 
 	struct edl_sahara_host *sahara;
 	struct edl_fh_host *fh;
@@ -29,13 +55,28 @@ struct edl_flash_job {
 	bool found_running;
 	bool command_pending; /* a Firehose command of the current stage was issued */
 	bool device_spoke;    /* any byte received: the probe is over */
+	bool wrote;           /* an erase, program, patch or vendor step was issued */
 
 	size_t step; /* index into plan->steps */
+	bool step_open;
+	uint64_t step_start_ms;
+	enum edl_flash_checked step_checked;
 	uint64_t bytes_total;
 	uint64_t bytes_done; /* raw bytes of finished program steps */
 	struct edl_sahara_identity identity;
 	bool have_identity;
 	struct edl_fh_storage_info storage;
+	size_t si_lun; /* index into plan->luns of the getstorageinfo in progress */
+
+	/* Verify of the current program step. */
+	enum edl_flash_checked verify_method;
+	EVP_MD_CTX *readback;
+
+	/* Progress deadline: bytes handed to the transport and accepted by it. */
+	bool tracks_out; /* the driver reports accepted bytes */
+	uint64_t out_handed;
+	uint64_t out_accepted;
+	uint64_t progress_at; /* last acceptance, or when bytes became outstanding */
 };
 
 static const char *const stage_names[] = {
@@ -44,11 +85,24 @@ static const char *const stage_names[] = {
 #undef EDL_XX_STAGE_NAME
 };
 
+static const char *const wait_names[] = {
+#define EDL_XX_WAIT_NAME(sym, name) name,
+        EDL_FLASH_WAIT_TABLE(EDL_XX_WAIT_NAME)
+#undef EDL_XX_WAIT_NAME
+};
+
 const char *edl_flash_stage_name(enum edl_flash_stage stage)
 {
 	if ((size_t)stage >= sizeof(stage_names) / sizeof(stage_names[0]))
 		return "?";
 	return stage_names[stage];
+}
+
+const char *edl_flash_wait_name(enum edl_flash_wait wait)
+{
+	if ((size_t)wait >= sizeof(wait_names) / sizeof(wait_names[0]))
+		return "?";
+	return wait_names[wait];
 }
 
 void edl_flash_options_default(struct edl_flash_options *opt)
@@ -60,12 +114,62 @@ void edl_flash_options_default(struct edl_flash_options *opt)
 	opt->zlp_aware = true;
 	opt->identify = true;
 	opt->verify = EDL_VERIFY_AUTO;
-	opt->banner_quiet_ms = 300;
-	opt->configure_window_ms = 5000;
-	opt->progress_timeout_ms = 10000;
 	opt->reuse_running_programmer = true;
 	opt->set_bootable = true;
 	opt->final_power = "reset";
+	opt->banner_quiet_ms = 300;
+	opt->configure_window_ms = 5000;
+	opt->progress_timeout_ms = 10000;
+}
+
+/* ---- events ---- */
+
+static void emit(struct edl_flash_job *job, struct edl_flash_event *ev)
+{
+	if (job->opt.on_event == NULL)
+		return;
+	ev->now = job->now;
+	if (ev->kind != EDL_FLASH_EV_STAGE)
+		ev->stage = job->stage;
+	job->opt.on_event(ev, job->opt.event_data);
+}
+
+static void emit_text(struct edl_flash_job *job, enum edl_flash_event_kind kind, const char *text)
+{
+	struct edl_flash_event ev = {.kind = kind, .text = text};
+	emit(job, &ev);
+}
+
+static void warn(struct edl_flash_job *job, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+
+static void warn(struct edl_flash_job *job, const char *fmt, ...)
+{
+	char text[EDL_ERROR_DETAIL_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	edl_log_warn(job->opt.log, "%s", text);
+	emit_text(job, EDL_FLASH_EV_WARNING, text);
+}
+
+static void on_device_log(const char *line, void *data)
+{
+	struct edl_flash_job *job = data;
+	emit_text(job, EDL_FLASH_EV_DEVICE_LOG, line);
+}
+
+/* ---- stages ---- */
+
+static const struct edl_plan_step *current_step(const struct edl_flash_job *job)
+{
+	const struct edl_plan *plan = job->opt.plan;
+
+	if (plan == NULL || job->step >= plan->n_steps)
+		return NULL;
+	return &plan->steps[job->step];
 }
 
 static void set_stage(struct edl_flash_job *job, enum edl_flash_stage stage)
@@ -76,6 +180,36 @@ static void set_stage(struct edl_flash_job *job, enum edl_flash_stage stage)
 	              edl_flash_stage_name(stage));
 	job->stage = stage;
 	job->command_pending = false;
+	struct edl_flash_event ev = {.kind = EDL_FLASH_EV_STAGE, .stage = stage};
+	emit(job, &ev);
+}
+
+static uint64_t step_bytes(const struct edl_plan_step *s)
+{
+	return s->kind == EDL_STEP_PROGRAM ? s->num_sectors * s->sector_size : 0;
+}
+
+/* The end of the open plan step, told to the driver once. */
+static void end_step(struct edl_flash_job *job, enum edl_flash_step_result result)
+{
+	const struct edl_plan_step *s = current_step(job);
+
+	if (!job->step_open || s == NULL)
+		return;
+	job->step_open = false;
+	struct edl_flash_event ev = {
+	        .kind = EDL_FLASH_EV_STEP_END,
+	        .step = job->step,
+	        .plan_step = s,
+	        .result = result,
+	        .checked = result == EDL_FLASH_STEP_PASS ? job->step_checked : EDL_CHECKED_NONE,
+	        .duration_ms = job->now - job->step_start_ms,
+	        .bytes = s->kind == EDL_STEP_PROGRAM
+	                         ? (result == EDL_FLASH_STEP_PASS ? step_bytes(s)
+	                                                          : edl_fh_host_raw_sent(job->fh))
+	                         : 0,
+	};
+	emit(job, &ev);
 }
 
 static void finish(struct edl_flash_job *job, enum edl_flash_outcome outcome)
@@ -94,6 +228,7 @@ static void fail(struct edl_flash_job *job, const struct edl_error *cause)
 	job->status = EDL_ENGINE_FAILED;
 	edl_log_error(job->opt.log, "failed in %s: %s", edl_flash_stage_name(job->stage),
 	              edl_error_format(&job->err, msg, sizeof(msg)));
+	end_step(job, EDL_FLASH_STEP_FAIL);
 	set_stage(job, EDL_STAGE_DONE);
 }
 
@@ -122,11 +257,14 @@ int edl_flash_job_new(struct edl_flash_job **out, const struct edl_flash_options
 	job->opt = *opt;
 	job->opt.sahara.identify = opt->identify;
 	job->opt.sahara.upload = opt->plan != NULL;
+	if (job->opt.banner_quiet_ms != 0)
+		job->opt.firehose.drain_quiet_ms = job->opt.banner_quiet_ms;
+	job->opt.firehose.on_device_log = on_device_log;
+	job->opt.firehose.device_log_data = job;
 	if (opt->plan != NULL) {
 		for (size_t i = 0; i < opt->plan->n_steps; i++) {
 			const struct edl_plan_step *s = &opt->plan->steps[i];
-			if (s->kind == EDL_STEP_PROGRAM)
-				job->bytes_total += s->num_sectors * s->sector_size;
+			job->bytes_total += step_bytes(s);
 			/* A plan that sets the boot drive itself needs no second one. */
 			if (s->kind == EDL_STEP_SET_BOOTABLE)
 				job->opt.set_bootable = false;
@@ -155,6 +293,7 @@ void edl_flash_job_free(struct edl_flash_job *job)
 		return;
 	edl_sahara_host_free(job->sahara);
 	edl_fh_host_free(job->fh);
+	EVP_MD_CTX_free(job->readback);
 	free(job);
 }
 
@@ -178,8 +317,61 @@ static bool issue(struct edl_flash_job *job, int rc, const char *what)
 		job->command_pending = true;
 		return true;
 	}
-	fail_with(job, rc, "could not issue %s: %s", what, edl_strerror(rc));
+	if (edl_fh_host_status(job->fh) == EDL_ENGINE_FAILED &&
+	    edl_fh_host_error(job->fh)->code == rc)
+		fail(job, edl_fh_host_error(job->fh));
+	else
+		fail_with(job, rc, "could not issue %s: %s", what, edl_strerror(rc));
 	return false;
+}
+
+/*
+ * The texts with which real programmers refuse a storage type they do not
+ * have: a NAK of configure (edl recognises "Not support configure MemoryName"),
+ * or, from programmers that accept any MemoryName, the first storage access
+ * (REAL-DEVICES.md §5.3; edl retries the next memory type on exactly these).
+ */
+static const char *storage_refusal(const char *text)
+{
+	static const char *const texts[] = {
+	        "Not support configure MemoryName",
+	        "Failed to open the SDCC Device",
+	        "Failed to initialize (open whole lun) UFS Device",
+	        "Failed to set the IO options",
+	};
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		const char *hit = strstr(text, texts[i]);
+		if (hit != NULL)
+			return hit;
+	}
+	return NULL;
+}
+
+/* A wrong package: not retried, and says what the unit has against what the
+ * package is for. */
+static void fail_wrong_package(struct edl_flash_job *job, const char *unit_side)
+{
+	fail_with(job, EDL_E_WRONG_PACKAGE,
+	          "this package is for %s units, but %s; %s — check the package chosen for this "
+	          "line",
+	          edl_storage_name(job->opt.plan->storage), unit_side,
+	          job->wrote ? "steps already ran on the unit" : "no byte was written");
+}
+
+/* A failed Firehose command: a storage refusal becomes a wrong package. */
+static void fail_fh(struct edl_flash_job *job)
+{
+	const struct edl_error *e = edl_fh_host_error(job->fh);
+	const char *refusal = job->opt.plan != NULL ? storage_refusal(e->detail) : NULL;
+
+	if (refusal != NULL) {
+		char unit_side[EDL_ERROR_DETAIL_MAX];
+		snprintf(unit_side, sizeof(unit_side),
+		         "the unit's programmer refuses that storage (\"%.160s\")", refusal);
+		fail_wrong_package(job, unit_side);
+		return;
+	}
+	fail(job, e);
 }
 
 /* Whether the pending Firehose command finished: true = go on, false = wait
@@ -190,7 +382,7 @@ static bool fh_finished(struct edl_flash_job *job)
 	case EDL_ENGINE_RUNNING:
 		return false;
 	case EDL_ENGINE_FAILED:
-		fail(job, edl_fh_host_error(job->fh));
+		fail_fh(job);
 		return false;
 	case EDL_ENGINE_DONE:
 		break;
@@ -199,13 +391,12 @@ static bool fh_finished(struct edl_flash_job *job)
 	return true;
 }
 
-static const struct edl_plan_step *current_step(const struct edl_flash_job *job)
+/* Whether the programmer's banner listed fn: 1 yes, 0 no, -1 no list seen. */
+static int programmer_lists(const struct edl_flash_job *job, const char *fn)
 {
-	const struct edl_plan *plan = job->opt.plan;
-
-	if (plan == NULL || job->step >= plan->n_steps)
-		return NULL;
-	return &plan->steps[job->step];
+	(void)job;
+	(void)fn;
+	return -1;
 }
 
 static enum edl_flash_stage stage_of_step(const struct edl_plan_step *s)
@@ -231,16 +422,22 @@ static void enter_step(struct edl_flash_job *job)
 
 	/* A new step of the same kind must still issue its command. */
 	job->command_pending = false;
-	if (s != NULL)
-		set_stage(job, stage_of_step(s));
-	else if (job->opt.set_bootable)
-		set_stage(job, EDL_STAGE_SET_BOOTABLE);
-	else
-		set_stage(job, EDL_STAGE_RESET);
+	if (s == NULL) {
+		set_stage(job, job->opt.set_bootable ? EDL_STAGE_SET_BOOTABLE : EDL_STAGE_RESET);
+		return;
+	}
+	set_stage(job, stage_of_step(s));
+	job->step_open = true;
+	job->step_start_ms = job->now;
+	job->step_checked = EDL_CHECKED_NONE;
+	struct edl_flash_event ev = {
+	        .kind = EDL_FLASH_EV_STEP_START, .step = job->step, .plan_step = s};
+	emit(job, &ev);
 }
 
 static void next_step(struct edl_flash_job *job)
 {
+	end_step(job, EDL_FLASH_STEP_PASS);
 	job->step++;
 	enter_step(job);
 }
@@ -268,6 +465,9 @@ static void run_sahara(struct edl_flash_job *job, uint64_t now)
 		job->have_identity = true;
 		if (job->opt.log != NULL)
 			edl_log_set_serial(job->opt.log, id->serial_hex);
+		struct edl_flash_event ev = {.kind = EDL_FLASH_EV_IDENTITY,
+		                             .identity = &job->identity};
+		emit(job, &ev);
 	}
 	switch (edl_sahara_host_outcome(job->sahara)) {
 	case EDL_SAHARA_OUTCOME_IDENTIFIED:
@@ -276,7 +476,9 @@ static void run_sahara(struct edl_flash_job *job, uint64_t now)
 	case EDL_SAHARA_OUTCOME_PROGRAMMER_LOADED:
 		job->in_firehose = true;
 		edl_log_info(job->opt.log, "programmer uploaded");
-		set_stage(job, EDL_STAGE_CONFIGURE);
+		/* Its banner first: configure sent into a programmer that is still
+		 * starting is lost (QFirehose firehose_main, fwupd, qdl). */
+		set_stage(job, EDL_STAGE_DRAIN);
 		return;
 	case EDL_SAHARA_OUTCOME_FIREHOSE_RUNNING: {
 		size_t n = 0;
@@ -339,23 +541,142 @@ static void run_configure(struct edl_flash_job *job, uint64_t now)
 	}
 	if (!fh_finished(job))
 		return;
+	struct edl_flash_event ev = {
+	        .kind = EDL_FLASH_EV_PAYLOAD,
+	        .payload = edl_fh_host_payload(job->fh),
+	        .rounds = edl_fh_host_configure_rounds(job->fh),
+	};
 	edl_log_info(job->opt.log, "configured: payload %" PRIu64 " bytes after %u round(s)",
-	             edl_fh_host_payload(job->fh), edl_fh_host_configure_rounds(job->fh));
+	             ev.payload, ev.rounds);
+	emit(job, &ev);
 	set_stage(job, EDL_STAGE_STORAGE_INFO);
 }
 
+/*
+ * Checks the plan against what getstorageinfo said of one LUN: the storage
+ * type, the sector size and every range. Returns false after failing the job.
+ */
+static bool check_geometry(struct edl_flash_job *job, uint32_t lun,
+                           const struct edl_fh_storage_info *si)
+{
+	const struct edl_plan *plan = job->opt.plan;
+	char unit_side[EDL_ERROR_DETAIL_MAX];
+	enum edl_storage_kind kind;
+	struct edl_error e;
+
+	if (si->mem_type[0] != '\0' && edl_storage_parse(si->mem_type, &kind) == EDL_OK &&
+	    kind != plan->storage) {
+		snprintf(unit_side, sizeof(unit_side), "the unit reports %s storage", si->mem_type);
+		fail_wrong_package(job, unit_side);
+		return false;
+	}
+	uint32_t unit_sector = si->block_size != 0 ? si->block_size : si->sector_size;
+	for (size_t i = 0; unit_sector != 0 && i < plan->n_steps; i++) {
+		const struct edl_plan_step *s = &plan->steps[i];
+		if (s->kind == EDL_STEP_VENDOR || s->lun != lun || s->sector_size == 0 ||
+		    s->sector_size == unit_sector)
+			continue;
+		snprintf(unit_side, sizeof(unit_side),
+		         "LUN %" PRIu32 " of the unit has %" PRIu32
+		         "-byte sectors and '%s' (%s) is "
+		         "laid out for %" PRIu32,
+		         lun, unit_sector, s->label, s->source, s->sector_size);
+		fail_wrong_package(job, unit_side);
+		return false;
+	}
+	uint64_t sectors = si->num_sectors != 0 ? si->num_sectors : si->total_blocks;
+	if (sectors == 0)
+		return true;
+	edl_error_clear(&e);
+	if (edl_plan_resolve(plan, lun, sectors, NULL, &e) != EDL_OK) {
+		snprintf(unit_side, sizeof(unit_side),
+		         "LUN %" PRIu32 " of the unit has %" PRIu64 " sectors: %.300s", lun,
+		         sectors, e.detail);
+		fail_wrong_package(job, unit_side);
+		return false;
+	}
+	return true;
+}
+
+/* The idx-th distinct LUN the plan's steps write (in step order); false past
+ * the last. Computed from the steps: a plan need not carry per-LUN totals. */
+static bool plan_lun(const struct edl_plan *plan, size_t idx, uint32_t *lun)
+{
+	size_t found = 0;
+
+	for (size_t i = 0; i < plan->n_steps; i++) {
+		bool seen = false;
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = plan->steps[k].lun == plan->steps[i].lun;
+		if (seen)
+			continue;
+		if (found++ == idx) {
+			*lun = plan->steps[i].lun;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* getstorageinfo of every LUN the plan writes, best effort (REAL-DEVICES #5):
+ * a NAK, silence or an answer without geometry is a warning, never a failure;
+ * a geometry that does not fit the plan is a wrong package. */
 static void run_storage_info(struct edl_flash_job *job, uint64_t now)
 {
+	const struct edl_plan *plan = job->opt.plan;
+	uint32_t lun = 0;
+	bool more = plan_lun(plan, job->si_lun, &lun);
+
 	if (!job->command_pending) {
-		issue(job, edl_fh_host_getstorageinfo(job->fh, 0, now), "getstorageinfo");
+		/* QFirehose and fwupd never ask a NAND programmer, and no public
+		 * transcript shows a NAND answer: NAND plans go without. */
+		if (plan->storage == EDL_STORAGE_NAND || !more) {
+			start_plan(job);
+			return;
+		}
+		if (programmer_lists(job, "getstorageinfo") == 0) {
+			warn(job,
+			     "the programmer does not list getstorageinfo: the package's ranges "
+			     "are not checked against the unit's size");
+			start_plan(job);
+			return;
+		}
+		issue(job, edl_fh_host_getstorageinfo(job->fh, lun, now), "getstorageinfo");
 		return;
 	}
-	if (!fh_finished(job))
+	switch (edl_fh_host_status(job->fh)) {
+	case EDL_ENGINE_RUNNING:
 		return;
-	const struct edl_fh_storage_info *si = edl_fh_host_storage_info(job->fh);
-	if (si != NULL)
-		job->storage = *si;
-	start_plan(job);
+	case EDL_ENGINE_FAILED: {
+		const struct edl_error *e = edl_fh_host_error(job->fh);
+		if (storage_refusal(e->detail) != NULL) {
+			fail_fh(job);
+			return;
+		}
+		warn(job,
+		     "getstorageinfo LUN %" PRIu32
+		     " failed (%s): ranges not checked against the unit",
+		     lun, e->detail);
+		break;
+	}
+	case EDL_ENGINE_DONE: {
+		const struct edl_fh_storage_info *si = edl_fh_host_storage_info(job->fh);
+		if (si->valid) {
+			if (job->si_lun == 0)
+				job->storage = *si;
+			if (!check_geometry(job, lun, si))
+				return;
+		} else {
+			warn(job,
+			     "getstorageinfo LUN %" PRIu32 " gave no storage size: ranges not "
+			     "checked against the unit",
+			     lun);
+		}
+		break;
+	}
+	}
+	job->command_pending = false;
+	job->si_lun++;
 }
 
 static void run_simple_step(struct edl_flash_job *job, uint64_t now)
@@ -365,8 +686,13 @@ static void run_simple_step(struct edl_flash_job *job, uint64_t now)
 
 	if (!job->command_pending) {
 		step_range(s, &r);
+		job->wrote = s->kind != EDL_STEP_SET_BOOTABLE || job->wrote;
 		if (s->kind == EDL_STEP_ERASE) {
 			issue(job, edl_fh_host_erase(job->fh, &r, now), "erase");
+		} else if (s->kind == EDL_STEP_VENDOR) {
+			fail_with(job, EDL_E_UNSUPPORTED,
+			          "vendor entry <%s> (%s) cannot be sent yet", s->element,
+			          s->source);
 		} else if (s->kind == EDL_STEP_PATCH) {
 			struct edl_fh_patch p = {
 			        .lun = s->lun,
@@ -389,6 +715,32 @@ static void run_simple_step(struct edl_flash_job *job, uint64_t now)
 	next_step(job);
 }
 
+/* How this program step is checked, from the options, the storage and what
+ * the programmer lists. */
+static enum edl_flash_checked verify_method(const struct edl_flash_job *job,
+                                            const struct edl_plan_step *s)
+{
+	if (!s->verify)
+		return EDL_CHECKED_NONE;
+	switch (job->opt.verify) {
+	case EDL_VERIFY_OFF:
+		return EDL_CHECKED_NONE;
+	case EDL_VERIFY_READBACK:
+		return EDL_CHECKED_READBACK;
+	case EDL_VERIFY_DIGEST:
+		return EDL_CHECKED_DIGEST;
+	case EDL_VERIFY_AUTO:
+		break;
+	}
+	/* NAND pages carry spare bytes and programs skip bad blocks inside a range in
+	 * ways that differ between programmers (qdl excludes NAND from its checks;
+	 * QFirehose and fwupd never verify NAND): on NAND verify is asked for. */
+	if (job->opt.plan->storage == EDL_STORAGE_NAND)
+		return EDL_CHECKED_NONE;
+	return programmer_lists(job, "getsha256digest") == 0 ? EDL_CHECKED_READBACK
+	                                                     : EDL_CHECKED_DIGEST;
+}
+
 static void run_program(struct edl_flash_job *job, uint64_t now)
 {
 	const struct edl_plan_step *s = current_step(job);
@@ -402,13 +754,15 @@ static void run_program(struct edl_flash_job *job, uint64_t now)
 		        .fill_value = s->fill_value,
 		};
 		step_range(s, &r);
+		job->wrote = true;
 		issue(job, edl_fh_host_program(job->fh, &r, &src, now), "program");
 		return;
 	}
 	if (!fh_finished(job))
 		return;
-	job->bytes_done += s->num_sectors * s->sector_size;
-	if (job->opt.verify != EDL_VERIFY_OFF && s->verify) {
+	job->bytes_done += step_bytes(s);
+	job->verify_method = verify_method(job, s);
+	if (job->verify_method != EDL_CHECKED_NONE) {
 		set_stage(job, EDL_STAGE_VERIFY);
 		return;
 	}
@@ -425,35 +779,93 @@ static void hex(const uint8_t *d, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
+static int on_readback(const uint8_t *data, size_t len, void *user)
+{
+	struct edl_flash_job *job = user;
+	return EVP_DigestUpdate(job->readback, data, len) == 1 ? 0 : EDL_E_INTERNAL;
+}
+
+static bool start_verify(struct edl_flash_job *job, const struct edl_plan_step *s, uint64_t now)
+{
+	struct edl_fh_range r;
+
+	step_range(s, &r);
+	if (job->verify_method == EDL_CHECKED_DIGEST)
+		return issue(job, edl_fh_host_getsha256digest(job->fh, &r, now), "getsha256digest");
+	if (job->readback == NULL)
+		job->readback = EVP_MD_CTX_new();
+	if (job->readback == NULL || EVP_DigestInit_ex(job->readback, EVP_sha256(), NULL) != 1) {
+		fail_with(job, EDL_E_NOMEM, "no memory to hash the read-back of '%s'", s->label);
+		return false;
+	}
+	return issue(job, edl_fh_host_read(job->fh, &r, on_readback, job, now), "read");
+}
+
 static void run_verify(struct edl_flash_job *job, uint64_t now)
 {
 	const struct edl_plan_step *s = current_step(job);
-	struct edl_fh_range r;
+	uint8_t digest[32];
+	const uint8_t *got = NULL;
 
 	if (!job->command_pending) {
-		step_range(s, &r);
-		issue(job, edl_fh_host_getsha256digest(job->fh, &r, now), "getsha256digest");
+		start_verify(job, s, now);
 		return;
 	}
-	if (!fh_finished(job))
+	enum edl_engine_status st = edl_fh_host_status(job->fh);
+	if (st == EDL_ENGINE_RUNNING)
 		return;
-	const uint8_t *got = edl_fh_host_digest(job->fh);
-	if (got == NULL) {
-		fail_with(job, EDL_E_FH_DIGEST, "no digest for '%s' (LUN %u sector %s)", s->label,
-		          s->lun, s->start_sector);
-		return;
+	if (job->verify_method == EDL_CHECKED_DIGEST) {
+		got = st == EDL_ENGINE_DONE ? edl_fh_host_digest(job->fh) : NULL;
+		int code =
+		        st == EDL_ENGINE_DONE ? EDL_E_FH_DIGEST : edl_fh_host_error(job->fh)->code;
+		/* A programmer that cannot digest (NAK, or an ACK without one) is read
+		 * back instead, unless the options insist on the digest. */
+		if (got == NULL && (code == EDL_E_FH_NAK || code == EDL_E_FH_DIGEST) &&
+		    job->opt.verify != EDL_VERIFY_DIGEST) {
+			warn(job,
+			     "getsha256digest of '%s' gave no digest (%s): reading the range back "
+			     "instead",
+			     s->label, edl_strerror(code));
+			job->verify_method = EDL_CHECKED_READBACK;
+			start_verify(job, s, now);
+			return;
+		}
+		if (got == NULL) {
+			if (st == EDL_ENGINE_FAILED)
+				fail_fh(job);
+			else
+				fail_with(job, EDL_E_FH_DIGEST,
+				          "no digest for '%s' (LUN %u sector %s)", s->label, s->lun,
+				          s->start_sector);
+			return;
+		}
+	} else {
+		if (st == EDL_ENGINE_FAILED) {
+			fail_fh(job);
+			return;
+		}
+		unsigned int n = 0;
+		if (EVP_DigestFinal_ex(job->readback, digest, &n) != 1 || n != 32) {
+			fail_with(job, EDL_E_INTERNAL, "hashing the read-back of '%s' failed",
+			          s->label);
+			return;
+		}
+		got = digest;
 	}
+	job->command_pending = false;
 	if (memcmp(got, s->sha256, 32) != 0) {
 		char want_hex[65], got_hex[65];
 		hex(s->sha256, 32, want_hex);
 		hex(got, 32, got_hex);
 		fail_with(job, EDL_E_VERIFY_MISMATCH,
 		          "'%s' (%s) LUN %u sector %s, %" PRIu64
-		          " sectors: device has sha256 %s, image has %s",
-		          s->label, s->filename, s->lun, s->start_sector, s->num_sectors, got_hex,
-		          want_hex);
+		          " sectors: %s has sha256 %s, image has %s",
+		          s->label, s->filename, s->lun, s->start_sector, s->num_sectors,
+		          job->verify_method == EDL_CHECKED_DIGEST ? "device" : "read-back",
+		          got_hex, want_hex);
 		return;
 	}
+	job->step_checked = job->verify_method;
 	next_step(job);
 }
 
@@ -488,14 +900,74 @@ static void run_reset(struct edl_flash_job *job, uint64_t now)
 		return;
 	if (edl_fh_host_status(job->fh) == EDL_ENGINE_FAILED) {
 		const struct edl_error *e = edl_fh_host_error(job->fh);
-		/* A device that resets before its ACK reaches us has still done its work. */
+		/* A device that resets before its ACK reaches us has still done its work;
+		 * old programmers do not answer a power value they do not know at all. */
 		if (e->code != EDL_E_FH_TIMEOUT) {
 			fail(job, e);
 			return;
 		}
-		edl_log_warn(job->opt.log, "no answer to power %s; the unit is resetting", power);
+		warn(job, "no answer to power %s; the unit is resetting", power);
 	}
 	finish(job, restart ? EDL_FLASH_OUTCOME_REENUMERATE : EDL_FLASH_OUTCOME_FLASHED);
+}
+
+/* ---- deadlines ---- */
+
+static uint64_t progress_deadline(const struct edl_flash_job *job)
+{
+	if (!job->tracks_out || job->opt.progress_timeout_ms == 0 ||
+	    job->out_handed <= job->out_accepted)
+		return 0;
+	return job->progress_at + job->opt.progress_timeout_ms;
+}
+
+static uint64_t engine_deadline(const struct edl_flash_job *job)
+{
+	return job->in_firehose ? edl_fh_host_deadline(job->fh)
+	                        : edl_sahara_host_deadline(job->sahara);
+}
+
+/* "3,145,728" */
+static const char *thousands(uint64_t v, char *buf, size_t len)
+{
+	char digits[24];
+	int n = snprintf(digits, sizeof(digits), "%" PRIu64, v);
+	size_t o = 0;
+
+	for (int i = 0; i < n && o + 2 < len; i++) {
+		if (i > 0 && (n - i) % 3 == 0)
+			buf[o++] = ',';
+		buf[o++] = digits[i];
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+/* The unit took no byte for progress_timeout_ms: say where it stopped. */
+static void fail_stalled(struct edl_flash_job *job)
+{
+	const struct edl_plan_step *s = current_step(job);
+	uint64_t outstanding = job->out_handed - job->out_accepted;
+	char where[EDL_ERROR_DETAIL_MAX], n1[32], n2[32];
+
+	if (job->stage == EDL_STAGE_PROGRAM && s != NULL) {
+		uint64_t raw = edl_fh_host_raw_sent(job->fh);
+		uint64_t at = raw > outstanding ? raw - outstanding : 0;
+		snprintf(where, sizeof(where), "at byte %s of %s of %s (LUN %" PRIu32 " sector %s)",
+		         thousands(at, n1, sizeof(n1)), thousands(step_bytes(s), n2, sizeof(n2)),
+		         s->filename[0] ? s->filename : s->label, s->lun, s->start_sector);
+	} else if (!job->in_firehose) {
+		snprintf(where, sizeof(where), "at byte %s of the programmer upload",
+		         thousands(job->out_accepted, n1, sizeof(n1)));
+	} else if (s != NULL && job->stage == EDL_STAGE_VERIFY) {
+		snprintf(where, sizeof(where), "while verifying %s", s->label);
+	} else {
+		snprintf(where, sizeof(where), "during %s", edl_flash_stage_name(job->stage));
+	}
+	fail_with(job, EDL_E_STALLED,
+	          "unit stopped accepting data %s (nothing taken for %" PRIu32
+	          " ms); re-seat the cable or set the unit aside",
+	          where, job->opt.progress_timeout_ms);
 }
 
 /* Runs stages until one has to wait for the device or time. */
@@ -504,7 +976,8 @@ static void advance(struct edl_flash_job *job, uint64_t now)
 	for (;;) {
 		enum edl_flash_stage before = job->stage;
 		bool pending_before = job->command_pending;
-		size_t step_before = job->step;
+		size_t step_before = job->step, lun_before = job->si_lun;
+		enum edl_flash_checked method_before = job->verify_method;
 
 		if (job->status != EDL_ENGINE_RUNNING)
 			return;
@@ -545,13 +1018,15 @@ static void advance(struct edl_flash_job *job, uint64_t now)
 			return;
 		}
 		if (job->stage == before && job->command_pending == pending_before &&
-		    job->step == step_before)
+		    job->step == step_before && job->si_lun == lun_before &&
+		    job->verify_method == method_before)
 			return;
 	}
 }
 
 void edl_flash_job_start(struct edl_flash_job *job, uint64_t now)
 {
+	job->now = now;
 	job->status = EDL_ENGINE_RUNNING;
 	edl_sahara_host_start(job->sahara, now);
 	advance(job, now);
@@ -559,6 +1034,7 @@ void edl_flash_job_start(struct edl_flash_job *job, uint64_t now)
 
 int edl_flash_job_feed(struct edl_flash_job *job, const uint8_t *data, size_t len, uint64_t now)
 {
+	job->now = now;
 	if (job->status != EDL_ENGINE_RUNNING)
 		return EDL_OK;
 	if (len > 0 && !job->device_spoke) {
@@ -576,8 +1052,14 @@ int edl_flash_job_feed(struct edl_flash_job *job, const uint8_t *data, size_t le
 
 void edl_flash_job_timeout(struct edl_flash_job *job, uint64_t now)
 {
+	job->now = now;
 	if (job->status != EDL_ENGINE_RUNNING)
 		return;
+	uint64_t p = progress_deadline(job);
+	if (p != 0 && now >= p) {
+		fail_stalled(job);
+		return;
+	}
 	if (job->in_firehose)
 		edl_fh_host_timeout(job->fh, now);
 	else
@@ -588,46 +1070,60 @@ void edl_flash_job_timeout(struct edl_flash_job *job, uint64_t now)
 bool edl_flash_job_next_out(struct edl_flash_job *job, struct edl_chunk *out)
 {
 	/* The engines may still have bytes to send after the job finished (a RESET). */
-	if (job->in_firehose)
-		return edl_fh_host_next_out(job->fh, out);
-	return edl_sahara_host_next_out(job->sahara, out);
-}
-
-static const char *const wait_names[] = {
-#define EDL_XX_WAIT_NAME(sym, name) name,
-        EDL_FLASH_WAIT_TABLE(EDL_XX_WAIT_NAME)
-#undef EDL_XX_WAIT_NAME
-};
-
-const char *edl_flash_wait_name(enum edl_flash_wait wait)
-{
-	if ((size_t)wait >= sizeof(wait_names) / sizeof(wait_names[0]))
-		return "?";
-	return wait_names[wait];
-}
-
-enum edl_flash_wait edl_flash_job_deadline_reason(const struct edl_flash_job *job)
-{
-	if (edl_flash_job_deadline(job) == 0)
-		return EDL_WAIT_NONE;
-	return job->in_firehose ? EDL_WAIT_COMMAND : EDL_WAIT_SAHARA;
+	bool got = job->in_firehose ? edl_fh_host_next_out(job->fh, out)
+	                            : edl_sahara_host_next_out(job->sahara, out);
+	if (got && out->len > 0) {
+		if (job->out_handed == job->out_accepted)
+			job->progress_at = job->now;
+		job->out_handed += out->len;
+	}
+	return got;
 }
 
 void edl_flash_job_out_done(struct edl_flash_job *job, size_t n, uint64_t now)
 {
-	(void)job;
-	(void)n;
-	(void)now;
+	job->now = now;
+	job->tracks_out = true;
+	job->out_accepted += n;
+	if (job->out_accepted > job->out_handed)
+		job->out_accepted = job->out_handed;
+	job->progress_at = now;
 }
 
 uint64_t edl_flash_job_deadline(const struct edl_flash_job *job)
 {
 	if (job->status != EDL_ENGINE_RUNNING)
 		return 0;
-	if (job->in_firehose)
-		return edl_fh_host_deadline(job->fh);
-	return edl_sahara_host_deadline(job->sahara);
+	uint64_t e = engine_deadline(job), p = progress_deadline(job);
+	if (e == 0 || (p != 0 && p < e))
+		return p;
+	return e;
 }
+
+enum edl_flash_wait edl_flash_job_deadline_reason(const struct edl_flash_job *job)
+{
+	uint64_t d = edl_flash_job_deadline(job);
+
+	if (d == 0)
+		return EDL_WAIT_NONE;
+	if (d == progress_deadline(job))
+		return EDL_WAIT_PROGRESS;
+	if (!job->in_firehose) {
+		enum edl_sahara_host_state st = edl_sahara_host_state(job->sahara);
+		return st == EDL_SAHARA_HOST_WAIT_FIRST || st == EDL_SAHARA_HOST_WAIT_PROBE
+		               ? EDL_WAIT_HELLO
+		               : EDL_WAIT_SAHARA;
+	}
+	if (job->stage == EDL_STAGE_DRAIN)
+		return EDL_WAIT_BANNER;
+	const struct edl_plan_step *s = current_step(job);
+	if (job->stage == EDL_STAGE_PROGRAM && s != NULL &&
+	    edl_fh_host_raw_sent(job->fh) == step_bytes(s))
+		return EDL_WAIT_FINAL_ACK;
+	return EDL_WAIT_COMMAND;
+}
+
+/* ---- results ---- */
 
 enum edl_engine_status edl_flash_job_status(const struct edl_flash_job *job)
 {

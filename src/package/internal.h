@@ -54,6 +54,9 @@ enum pkg_entry_kind {
 	PKG_PROGRAM = 0,
 	PKG_ERASE = 1,
 	PKG_PATCH = 2,
+	/* An element with a vendor= attribute (Quectel's <erase ... vendor="quectel"/>):
+	 * kept verbatim for a VENDOR step, none of its attributes interpreted. */
+	PKG_VENDOR = 3,
 };
 
 struct pkg_attr {
@@ -61,11 +64,13 @@ struct pkg_attr {
 	char *value;
 };
 
-/* One <program>, <erase> or <patch> element with every attribute it had. */
+/* One <program>, <erase> or <patch> element (or a vendor entry) with every
+ * attribute it had, in file order. */
 struct pkg_entry {
 	enum pkg_entry_kind kind;
-	size_t xml;    /* index of its file in pkg->xmls */
-	unsigned line; /* line in that file */
+	char element[32]; /* the element's name ("erase"), for vendor entries */
+	size_t xml;       /* index of its file in pkg->xmls */
+	unsigned line;    /* line in that file */
 	struct pkg_attr *attrs;
 	size_t n_attrs;
 
@@ -110,8 +115,9 @@ enum pkg_xml_kind pkg_xml_classify(xmlDocPtr doc);
 
 struct edl_package;
 
-/* Appends every <program>/<erase>/<patch> of doc (file index xml) to pkg's entries,
- * in file order, emitting a diagnostic per malformed attribute. */
+/* Appends every <program>/<erase>/<patch> and every element with a vendor=
+ * attribute of doc (file index xml) to pkg's entries, in file order, emitting a
+ * diagnostic per malformed attribute. */
 int pkg_rawprogram_collect(struct edl_package *pkg, size_t xml, xmlDocPtr doc,
                            unsigned line_offset);
 

@@ -556,6 +556,8 @@ void edl_package_free(struct edl_package *pkg)
 	free(pkg->manifest);
 	free(pkg->diags);
 	free(pkg->xmls);
+	for (size_t i = 0; i < pkg->plan.n_steps; i++)
+		free(pkg->plan.steps[i].vendor_attrs);
 	free(pkg->plan.steps);
 	free(pkg->step_digest);
 	free(pkg->dir);

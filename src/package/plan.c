@@ -4,23 +4,37 @@
  *
  * Ordering keeps a unit recoverable whatever happens mid-way:
  *   phase 0  boot loader erases (SBL/XBL: label or file name sbl..., xbl..., or
- *            NAND sector 0); synthesized when the XML has none for a boot
- *            loader program
- *   phase 1  eMMC/UFS: erases and programs in file order;
+ *            NAND sector 0) the XML has; on NAND also one synthesized for a boot
+ *            loader program no XML erase covers
+ *   phase 1  vendor entries (<erase ... vendor="quectel"/>), in file order,
+ *            verbatim: QFirehose sends them right after the start-sector-0
+ *            erase and before the other erases (firehose_protocol.c firehose_main)
+ *   phase 2  eMMC/UFS: erases and programs in file order;
  *            NAND: every other erase (plus one synthesized for a program whose
  *            range no erase covers)
- *   phase 2  NAND: the programs, in file order (erased before programmed,
+ *   phase 3  NAND: the programs, in file order (erased before programmed,
  *            whatever the file order)
- *   phase 3  DISK patches, in file order
- *   phase 4  boot loader programs
- *   phase 5  SET_BOOTABLE (eMMC/UFS), on the boot loader's LUN
+ *   phase 4  DISK patches, in file order
+ *   phase 5  boot loader programs
+ *   phase 6  SET_BOOTABLE (eMMC/UFS), on the boot loader's LUN
  * A unit stopped at any point has no boot loader until the very end, so its
  * boot ROM falls back to EDL and the station can flash it again.
+ *
+ * No erase is synthesized on eMMC/UFS: an older programmer's handleErase
+ * ignores the range and erases the whole physical partition (Qualcomm
+ * deviceprogrammer_firehose.c for MSM8909; qdl #193/#244), which would destroy
+ * the calibration and IMEI partitions (modemst1/2, fsg, persist) a package
+ * leaves alone. QFirehose likewise erases the boot loader first only on NAND
+ * (first_earse_and_last_programm_SBL when the device type is nand); there
+ * "program the boot loader last" alone keeps the unit in EDL until the end.
+ * Erases the XML itself gives are kept on every storage (they carry a range,
+ * rawprogram.c refuses one without).
  *
  * Checks here: an image larger than its partition, sparse images, overlapping
  * program ranges within a LUN (partition ranges, for constant start sectors;
  * expression starts are checked by edl_plan_resolve once the geometry is
- * known), patches that cannot be applied, and, with a geometry, ranges.
+ * known), patches that cannot be applied, and, with a geometry, ranges. Vendor
+ * steps have no range the host can interpret and are left out of every check.
  */
 #include "internal.h"
 
@@ -34,11 +48,12 @@
 
 enum phase {
 	PHASE_BOOT_ERASE = 0,
-	PHASE_MAIN = 1,
-	PHASE_NAND_PROGRAM = 2,
-	PHASE_PATCH = 3,
-	PHASE_BOOT_PROGRAM = 4,
-	PHASE_BOOTABLE = 5,
+	PHASE_VENDOR = 1,
+	PHASE_MAIN = 2,
+	PHASE_NAND_PROGRAM = 3,
+	PHASE_PATCH = 4,
+	PHASE_BOOT_PROGRAM = 5,
+	PHASE_BOOTABLE = 6,
 };
 
 struct tmp_step {
@@ -362,6 +377,50 @@ static void add_erase_for(struct builder *b, size_t ei, enum phase phase, uint64
 	snprintf(t->step.filename, sizeof(t->step.filename), "%s", "");
 }
 
+/*
+ * A VENDOR step: the element name and every attribute, names and values as the
+ * XML gave them, in file order, in one allocation (vendor_attrs and the strings
+ * it points to) that the plan owns. Nothing is added, parsed or merged: fwupd PR
+ * #9204 shows that copying these attributes into a plain erase erased whole
+ * devices. LUN 0 is only where the step is counted in the per-LUN totals.
+ */
+static void build_vendor(struct builder *b, size_t ei)
+{
+	const struct pkg_entry *e = &b->pkg->entries[ei];
+	struct tmp_step *t;
+	size_t bytes = 2 * e->n_attrs * sizeof(char *);
+	char **attrs, *p;
+
+	for (size_t i = 0; i < e->n_attrs; i++)
+		bytes += strlen(e->attrs[i].name) + strlen(e->attrs[i].value) + 2;
+	attrs = malloc(bytes > 0 ? bytes : 1);
+	if (attrs == NULL) {
+		b->nomem = true;
+		return;
+	}
+	t = add_step(b, PHASE_VENDOR);
+	if (t == NULL) {
+		free(attrs);
+		return;
+	}
+	p = (char *)(attrs + 2 * e->n_attrs);
+	for (size_t i = 0; i < e->n_attrs; i++) {
+		const char *kv[2] = {e->attrs[i].name, e->attrs[i].value};
+		for (int k = 0; k < 2; k++) {
+			size_t n = strlen(kv[k]) + 1;
+			memcpy(p, kv[k], n);
+			attrs[2 * i + (size_t)k] = p;
+			p += n;
+		}
+	}
+	t->step.kind = EDL_STEP_VENDOR;
+	snprintf(t->step.element, sizeof(t->step.element), "%s", e->element);
+	t->step.vendor_attrs = attrs;
+	t->step.n_vendor_attrs = e->n_attrs;
+	pkg_fmt(t->step.source, sizeof(t->step.source), "%s:%u", b->pkg->xmls[e->xml].path,
+	        e->line);
+}
+
 static bool is_disk(const char *filename)
 {
 	return strcmp(filename, "DISK") == 0;
@@ -585,7 +644,7 @@ static size_t check_lun(const struct edl_plan *plan, uint32_t lun, uint64_t n, u
 		const struct edl_plan_step *s = &plan->steps[i];
 		uint64_t start, last;
 
-		if (s->lun != lun || s->kind == EDL_STEP_SET_BOOTABLE)
+		if (s->lun != lun || s->kind == EDL_STEP_SET_BOOTABLE || s->kind == EDL_STEP_VENDOR)
 			continue;
 		if (!eval_text(s->start_sector, n, &start, why, sizeof(why))) {
 			pkg_fmt(msg, sizeof(msg),
@@ -870,12 +929,13 @@ int pkg_plan_build(struct edl_package *pkg)
 					        (unsigned long long)(start + len - 1));
 				}
 			}
-			if (boot && !b.nand)
-				add_erase_for(&b, i, PHASE_BOOT_ERASE, len);
 			break;
 		}
 		case PKG_PATCH:
 			build_patch(&b, i, &dropped);
+			break;
+		case PKG_VENDOR:
+			build_vendor(&b, i);
 			break;
 		}
 	}
@@ -920,6 +980,7 @@ int pkg_plan_build(struct edl_package *pkg)
 		pkg->step_digest[i] = b.t[i].dig;
 	}
 	pkg->plan.n_steps = b.n;
+	b.n = 0; /* the plan owns the vendor attributes now */
 	pkg->plan.storage = pkg->storage;
 	pkg->plan.bootable_lun = have_boot_lun ? boot_lun : 0;
 	pkg->plan.link_rate = pkg->link_rate;
@@ -930,6 +991,8 @@ int pkg_plan_build(struct edl_package *pkg)
 			check_lun(&pkg->plan, lun, pkg->disk_sectors[lun], NULL, diag_problem, pkg);
 	}
 out:
+	for (size_t i = 0; i < b.n; i++)
+		free(b.t[i].step.vendor_attrs);
 	free(b.t);
 	free(b.ranges);
 	free(b.erases);

@@ -7,6 +7,21 @@
  * diagnostic naming file, line, attribute and text; the entry is then marked
  * not ok and left out of the plan, and parsing goes on so that one load lists
  * every problem.
+ *
+ * Two rules keep a package safe on real programmers:
+ *  - An <erase> must carry a range (num_partition_sectors > 0). Older Qualcomm
+ *    programmers' handleErase reads only physical_partition_number and erases
+ *    the whole physical partition (deviceprogrammer_firehose.c for MSM8909;
+ *    Sony's Firehose doc: <erase StorageDrive="0"/> erases partition 0; qdl
+ *    issues #193 and #244), so a range-less erase is refused, never sent.
+ *  - An element with a vendor= attribute (Quectel RG500Q:
+ *    <erase a_rawdata_start_sector="6528" ... vendor="quectel"/>) is a vendor
+ *    entry: QFirehose recognises it by vendor="quectel" and sends the line as it
+ *    is (firehose_protocol.c fh_parse_xml_line); fwupd calls these attributes
+ *    Quectel-specific and PR #9204 shows that turning them into a plain erase
+ *    erased whole devices. So none of its attributes is interpreted or checked
+ *    here; they are kept verbatim for a VENDOR plan step. Only <erase> is seen
+ *    with vendor= in public packages; any element name is accepted as its kin.
  */
 #include "internal.h"
 
@@ -201,8 +216,20 @@ static bool parse_program_erase(struct edl_package *pkg, struct pkg_entry *e)
 	uint64_t v = 0;
 	char label[256];
 
-	ok &= attr_number(pkg, e, "num_partition_sectors", true, 0, UINT64_MAX / 65536,
-	                  &e->num_sectors);
+	if (e->kind == PKG_ERASE && pkg_entry_attr(e, "num_partition_sectors") == NULL) {
+		pkg_entry_diag(pkg, e, EDL_DIAG_ERROR, EDL_E_PKG_PARSE,
+		               "<erase> lacks num_partition_sectors: refused, an erase without a "
+		               "range erases the whole LUN on real programmers");
+		ok = false;
+	} else if (!attr_number(pkg, e, "num_partition_sectors", true, 0, UINT64_MAX / 65536,
+	                        &e->num_sectors)) {
+		ok = false;
+	} else if (e->kind == PKG_ERASE && e->num_sectors == 0) {
+		pkg_entry_diag(pkg, e, EDL_DIAG_ERROR, EDL_E_PKG_PARSE,
+		               "<erase> with num_partition_sectors 0: refused, an erase without a "
+		               "range erases the whole LUN on real programmers");
+		ok = false;
+	}
 	v = 0;
 	if (attr_number(pkg, e, "PAGES_PER_BLOCK", false, 1, 1u << 16, &v))
 		e->pages_per_block = (uint32_t)v;
@@ -272,6 +299,52 @@ static int add_entry(struct edl_package *pkg, struct pkg_entry **out)
 	return EDL_OK;
 }
 
+/* The vendor= attribute (any letter case: programmers match attribute names
+ * without case, xmlIsAttribute), or NULL. */
+static const char *vendor_attr(const struct pkg_entry *e)
+{
+	for (size_t i = 0; i < e->n_attrs; i++) {
+		if (strcasecmp(e->attrs[i].name, "vendor") == 0)
+			return e->attrs[i].value;
+	}
+	return NULL;
+}
+
+static bool has_vendor_prop(xmlNodePtr node)
+{
+	for (xmlAttrPtr a = node->properties; a != NULL; a = a->next) {
+		if (strcasecmp((const char *)a->name, "vendor") == 0)
+			return true;
+	}
+	return false;
+}
+
+/* A vendor entry: only its element name is checked; the attributes stay as
+ * written. Sending it needs that vendor's programmer, hence the note. */
+static bool parse_vendor(struct edl_package *pkg, struct pkg_entry *e, const char *name)
+{
+	const char *vendor = vendor_attr(e);
+
+	if (strlen(name) >= sizeof(e->element)) {
+		pkg_entry_diag(pkg, e, EDL_DIAG_ERROR, EDL_E_PKG_PARSE,
+		               "vendor element <%.40s...> has a name longer than %zu characters",
+		               name, sizeof(e->element) - 1);
+		return false;
+	}
+	memcpy(e->element, name, strlen(name) + 1);
+	if (strcasecmp(vendor, "quectel") == 0)
+		pkg_entry_diag(pkg, e, EDL_DIAG_NOTE, EDL_OK,
+		               "vendor entry <%s vendor=\"%s\"> is sent as written (%zu "
+		               "attributes); only a Quectel programmer understands it",
+		               e->element, vendor, e->n_attrs);
+	else
+		pkg_entry_diag(pkg, e, EDL_DIAG_WARNING, EDL_OK,
+		               "vendor entry <%s vendor=\"%s\"> is sent as written (%zu "
+		               "attributes); only Quectel's are known from public packages",
+		               e->element, vendor, e->n_attrs);
+	return true;
+}
+
 int pkg_rawprogram_collect(struct edl_package *pkg, size_t xml, xmlDocPtr doc, unsigned line_offset)
 {
 	xmlNodePtr root = xmlDocGetRootElement(doc);
@@ -283,7 +356,9 @@ int pkg_rawprogram_collect(struct edl_package *pkg, size_t xml, xmlDocPtr doc, u
 
 		if (n->type != XML_ELEMENT_NODE)
 			continue;
-		if (xmlStrcmp(n->name, BAD_CAST "program") == 0) {
+		if (has_vendor_prop(n)) {
+			kind = PKG_VENDOR;
+		} else if (xmlStrcmp(n->name, BAD_CAST "program") == 0) {
 			kind = PKG_PROGRAM;
 		} else if (xmlStrcmp(n->name, BAD_CAST "erase") == 0) {
 			kind = PKG_ERASE;
@@ -310,7 +385,12 @@ int pkg_rawprogram_collect(struct edl_package *pkg, size_t xml, xmlDocPtr doc, u
 		e->line = (unsigned)xmlGetLineNo(n) + line_offset;
 		if (keep_attrs(e, n) != EDL_OK)
 			return EDL_E_NOMEM;
-		e->ok = kind == PKG_PATCH ? parse_patch(pkg, e) : parse_program_erase(pkg, e);
+		if (kind == PKG_VENDOR)
+			e->ok = parse_vendor(pkg, e, (const char *)n->name);
+		else if (kind == PKG_PATCH)
+			e->ok = parse_patch(pkg, e);
+		else
+			e->ok = parse_program_erase(pkg, e);
 	}
 	return EDL_OK;
 }

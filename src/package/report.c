@@ -53,6 +53,21 @@ static void print_diag_line(FILE *f, const struct edl_package_diag *d)
 	fputc('\n', f);
 }
 
+/* A vendor step as it goes to the programmer: <erase a="1" ... vendor="quectel"/>
+ * (values as parsed; the sender escapes them). Truncated with "..." when long. */
+static void vendor_text(char *out, size_t cap, const struct edl_plan_step *s)
+{
+	size_t n = (size_t)snprintf(out, cap, "<%s", s->element);
+
+	for (size_t i = 0; i < s->n_vendor_attrs && n < cap; i++)
+		n += (size_t)snprintf(out + n, cap - n, " %s=\"%s\"", s->vendor_attrs[2 * i],
+		                      s->vendor_attrs[2 * i + 1]);
+	if (n < cap)
+		n += (size_t)snprintf(out + n, cap - n, "/>");
+	if (n >= cap && cap > 4)
+		memcpy(out + cap - 4, "...", 4);
+}
+
 void edl_package_print_text(FILE *f, const struct edl_package *pkg)
 {
 	const struct edl_plan *plan = &pkg->plan;
@@ -103,11 +118,15 @@ void edl_package_print_text(FILE *f, const struct edl_package *pkg)
 		        "start_sector", "sectors", "bytes", "label / file / value", "source");
 		for (size_t i = 0; i < plan->n_steps; i++) {
 			const struct edl_plan_step *s = &plan->steps[i];
-			char kind[24], what[400];
+			char kind[24], what[400], sectors[24] = "";
 			snprintf(kind, sizeof(kind), "%s%s%s%s", edl_plan_step_kind_name(s->kind),
 			         s->fill ? "(fill)" : "", s->bootloader ? "*" : "",
 			         s->synthesized ? "+" : "");
-			if (s->kind == EDL_STEP_PATCH)
+			if (s->kind != EDL_STEP_VENDOR)
+				snprintf(sectors, sizeof(sectors), "%" PRIu64, s->num_sectors);
+			if (s->kind == EDL_STEP_VENDOR)
+				vendor_text(what, sizeof(what), s);
+			else if (s->kind == EDL_STEP_PATCH)
 				snprintf(what, sizeof(what), "%" PRIu64 "@%" PRIu64 " = %s",
 				         s->size_in_bytes, s->byte_offset, s->value);
 			else if (s->kind == EDL_STEP_SET_BOOTABLE)
@@ -117,8 +136,8 @@ void edl_package_print_text(FILE *f, const struct edl_package *pkg)
 			else
 				snprintf(what, sizeof(what), "%s",
 				         s->label[0] ? s->label : s->filename);
-			fprintf(f, "  %4zu %3u %-13s %-24s %10" PRIu64 " %10s  %-28s %s\n", i + 1,
-			        s->lun, kind, s->start_sector, s->num_sectors,
+			fprintf(f, "  %4zu %3u %-13s %-24s %10s %10s  %-28s %s\n", i + 1, s->lun,
+			        kind, s->start_sector, sectors,
 			        s->kind == EDL_STEP_PROGRAM || s->kind == EDL_STEP_ERASE
 			                ? human(a, sizeof(a), s->num_sectors * s->sector_size)
 			                : "",
@@ -262,6 +281,23 @@ void edl_package_print_json(FILE *f, const struct edl_package *pkg)
 		const struct edl_plan_step *s = &plan->steps[i];
 		fprintf(f, "%s{", i ? "," : "");
 		json_kv_str(f, "kind", edl_plan_step_kind_name(s->kind), true);
+		if (s->kind == EDL_STEP_VENDOR) {
+			/* The element and its attributes in file order, nothing else:
+			 * the host interprets none of them. */
+			json_kv_str(f, "element", s->element, true);
+			fputs("\"attributes\":{", f);
+			for (size_t k = 0; k < s->n_vendor_attrs; k++) {
+				if (k > 0)
+					fputc(',', f);
+				json_kv_str(f, s->vendor_attrs[2 * k], s->vendor_attrs[2 * k + 1],
+				            false);
+			}
+			fputs("},", f);
+			json_kv_str(f, "source", s->source, true);
+			fprintf(f, "\"lun\":%u,\"bootloader\":false,\"synthesized\":false}",
+			        s->lun);
+			continue;
+		}
 		fprintf(f, "\"lun\":%u,\"sector_size\":%u,", s->lun, s->sector_size);
 		json_kv_str(f, "start_sector", s->start_sector, true);
 		fprintf(f, "\"num_sectors\":%" PRIu64 ",\"pages_per_block\":%u,", s->num_sectors,

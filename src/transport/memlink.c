@@ -130,10 +130,13 @@ int edl_memlink_run(struct edl_flash_job *job, struct edl_target *target,
 	while (edl_flash_job_status(job) == EDL_ENGINE_RUNNING) {
 		bool progress = false;
 
-		while (edl_flash_job_next_out(job, &c)) {
+		/* A stalled device takes nothing more: the chunk it did not take stays
+		 * "in flight" for good, as an OUT transfer that never completes. */
+		while (!edl_target_stalled(target) && edl_flash_job_next_out(job, &c)) {
 			stats->host_transfers++;
 			stats->bytes_to_device += c.len;
 			edl_target_feed(target, c.data, c.len, now);
+			edl_flash_job_out_done(job, c.len, now);
 			progress = true;
 		}
 		while (edl_target_next_out(target, &c, now)) {
@@ -180,7 +183,7 @@ int edl_memlink_run(struct edl_flash_job *job, struct edl_target *target,
 			edl_flash_job_timeout(job, now);
 	}
 	/* Let the device see what the job sent last (the power command's effect). */
-	while (edl_flash_job_next_out(job, &c))
+	while (!edl_target_stalled(target) && edl_flash_job_next_out(job, &c))
 		edl_target_feed(target, c.data, c.len, now);
 	stats->end_ms = now;
 out:

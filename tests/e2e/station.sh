@@ -111,7 +111,9 @@ retry)
 	check "history shows both" sh -c "\"$EDL\" history --db \"$DB\" 1a2b3c4d | grep -c '^run ' | grep -q '^2$'"
 	;;
 corrupt)
-	station --devices 1 --fault 1-1.1:corrupt -- --count 1 --retries 0
+	# NAND is verified only when asked for (verify = auto leaves NAND alone).
+	printf '[flash]\nverify = digest\n' >"$W/verify.ini"
+	station --devices 1 --fault 1-1.1:corrupt -- --count 1 --retries 0 --config "$W/verify.ini"
 	check "exit 3" [ "$rc" -eq 3 ]
 	check "caught by verify" [ "$(sql "select count(*) from run where stage='verify' and error='EDL_E_VERIFY_MISMATCH'")" = 1 ]
 	;;
@@ -170,8 +172,10 @@ config_error)
 	;;
 report_line)
 	# 24 units through 8 ports, three faults: the report must count exactly them.
+	printf '[flash]\nverify = digest\n' >"$W/verify.ini"
 	station --devices 8 --units 24 --swap-delay 0.1 --fail-hold 4 \
-		--fault 1-1.2:corrupt --fault 1-1.4:unplug-at=2M --fault 1-1.6:silent -- --count 24 --retries 1
+		--fault 1-1.2:corrupt --fault 1-1.4:unplug-at=2M --fault 1-1.6:silent -- --count 24 --retries 1 \
+		--config "$W/verify.ini"
 	check "exit 3" [ "$rc" -eq 3 ]
 	"$EDL" report --db "$DB" --format json >"$W/report.json"
 	jq() { python3 -c "import json,sys; r=json.load(open('$W/report.json')); print(eval(sys.argv[1]))" "$1"; }

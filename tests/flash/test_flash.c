@@ -122,8 +122,10 @@ static void flash_storage(enum edl_storage_kind kind)
 	assert_images_stored(&r);
 	assert_programmer_received(&r);
 	assert_int_equal(edl_target_state(r.target), EDL_TARGET_RESET);
-	/* Every programmed range was verified by the device's own digest. */
-	assert_int_equal(edl_target_commands_seen(r.target, "getsha256digest"), 3);
+	/* Every programmed range was verified by the device's own digest; NAND only
+	 * when asked for (verify = auto leaves NAND alone). */
+	assert_int_equal(edl_target_commands_seen(r.target, "getsha256digest"),
+	                 kind == EDL_STORAGE_NAND ? 0 : 3);
 	const struct edl_sahara_identity *id = edl_flash_job_identity(r.job);
 	assert_non_null(id);
 	assert_string_equal(id->serial_hex, "1a2b3c4d");
@@ -364,6 +366,279 @@ static void test_flash_identifies_sahara_v3_unit(void **state)
 	identify_version(3);
 }
 
+/* ---- events, stalls, verify methods, wrong packages ---- */
+
+struct seen {
+	unsigned stages, identities, payloads, starts, ends, passes, fails, logs, warnings;
+	unsigned checked[3];
+	size_t last_end_step;
+	char last_warning[256];
+	uint64_t program_bytes;
+};
+
+static void on_event(const struct edl_flash_event *ev, void *data)
+{
+	struct seen *s = data;
+	switch (ev->kind) {
+	case EDL_FLASH_EV_STAGE:
+		s->stages++;
+		break;
+	case EDL_FLASH_EV_IDENTITY:
+		assert_non_null(ev->identity);
+		s->identities++;
+		break;
+	case EDL_FLASH_EV_FUNCTIONS:
+		break;
+	case EDL_FLASH_EV_PAYLOAD:
+		assert_true(ev->payload > 0);
+		s->payloads++;
+		break;
+	case EDL_FLASH_EV_STEP_START:
+		assert_non_null(ev->plan_step);
+		assert_int_equal(ev->step, s->starts);
+		s->starts++;
+		break;
+	case EDL_FLASH_EV_STEP_END:
+		assert_non_null(ev->plan_step);
+		s->ends++;
+		s->last_end_step = ev->step;
+		if (ev->result == EDL_FLASH_STEP_PASS)
+			s->passes++;
+		else
+			s->fails++;
+		s->checked[ev->checked]++;
+		if (ev->plan_step->kind == EDL_STEP_PROGRAM && ev->result == EDL_FLASH_STEP_PASS)
+			s->program_bytes += ev->bytes;
+		break;
+	case EDL_FLASH_EV_DEVICE_LOG:
+		assert_non_null(ev->text);
+		s->logs++;
+		break;
+	case EDL_FLASH_EV_WARNING:
+		s->warnings++;
+		snprintf(s->last_warning, sizeof(s->last_warning), "%s", ev->text);
+		break;
+	}
+}
+
+static void test_flash_tells_every_step_as_an_event(void **state)
+{
+	(void)state;
+	struct rig r;
+	struct seen seen;
+
+	memset(&seen, 0, sizeof(seen));
+	rig_init(&r, EDL_STORAGE_UFS);
+	r.fopt.on_event = on_event;
+	r.fopt.event_data = &seen;
+	assert_int_equal(rig_run(&r), EDL_OK);
+	assert_passed(&r);
+	assert_int_equal(seen.identities, 1);
+	assert_int_equal(seen.payloads, 1);
+	assert_int_equal(seen.starts, r.tp.plan.n_steps);
+	assert_int_equal(seen.ends, r.tp.plan.n_steps);
+	assert_int_equal(seen.passes, r.tp.plan.n_steps);
+	assert_int_equal(seen.fails, 0);
+	/* Every program step was checked by the device's digest. */
+	assert_int_equal(seen.checked[EDL_CHECKED_DIGEST], 3);
+	assert_int_equal(seen.program_bytes, r.tp.plan.total_bytes);
+	assert_true(seen.logs > 0);
+	assert_true(seen.stages >= 6);
+	rig_free(&r);
+}
+
+static void test_flash_failed_step_is_told_as_failed(void **state)
+{
+	(void)state;
+	struct rig r;
+	struct seen seen;
+
+	memset(&seen, 0, sizeof(seen));
+	rig_init(&r, EDL_STORAGE_EMMC);
+	r.fopt.on_event = on_event;
+	r.fopt.event_data = &seen;
+	snprintf(r.tcfg.faults.nak_command, sizeof(r.tcfg.faults.nak_command), "program");
+	r.tcfg.faults.nak_nth = 2;
+	assert_int_equal(rig_run(&r), EDL_OK);
+	assert_int_equal(edl_flash_job_status(r.job), EDL_ENGINE_FAILED);
+	assert_int_equal(seen.fails, 1);
+	assert_int_equal(seen.ends, seen.starts);
+	assert_int_equal(r.tp.plan.steps[seen.last_end_step].kind, EDL_STEP_PROGRAM);
+	rig_free(&r);
+}
+
+/* Drives job and target like the in-memory link, but the "transport" stops
+ * taking host bytes once stall_after bytes went through: the OUT transfers of
+ * a unit that stopped draining its endpoint. */
+static void run_stalling(struct rig *r, uint64_t stall_after, uint64_t *end_ms)
+{
+	struct edl_error err;
+	struct edl_chunk c;
+	uint64_t now = 1000, sent = 0;
+	bool holding = false;
+
+	assert_int_equal(edl_target_new(&r->target, &r->tcfg, &err), EDL_OK);
+	assert_int_equal(edl_flash_job_new(&r->job, &r->fopt), EDL_OK);
+	edl_target_start(r->target, now);
+	edl_flash_job_start(r->job, now);
+	for (int guard = 0; guard < 10000000 && edl_flash_job_status(r->job) == EDL_ENGINE_RUNNING;
+	     guard++) {
+		bool progress = false;
+		while (!holding && edl_flash_job_next_out(r->job, &c)) {
+			if (sent + c.len > stall_after) {
+				holding = true; /* handed to the transport, never completed */
+				break;
+			}
+			sent += c.len;
+			edl_target_feed(r->target, c.data, c.len, now);
+			edl_flash_job_out_done(r->job, c.len, now);
+			progress = true;
+		}
+		while (edl_target_next_out(r->target, &c, now)) {
+			edl_flash_job_feed(r->job, c.data, c.len, now);
+			progress = true;
+		}
+		if (progress)
+			continue;
+		uint64_t jd = edl_flash_job_deadline(r->job), td = edl_target_deadline(r->target);
+		uint64_t next = jd == 0 ? td : (td == 0 || jd < td ? jd : td);
+		assert_true(next != 0);
+		if (next > now)
+			now = next;
+		if (td != 0 && td <= now)
+			edl_target_timeout(r->target, now);
+		if (jd != 0 && jd <= now)
+			edl_flash_job_timeout(r->job, now);
+	}
+	*end_ms = now;
+}
+
+static void test_flash_stalled_unit_fails_within_progress_deadline(void **state)
+{
+	(void)state;
+	struct rig r;
+	uint64_t end = 0;
+
+	rig_init(&r, EDL_STORAGE_EMMC);
+	r.fopt.progress_timeout_ms = 3000;
+	/* Past the programmer upload (96 KiB), inside the first image. */
+	run_stalling(&r, r.programmer_len + 20 * 1024, &end);
+	assert_int_equal(edl_flash_job_status(r.job), EDL_ENGINE_FAILED);
+	assert_int_equal(edl_flash_job_error(r.job)->code, EDL_E_STALLED);
+	assert_int_equal(edl_flash_job_failed_stage(r.job), EDL_STAGE_PROGRAM);
+	const char *d = edl_flash_job_error(r.job)->detail;
+	assert_non_null(strstr(d, "unit stopped accepting data at byte"));
+	assert_non_null(strstr(d, "re-seat the cable or set the unit aside"));
+	/* Failed on the progress deadline, not after the 120 s final-ACK wait. */
+	assert_true(end - 1000 < 60000);
+	rig_free(&r);
+}
+
+static void test_flash_stall_during_upload_names_the_upload(void **state)
+{
+	(void)state;
+	struct rig r;
+	uint64_t end = 0;
+
+	rig_init(&r, EDL_STORAGE_EMMC);
+	r.fopt.progress_timeout_ms = 2000;
+	run_stalling(&r, 20 * 1024, &end);
+	assert_int_equal(edl_flash_job_error(r.job)->code, EDL_E_STALLED);
+	assert_non_null(strstr(edl_flash_job_error(r.job)->detail, "of the programmer upload"));
+	rig_free(&r);
+}
+
+static void test_flash_readback_verify_hashes_on_the_host(void **state)
+{
+	(void)state;
+	struct rig r;
+	struct seen seen;
+
+	memset(&seen, 0, sizeof(seen));
+	rig_init(&r, EDL_STORAGE_EMMC);
+	r.fopt.verify = EDL_VERIFY_READBACK;
+	r.fopt.on_event = on_event;
+	r.fopt.event_data = &seen;
+	assert_int_equal(rig_run(&r), EDL_OK);
+	assert_passed(&r);
+	assert_int_equal(edl_target_commands_seen(r.target, "getsha256digest"), 0);
+	assert_int_equal(edl_target_commands_seen(r.target, "read"), 3);
+	assert_int_equal(seen.checked[EDL_CHECKED_READBACK], 3);
+	rig_free(&r);
+}
+
+static void test_flash_readback_catches_corrupted_storage(void **state)
+{
+	(void)state;
+	struct rig r;
+
+	rig_init(&r, EDL_STORAGE_UFS);
+	r.fopt.verify = EDL_VERIFY_READBACK;
+	r.tcfg.faults.corrupt = true;
+	assert_int_equal(rig_run(&r), EDL_OK);
+	assert_int_equal(edl_flash_job_error(r.job)->code, EDL_E_VERIFY_MISMATCH);
+	assert_non_null(strstr(edl_flash_job_error(r.job)->detail, "read-back has sha256"));
+	rig_free(&r);
+}
+
+static void test_flash_digest_nak_falls_back_to_readback(void **state)
+{
+	(void)state;
+	struct rig r;
+	struct seen seen;
+
+	memset(&seen, 0, sizeof(seen));
+	rig_init(&r, EDL_STORAGE_EMMC);
+	r.fopt.on_event = on_event;
+	r.fopt.event_data = &seen;
+	snprintf(r.tcfg.faults.nak_command, sizeof(r.tcfg.faults.nak_command), "getsha256digest");
+	r.tcfg.faults.nak_nth = 1;
+	assert_int_equal(rig_run(&r), EDL_OK);
+	assert_passed(&r);
+	assert_int_equal(edl_target_commands_seen(r.target, "read"), 1);
+	assert_int_equal(seen.checked[EDL_CHECKED_READBACK], 1);
+	assert_int_equal(seen.checked[EDL_CHECKED_DIGEST], 2);
+	assert_non_null(strstr(seen.last_warning, "reading the range back"));
+	rig_free(&r);
+}
+
+static void test_flash_nand_verified_only_when_asked(void **state)
+{
+	(void)state;
+	struct rig r;
+
+	rig_init(&r, EDL_STORAGE_NAND);
+	r.fopt.verify = EDL_VERIFY_DIGEST;
+	assert_int_equal(rig_run(&r), EDL_OK);
+	assert_passed(&r);
+	assert_int_equal(edl_target_commands_seen(r.target, "getsha256digest"), 3);
+	rig_free(&r);
+}
+
+static void test_flash_package_larger_than_the_unit_is_a_wrong_package(void **state)
+{
+	(void)state;
+	struct rig r;
+
+	struct seen seen;
+	memset(&seen, 0, sizeof(seen));
+	rig_init(&r, EDL_STORAGE_EMMC);
+	r.fopt.on_event = on_event;
+	r.fopt.event_data = &seen;
+	/* 64 sectors of 512 bytes: the images start far beyond. */
+	r.tcfg.storage.sectors = 64;
+	assert_int_equal(rig_run(&r), EDL_OK);
+	assert_int_equal(edl_flash_job_status(r.job), EDL_ENGINE_FAILED);
+	assert_int_equal(edl_flash_job_error(r.job)->code, EDL_E_WRONG_PACKAGE);
+	assert_int_equal(edl_flash_job_failed_stage(r.job), EDL_STAGE_STORAGE_INFO);
+	const char *d = edl_flash_job_error(r.job)->detail;
+	assert_non_null(strstr(d, "no byte was written"));
+	assert_non_null(strstr(d, "64 sectors"));
+	assert_int_equal(edl_target_commands_seen(r.target, "erase"), 0);
+	assert_int_equal(edl_target_commands_seen(r.target, "program"), 0);
+	rig_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -383,6 +658,15 @@ int main(void)
 	        cmocka_unit_test(test_flash_waits_for_slow_final_ack),
 	        cmocka_unit_test(test_flash_identifies_sahara_v2_unit),
 	        cmocka_unit_test(test_flash_identifies_sahara_v3_unit),
+	        cmocka_unit_test(test_flash_tells_every_step_as_an_event),
+	        cmocka_unit_test(test_flash_failed_step_is_told_as_failed),
+	        cmocka_unit_test(test_flash_stalled_unit_fails_within_progress_deadline),
+	        cmocka_unit_test(test_flash_stall_during_upload_names_the_upload),
+	        cmocka_unit_test(test_flash_readback_verify_hashes_on_the_host),
+	        cmocka_unit_test(test_flash_readback_catches_corrupted_storage),
+	        cmocka_unit_test(test_flash_digest_nak_falls_back_to_readback),
+	        cmocka_unit_test(test_flash_nand_verified_only_when_asked),
+	        cmocka_unit_test(test_flash_package_larger_than_the_unit_is_a_wrong_package),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,7 +2,8 @@
 # End-to-end test of the real `edlstation package check` binary: packages built
 # around the real samples (EDL_SAMPLES; the images they name are generated
 # here), valid and broken, checked for exit codes (0 valid, 2 invalid/usage),
-# the plan's recoverable order, JSON output and the warm hash cache.
+# the plan's recoverable order (no erase added on eMMC), JSON output, the warm
+# hash cache, and `mkpackage --vendor-erase` giving a verbatim vendor step.
 # usage: test_check.sh PATH_TO_EDLSTATION
 set -eu
 BIN=${1:?usage: test_check.sh PATH_TO_EDLSTATION}
@@ -152,9 +153,31 @@ expect db410c "NUM_DISK_SECTORS-33."
 plan_rows db410c | tail -1 | grep -q 'setbootable' || fail "db410c: last step is not setbootable"
 plan_rows db410c | grep ' program' | tail -1 | grep -q 'program\* .*sbl1bak (sbl1.mbn)' ||
 	fail "db410c: last program is not the SBL backup"
+plan_rows db410c | grep -q 'erase\*+' && fail "db410c: eMMC plan has a synthesized boot loader erase"
+plan_rows db410c | grep -q ' erase' && fail "db410c: eMMC plan has an erase its XML does not have"
 run db410c_geo 0 "$B" --cache-dir "$CACHE" --sectors 15269888
 run db410c_small 2 "$B" --cache-dir "$CACHE" --sectors 0:3000000
 expect db410c_small "beyond the device's 3000000 sectors [EDL_E_PKG_GEOMETRY]"
+
+# --- mkpackage --vendor-erase: Quectel's vendor erase as a verbatim VENDOR step --
+V="$T/vendor"
+"$BIN" mkpackage "$V" --size 8 --vendor-erase >"$T/mkpackage.out" 2>&1 || fail "mkpackage --vendor-erase failed"
+grep -q 'vendor="quectel"/>' "$V/update/firehose/rawprogram_nand_p4K_b256K_update.xml" ||
+	fail "mkpackage --vendor-erase: no vendor entry in the XML"
+run vendor 0 "$V" --no-cache
+plan_rows vendor | sed -n 2p | grep -q ' vendor .*<erase a_rawdata_start_sector="[0-9]*" b_rawdata_num_sector="[0-9]*" c_project_name="RG500QEA_VH" d_project_type="STD" vendor="quectel"/>' ||
+	fail "vendor: step 2 is not the vendor erase"
+plan_rows vendor | head -1 | grep -q ' erase\* *0 .*sbl' || fail "vendor: first step is not the SBL erase"
+run vendor_json 0 "$V" --no-cache --json
+expect vendor_json '"kind":"vendor","element":"erase","attributes":{"a_rawdata_start_sector":"'
+expect vendor_json '"c_project_name":"RG500QEA_VH","d_project_type":"STD","vendor":"quectel"}'
+if command -v python3 >/dev/null 2>&1; then
+	python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["plan"]["steps"]; v=[x for x in s if x["kind"]=="vendor"]; assert len(v)==1 and s[1] is v[0]; assert list(v[0]["attributes"])==["a_rawdata_start_sector","b_rawdata_num_sector","c_project_name","d_project_type","vendor"]' "$T/vendor_json.out" ||
+		fail "vendor_json: the vendor step is not second or its attributes are not in file order"
+fi
+"$BIN" mkpackage "$T/novendor" --size 8 >/dev/null 2>&1 || fail "mkpackage failed"
+grep -q 'vendor=' "$T/novendor/update/firehose/rawprogram_nand_p4K_b256K_update.xml" &&
+	fail "mkpackage without --vendor-erase wrote a vendor entry"
 
 # --- hostile packages -----------------------------------------------------------
 H="$T/hostile"
@@ -167,6 +190,7 @@ cat >"$H/rawprogram0.xml" <<'EOF'
   <program SECTOR_SIZE_IN_BYTES="512" filename="missing.img" label="m" num_partition_sectors="8" physical_partition_number="0" start_sector="100"/>
   <program SECTOR_SIZE_IN_BYTES="512" filename="big.img" label="big" num_partition_sectors="1" physical_partition_number="0" start_sector="200"/>
   <erase SECTOR_SIZE_IN_BYTES="512" num_partition_sectors="abc" physical_partition_number="0" start_sector="300"/>
+  <erase SECTOR_SIZE_IN_BYTES="512" num_partition_sectors="0" physical_partition_number="0" start_sector="400"/>
 </data>
 EOF
 head -c 513 /dev/urandom >"$H/big.img"
@@ -175,9 +199,10 @@ expect hostile "rawprogram0.xml:3: filename '../../etc/passwd' leads outside the
 expect hostile "rawprogram0.xml:4: image 'missing.img' is missing [EDL_E_PKG_MISSING]"
 expect hostile "rawprogram0.xml:5: image 'big.img' of 513 bytes is larger than its partition 'big' of 512 bytes"
 expect hostile "rawprogram0.xml:6: num_partition_sectors 'abc' is not a number [EDL_E_PKG_EXPR]"
-expect hostile "package is INVALID: 4 errors"
+expect hostile "rawprogram0.xml:7: <erase> with num_partition_sectors 0: refused, an erase without a range erases the whole LUN on real programmers [EDL_E_PKG_PARSE]"
+expect hostile "package is INVALID: 5 errors"
 run hostile_json 2 "$H" --no-cache --json
-expect hostile_json '"valid":false,"errors":4'
+expect hostile_json '"valid":false,"errors":5'
 
 printf '<?xml version="1.0"?>\n<!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>\n<data>&x;</data>\n' >"$H/rawprogram0.xml"
 run dtd 2 "$H" --no-cache

@@ -1,7 +1,10 @@
 /*
  * Tests of whole package loads: packages built around every real sample (the
- * tests generate the images they name) give a plan whose boot loader is erased
- * first and programmed last; discovery never picks by directory order; every
+ * tests generate the images they name) give a plan whose boot loader is
+ * programmed last (and, on NAND only, erased first: no erase is ever added on
+ * eMMC/UFS); a Quectel vendor erase becomes a verbatim vendor step right after
+ * the boot loader erase; an erase without a range is refused; discovery never
+ * picks by directory order; every
  * validation error has a hostile package and its message asserted; the hash
  * cache serves unchanged files, rehashes changed ones and survives a corrupt
  * cache; step digests cover exactly the written bytes; edl_plan_resolve checks a
@@ -134,16 +137,18 @@ static const struct edl_plan_step *last_of_kind(const struct edl_plan *plan,
 	return NULL;
 }
 
-/* The plan's order keeps the unit recoverable: boot loader erases first, boot
- * loader programs after every other write. */
+/* The plan's order keeps the unit recoverable: on NAND the boot loader is
+ * erased first; on every storage it is programmed after every other write. */
 static void assert_recoverable_order(const struct edl_plan *plan, const char *sbl_file)
 {
 	const struct edl_plan_step *first = &plan->steps[0];
 	const struct edl_plan_step *lastp = last_of_kind(plan, EDL_STEP_PROGRAM);
 	bool boot_started = false;
 
-	assert_int_equal(first->kind, EDL_STEP_ERASE);
-	assert_true(first->bootloader);
+	if (plan->storage == EDL_STORAGE_NAND) {
+		assert_int_equal(first->kind, EDL_STEP_ERASE);
+		assert_true(first->bootloader);
+	}
 	assert_non_null(lastp);
 	assert_true(lastp->bootloader);
 	assert_non_null(strstr(lastp->filename, sbl_file));
@@ -158,6 +163,16 @@ static void assert_recoverable_order(const struct edl_plan *plan, const char *sb
 			for (size_t k = 0; k < i; k++)
 				assert_true(plan->steps[k].bootloader);
 		}
+	}
+}
+
+/* eMMC/UFS: no erase the XML does not have (REAL-DEVICES #3: an old
+ * programmer's handleErase wipes the whole LUN). */
+static void assert_no_synthesized_erase(const struct edl_plan *plan)
+{
+	for (size_t i = 0; i < plan->n_steps; i++) {
+		if (plan->steps[i].kind == EDL_STEP_ERASE)
+			assert_false(plan->steps[i].synthesized);
 	}
 }
 
@@ -230,7 +245,7 @@ static void test_package_db410c_board_layout_plans_patches_and_bootable(void **s
 	struct edl_package_options opt;
 	const struct edl_plan *plan;
 	const struct edl_plan_step *s;
-	size_t patches = 0, boot_erases = 0;
+	size_t patches = 0, erases = 0;
 	uint64_t *resolved;
 
 	db410c_package(fx->dir);
@@ -239,21 +254,25 @@ static void test_package_db410c_board_layout_plans_patches_and_bootable(void **s
 	assert_int_equal(edl_package_layout(fx->pkg), EDL_LAYOUT_BOARD);
 	assert_int_equal(plan->storage, EDL_STORAGE_EMMC);
 	assert_recoverable_order(plan, "sbl1.mbn");
+	assert_no_synthesized_erase(plan);
 	for (size_t i = 0; i < plan->n_steps; i++) {
 		s = &plan->steps[i];
 		if (s->kind == EDL_STEP_PATCH) {
 			patches++;
 			assert_string_equal(s->filename, "DISK");
 		}
-		if (s->kind == EDL_STEP_ERASE && s->bootloader) {
-			boot_erases++;
-			assert_true(s->synthesized);
-		}
+		if (s->kind == EDL_STEP_ERASE)
+			erases++;
 	}
 	/* 13 DISK patches; the 13 file patches have DISK twins and are dropped. */
 	assert_int_equal(patches, 13);
 	assert_non_null(pt_find_diag(fx->pkg, EDL_DIAG_NOTE, "13 patches aimed at files"));
-	assert_int_equal(boot_erases, 2); /* sbl1 and sbl1bak */
+	/* The XML has no erase, so the plan has none: no "erase*+ sbl1" (it used to
+	 * erase sbl1 and sbl1bak first, which an MSM8916-era programmer turns into
+	 * an erase of the whole eMMC user area). */
+	assert_int_equal(erases, 0);
+	assert_string_equal(plan->steps[0].label, "modem"); /* file order */
+	assert_int_equal(plan->steps[0].kind, EDL_STEP_PROGRAM);
 	s = last_of_kind(plan, EDL_STEP_SET_BOOTABLE);
 	assert_ptr_equal(s, &plan->steps[plan->n_steps - 1]);
 	assert_int_equal(s->lun, 0);
@@ -342,12 +361,17 @@ static void test_package_ufs_luns_infer_storage_and_bootable_lun(void **state)
 	s = &plan->steps[plan->n_steps - 1];
 	assert_int_equal(s->kind, EDL_STEP_SET_BOOTABLE);
 	assert_int_equal(s->lun, 1);
+	/* No synthesized xbl erase: file order, then xbl last, then setbootable. */
+	assert_no_synthesized_erase(plan);
+	assert_int_equal(plan->n_steps, 4);
 	s = &plan->steps[0];
-	assert_int_equal(s->kind, EDL_STEP_ERASE);
-	assert_int_equal(s->lun, 1);
+	assert_int_equal(s->kind, EDL_STEP_PROGRAM);
+	assert_string_equal(s->label, "PrimaryGPT");
+	assert_string_equal(plan->steps[1].label, "modem");
+	s = &plan->steps[2];
+	assert_int_equal(s->kind, EDL_STEP_PROGRAM);
 	assert_string_equal(s->label, "xbl_a");
-	assert_int_equal(s->num_sectors, 64);
-	assert_string_equal(plan->steps[plan->n_steps - 2].label, "xbl_a");
+	assert_true(s->bootloader);
 	assert_int_equal(plan->luns[1].est_ms + plan->luns[0].est_ms + plan->luns[2].est_ms,
 	                 plan->est_ms);
 }
@@ -955,6 +979,302 @@ static void test_package_explicit_programmer_and_xml_list(void **state)
 	assert_non_null(strstr(fx->err.detail, "no rawprogram*.xml in the package"));
 }
 
+/* The package's report (text or JSON) as a string the caller frees. */
+static char *report(const struct edl_package *pkg, bool json)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	if (json)
+		edl_package_print_json(f, pkg);
+	else
+		edl_package_print_text(f, pkg);
+	assert_int_equal(fclose(f), 0);
+	return buf;
+}
+
+/* Inserts text before the closing </data> of dir/rel; returns the line the
+ * text starts on. */
+static unsigned insert_before_end(const char *dir, const char *rel, const char *text)
+{
+	char path[4096], *data, *end, *out;
+	unsigned line = 1;
+	size_t len, head;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	data = pt_read(path, &len);
+	assert_non_null(data);
+	end = strstr(data, "</data>");
+	assert_non_null(end);
+	head = (size_t)(end - data);
+	for (size_t i = 0; i < head; i++)
+		line += data[i] == '\n';
+	out = malloc(len + strlen(text) + 1);
+	assert_non_null(out);
+	memcpy(out, data, head);
+	memcpy(out + head, text, strlen(text));
+	memcpy(out + head + strlen(text), end, len - head + 1);
+	pt_write_str(dir, rel, out);
+	free(out);
+	free(data);
+	return line;
+}
+
+/* RG500Q's vendor erase (xhikarishii/openwrt-ipq issue #3), written after every
+ * other entry, and a second one to check that vendor steps keep file order. */
+#define RG500Q_VENDOR_ERASE                                                    \
+	"<erase a_rawdata_start_sector=\"6528\" b_rawdata_num_sector=\"640\" " \
+	"c_project_name=\"RG500QEA_VH\" d_project_type=\"STD\" vendor=\"quectel\"/>"
+#define RG500Q_VENDOR_JSON                                                      \
+	"\"kind\":\"vendor\",\"element\":\"erase\",\"attributes\":{"            \
+	"\"a_rawdata_start_sector\":\"6528\",\"b_rawdata_num_sector\":\"640\"," \
+	"\"c_project_name\":\"RG500QEA_VH\",\"d_project_type\":\"STD\",\"vendor\":\"quectel\"}"
+
+static void test_package_quectel_vendor_erase_is_a_verbatim_step(void **state)
+{
+	static const char *const want[][2] = {{"a_rawdata_start_sector", "6528"},
+	                                      {"b_rawdata_num_sector", "640"},
+	                                      {"c_project_name", "RG500QEA_VH"},
+	                                      {"d_project_type", "STD"},
+	                                      {"vendor", "quectel"}};
+	const char *raw = "update/firehose/rawprogram_nand_p4K_b256K_update.xml";
+	struct fixture *fx = *state;
+	const struct edl_plan *plan;
+	const struct edl_plan_step *s;
+	char source[256], *text;
+	unsigned line;
+	size_t vendors = 0;
+
+	quectel_package(fx->dir, "em12g-msft_rawprogram_nand_p4K_b256K_update.xml",
+	                "rawprogram_nand_p4K_b256K_update.xml", "em12g-msft_patch_p4K_b256K.xml",
+	                "patch_p4K_b256K.xml", 300);
+	line = insert_before_end(fx->dir, raw,
+	                         "  " RG500Q_VENDOR_ERASE "\n"
+	                         "  <erase c_project_name=\"second\" vendor=\"quectel\"/>\n");
+	pt_write_quectel_md5(fx->dir);
+	load_ok(fx, NULL);
+	plan = edl_package_plan(fx->pkg);
+	assert_int_equal(plan->storage, EDL_STORAGE_NAND);
+	assert_recoverable_order(plan, "update/sbl1.mbn");
+	/* 24 steps of the sample plus the two vendor entries, nothing synthesized. */
+	assert_int_equal(plan->n_steps, 26);
+
+	/* Where QFirehose sends it: after the start-sector-0 (SBL) erase, before
+	 * the other erases, whatever its file position. */
+	assert_int_equal(plan->steps[0].kind, EDL_STEP_ERASE);
+	assert_string_equal(plan->steps[0].start_sector, "0");
+	s = &plan->steps[1];
+	assert_int_equal(s->kind, EDL_STEP_VENDOR);
+	assert_string_equal(s->element, "erase");
+	assert_int_equal(s->n_vendor_attrs, 5);
+	for (size_t i = 0; i < 5; i++) {
+		assert_string_equal(s->vendor_attrs[2 * i], want[i][0]);
+		assert_string_equal(s->vendor_attrs[2 * i + 1], want[i][1]);
+	}
+	snprintf(source, sizeof(source), "%s:%u", raw, line);
+	assert_string_equal(s->source, source);
+	/* Not a plain erase: no range, nothing made up, not the boot loader. */
+	assert_int_equal(s->num_sectors, 0);
+	assert_int_equal(s->sector_size, 0);
+	assert_string_equal(s->start_sector, "");
+	assert_false(s->synthesized);
+	assert_false(s->bootloader);
+	s = &plan->steps[2];
+	assert_int_equal(s->kind, EDL_STEP_VENDOR);
+	assert_int_equal(s->n_vendor_attrs, 2);
+	assert_string_equal(s->vendor_attrs[1], "second");
+	snprintf(source, sizeof(source), "%s:%u", raw, line + 1);
+	assert_string_equal(s->source, source);
+	assert_int_equal(plan->steps[3].kind, EDL_STEP_ERASE);
+	assert_false(plan->steps[3].bootloader);
+	for (size_t i = 0; i < plan->n_steps; i++)
+		vendors += plan->steps[i].kind == EDL_STEP_VENDOR;
+	assert_int_equal(vendors, 2);
+	assert_non_null(
+	        pt_find_diag(fx->pkg, EDL_DIAG_NOTE, "only a Quectel programmer understands it"));
+	/* The geometry check skips it (it has no range to check). */
+	assert_int_equal(edl_plan_resolve(plan, 0, 1u << 20, NULL, &fx->err), EDL_OK);
+
+	/* package check: kind "vendor" with the element and attributes. */
+	text = report(fx->pkg, false);
+	snprintf(source, sizeof(source), "%s:%u", raw, line);
+	assert_non_null(strstr(text, "   2   0 vendor "));
+	assert_non_null(strstr(text, RG500Q_VENDOR_ERASE));
+	assert_non_null(strstr(text, source));
+	assert_non_null(strstr(text, "package is valid"));
+	free(text);
+	text = report(fx->pkg, true);
+	assert_non_null(strstr(text, "{" RG500Q_VENDOR_JSON ",\"source\":\""));
+	assert_non_null(strstr(text, "\"kind\":\"vendor\",\"element\":\"erase\",\"attributes\":"
+	                             "{\"c_project_name\":\"second\",\"vendor\":\"quectel\"}"));
+	free(text);
+}
+
+/* One small layout on each storage: a boot loader program with no erase in the
+ * XML gets a synthesized erase on NAND only. */
+static void test_package_boot_loader_erase_synthesized_only_on_nand(void **state)
+{
+	struct fixture *fx = *state;
+	const struct {
+		enum edl_storage_kind storage;
+		const char *attrs; /* storage-specific attributes */
+		unsigned sector;
+	} cases[] = {
+	        {EDL_STORAGE_NAND, "PAGES_PER_BLOCK=\"64\" ", 4096},
+	        {EDL_STORAGE_EMMC, "", 512},
+	        {EDL_STORAGE_UFS, "", 4096},
+	};
+
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		const struct edl_plan *plan;
+		const struct edl_plan_step *s;
+		char xml[2048], *text;
+		bool nand = cases[c].storage == EDL_STORAGE_NAND;
+
+		snprintf(xml, sizeof(xml),
+		         "<?xml version=\"1.0\" ?>\n<data>\n"
+		         "<program %sSECTOR_SIZE_IN_BYTES=\"%u\" filename=\"sbl1.mbn\" "
+		         "label=\"sbl\" "
+		         "num_partition_sectors=\"640\" physical_partition_number=\"0\" "
+		         "start_sector=\"0\"/>\n"
+		         "<erase %sSECTOR_SIZE_IN_BYTES=\"%u\" label=\"tz\" "
+		         "num_partition_sectors=\"128\" physical_partition_number=\"0\" "
+		         "start_sector=\"640\"/>\n"
+		         "<program %sSECTOR_SIZE_IN_BYTES=\"%u\" filename=\"tz.mbn\" label=\"tz\" "
+		         "num_partition_sectors=\"128\" physical_partition_number=\"0\" "
+		         "start_sector=\"640\"/>\n</data>\n",
+		         cases[c].attrs, cases[c].sector, cases[c].attrs, cases[c].sector,
+		         cases[c].attrs, cases[c].sector);
+		pt_write_str(fx->dir, "rawprogram0.xml", xml);
+		pt_write_random(fx->dir, "sbl1.mbn", 9000, 1);
+		pt_write_random(fx->dir, "tz.mbn", 7000, 2);
+		pt_write_random(fx->dir, "prog_firehose.mbn", 2000, 3);
+		load_ok(fx, NULL);
+		plan = edl_package_plan(fx->pkg);
+		assert_int_equal(plan->storage, cases[c].storage);
+		text = report(fx->pkg, false);
+		s = &plan->steps[0];
+		if (nand) {
+			/* QFirehose: first erase and last program the SBL, on NAND. */
+			assert_int_equal(plan->n_steps, 4);
+			assert_int_equal(s->kind, EDL_STEP_ERASE);
+			assert_true(s->synthesized);
+			assert_true(s->bootloader);
+			assert_int_equal(s->num_sectors, 640);
+			assert_non_null(strstr(text, "   1   0 erase*+       0 "));
+		} else {
+			/* The XML's own tz erase stays; nothing is added; sbl goes last. */
+			assert_int_equal(plan->n_steps, 4);
+			assert_no_synthesized_erase(plan);
+			assert_int_equal(s->kind, EDL_STEP_ERASE);
+			assert_string_equal(s->label, "tz");
+			assert_false(s->synthesized);
+			assert_null(strstr(text, "erase*+"));
+			assert_int_equal(plan->steps[3].kind, EDL_STEP_SET_BOOTABLE);
+		}
+		s = nand ? &plan->steps[3] : &plan->steps[2];
+		assert_int_equal(s->kind, EDL_STEP_PROGRAM);
+		assert_string_equal(s->label, "sbl");
+		free(text);
+	}
+}
+
+/* An erase without a range is refused, naming file and line, on any storage. */
+static void test_package_erase_without_range_is_refused(void **state)
+{
+	struct fixture *fx = *state;
+	const char *const erases[] = {
+	        "<erase SECTOR_SIZE_IN_BYTES=\"512\" physical_partition_number=\"0\" "
+	        "start_sector=\"0\"/>",
+	        "<erase SECTOR_SIZE_IN_BYTES=\"512\" num_partition_sectors=\"0\" "
+	        "physical_partition_number=\"0\" start_sector=\"34\"/>",
+	        "<erase PAGES_PER_BLOCK=\"64\" SECTOR_SIZE_IN_BYTES=\"4096\" label=\"efs2\" "
+	        "last_sector=\"1279\" num_partition_sectors=\"0\" physical_partition_number=\"0\" "
+	        "start_sector=\"640\"/>",
+	};
+
+	for (size_t i = 0; i < sizeof(erases) / sizeof(erases[0]); i++) {
+		char xml[1024];
+
+		snprintf(xml, sizeof(xml),
+		         "<?xml version=\"1.0\" ?>\n<data>\n"
+		         "<program SECTOR_SIZE_IN_BYTES=\"512\" filename=\"a.img\" label=\"a\" "
+		         "num_partition_sectors=\"0\" physical_partition_number=\"0\" "
+		         "start_sector=\"2048\"/>\n%s\n</data>\n",
+		         erases[i]);
+		pt_write_str(fx->dir, "rawprogram0.xml", xml);
+		pt_write_random(fx->dir, "a.img", 3000, 1);
+		pt_write_random(fx->dir, "prog_firehose.mbn", 2000, 3);
+		assert_int_equal(load(fx, NULL), EDL_E_PKG_PARSE);
+		assert_non_null(strstr(fx->err.detail, "rawprogram0.xml:4: <erase> "));
+		assert_non_null(strstr(fx->err.detail, "an erase without a range erases the "
+		                                       "whole LUN on real programmers"));
+		expect_error(fx, EDL_E_PKG_PARSE, "rawprogram0.xml", 4,
+		             "refused, an erase without");
+		/* The program with num_partition_sectors="0" (as large as the image)
+		 * is fine; only the erase is refused. */
+		assert_int_equal(edl_package_error_count(fx->pkg), 1);
+	}
+}
+
+/* Every rawprogram sample (with its patch file) still loads and plans cleanly,
+ * named explicitly where its layout puts it. */
+static void test_package_every_sample_plans(void **state)
+{
+	struct fixture *fx = *state;
+	const struct {
+		const char *raw, *patch, *dir;
+		enum edl_storage_kind storage;
+		size_t steps;
+	} samples[] = {
+	        {"eg25g-biktorgj_rawprogram_nand_p2K_b128K_update.xml",
+	         "eg25g-biktorgj_patch_p2K_b128K.xml", "update/firehose/", EDL_STORAGE_NAND, 22},
+	        {"em12g-msft_rawprogram_nand_p4K_b256K_update.xml",
+	         "em12g-msft_patch_p4K_b256K.xml", "update/firehose/", EDL_STORAGE_NAND, 24},
+	        {"db410c-ptool_rawprogram0.xml", "db410c-ptool_patch0.xml", "", EDL_STORAGE_EMMC,
+	         0},
+	};
+
+	for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++) {
+		char raw[256], patch[256];
+		const char *rawlist[] = {raw};
+		const char *patchlist[] = {patch};
+		struct edl_package_options opt;
+		const struct edl_plan *plan;
+
+		pt_rmtree(fx->dir);
+		assert_int_equal(mkdir(fx->dir, 0700), 0);
+		snprintf(raw, sizeof(raw), "%srawprogram0.xml", samples[i].dir);
+		snprintf(patch, sizeof(patch), "%spatch0.xml", samples[i].dir);
+		pt_copy_sample(fx->dir, raw, samples[i].raw);
+		pt_copy_sample(fx->dir, patch, samples[i].patch);
+		pt_make_images(fx->dir, raw, 20 * 1024, (uint32_t)i + 7);
+		pt_write_random(fx->dir, "prog_firehose.mbn", 2000, 3);
+		edl_package_options_init(&opt);
+		opt.programmer = "prog_firehose.mbn";
+		opt.rawprogram = rawlist;
+		opt.n_rawprogram = 1;
+		opt.patch = patchlist;
+		opt.n_patch = 1;
+		load_ok(fx, &opt);
+		plan = edl_package_plan(fx->pkg);
+		assert_int_equal(plan->storage, samples[i].storage);
+		if (samples[i].steps != 0)
+			assert_int_equal(plan->n_steps, samples[i].steps);
+		if (plan->storage != EDL_STORAGE_NAND)
+			assert_no_synthesized_erase(plan);
+		for (size_t k = 0; k < plan->n_steps; k++) {
+			const struct edl_plan_step *st = &plan->steps[k];
+			assert_int_not_equal(st->kind, EDL_STEP_VENDOR);
+			if (st->kind != EDL_STEP_SET_BOOTABLE)
+				assert_true(strncmp(st->source, raw, strlen(raw)) == 0 ||
+				            strncmp(st->source, patch, strlen(patch)) == 0);
+		}
+	}
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -978,6 +1298,10 @@ int main(void)
 	        T(test_package_cache_never_written_inside_package),
 	        T(test_package_finds_files_case_insensitively_with_warning),
 	        T(test_package_explicit_programmer_and_xml_list),
+	        T(test_package_quectel_vendor_erase_is_a_verbatim_step),
+	        T(test_package_boot_loader_erase_synthesized_only_on_nand),
+	        T(test_package_erase_without_range_is_refused),
+	        T(test_package_every_sample_plans),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -359,7 +359,20 @@ static const struct bad_xml bad_xml_cases[] = {
          EDL_E_PKG_EXPR, 3, "start_sector: 'NUM_DISK_SECTORS-' ends where a number"},
         {"<?xml version=\"1.0\"?>\n<data>\n<erase SECTOR_SIZE_IN_BYTES=\"512\" "
          "physical_partition_number=\"0\" start_sector=\"0\"/>\n</data>\n",
-         EDL_E_PKG_PARSE, 3, "<erase> lacks the num_partition_sectors attribute"},
+         EDL_E_PKG_PARSE, 3,
+         "<erase> lacks num_partition_sectors: refused, an erase without a range erases the "
+         "whole LUN on real programmers"},
+        /* A zero range is no range: old handleErase erases the whole LUN (qdl #193). */
+        {"<?xml version=\"1.0\"?>\n<data>\n<!-- x -->\n<erase SECTOR_SIZE_IN_BYTES=\"4096\" "
+         "num_partition_sectors=\"0\" physical_partition_number=\"1\" start_sector=\"6\"/>\n"
+         "</data>\n",
+         EDL_E_PKG_PARSE, 4,
+         "<erase> with num_partition_sectors 0: refused, an erase without a range erases the "
+         "whole LUN on real programmers"},
+        {"<?xml version=\"1.0\"?>\n<data>\n<erase SECTOR_SIZE_IN_BYTES=\"512\" "
+         "num_partition_sectors=\"0x0\" physical_partition_number=\"0\" start_sector=\"0\"/>\n"
+         "</data>\n",
+         EDL_E_PKG_PARSE, 3, "<erase> with num_partition_sectors 0: refused"},
         {"<?xml version=\"1.0\"?>\n<patches>\n<patch SECTOR_SIZE_IN_BYTES=\"512\" "
          "byte_offset=\"16\" filename=\"DISK\" physical_partition_number=\"0\" "
          "size_in_bytes=\"4\" start_sector=\"1\" value=\"CRC32(1,\"/>\n</patches>\n",
@@ -389,6 +402,66 @@ static void test_parse_reports_malformed_attributes_with_line(void **state)
 		assert_false(pkg->entries[0].ok);
 		edl_package_free(pkg);
 	}
+}
+
+/* The erase QFirehose sends to an RG500Q-EA (xhikarishii/openwrt-ipq issue #3),
+ * between the start-sector-0 erase and the others, as in RG500Q packages. */
+static const char rg500q_xml[] =
+        "<?xml version=\"1.0\" ?>\n<data>\n"
+        "  <erase PAGES_PER_BLOCK=\"64\" SECTOR_SIZE_IN_BYTES=\"4096\" label=\"sbl\" "
+        "last_sector=\"639\" num_partition_sectors=\"640\" physical_partition_number=\"0\" "
+        "start_sector=\"0\"/>\n"
+        "  <erase a_rawdata_start_sector=\"6528\" b_rawdata_num_sector=\"640\" "
+        "c_project_name=\"RG500QEA_VH\" d_project_type=\"STD\" vendor=\"quectel\"/>\n"
+        "  <program PAGES_PER_BLOCK=\"64\" SECTOR_SIZE_IN_BYTES=\"4096\" filename=\"x\" "
+        "label=\"tz\" num_partition_sectors=\"64\" physical_partition_number=\"0\" "
+        "start_sector=\"640\" Vendor=\"acme\"/>\n"
+        "</data>\n";
+
+static void test_parse_vendor_entries_kept_verbatim_not_as_erases(void **state)
+{
+	static const char *const want[][2] = {{"a_rawdata_start_sector", "6528"},
+	                                      {"b_rawdata_num_sector", "640"},
+	                                      {"c_project_name", "RG500QEA_VH"},
+	                                      {"d_project_type", "STD"},
+	                                      {"vendor", "quectel"}};
+	int rc;
+	struct edl_package *pkg =
+	        parse_text("rawprogram_nand_p4K_b256K_update.xml", rg500q_xml, &rc);
+	const struct pkg_entry *e;
+	const struct edl_package_diag *d;
+
+	(void)state;
+	assert_int_equal(rc, EDL_OK);
+	/* Neither the missing SECTOR_SIZE_IN_BYTES nor the missing range is an
+	 * error: none of a vendor entry's attributes is interpreted. */
+	assert_int_equal(pkg->n_errors, 0);
+	assert_int_equal(pkg->n_entries, 3);
+	assert_int_equal(pkg->entries[0].kind, PKG_ERASE);
+	e = &pkg->entries[1];
+	assert_int_equal(e->kind, PKG_VENDOR);
+	assert_true(e->ok);
+	assert_int_equal(e->line, 4);
+	assert_string_equal(e->element, "erase");
+	assert_int_equal(e->n_attrs, 5);
+	for (size_t i = 0; i < 5; i++) {
+		assert_string_equal(e->attrs[i].name, want[i][0]);
+		assert_string_equal(e->attrs[i].value, want[i][1]);
+	}
+	d = pt_find_diag(
+	        pkg, EDL_DIAG_NOTE,
+	        "vendor entry <erase vendor=\"quectel\"> is sent as written (5 attributes)");
+	assert_non_null(d);
+	assert_int_equal(d->line, 4);
+	/* Any element with vendor= (any letter case) is a vendor entry; an unknown
+	 * vendor is warned about. */
+	e = &pkg->entries[2];
+	assert_int_equal(e->kind, PKG_VENDOR);
+	assert_string_equal(e->element, "program");
+	d = pt_find_diag(pkg, EDL_DIAG_WARNING, "vendor entry <program vendor=\"acme\">");
+	assert_non_null(d);
+	assert_int_equal(d->line, 5);
+	edl_package_free(pkg);
 }
 
 static void test_parse_refuses_dtd_entities_and_oversize(void **state)
@@ -486,6 +559,7 @@ int main(void)
 	        cmocka_unit_test(test_parse_md5sum_and_sha256sum_manifests),
 	        cmocka_unit_test(test_parse_tolerates_bom_blank_lines_comments_vendor_attributes),
 	        cmocka_unit_test(test_parse_reports_malformed_attributes_with_line),
+	        cmocka_unit_test(test_parse_vendor_entries_kept_verbatim_not_as_erases),
 	        cmocka_unit_test(test_parse_refuses_dtd_entities_and_oversize),
 	        cmocka_unit_test(test_parse_resolves_windows_paths_inside_root),
 	};
