@@ -132,6 +132,7 @@ struct edl_unit {
 	char final_detail[EDL_ERROR_DETAIL_MAX + 64];
 
 	uint64_t armed_at;
+	bool close_sent;
 
 	/* Records built for actions (valid during the action call). */
 	struct edl_store_run_start rs;
@@ -848,6 +849,10 @@ static void state_retry_wait(struct edl_unit *u, uint64_t now)
 static void state_closed(struct edl_unit *u)
 {
 	struct edl_unit_action a = {.kind = EDL_UNIT_ACT_CLOSE};
+
+	if (u->close_sent)
+		return;
+	u->close_sent = true;
 	if (u->armed_at != 0) {
 		struct edl_unit_action d = {.kind = EDL_UNIT_ACT_ARM, .at = 0, .reason = "none"};
 		u->armed_at = 0;
@@ -903,6 +908,10 @@ static void arm(struct edl_unit *u)
 
 static void step(struct edl_unit *u, uint64_t now)
 {
+	if (u->state == UNIT_CLOSED) {
+		state_closed(u);
+		return;
+	}
 	for (;;) {
 		enum unit_state before = u->state;
 		switch (u->state) {
@@ -920,8 +929,6 @@ static void step(struct edl_unit *u, uint64_t now)
 			state_retry_wait(u, now);
 			break;
 		case UNIT_CLOSED:
-			if (before == UNIT_CLOSED)
-				return;
 			break;
 		}
 		if (u->state == before)

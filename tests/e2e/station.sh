@@ -33,7 +33,9 @@ sql() { sqlite3 -batch -noheader "$DB" "$1"; }
 "$EDL" mkpackage "$PKG" --size 16 >/dev/null || { echo "FAIL: mkpackage"; exit 1; }
 "$EDL" package check "$PKG" --cache-dir "$W/cache" >/dev/null || { echo "FAIL: package check"; exit 1; }
 
-# emulate OPTIONS... -- run OPTIONS...; sets $rc.
+# emulate OPTIONS... -- run OPTIONS...; sets $rc. The final reset goes without
+# DelayInSeconds (the station's default is 10, as qdl and QFirehose send it):
+# the emulated units must have reset when the station exits, for "ended reset".
 station() {
 	local emu=() run=()
 	while [ $# -gt 0 ] && [ "$1" != "--" ]; do emu+=("$1"); shift; done
@@ -41,7 +43,7 @@ station() {
 	run=("$@")
 	timeout -s KILL 240 "$EDL" emulate --storage nand "${emu[@]}" -- \
 		"$EDL" run --package "$PKG" --db "$DB" --cache-dir "$W/cache" --log-format text \
-		--log-dir "$W/logs" "${run[@]}" >"$OUT" 2>&1
+		--log-dir "$W/logs" --reset-delay 0 "${run[@]}" >"$OUT" 2>&1
 	rc=$?
 }
 
