@@ -172,6 +172,10 @@ struct edl_memline_unit {
 	char port[32];
 	uint64_t attach_ms; /* virtual time it appears; 0 = at start */
 	char product[64];   /* iProduct, e.g. "QUSB__BULK_SN:1A2B3C4D"; "" = none */
+	/* After this many bytes taken (all OUT bytes of all attempts), the OUT
+	 * endpoint stops draining: transfers stay pending until cancelled, the unit
+	 * stays attached (what the target's stall-at fault does, at the transport). */
+	uint64_t stall_at_bytes;
 	/* Filled by the run: */
 	enum edl_store_result result; /* RUNNING: never finished */
 	bool finished, refused, closed;
@@ -184,12 +188,12 @@ struct edl_memline_options {
 		EDL_MEMLINE_WHOLE = 0,  /* one read = one device transfer */
 		EDL_MEMLINE_FIXED = 1,  /* Firehose reads of fragment_size bytes */
 		EDL_MEMLINE_RANDOM = 2, /* Firehose reads of 1..fragment_size bytes, seeded */
-	} fragment; /* Sahara reads are always whole transfers */
+	} fragment;                     /* Sahara reads are always whole transfers */
 	size_t fragment_size;
 	uint32_t seed;
-	uint64_t start_ms; /* default 1000 */
-	uint64_t max_ms;   /* give up after this much virtual time; default 1 hour */
-	uint64_t stop_at_ms; /* edl_unit_stop every unit at this time; 0 = never */
+	uint64_t start_ms;        /* default 1000 */
+	uint64_t max_ms;          /* give up after this much virtual time; default 1 hour */
+	uint64_t stop_at_ms;      /* edl_unit_stop every unit at this time; 0 = never */
 	uint64_t commit_delay_ms; /* a commit completes this long after RUN_FINISH */
 	int commit_fail;          /* 0, or the code every commit fails with */
 	uint64_t budget;          /* station-wide in-flight OUT bytes; 0 = none */
@@ -202,9 +206,9 @@ struct edl_memline_result {
 	size_t n_runs;
 	unsigned passed, failed, interrupted;
 	uint64_t end_ms;
-	unsigned max_active;  /* most units running at once */
-	size_t shows;         /* SHOW actions */
-	char show_log[16384]; /* "PORT event: text\n" of every SHOW (truncated) */
+	unsigned max_active;         /* most units running at once */
+	size_t shows;                /* SHOW actions */
+	char show_log[16384];        /* "PORT event: text\n" of every SHOW (truncated) */
 	uint64_t max_inflight_bytes; /* most OUT bytes in flight station-wide */
 };
 
@@ -229,8 +233,8 @@ enum edl_station_admission {
 	EDL_ADMIT_UNMAPPED = 2, /* port not in [ports] and accept_unmapped=no: refuse */
 };
 
-enum edl_station_admission edl_station_admit(const struct edl_station_config *cfg,
-                                             const char *port, unsigned active);
+enum edl_station_admission edl_station_admit(const struct edl_station_config *cfg, const char *port,
+                                             unsigned active);
 /* A unit's share of the station's in-flight budget with `active` units. */
 uint64_t edl_station_budget_share(uint64_t budget, unsigned active);
 /* Round robin over n waiting units: the index to serve first; advances *rr. */

@@ -41,6 +41,7 @@ struct lunit {
 	struct edl_buf stream; /* device->host bytes not yet read */
 	size_t bounds[256];    /* lengths of the device transfers queued, in order */
 	size_t n_bounds, bound_head, bound_used;
+	uint64_t taken; /* OUT bytes the device took, for stall_at_bytes */
 	bool commit_pending;
 	uint64_t commit_at;
 	size_t run; /* index of the run being finished */
@@ -286,7 +287,8 @@ static void admit(struct line *l, struct lunit *lu)
 		spec->refused = true;
 		spec->closed = true;
 		if (l->opt->show != NULL)
-			fprintf(l->opt->show, "EDL device on unmapped port %s (accept_unmapped=no)\n",
+			fprintf(l->opt->show,
+			        "EDL device on unmapped port %s (accept_unmapped=no)\n",
 			        spec->port);
 		return;
 	case EDL_ADMIT_WAIT:
@@ -296,8 +298,8 @@ static void admit(struct line *l, struct lunit *lu)
 		break;
 	}
 	lu->waiting = false;
-	if (edl_unit_new(&lu->u, &l->env, spec->port, p ? p->label : spec->port,
-	                 p ? p->slot : 0) != EDL_OK)
+	if (edl_unit_new(&lu->u, &l->env, spec->port, p ? p->label : spec->port, p ? p->slot : 0) !=
+	    EDL_OK)
 		return;
 	lu->admitted = true;
 	l->active++;
@@ -377,8 +379,18 @@ static bool unit_work(struct line *l, struct lunit *lu)
 			edl_unit_detached(u, now);
 		return true;
 	}
-	if (lu->out_count > 0 && !edl_target_stalled(t) && edl_target_state(t) != EDL_TARGET_GONE) {
+	uint64_t stall = lu->spec->stall_at_bytes;
+	if (lu->out_count > 0 && !edl_target_stalled(t) && edl_target_state(t) != EDL_TARGET_GONE &&
+	    (stall == 0 || lu->taken < stall)) {
 		struct edl_chunk o = lu->out[lu->out_head];
+		if (stall != 0 && lu->taken + o.len > stall) {
+			/* The endpoint takes part of this transfer and then no more. */
+			size_t part = (size_t)(stall - lu->taken);
+			edl_target_feed(t, o.data, part, now);
+			lu->taken = stall;
+			return true;
+		}
+		lu->taken += o.len;
 		lu->out_head = (lu->out_head + 1) % LINE_OUT_MAX;
 		lu->out_count--;
 		l->inflight_bytes -= o.len;
@@ -564,6 +576,16 @@ int edl_memline_run(const struct edl_unit_env *env, struct edl_memline_unit *uni
 		}
 	}
 	res->end_ms = l->now;
+	/* The devices go on without the host: a reset with DelayInSeconds
+	 * happens after the unit was closed. */
+	for (size_t i = 0; i < n && rc == EDL_OK; i++) {
+		uint64_t t = l->now, d;
+		for (int k = 0; k < 100 && (d = edl_target_deadline(units[i].target)) != 0; k++) {
+			if (d > t)
+				t = d;
+			edl_target_timeout(units[i].target, t);
+		}
+	}
 	for (size_t i = 0; i < n; i++) {
 		edl_unit_free(l->units[i].u);
 		edl_buf_free(&l->units[i].stream);

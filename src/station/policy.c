@@ -7,8 +7,8 @@
  */
 #include "edlstation/unit.h"
 
-enum edl_station_admission edl_station_admit(const struct edl_station_config *cfg,
-                                             const char *port, unsigned active)
+enum edl_station_admission edl_station_admit(const struct edl_station_config *cfg, const char *port,
+                                             unsigned active)
 {
 	if (edl_station_config_port(cfg, port) == NULL && !cfg->accept_unmapped)
 		return EDL_ADMIT_UNMAPPED;

@@ -46,11 +46,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define UNIT_LOG_KEEP 64    /* device log lines kept for a failed run's record */
+#define UNIT_LOG_KEEP 64     /* device log lines kept for a failed run's record */
 #define UNIT_MAX_INFLIGHT 16 /* OUT transfers tracked (cfg->inflight is 1..8) */
 #define UNIT_RETRY_PAUSE_MS 200
 
-#define UNIT_STATE_TABLE(XX)                                                  \
+#define UNIT_STATE_TABLE(XX)                                                   \
 	XX(UNIT_NEW, "new")               /* created, not attached */          \
 	XX(UNIT_OPENING, "opening")       /* reading iProduct */               \
 	XX(UNIT_RUNNING, "running")       /* an attempt's job runs */          \
@@ -85,9 +85,9 @@ struct edl_unit {
 	char port[32];
 	char label[32];
 	int slot;
-	char usb_serial[16];  /* from iProduct _SN:, lower-case hex; "" when absent */
-	char usb_token[128];  /* the _SN: token as the descriptor has it */
-	char serial[16];      /* chip serial (Sahara) or usb_serial; "" until known */
+	char usb_serial[16]; /* from iProduct _SN:, lower-case hex; "" when absent */
+	char usb_token[128]; /* the _SN: token as the descriptor has it */
+	char serial[16];     /* chip serial (Sahara) or usb_serial; "" until known */
 	struct edl_log log;
 
 	struct edl_flash_job *job;
@@ -104,19 +104,19 @@ struct edl_unit {
 	struct edl_chunk pending; /* pulled from the job, refused by the budget */
 	bool have_pending;
 	bool waits_budget;
-	uint64_t accepted;      /* OUT bytes the device accepted this attempt */
-	uint64_t last_accept;   /* when an OUT transfer last completed (or one was first sent) */
-	bool cancelled;         /* CANCEL asked this attempt */
+	uint64_t accepted;    /* OUT bytes the device accepted this attempt */
+	uint64_t last_accept; /* when an OUT transfer last completed (or one was first sent) */
+	bool cancelled;       /* CANCEL asked this attempt */
 	uint64_t drain_deadline;
 	uint64_t retry_at;
 
 	/* Why the attempt ends when it is not (only) the job's own failure. */
 	bool gone, stopping, stalled, refused;
 	struct edl_error why;
-	enum edl_flash_stage stage;     /* last STAGE event */
-	enum edl_flash_stage shown;     /* last stage shown */
-	enum edl_flash_wait timed_out;  /* the wait whose timeout ended the job */
-	bool identified;                /* IDENTITY handled this attempt */
+	enum edl_flash_stage stage;    /* last STAGE event */
+	enum edl_flash_stage shown;    /* last stage shown */
+	enum edl_flash_wait timed_out; /* the wait whose timeout ended the job */
+	bool identified;               /* IDENTITY handled this attempt */
 
 	/* What the job's events said, for the run record. */
 	struct unit_step *steps;
@@ -221,9 +221,11 @@ static void log_sink(enum edl_log_level level, const char *prefix, const char *l
 	struct edl_unit *u = data;
 	if (u->env->log_sink != NULL)
 		u->env->log_sink(level, prefix, line, u->env->log_data);
-	if (level <= EDL_LOG_WARN || (u->cfg->verbose && level == EDL_LOG_INFO &&
-	                              strncmp(line, "unit ", 5) != 0 && strchr(line, ':') == NULL)) {
-		struct edl_unit_action a = {.kind = EDL_UNIT_ACT_SHOW, .event = "log", .text = line};
+	if (level <= EDL_LOG_WARN ||
+	    (u->cfg->verbose && level == EDL_LOG_INFO && strncmp(line, "unit ", 5) != 0 &&
+	     strchr(line, ':') == NULL)) {
+		struct edl_unit_action a = {
+		        .kind = EDL_UNIT_ACT_SHOW, .event = "log", .text = line};
 		act(u, &a);
 	}
 }
@@ -296,14 +298,15 @@ static void on_stage(struct edl_unit *u, enum edl_flash_stage stage)
 	u->shown = stage;
 	/* Plan steps alternate program/verify: one event when the plan starts, each
 	 * step only when verbose (the live view shows them all). */
-	if (stage == EDL_STAGE_DRAIN)
+	if (stage == EDL_STAGE_DRAIN && u->job != NULL && edl_flash_job_found_running(u->job))
 		show(u, "programmer-running",
 		     "the unit's programmer was still running from an earlier attempt; not a "
 		     "fault: reusing it");
 	else if (in_plan && !was_in_plan && !u->cfg->verbose)
 		show(u, "stage", "flashing %zu steps, %" PRIu64 " bytes", plan ? plan->n_steps : 0,
 		     plan ? plan->total_bytes : 0);
-	else if (stage != EDL_STAGE_DONE && (!in_plan || u->cfg->verbose))
+	else if (stage != EDL_STAGE_DONE && stage != EDL_STAGE_DRAIN &&
+	         (!in_plan || u->cfg->verbose))
 		show(u, "stage", "%s", edl_flash_stage_name(stage));
 }
 
@@ -319,12 +322,18 @@ static void on_identity(struct edl_unit *u, const struct edl_sahara_identity *id
 		             id->serial_hex, u->usb_serial);
 	snprintf(u->serial, sizeof(u->serial), "%s", id->serial_hex);
 	edl_log_set_serial(&u->log, u->serial);
-	const char *owner = u->env->serial_owner
-	                            ? u->env->serial_owner(u->serial, u, u->env->data)
-	                            : NULL;
+	const char *owner =
+	        u->env->serial_owner ? u->env->serial_owner(u->serial, u, u->env->data) : NULL;
 	if (owner != NULL) {
-		/* The job cannot be stopped from inside its callback: step() ends
-		 * the attempt when the job returns. */
+		/* The run is this serial's (a clone's or a second sighting), so it is
+		 * identified like any other; the job cannot be stopped from inside
+		 * its callback: step() ends the attempt when the job returns. */
+		u->dev = (struct edl_store_device){.serial = u->serial,
+		                                   .seen_ms = wall(u, u->attempt_start)};
+		a.run_id = u->run_id;
+		a.device = &u->dev;
+		if (u->env->store && u->run_id != 0)
+			act(u, &a);
 		u->refused = true;
 		edl_error_set(&u->why, EDL_E_SERIAL_BUSY,
 		              "serial %s is already being flashed on port %s: a cloned serial, or "
@@ -353,9 +362,9 @@ static void on_identity(struct edl_unit *u, const struct edl_sahara_identity *id
 	a.device = &u->dev;
 	if (u->env->store && u->run_id != 0)
 		act(u, &a);
-	show(u, "identified", "serial %s, HW id %016" PRIx64 " (msm %s oem %s model %s), PK hash %s",
-	     u->serial, id->hwid, u->dev_msm, u->dev_oem, u->dev_model,
-	     u->dev_pk[0] ? u->dev_pk : "-");
+	show(u, "identified",
+	     "serial %s, HW id %016" PRIx64 " (msm %s oem %s model %s), PK hash %s", u->serial,
+	     id->hwid, u->dev_msm, u->dev_oem, u->dev_model, u->dev_pk[0] ? u->dev_pk : "-");
 }
 
 static void on_job_event(const struct edl_flash_event *ev, void *data)
@@ -461,19 +470,21 @@ static void pump_out(struct edl_unit *u, uint64_t now)
 			if (rc == EDL_E_USB_GONE)
 				u->gone = true;
 			else if (rc == EDL_E_USB_NOMEM)
-				edl_error_set(&u->why, rc,
-				              "%zu bytes refused: raise "
-				              "/sys/module/usbcore/parameters/usbfs_memory_mb (e.g. "
-				              "echo 256 > it) or lower [flash] usbfs_budget_mb or "
-				              "inflight",
-				              u->pending.len);
+				edl_error_set(
+				        &u->why, rc,
+				        "%zu bytes refused: raise "
+				        "/sys/module/usbcore/parameters/usbfs_memory_mb (e.g. "
+				        "echo 256 > it) or lower [flash] usbfs_budget_mb or "
+				        "inflight",
+				        u->pending.len);
 			else
 				edl_error_set(&u->why, rc, "USB transfer of %zu bytes refused: %s",
 				              u->pending.len, edl_strerror(rc));
 			break;
 		}
 		if (u->out_inflight == 0)
-			u->last_accept = now; /* the progress clock starts with the first byte out */
+			u->last_accept =
+			        now; /* the progress clock starts with the first byte out */
 		u->have_pending = false;
 		u->out_inflight++;
 		u->out_bytes += u->pending.len;
@@ -705,8 +716,8 @@ static void stall_error(struct edl_unit *u, uint64_t now)
 	} else if (edl_flash_job_in_firehose(u->job)) {
 		what = edl_flash_stage_name(u->stage);
 	}
-	edl_error_set(&u->why, EDL_E_TIMEOUT,
-	              "unit stopped accepting data at byte %" PRIu64 " of %s (no byte accepted "
+	edl_error_set(&u->why, EDL_E_STALLED,
+	              "at byte %" PRIu64 " of %s (no byte accepted "
 	              "for %" PRIu64 " ms); re-seat the cable or set the unit aside",
 	              at, what, now - u->last_accept);
 }
@@ -743,7 +754,8 @@ static void attempt_over(struct edl_unit *u, uint64_t now)
 		if (edl_flash_job_outcome(job) == EDL_FLASH_OUTCOME_IDENTIFIED &&
 		    edl_flash_job_identity(job) == NULL)
 			show(u, "identified",
-			     "a programmer is already running: Sahara identity not available without "
+			     "a programmer is already running: Sahara identity not available "
+			     "without "
 			     "a reset (USB serial %s)",
 			     u->usb_serial[0] ? u->usb_serial : "unknown");
 		conclude(u, EDL_RESULT_PASS, NULL, NULL, now);
@@ -753,15 +765,16 @@ static void attempt_over(struct edl_unit *u, uint64_t now)
 		e = edl_flash_job_error(job);
 		stage = edl_flash_stage_name(edl_flash_job_failed_stage(job));
 		/* The job's progress deadline: the unit stopped draining OUT. */
-		if (u->timed_out == EDL_WAIT_PROGRESS)
+		if (u->timed_out == EDL_WAIT_PROGRESS || e->code == EDL_E_STALLED)
 			u->stalled = true;
 	} else if (u->why.code == EDL_OK) {
 		if (u->gone) {
 			edl_error_set(&u->why, EDL_E_USB_GONE,
-			              "unplugged during %s after %" PRIu64 " of %" PRIu64 " bytes", stage,
-			              u->bytes_done, u->bytes_total);
+			              "unplugged during %s after %" PRIu64 " of %" PRIu64 " bytes",
+			              stage, u->bytes_done, u->bytes_total);
 		} else {
-			edl_error_set(&u->why, EDL_E_INTERRUPTED, "station stopped during %s", stage);
+			edl_error_set(&u->why, EDL_E_INTERRUPTED, "station stopped during %s",
+			              stage);
 			show(u, "interrupted", "during %s", stage);
 			conclude(u, EDL_RESULT_INTERRUPTED, stage, &u->why, now);
 			return;
@@ -812,8 +825,8 @@ static void state_running(struct edl_unit *u, uint64_t now)
 	/* A finished job may still have its last bytes (the power command). */
 	if (u->job != NULL && edl_flash_job_status(u->job) == EDL_ENGINE_DONE && !u->gone) {
 		pump_out(u, now);
-		u->drain_deadline = now + (u->cfg->progress_timeout_ms ? u->cfg->progress_timeout_ms
-		                                                       : 10000);
+		u->drain_deadline =
+		        now + (u->cfg->progress_timeout_ms ? u->cfg->progress_timeout_ms : 10000);
 	}
 }
 

@@ -14,7 +14,7 @@ struct xfer {
 	edl_usb_done_fn cb;
 	edl_usb_string_fn string_cb;
 	void *user;
-	size_t budget; /* bytes taken from the station budget */
+	size_t budget;  /* bytes taken from the station budget */
 	bool cancelled; /* edl_usb_dev_cancel() asked for it */
 	struct xfer *prev, *next;
 	uint8_t control[LIBUSB_CONTROL_SETUP_SIZE + 256];
