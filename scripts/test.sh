@@ -1,6 +1,7 @@
 #!/bin/sh
 # The project's test command (CI runs it through .ci/run): installs dependencies,
-# builds with -Wall -Wextra -Werror, runs every test through ctest, then builds
+# builds with -Wall -Wextra -Werror, runs every test through ctest, builds the
+# Release configuration (no tests) to catch Release-only warnings, then builds
 # and runs every test again under AddressSanitizer + UndefinedBehaviorSanitizer,
 # then runs each fuzz target briefly. Exits non-zero on any failure.
 set -eu
@@ -16,6 +17,12 @@ cmake --build build -j"$JOBS"
 
 echo "== tests (ctest)"
 (cd build && ctest --output-on-failure -j"$JOBS")
+
+# Release (-O3, NDEBUG) sees warnings the default build does not: values used
+# only in assert(), and -Wmaybe-uninitialized from deeper inlining. Build only.
+echo "== Release build (-Werror), no tests"
+cmake -S . -B build-release -DEDL_WERROR=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build-release -j"$JOBS"
 
 echo "== unit and end-to-end tests under ASan+UBSan"
 cmake -S . -B build-asan -DEDL_WERROR=ON -DEDL_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null

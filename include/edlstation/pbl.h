@@ -3,7 +3,9 @@
  * of Sahara, sans-I/O. It sends HELLO, answers command-mode requests (serial,
  * HW id / chip id v3, OEM PK hash, SBL version) from its configuration, and
  * pulls a programmer the way a real ROM does: the ELF header first, then the
- * program header table, then each loadable segment in pieces of at most 1 MiB.
+ * program header table, then each loadable segment in pieces of at most 1 MiB
+ * (or the profile's piece size). How real ROMs differ is in struct
+ * edl_pbl_quirks.
  * The emulated line and the tests run it over in-memory transports; the host
  * engine (sahara.h) talks to it exactly as it talks to a real unit.
  *
@@ -25,9 +27,12 @@ struct edl_pbl;
 /*
  * Behaviours that differ between real boot ROMs (a device profile, profile.h,
  * selects them; each value there names its public source). Zero is the common
- * case. What every real ROM does is not a quirk and is always on: SWITCH_MODE
- * is answered with a fresh HELLO, and junk while waiting for HELLO_RESP makes
- * the ROM send its HELLO again (Qualcomm boot_sahara.c).
+ * case. What every real ROM does is not a quirk and is always on (Qualcomm
+ * boot_sahara.c, boot_sahara_process_packets / _handle_cmd_switch_mode):
+ * SWITCH_MODE is answered with a fresh HELLO carrying the new mode, and
+ * anything but a HELLO_RESP while waiting for one (an XML probe, a stray
+ * packet) makes the ROM send its HELLO again, also when its first HELLO was
+ * never read (hello_consumed).
  */
 struct edl_pbl_quirks {
 	/* DONE_RESP image_tx_status after the programmer: false = 1 (complete,
@@ -42,18 +47,25 @@ struct edl_pbl_quirks {
 	bool pk_hash_zero_padded;
 	uint32_t serial_len; /* serial answer: 4, or 8 on SDX7x v3 (serial + chip id, edl #663); 0 =
 	                        4 */
+	uint32_t chip_id;    /* with serial_len 8: the second word (SDX7x 0x443, edl #764) */
 	uint32_t hwid_len;   /* MSM HW id answer: 8, or 24 on SDM845 (edl #398); 0 = 8 */
 	/* RESET_STATE_MACHINE (0x13) has no handler (XBL boot_sahara.c 2019-22):
 	 * answered END_OF_IMAGE invalid command, like any unknown packet. */
 	bool no_reset_state_machine;
 	/* XBL: a refused EXECUTE (or any invalid packet in command mode) is answered
-	 * END_OF_IMAGE, after which only RESET is accepted. */
+	 * END_OF_IMAGE, after which only RESET is accepted (state WAIT_RESET). Every
+	 * other END_OF_IMAGE with an error status leads there too, as
+	 * boot_sahara_handle_end_image_tx does. */
 	bool refusal_needs_reset;
 	/* Client commands the ROM refuses in command mode (bit n = command n),
-	 * e.g. v3 parts that answer only the serial (edl #663). */
+	 * e.g. v3 parts that answer only the serial (edl #663). Answered as
+	 * boot_sahara_handle_cmd_exec does: no EXECUTE_RESP, END_OF_IMAGE "command
+	 * unsupported" (0x1f); not EXECUTE_RESP with length 0, which that code sends
+	 * only for a supported command with an empty answer. (An MSM8909 PBL was
+	 * seen answering 0x01 instead, openpst/sahara #6; hosts treat both alike.) */
 	uint32_t refuse_exec_mask;
-	/* SM8550 (qdl #320): a ZLP after a READ_DATA answer breaks the transfer:
-	 * the ROM stops answering. */
+	/* SM8550 (qdl #320): a ZLP while the image is transferred breaks the
+	 * transfer: the ROM stops answering (state HUNG). */
 	bool zlp_breaks_transfer;
 };
 
@@ -62,12 +74,12 @@ struct edl_pbl_config {
 	uint32_t serial;
 	uint64_t hwid; /* msm<<32 | oem<<16 | model, e.g. SDX55 0x000cf0e1000098a9 */
 	uint8_t pk_hash[64];
-	size_t pk_hash_len; /* the ROM returns it repeated twice, as real ones do */
+	size_t pk_hash_len; /* returned twice, or zero-padded (quirks.pk_hash_zero_padded) */
 	uint32_t sbl_version;
 	uint32_t image_id;   /* programmer id it asks for, default 0x0d */
 	bool memory_dump;    /* starts in memory-debug mode (HELLO mode 2) */
 	bool hello_consumed; /* fault: its HELLO was sent before anyone listened: it waits silently
-	                      */
+	                        until a packet arrives, then says HELLO again */
 	size_t max_image;    /* refuse images larger than this (default 16 MiB) */
 	struct edl_pbl_quirks quirks;
 };
@@ -76,9 +88,12 @@ enum edl_pbl_state {
 	EDL_PBL_WAIT_HELLO_RESP, /* HELLO sent (or consumed), waiting for HELLO_RESP */
 	EDL_PBL_COMMAND,         /* in command mode: EXECUTE / EXECUTE_DATA / SWITCH_MODE */
 	EDL_PBL_TRANSFER,        /* requesting the programmer with READ_DATA(64) */
-	EDL_PBL_LOADED, /* programmer received, DONE_RESP sent: the caller now switches to the
-	                   programmer */
-	EDL_PBL_RESET,  /* host sent RESET */
+	EDL_PBL_LOADED,     /* programmer received, DONE_RESP sent: the caller now switches to the
+	                       programmer */
+	EDL_PBL_RESET,      /* host sent RESET */
+	EDL_PBL_WAIT_RESET, /* refusal_needs_reset: an error END_OF_IMAGE went out, only RESET is
+	                       accepted */
+	EDL_PBL_HUNG,       /* zlp_breaks_transfer: a ZLP arrived mid-transfer; answers nothing */
 };
 
 /* Fills cfg with an SDX55-like v2 device: serial 0x1a2b3c4d, hwid 0x000cf0e1000098a9,
@@ -86,17 +101,21 @@ enum edl_pbl_state {
 void edl_pbl_config_default(struct edl_pbl_config *cfg);
 
 /* Creates a ROM; *out is owned by the caller (edl_pbl_free). Returns EDL_OK,
- * EDL_E_INVAL (bad version or PK hash length) or EDL_E_NOMEM. */
+ * EDL_E_INVAL (bad version or PK hash length; a serial_len other than 0/4/8, a
+ * hwid_len other than 0/8/24, a read_piece below 64) or EDL_E_NOMEM. */
 int edl_pbl_new(struct edl_pbl **out, const struct edl_pbl_config *cfg);
 void edl_pbl_free(struct edl_pbl *p);
 
 /* Queues the HELLO unless hello_consumed. */
 void edl_pbl_start(struct edl_pbl *p);
 
-/* One host->device transfer. Anything unexpected is answered with
- * END_OF_IMAGE(image_id, status 1), a malformed programmer with an error
- * status; feeds after RESET or LOADED are ignored. Returns EDL_OK, EDL_E_NOMEM,
- * or EDL_E_BUSY when 32 answers are queued and none was taken. */
+/* One host->device transfer; len 0 is a zero-length packet (ignored unless
+ * zlp_breaks_transfer). Anything but a HELLO_RESP while waiting for one is
+ * answered with a fresh HELLO; anything unexpected in another state with
+ * END_OF_IMAGE(image_id, status 1), a malformed programmer or HELLO_RESP with
+ * the status naming the fault; feeds after RESET or LOADED, or while HUNG, are
+ * ignored. Returns EDL_OK, EDL_E_NOMEM, or EDL_E_BUSY when 32 answers are
+ * queued and none was taken. */
 int edl_pbl_feed(struct edl_pbl *p, const uint8_t *data, size_t len);
 
 /* Next device->host transfer, in order; false when none is queued. */

@@ -39,10 +39,12 @@ const struct edl_device_profile *edl_profile_at(size_t i);
 /* "sdx55, mdm9607, ...", for usage texts. */
 const char *edl_profile_names(void);
 
-/* Applies a profile to a target configuration: storage kind and geometry (the
- * size, the serial and the faults are left as they are), the ROM's version,
- * HW id, PK hash length, image id and quirks, the programmer's payload and
- * quirks. */
+/* Applies a profile to a target configuration: storage kind and geometry, the
+ * ROM's version, HW id, PK hash length, image id and quirks, the programmer's
+ * payload and quirks. The serial, the faults (write_rate_bps included: take it
+ * from the profile if wanted) and the storage size in bytes are left as they
+ * are: `sectors` is recomputed for the profile's sector size (whole erase
+ * blocks on NAND); `lun_sectors`, when set, is the caller's to match. */
 void edl_profile_apply(const struct edl_device_profile *p, struct edl_target_config *cfg);
 
 #endif

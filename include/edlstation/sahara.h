@@ -18,6 +18,7 @@
 
 #include "edlstation/error.h"
 #include "edlstation/io.h"
+#include "edlstation/log.h"
 
 /* Command ids; every packet starts with u32 cmd, u32 length (whole packet). */
 enum edl_sahara_cmd {
@@ -231,7 +232,8 @@ struct edl_sahara_image {
 };
 
 struct edl_sahara_host_config {
-	bool identify; /* command mode first: serial, HW id / chip id v3, PK hash, SBL version */
+	bool identify; /* command mode first: serial, HW id (chip id on v3), PK hash; a refusal
+	                  ends it with what was learnt */
 	bool upload;   /* transfer images; false = after identify, SWITCH_MODE(0), wait for the
 	                  fresh HELLO, stop (outcome IDENTIFIED) */
 	const struct edl_sahara_image *images; /* not copied: caller keeps them alive */
@@ -241,19 +243,39 @@ struct edl_sahara_host_config {
 	uint32_t probe_wait_ms;     /* wait for an answer to the probe, default 1000 */
 	uint32_t packet_timeout_ms; /* any other wait for the device, default 5000 */
 	uint32_t hello_version;     /* version we answer in HELLO_RESP; 0 = 2 */
+	/* Zero filler sent when the probe gets no answer, for a programmer left
+	 * mid-<program> that takes every byte as raw data; also the most bytes of
+	 * neither Sahara nor XML (a programmer left mid-<read>) dropped while
+	 * waiting for XML. Default EDL_SAHARA_FLUSH_DEFAULT; 0 = no flush, and the
+	 * first such bytes fail the engine. */
+	uint64_t flush_max_bytes;
+	/* Client commands not to ask in command mode (bit n = command n), e.g. the
+	 * one a ROM refused on an earlier attempt (identity.refused_exec): an XBL
+	 * ROM that refuses one takes only RESET, so asking it again on the
+	 * re-enumerated unit would only re-enumerate it again. The serial (bit 1)
+	 * is always asked. 0 = ask everything. */
+	uint32_t skip_exec_mask;
 };
 
-/* identify and upload on, no images, the default waits, hello_version 2. */
+#define EDL_SAHARA_FLUSH_DEFAULT ((uint64_t)16 << 20)
+
+/* identify and upload on, no images, the default waits, hello_version 2, 16 MiB flush. */
 void edl_sahara_host_config_default(struct edl_sahara_host_config *cfg);
 
 enum edl_sahara_outcome {
 	EDL_SAHARA_OUTCOME_NONE = 0,
-	EDL_SAHARA_OUTCOME_PROGRAMMER_LOADED, /* image(s) transferred, DONE_RESP complete: Firehose
-	                                         now runs */
+	EDL_SAHARA_OUTCOME_PROGRAMMER_LOADED, /* image(s) transferred, DONE_RESP complete (or
+	                                         pending after the last image, MSM8916 and
+	                                         MDM9x07): Firehose now runs */
 	EDL_SAHARA_OUTCOME_FIREHOSE_RUNNING,  /* found a programmer already running (the field
-	                                         report) */
-	EDL_SAHARA_OUTCOME_IDENTIFIED, /* identify-only job finished; device back in image-transfer
-	                                  mode */
+	                                         report), idle or after a flush or its
+	                                         streamed sectors */
+	EDL_SAHARA_OUTCOME_IDENTIFIED,  /* identify-only job finished; device back in image-transfer
+	                                   mode */
+	EDL_SAHARA_OUTCOME_REENUMERATE, /* the ROM answered SWITCH_MODE or RESET_STATE_MACHINE
+	                                   with END_OF_IMAGE (XBL: only RESET is accepted then):
+	                                   RESET was queued, the unit reboots into EDL and comes
+	                                   back as a new device; the identity learnt is kept */
 };
 
 struct edl_sahara_identity {
@@ -267,22 +289,30 @@ struct edl_sahara_identity {
 	uint16_t oem_id;
 	uint16_t model_id;
 	uint8_t pk_hash[64];
-	size_t pk_hash_len; /* 0 = not reported */
-	bool have_sbl_version;
+	size_t pk_hash_len;    /* 0 = not reported */
+	bool have_sbl_version; /* never asked any more (XBL refuses 0x07): stays false */
 	uint32_t sbl_version;
+	uint32_t refused_exec;   /* client command the ROM refused, ending command mode; 0 none */
+	uint32_t refused_status; /* its END_OF_IMAGE status (0x1f for a zero-length answer) */
 };
 
 /* The engine's states, one line each; names from edl_sahara_host_state_name(). */
-#define EDL_SAHARA_HOST_STATE_TABLE(XX)                                                       \
-	XX(IDLE, "idle")                               /* created, not started */             \
-	XX(WAIT_FIRST, "waiting for HELLO")            /* first transfer, hello_wait_ms */    \
-	XX(WAIT_PROBE, "waiting for the probe answer") /* probe sent, probe_wait_ms */        \
-	XX(WAIT_HELLO, "waiting for a fresh HELLO")    /* after RESET_STATE_MACHINE etc. */   \
-	XX(WAIT_CMD_READY, "waiting for CMD_READY")    /* HELLO_RESP mode 3 sent */           \
-	XX(WAIT_EXEC_RESP, "waiting for EXECUTE_RESP") /* EXECUTE sent */                     \
-	XX(WAIT_EXEC_DATA, "waiting for EXECUTE data") /* EXECUTE_DATA sent, raw bytes due */ \
-	XX(TRANSFER, "transferring the image")         /* READ_DATA / END_OF_IMAGE */         \
-	XX(WAIT_DONE_RESP, "waiting for DONE_RESP")    /* DONE sent */                        \
+#define EDL_SAHARA_HOST_STATE_TABLE(XX)                                                           \
+	XX(IDLE, "idle")                                     /* created, not started */           \
+	XX(WAIT_FIRST, "waiting for HELLO")                  /* first transfer, hello_wait_ms */  \
+	XX(WAIT_PROBE, "waiting for the probe answer")       /* probe sent, probe_wait_ms */      \
+	XX(WAIT_FLUSH, "flushing a programmer mid-raw-data") /* filler out, probe_wait_ms */      \
+	XX(WAIT_HELLO, "waiting for a fresh HELLO")          /* SWITCH_MODE, RESET_STATE_MACHINE, \
+	                                                        DONE_RESP pending; END_OF_IMAGE   \
+	                                                        after the first two: RESET */     \
+	XX(WAIT_CMD_READY, "waiting for CMD_READY")          /* HELLO_RESP mode 3 sent; a HELLO   \
+	                                                        gets a fresh HELLO_RESP */        \
+	XX(WAIT_EXEC_RESP, "waiting for EXECUTE_RESP")       /* EXECUTE sent */                   \
+	XX(WAIT_EXEC_DATA, "waiting for EXECUTE data") /* EXECUTE_DATA sent, raw bytes due */     \
+	XX(TRANSFER, "transferring the image")         /* READ_DATA / END_OF_IMAGE; a HELLO       \
+	                                                  before the first READ_DATA gets a       \
+	                                                  fresh HELLO_RESP */                     \
+	XX(WAIT_DONE_RESP, "waiting for DONE_RESP")    /* DONE sent */                            \
 	XX(FINISHED, "finished")                       /* DONE or FAILED: see status */
 
 enum edl_sahara_host_state {
@@ -308,18 +338,32 @@ void edl_sahara_host_start(struct edl_sahara_host *h, uint64_t now);
  * or the first XML of a running programmer). Returns EDL_OK while running or
  * done, else the failure code (also in edl_sahara_host_error()). Zero-length
  * transfers are ignored, so are transfers after the engine finished.
+ *
+ * HELLO handling follows real ROMs: a HELLO right after our HELLO_RESP (waiting
+ * for CMD_READY, or for the first READ_DATA) is the ROM repeating itself after
+ * junk and gets a fresh HELLO_RESP, at most 4 times in a row
+ * (EDL_E_SAHARA_UNEXPECTED after that); elsewhere a HELLO is stale and dropped.
+ * While classifying (before any Sahara packet), bytes that are neither Sahara
+ * nor XML are dropped up to flush_max_bytes, waiting for a programmer's final
+ * "<?xml" (FIREHOSE_RUNNING, the XML from "<?xml" on is the leftover);
+ * EDL_E_UNKNOWN_MODE, naming the first bytes, when no XML follows.
  */
 int edl_sahara_host_feed(struct edl_sahara_host *h, const uint8_t *data, size_t len, uint64_t now);
 
-/* The deadline passed (ignored if now is before it). */
+/* The deadline passed (ignored if now is before it). While filler is still to
+ * be pulled (WAIT_FLUSH) a call only re-arms the deadline; the wait for an
+ * answer to the filler counts from the first call after the last chunk was
+ * pulled. No answer then: EDL_E_POWER_CYCLE. */
 void edl_sahara_host_timeout(struct edl_sahara_host *h, uint64_t now);
 
 /*
  * Next chunk to send, in order. Drain it even after the engine finished: a
  * failure may leave a RESET queued for the device. READ_DATA answers point
  * into the caller's image (zero copy); packets point into the engine and stay
- * valid for the next 8 chunks the engine queues. zlp is set on every chunk: the
- * transport's per-device-type setting decides whether a ZLP is really sent.
+ * valid for the next 8 chunks the engine queues; filler (WAIT_FLUSH) points to
+ * one static zero buffer, 1 MiB a chunk, and stays valid for ever. zlp is false
+ * on every chunk: no Sahara transfer needs a ZLP, and one after a READ_DATA
+ * answer stalls QCS8550 (qdl #320; QFirehose "need_zlp = 0").
  */
 bool edl_sahara_host_next_out(struct edl_sahara_host *h, struct edl_chunk *out);
 
@@ -340,6 +384,15 @@ const uint8_t *edl_sahara_host_leftover(const struct edl_sahara_host *h, size_t 
 /* Whether the engine sent the XML probe (so the Firehose side knows a stray <response> will
  * come). */
 bool edl_sahara_host_probe_sent(const struct edl_sahara_host *h);
+
+/* Filler bytes handed out by next_out to flush a programmer mid-raw-data (0 if none). */
+uint64_t edl_sahara_host_flushed(const struct edl_sahara_host *h);
+/* Bytes dropped while classifying because they were neither Sahara nor XML. */
+uint64_t edl_sahara_host_discarded(const struct edl_sahara_host *h);
+
+/* Optional: engine events at DEBUG (the image id asked for and REENUMERATE
+ * causes at INFO). log must outlive h; NULL = silent. */
+void edl_sahara_host_set_log(struct edl_sahara_host *h, struct edl_log *log);
 
 /*
  * Queues a RESET packet (abort: the device reboots). A running engine finishes

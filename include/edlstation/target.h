@@ -75,7 +75,8 @@ struct edl_target_faults {
 	 * power-on and takes every byte as raw data until the rest of that range
 	 * has arrived (Sony's Firehose doc), then answers it. */
 	bool firehose_busy;
-	uint32_t slow_final_ack_ms; /* delay every final ACK of program by this much */
+	uint64_t firehose_busy_bytes; /* raw bytes still due under firehose_busy; 0 = 8 MiB */
+	uint32_t slow_final_ack_ms;   /* delay every final ACK of program by this much */
 	/* Storage speed in bytes/s (0 = instant): the final ACK of a program comes no
 	 * earlier than bytes/rate after the program command arrived. */
 	uint64_t write_rate_bps;
@@ -111,6 +112,10 @@ struct edl_prog_quirks {
 	bool late_logs;         /* MSM8916: some <log> documents come after the <response> */
 	bool patch_file_silent; /* a <patch> aimed at a file gets no response at all */
 	bool vendor_erase;      /* Quectel programmers ACK <erase ... vendor="quectel"/> */
+	/* configure offering more than the maximum: ACK with the programmer's own
+	 * size (SDX55) instead of the NAK "WARN: NAK: MaxPayloadSizeToTargetInBytes
+	 * sent by host N larger than supported M" (SDM855, EDLTests log). */
+	bool payload_ack_own_size;
 };
 
 struct edl_target_config {

@@ -13,29 +13,13 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Every string we write is ours (ports, state names, fault specs), but escape
- * anyway so a fault spec with a quote cannot break the document. */
-static void json_string(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
+#include "edlstation/json.h"
 
 int edl_emu_dump_unit(const char *dir, const struct edl_emu_unit_report *r, struct edl_error *err)
 {
 	static const char *const names[EDL_EMU_N_COMMANDS] = {EDL_EMU_COMMANDS};
 	char path[4096], tmp[4112];
-	const char *sep = "";
+	struct edl_json j;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/unit.json", dir);
@@ -43,49 +27,70 @@ int edl_emu_dump_unit(const char *dir, const struct edl_emu_unit_report *r, stru
 	f = fopen(tmp, "w");
 	if (!f)
 		return edl_error_set(err, EDL_E_IO, "writing %s: %s", tmp, strerror(errno));
-	fprintf(f, "{\n  \"serial\": \"%08x\",\n  \"usb_product\": ", r->serial);
-	json_string(f, r->product);
-	fprintf(f, ",\n  \"port\": ");
-	json_string(f, r->port);
-	fprintf(f,
-	        ",\n  \"storage\": {\"kind\": \"%s\", \"sector_size\": %u, \"luns\": %u, "
-	        "\"sectors_per_lun\": %llu},\n",
-	        edl_storage_name(r->storage), r->sector_size, r->luns,
-	        (unsigned long long)r->sectors);
-	fprintf(f, "  \"programmer_sha256\": ");
+	/* Top-level members one a line (tests/emulator/e2e.sh reads them with
+	 * sed), nested objects on one line. The strings are ours (ports, state
+	 * names, fault specs), but a fault spec is typed by a user. */
+	edl_json_init_file(&j, f, 1);
+	edl_json_object_begin(&j);
+	edl_json_key(&j, "serial");
+	edl_json_stringf(&j, "%08x", r->serial);
+	edl_json_key(&j, "usb_product");
+	edl_json_string(&j, r->product);
+	edl_json_key(&j, "port");
+	edl_json_string(&j, r->port);
+	edl_json_key(&j, "storage");
+	edl_json_object_begin(&j);
+	edl_json_key(&j, "kind");
+	edl_json_string(&j, edl_storage_name(r->storage));
+	edl_json_key(&j, "sector_size");
+	edl_json_uint(&j, r->sector_size);
+	edl_json_key(&j, "luns");
+	edl_json_uint(&j, r->luns);
+	edl_json_key(&j, "sectors_per_lun");
+	edl_json_uint(&j, r->sectors);
+	edl_json_object_end(&j);
+	edl_json_key(&j, "programmer_sha256");
 	if (r->have_programmer) {
-		fputc('"', f);
+		char hex[65];
+
 		for (int i = 0; i < 32; i++)
-			fprintf(f, "%02x", r->programmer_sha256[i]);
-		fputc('"', f);
+			snprintf(hex + 2 * i, 3, "%02x", r->programmer_sha256[i]);
+		edl_json_string(&j, hex);
 	} else {
-		fputs("null", f);
+		edl_json_null(&j);
 	}
-	fprintf(f, ",\n  \"commands\": {");
+	edl_json_key(&j, "commands");
+	edl_json_object_begin(&j);
 	for (int i = 0; i < EDL_EMU_N_COMMANDS; i++) {
 		if (!r->commands[i])
 			continue;
-		fprintf(f, "%s\"%s\": %u", sep, names[i], r->commands[i]);
-		sep = ", ";
+		edl_json_key(&j, names[i]);
+		edl_json_uint(&j, r->commands[i]);
 	}
-	fprintf(f,
-	        "},\n  \"raw_bytes\": %llu,\n  \"usb_bytes_out\": %llu,\n"
-	        "  \"usb_bytes_in\": %llu,\n",
-	        (unsigned long long)r->raw_bytes, (unsigned long long)r->bytes_out,
-	        (unsigned long long)r->bytes_in);
-	fprintf(f, "  \"final_state\": ");
-	json_string(f, r->final_state);
-	fprintf(f, ",\n  \"end\": ");
-	json_string(f, r->end);
-	fprintf(f, ",\n  \"enumerations\": %u,\n  \"faults\": ", r->enumerations);
-	json_string(f, r->faults);
-	fprintf(f, ",\n  \"plugged_s\": %.3f,\n  \"left_s\": ", r->plugged_s);
+	edl_json_object_end(&j);
+	edl_json_key(&j, "raw_bytes");
+	edl_json_uint(&j, r->raw_bytes);
+	edl_json_key(&j, "usb_bytes_out");
+	edl_json_uint(&j, r->bytes_out);
+	edl_json_key(&j, "usb_bytes_in");
+	edl_json_uint(&j, r->bytes_in);
+	edl_json_key(&j, "final_state");
+	edl_json_string(&j, r->final_state);
+	edl_json_key(&j, "end");
+	edl_json_string(&j, r->end);
+	edl_json_key(&j, "enumerations");
+	edl_json_uint(&j, r->enumerations);
+	edl_json_key(&j, "faults");
+	edl_json_string(&j, r->faults);
+	edl_json_key(&j, "plugged_s");
+	edl_json_fixed(&j, r->plugged_s, 3);
+	edl_json_key(&j, "left_s");
 	if (r->left_s < 0)
-		fputs("null", f);
+		edl_json_null(&j);
 	else
-		fprintf(f, "%.3f", r->left_s);
-	fprintf(f, "\n}\n");
-	if (ferror(f) | (fclose(f) != 0)) {
+		edl_json_fixed(&j, r->left_s, 3);
+	edl_json_object_end(&j);
+	if ((edl_json_finish(&j) != EDL_OK) | (fclose(f) != 0)) {
 		(void)unlink(tmp);
 		return edl_error_set(err, EDL_E_IO, "writing %s failed", tmp);
 	}

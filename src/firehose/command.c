@@ -278,3 +278,39 @@ int edl_fh_cmd_power(struct edl_buf *out, const char *value, uint32_t delay_s,
 		rc = prop_u64(n, "DelayInSeconds", delay_s);
 	return cmd_finish(doc, rc, out);
 }
+
+int edl_fh_cmd_vendor(struct edl_buf *out, const char *element, const char *const *attrs,
+                      size_t n_pairs, struct edl_error *err)
+{
+	xmlDocPtr doc;
+	xmlNodePtr n;
+	int rc;
+
+	if (element == NULL || xmlValidateName(BAD_CAST element, 0) != 0)
+		return edl_error_set(err, EDL_E_INVAL, "vendor entry: '%s' is not an element name",
+		                     element != NULL ? element : "(null)");
+	if (n_pairs > 64 || (n_pairs > 0 && attrs == NULL))
+		return edl_error_set(err, EDL_E_INVAL, "vendor entry <%s>: %zu attributes", element,
+		                     n_pairs);
+	for (size_t i = 0; i < n_pairs; i++) {
+		const char *name = attrs[2 * i], *value = attrs[2 * i + 1];
+		if (name == NULL || xmlValidateName(BAD_CAST name, 0) != 0 || value == NULL)
+			return edl_error_set(err, EDL_E_INVAL,
+			                     "vendor entry <%s>: attribute %zu ('%s') needs an XML "
+			                     "name and a value",
+			                     element, i, name != NULL ? name : "(null)");
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(attrs[2 * j], name) == 0)
+				return edl_error_set(
+				        err, EDL_E_INVAL,
+				        "vendor entry <%s>: attribute '%s' given twice", element,
+				        name);
+	}
+	rc = cmd_begin(&doc, &n, element);
+	if (rc != EDL_OK)
+		return rc;
+	/* Verbatim: the programmer's vendor handler reads these names as given. */
+	for (size_t i = 0; i < n_pairs && rc == EDL_OK; i++)
+		rc = prop(n, attrs[2 * i], attrs[2 * i + 1]);
+	return cmd_finish(doc, rc, out);
+}

@@ -38,6 +38,11 @@ int edl_fh_cmd_setbootable(struct edl_buf *out, uint32_t lun, struct edl_error *
 int edl_fh_cmd_nop(struct edl_buf *out, struct edl_error *err);
 int edl_fh_cmd_power(struct edl_buf *out, const char *value, uint32_t delay_s,
                      struct edl_error *err);
+/* A vendor entry: element with the n_pairs (name, value) pairs of attrs, in
+ * order, nothing added. EDL_E_INVAL for a name that is not an XML name, a
+ * NULL value, a repeated attribute or more than 64 pairs. */
+int edl_fh_cmd_vendor(struct edl_buf *out, const char *element, const char *const *attrs,
+                      size_t n_pairs, struct edl_error *err);
 
 /*
  * The framer: cuts the device's byte stream into documents, from "<?xml" to
@@ -55,17 +60,20 @@ struct edl_fh_framer {
 	struct edl_buf doc; /* the document being collected */
 	size_t max;         /* largest document accepted */
 	enum edl_fh_framer_state state;
-	unsigned match;     /* bytes of the pattern matched so far (SCAN, SKIP) */
-	size_t search_from; /* where to resume looking for "</data>" in doc (DOC) */
-	bool ready;         /* doc holds a complete document */
-	uint64_t skipped;   /* bytes dropped outside documents (and of oversized ones) */
-	uint64_t docs;      /* documents completed */
+	unsigned match;      /* bytes of the pattern matched so far (SCAN, SKIP) */
+	size_t search_from;  /* where to resume looking for "</data>" in doc (DOC) */
+	bool ready;          /* doc holds a complete document */
+	uint64_t skipped;    /* bytes dropped outside documents (and of oversized ones) */
+	uint64_t docs;       /* documents completed */
+	unsigned junk_match; /* bytes of f0 e9 88 14 held back (split over pushes) */
+	uint64_t stripped;   /* bytes of f0 e9 88 14 sequences removed */
 };
 
 void edl_fh_framer_init(struct edl_fh_framer *f, size_t max_doc_bytes);
 void edl_fh_framer_free(struct edl_fh_framer *f);
 
-/* Consumes bytes from data; *used says how many. Returns 0 when all were
+/* Consumes bytes from data; *used says how many. The sequence f0 e9 88 14 is
+ * removed wherever it occurs, before framing. Returns 0 when all were
  * consumed without completing a document, 1 when a document is complete (read
  * it with edl_fh_framer_doc() before the next push), EDL_E_FH_TOO_LARGE when a
  * document grew past the limit (it is dropped; framing goes on after its
@@ -112,12 +120,16 @@ const char *edl_fh_item_attr(const struct edl_fh_item *it, const char *name);
  * string, within [min, max]. */
 bool edl_fh_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
-/* getstorageinfo: the JSON-in-log form and the older key=value / "key: value"
- * lines. Returns EDL_OK with out->valid set, or EDL_E_FH_STORAGE_INFO. */
+/* getstorageinfo: the JSON-in-log form, the "Device Total Logical Blocks: 0x..."
+ * lines and eMMC's SECTOR_SIZE_IN_BYTES= / num_physical_partitions= / MFR_ID=
+ * lines (see struct edl_fh_storage_info). Returns EDL_OK with out->valid set,
+ * or EDL_E_FH_STORAGE_INFO (out then holds whatever fields were found). */
 int edl_fh_storage_info_parse(struct edl_fh_storage_info *out, const char *const *logs, size_t n);
 
 /* getsha256digest: the first run of exactly 64 hex digits, preferring logs
- * that mention a digest. Returns EDL_OK or EDL_E_FH_DIGEST. */
+ * that mention a digest; a run of fewer than 64 digits ending a log is joined
+ * with a log of hex digits right after it when together they make 64.
+ * Returns EDL_OK or EDL_E_FH_DIGEST. */
 int edl_fh_digest_parse(uint8_t out[32], const char *const *logs, size_t n);
 
 #endif

@@ -6,6 +6,12 @@
  * matcher is exact), which is why it yields the same documents whether the
  * stream arrives a byte at a time or whole. It stops consuming at the end of
  * each document so the engine can take the bytes after a rawmode ACK as data.
+ *
+ * Some programmers put the bytes f0 e9 88 14 into their XML stream; bkerler/edl
+ * (edl/Library/xmlparser.py) removes them wherever they occur and commaai/qdl.js
+ * has a test for the same sequence. A filter in front of the framer drops them
+ * (also when split over pushes), so documents holding them still parse. The
+ * raw phase of a read never reaches the framer, so data bytes are untouched.
  */
 #include "firehose/fh_internal.h"
 
@@ -117,14 +123,11 @@ static void start_skip(struct edl_fh_framer *f)
 	f->state = EDL_FH_FRAMER_SKIP;
 }
 
-int edl_fh_framer_push(struct edl_fh_framer *f, const uint8_t *data, size_t len, size_t *used)
+/* The framer proper, on bytes the filter passed. */
+static int push_filtered(struct edl_fh_framer *f, const uint8_t *data, size_t len, size_t *used)
 {
 	size_t i = 0;
 
-	if (f->ready) {
-		f->ready = false;
-		edl_buf_reset(&f->doc);
-	}
 	while (i < len) {
 		switch (f->state) {
 		case EDL_FH_FRAMER_SCAN:
@@ -174,6 +177,79 @@ int edl_fh_framer_push(struct edl_fh_framer *f, const uint8_t *data, size_t len,
 			*used = i;
 			return 1;
 		}
+		}
+	}
+	*used = i;
+	return 0;
+}
+
+static const uint8_t JUNK[4] = {0xf0, 0xe9, 0x88, 0x14};
+
+/* Hands the held-back start of a junk sequence that turned out to be data to
+ * the framer. It cannot complete a document (a document ends with '>'), but it
+ * can make one too large. */
+static int release_held(struct edl_fh_framer *f, unsigned held)
+{
+	const uint8_t *p = JUNK;
+	size_t n = held;
+	int result = 0;
+
+	while (n > 0) {
+		size_t u = 0;
+		int rc = push_filtered(f, p, n, &u);
+		assert(rc != 1);
+		if (rc == EDL_E_FH_TOO_LARGE)
+			result = rc;
+		else if (rc < 0)
+			return rc;
+		p += u;
+		n -= u;
+	}
+	return result;
+}
+
+int edl_fh_framer_push(struct edl_fh_framer *f, const uint8_t *data, size_t len, size_t *used)
+{
+	size_t i = 0;
+
+	if (f->ready) {
+		f->ready = false;
+		edl_buf_reset(&f->doc);
+	}
+	while (i < len) {
+		if (f->junk_match > 0) {
+			if (data[i] == JUNK[f->junk_match]) {
+				i++;
+				if (++f->junk_match == sizeof(JUNK)) {
+					f->junk_match = 0;
+					f->stripped += sizeof(JUNK);
+				}
+				continue;
+			}
+			/* Not the sequence: the held bytes were data. JUNK has no
+			 * self-overlap, so data[i] is matched afresh below. */
+			unsigned held = f->junk_match;
+			f->junk_match = 0;
+			int rc = release_held(f, held);
+			if (rc != 0) {
+				*used = i;
+				return rc;
+			}
+			continue;
+		}
+		const uint8_t *j = memchr(data + i, JUNK[0], len - i);
+		size_t seg = j != NULL ? (size_t)(j - (data + i)) : len - i;
+		if (seg == 0) {
+			f->junk_match = 1;
+			i++;
+			continue;
+		}
+		size_t u = 0;
+		int rc = push_filtered(f, data + i, seg, &u);
+		i += u;
+		if (rc != 0) {
+			*used = i;
+			return rc;
 		}
 	}
 	*used = i;

@@ -10,7 +10,22 @@
  *
  * Logs go to the running command; after its response (or with no command
  * running) they are kept for the next command, so a programmer that logs after
- * its ACK does not lose lines. See include/edlstation/firehose.h.
+ * its ACK does not lose lines. Every log is also read for the function list of
+ * the programmer's banner, whatever runs.
+ *
+ * Phases of a command (h->phase), and how each is left:
+ *   IDLE          no command; -> any command's first phase when it starts
+ *   DRAIN         silence, the drain limit, or a completed function list -> IDLE
+ *   RESPONSE      ACK/NAK -> IDLE; configure: a new round or, on silence, the
+ *                 same document again (resend window) -> RESPONSE
+ *   RAWMODE       ACK rawmode="true" -> RAW_SEND (program) or RAW_RECV (read)
+ *   RAW_SEND      last chunk pulled -> FINAL
+ *   RAW_RECV      last byte received -> FINAL
+ *   FINAL         ACK/NAK -> IDLE
+ *   DIGEST_QUIET  getsha256digest ACKed without a digest: a digest log, or
+ *                 silence (EDL_E_FH_DIGEST) -> IDLE
+ * Any phase fails to IDLE on its deadline or a device error.
+ * See include/edlstation/firehose.h.
  */
 #include "firehose/fh_internal.h"
 
@@ -35,16 +50,18 @@ enum fh_cmd {
 	CMD_SETBOOTABLE,
 	CMD_NOP,
 	CMD_POWER,
+	CMD_VENDOR,
 };
 
 enum fh_phase {
-	PH_IDLE = 0, /* no command: logs kept for the next one, responses dropped */
-	PH_DRAIN,    /* reading until drain_quiet_ms of silence */
-	PH_RESPONSE, /* waiting for the command's one response */
-	PH_RAWMODE,  /* program/read: waiting for ACK rawmode="true" */
-	PH_RAW_SEND, /* program: the driver pulls raw chunks */
-	PH_RAW_RECV, /* read: raw bytes arrive, framing is off */
-	PH_FINAL,    /* program/read: waiting for the response after the raw data */
+	PH_IDLE = 0,     /* no command: logs kept for the next one, responses dropped */
+	PH_DRAIN,        /* reading until drain_quiet_ms of silence */
+	PH_RESPONSE,     /* waiting for the command's one response */
+	PH_RAWMODE,      /* program/read: waiting for ACK rawmode="true" */
+	PH_RAW_SEND,     /* program: the driver pulls raw chunks */
+	PH_RAW_RECV,     /* read: raw bytes arrive, framing is off */
+	PH_FINAL,        /* program/read: waiting for the response after the raw data */
+	PH_DIGEST_QUIET, /* getsha256digest ACKed without a digest: late logs */
 };
 
 /* The last max_logs logs of a command, oldest first. */
@@ -81,6 +98,23 @@ struct edl_fh_host {
 	uint64_t offer;
 	uint64_t payload;
 	unsigned rounds;
+	uint64_t round_start; /* first send of this round, for the resend window */
+	unsigned attempts;    /* copies of this round's document queued */
+	unsigned pulled;      /* copies of this round the driver took */
+	unsigned owed;        /* copies sent whose answers are still to come */
+	char answer_sig[40];  /* "ACK|8192": value and payload of the last answer */
+
+	/* the programmer's function list */
+	char *functions;        /* last complete list, NULL before */
+	struct edl_buf fn_next; /* the list being collected */
+	bool fn_collecting;     /* between "Supported Functions (N):" and its end */
+	bool fn_banner_end;     /* set when "End of supported functions" arrived */
+	char vendor_elem[40];   /* the element of a vendor entry, for messages */
+
+	uint64_t bad_docs;
+	char warning[EDL_ERROR_DETAIL_MAX];
+	uint8_t raw_tail[128]; /* last bytes of a read's raw data, for messages */
+	size_t raw_tail_len;
 
 	/* program and read */
 	uint64_t total;     /* bytes of the raw phase */
@@ -110,6 +144,7 @@ void edl_fh_config_default(struct edl_fh_config *cfg)
 	cfg->final_ack_timeout_ms = 120000;
 	cfg->digest_timeout_ms = 60000;
 	cfg->drain_quiet_ms = 200;
+	cfg->digest_quiet_ms = 100;
 	cfg->max_doc_bytes = 65536;
 	cfg->max_logs = 256;
 }
@@ -199,6 +234,8 @@ static void finish(struct edl_fh_host *h)
 	h->status = EDL_ENGINE_DONE;
 	h->phase = PH_IDLE;
 	h->deadline = 0;
+	/* A configure copy queued for re-sending is not needed any more. */
+	h->out_pending = false;
 }
 
 static int fail(struct edl_fh_host *h, int code, const char *fmt, ...)
@@ -220,16 +257,64 @@ static int fail(struct edl_fh_host *h, int code, const char *fmt, ...)
 	return code;
 }
 
+/* The function-list name of the running command. */
+static const char *cmd_function(const struct edl_fh_host *h)
+{
+	switch (h->cmd) {
+	case CMD_CONFIGURE:
+		return "configure";
+	case CMD_PROGRAM:
+		return "program";
+	case CMD_ERASE:
+		return "erase";
+	case CMD_PATCH:
+		return "patch";
+	case CMD_READ:
+		return "read";
+	case CMD_STORAGE_INFO:
+		return "getstorageinfo";
+	case CMD_DIGEST:
+		return "getsha256digest";
+	case CMD_SETBOOTABLE:
+		return "setbootablestoragedrive";
+	case CMD_NOP:
+		return "nop";
+	case CMD_POWER:
+		return "power";
+	case CMD_VENDOR:
+		return h->vendor_elem;
+	case CMD_NONE:
+	case CMD_DRAIN:
+		break;
+	}
+	return NULL;
+}
+
+/* " (the programmer does not list X)" when its banner listed its functions
+ * and X was not among them: the likeliest reason a command goes unanswered or
+ * is refused (real programmers answer an unknown command with an error log and
+ * a NAK, or not at all). */
+static const char *unlisted_note(const struct edl_fh_host *h, char *buf, size_t len)
+{
+	const char *fn = cmd_function(h);
+
+	buf[0] = '\0';
+	if (fn != NULL && edl_fh_host_supports(h, fn) == EDL_FH_SUPPORT_NO)
+		snprintf(buf, len, " (the programmer does not list %s)", fn);
+	return buf;
+}
+
 /* A NAK: the command, the device's last words, and where in the raw phase. */
 static void fail_nak(struct edl_fh_host *h, int code)
 {
-	char tail[384], where[96] = "";
+	char tail[384], where[96] = "", note[96];
 
 	log_tail(h, tail, sizeof(tail), 3);
 	if (h->cmd == CMD_PROGRAM && (h->phase == PH_RAW_SEND || h->phase == PH_FINAL))
 		snprintf(where, sizeof(where), " (after %" PRIu64 " of %" PRIu64 " bytes)",
 		         h->raw_done, h->total);
-	fail(h, code, "%s: NAK: %s%s", h->desc, tail[0] ? tail : "(the device gave no log)", where);
+	fail(h, code, "%s: NAK: %s%s%s", h->desc, tail[0] ? tail : "(the device gave no log)",
+	     where, unlisted_note(h, note, sizeof(note)));
 }
 
 static bool running(const struct edl_fh_host *h)
@@ -252,6 +337,8 @@ static int start(struct edl_fh_host *h, enum fh_cmd cmd, uint64_t now)
 	h->deadline = 0;
 	h->out_pending = false;
 	h->desc[0] = h->target[0] = '\0';
+	h->warning[0] = '\0';
+	h->attempts = 0;
 	edl_error_clear(&h->err);
 	return EDL_OK;
 }
@@ -308,6 +395,8 @@ int edl_fh_host_new(struct edl_fh_host **out, const struct edl_fh_config *cfg)
 		h->cfg.digest_timeout_ms = def.digest_timeout_ms;
 	if (h->cfg.drain_quiet_ms == 0)
 		h->cfg.drain_quiet_ms = def.drain_quiet_ms;
+	if (h->cfg.digest_quiet_ms == 0)
+		h->cfg.digest_quiet_ms = def.digest_quiet_ms;
 	if (h->cfg.max_doc_bytes == 0)
 		h->cfg.max_doc_bytes = def.max_doc_bytes;
 	if (h->cfg.max_logs == 0)
@@ -327,6 +416,7 @@ int edl_fh_host_new(struct edl_fh_host **out, const struct edl_fh_config *cfg)
 	}
 	edl_fh_framer_init(&h->framer, h->cfg.max_doc_bytes);
 	edl_buf_init(&h->out);
+	edl_buf_init(&h->fn_next);
 	h->status = EDL_ENGINE_DONE;
 	h->zlp = true;
 	edl_error_clear(&h->err);
@@ -353,6 +443,8 @@ void edl_fh_host_free(struct edl_fh_host *h)
 	}
 	edl_fh_framer_free(&h->framer);
 	edl_buf_free(&h->out);
+	edl_buf_free(&h->fn_next);
+	free(h->functions);
 	free_raw_buffers(h);
 	free(h);
 }
@@ -364,14 +456,55 @@ void edl_fh_host_set_log(struct edl_fh_host *h, struct edl_log *log)
 
 /* ---- responses ---- */
 
+/* How long one configure document is waited for. */
+static uint32_t configure_wait(const struct edl_fh_host *h)
+{
+	if (h->conf.window_ms == 0)
+		return h->cfg.timeout_ms;
+	return h->conf.resend_ms != 0 ? h->conf.resend_ms : 1000;
+}
+
 static void configure_round(struct edl_fh_host *h, uint64_t offer, uint64_t now)
 {
 	h->offer = offer;
 	h->rounds++;
+	h->round_start = now;
+	h->attempts = 1;
+	h->pulled = 0;
 	snprintf(h->desc, sizeof(h->desc), "configure (%s, payload %" PRIu64 ", round %u)",
 	         edl_storage_name(h->conf.storage), offer, h->rounds);
 	issue(h, edl_fh_cmd_configure(&h->out, &h->conf, offer, &h->err), PH_RESPONSE,
-	      h->cfg.timeout_ms, now);
+	      configure_wait(h), now);
+}
+
+/* What identifies the answer to a configure document: its value and payload
+ * attribute. Every configure answer seen in public logs carries
+ * MaxPayloadSizeToTargetInBytes (SDX55, 9x55, SDM855, older Qualcomm code) and
+ * no answer to another command does; without it, nothing is recognised. */
+static void answer_sig(const struct edl_fh_item *it, char *buf, size_t len)
+{
+	const char *max = edl_fh_item_attr(it, "MaxPayloadSizeToTargetInBytes");
+
+	buf[0] = '\0';
+	if (max != NULL)
+		snprintf(buf, len, "%.8s|%.24s", it->text, max);
+}
+
+/* An answer to a configure copy sent again, after another copy was answered:
+ * the same answer again, which must not be taken for the next command's. */
+static bool duplicate_answer(struct edl_fh_host *h, const struct edl_fh_item *it)
+{
+	char sig[sizeof(h->answer_sig)];
+
+	if (h->owed == 0 || h->answer_sig[0] == '\0')
+		return false;
+	answer_sig(it, sig, sizeof(sig));
+	if (strcmp(sig, h->answer_sig) != 0)
+		return false;
+	h->owed--;
+	edl_log_debug(h->log, "firehose: dropped the answer (%s) to a configure sent again",
+	              it->text);
+	return true;
 }
 
 /* Payload negotiation: smaller when the device says so, larger (bounded) when
@@ -432,14 +565,71 @@ static void on_configure(struct edl_fh_host *h, const struct edl_fh_item *it, bo
 	configure_round(h, next, now);
 }
 
+/* The digest in the logs so far; true when found. */
+static bool digest_from_logs(struct edl_fh_host *h)
+{
+	size_t n = 0;
+	const char **a = log_array(h, &n);
+	bool ok;
+
+	if (a == NULL) {
+		fail(h, EDL_E_NOMEM, "%s: out of memory", h->desc);
+		return false;
+	}
+	ok = edl_fh_digest_parse(h->digest, a, n) == EDL_OK;
+	free(a);
+	h->digest_valid = ok;
+	return ok;
+}
+
+/* A Digest="..." or SHA256="..." attribute of the response (qdl
+ * firehose_sha256_parser takes either); names matched case-insensitively, as
+ * Firehose programmers match theirs. */
+static bool digest_from_attrs(struct edl_fh_host *h, const struct edl_fh_item *it)
+{
+	for (size_t i = 0; i < it->n_attrs; i++) {
+		const char *name = it->attrs[i].name;
+		if (strcasecmp(name, "Digest") != 0 && strcasecmp(name, "SHA256") != 0)
+			continue;
+		const char *one[1] = {it->attrs[i].value};
+		if (edl_fh_digest_parse(h->digest, one, 1) == EDL_OK) {
+			h->digest_valid = true;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void fail_no_digest(struct edl_fh_host *h)
+{
+	char tail[384];
+
+	log_tail(h, tail, sizeof(tail), 3);
+	fail(h, EDL_E_FH_DIGEST,
+	     "%s: ACK but no 64-hex-digit digest in the %zu device logs (none came within %" PRIu32
+	     " ms after the ACK either)%s%s",
+	     h->desc, clogs(h)->n, h->cfg.digest_quiet_ms, tail[0] ? ": " : "", tail);
+}
+
 /* An ACK to a command without raw phase: parse what the logs carry. */
-static void on_ack(struct edl_fh_host *h)
+static void on_ack(struct edl_fh_host *h, const struct edl_fh_item *it, uint64_t now)
 {
 	char tail[384];
 	size_t n = 0;
-	int rc;
 
-	if (h->cmd != CMD_STORAGE_INFO && h->cmd != CMD_DIGEST) {
+	if (h->cmd == CMD_DIGEST) {
+		if (digest_from_attrs(h, it) || digest_from_logs(h)) {
+			finish(h);
+		} else if (running(h)) {
+			/* MSM8916 logs after its response (qdl firehose_read): read
+			 * on for a short quiet period before giving up. */
+			h->phase = PH_DIGEST_QUIET;
+			arm(h, h->cfg.digest_quiet_ms, now);
+			h->drain_end = now + h->cfg.timeout_ms;
+		}
+		return;
+	}
+	if (h->cmd != CMD_STORAGE_INFO) {
 		finish(h);
 		return;
 	}
@@ -448,28 +638,22 @@ static void on_ack(struct edl_fh_host *h)
 		fail(h, EDL_E_NOMEM, "%s: out of memory", h->desc);
 		return;
 	}
-	log_tail(h, tail, sizeof(tail), 3);
-	if (h->cmd == CMD_STORAGE_INFO) {
-		struct edl_fh_storage_info si;
-		rc = edl_fh_storage_info_parse(&si, a, n);
-		if (rc == EDL_OK) {
-			h->si = si;
-			finish(h);
-		} else {
-			fail(h, rc, "%s: ACK but no storage size in the %zu device logs%s%s",
-			     h->desc, n, tail[0] ? ": " : "", tail);
-		}
+	struct edl_fh_storage_info si;
+	if (edl_fh_storage_info_parse(&si, a, n) == EDL_OK) {
+		h->si = si;
 	} else {
-		rc = edl_fh_digest_parse(h->digest, a, n);
-		if (rc == EDL_OK) {
-			h->digest_valid = true;
-			finish(h);
-		} else {
-			fail(h, rc, "%s: ACK but no 64-hex-digit digest in the %zu device logs%s%s",
-			     h->desc, n, tail[0] ? ": " : "", tail);
-		}
+		/* Best effort: real programmers ACK without geometry (edl-ng #25,
+		 * "Storage info JSON not found in logs, though command was ACKed")
+		 * and nothing here needs it to flash. */
+		log_tail(h, tail, sizeof(tail), 3);
+		snprintf(h->warning, sizeof(h->warning),
+		         "%.190s: ACK but no storage size in the %zu device logs%s%.200s", h->desc,
+		         n, tail[0] ? ": " : "", tail);
+		memset(&h->si, 0, sizeof(h->si));
+		edl_log_debug(h->log, "firehose: %s", h->warning);
 	}
 	free(a);
+	finish(h);
 }
 
 static void on_response(struct edl_fh_host *h, const struct edl_fh_item *it, uint64_t now)
@@ -477,6 +661,8 @@ static void on_response(struct edl_fh_host *h, const struct edl_fh_item *it, uin
 	bool ack = strcasecmp(it->text, "ACK") == 0;
 	bool nak = strcasecmp(it->text, "NAK") == 0;
 
+	if (duplicate_answer(h, it))
+		return;
 	if (h->phase == PH_IDLE) {
 		edl_log_debug(h->log, "firehose: dropped a response (%s) with no command running",
 		              it->text);
@@ -486,7 +672,15 @@ static void on_response(struct edl_fh_host *h, const struct edl_fh_item *it, uin
 		edl_log_debug(h->log, "firehose: drain swallowed a stray response (%s)", it->text);
 		return;
 	}
-	if (h->out_pending) {
+	if (h->phase == PH_DIGEST_QUIET) {
+		edl_log_debug(h->log, "firehose: dropped a second response (%s) to %s", it->text,
+		              h->desc);
+		return;
+	}
+	if (h->out_pending && h->cmd == CMD_CONFIGURE && h->attempts > 1) {
+		/* The answer to an earlier copy: the queued one is not needed. */
+		h->out_pending = false;
+	} else if (h->out_pending) {
 		/* It cannot answer a document that has not been sent yet. */
 		edl_log_debug(h->log,
 		              "firehose: dropped a response (%s) that came before %s was sent",
@@ -501,12 +695,17 @@ static void on_response(struct edl_fh_host *h, const struct edl_fh_item *it, uin
 	}
 	switch (h->phase) {
 	case PH_RESPONSE:
-		if (h->cmd == CMD_CONFIGURE)
+		if (h->cmd == CMD_CONFIGURE) {
+			/* Copies sent but not answered will be answered later. */
+			h->owed += h->pulled > 0 ? h->pulled - 1 : 0;
+			h->pulled = 0;
+			answer_sig(it, h->answer_sig, sizeof(h->answer_sig));
 			on_configure(h, it, ack, now);
-		else if (nak)
+		} else if (nak) {
 			fail_nak(h, EDL_E_FH_NAK);
-		else
-			on_ack(h);
+		} else {
+			on_ack(h, it, now);
+		}
 		return;
 	case PH_RAWMODE: {
 		const char *raw = edl_fh_item_attr(it, "rawmode");
@@ -549,6 +748,7 @@ static void on_response(struct edl_fh_host *h, const struct edl_fh_item *it, uin
 		return;
 	case PH_IDLE:
 	case PH_DRAIN:
+	case PH_DIGEST_QUIET:
 		break;
 	}
 }
@@ -556,7 +756,115 @@ static void on_response(struct edl_fh_host *h, const struct edl_fh_item *it, uin
 /* Waiting for a response of a command (not draining, not idle). */
 static bool awaiting(const struct edl_fh_host *h)
 {
-	return running(h) && h->phase != PH_DRAIN && h->phase != PH_IDLE;
+	return running(h) && h->phase != PH_DRAIN && h->phase != PH_IDLE &&
+	       h->phase != PH_DIGEST_QUIET;
+}
+
+/* ---- the function list ---- */
+
+/* Past a level prefix such as "INFO: " and blanks. */
+static const char *skip_level(const char *s)
+{
+	const char *p = s;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	const char *w = p;
+	while (*p >= 'A' && *p <= 'Z')
+		p++;
+	if (p > w && *p == ':')
+		s = p + 1;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return s;
+}
+
+static bool fn_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_' || c == '-';
+}
+
+/* Appends the function names in s (blank- or comma-separated) to fn_next;
+ * returns how many. A word with other characters ends the list (it is prose,
+ * not a name) and clears *clean. */
+static size_t fn_append(struct edl_fh_host *h, const char *s, bool *clean)
+{
+	size_t count = 0;
+	const char *p = s;
+
+	*clean = false;
+	for (;;) {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (*p == '\0') {
+			*clean = true;
+			return count;
+		}
+		const char *w = p;
+		while (fn_char(*p))
+			p++;
+		if (p == w || (*p != '\0' && *p != ' ' && *p != '\t' && *p != ','))
+			return count;
+		if ((edl_buf_size(&h->fn_next) > 0 &&
+		     edl_buf_append(&h->fn_next, " ", 1) != EDL_OK) ||
+		    edl_buf_append(&h->fn_next, w, (size_t)(p - w)) != EDL_OK)
+			return count;
+		count++;
+	}
+}
+
+static void fn_complete(struct edl_fh_host *h)
+{
+	char *list;
+
+	h->fn_collecting = false;
+	/* A header and an end with no name between them tell nothing. */
+	if (edl_buf_size(&h->fn_next) == 0)
+		return;
+	list = malloc(edl_buf_size(&h->fn_next) + 1);
+	if (list == NULL)
+		return;
+	memcpy(list, edl_buf_head(&h->fn_next), edl_buf_size(&h->fn_next));
+	list[edl_buf_size(&h->fn_next)] = '\0';
+	free(h->functions);
+	h->functions = list;
+	edl_log_debug(h->log, "firehose: the programmer lists: %s", list);
+}
+
+/* Reads one log for the banner's function list (either form). */
+static void scan_functions(struct edl_fh_host *h, const char *text)
+{
+	const char *s = skip_level(text);
+	const char *p;
+
+	if (strncasecmp(s, "End of supported functions", 26) == 0) {
+		if (h->fn_collecting)
+			fn_complete(h);
+		h->fn_banner_end = true;
+		return;
+	}
+	p = strcasestr(s, "Supported Functions");
+	if (p != NULL && p == s) {
+		const char *colon = strchr(p, ':');
+		edl_buf_reset(&h->fn_next);
+		h->fn_collecting = false;
+		if (colon == NULL)
+			return;
+		bool clean;
+		if (fn_append(h, colon + 1, &clean) > 0)
+			fn_complete(h); /* "Supported Functions: program read nop ..." */
+		else
+			h->fn_collecting = true; /* "Supported Functions (15):" */
+		return;
+	}
+	if (h->fn_collecting) {
+		/* One name per log; anything else in between is not part of it. */
+		size_t before = edl_buf_size(&h->fn_next);
+		bool clean;
+		if (fn_append(h, s, &clean) != 1 || !clean)
+			h->fn_next.len = h->fn_next.off + before;
+	}
 }
 
 static void add_log(struct edl_fh_host *h, const char *text)
@@ -568,6 +876,22 @@ static void add_log(struct edl_fh_host *h, const char *text)
 		h->cfg.on_device_log(text, h->cfg.device_log_data);
 	if (ring_push(r, text) != EDL_OK && awaiting(h))
 		fail(h, EDL_E_NOMEM, "%s: out of memory keeping a device log", h->desc);
+	h->fn_banner_end = false;
+	scan_functions(h, text);
+	if (!running(h))
+		return;
+	if (h->phase == PH_DRAIN && h->fn_banner_end) {
+		/* The banner is complete: what follows is the next command's. */
+		finish(h);
+	} else if (h->phase == PH_DIGEST_QUIET) {
+		if (digest_from_logs(h)) {
+			finish(h);
+		} else if (running(h)) {
+			arm(h, h->cfg.digest_quiet_ms, h->now);
+			if (h->deadline > h->drain_end)
+				h->deadline = h->drain_end;
+		}
+	}
 }
 
 static void on_doc(struct edl_fh_host *h, const char *xml, size_t len, uint64_t now)
@@ -578,10 +902,15 @@ static void on_doc(struct edl_fh_host *h, const char *xml, size_t len, uint64_t 
 	edl_error_clear(&perr);
 	int rc = edl_fh_doc_parse(&doc, xml, len, h->cfg.max_doc_bytes, &perr);
 	if (rc != EDL_OK) {
-		if (awaiting(h))
+		/* A broken log costs nothing (edl's xmlparser skips what does not
+		 * parse); a broken response is the answer lost. */
+		bool answer = memmem(xml, len, "<response", 9) != NULL;
+		if (awaiting(h) && (answer || rc == EDL_E_NOMEM)) {
 			fail(h, rc, "%s: %s", h->desc, perr.detail);
-		else
+		} else {
+			h->bad_docs++;
 			edl_log_debug(h->log, "firehose: skipped a bad document: %s", perr.detail);
+		}
 		goto out;
 	}
 	for (size_t i = 0; i < doc.n_items; i++) {
@@ -593,6 +922,26 @@ static void on_doc(struct edl_fh_host *h, const char *xml, size_t len, uint64_t 
 	}
 out:
 	edl_fh_doc_free(&doc);
+}
+
+/* Keeps the last bytes of a read's data: a programmer that ends a read early
+ * sends its response where the host expects data, and the message says so. */
+static void raw_tail_add(struct edl_fh_host *h, const uint8_t *data, size_t n)
+{
+	size_t cap = sizeof(h->raw_tail);
+
+	if (n >= cap) {
+		memcpy(h->raw_tail, data + n - cap, cap);
+		h->raw_tail_len = cap;
+		return;
+	}
+	if (h->raw_tail_len + n > cap) {
+		size_t drop = h->raw_tail_len + n - cap;
+		memmove(h->raw_tail, h->raw_tail + drop, h->raw_tail_len - drop);
+		h->raw_tail_len -= drop;
+	}
+	memcpy(h->raw_tail + h->raw_tail_len, data, n);
+	h->raw_tail_len += n;
 }
 
 /* Raw bytes of a read: to the callback, never to the framer. */
@@ -609,6 +958,7 @@ static size_t on_raw(struct edl_fh_host *h, const uint8_t *data, size_t len, uin
 		return n;
 	}
 	h->raw_done += n;
+	raw_tail_add(h, data, n);
 	arm(h, h->cfg.timeout_ms, now);
 	if (h->raw_done == h->total)
 		h->phase = PH_FINAL;
@@ -694,24 +1044,52 @@ void edl_fh_host_timeout(struct edl_fh_host *h, uint64_t now)
 		return;
 	if (log_tail(h, tail, sizeof(tail), 1)[0] != '\0')
 		snprintf(last, sizeof(last), " (last log: %s)", tail);
+	char note[96];
+	unlisted_note(h, note, sizeof(note));
 	switch (h->phase) {
 	case PH_DRAIN:
 		finish(h);
 		return;
+	case PH_DIGEST_QUIET:
+		fail_no_digest(h);
+		return;
 	case PH_RESPONSE:
-		fail(h, EDL_E_FH_TIMEOUT, "no response to %s within %" PRIu32 " ms%s", h->desc,
-		     h->wait_ms, last);
+		if (h->cmd == CMD_CONFIGURE && h->conf.window_ms > 0) {
+			if (now - h->round_start < h->conf.window_ms) {
+				h->attempts++;
+				h->out_pending = true;
+				arm(h, configure_wait(h), now);
+				edl_log_debug(h->log,
+				              "firehose: no answer to %s within %" PRIu32
+				              " ms, sending it again (attempt %u)",
+				              h->desc, h->wait_ms, h->attempts);
+				return;
+			}
+			fail(h, EDL_E_FH_TIMEOUT,
+			     "no response to %s within %" PRIu64 " ms (%u attempts, %" PRIu32
+			     " ms each)%s",
+			     h->desc, now - h->round_start, h->attempts, h->wait_ms, last);
+			return;
+		}
+		fail(h, EDL_E_FH_TIMEOUT, "no response to %s within %" PRIu32 " ms%s%s", h->desc,
+		     h->wait_ms, last, note);
 		return;
 	case PH_RAWMODE:
-		fail(h, EDL_E_FH_TIMEOUT, "no rawmode ACK for %s within %" PRIu32 " ms%s", h->desc,
-		     h->wait_ms, last);
+		fail(h, EDL_E_FH_TIMEOUT, "no rawmode ACK for %s within %" PRIu32 " ms%s%s",
+		     h->desc, h->wait_ms, last, note);
 		return;
-	case PH_RAW_RECV:
+	case PH_RAW_RECV: {
+		bool answer = memmem(h->raw_tail, h->raw_tail_len, "<response", 9) != NULL;
 		fail(h, EDL_E_FH_TIMEOUT,
 		     "%s: raw data stopped after %" PRIu64 " of %" PRIu64
-		     " bytes (nothing for %" PRIu32 " ms)%s",
-		     h->desc, h->raw_done, h->total, h->wait_ms, last);
+		     " bytes (nothing for %" PRIu32 " ms)%s%s",
+		     h->desc, h->raw_done, h->total, h->wait_ms,
+		     answer ? " and the data ends like a Firehose response: the device ended the "
+		              "read early"
+		            : "",
+		     last);
 		return;
+	}
 	case PH_FINAL:
 		if (h->cmd == CMD_PROGRAM)
 			fail(h, EDL_E_FH_TIMEOUT,
@@ -764,6 +1142,8 @@ bool edl_fh_host_next_out(struct edl_fh_host *h, struct edl_chunk *out)
 {
 	if (h->out_pending) {
 		h->out_pending = false;
+		if (h->cmd == CMD_CONFIGURE)
+			h->pulled++;
 		out->data = edl_buf_head(&h->out);
 		out->len = edl_buf_size(&h->out);
 		out->zlp = h->zlp;
@@ -815,6 +1195,9 @@ int edl_fh_host_configure(struct edl_fh_host *h, const struct edl_fh_configure *
 	h->zlp = c->zlp_aware;
 	h->payload = 0;
 	h->rounds = 0;
+	/* Answers owed to an earlier configure are not told apart from this one's. */
+	h->owed = 0;
+	h->answer_sig[0] = '\0';
 	configure_round(h, c->max_payload != 0 ? c->max_payload : EDL_FH_DEFAULT_PAYLOAD, now);
 	return running(h) ? EDL_OK : h->err.code;
 }
@@ -929,6 +1312,7 @@ int edl_fh_host_read(struct edl_fh_host *h, const struct edl_fh_range *r, edl_fh
 	h->total = 0;
 	h->fn = fn;
 	h->user = user;
+	h->raw_tail_len = 0;
 	if (fn == NULL || r->sector_size == 0 || r->num_sectors == 0 ||
 	    r->num_sectors > UINT64_MAX / r->sector_size)
 		rc = edl_error_set(&h->err, EDL_E_INVAL,
@@ -981,6 +1365,18 @@ int edl_fh_host_nop(struct edl_fh_host *h, uint64_t now)
 		return rc;
 	snprintf(h->desc, sizeof(h->desc), "nop");
 	return issue(h, edl_fh_cmd_nop(&h->out, &h->err), PH_RESPONSE, h->cfg.timeout_ms, now);
+}
+
+int edl_fh_host_vendor(struct edl_fh_host *h, const char *element, const char *const *attrs,
+                       size_t n_pairs, uint64_t now)
+{
+	int rc = start(h, CMD_VENDOR, now);
+	if (rc != EDL_OK)
+		return rc;
+	snprintf(h->vendor_elem, sizeof(h->vendor_elem), "%s", element != NULL ? element : "?");
+	snprintf(h->desc, sizeof(h->desc), "vendor entry <%s>", h->vendor_elem);
+	return issue(h, edl_fh_cmd_vendor(&h->out, element, attrs, n_pairs, &h->err), PH_RESPONSE,
+	             h->cfg.erase_timeout_ms, now);
 }
 
 int edl_fh_host_power(struct edl_fh_host *h, const char *value, uint32_t delay_s, uint64_t now)
@@ -1038,4 +1434,39 @@ uint64_t edl_fh_host_raw_sent(const struct edl_fh_host *h)
 uint64_t edl_fh_host_skipped(const struct edl_fh_host *h)
 {
 	return h->framer.skipped;
+}
+
+uint64_t edl_fh_host_bad_docs(const struct edl_fh_host *h)
+{
+	return h->bad_docs;
+}
+
+const char *edl_fh_host_warning(const struct edl_fh_host *h)
+{
+	return h->warning[0] != '\0' ? h->warning : NULL;
+}
+
+enum edl_fh_support edl_fh_host_supports(const struct edl_fh_host *h, const char *function)
+{
+	size_t n = function != NULL ? strlen(function) : 0;
+
+	if (h->functions == NULL)
+		return EDL_FH_SUPPORT_UNKNOWN;
+	if (n == 0)
+		return EDL_FH_SUPPORT_NO;
+	for (const char *p = h->functions; *p != '\0';) {
+		const char *w = p;
+		while (*p != '\0' && *p != ' ')
+			p++;
+		if ((size_t)(p - w) == n && strncasecmp(w, function, n) == 0)
+			return EDL_FH_SUPPORT_YES;
+		while (*p == ' ')
+			p++;
+	}
+	return EDL_FH_SUPPORT_NO;
+}
+
+const char *edl_fh_host_functions(const struct edl_fh_host *h)
+{
+	return h->functions;
 }

@@ -1,9 +1,13 @@
 /*
  * What getstorageinfo and getsha256digest answer lives in <log> texts, not in
- * attributes. Storage info comes in two forms: newer programmers log one JSON
- * object `{"storage_info": {"total_blocks": N, "block_size": N, ...}}` (flat:
- * a small careful parser below reads it; nested values are skipped), older ones
- * log lines such as "TOTAL_BLOCKS=123" or "Device Total Logical Blocks: 0x1d5a000".
+ * attributes. Storage info comes in the forms real programmers log (Qualcomm
+ * devprg storage code, bkerler/edl firehose.py parse_storage, edl-ng logs):
+ * newer ones one JSON object `{"storage_info": {"total_blocks": N,
+ * "block_size": N, ...}}` (flat: a small careful parser below reads it; nested
+ * values are skipped), and "Device Total Logical Blocks: 0x1cb9800" style
+ * lines; eMMC programmers also log SECTOR_SIZE_IN_BYTES=512,
+ * num_physical_partitions=3 and MFR_ID=. Only those keys are read: the
+ * "TOTAL_BLOCKS=" lines an earlier emulator printed exist on no real device.
  * JSON fields win over line fields; keys are case-insensitive.
  *
  * Geometry: total_blocks counts sectors of page_size (eMMC/UFS). On NAND it
@@ -20,11 +24,12 @@
 
 /* Fields as found, before the geometry is derived. */
 struct si_fields {
-	uint64_t total_blocks, block_size, page_size, num_physical, sector_size, num_sectors;
+	uint64_t total_blocks, block_size, page_size, num_physical, sector_size, mfr_id, serial;
 	bool has_total_blocks, has_block_size, has_page_size, has_num_physical, has_sector_size,
-	        has_num_sectors, block_size_is_bytes;
+	        has_mfr_id, has_serial, block_size_is_bytes;
 	char mem_type[16];
 	char prod_name[32];
+	char fw_version[32];
 };
 
 enum si_key {
@@ -35,39 +40,54 @@ enum si_key {
 	K_PAGE_SIZE,
 	K_NUM_PHYSICAL,
 	K_SECTOR_SIZE,
-	K_NUM_SECTORS,
+	K_MFR_ID,
+	K_SERIAL,
 	K_MEM_TYPE,
 	K_PROD_NAME,
+	K_FW_VERSION,
 };
 
-/* Normalised keys (lower case, blanks and dashes as '_'). */
-static const struct {
+struct key_name {
 	const char *name;
 	enum si_key key;
-} KEYS[] = {
-        {"total_blocks", K_TOTAL_BLOCKS},
-        {"device_total_logical_blocks", K_TOTAL_BLOCKS},
-        {"total_logical_blocks", K_TOTAL_BLOCKS},
-        {"block_size", K_BLOCK_SIZE},
-        {"device_block_size_in_bytes", K_BLOCK_SIZE_BYTES},
-        {"block_size_in_bytes", K_BLOCK_SIZE_BYTES},
-        {"page_size", K_PAGE_SIZE},
-        {"page_size_in_bytes", K_PAGE_SIZE},
-        {"num_physical", K_NUM_PHYSICAL},
-        {"num_physical_partitions", K_NUM_PHYSICAL},
-        {"device_total_physical_partitions", K_NUM_PHYSICAL},
-        {"total_physical_partitions", K_NUM_PHYSICAL},
-        {"sector_size", K_SECTOR_SIZE},
-        {"sector_size_in_bytes", K_SECTOR_SIZE},
-        {"num_sectors", K_NUM_SECTORS},
-        {"num_disk_sectors", K_NUM_SECTORS},
-        {"mem_type", K_MEM_TYPE},
-        {"memory_type", K_MEM_TYPE},
-        {"prod_name", K_PROD_NAME},
-        {"product_name", K_PROD_NAME},
 };
 
-static enum si_key lookup_key(const char *s, size_t n)
+/* Normalised keys (lower case, blanks and dashes as '_') of the JSON object. */
+static const struct key_name JSON_KEYS[] = {
+        {"total_blocks", K_TOTAL_BLOCKS},
+        {"block_size", K_BLOCK_SIZE},
+        {"page_size", K_PAGE_SIZE},
+        {"num_physical", K_NUM_PHYSICAL},
+        {"manufacturer_id", K_MFR_ID},
+        {"mfr_id", K_MFR_ID},
+        {"serial_num", K_SERIAL},
+        {"fw_version", K_FW_VERSION},
+        {"mem_type", K_MEM_TYPE},
+        {"prod_name", K_PROD_NAME},
+        {NULL, K_NONE},
+};
+
+/* "Key: value" lines (Qualcomm devprg storage code; "Paritions" is how some
+ * builds spell it). */
+static const struct key_name COLON_KEYS[] = {
+        {"device_total_logical_blocks", K_TOTAL_BLOCKS},
+        {"device_block_size_in_bytes", K_BLOCK_SIZE_BYTES},
+        {"device_total_physical_partitions", K_NUM_PHYSICAL},
+        {"device_total_physical_paritions", K_NUM_PHYSICAL},
+        {"device_manufacturer_id", K_MFR_ID},
+        {"device_serial_number", K_SERIAL},
+        {NULL, K_NONE},
+};
+
+/* KEY=value lines of eMMC programmers (bkerler/edl parse_storage). */
+static const struct key_name EQ_KEYS[] = {
+        {"sector_size_in_bytes", K_SECTOR_SIZE},
+        {"num_physical_partitions", K_NUM_PHYSICAL},
+        {"mfr_id", K_MFR_ID},
+        {NULL, K_NONE},
+};
+
+static enum si_key lookup_key(const struct key_name *keys, const char *s, size_t n)
 {
 	char norm[48];
 	size_t j = 0;
@@ -85,9 +105,9 @@ static enum si_key lookup_key(const char *s, size_t n)
 		norm[j++] = (c == ' ' || c == '-' || c == '\t') ? '_' : (char)tolower(c);
 	}
 	norm[j] = '\0';
-	for (size_t i = 0; i < sizeof(KEYS) / sizeof(KEYS[0]); i++)
-		if (strcmp(norm, KEYS[i].name) == 0)
-			return KEYS[i].key;
+	for (size_t i = 0; keys[i].name != NULL; i++)
+		if (strcmp(norm, keys[i].name) == 0)
+			return keys[i].key;
 	return K_NONE;
 }
 
@@ -108,9 +128,13 @@ static void set_field(struct si_fields *f, enum si_key key, const char *val, siz
 	char num[32];
 	uint64_t v;
 
-	if (key == K_MEM_TYPE || key == K_PROD_NAME) {
-		char *dst = key == K_MEM_TYPE ? f->mem_type : f->prod_name;
-		size_t len = key == K_MEM_TYPE ? sizeof(f->mem_type) : sizeof(f->prod_name);
+	if (key == K_MEM_TYPE || key == K_PROD_NAME || key == K_FW_VERSION) {
+		char *dst = key == K_MEM_TYPE    ? f->mem_type
+		            : key == K_PROD_NAME ? f->prod_name
+		                                 : f->fw_version;
+		size_t len = key == K_MEM_TYPE    ? sizeof(f->mem_type)
+		             : key == K_PROD_NAME ? sizeof(f->prod_name)
+		                                  : sizeof(f->fw_version);
 		if (override || dst[0] == '\0')
 			copy_text(dst, len, val, n);
 		return;
@@ -120,8 +144,7 @@ static void set_field(struct si_fields *f, enum si_key key, const char *val, siz
 	memcpy(num, val, n);
 	num[n] = '\0';
 	if (!edl_fh_parse_u64(
-	            num, 0, key == K_TOTAL_BLOCKS || key == K_NUM_SECTORS ? UINT64_MAX : UINT32_MAX,
-	            &v))
+	            num, 0, key == K_TOTAL_BLOCKS || key == K_SERIAL ? UINT64_MAX : UINT32_MAX, &v))
 		return;
 	switch (key) {
 #define SET(field)                         \
@@ -147,8 +170,10 @@ static void set_field(struct si_fields *f, enum si_key key, const char *val, siz
 		SET(num_physical)
 	case K_SECTOR_SIZE:
 		SET(sector_size)
-	case K_NUM_SECTORS:
-		SET(num_sectors)
+	case K_MFR_ID:
+		SET(mfr_id)
+	case K_SERIAL:
+		SET(serial)
 #undef SET
 	default:
 		break;
@@ -262,7 +287,7 @@ static bool json_object(struct json *j, struct si_fields *f)
 		json_ws(j);
 		if (j->p >= j->end)
 			return false;
-		enum si_key k = lookup_key(key, klen);
+		enum si_key k = lookup_key(JSON_KEYS, key, klen);
 		if (*j->p == '"') {
 			if (!json_string(j, val, sizeof(val), &vlen))
 				return false;
@@ -352,8 +377,8 @@ static void parse_line(struct si_fields *f, const char *line)
 			for (const char *c = tok; c < e; c++)
 				if (*c == ':')
 					k = c + 1;
-			set_field(f, lookup_key(k, (size_t)(e - k)), e + 1, (size_t)(p - e - 1),
-			          false);
+			set_field(f, lookup_key(EQ_KEYS, k, (size_t)(e - k)), e + 1,
+			          (size_t)(p - e - 1), false);
 		}
 		return;
 	}
@@ -375,7 +400,7 @@ static void parse_line(struct si_fields *f, const char *line)
 	size_t vlen = strlen(v);
 	while (vlen > 0 && isspace((unsigned char)v[vlen - 1]))
 		vlen--;
-	set_field(f, lookup_key(k, (size_t)(last - k)), v, vlen, false);
+	set_field(f, lookup_key(COLON_KEYS, k, (size_t)(last - k)), v, vlen, false);
 }
 
 int edl_fh_storage_info_parse(struct edl_fh_storage_info *out, const char *const *logs, size_t n)
@@ -394,6 +419,9 @@ int edl_fh_storage_info_parse(struct edl_fh_storage_info *out, const char *const
 	out->num_physical = (uint32_t)f.num_physical;
 	snprintf(out->mem_type, sizeof(out->mem_type), "%s", f.mem_type);
 	snprintf(out->prod_name, sizeof(out->prod_name), "%s", f.prod_name);
+	snprintf(out->fw_version, sizeof(out->fw_version), "%s", f.fw_version);
+	out->manufacturer_id = (uint32_t)f.mfr_id;
+	out->serial_num = f.serial;
 	if (f.has_sector_size)
 		out->sector_size = (uint32_t)f.sector_size;
 	else if (f.has_page_size)
@@ -401,9 +429,7 @@ int edl_fh_storage_info_parse(struct edl_fh_storage_info *out, const char *const
 	else if (f.block_size_is_bytes)
 		out->sector_size = (uint32_t)f.block_size;
 
-	if (f.has_num_sectors) {
-		out->num_sectors = f.num_sectors;
-	} else if (strncasecmp(f.mem_type, "nand", 4) == 0 && f.page_size > 0 && f.block_size > 0) {
+	if (strncasecmp(f.mem_type, "nand", 4) == 0 && f.page_size > 0 && f.block_size > 0) {
 		uint64_t per_block = f.block_size >= f.page_size && f.block_size % f.page_size == 0
 		                             ? f.block_size / f.page_size
 		                             : f.block_size;
@@ -454,11 +480,70 @@ static bool mentions_digest(const char *s)
 	       strcasestr(s, "sha-256") != NULL;
 }
 
+/* The run of hex digits that ends s (blanks after it allowed); its length. */
+static size_t trailing_hex(const char *s, const char **run)
+{
+	size_t n = strlen(s);
+	while (n > 0 && isspace((unsigned char)s[n - 1]))
+		n--;
+	size_t end = n;
+	while (n > 0 && hexval((unsigned char)s[n - 1]) >= 0)
+		n--;
+	*run = s + n;
+	return end - n;
+}
+
+/* s when it is nothing but hex digits (level prefix and blanks aside), else
+ * NULL; *len is the number of digits. */
+static const char *only_hex(const char *s, size_t *len)
+{
+	const char *p = s;
+	while (isspace((unsigned char)*p))
+		p++;
+	const char *w = p;
+	while (*p >= 'A' && *p <= 'Z')
+		p++;
+	/* "INFO:" holds an F: skip the level word before looking at digits. */
+	if (p > w && *p == ':')
+		w = p + 1;
+	while (isspace((unsigned char)*w))
+		w++;
+	p = w;
+	while (hexval((unsigned char)*p) >= 0)
+		p++;
+	*len = (size_t)(p - w);
+	while (isspace((unsigned char)*p))
+		p++;
+	return *p == '\0' && *len > 0 ? w : NULL;
+}
+
+/* A digest whose text was cut between two logs: the first ends with fewer
+ * than 64 hex digits, the next is the rest of them. */
+static bool joined_digest(const char *a, const char *b, uint8_t out[32])
+{
+	const char *ra, *rb;
+	size_t na = trailing_hex(a, &ra), nb;
+	char hex[65];
+
+	if (na == 0 || na >= 64)
+		return false;
+	rb = only_hex(b, &nb);
+	if (rb == NULL || na + nb != 64)
+		return false;
+	memcpy(hex, ra, na);
+	memcpy(hex + na, rb, nb);
+	hex[64] = '\0';
+	return find_digest(hex, out);
+}
+
 int edl_fh_digest_parse(uint8_t out[32], const char *const *logs, size_t n)
 {
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t i = 0; i < n; i++)
 			if ((pass == 1 || mentions_digest(logs[i])) && find_digest(logs[i], out))
 				return EDL_OK;
+	for (size_t i = 0; i + 1 < n; i++)
+		if (mentions_digest(logs[i]) && joined_digest(logs[i], logs[i + 1], out))
+			return EDL_OK;
 	return EDL_E_FH_DIGEST;
 }

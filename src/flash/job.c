@@ -273,6 +273,7 @@ int edl_flash_job_new(struct edl_flash_job **out, const struct edl_flash_options
 	rc = edl_sahara_host_new(&job->sahara, &job->opt.sahara);
 	if (rc != EDL_OK)
 		goto err;
+	edl_sahara_host_set_log(job->sahara, opt->log);
 	rc = edl_fh_host_new(&job->fh, &job->opt.firehose);
 	if (rc != EDL_OK)
 		goto err;
@@ -394,8 +395,14 @@ static bool fh_finished(struct edl_flash_job *job)
 /* Whether the programmer's banner listed fn: 1 yes, 0 no, -1 no list seen. */
 static int programmer_lists(const struct edl_flash_job *job, const char *fn)
 {
-	(void)job;
-	(void)fn;
+	switch (edl_fh_host_supports(job->fh, fn)) {
+	case EDL_FH_SUPPORT_YES:
+		return 1;
+	case EDL_FH_SUPPORT_NO:
+		return 0;
+	case EDL_FH_SUPPORT_UNKNOWN:
+		break;
+	}
 	return -1;
 }
 
@@ -485,6 +492,11 @@ static void run_sahara(struct edl_flash_job *job, uint64_t now)
 		const uint8_t *left = edl_sahara_host_leftover(job->sahara, &n);
 		job->in_firehose = true;
 		job->found_running = true;
+		if (edl_sahara_host_flushed(job->sahara) > 0)
+			warn(job,
+			     "the programmer was inside an interrupted transfer: %" PRIu64
+			     " bytes of filler completed it",
+			     edl_sahara_host_flushed(job->sahara));
 		edl_log_info(job->opt.log,
 		             "programmer already running (an earlier session loaded it): %s",
 		             job->opt.reuse_running_programmer ? "reusing it"
@@ -500,6 +512,10 @@ static void run_sahara(struct edl_flash_job *job, uint64_t now)
 			set_stage(job, EDL_STAGE_RESET);
 		return;
 	}
+	case EDL_SAHARA_OUTCOME_REENUMERATE:
+		/* The ROM accepts only RESET (XBL); it was sent: the unit comes back new. */
+		finish(job, EDL_FLASH_OUTCOME_REENUMERATE);
+		return;
 	case EDL_SAHARA_OUTCOME_NONE:
 		break;
 	}
@@ -514,6 +530,11 @@ static void run_drain(struct edl_flash_job *job, uint64_t now)
 	}
 	if (!fh_finished(job))
 		return;
+	const char *functions = edl_fh_host_functions(job->fh);
+	if (functions != NULL) {
+		edl_log_info(job->opt.log, "programmer lists: %s", functions);
+		emit_text(job, EDL_FLASH_EV_FUNCTIONS, functions);
+	}
 	if (job->opt.plan == NULL) {
 		/* Identify-only on a running programmer: nothing Sahara could tell. */
 		finish(job, EDL_FLASH_OUTCOME_IDENTIFIED);
@@ -530,6 +551,10 @@ static void run_configure(struct edl_flash_job *job, uint64_t now)
 		c.storage = job->opt.plan->storage;
 		c.max_payload = job->opt.max_payload;
 		c.zlp_aware = job->opt.zlp_aware;
+		/* Re-sent on silence for configure_window_ms: a programmer still
+		 * starting loses the first document (qdl resends for 5 s). */
+		c.resend_ms = 1000;
+		c.window_ms = job->opt.configure_window_ms;
 		for (size_t i = 0; i < job->opt.plan->n_steps; i++) {
 			if (job->opt.plan->steps[i].pages_per_block) {
 				c.pages_per_block = job->opt.plan->steps[i].pages_per_block;
@@ -667,10 +692,9 @@ static void run_storage_info(struct edl_flash_job *job, uint64_t now)
 			if (!check_geometry(job, lun, si))
 				return;
 		} else {
-			warn(job,
-			     "getstorageinfo LUN %" PRIu32 " gave no storage size: ranges not "
-			     "checked against the unit",
-			     lun);
+			const char *w = edl_fh_host_warning(job->fh);
+			warn(job, "%s: ranges not checked against the unit",
+			     w != NULL ? w : "getstorageinfo gave no storage size");
 		}
 		break;
 	}
@@ -690,9 +714,13 @@ static void run_simple_step(struct edl_flash_job *job, uint64_t now)
 		if (s->kind == EDL_STEP_ERASE) {
 			issue(job, edl_fh_host_erase(job->fh, &r, now), "erase");
 		} else if (s->kind == EDL_STEP_VENDOR) {
-			fail_with(job, EDL_E_UNSUPPORTED,
-			          "vendor entry <%s> (%s) cannot be sent yet", s->element,
-			          s->source);
+			/* Verbatim, nothing added: a programmer that does not know these
+			 * attributes may erase the whole device (fwupd PR #9204). */
+			issue(job,
+			      edl_fh_host_vendor(job->fh, s->element,
+			                         (const char *const *)s->vendor_attrs,
+			                         s->n_vendor_attrs, now),
+			      "vendor entry");
 		} else if (s->kind == EDL_STEP_PATCH) {
 			struct edl_fh_patch p = {
 			        .lun = s->lun,

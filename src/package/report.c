@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "edlstation/json.h"
+
 static const char *severity_name(enum edl_diag_severity s)
 {
 	switch (s) {
@@ -164,169 +166,181 @@ void edl_package_print_text(FILE *f, const struct edl_package *pkg)
 		        pkg->n_errors == 1 ? "" : "s");
 }
 
-static void json_str(FILE *f, const char *s)
+/* Helpers for the JSON document: one member each. */
+static void kv_str(struct edl_json *j, const char *k, const char *v)
 {
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		switch (*p) {
-		case '"':
-			fputs("\\\"", f);
-			break;
-		case '\\':
-			fputs("\\\\", f);
-			break;
-		case '\n':
-			fputs("\\n", f);
-			break;
-		case '\r':
-			fputs("\\r", f);
-			break;
-		case '\t':
-			fputs("\\t", f);
-			break;
-		default:
-			if (*p < 0x20)
-				fprintf(f, "\\u%04x", *p);
-			else
-				fputc(*p, f);
-		}
-	}
-	fputc('"', f);
+	edl_json_key(j, k);
+	edl_json_string(j, v);
 }
 
-static void json_kv_str(FILE *f, const char *k, const char *v, bool comma)
+static void kv_u64(struct edl_json *j, const char *k, uint64_t v)
 {
-	json_str(f, k);
-	fputc(':', f);
-	json_str(f, v);
-	if (comma)
-		fputc(',', f);
+	edl_json_key(j, k);
+	edl_json_uint(j, v);
+}
+
+static void kv_bool(struct edl_json *j, const char *k, bool v)
+{
+	edl_json_key(j, k);
+	edl_json_bool(j, v);
+}
+
+static void kv_hex(struct edl_json *j, const char *k, const uint8_t *bytes, size_t n)
+{
+	char hex[65];
+
+	pkg_hex(hex, bytes, n);
+	kv_str(j, k, hex);
 }
 
 void edl_package_print_json(FILE *f, const struct edl_package *pkg)
 {
 	const struct edl_plan *plan = &pkg->plan;
 	const struct edl_package_stats *st = &pkg->stats;
-	char hex[65];
+	struct edl_json j;
 
-	fprintf(f, "{\"valid\":%s,", pkg->n_errors == 0 ? "true" : "false");
-	fprintf(f, "\"errors\":%zu,", pkg->n_errors);
-	fputs("\"package\":{", f);
-	json_kv_str(f, "root", edl_package_root(pkg), true);
-	json_kv_str(f, "layout", edl_package_layout_name(pkg->layout), true);
-	json_kv_str(f, "storage", edl_storage_name(pkg->storage), true);
-	fprintf(f, "\"storage_inferred\":%s,", pkg->storage_inferred ? "true" : "false");
-	json_kv_str(f, "programmer", pkg->programmer, true);
-	json_kv_str(f, "product", edl_package_product(pkg), true);
-	fputs("\"xml\":[", f);
+	/* One line: scripts and tests/package/test_check.sh grep it. */
+	edl_json_init_file(&j, f, EDL_JSON_COMPACT);
+	edl_json_object_begin(&j);
+	kv_bool(&j, "valid", pkg->n_errors == 0);
+	kv_u64(&j, "errors", pkg->n_errors);
+	edl_json_key(&j, "package");
+	edl_json_object_begin(&j);
+	kv_str(&j, "root", edl_package_root(pkg));
+	kv_str(&j, "layout", edl_package_layout_name(pkg->layout));
+	kv_str(&j, "storage", edl_storage_name(pkg->storage));
+	kv_bool(&j, "storage_inferred", pkg->storage_inferred);
+	kv_str(&j, "programmer", pkg->programmer);
+	kv_str(&j, "product", edl_package_product(pkg));
+	edl_json_key(&j, "xml");
+	edl_json_array_begin(&j);
 	for (size_t i = 0; i < pkg->n_xmls; i++) {
-		fprintf(f, "%s{", i ? "," : "");
-		json_kv_str(f, "path", pkg->xmls[i].path, true);
-		json_kv_str(f, "role", pkg->xmls[i].role, false);
-		fputc('}', f);
+		edl_json_object_begin(&j);
+		kv_str(&j, "path", pkg->xmls[i].path);
+		kv_str(&j, "role", pkg->xmls[i].role);
+		edl_json_object_end(&j);
 	}
-	fputs("],\"files\":[", f);
+	edl_json_array_end(&j);
+	edl_json_key(&j, "files");
+	edl_json_array_begin(&j);
 	for (size_t i = 0; i < pkg->n_files; i++) {
 		const struct pkg_file *pf = &pkg->files[i];
-		fprintf(f, "%s{", i ? "," : "");
-		json_kv_str(f, "path", pf->path, true);
-		fprintf(f, "\"size\":%" PRIu64 ",\"hashed\":%s,\"from_cache\":%s,\"checked\":%s",
-		        pf->size, pf->hashed ? "true" : "false", pf->from_cache ? "true" : "false",
-		        pf->checked ? "true" : "false");
+		edl_json_object_begin(&j);
+		kv_str(&j, "path", pf->path);
+		kv_u64(&j, "size", pf->size);
+		kv_bool(&j, "hashed", pf->hashed);
+		kv_bool(&j, "from_cache", pf->from_cache);
+		kv_bool(&j, "checked", pf->checked);
 		if (pf->hashed) {
-			pkg_hex(hex, pf->md5, 16);
-			fprintf(f, ",\"md5\":\"%s\"", hex);
-			pkg_hex(hex, pf->sha256, 32);
-			fprintf(f, ",\"sha256\":\"%s\"", hex);
+			kv_hex(&j, "md5", pf->md5, 16);
+			kv_hex(&j, "sha256", pf->sha256, 32);
 		}
-		fputc('}', f);
+		edl_json_object_end(&j);
 	}
-	fprintf(f,
-	        "],\"stats\":{\"files\":%zu,\"files_hashed\":%zu,\"files_cached\":%zu,"
-	        "\"bytes_total\":%" PRIu64 ",\"bytes_hashed\":%" PRIu64 ",\"hash_ms\":%" PRIu64
-	        ",\"load_ms\":%" PRIu64 ",\"threads\":%u,\"manifest_entries\":%zu,"
-	        "\"manifest_checked\":%zu,\"cache_used\":%s,\"cache_written\":%s}},",
-	        st->files, st->files_hashed, st->files_cached, st->bytes_total, st->bytes_hashed,
-	        st->hash_ms, st->load_ms, st->threads, st->manifest_entries, st->manifest_checked,
-	        st->cache_used ? "true" : "false", st->cache_written ? "true" : "false");
+	edl_json_array_end(&j);
+	edl_json_key(&j, "stats");
+	edl_json_object_begin(&j);
+	kv_u64(&j, "files", st->files);
+	kv_u64(&j, "files_hashed", st->files_hashed);
+	kv_u64(&j, "files_cached", st->files_cached);
+	kv_u64(&j, "bytes_total", st->bytes_total);
+	kv_u64(&j, "bytes_hashed", st->bytes_hashed);
+	kv_u64(&j, "hash_ms", st->hash_ms);
+	kv_u64(&j, "load_ms", st->load_ms);
+	kv_u64(&j, "threads", st->threads);
+	kv_u64(&j, "manifest_entries", st->manifest_entries);
+	kv_u64(&j, "manifest_checked", st->manifest_checked);
+	kv_bool(&j, "cache_used", st->cache_used);
+	kv_bool(&j, "cache_written", st->cache_written);
+	edl_json_object_end(&j);
+	edl_json_object_end(&j); /* package */
 
-	fputs("\"problems\":[", f);
+	edl_json_key(&j, "problems");
+	edl_json_array_begin(&j);
 	for (size_t i = 0; i < pkg->n_diags; i++) {
 		const struct edl_package_diag *d = &pkg->diags[i];
-		fprintf(f, "%s{", i ? "," : "");
-		json_kv_str(f, "severity", severity_name(d->severity), true);
-		json_kv_str(f, "code", d->code != EDL_OK ? edl_error_name(d->code) : "", true);
-		json_kv_str(f, "file", d->file, true);
-		fprintf(f, "\"line\":%u,", d->line);
-		json_kv_str(f, "message", d->message, false);
-		fputc('}', f);
+		edl_json_object_begin(&j);
+		kv_str(&j, "severity", severity_name(d->severity));
+		kv_str(&j, "code", d->code != EDL_OK ? edl_error_name(d->code) : "");
+		kv_str(&j, "file", d->file);
+		kv_u64(&j, "line", d->line);
+		kv_str(&j, "message", d->message);
+		edl_json_object_end(&j);
 	}
-	fputs("],\"plan\":{", f);
-	json_kv_str(f, "storage", edl_storage_name(plan->storage), true);
-	fprintf(f,
-	        "\"total_bytes\":%" PRIu64 ",\"bootable_lun\":%u,\"link_rate\":%" PRIu64
-	        ",\"estimated_ms\":%" PRIu64 ",\"luns\":[",
-	        plan->total_bytes, plan->bootable_lun, plan->link_rate, plan->est_ms);
+	edl_json_array_end(&j);
+	edl_json_key(&j, "plan");
+	edl_json_object_begin(&j);
+	kv_str(&j, "storage", edl_storage_name(plan->storage));
+	kv_u64(&j, "total_bytes", plan->total_bytes);
+	kv_u64(&j, "bootable_lun", plan->bootable_lun);
+	kv_u64(&j, "link_rate", plan->link_rate);
+	kv_u64(&j, "estimated_ms", plan->est_ms);
+	edl_json_key(&j, "luns");
+	edl_json_array_begin(&j);
 	for (size_t i = 0; i < plan->n_luns; i++) {
 		const struct edl_plan_lun *l = &plan->luns[i];
-		fprintf(f,
-		        "%s{\"lun\":%u,\"steps\":%zu,\"program_bytes\":%" PRIu64
-		        ",\"fill_bytes\":%" PRIu64 ",\"erase_bytes\":%" PRIu64
-		        ",\"estimated_ms\":%" PRIu64 "}",
-		        i ? "," : "", l->lun, l->n_steps, l->program_bytes, l->fill_bytes,
-		        l->erase_bytes, l->est_ms);
+		edl_json_object_begin(&j);
+		kv_u64(&j, "lun", l->lun);
+		kv_u64(&j, "steps", l->n_steps);
+		kv_u64(&j, "program_bytes", l->program_bytes);
+		kv_u64(&j, "fill_bytes", l->fill_bytes);
+		kv_u64(&j, "erase_bytes", l->erase_bytes);
+		kv_u64(&j, "estimated_ms", l->est_ms);
+		edl_json_object_end(&j);
 	}
-	fputs("],\"steps\":[", f);
+	edl_json_array_end(&j);
+	edl_json_key(&j, "steps");
+	edl_json_array_begin(&j);
 	for (size_t i = 0; i < plan->n_steps; i++) {
 		const struct edl_plan_step *s = &plan->steps[i];
-		fprintf(f, "%s{", i ? "," : "");
-		json_kv_str(f, "kind", edl_plan_step_kind_name(s->kind), true);
+		edl_json_object_begin(&j);
+		kv_str(&j, "kind", edl_plan_step_kind_name(s->kind));
 		if (s->kind == EDL_STEP_VENDOR) {
 			/* The element and its attributes in file order, nothing else:
 			 * the host interprets none of them. */
-			json_kv_str(f, "element", s->element, true);
-			fputs("\"attributes\":{", f);
-			for (size_t k = 0; k < s->n_vendor_attrs; k++) {
-				if (k > 0)
-					fputc(',', f);
-				json_kv_str(f, s->vendor_attrs[2 * k], s->vendor_attrs[2 * k + 1],
-				            false);
-			}
-			fputs("},", f);
-			json_kv_str(f, "source", s->source, true);
-			fprintf(f, "\"lun\":%u,\"bootloader\":false,\"synthesized\":false}",
-			        s->lun);
+			kv_str(&j, "element", s->element);
+			edl_json_key(&j, "attributes");
+			edl_json_object_begin(&j);
+			for (size_t k = 0; k < s->n_vendor_attrs; k++)
+				kv_str(&j, s->vendor_attrs[2 * k], s->vendor_attrs[2 * k + 1]);
+			edl_json_object_end(&j);
+			kv_str(&j, "source", s->source);
+			kv_u64(&j, "lun", s->lun);
+			kv_bool(&j, "bootloader", false);
+			kv_bool(&j, "synthesized", false);
+			edl_json_object_end(&j);
 			continue;
 		}
-		fprintf(f, "\"lun\":%u,\"sector_size\":%u,", s->lun, s->sector_size);
-		json_kv_str(f, "start_sector", s->start_sector, true);
-		fprintf(f, "\"num_sectors\":%" PRIu64 ",\"pages_per_block\":%u,", s->num_sectors,
-		        s->pages_per_block);
-		json_kv_str(f, "last_sector", s->last_sector, true);
-		json_kv_str(f, "label", s->label, true);
-		json_kv_str(f, "filename", s->filename, true);
-		json_kv_str(f, "source", s->source, true);
-		fprintf(f, "\"bootloader\":%s,\"synthesized\":%s", s->bootloader ? "true" : "false",
-		        s->synthesized ? "true" : "false");
+		kv_u64(&j, "lun", s->lun);
+		kv_u64(&j, "sector_size", s->sector_size);
+		kv_str(&j, "start_sector", s->start_sector);
+		kv_u64(&j, "num_sectors", s->num_sectors);
+		kv_u64(&j, "pages_per_block", s->pages_per_block);
+		kv_str(&j, "last_sector", s->last_sector);
+		kv_str(&j, "label", s->label);
+		kv_str(&j, "filename", s->filename);
+		kv_str(&j, "source", s->source);
+		kv_bool(&j, "bootloader", s->bootloader);
+		kv_bool(&j, "synthesized", s->synthesized);
 		if (s->kind == EDL_STEP_PROGRAM) {
-			fprintf(f,
-			        ",\"bytes\":%" PRIu64 ",\"data_len\":%" PRIu64
-			        ",\"file_offset\":%" PRIu64 ",\"fill\":%s",
-			        s->num_sectors * s->sector_size, s->data_len, s->file_offset,
-			        s->fill ? "true" : "false");
+			kv_u64(&j, "bytes", s->num_sectors * s->sector_size);
+			kv_u64(&j, "data_len", s->data_len);
+			kv_u64(&j, "file_offset", s->file_offset);
+			kv_bool(&j, "fill", s->fill);
 			if (s->fill)
-				fprintf(f, ",\"fill_value\":%u", s->fill_value);
-			fprintf(f, ",\"verify\":%s", s->verify ? "true" : "false");
-			if (s->verify) {
-				pkg_hex(hex, s->sha256, 32);
-				fprintf(f, ",\"sha256\":\"%s\"", hex);
-			}
+				kv_u64(&j, "fill_value", s->fill_value);
+			kv_bool(&j, "verify", s->verify);
+			if (s->verify)
+				kv_hex(&j, "sha256", s->sha256, 32);
 		} else if (s->kind == EDL_STEP_PATCH) {
-			fprintf(f, ",\"byte_offset\":%" PRIu64 ",\"size_in_bytes\":%" PRIu64 ",",
-			        s->byte_offset, s->size_in_bytes);
-			json_kv_str(f, "value", s->value, false);
+			kv_u64(&j, "byte_offset", s->byte_offset);
+			kv_u64(&j, "size_in_bytes", s->size_in_bytes);
+			kv_str(&j, "value", s->value);
 		}
-		fputc('}', f);
+		edl_json_object_end(&j);
 	}
-	fputs("]}}\n", f);
+	edl_json_array_end(&j);
+	edl_json_object_end(&j); /* plan */
+	edl_json_object_end(&j);
+	(void)edl_json_finish(&j);
 }

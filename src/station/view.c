@@ -12,19 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static void json_string(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20 || *p >= 0x7f)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
-}
+#include "edlstation/json.h"
 
 static void erase_table(struct station *st)
 {
@@ -121,21 +109,29 @@ void view_event(struct station *st, struct session *s, const char *event, const 
 			snprintf(v->serial, sizeof(v->serial), "%s", s->serial);
 	}
 	if (st->format == EDL_LOGFMT_JSON) {
-		printf("{\"t_ms\":%llu,\"event\":", (unsigned long long)t);
-		json_string(stdout, event);
+		/* One compact object a line; serials and messages carry device text. */
+		struct edl_json j;
+
+		edl_json_init_file(&j, stdout, EDL_JSON_COMPACT);
+		edl_json_object_begin(&j);
+		edl_json_key(&j, "t_ms");
+		edl_json_uint(&j, t);
+		edl_json_key(&j, "event");
+		edl_json_string(&j, event);
 		if (s != NULL) {
-			printf(",\"slot\":");
-			json_string(stdout, s->slot_label);
-			printf(",\"port\":");
-			json_string(stdout, s->port);
-			printf(",\"serial\":");
-			json_string(stdout, s->serial);
-			printf(",\"attempt\":%d", s->attempt);
+			edl_json_key(&j, "slot");
+			edl_json_string(&j, s->slot_label);
+			edl_json_key(&j, "port");
+			edl_json_string(&j, s->port);
+			edl_json_key(&j, "serial");
+			edl_json_string(&j, s->serial);
+			edl_json_key(&j, "attempt");
+			edl_json_int(&j, s->attempt);
 		}
-		printf(",\"message\":");
-		json_string(stdout, msg);
-		printf("}\n");
-		fflush(stdout);
+		edl_json_key(&j, "message");
+		edl_json_string(&j, msg);
+		edl_json_object_end(&j);
+		(void)edl_json_finish(&j); /* stdout gone: nothing to tell anyone */
 		return;
 	}
 	/* On a terminal the table shows stages: keep the scrolling lines for events. */
@@ -161,10 +157,24 @@ void view_final(struct station *st)
 	if (st->tty)
 		draw_table(st);
 	if (st->format == EDL_LOGFMT_JSON) {
-		printf("{\"event\":\"summary\",\"finished\":%u,\"passed\":%u,\"failed\":%u,"
-		       "\"interrupted\":%u,\"units_per_hour\":%.1f}\n",
-		       st->finished, st->passed, st->failed, st->interrupted,
-		       hours > 0 ? st->finished / hours : 0);
+		struct edl_json j;
+
+		edl_json_init_file(&j, stdout, EDL_JSON_COMPACT);
+		edl_json_object_begin(&j);
+		edl_json_key(&j, "event");
+		edl_json_string(&j, "summary");
+		edl_json_key(&j, "finished");
+		edl_json_uint(&j, st->finished);
+		edl_json_key(&j, "passed");
+		edl_json_uint(&j, st->passed);
+		edl_json_key(&j, "failed");
+		edl_json_uint(&j, st->failed);
+		edl_json_key(&j, "interrupted");
+		edl_json_uint(&j, st->interrupted);
+		edl_json_key(&j, "units_per_hour");
+		edl_json_fixed(&j, hours > 0 ? st->finished / hours : 0, 1);
+		edl_json_object_end(&j);
+		(void)edl_json_finish(&j);
 	} else {
 		printf("summary: %u unit(s) finished: %u passed, %u failed; %u interrupted; "
 		       "%.0f units/hour\n",

@@ -1,107 +1,98 @@
 /*
  * JSON output of the report and the history, for scripts and dashboards. The
  * keys are stable and documented in the README; numbers that do not exist (a
- * yield with no units, a slot too small to test) are null, never NaN. Strings
- * go through edl_store_put_json_string(), so hostile device text cannot break
- * the document.
+ * yield with no units, a slot too small to test) are null, never NaN. Written
+ * with the project's one JSON writer (include/edlstation/json.h), so hostile
+ * device text cannot break the document.
  */
 #include "store_internal.h"
 
-#include <inttypes.h>
-#include <math.h>
 #include <string.h>
 
-/* The output is built in a buffer; the first failed append is kept and the
- * rest become no-ops, so the writers below read straight through. */
-struct out {
-	struct edl_buf *b;
-	int rc;
-};
+#include "edlstation/json.h"
 
-static void raw(struct out *o, const char *s)
+/* A report wraps its top level and its lists (one slot or Pareto row a line);
+ * a history also wraps each run. Deeper values stay on one line. */
+#define REPORT_WRAP 2u
+#define HISTORY_WRAP 3u
+
+static void key_str(struct edl_json *j, const char *k, const char *v)
 {
-	if (o->rc == EDL_OK)
-		o->rc = edl_buf_append(o->b, s, strlen(s));
+	edl_json_key(j, k);
+	edl_json_string(j, v);
 }
 
-static void str(struct out *o, const char *s)
+static void key_u64(struct edl_json *j, const char *k, uint64_t v)
 {
-	if (o->rc == EDL_OK)
-		o->rc = edl_store_put_json_string(o->b, s);
+	edl_json_key(j, k);
+	edl_json_uint(j, v);
 }
 
-static void key(struct out *o, const char *k)
+static void key_i64(struct edl_json *j, const char *k, int64_t v)
 {
-	raw(o, "\"");
-	raw(o, k);
-	raw(o, "\": ");
+	edl_json_key(j, k);
+	edl_json_int(j, v);
 }
 
-static void u64(struct out *o, uint64_t v)
+/* Ratios and rates: six significant digits, null when they do not exist. */
+static void key_num(struct edl_json *j, const char *k, double v)
 {
-	if (o->rc == EDL_OK)
-		o->rc = edl_buf_printf(o->b, "%" PRIu64, v);
+	edl_json_key(j, k);
+	edl_json_double(j, v, 6);
 }
 
-static void i64(struct out *o, int64_t v)
+/* A duration, null when negative (none measured). */
+static void key_ms(struct edl_json *j, const char *k, int64_t ms)
 {
-	if (o->rc == EDL_OK)
-		o->rc = edl_buf_printf(o->b, "%" PRId64, v);
-}
-
-static void num(struct out *o, double v)
-{
-	if (o->rc != EDL_OK)
-		return;
-	if (isnan(v) || isinf(v))
-		o->rc = edl_buf_append(o->b, "null", 4);
-	else
-		o->rc = edl_buf_printf(o->b, "%.6g", v);
-}
-
-static void ms_or_null(struct out *o, int64_t ms)
-{
+	edl_json_key(j, k);
 	if (ms < 0)
-		raw(o, "null");
+		edl_json_null(j);
 	else
-		i64(o, ms);
+		edl_json_int(j, ms);
 }
 
-static void time_or_null(struct out *o, int64_t ms, bool present)
+static void key_time(struct edl_json *j, const char *k, int64_t ms, bool present)
 {
-	if (o->rc == EDL_OK && !present)
-		o->rc = edl_buf_append(o->b, "null", 4);
-	else if (o->rc == EDL_OK) {
-		raw(o, "\"");
-		o->rc = edl_store_put_time(o->b, ms, true, "");
-		raw(o, "\"");
+	char when[40];
+
+	edl_json_key(j, k);
+	if (!present) {
+		edl_json_null(j);
+		return;
 	}
+	edl_store_time_format(when, sizeof(when), ms);
+	edl_json_string(j, when);
+}
+
+/* The document ends with a newline, as the hand-written one did. */
+static int finish(struct edl_json *j)
+{
+	int rc = edl_json_finish(j);
+
+	/* A misuse here is a bug in this file, not a failed write. */
+	return rc == EDL_E_INVAL ? EDL_E_INTERNAL : rc;
 }
 
 int edl_store_report_json(struct edl_buf *b, const struct edl_store_report *r)
 {
-	struct out o = {b, EDL_OK};
+	struct edl_json j;
 	bool since = r->filter.since_ms != INT64_MIN, until = r->filter.until_ms != INT64_MAX;
 
-	raw(&o, "{\n  ");
-	key(&o, "window");
-	raw(&o, "{\"since\": ");
-	time_or_null(&o, r->filter.since_ms, since);
-	raw(&o, ", \"until\": ");
-	time_or_null(&o, r->filter.until_ms, until);
-	raw(&o, ", \"start\": ");
-	time_or_null(&o, r->window_start_ms, true);
-	raw(&o, ", \"end\": ");
-	time_or_null(&o, r->window_end_ms, true);
-	raw(&o, ", \"hours\": ");
-	num(&o, (double)(r->window_end_ms - r->window_start_ms) / 3600000.0);
-	raw(&o, "},\n  ");
-	key(&o, "filter");
-	raw(&o, "{\"station\": ");
-	str(&o, r->filter.station);
-	raw(&o, ", \"package\": ");
-	str(&o, r->filter.package);
-	raw(&o, "},\n");
+	edl_json_init_buf(&j, b, REPORT_WRAP);
+	edl_json_object_begin(&j);
+	edl_json_key(&j, "window");
+	edl_json_object_begin(&j);
+	key_time(&j, "since", r->filter.since_ms, since);
+	key_time(&j, "until", r->filter.until_ms, until);
+	key_time(&j, "start", r->window_start_ms, true);
+	key_time(&j, "end", r->window_end_ms, true);
+	key_num(&j, "hours", (double)(r->window_end_ms - r->window_start_ms) / 3600000.0);
+	edl_json_object_end(&j);
+	edl_json_key(&j, "filter");
+	edl_json_object_begin(&j);
+	key_str(&j, "station", r->filter.station);
+	key_str(&j, "package", r->filter.package);
+	edl_json_object_end(&j);
 
 	static const struct {
 		const char *name;
@@ -122,262 +113,146 @@ int edl_store_report_json(struct edl_buf *b, const struct edl_store_report *r)
 	        C(bytes_written),
 #undef C
 	};
-	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
-		raw(&o, "  ");
-		key(&o, counts[i].name);
-		u64(&o, *(const uint64_t *)((const char *)r + counts[i].offset));
-		raw(&o, ",\n");
-	}
-	raw(&o, "  ");
-	key(&o, "first_pass_yield");
-	num(&o, r->first_pass_yield);
-	raw(&o, ",\n  ");
-	key(&o, "final_yield");
-	num(&o, r->final_yield);
-	raw(&o, ",\n  ");
-	key(&o, "units_per_hour");
-	num(&o, r->units_per_hour);
-	raw(&o, ",\n  ");
-	key(&o, "duration_ms");
-	raw(&o, "{\"p50\": ");
-	ms_or_null(&o, r->duration_p50_ms);
-	raw(&o, ", \"p95\": ");
-	ms_or_null(&o, r->duration_p95_ms);
-	raw(&o, "},\n  ");
-	key(&o, "throughput_mbps");
-	num(&o, r->throughput_mbps);
-	raw(&o, ",\n  ");
-	key(&o, "slot_test");
-	raw(&o, "{\"method\": \"fisher_exact_one_sided\", \"alpha\": ");
-	num(&o, EDL_STORE_SLOT_ALPHA);
-	raw(&o, ", \"min_runs\": ");
-	u64(&o, EDL_STORE_SLOT_MIN_RUNS);
-	raw(&o, ", \"slots_tested\": ");
-	u64(&o, r->slots_tested);
-	raw(&o, ", \"threshold\": ");
-	num(&o, r->slot_threshold);
-	raw(&o, "},\n  ");
-	key(&o, "by_slot");
-	raw(&o, "[");
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
+		key_u64(&j, counts[i].name,
+		        *(const uint64_t *)((const char *)r + counts[i].offset));
+	key_num(&j, "first_pass_yield", r->first_pass_yield);
+	key_num(&j, "final_yield", r->final_yield);
+	key_num(&j, "units_per_hour", r->units_per_hour);
+	edl_json_key(&j, "duration_ms");
+	edl_json_object_begin(&j);
+	key_ms(&j, "p50", r->duration_p50_ms);
+	key_ms(&j, "p95", r->duration_p95_ms);
+	edl_json_object_end(&j);
+	key_num(&j, "throughput_mbps", r->throughput_mbps);
+	edl_json_key(&j, "slot_test");
+	edl_json_object_begin(&j);
+	key_str(&j, "method", "fisher_exact_one_sided");
+	key_num(&j, "alpha", EDL_STORE_SLOT_ALPHA);
+	key_u64(&j, "min_runs", EDL_STORE_SLOT_MIN_RUNS);
+	key_u64(&j, "slots_tested", r->slots_tested);
+	key_num(&j, "threshold", r->slot_threshold);
+	edl_json_object_end(&j);
+	edl_json_key(&j, "by_slot");
+	edl_json_array_begin(&j);
 	for (size_t i = 0; i < r->n_slots; i++) {
 		const struct edl_store_slot_stat *s = &r->slots[i];
-		raw(&o, i == 0 ? "\n    {" : ",\n    {");
-		key(&o, "station");
-		str(&o, s->station);
-		raw(&o, ", ");
-		key(&o, "slot");
-		i64(&o, s->slot);
-		raw(&o, ", ");
-		key(&o, "port");
-		str(&o, s->port);
-		raw(&o, ", ");
-		key(&o, "runs");
-		u64(&o, s->runs);
-		raw(&o, ", ");
-		key(&o, "passes");
-		u64(&o, s->passes);
-		raw(&o, ", ");
-		key(&o, "failures");
-		u64(&o, s->failures);
-		raw(&o, ", ");
-		key(&o, "interrupted");
-		u64(&o, s->interrupted);
-		raw(&o, ", ");
-		key(&o, "failure_rate");
-		num(&o, s->failure_rate);
-		raw(&o, ", ");
-		key(&o, "p_value");
-		num(&o, s->p_value);
-		raw(&o, ", ");
-		key(&o, "flagged");
-		raw(&o, s->flagged ? "true}" : "false}");
+		edl_json_object_begin(&j);
+		key_str(&j, "station", s->station);
+		key_i64(&j, "slot", s->slot);
+		key_str(&j, "port", s->port);
+		key_u64(&j, "runs", s->runs);
+		key_u64(&j, "passes", s->passes);
+		key_u64(&j, "failures", s->failures);
+		key_u64(&j, "interrupted", s->interrupted);
+		key_num(&j, "failure_rate", s->failure_rate);
+		key_num(&j, "p_value", s->p_value);
+		edl_json_key(&j, "flagged");
+		edl_json_bool(&j, s->flagged);
+		edl_json_object_end(&j);
 	}
-	raw(&o, r->n_slots > 0 ? "\n  ],\n  " : "],\n  ");
-	key(&o, "failure_pareto");
-	raw(&o, "[");
+	edl_json_array_end(&j);
+	edl_json_key(&j, "failure_pareto");
+	edl_json_array_begin(&j);
 	for (size_t i = 0; i < r->n_pareto; i++) {
 		const struct edl_store_pareto_entry *p = &r->pareto[i];
-		raw(&o, i == 0 ? "\n    {" : ",\n    {");
-		key(&o, "stage");
-		str(&o, p->stage);
-		raw(&o, ", ");
-		key(&o, "error");
-		str(&o, p->error);
-		raw(&o, ", ");
-		key(&o, "count");
-		u64(&o, p->count);
-		raw(&o, ", ");
-		key(&o, "share");
-		num(&o, p->share);
-		raw(&o, ", ");
-		key(&o, "cumulative_share");
-		num(&o, p->cumulative);
-		raw(&o, "}");
+		edl_json_object_begin(&j);
+		key_str(&j, "stage", p->stage);
+		key_str(&j, "error", p->error);
+		key_u64(&j, "count", p->count);
+		key_num(&j, "share", p->share);
+		key_num(&j, "cumulative_share", p->cumulative);
+		edl_json_object_end(&j);
 	}
-	raw(&o, r->n_pareto > 0 ? "\n  ]\n}\n" : "]\n}\n");
-	return o.rc;
+	edl_json_array_end(&j);
+	edl_json_object_end(&j);
+	return finish(&j);
 }
 
-static void history_run(struct out *o, const struct edl_store_history_run *run)
+static void history_run(struct edl_json *j, const struct edl_store_history_run *run)
 {
-	raw(o, "{");
-	key(o, "id");
-	i64(o, run->id);
-	raw(o, ", ");
-	key(o, "start");
-	time_or_null(o, run->start_ms, true);
-	raw(o, ", ");
-	key(o, "end");
-	time_or_null(o, run->end_ms, run->end_ms >= 0);
-	raw(o, ", ");
-	key(o, "result");
-	str(o, edl_store_result_name(run->result));
-	raw(o, ",\n     ");
-	key(o, "station");
-	str(o, run->station);
-	raw(o, ", ");
-	key(o, "slot");
-	i64(o, run->slot);
-	raw(o, ", ");
-	key(o, "port");
-	str(o, run->port);
-	raw(o, ", ");
-	key(o, "attempt");
-	i64(o, run->attempt);
-	raw(o, ", ");
-	key(o, "retry_of");
+	edl_json_object_begin(j);
+	key_i64(j, "id", run->id);
+	key_time(j, "start", run->start_ms, true);
+	key_time(j, "end", run->end_ms, run->end_ms >= 0);
+	key_str(j, "result", edl_store_result_name(run->result));
+	key_str(j, "station", run->station);
+	key_i64(j, "slot", run->slot);
+	key_str(j, "port", run->port);
+	key_i64(j, "attempt", run->attempt);
+	edl_json_key(j, "retry_of");
 	if (run->retry_of > 0)
-		i64(o, run->retry_of);
+		edl_json_int(j, run->retry_of);
 	else
-		raw(o, "null");
-	raw(o, ",\n     ");
-	key(o, "package");
-	raw(o, "{");
-	key(o, "name");
-	str(o, run->package_name);
-	raw(o, ", ");
-	key(o, "version");
-	str(o, run->package_version);
-	raw(o, ", ");
-	key(o, "path");
-	str(o, run->package_path);
-	raw(o, ", ");
-	key(o, "manifest_hash");
-	str(o, run->package_hash);
-	raw(o, "},\n     ");
-	key(o, "stage");
-	str(o, run->stage);
-	raw(o, ", ");
-	key(o, "error");
-	str(o, run->error);
-	raw(o, ", ");
-	key(o, "message");
-	str(o, run->message);
-	raw(o, ",\n     ");
-	key(o, "bytes_written");
-	u64(o, run->bytes_written);
-	raw(o, ", ");
-	key(o, "duration_ms");
-	ms_or_null(o, run->duration_ms);
-	raw(o, ", ");
-	key(o, "avg_mbps");
-	num(o, run->avg_mbps);
-	raw(o, ", ");
-	key(o, "payload");
-	u64(o, run->payload);
-	raw(o, ", ");
-	key(o, "transcript");
-	str(o, run->transcript);
-	raw(o, ",\n     ");
-	key(o, "log");
-	raw(o, "[");
-	for (size_t i = 0; i < run->n_log_lines; i++) {
-		raw(o, i == 0 ? "" : ", ");
-		str(o, run->log_lines[i]);
-	}
-	raw(o, "]");
+		edl_json_null(j);
+	edl_json_key(j, "package");
+	edl_json_object_begin(j);
+	key_str(j, "name", run->package_name);
+	key_str(j, "version", run->package_version);
+	key_str(j, "path", run->package_path);
+	key_str(j, "manifest_hash", run->package_hash);
+	edl_json_object_end(j);
+	key_str(j, "stage", run->stage);
+	key_str(j, "error", run->error);
+	key_str(j, "message", run->message);
+	key_u64(j, "bytes_written", run->bytes_written);
+	key_ms(j, "duration_ms", run->duration_ms);
+	key_num(j, "avg_mbps", run->avg_mbps);
+	key_u64(j, "payload", run->payload);
+	key_str(j, "transcript", run->transcript);
+	edl_json_key(j, "log");
+	edl_json_array_begin(j);
+	for (size_t i = 0; i < run->n_log_lines; i++)
+		edl_json_string(j, run->log_lines[i]);
+	edl_json_array_end(j);
 	if (run->steps != NULL) {
-		raw(o, ",\n     ");
-		key(o, "steps");
-		raw(o, "[");
+		edl_json_key(j, "steps");
+		edl_json_array_begin(j);
 		for (size_t i = 0; i < run->n_steps; i++) {
 			const struct edl_store_history_step *s = &run->steps[i];
-			raw(o, i == 0 ? "\n       {" : ",\n       {");
-			key(o, "kind");
-			str(o, s->kind);
-			raw(o, ", ");
-			key(o, "label");
-			str(o, s->label);
-			raw(o, ", ");
-			key(o, "lun");
-			u64(o, s->lun);
-			raw(o, ", ");
-			key(o, "start_sector");
-			str(o, s->start_sector);
-			raw(o, ", ");
-			key(o, "sectors");
-			u64(o, s->sectors);
-			raw(o, ", ");
-			key(o, "bytes");
-			u64(o, s->bytes);
-			raw(o, ", ");
-			key(o, "duration_ms");
-			i64(o, s->duration_ms);
-			raw(o, ", ");
-			key(o, "result");
-			str(o, s->result);
-			raw(o, "}");
+			edl_json_object_begin(j);
+			key_str(j, "kind", s->kind);
+			key_str(j, "label", s->label);
+			key_u64(j, "lun", s->lun);
+			key_str(j, "start_sector", s->start_sector);
+			key_u64(j, "sectors", s->sectors);
+			key_u64(j, "bytes", s->bytes);
+			key_i64(j, "duration_ms", s->duration_ms);
+			key_str(j, "result", s->result);
+			edl_json_object_end(j);
 		}
-		raw(o, "]");
+		edl_json_array_end(j);
 	}
-	raw(o, "}");
+	edl_json_object_end(j);
 }
 
 int edl_store_history_json(struct edl_buf *b, const struct edl_store_history *h)
 {
-	struct out o = {b, EDL_OK};
+	struct edl_json j;
 
-	raw(&o, "{\n  ");
-	key(&o, "serial");
-	str(&o, h->serial);
-	raw(&o, ",\n  ");
-	key(&o, "device");
+	edl_json_init_buf(&j, b, HISTORY_WRAP);
+	edl_json_object_begin(&j);
+	key_str(&j, "serial", h->serial);
+	edl_json_key(&j, "device");
 	if (h->have_device) {
-		raw(&o, "{");
-		key(&o, "usb_serial");
-		str(&o, h->usb_serial);
-		raw(&o, ", ");
-		key(&o, "hw_id");
-		str(&o, h->hw_id);
-		raw(&o, ", ");
-		key(&o, "msm_id");
-		str(&o, h->msm_id);
-		raw(&o, ", ");
-		key(&o, "oem_id");
-		str(&o, h->oem_id);
-		raw(&o, ", ");
-		key(&o, "model_id");
-		str(&o, h->model_id);
-		raw(&o, ", ");
-		key(&o, "pk_hash");
-		str(&o, h->pk_hash);
-		raw(&o, ", ");
-		key(&o, "first_seen");
-		time_or_null(&o, h->first_seen_ms, true);
-		raw(&o, ", ");
-		key(&o, "last_seen");
-		time_or_null(&o, h->last_seen_ms, true);
-		raw(&o, "}");
+		edl_json_object_begin(&j);
+		key_str(&j, "usb_serial", h->usb_serial);
+		key_str(&j, "hw_id", h->hw_id);
+		key_str(&j, "msm_id", h->msm_id);
+		key_str(&j, "oem_id", h->oem_id);
+		key_str(&j, "model_id", h->model_id);
+		key_str(&j, "pk_hash", h->pk_hash);
+		key_time(&j, "first_seen", h->first_seen_ms, true);
+		key_time(&j, "last_seen", h->last_seen_ms, true);
+		edl_json_object_end(&j);
 	} else {
-		raw(&o, "null");
+		edl_json_null(&j);
 	}
-	raw(&o, ",\n  ");
-	key(&o, "runs");
-	raw(&o, "[");
-	for (size_t i = 0; i < h->n_runs; i++) {
-		raw(&o, i == 0 ? "\n    " : ",\n    ");
-		history_run(&o, &h->runs[i]);
-	}
-	raw(&o, h->n_runs > 0 ? "\n  ]\n}\n" : "]\n}\n");
-	return o.rc;
+	edl_json_key(&j, "runs");
+	edl_json_array_begin(&j);
+	for (size_t i = 0; i < h->n_runs; i++)
+		history_run(&j, &h->runs[i]);
+	edl_json_array_end(&j);
+	edl_json_object_end(&j);
+	return finish(&j);
 }

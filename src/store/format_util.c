@@ -2,8 +2,9 @@
  * Making stored strings safe to print. Serials, messages and log lines come
  * from USB descriptors and device replies, so they may hold quotes, control
  * characters (a terminal escape sequence is a control character), 4 KB of text
- * or bytes that are not UTF-8. Each output format gets one function that takes
- * any bytes and writes only what that format's reader can take safely.
+ * or bytes that are not UTF-8. Text and CSV each get one function here that
+ * takes any bytes and writes only what that format's reader can take safely;
+ * JSON has the project's one writer (include/edlstation/json.h).
  */
 #include "store_internal.h"
 
@@ -11,43 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-size_t edl_store_utf8_decode(uint32_t *cp, const uint8_t *s, size_t len)
-{
-	uint8_t c = s[0];
-	size_t n;
-	uint32_t v, min;
-
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	}
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-		v = c & 0x1f;
-		min = 0x80;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		v = c & 0x0f;
-		min = 0x800;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		v = c & 0x07;
-		min = 0x10000;
-	} else {
-		return 0; /* continuation byte, overlong lead (c0, c1) or beyond f4 */
-	}
-	if (len < n)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		v = (v << 6) | (s[i] & 0x3f);
-	}
-	if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-		return 0;
-	*cp = v;
-	return n;
-}
+#include "edlstation/json.h"
 
 static const char replacement[] = "\xef\xbf\xbd"; /* U+FFFD */
 
@@ -65,7 +30,7 @@ static bool next_cp(struct cp_iter *it, uint32_t *cp, const uint8_t **bytes, siz
 	if (it->left == 0)
 		return false;
 	*bytes = it->p;
-	*n = edl_store_utf8_decode(cp, it->p, it->left);
+	*n = edl_json_utf8_decode(cp, it->p, it->left);
 	if (*n == 0) {
 		*cp = INVALID_CP;
 		*n = 1;
@@ -103,52 +68,6 @@ int edl_store_put_text(struct edl_buf *b, const char *s)
 			rc = edl_buf_append(b, bytes, n);
 	}
 	return rc;
-}
-
-int edl_store_put_json_string(struct edl_buf *b, const char *s)
-{
-	struct cp_iter it;
-	const uint8_t *bytes;
-	uint32_t cp;
-	size_t n;
-	int rc;
-
-	if (s == NULL)
-		return edl_buf_append(b, "null", 4);
-	it.p = (const uint8_t *)s;
-	it.left = strlen(s);
-	rc = edl_buf_append(b, "\"", 1);
-	while (rc == EDL_OK && next_cp(&it, &cp, &bytes, &n)) {
-		switch (cp) {
-		case INVALID_CP:
-			rc = edl_buf_append(b, "\\ufffd", 6);
-			break;
-		case '"':
-			rc = edl_buf_append(b, "\\\"", 2);
-			break;
-		case '\\':
-			rc = edl_buf_append(b, "\\\\", 2);
-			break;
-		case '\n':
-			rc = edl_buf_append(b, "\\n", 2);
-			break;
-		case '\r':
-			rc = edl_buf_append(b, "\\r", 2);
-			break;
-		case '\t':
-			rc = edl_buf_append(b, "\\t", 2);
-			break;
-		default:
-			/* U+2028/2029 are valid JSON but end a line in JavaScript. */
-			if (is_control(cp) || cp == 0x2028 || cp == 0x2029)
-				rc = edl_buf_printf(b, "\\u%04x", (unsigned)cp);
-			else
-				rc = edl_buf_append(b, bytes, n);
-		}
-	}
-	if (rc != EDL_OK)
-		return rc;
-	return edl_buf_append(b, "\"", 1);
 }
 
 int edl_store_put_csv_field(struct edl_buf *b, const char *s)

@@ -157,18 +157,9 @@ int64_t edl_store_percentile(const int64_t *sorted, size_t n, unsigned pct);
 
 /* ---- format_util.c ---- */
 
-/* Decodes one UTF-8 scalar value at s (len > 0): returns the bytes it takes
- * and sets *cp, or returns 0 for an invalid sequence (overlong, surrogate,
- * beyond U+10FFFF, truncated, stray continuation). */
-size_t edl_store_utf8_decode(uint32_t *cp, const uint8_t *s, size_t len);
-
 /* Appends s (NULL: nothing) as terminal-safe text: invalid UTF-8 becomes
  * U+FFFD, tabs and newlines a space, other control characters '?'. */
 int edl_store_put_text(struct edl_buf *b, const char *s);
-
-/* Appends s as a JSON string with its quotes, or null for NULL: control
- * characters escaped, invalid UTF-8 as \ufffd, U+2028/U+2029 escaped. */
-int edl_store_put_json_string(struct edl_buf *b, const char *s);
 
 /* Appends s as one CSV field (RFC 4180 quoting when needed), cleaned as
  * edl_store_put_text() does, with a leading ' when it would start with = + - @

@@ -1,6 +1,7 @@
 /*
  * Fault specifications as operators and tests write them ("firehose-running",
- * "nak=program:2", "unplug-at=4M", "payload-max=16384"), parsed onto struct
+ * "nak=program:2", "unplug-at=4M", "payload-max=16384", "firehose-busy=8M",
+ * "stall-at=1M"), parsed onto struct
  * edl_target_faults. Shared by `edlstation memflash` and `edlstation emulate`.
  */
 #include "edlstation/target.h"
@@ -41,7 +42,9 @@ static int parse_bytes(const char *s, uint64_t *out)
 
 const char *edl_target_fault_kinds(void)
 {
-	return "firehose-running, firehose-stale, silent, hello-consumed, unplug-at=BYTES, "
+	return "firehose-running, firehose-stale, firehose-busy[=BYTES] (programmer running "
+	       "inside a program's raw data, BYTES still due, default 8M), silent, hello-consumed, "
+	       "unplug-at=BYTES, stall-at=BYTES (OUT endpoint stops draining after BYTES), "
 	       "nak=COMMAND[:N], corrupt, payload-max=BYTES, slow-ack=MS, write-rate=BYTES_PER_S";
 }
 
@@ -65,6 +68,15 @@ int edl_target_fault_parse(struct edl_target_faults *f, const char *spec, struct
 	} else if (strcmp(kind, "firehose-stale") == 0 && !arg) {
 		f->firehose_running = true;
 		f->firehose_stale_output = true;
+	} else if (strcmp(kind, "firehose-busy") == 0) {
+		if (arg && (parse_bytes(arg, &v) != EDL_OK || v == 0))
+			goto bad_arg;
+		f->firehose_busy = true;
+		f->firehose_busy_bytes = arg ? v : 8ull * 1024 * 1024;
+	} else if (strcmp(kind, "stall-at") == 0 && arg) {
+		if (parse_bytes(arg, &v) != EDL_OK || v == 0)
+			goto bad_arg;
+		f->stall_at_bytes = v;
 	} else if (strcmp(kind, "silent") == 0 && !arg) {
 		f->silent = true;
 	} else if (strcmp(kind, "hello-consumed") == 0 && !arg) {

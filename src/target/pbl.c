@@ -1,13 +1,30 @@
 /*
- * The emulated boot ROM (PBL): the device side of Sahara, sans-I/O. It says
- * HELLO, serves command mode from its configuration (serial, MSM HW id or chip
- * id v3, the OEM PK hash repeated twice as real ROMs return it, SBL version),
- * and pulls a programmer as a ROM does: the ELF header, then the program header
- * table, then every PT_LOAD segment with file bytes, in pieces of at most 1 MiB,
- * then END_OF_IMAGE and, on DONE, DONE_RESP complete. Anything it does not
- * expect, including bytes that are no Sahara packet at all (an XML probe), is
- * answered END_OF_IMAGE "invalid command": that is how a host's probe finds a
- * ROM whose HELLO went unheard.
+ * The emulated boot ROM (PBL): the device side of Sahara, sans-I/O, as strict
+ * as the Qualcomm target code that is public (boot_sahara.c of the 2019-22 XBL,
+ * "boot_sahara" below) and as the real units' logs show. It says HELLO, serves
+ * command mode from its configuration, and pulls a programmer as a ROM does:
+ * the ELF header, then the program header table, then every PT_LOAD segment
+ * with file bytes in pieces (1 MiB, or the profile's read_piece), then
+ * END_OF_IMAGE and, on DONE, DONE_RESP. Behaviours that differ between real
+ * ROMs are the quirks of pbl.h.
+ *
+ * States (enum edl_pbl_state) and how they change:
+ *
+ *   WAIT_HELLO_RESP --HELLO_RESP mode 0/1--> TRANSFER --last piece--> END_OF_IMAGE(0)
+ *       --DONE--> DONE_RESP, LOADED
+ *   WAIT_HELLO_RESP --HELLO_RESP mode 3--> CMD_READY, COMMAND
+ *   COMMAND --SWITCH_MODE(any mode)--> HELLO(new mode), WAIT_HELLO_RESP
+ *   WAIT_HELLO_RESP --anything else--> HELLO again (boot_sahara_process_packets)
+ *   any --RESET--> RESET_RESP, RESET
+ *   any --RESET_STATE_MACHINE--> HELLO, WAIT_HELLO_RESP (unless no_reset_state_machine)
+ *   error END_OF_IMAGE: TRANSFER and a failed HELLO_RESP go back to
+ *       WAIT_HELLO_RESP, COMMAND stays (edl #663); with refusal_needs_reset
+ *       every one leads to WAIT_RESET, where only RESET is accepted
+ *   TRANSFER --ZLP, zlp_breaks_transfer--> HUNG (answers nothing, qdl #320)
+ *
+ * Junk outside WAIT_HELLO_RESP (bytes that are no host packet, a packet of
+ * another state) is answered END_OF_IMAGE "invalid command": that is what a
+ * host talking XML to a unit past its HELLO sees (04 00 00 00 10 00 00 00 ...).
  */
 #include "edlstation/pbl.h"
 #include "edlstation/elf_image.h"
@@ -19,8 +36,10 @@
 #include <string.h>
 
 #define PBL_SLOTS 32
-#define PBL_SLOT_SIZE 128 /* the largest answer: a 64-byte PK hash, twice */
+#define PBL_PK_PADDED_LEN 144 /* SHA-384 parts: 48-byte hash + 96 zeros (edl #701, #585 0x90) */
+#define PBL_SLOT_SIZE 144     /* the largest answer: a zero-padded PK hash (>= 2 x 64) */
 #define PBL_PIECE_MAX ((uint64_t)1 << 20)
+#define PBL_MODE_LAST 4 /* SAHARA_MODE_LAST: modes 0..3 exist */
 #define PBL_MAX_CMD_LEN 0x400
 #define PBL_CHIP_ID_V3_LEN 52
 #define PBL_DEFAULT_MAX_IMAGE ((size_t)16 << 20)
@@ -63,7 +82,13 @@ struct edl_pbl {
 	uint64_t got;          /* bytes of it received so far */
 	bool awaiting;         /* raw data is due */
 
-	/* Command mode. */
+	/* The mode the next HELLO announces (boot_sahara's sahara_mode): set by
+	 * HELLO_RESP and SWITCH_MODE. */
+	uint32_t mode;
+	uint64_t piece_max; /* quirks.read_piece, or 1 MiB */
+
+	/* Command mode: an EXECUTE_RESP announcing data went out, so only the
+	 * matching EXECUTE_DATA is valid (boot_sahara's WAIT_CMD_EXEC_DATA). */
 	bool exec_armed;
 	uint32_t exec_cmd;
 };
@@ -87,13 +112,25 @@ void edl_pbl_config_default(struct edl_pbl_config *cfg)
 	cfg->max_image = PBL_DEFAULT_MAX_IMAGE;
 }
 
+static uint32_t initial_mode(const struct edl_pbl_config *cfg)
+{
+	return cfg->memory_dump ? EDL_SAHARA_MODE_MEMORY_DEBUG : EDL_SAHARA_MODE_IMAGE_TX_PENDING;
+}
+
 int edl_pbl_new(struct edl_pbl **out, const struct edl_pbl_config *cfg)
 {
 	struct edl_pbl *p;
 
+	const struct edl_pbl_quirks *q = &cfg->quirks;
+
 	*out = NULL;
 	if (cfg->sahara_version < 2 || cfg->sahara_version > 3 ||
 	    cfg->pk_hash_len > sizeof(cfg->pk_hash))
+		return EDL_E_INVAL;
+	/* Answer sizes real ROMs have; pieces no smaller than an ELF header. */
+	if ((q->serial_len != 0 && q->serial_len != 4 && q->serial_len != 8) ||
+	    (q->hwid_len != 0 && q->hwid_len != 8 && q->hwid_len != 24) ||
+	    (q->read_piece != 0 && q->read_piece < EDL_ELF64_EHDR_SIZE))
 		return EDL_E_INVAL;
 	p = calloc(1, sizeof(*p));
 	if (p == NULL)
@@ -101,7 +138,9 @@ int edl_pbl_new(struct edl_pbl **out, const struct edl_pbl_config *cfg)
 	p->cfg = *cfg;
 	if (p->cfg.max_image == 0)
 		p->cfg.max_image = PBL_DEFAULT_MAX_IMAGE;
+	p->piece_max = cfg->quirks.read_piece ? cfg->quirks.read_piece : PBL_PIECE_MAX;
 	p->state = EDL_PBL_WAIT_HELLO_RESP;
+	p->mode = initial_mode(cfg);
 	*out = p;
 	return EDL_OK;
 }
@@ -141,26 +180,35 @@ static int push(struct edl_pbl *p, const uint8_t *data, size_t len)
 	return EDL_OK;
 }
 
+/* HELLO with the current mode; the ROM then waits for HELLO_RESP (boot_sahara_handle_hello:
+ * version, version supported 1, max command length 0x400, reserved words zero). */
 static int send_hello(struct edl_pbl *p)
 {
 	uint8_t pkt[EDL_SAHARA_MAX_PKT];
-	uint32_t mode = p->cfg.memory_dump ? EDL_SAHARA_MODE_MEMORY_DEBUG
-	                                   : EDL_SAHARA_MODE_IMAGE_TX_PENDING;
 
+	p->state = EDL_PBL_WAIT_HELLO_RESP;
+	p->exec_armed = false;
 	return push(p, pkt,
 	            edl_sahara_encode_hello(pkt, sizeof(pkt), p->cfg.sahara_version, 1,
-	                                    PBL_MAX_CMD_LEN, mode));
+	                                    PBL_MAX_CMD_LEN, p->mode));
 }
 
+/* END_OF_IMAGE with a status. An error status on an XBL-like ROM leaves only RESET
+ * (boot_sahara_handle_end_image_tx: "Switch to WAIT_RESET state if error"). */
 static int send_end(struct edl_pbl *p, uint32_t status)
 {
 	uint8_t pkt[EDL_SAHARA_MAX_PKT];
 
+	if (status != EDL_SAHARA_STATUS_SUCCESS && p->cfg.quirks.refusal_needs_reset) {
+		drop_transfer(p);
+		p->exec_armed = false;
+		p->state = EDL_PBL_WAIT_RESET;
+	}
 	return push(p, pkt,
 	            edl_sahara_encode_end_of_image(pkt, sizeof(pkt), p->cfg.image_id, status));
 }
 
-/* The transfer failed: say why and wait for the host to start over. */
+/* The transfer or the handshake failed: say why and wait for the host to start over. */
 static int abort_transfer(struct edl_pbl *p, uint32_t status)
 {
 	drop_transfer(p);
@@ -171,6 +219,7 @@ static int abort_transfer(struct edl_pbl *p, uint32_t status)
 void edl_pbl_start(struct edl_pbl *p)
 {
 	p->state = EDL_PBL_WAIT_HELLO_RESP;
+	p->mode = initial_mode(&p->cfg);
 	if (!p->cfg.hello_consumed)
 		send_hello(p);
 }
@@ -234,7 +283,7 @@ static int plan_segments(struct edl_pbl *p)
 			continue;
 		if (ph.offset > p->cfg.max_image || ph.filesz > p->cfg.max_image - ph.offset)
 			return abort_transfer(p, EDL_SAHARA_STATUS_INVALID_DATA_SIZE);
-		count += (size_t)((ph.filesz + PBL_PIECE_MAX - 1) / PBL_PIECE_MAX);
+		count += (size_t)((ph.filesz + p->piece_max - 1) / p->piece_max);
 	}
 	if (count == 0)
 		return abort_transfer(p, EDL_SAHARA_STATUS_INVALID_IMAGE_TYPE);
@@ -245,10 +294,10 @@ static int plan_segments(struct edl_pbl *p)
 		edl_elf_parse_phdr(&ph, &p->eh, table, tsize, i, NULL);
 		if (ph.type != EDL_ELF_PT_LOAD || ph.filesz == 0)
 			continue;
-		for (off = 0; off < ph.filesz; off += PBL_PIECE_MAX) {
+		for (off = 0; off < ph.filesz; off += p->piece_max) {
 			p->pieces[p->n_pieces].off = ph.offset + off;
 			p->pieces[p->n_pieces].len =
-			        ph.filesz - off < PBL_PIECE_MAX ? ph.filesz - off : PBL_PIECE_MAX;
+			        ph.filesz - off < p->piece_max ? ph.filesz - off : p->piece_max;
 			p->n_pieces++;
 		}
 	}
@@ -325,17 +374,31 @@ static bool is_host_packet(const struct edl_sahara_pkt *pkt)
 static int exec_answer(const struct edl_pbl *p, uint32_t cmd, uint8_t *buf, size_t *len)
 {
 	const struct edl_pbl_config *c = &p->cfg;
+	const struct edl_pbl_quirks *q = &c->quirks;
+	size_t i;
 
+	if (cmd < 32 && (q->refuse_exec_mask & (UINT32_C(1) << cmd)) != 0)
+		return -1;
 	switch (cmd) {
 	case EDL_SAHARA_EXEC_SERIAL:
 		edl_sahara_put_le32(buf, c->serial);
 		*len = 4;
+		if (q->serial_len == 8) {
+			/* SDX7x v3: a 64-bit answer, the chip id in the upper word (edl
+			 * #764 "Chip Serial Number : 443c5bd45c8" = 0x443 : 0xc5bd45c8). */
+			edl_sahara_put_le32(buf + 4, q->chip_id);
+			*len = 8;
+		}
 		return 0;
 	case EDL_SAHARA_EXEC_MSM_HWID:
+		/* v3 ROMs no longer answer it (qdl PR #280): chip id v3 replaces it. */
 		if (c->sahara_version >= 3)
 			return -1;
-		edl_sahara_put_le64(buf, c->hwid);
-		*len = 8;
+		/* 8 bytes, or the same 8 bytes three times on SDM845 (edl #398
+		 * EXECUTE_RESP data_length 0x18; edl #635 shows the 24-byte answer). */
+		*len = q->hwid_len == 24 ? 24 : 8;
+		for (i = 0; i < *len; i += 8)
+			edl_sahara_put_le64(buf + i, c->hwid);
 		return 0;
 	case EDL_SAHARA_EXEC_CHIP_ID_V3:
 		if (c->sahara_version < 3)
@@ -349,8 +412,15 @@ static int exec_answer(const struct edl_pbl *p, uint32_t cmd, uint8_t *buf, size
 		return 0;
 	case EDL_SAHARA_EXEC_PK_HASH:
 		memcpy(buf, c->pk_hash, c->pk_hash_len);
-		memcpy(buf + c->pk_hash_len, c->pk_hash, c->pk_hash_len);
-		*len = 2 * c->pk_hash_len;
+		if (q->pk_hash_zero_padded) {
+			/* SHA-384 parts: the hash, then zeros to 144 bytes (edl #701, #816). */
+			memset(buf + c->pk_hash_len, 0, PBL_PK_PADDED_LEN - c->pk_hash_len);
+			*len = PBL_PK_PADDED_LEN;
+		} else {
+			/* SHA-256 parts: 32 bytes, repeated (REAL-DEVICES §2). */
+			memcpy(buf + c->pk_hash_len, c->pk_hash, c->pk_hash_len);
+			*len = 2 * c->pk_hash_len;
+		}
 		return 0;
 	case EDL_SAHARA_EXEC_SBL_VERSION:
 		edl_sahara_put_le32(buf, c->sbl_version);
@@ -360,50 +430,63 @@ static int exec_answer(const struct edl_pbl *p, uint32_t cmd, uint8_t *buf, size
 	return -1;
 }
 
+/* Command mode (boot_sahara's WAIT_CMD_EXEC and WAIT_CMD_EXEC_DATA states). */
 static int on_command(struct edl_pbl *p, const struct edl_sahara_pkt *pkt)
 {
 	uint8_t out[EDL_SAHARA_MAX_PKT], data[PBL_SLOT_SIZE];
 	size_t n = 0;
 
+	if (p->exec_armed) {
+		/* EXECUTE_RESP announced data: only its EXECUTE_DATA is valid. */
+		if (pkt->cmd != EDL_SAHARA_EXECUTE_DATA) {
+			p->exec_armed = false;
+			return send_end(p, EDL_SAHARA_STATUS_INVALID_CMD);
+		}
+		p->exec_armed = false;
+		if (pkt->u.exec.client_cmd != p->exec_cmd)
+			return send_end(p, EDL_SAHARA_STATUS_EXEC_DATA_INVALID_CLIENT_CMD);
+		exec_answer(p, p->exec_cmd, data, &n);
+		return push(p, data, n);
+	}
 	switch (pkt->cmd) {
 	case EDL_SAHARA_EXECUTE:
-		if (exec_answer(p, pkt->u.exec.client_cmd, data, &n) != 0) {
-			p->exec_armed = false;
+		/* A refused command gets no EXECUTE_RESP: boot_sahara_handle_cmd_exec answers
+		 * only on success, the status (0x1f) goes out in END_OF_IMAGE. */
+		if (exec_answer(p, pkt->u.exec.client_cmd, data, &n) != 0)
 			return send_end(p, EDL_SAHARA_STATUS_EXEC_CMD_UNSUPPORTED);
-		}
 		p->exec_armed = n > 0;
 		p->exec_cmd = pkt->u.exec.client_cmd;
 		return push(p, out,
 		            edl_sahara_encode_execute_resp(out, sizeof(out), pkt->u.exec.client_cmd,
 		                                           (uint32_t)n));
-	case EDL_SAHARA_EXECUTE_DATA:
-		if (!p->exec_armed || pkt->u.exec.client_cmd != p->exec_cmd)
-			return send_end(p, EDL_SAHARA_STATUS_EXEC_DATA_INVALID_CLIENT_CMD);
-		p->exec_armed = false;
-		exec_answer(p, p->exec_cmd, data, &n);
-		return push(p, data, n);
 	case EDL_SAHARA_SWITCH_MODE:
-		switch (pkt->u.switch_mode.mode) {
-		case EDL_SAHARA_MODE_IMAGE_TX_PENDING:
-		case EDL_SAHARA_MODE_IMAGE_TX_COMPLETE:
-			p->state = EDL_PBL_WAIT_HELLO_RESP;
-			return send_hello(p);
-		case EDL_SAHARA_MODE_COMMAND:
-			return push(p, out, edl_sahara_encode_cmd_ready(out, sizeof(out)));
-		case EDL_SAHARA_MODE_MEMORY_DEBUG:
-			return send_end(p, EDL_SAHARA_STATUS_MEMORY_DEBUG_NOT_SUPPORTED);
-		}
-		return send_end(p, EDL_SAHARA_STATUS_INVALID_MODE_SWITCH);
+		/* boot_sahara_handle_cmd_switch_mode: a mode below SAHARA_MODE_LAST is
+		 * taken, any other leaves the mode; either way the ROM says HELLO again
+		 * and waits for HELLO_RESP (what bkerler/edl needs after reading the
+		 * chip info). */
+		if (pkt->u.switch_mode.mode < PBL_MODE_LAST)
+			p->mode = pkt->u.switch_mode.mode;
+		return send_hello(p);
 	}
 	return send_end(p, EDL_SAHARA_STATUS_INVALID_CMD);
 }
 
+/* boot_sahara_handle_hello_resp: the host's status, version and mode are checked. */
 static int on_hello_resp(struct edl_pbl *p, const struct edl_sahara_pkt *pkt)
 {
 	uint8_t out[EDL_SAHARA_MAX_PKT];
+	uint32_t st = pkt->u.hello_resp.status, ver = pkt->u.hello_resp.version;
 
-	if (pkt->u.hello_resp.version < 1)
-		return send_end(p, EDL_SAHARA_STATUS_INVALID_HOST_PROTOCOL);
+	if (st != EDL_SAHARA_STATUS_SUCCESS)
+		return abort_transfer(p, st <= EDL_SAHARA_STATUS_HW_BULK_TRANSFER_ERROR
+		                                 ? st
+		                                 : EDL_SAHARA_STATUS_UNKNOWN_HOST_ERROR);
+	if (ver < pkt->u.hello_resp.version_compatible)
+		return abort_transfer(p, EDL_SAHARA_STATUS_INVALID_HOST_PROTOCOL);
+	if (ver > p->cfg.sahara_version || ver < 1)
+		return abort_transfer(p, EDL_SAHARA_STATUS_PROTOCOL_MISMATCH);
+	if (pkt->u.hello_resp.mode >= PBL_MODE_LAST)
+		return abort_transfer(p, EDL_SAHARA_STATUS_INVALID_HOST_MODE);
 	if (p->cfg.memory_dump) {
 		/* Announce an empty region table; dumping itself is not emulated. */
 		if (p->cfg.sahara_version >= 3)
@@ -411,15 +494,45 @@ static int on_hello_resp(struct edl_pbl *p, const struct edl_sahara_pkt *pkt)
 			            edl_sahara_encode_memory_debug64(out, sizeof(out), 0, 0));
 		return push(p, out, edl_sahara_encode_memory_debug(out, sizeof(out), 0, 0));
 	}
-	switch (pkt->u.hello_resp.mode) {
-	case EDL_SAHARA_MODE_IMAGE_TX_PENDING:
-		return start_transfer(p);
+	p->mode = pkt->u.hello_resp.mode;
+	switch (p->mode) {
 	case EDL_SAHARA_MODE_COMMAND:
 		p->state = EDL_PBL_COMMAND;
 		p->exec_armed = false;
 		return push(p, out, edl_sahara_encode_cmd_ready(out, sizeof(out)));
+	case EDL_SAHARA_MODE_MEMORY_DEBUG:
+		/* Not a crashed unit: memory debug is not enabled. */
+		return abort_transfer(p, EDL_SAHARA_STATUS_MEMORY_DEBUG_NOT_SUPPORTED);
 	}
-	return send_end(p, EDL_SAHARA_STATUS_INVALID_HOST_MODE);
+	/* Image transfer pending or complete: boot_sahara reads the image either way. */
+	return start_transfer(p);
+}
+
+/* While waiting for HELLO_RESP. boot_sahara_process_packets dispatches on the
+ * first byte: a HELLO_RESP of the wrong size is refused, anything else that is
+ * not valid here (XML, another packet, a 0x13 without a handler) only makes the
+ * ROM send its HELLO again — the ROM cannot know whether its first HELLO was
+ * read, so a ROM whose HELLO was consumed answers a probe with HELLO too. */
+static int on_wait_hello_resp(struct edl_pbl *p, const struct edl_sahara_pkt *pkt, bool is_pkt,
+                              const uint8_t *data)
+{
+	if (is_pkt && pkt->cmd == EDL_SAHARA_HELLO_RESP)
+		return on_hello_resp(p, pkt);
+	if (!is_pkt && data[0] == EDL_SAHARA_HELLO_RESP)
+		return abort_transfer(p, EDL_SAHARA_STATUS_INVALID_PACKET_SIZE);
+	return send_hello(p);
+}
+
+/* A zero-length transfer: nothing to a ROM, except one that breaks on it mid-transfer. */
+static int on_zlp(struct edl_pbl *p)
+{
+	if (p->cfg.quirks.zlp_breaks_transfer && p->state == EDL_PBL_TRANSFER) {
+		/* qdl #320 (QCS8550): a ZLP after a READ_DATA answer leaves the ROM's
+		 * endpoint stuck: nothing is answered any more. */
+		drop_transfer(p);
+		p->state = EDL_PBL_HUNG;
+	}
+	return EDL_OK;
 }
 
 int edl_pbl_feed(struct edl_pbl *p, const uint8_t *data, size_t len)
@@ -428,44 +541,51 @@ int edl_pbl_feed(struct edl_pbl *p, const uint8_t *data, size_t len)
 	uint8_t out[EDL_SAHARA_MAX_PKT];
 	bool is_pkt;
 
-	if (p->state == EDL_PBL_RESET || p->state == EDL_PBL_LOADED || len == 0)
+	if (p->state == EDL_PBL_RESET || p->state == EDL_PBL_LOADED || p->state == EDL_PBL_HUNG)
 		return EDL_OK;
+	if (len == 0)
+		return on_zlp(p);
 	is_pkt = edl_sahara_decode(&pkt, data, len, NULL) == EDL_OK && is_host_packet(&pkt);
 	/* While data is due every byte is data, except a host packet that arrives
 	 * alone instead of the data (a host that gives up sends RESET). */
 	if (p->state == EDL_PBL_TRANSFER && p->awaiting &&
 	    !(is_pkt && p->got == 0 && len < p->want.len))
 		return on_raw(p, data, len);
-	if (!is_pkt)
-		return send_end(p, EDL_SAHARA_STATUS_INVALID_CMD);
 
-	switch (pkt.cmd) {
-	case EDL_SAHARA_RESET:
+	if (is_pkt && pkt.cmd == EDL_SAHARA_RESET) {
 		drop_transfer(p);
 		p->state = EDL_PBL_RESET;
 		return push(p, out, edl_sahara_encode_reset_resp(out, sizeof(out)));
-	case EDL_SAHARA_RESET_STATE_MACHINE:
+	}
+	if (is_pkt && pkt.cmd == EDL_SAHARA_RESET_STATE_MACHINE &&
+	    !p->cfg.quirks.no_reset_state_machine) {
+		/* Sahara 2.9's "start over" (qdl's min version note): a fresh HELLO. */
 		drop_transfer(p);
-		p->state = EDL_PBL_WAIT_HELLO_RESP;
+		p->mode = initial_mode(&p->cfg);
 		return send_hello(p);
 	}
 	switch (p->state) {
 	case EDL_PBL_WAIT_HELLO_RESP:
-		if (pkt.cmd == EDL_SAHARA_HELLO_RESP)
-			return on_hello_resp(p, &pkt);
-		break;
+		return on_wait_hello_resp(p, &pkt, is_pkt, data);
 	case EDL_PBL_COMMAND:
-		return on_command(p, &pkt);
+		if (is_pkt)
+			return on_command(p, &pkt);
+		break;
 	case EDL_PBL_TRANSFER:
-		if (pkt.cmd == EDL_SAHARA_DONE && p->phase == PBL_PHASE_END_SENT) {
+		if (is_pkt && pkt.cmd == EDL_SAHARA_DONE && p->phase == PBL_PHASE_END_SENT) {
+			/* boot_sahara_handle_done_resp: image_tx_status is the mode, which
+			 * is COMPLETE only when the ROM knows this was its last image. */
+			uint32_t status = p->cfg.quirks.done_resp_pending
+			                          ? EDL_SAHARA_MODE_IMAGE_TX_PENDING
+			                          : EDL_SAHARA_MODE_IMAGE_TX_COMPLETE;
+
 			drop_transfer(p);
 			p->state = EDL_PBL_LOADED;
-			return push(p, out,
-			            edl_sahara_encode_done_resp(out, sizeof(out),
-			                                        EDL_SAHARA_MODE_IMAGE_TX_COMPLETE));
+			return push(p, out, edl_sahara_encode_done_resp(out, sizeof(out), status));
 		}
 		break;
 	default:
+		/* WAIT_RESET: everything but RESET is refused again. */
 		break;
 	}
 	return send_end(p, EDL_SAHARA_STATUS_INVALID_CMD);

@@ -4,13 +4,24 @@
  * entities, at most MAX_XML bytes); a transfer that is not a document gets a
  * "XML not formed correctly" log and a NAK, which is how a real programmer
  * answers a stray Sahara packet or junk. Answers are whole documents, one per
- * device->host transfer: <log> documents first, then the <response>.
+ * device->host transfer: "Calling handler for X", the command's <log>
+ * documents, then the <response> (late_logs moves the last log after it). A
+ * programmer started by the ROM first prints its banner; a command its banner
+ * does not list is an unknown tag, logged and ACKed as processNextXMLTag does.
  *
  * program/read switch to raw mode after ACK rawmode="true": program takes
  * exactly num_partition_sectors * sector_size bytes over any number of
- * transfers (none larger than the negotiated payload), read streams the sectors
- * back in payload-sized chunks from a small ring of buffers. Ranges may be
- * expressions of NUM_DISK_SECTORS, evaluated with the LUN's size.
+ * transfers of any size (USB splits a large one over the programmer's
+ * payload-sized reads), read streams the sectors back in payload-sized chunks
+ * from a small ring of buffers. Ranges may be expressions of NUM_DISK_SECTORS,
+ * evaluated with the LUN's size. Under firehose_busy the programmer starts
+ * inside such a raw phase.
+ *
+ * Real programmers differ (struct edl_prog_quirks, chosen by a device profile);
+ * each behaviour names its public source where it is implemented. The texts are
+ * those of Qualcomm's deviceprogrammer_firehose.c (MSM8909-era, public in
+ * ele7enxxh/msm8909w-law-2-0_amss_standard_oem) and of device logs quoted in
+ * qfirehose, bkerler/edl and EDLTests issues (../shared/REAL-DEVICES.md §2).
  *
  * Faults (struct edl_target_faults) act here: an injected NAK of the Nth command
  * of a kind, a smaller payload, a flipped bit in the first program, an unplug
@@ -43,6 +54,13 @@
 #define CRC_MAX (64u << 20)   /* longest CRC32(start,len) range */
 #define POWER_DELAY_MAX 3600  /* DelayInSeconds */
 #define XML_OPTIONS (XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING)
+#define DIGEST_LOG_EVERY 16384  /* handleGetDigest: "N sectors more to hash" period */
+#define BUSY_DEFAULT (8u << 20) /* firehose_busy: raw bytes still due by default */
+/* The build stamp of the emulated programmer, in the shapes the SDX55 banner
+ * ("Binary build date: Apr 19 2020 @ 17:49:11") and configure ACK (DateTime="Apr
+ * 19 2020 - 17:49:11") use (qfirehose logs, REAL-DEVICES.md §2). */
+#define BUILD_DATE "Apr 19 2020 @ 17:49:11"
+#define BUILD_DATETIME "Apr 19 2020 - 17:49:11"
 
 enum cmd_id {
 	CMD_CONFIGURE,
@@ -70,6 +88,7 @@ struct out_item {
 	uint8_t *data;
 	size_t len;
 	uint64_t ready_at; /* 0: now; else not before this time */
+	bool is_resp;      /* a <response> that ends a command (late_logs reorders) */
 	/* OUT_READ */
 	struct edl_target_range range;
 	uint64_t sent; /* sectors handed out */
@@ -83,6 +102,13 @@ struct out_item {
 struct edl_target_prog {
 	struct edl_target_storage *st;
 	struct edl_target_faults faults;
+	struct edl_prog_quirks q;
+	uint32_t serial;
+	bool zlp; /* ZLPs after packet-sized answers; configure ZlpAwareHost="0" clears it */
+	/* memory_name_lenient: configure named another storage and was ACKed; every
+	 * storage access fails with the texts of that storage's driver. */
+	bool mem_wrong;
+	enum edl_storage_kind mem_asked;
 	uint32_t ss;
 	uint64_t max_payload; /* the most it takes */
 	uint64_t payload;     /* negotiated by configure */
@@ -249,7 +275,25 @@ static struct out_item *qresp(struct edl_target_prog *p, uint64_t ready_at, bool
 	int rc = edl_buf_printf(&b, "%s<response value=\"%s\" rawmode=\"%s\"%s%s />%s", doc_head,
 	                        ack ? "ACK" : "NAK", rawmode ? "true" : "false",
 	                        extra[0] ? " " : "", extra, doc_tail);
-	return push_buf(p, &b, rc, kind, ready_at);
+	struct out_item *it = push_buf(p, &b, rc, kind, ready_at);
+	if (it != NULL)
+		it->is_resp = !rawmode;
+	return it;
+}
+
+/* A <response> without rawmode: configure's answer carries only its own
+ * attributes (SDX55 ACK, REAL-DEVICES.md §2; handleConfigure's
+ * sendResponseFields). */
+static void qresp_plain(struct edl_target_prog *p, bool ack, const char *extra)
+{
+	struct edl_buf b;
+
+	edl_buf_init(&b);
+	int rc = edl_buf_printf(&b, "%s<response value=\"%s\" %s />%s", doc_head,
+	                        ack ? "ACK" : "NAK", extra, doc_tail);
+	struct out_item *it = push_buf(p, &b, rc, OUT_DOC, 0);
+	if (it != NULL)
+		it->is_resp = true;
 }
 
 static void ack(struct edl_target_prog *p)
@@ -482,51 +526,112 @@ static bool get_range(struct edl_target_prog *p, struct cmd *c, bool check,
 	return true;
 }
 
+/* How the programmer names a storage in configure answers and logs: "Storage
+ * type set to value nand" (SDX55), "... value UFS" / "eMMC" (EDLTests, edl). */
+static const char *mem_type(enum edl_storage_kind kind)
+{
+	switch (kind) {
+	case EDL_STORAGE_EMMC:
+		return "eMMC";
+	case EDL_STORAGE_UFS:
+		return "UFS";
+	case EDL_STORAGE_NAND:
+		return "nand";
+	}
+	return "?";
+}
+
+/*
+ * The storage driver's complaint when configure named another storage and a
+ * memory_name_lenient programmer ACKed it: bkerler/edl retries configure with
+ * the next memory type on exactly these texts (REAL-DEVICES.md §5 item 3).
+ * True (and the NAK queued) when the access must fail.
+ */
+static bool storage_refused(struct edl_target_prog *p)
+{
+	if (!p->mem_wrong)
+		return false;
+	switch (p->mem_asked) {
+	case EDL_STORAGE_EMMC:
+		qlog(p, 0, "ERROR: Failed to open the SDCC Device slot 0 partition 0");
+		break;
+	case EDL_STORAGE_UFS:
+		qlog(p, 0,
+		     "ERROR: Failed to initialize (open whole lun) UFS Device slot 0 partition 0");
+		break;
+	case EDL_STORAGE_NAND:
+		break;
+	}
+	qlog(p, 0, "ERROR: Failed to set the IO options");
+	qresp(p, 0, false, false, OUT_DOC, "");
+	return true;
+}
+
+/*
+ * configure. The answer is the SDX55's (REAL-DEVICES.md §2): logs "Storage type
+ * set to value nand", then MemoryName, MinVersionSupported, Version, the payload
+ * sizes, MaxXMLSizeInBytes and DateTime; TargetName only where a programmer
+ * names one (9x55, old handleConfigure). More than the maximum: NAK with the
+ * SDM855 warning and the programmer's own size (EDLTests log), or with
+ * payload_ack_own_size an ACK with it (SDX55). ZlpAwareHost="0" turns the
+ * device's ZLPs off (handleConfigure: qusb_al_bulk_set_zlp_mode(FALSE)).
+ */
 static void cmd_configure(struct edl_target_prog *p, struct cmd *c, uint64_t now)
 {
 	enum edl_storage_kind kind = edl_target_storage_kind(p->st);
-	enum edl_storage_kind asked;
+	enum edl_storage_kind asked = kind;
 	const char *mem = attr(c, "MemoryName");
 	const char *zlp = attr(c, "ZlpAwareHost");
+	const char *name = mem_type(kind);
 	uint64_t want;
-	char extra[512];
+	char extra[512], target[80] = "";
+	bool ok = true;
 
 	(void)now;
 	if (mem != NULL && (edl_storage_parse(mem, &asked) != EDL_OK || asked != kind)) {
-		fail(p, "configure: MemoryName '%s' does not match this device's storage '%s'", mem,
-		     edl_storage_name(kind));
-		return;
+		if (!p->q.memory_name_lenient) {
+			/* A text edl recognises (REAL-DEVICES.md §5 item 3). */
+			fail(p, "Not support configure MemoryName %.32s", mem);
+			return;
+		}
+		/* Old handleConfigure ignores MemoryName and always answers "eMMC"; the
+		 * storage driver fails later (storage_refused). */
+		p->mem_wrong = edl_storage_parse(mem, &asked) == EDL_OK;
+		p->mem_asked = asked;
+		name = "eMMC";
+	} else {
+		p->mem_wrong = false;
 	}
 	if (!get_uint(p, c, "MaxPayloadSizeToTargetInBytes", false, p->max_payload, &want))
 		return;
 	if (want == 0) {
-		fail(p, "configure: MaxPayloadSizeToTargetInBytes must not be 0");
+		/* handleConfigure: "Host's payload to target size is zero" + NAK */
+		fail(p, "Host's payload to target size is zero");
 		return;
 	}
+	p->zlp = !(zlp != NULL && zlp[0] == '0');
+	qlog(p, 0, "INFO: Storage type set to value %s", name);
 	if (want > p->max_payload) {
-		qlog(p, 0,
-		     "ERROR: MaxPayloadSizeToTargetInBytes %" PRIu64
-		     " is larger than this target's maximum %" PRIu64 ": configure again with it",
-		     want, p->max_payload);
-		snprintf(extra, sizeof(extra),
-		         "MemoryName=\"%s\" MaxPayloadSizeToTargetInBytes=\"%" PRIu64
-		         "\" MaxPayloadSizeToTargetInBytesSupported=\"%" PRIu64
-		         "\" MaxXMLSizeInBytes=\"%d\" Version=\"1\" MinVersionSupported=\"1\"",
-		         edl_storage_name(kind), p->max_payload, p->max_payload, MAX_XML);
-		qresp(p, 0, false, false, OUT_DOC, extra);
-		return;
+		if (!p->q.payload_ack_own_size) {
+			qlog(p, 0,
+			     "WARN: NAK: MaxPayloadSizeToTargetInBytes sent by host %" PRIu64
+			     " larger than supported %" PRIu64,
+			     want, p->max_payload);
+			ok = false;
+		}
+		want = p->max_payload;
 	}
-	p->payload = want;
-	qlog(p, 0, "INFO: Storage type set to %s; MaxPayloadSizeToTargetInBytes %" PRIu64,
-	     edl_storage_name(kind), want);
+	if (ok)
+		p->payload = want;
+	if (p->q.target_name != NULL)
+		snprintf(target, sizeof(target), " TargetName=\"%.64s\"", p->q.target_name);
 	snprintf(extra, sizeof(extra),
-	         "MemoryName=\"%s\" MaxPayloadSizeToTargetInBytes=\"%" PRIu64
+	         "MemoryName=\"%s\" MinVersionSupported=\"1\" Version=\"1\" "
+	         "MaxPayloadSizeToTargetInBytes=\"%" PRIu64
 	         "\" MaxPayloadSizeToTargetInBytesSupported=\"%" PRIu64
-	         "\" MaxXMLSizeInBytes=\"%d\" Version=\"1\" MinVersionSupported=\"1\" "
-	         "ZlpAwareHost=\"%d\" TargetName=\"EDLSTATION-EMU\"",
-	         edl_storage_name(kind), want, p->max_payload, MAX_XML,
-	         zlp != NULL && strcmp(zlp, "0") == 0 ? 0 : 1);
-	qresp(p, 0, true, false, OUT_DOC, extra);
+	         "\" MaxXMLSizeInBytes=\"%d\" DateTime=\"%s\"%s",
+	         name, want, p->max_payload, MAX_XML, BUILD_DATETIME, target);
+	qresp_plain(p, ok, extra);
 }
 
 static void cmd_program(struct edl_target_prog *p, struct cmd *c, uint64_t now)
@@ -534,7 +639,7 @@ static void cmd_program(struct edl_target_prog *p, struct cmd *c, uint64_t now)
 	struct edl_target_range r;
 	struct edl_error err;
 
-	if (!get_range(p, c, true, &r))
+	if (storage_refused(p) || !get_range(p, c, true, &r))
 		return;
 	if (edl_target_storage_check_erased(p->st, &r, &err) != EDL_OK) {
 		fail(p, "program: Failed to program NAND: %s", err.detail);
@@ -556,21 +661,101 @@ static void cmd_program(struct edl_target_prog *p, struct cmd *c, uint64_t now)
 	qresp(p, 0, true, true, OUT_DOC, "");
 }
 
-static void cmd_erase(struct edl_target_prog *p, struct cmd *c, uint64_t now)
+/* Erases sectors start..start+count-1 of a LUN and answers it, in the SDX55's
+ * words ("Erasing start sector N, num sectors M", REAL-DEVICES.md §2). */
+static void erase_range(struct edl_target_prog *p, const struct edl_target_range *r)
 {
-	struct edl_target_range r;
 	struct edl_error err;
 
-	(void)now;
-	if (!get_range(p, c, false, &r))
-		return;
-	if (edl_target_storage_erase(p->st, &r, &err) != EDL_OK) {
+	qlog(p, 0, "INFO: Erasing start sector %" PRIu64 ", num sectors %" PRIu64, r->start,
+	     r->count);
+	if (edl_target_storage_erase(p->st, r, &err) != EDL_OK) {
 		fail(p, "erase: %s", err.detail);
 		return;
 	}
-	qlog(p, 0, "INFO: Erased %" PRIu64 " sectors at %" PRIu64 " of LUN %" PRIu32, r.count,
-	     r.start, r.lun);
 	ack(p);
+}
+
+static void erase_whole(struct edl_target_prog *p, uint32_t lun)
+{
+	struct edl_target_range r = {.lun = lun,
+	                             .start = 0,
+	                             .count = edl_target_storage_sectors(p->st, lun),
+	                             .last = UINT64_MAX};
+	erase_range(p, &r);
+}
+
+/*
+ * Quectel's vendor erase, <erase a_rawdata_start_sector="6528"
+ * b_rawdata_num_sector="640" c_project_name="RG500QEA_VH" d_project_type="STD"
+ * vendor="quectel"/> (xhikarishii/openwrt-ipq #3: "Calling handler for erase",
+ * "[harden] proje..." and ACK; fwupd fu_qc_firehose_impl_erase). A Quectel
+ * programmer erases exactly that raw range of LUN 0 (in pages).
+ */
+static void vendor_erase(struct edl_target_prog *p, struct cmd *c)
+{
+	struct edl_target_range r = {.lun = 0, .last = UINT64_MAX};
+	const char *project = attr(c, "c_project_name");
+	const char *type = attr(c, "d_project_type");
+	struct edl_error err;
+
+	if (!get_uint(p, c, "a_rawdata_start_sector", true, 0, &r.start) ||
+	    !get_uint(p, c, "b_rawdata_num_sector", true, 0, &r.count))
+		return;
+	qlog(p, 0,
+	     "INFO: [harden] project %.32s type %.16s erase raw data start %" PRIu64
+	     " num %" PRIu64,
+	     project ? project : "", type ? type : "", r.start, r.count);
+	if (r.count == 0 || edl_target_storage_check(p->st, &r, &err) != EDL_OK) {
+		fail(p, "erase: raw data range %" PRIu64 "+%" PRIu64 " is outside the storage",
+		     r.start, r.count);
+		return;
+	}
+	erase_range(p, &r);
+}
+
+/*
+ * erase. Without a range (num_partition_sectors missing or 0) a programmer
+ * erases the whole physical partition (Sony's Firehose doc: <erase
+ * StorageDrive="0"/>; qdl #193/#244); so does the old handleErase, which reads
+ * only physical_partition_number (erase_whole_lun). A vendor="..." erase that
+ * the programmer does not know is a range-less erase: its attributes are
+ * ignored and LUN 0 is wiped (fwupd PR #9204, "complete device erasure").
+ * MDM9607 refuses a NAND erase that does not start on a block (erase_needs_alignment).
+ */
+static void cmd_erase(struct edl_target_prog *p, struct cmd *c, uint64_t now)
+{
+	bool nand = edl_target_storage_kind(p->st) == EDL_STORAGE_NAND;
+	struct edl_target_range r;
+	uint64_t count;
+	uint32_t lun;
+
+	(void)now;
+	if (storage_refused(p))
+		return;
+	if (attr(c, "vendor") != NULL) {
+		if (p->q.vendor_erase)
+			vendor_erase(p, c);
+		else
+			erase_whole(p, 0);
+		return;
+	}
+	if (attr(c, "SECTOR_SIZE_IN_BYTES") != NULL && !check_sector_size(p, c))
+		return;
+	if (!get_lun(p, c, &lun) || !get_uint(p, c, "num_partition_sectors", false, 0, &count))
+		return;
+	if (count == 0 || p->q.erase_whole_lun) {
+		erase_whole(p, lun);
+		return;
+	}
+	if (!get_range(p, c, false, &r))
+		return;
+	if (nand && p->q.erase_needs_alignment &&
+	    r.start % edl_target_storage_pages_per_block(p->st) != 0) {
+		fail(p, "start_sector unaligned");
+		return;
+	}
+	erase_range(p, &r);
 }
 
 /* CRC32(start,len): zlib's CRC-32 of len bytes from sector start. */
@@ -639,15 +824,24 @@ static void cmd_patch(struct edl_target_prog *p, struct cmd *c, uint64_t now)
 	const char *file, *sv, *vv;
 
 	(void)now;
+	file = attr(c, "filename");
+	if (p->q.patch_file_silent &&
+	    (file == NULL || strcasecmp(file, "DISK") != 0 || attr(c, "byte_offset") == NULL ||
+	     attr(c, "physical_partition_number") == NULL || attr(c, "size_in_bytes") == NULL)) {
+		/* Old handlePatch returns without any response for a file patch and
+		 * for missing attributes (REAL-DEVICES.md §2): the host times out. */
+		return;
+	}
 	if (!check_sector_size(p, c))
 		return;
-	file = attr(c, "filename");
 	if (file == NULL || strcmp(file, "DISK") != 0) {
 		qlog(p, 0, "INFO: patch of file '%s' ignored: this target only patches DISK",
 		     file ? file : "");
 		ack(p);
 		return;
 	}
+	if (storage_refused(p))
+		return;
 	if (edl_target_storage_kind(p->st) == EDL_STORAGE_NAND) {
 		fail(p, "patch: patching DISK is not supported on NAND (patch the file instead)");
 		return;
@@ -709,7 +903,7 @@ static void cmd_read(struct edl_target_prog *p, struct cmd *c, uint64_t now)
 	struct edl_target_range r;
 
 	(void)now;
-	if (!get_range(p, c, true, &r))
+	if (storage_refused(p) || !get_range(p, c, true, &r))
 		return;
 	qresp(p, 0, true, true, OUT_DOC, "");
 	struct out_item *it = push(p, OUT_READ, NULL, 0, 0);
@@ -717,29 +911,58 @@ static void cmd_read(struct edl_target_prog *p, struct cmd *c, uint64_t now)
 		it->range = r;
 }
 
-static const char *mem_type(enum edl_storage_kind kind)
+/* The emulated part's identity in getstorageinfo. UFS: the SDM855 unit's
+ * Toshiba part (EDLTests log: manufacturer 0x198, fw "300"); eMMC: Samsung's
+ * JEDEC id 0x15; NAND: Micron's ONFI id 0x2c (a guess: no public NAND sample). */
+static void part_identity(enum edl_storage_kind kind, uint32_t *mfr, const char **fw,
+                          const char **prod)
 {
 	switch (kind) {
-	case EDL_STORAGE_EMMC:
-		return "eMMC";
 	case EDL_STORAGE_UFS:
-		return "UFS";
+		*mfr = 0x198;
+		*fw = "300";
+		*prod = "THGAF8T0T43BAIRB0300";
+		return;
+	case EDL_STORAGE_EMMC:
+		*mfr = 0x15;
+		*fw = "7";
+		*prod = "KLMAG1JETD";
+		return;
 	case EDL_STORAGE_NAND:
-		return "NAND";
+		break;
 	}
-	return "?";
+	*mfr = 0x2c;
+	*fw = "1";
+	*prod = "MT29F4G08ABBFA";
 }
 
+/*
+ * getstorageinfo, as the SDM855 UFS programmer answers it (EDLTests log,
+ * REAL-DEVICES.md §2): "Device Total Logical Blocks: 0x1cb9800", "Device Block
+ * Size in Bytes: 0x1000", "Device Total Physical Partitions: 0x6", "Device
+ * Manufacturer ID: 0x198", "Device Serial Number: 0x48494241", then the JSON
+ * object; eMMC programmers add key=value lines (SECTOR_SIZE_IN_BYTES=512,
+ * num_physical_partitions=N). An invalid LUN is logged and ACKed (edl-ng #25).
+ * NAND: no public sample exists; this answers the same shape with erase blocks
+ * as blocks and mem_type "NAND" — a guess.
+ */
 static void cmd_getstorageinfo(struct edl_target_prog *p, struct cmd *c, uint64_t now)
 {
 	enum edl_storage_kind kind = edl_target_storage_kind(p->st);
-	uint64_t total_blocks, block_size;
-	uint32_t lun;
+	uint32_t luns = edl_target_storage_luns(p->st);
+	uint64_t total_blocks, block_size, lun;
+	const char *fw, *prod;
+	uint32_t mfr;
 
 	(void)now;
-	if (!get_lun(p, c, &lun))
+	if (storage_refused(p) || !get_uint(p, c, "physical_partition_number", false, 0, &lun))
 		return;
-	uint64_t sectors = edl_target_storage_sectors(p->st, lun);
+	if (lun >= luns) {
+		qlog(p, 0, "ERROR: Invalid physical partition %" PRIu64, lun);
+		ack(p);
+		return;
+	}
+	uint64_t sectors = edl_target_storage_sectors(p->st, (uint32_t)lun);
 	if (kind == EDL_STORAGE_NAND) {
 		uint32_t ppb = edl_target_storage_pages_per_block(p->st);
 		total_blocks = sectors / ppb;
@@ -748,23 +971,35 @@ static void cmd_getstorageinfo(struct edl_target_prog *p, struct cmd *c, uint64_
 		total_blocks = sectors;
 		block_size = p->ss;
 	}
-	uint32_t luns = edl_target_storage_luns(p->st);
+	part_identity(kind, &mfr, &fw, &prod);
+	qlog(p, 0, "INFO: Device Total Logical Blocks: 0x%" PRIx64, total_blocks);
+	qlog(p, 0, "INFO: Device Block Size in Bytes: 0x%" PRIx64, block_size);
+	qlog(p, 0, "INFO: Device Total Physical Partitions: 0x%" PRIx32, luns);
+	qlog(p, 0, "INFO: Device Manufacturer ID: 0x%" PRIx32, mfr);
+	qlog(p, 0, "INFO: Device Serial Number: 0x%" PRIx32, p->serial);
 	qlog(p, 0,
-	     "{\"storage_info\": {\"total_blocks\":%" PRIu64 ", \"block_size\":%" PRIu64
-	     ", \"page_size\":%" PRIu32 ", \"num_physical\":%" PRIu32 ", \"sector_size\":%" PRIu32
-	     ", \"mem_type\":\"%s\", \"prod_name\":\"EDLSTATION-EMU\"}}",
-	     total_blocks, block_size, p->ss, luns, p->ss, mem_type(kind));
-	qlog(p, 0, "TOTAL_BLOCKS=%" PRIu64, total_blocks);
-	qlog(p, 0, "BLOCK_SIZE=%" PRIu64, block_size);
-	qlog(p, 0, "PAGE_SIZE=%" PRIu32, p->ss);
-	qlog(p, 0, "SECTOR_SIZE=%" PRIu32, p->ss);
-	qlog(p, 0, "NUM_PHYSICAL=%" PRIu32, luns);
-	qlog(p, 0, "NUM_DISK_SECTORS=%" PRIu64, sectors);
-	qlog(p, 0, "MEM_TYPE=%s", mem_type(kind));
-	qlog(p, 0, "PROD_NAME=EDLSTATION-EMU");
+	     "INFO: {\"storage_info\": {\"total_blocks\":%" PRIu64 ", \"block_size\":%" PRIu64
+	     ", \"page_size\":%" PRIu32 ", \"num_physical\":%" PRIu32
+	     ", \"manufacturer_id\":%" PRIu32 ", \"serial_num\":%" PRIu32
+	     ", \"fw_version\":\"%s\",\"mem_type\":\"%s\",\"prod_name\":\"%s\"}}",
+	     total_blocks, block_size, p->ss, luns, mfr, p->serial, fw,
+	     kind == EDL_STORAGE_NAND ? "NAND" : mem_type(kind), prod);
+	if (kind == EDL_STORAGE_EMMC) {
+		qlog(p, 0, "SECTOR_SIZE_IN_BYTES=%" PRIu32, p->ss);
+		qlog(p, 0, "num_physical_partitions=%" PRIu32, luns);
+	}
 	ack(p);
 }
 
+/*
+ * getsha256digest, as Qualcomm's handleGetDigest answers it: the range is
+ * hashed in payload-sized reads with "N sectors more to hash" every 16384
+ * sectors, then "Hash start sector S num sectors N" and "Digest <64 upper-case
+ * hex>", ACK. A start beyond the partition fails its parse ("Parsed value
+ * exceeds size of partition in sectors", "Failed to parse start sector", NAK);
+ * a read that fails (the range runs off the end) logs "emmc read failed" and
+ * ACKs without a digest.
+ */
 static void cmd_getsha256digest(struct edl_target_prog *p, struct cmd *c, uint64_t now)
 {
 	struct edl_target_range r;
@@ -774,29 +1009,52 @@ static void cmd_getsha256digest(struct edl_target_prog *p, struct cmd *c, uint64
 	char hex[65];
 	uint8_t *buf = NULL;
 	EVP_MD_CTX *ctx = NULL;
+	bool ok = true;
 
 	(void)now;
-	if (!get_range(p, c, true, &r))
+	if (storage_refused(p) || !get_range(p, c, false, &r))
 		return;
-	uint64_t per = HASH_CHUNK / p->ss ? HASH_CHUNK / p->ss : 1;
+	uint64_t disk = edl_target_storage_sectors(p->st, r.lun);
+	if (r.start > disk) {
+		qlog(p, 0, "ERROR: Parsed value exceeds size of partition in sectors");
+		fail(p, "Failed to parse start sector");
+		return;
+	}
+	bool fits = edl_target_storage_check(p->st, &r, &err) == EDL_OK;
+	uint64_t per = p->payload / p->ss ? p->payload / p->ss : 1;
+	if (per > HASH_CHUNK / p->ss && HASH_CHUNK / p->ss > 0)
+		per = HASH_CHUNK / p->ss;
 	buf = malloc((size_t)(per * p->ss));
 	ctx = EVP_MD_CTX_new();
 	if (buf == NULL || ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
 		p->nomem = true;
 		goto out;
 	}
+	uint64_t done_since_log = 0;
 	for (uint64_t i = 0; i < r.count; i += per) {
 		uint64_t n = r.count - i < per ? r.count - i : per;
-		if (edl_target_storage_read(p->st, &r, i, buf, n, &err) != EDL_OK) {
-			fail(p, "getsha256digest: %s", err.detail);
-			goto out;
+		if (!fits || edl_target_storage_read(p->st, &r, i, buf, n, &err) != EDL_OK) {
+			qlog(p, 0, "ERROR: emmc read failed");
+			ok = false;
+			break;
 		}
 		EVP_DigestUpdate(ctx, buf, (size_t)(n * p->ss));
+		done_since_log += n;
+		if (done_since_log >= DIGEST_LOG_EVERY) {
+			done_since_log = 0;
+			if (i + n < r.count)
+				qlog(p, 0, "INFO: %" PRIu64 " sectors more to hash",
+				     r.count - i - n);
+		}
 	}
-	EVP_DigestFinal_ex(ctx, md, &mdlen);
-	for (unsigned i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02X", md[i]);
-	qlog(p, 0, "Digest %s", hex);
+	if (ok) {
+		EVP_DigestFinal_ex(ctx, md, &mdlen);
+		for (unsigned i = 0; i < 32; i++)
+			snprintf(hex + 2 * i, 3, "%02X", md[i]);
+		qlog(p, 0, "INFO: Hash start sector %" PRIu64 " num sectors %" PRIu64, r.start,
+		     r.count);
+		qlog(p, 0, "INFO: Digest %s", hex);
+	}
 	ack(p);
 out:
 	EVP_MD_CTX_free(ctx);
@@ -819,18 +1077,30 @@ static void cmd_setbootable(struct edl_target_prog *p, struct cmd *c, uint64_t n
 		return;
 	}
 	p->bootable = (int)v;
-	qlog(p, 0, "INFO: Set bootable drive to %" PRIu64, v);
+	/* handleSetBootableStorageDrive: "Set bootable drive to %d." */
+	qlog(p, 0, "INFO: Set bootable drive to %" PRIu64 ".", v);
 	ack(p);
 }
 
+/* nop: old handleNop answers a bare ACK (nop_bare_ack); newer programmers log
+ * their build date with it (edl's nop probe). */
 static void cmd_nop(struct edl_target_prog *p, struct cmd *c, uint64_t now)
 {
 	(void)c;
 	(void)now;
-	qlog(p, 0, "INFO: Binary build date: EDLSTATION-EMU");
+	if (!p->q.nop_bare_ack)
+		qlog(p, 0, "INFO: Binary build date: " BUILD_DATE);
 	ack(p);
 }
 
+/*
+ * power. The ACK comes first, then the programmer's last words ("Will issue
+ * reset/power off 100 useconds, if this hangs check if watchdog is enabled",
+ * "bsp_target_reset() 1", REAL-DEVICES.md §2); the state changes DelayInSeconds
+ * after the last of them has gone out. Old handlePower (power_prefix_only)
+ * matches only the "reset"/"off" prefixes, so reset_to_edl is a plain reset,
+ * and answers nothing at all to other values.
+ */
 static void cmd_power(struct edl_target_prog *p, struct cmd *c, uint64_t now)
 {
 	const char *v = attr(c, "value");
@@ -838,17 +1108,26 @@ static void cmd_power(struct edl_target_prog *p, struct cmd *c, uint64_t now)
 	uint64_t delay;
 
 	(void)now;
+	if (v == NULL && p->q.power_prefix_only)
+		return;
 	if (v == NULL) {
 		fail(p, "power: attribute 'value' is missing");
 		return;
 	}
-	if (strcasecmp(v, "reset") == 0)
+	if (p->q.power_prefix_only) {
+		if (strncasecmp(v, "reset", 5) == 0)
+			end = EDL_TARGET_PROG_RESET;
+		else if (strncasecmp(v, "off", 3) == 0)
+			end = EDL_TARGET_PROG_OFF;
+		else
+			return;
+	} else if (strcasecmp(v, "reset") == 0) {
 		end = EDL_TARGET_PROG_RESET;
-	else if (strcasecmp(v, "off") == 0)
+	} else if (strcasecmp(v, "off") == 0) {
 		end = EDL_TARGET_PROG_OFF;
-	else if (strcasecmp(v, "reset_to_edl") == 0 || strcasecmp(v, "reset-to-edl") == 0)
+	} else if (strcasecmp(v, "reset_to_edl") == 0 || strcasecmp(v, "reset-to-edl") == 0) {
 		end = EDL_TARGET_PROG_RESET_TO_EDL;
-	else {
+	} else {
 		fail(p, "power: value '%s' is not reset, off or reset_to_edl", v);
 		return;
 	}
@@ -859,8 +1138,17 @@ static void cmd_power(struct edl_target_prog *p, struct cmd *c, uint64_t now)
 		     POWER_DELAY_MAX);
 		return;
 	}
-	qlog(p, 0, "INFO: power %s in %" PRIu64 " seconds", v, delay);
-	struct out_item *it = qresp(p, 0, true, false, OUT_POWER, "");
+	ack(p);
+	qlog(p, 0,
+	     "INFO: Will issue reset/power off 100 useconds, if this hangs check if watchdog is "
+	     "enabled");
+	struct edl_buf b;
+	edl_buf_init(&b);
+	int rc = edl_buf_printf(&b, "%s<log value=\"INFO: %s\" />%s", doc_head,
+	                        end == EDL_TARGET_PROG_OFF ? "bsp_target_poweroff() 1"
+	                                                   : "bsp_target_reset() 1",
+	                        doc_tail);
+	struct out_item *it = push_buf(p, &b, rc, OUT_POWER, 0);
 	if (it != NULL) {
 		it->power = end;
 		it->delay_ms = delay * 1000;
@@ -889,6 +1177,59 @@ static int find_cmd(const char *name)
 		if (strcasecmp(handlers[i].name, name) == 0)
 			return i;
 	return -1;
+}
+
+/* The banner's function list when a profile gives none: what the emulator
+ * implements, in the order of the real SDX55 list (qfirehose logs). */
+static const char *const default_functions[] = {
+        "program",         "read",      "nop",
+        "patch",           "configure", "setbootablestoragedrive",
+        "erase",           "power",     "getstorageinfo",
+        "getsha256digest", NULL,
+};
+
+static const char *const *functions(const struct edl_target_prog *p)
+{
+	return p->q.functions != NULL ? p->q.functions : default_functions;
+}
+
+static bool supported(const struct edl_target_prog *p, const char *name)
+{
+	for (const char *const *f = functions(p); *f != NULL; f++)
+		if (strcasecmp(*f, name) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * late_logs (MSM8916: "<log/> messages can arrive after the <response/>", qdl
+ * firehose_read): the last log a command queued before its final response goes
+ * out after it. `before` is the queue's tail before the command ran.
+ */
+static void late_reorder(struct edl_target_prog *p, struct out_item *before)
+{
+	struct out_item *prev = NULL, *lg = NULL, *lg_prev = NULL;
+	struct out_item *it = before != NULL ? before->next : p->head;
+
+	for (prev = before; it != NULL; prev = it, it = it->next) {
+		if (it->kind != OUT_DOC)
+			return;
+		if (it->is_resp) {
+			if (lg == NULL || lg->next != it || it->next != NULL)
+				return;
+			/* prev..: lg_prev -> lg -> it  ==>  lg_prev -> it -> lg */
+			if (lg_prev != NULL)
+				lg_prev->next = it;
+			else
+				p->head = it;
+			lg->next = NULL;
+			it->next = lg;
+			p->tail = lg;
+			return;
+		}
+		lg = it;
+		lg_prev = prev;
+	}
 }
 
 /* "ERROR: XML not formed correctly" + NAK, naming the transfer's size and first bytes. */
@@ -955,17 +1296,38 @@ static void command(struct edl_target_prog *p, const uint8_t *data, size_t len, 
 	}
 	c.name = (const char *)c.node->name;
 	int id = find_cmd(c.name);
-	if (id < 0) {
-		fail(p, "Unknown command '%.64s'", c.name);
+	if (id >= 0)
+		p->seen[id]++;
+	if (id < 0 || !supported(p, c.name)) {
+		/* processNextXMLTag (deviceprogrammer_firehose.c): an unknown tag is
+		 * logged and ACKed, so a host that sends a command the banner did not
+		 * list believes it done. */
+		qlog(p, 0, "WARNING: Ignoring unrecognized tag '%.64s'. Continuing.", c.name);
+		ack(p);
 		goto out;
 	}
-	p->seen[id]++;
+	struct out_item *before = p->tail, *called = NULL;
+	if (!(id == CMD_NOP && p->q.nop_bare_ack)) {
+		qlog(p, 0, "INFO: Calling handler for %s", handlers[id].name);
+		called = p->tail != before ? p->tail : NULL;
+	}
 	if (p->faults.nak_nth != 0 && strcasecmp(p->faults.nak_command, c.name) == 0 &&
-	    p->seen[id] == p->faults.nak_nth) {
+	    p->seen[id] == p->faults.nak_nth)
 		fail(p, "injected failure on %s #%u", handlers[id].name, p->seen[id]);
-		goto out;
+	else
+		handlers[id].fn(p, &c, now);
+	if (called != NULL && p->tail == called) {
+		/* The handler answered nothing (old code's silent returns): the old
+		 * code that does that logs nothing either. */
+		if (before != NULL)
+			before->next = NULL;
+		else
+			p->head = NULL;
+		p->tail = before;
+		free_item(called);
 	}
-	handlers[id].fn(p, &c, now);
+	if (p->q.late_logs)
+		late_reorder(p, before);
 out:
 	for (size_t i = 0; i < c.n_owned; i++)
 		xmlFree(c.owned[i]);
@@ -1030,17 +1392,11 @@ static uint64_t final_ack_time(const struct edl_target_prog *p, uint64_t now)
 	return t > now ? t : 0;
 }
 
+/* Raw data of a <program>. A host transfer larger than the payload is taken
+ * whole: the programmer posts payload-sized reads and USB splits the transfer
+ * over them (REAL-DEVICES.md §4 item 8), so size never matters here. */
 static void raw_feed(struct edl_target_prog *p, const uint8_t *data, size_t len, uint64_t now)
 {
-	if (len > p->payload) {
-		p->raw = false;
-		fail(p,
-		     "program: raw data transfer of %zu bytes is larger than "
-		     "MaxPayloadSizeToTargetInBytes %" PRIu64 ": aborted after %" PRIu64
-		     " of %" PRIu64 " bytes",
-		     len, p->payload, p->prog_received, p->prog_bytes);
-		return;
-	}
 	uint64_t left = p->prog_bytes - p->prog_received;
 	size_t take = len < left ? len : (size_t)left;
 	bool unplug = false;
@@ -1075,7 +1431,8 @@ static void raw_feed(struct edl_target_prog *p, const uint8_t *data, size_t len,
 /* ---- public ---- */
 
 int edl_target_prog_new(struct edl_target_prog **out, struct edl_target_storage *storage,
-                        uint64_t max_payload, const struct edl_target_faults *faults)
+                        uint64_t max_payload, uint32_t serial, const struct edl_prog_quirks *quirks,
+                        const struct edl_target_faults *faults)
 {
 	struct edl_target_prog *p = calloc(1, sizeof(*p));
 
@@ -1086,6 +1443,10 @@ int edl_target_prog_new(struct edl_target_prog **out, struct edl_target_storage 
 	p->st = storage;
 	p->faults = *faults;
 	p->faults.nak_command[sizeof(p->faults.nak_command) - 1] = '\0';
+	if (quirks != NULL)
+		p->q = *quirks;
+	p->serial = serial;
+	p->zlp = true;
 	p->ss = edl_target_storage_sector_size(storage);
 	p->max_payload = faults->payload_max ? faults->payload_max
 	                 : max_payload       ? max_payload
@@ -1127,6 +1488,83 @@ int edl_target_prog_queue_stale(struct edl_target_prog *p)
 		return EDL_E_NOMEM;
 	}
 	return EDL_OK;
+}
+
+int edl_target_prog_banner(struct edl_target_prog *p)
+{
+	const char *const *fn = functions(p);
+	unsigned n = 0;
+
+	/* SDX55 / SDM855 banners (qfirehose logs, EDLTests): the build date twice,
+	 * the chip serial, then the functions. */
+	qlog(p, 0, "INFO: Binary build date: " BUILD_DATE);
+	qlog(p, 0, "INFO: Binary build date: " BUILD_DATE);
+	if (p->q.chip_serial_log != NULL)
+		qlog(p, 0, "INFO: %s", p->q.chip_serial_log);
+	else
+		qlog(p, 0, "INFO: Chip serial num: %" PRIu32 " (0x%" PRIx32 ")", p->serial,
+		     p->serial);
+	while (fn[n] != NULL)
+		n++;
+	if (p->q.banner_one_line) {
+		/* "Supported Functions: a b c" (fwupd parses both forms). */
+		struct edl_buf line;
+		int rc = EDL_OK;
+		edl_buf_init(&line);
+		for (unsigned i = 0; i < n && rc == EDL_OK; i++)
+			rc = edl_buf_printf(&line, " %s", fn[i]);
+		if (rc == EDL_OK)
+			rc = edl_buf_append(&line, "", 1);
+		if (rc == EDL_OK)
+			qlog(p, 0, "INFO: Supported Functions:%.*s", LOG_TEXT_MAX - 32,
+			     (const char *)edl_buf_head(&line));
+		else
+			p->nomem = true;
+		edl_buf_free(&line);
+	} else {
+		qlog(p, 0, "INFO: Supported Functions (%u):", n);
+		for (unsigned i = 0; i < n; i++)
+			qlog(p, 0, "INFO: %s", fn[i]);
+		qlog(p, 0, "INFO: End of supported functions %u", n);
+	}
+	if (p->nomem) {
+		p->nomem = false;
+		return EDL_E_NOMEM;
+	}
+	return EDL_OK;
+}
+
+int edl_target_prog_start_busy(struct edl_target_prog *p, uint64_t bytes)
+{
+	uint64_t disk = edl_target_storage_sectors(p->st, 0);
+
+	if (bytes == 0)
+		bytes = BUSY_DEFAULT;
+	/* The interrupted <program> wrote LUN 0 from sector 0; the range is the
+	 * whole sectors that hold the bytes still due, and the bytes of its first
+	 * sector already received are taken as zeros. */
+	uint64_t count = (bytes + p->ss - 1) / p->ss;
+	if (count > disk) {
+		count = disk;
+		bytes = disk * p->ss;
+	}
+	p->raw = true;
+	p->prog =
+	        (struct edl_target_range){.lun = 0, .start = 0, .count = count, .last = UINT64_MAX};
+	p->prog_bytes = count * p->ss;
+	p->prog_received = p->prog_bytes - bytes;
+	p->prog_index = 0;
+	p->prog_start = 0;
+	p->fill = (size_t)p->prog_received;
+	memset(p->sector, 0, p->ss);
+	p->prog_rc = EDL_OK;
+	p->prog_error[0] = '\0';
+	return EDL_OK;
+}
+
+bool edl_target_prog_in_raw(const struct edl_target_prog *p)
+{
+	return p->raw;
 }
 
 int edl_target_prog_feed(struct edl_target_prog *p, const uint8_t *data, size_t len, uint64_t now)
@@ -1222,7 +1660,7 @@ static bool read_chunk(struct edl_target_prog *p, struct out_item *it, struct ed
 	it->sent += n;
 	out->data = p->ring[slot];
 	out->len = bytes;
-	out->zlp = true;
+	out->zlp = p->zlp;
 	return true;
 }
 
@@ -1241,7 +1679,7 @@ bool edl_target_prog_next_out(struct edl_target_prog *p, struct edl_chunk *out, 
 		retire_head(p);
 		out->data = it->data;
 		out->len = it->len;
-		out->zlp = true;
+		out->zlp = p->zlp;
 		if (it->kind == OUT_POWER) {
 			p->power_end = it->power;
 			p->power_at = now + it->delay_ms;

@@ -32,14 +32,31 @@ enum edl_target_prog_end {
 };
 
 /* storage is not owned and must outlive the programmer. max_payload is its largest
- * raw transfer (faults->payload_max, when non-zero, overrides it). faults is copied. */
+ * raw transfer (faults->payload_max, when non-zero, overrides it). serial is the
+ * chip serial its banner and getstorageinfo derive from. quirks (NULL = a current
+ * programmer) and faults are copied; quirks->functions and the strings it points
+ * to are borrowed and must outlive the programmer. */
 int edl_target_prog_new(struct edl_target_prog **out, struct edl_target_storage *storage,
-                        uint64_t max_payload, const struct edl_target_faults *faults);
+                        uint64_t max_payload, uint32_t serial, const struct edl_prog_quirks *quirks,
+                        const struct edl_target_faults *faults);
 void edl_target_prog_free(struct edl_target_prog *p);
 
 /* Queues the stale output of an interrupted earlier session: one transfer that
  * holds a <log> document and a <response value="ACK"> document. */
 int edl_target_prog_queue_stale(struct edl_target_prog *p);
+
+/* Queues the start-up banner a programmer prints once the boot ROM has jumped to
+ * it: build date twice, the chip serial, the supported functions, "End of
+ * supported functions N" (one <log> document per transfer). */
+int edl_target_prog_banner(struct edl_target_prog *p);
+
+/* Starts the programmer inside an interrupted <program>'s raw phase with `bytes`
+ * still due (firehose_busy): every byte fed is raw data until they have all
+ * arrived, then the final ACK follows. */
+int edl_target_prog_start_busy(struct edl_target_prog *p, uint64_t bytes);
+
+/* True while a <program>'s raw data phase is taking bytes. */
+bool edl_target_prog_in_raw(const struct edl_target_prog *p);
 
 /* One host->device transfer. Returns EDL_OK or EDL_E_NOMEM/EDL_E_IO; protocol
  * errors are answered with NAKs. */

@@ -134,6 +134,11 @@ static int nand_map(const struct edl_target_storage *s, const struct edl_target_
 	uint64_t p = r->start;
 	uint64_t remaining = index;
 
+	/* Defined on every path: the compiler cannot see that edl_error_set() never
+	 * returns EDL_OK, so callers' loops would use them uninitialised (Release
+	 * builds warn with -Wmaybe-uninitialized). */
+	*phys = 0;
+	*run = 0;
 	while (p <= limit) {
 		uint64_t b = p / ppb;
 		uint64_t block_end = (b + 1) * ppb - 1;
@@ -284,7 +289,9 @@ int edl_target_nand_read_pages(const struct edl_target_storage *s, uint64_t page
 int edl_target_nand_read(const struct edl_target_storage *s, const struct edl_target_range *r,
                          uint64_t index, uint8_t *buf, uint64_t n, struct edl_error *err)
 {
-	uint64_t phys, run;
+	/* nand_map() sets both whenever it returns EDL_OK; gcc -O3 cannot see that
+	 * through edl_error_set() and warns (-Wmaybe-uninitialized). */
+	uint64_t phys = 0, run = 0;
 
 	if (index > r->count || n > r->count - index)
 		return edl_error_set(err, EDL_E_RANGE,

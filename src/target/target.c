@@ -7,6 +7,11 @@
  * that never answers. State changes that end the session (Sahara RESET, the
  * <power> command) take effect once their answer has been handed out, so the
  * host always receives it; the emulator then decides what the unit does next.
+ *
+ * The programmer prints its banner when the ROM jumps to it; one found running
+ * at power-on (firehose_running, firehose_busy) printed it long ago. The stall
+ * fault counts every byte the unit takes (Sahara and Firehose alike) and, once
+ * tripped, the unit takes nothing more: its OUT endpoint no longer drains.
  */
 #include "edlstation/target.h"
 
@@ -22,6 +27,8 @@ struct edl_target {
 	struct edl_pbl *pbl; /* NULL when the programmer runs from power-on */
 	struct edl_target_prog *prog;
 	enum edl_target_state state;
+	uint64_t received; /* bytes taken, for the stall fault */
+	bool stalled;
 	bool have_sha;
 	uint8_t prog_sha[32];
 };
@@ -49,15 +56,18 @@ int edl_target_new(struct edl_target **out, const struct edl_target_config *cfg,
 	rc = edl_target_storage_open(&t->st, &cfg->storage, err);
 	if (rc != EDL_OK)
 		goto out;
-	rc = edl_target_prog_new(&t->prog, t->st, cfg->max_payload, &t->faults);
+	rc = edl_target_prog_new(&t->prog, t->st, cfg->max_payload, cfg->pbl.serial, &cfg->prog,
+	                         &t->faults);
 	if (rc != EDL_OK) {
 		edl_error_set(err, rc, "emulated programmer");
 		goto out;
 	}
 	if (t->faults.silent) {
 		t->state = EDL_TARGET_SILENT;
-	} else if (t->faults.firehose_running) {
+	} else if (t->faults.firehose_running || t->faults.firehose_busy) {
 		t->state = EDL_TARGET_FIREHOSE;
+		if (t->faults.firehose_busy)
+			edl_target_prog_start_busy(t->prog, t->faults.firehose_busy_bytes);
 	} else {
 		struct edl_pbl_config pc = cfg->pbl;
 		pc.hello_consumed = pc.hello_consumed || t->faults.hello_consumed;
@@ -122,8 +132,26 @@ int edl_target_feed(struct edl_target *t, const uint8_t *data, size_t len, uint6
 {
 	int rc = EDL_OK;
 
-	if (len == 0)
+	/* A ZLP means nothing to the programmer; a boot ROM may break on one
+	 * mid-transfer (pbl.h zlp_breaks_transfer), so it sees them. */
+	if (t->stalled || (len == 0 && t->state != EDL_TARGET_SAHARA))
 		return EDL_OK;
+	if (t->faults.stall_at_bytes != 0) {
+		uint64_t room = t->faults.stall_at_bytes - t->received;
+		if (len >= room) {
+			/* Raw data is taken up to the limit (the programmer's read
+			 * completes with what arrived); a Sahara packet or a command
+			 * document that does not fit is never completed at all. */
+			t->stalled = true;
+			if (len > room &&
+			    !(t->state == EDL_TARGET_FIREHOSE && edl_target_prog_in_raw(t->prog)))
+				return EDL_OK;
+			len = (size_t)room;
+			if (len == 0)
+				return EDL_OK;
+		}
+		t->received += len;
+	}
 	switch (t->state) {
 	case EDL_TARGET_SAHARA:
 		rc = edl_pbl_feed(t->pbl, data, len);
@@ -132,6 +160,8 @@ int edl_target_feed(struct edl_target *t, const uint8_t *data, size_t len, uint6
 			edl_pbl_image_sha256(t->pbl, t->prog_sha);
 			t->have_sha = true;
 			t->state = EDL_TARGET_FIREHOSE;
+			if (rc == EDL_OK)
+				rc = edl_target_prog_banner(t->prog);
 		}
 		break;
 	case EDL_TARGET_FIREHOSE:
@@ -232,6 +262,5 @@ const char *edl_target_storage_path(struct edl_target *t, uint32_t lun)
 
 bool edl_target_stalled(const struct edl_target *t)
 {
-	(void)t;
-	return false;
+	return t->stalled;
 }

@@ -232,6 +232,32 @@ hostile_descriptor)
 	check "the unit is keyed by the chip serial" [ "$(sql "select serial from device")" = 1a2b3c4d ]
 	check "history JSON parses and carries it" sh -c "\"$EDL\" history --db \"$DB\" --format json 1a2b3c4d | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if \"DROP TABLE\" in d[\"device\"][\"usb_serial\"] else 1)'"
 	check "no terminal escape reaches the text report or the history" sh -c "! (\"$EDL\" history --db \"$DB\" 1a2b3c4d; \"$EDL\" report --db \"$DB\") | grep -q \"$(printf '\033')\""
+	# The same descriptor with --log-format json: every event line is strict
+	# JSON (UTF-8, no raw control character) and the attach event carries the
+	# descriptor's text, quotes included (libusb's ASCII reading of the string
+	# descriptor has already made the escape and the 0xff byte '?').
+	station --devices 1 --dump "$W/dump" --product-suffix "' OR 1=1; DROP TABLE run;--\"<x>&"$'\x1b[2J\xff' -- --count 1 --log-format json
+	check "exit 0 with JSON events" [ "$rc" -eq 0 ]
+	check "every JSON event parses; attach carries the descriptor; the unit passes" python3 -c '
+import json, sys
+def bad(c):
+    raise ValueError(c)
+ev = [json.loads(l.decode("utf-8"), parse_constant=bad)
+      for l in open(sys.argv[1], "rb").read().split(b"\n") if l.startswith(b"{")]
+att = [e for e in ev if e["event"] == "attach"]
+assert att and "DROP TABLE run;--\"<x>&" in att[0]["message"], att
+assert all(isinstance(e["t_ms"], int) and "message" in e for e in ev[:-1])
+assert ev[-1]["event"] == "summary" and ev[-1]["passed"] == 1, ev[-1]
+assert [e for e in ev if e["event"] == "pass" and e["serial"] == "1a2b3c4d"], ev[-3:]
+' "$OUT"
+	check "the emulator's unit.json parses and keeps the raw iProduct (escape, 0xff as U+FFFD)" python3 -c '
+import json, sys
+def bad(c):
+    raise ValueError(c)
+u = json.loads(open(sys.argv[1], "rb").read().decode("utf-8"), parse_constant=bad)
+assert u["usb_product"].endswith("DROP TABLE run;--\"<x>&\x1b[2J\ufffd"), u["usb_product"]
+assert u["serial"] == "1a2b3c4d" and u["end"] == "reset", u
+' "$W/dump/1a2b3c4d/unit.json"
 	;;
 identify)
 	# identify reads each unit's identity and leaves it ready: a run then flashes it.

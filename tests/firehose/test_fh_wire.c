@@ -358,6 +358,56 @@ static void test_fh_framer_drops_oversized_document_and_goes_on(void **state)
 	frames_free(&f);
 }
 
+/* edl's xmlparser strips f0 e9 88 14 wherever it occurs; so does the framer,
+ * also when the sequence is split over pushes, while a partial sequence is
+ * data and kept. */
+static const char JUNK_STREAM[] =
+        "\xf0\xe9\x88\x14" /* before a document */
+        "<?xml version=\"1.0\" encoding=\"UTF-8\" ?>\n<data>\n<log value=\"INFO: "
+        "\xf0\xe9\x88\x14"
+        "Binary build date: Apr 19 2020 @ 17:49:11\" /></data>" /* inside a value */
+        "<?xml version=\"1.0\" encoding=\"UTF-8\" ?>\n<data>\n<response value=\"ACK\" "
+        "/>\xf0\xe9\x88\x14</data>"         /* inside the closing tag's reach */
+        "\xf0\xe9\x88" FH_LOG("x\xf0\xe9y") /* partial sequences are kept */
+        "\xf0\xe9\x88\x14\xf0\xe9\x88\x14"; /* back to back, at the end */
+
+static void test_fh_framer_strips_the_f0e98814_sequence(void **state)
+{
+	(void)state;
+	struct frames whole, f;
+
+	frame_stream(&whole, JUNK_STREAM, sizeof(JUNK_STREAM) - 1, 65536, FH_SPLIT_WHOLE, 0);
+	assert_int_equal(whole.n, 3);
+	assert_string_equal(whole.docs[0],
+	                    FH_HDR "\n<data>\n<log value=\"INFO: Binary build date: Apr 19 2020 @ "
+	                           "17:49:11\" /></data>");
+	assert_string_equal(whole.docs[1], FH_HDR "\n<data>\n<response value=\"ACK\" /></data>");
+	assert_string_equal(whole.docs[2], FH_LOG("x\xf0\xe9y"));
+	/* Only the partial "f0 e9 88" between documents was skipped. */
+	assert_int_equal(whole.skipped, 3);
+	for (uint32_t seed = 0; seed < 100; seed++) {
+		frame_stream(&f, JUNK_STREAM, sizeof(JUNK_STREAM) - 1, 65536,
+		             seed ? FH_SPLIT_RANDOM : FH_SPLIT_BYTES, seed);
+		assert_int_equal(f.n, whole.n);
+		assert_int_equal(f.skipped, whole.skipped);
+		for (size_t i = 0; i < whole.n; i++)
+			assert_string_equal(f.docs[i], whole.docs[i]);
+		frames_free(&f);
+	}
+	frames_free(&whole);
+
+	/* The documents parse once stripped. */
+	struct edl_fh_doc d;
+	struct edl_error err;
+	frame_stream(&whole, JUNK_STREAM, sizeof(JUNK_STREAM) - 1, 65536, FH_SPLIT_WHOLE, 0);
+	assert_int_equal(edl_fh_doc_parse(&d, whole.docs[0], strlen(whole.docs[0]), 65536, &err),
+	                 EDL_OK);
+	assert_int_equal(d.n_items, 1);
+	assert_string_equal(d.items[0].text, "INFO: Binary build date: Apr 19 2020 @ 17:49:11");
+	edl_fh_doc_free(&d);
+	frames_free(&whole);
+}
+
 /* ---- parsing ---- */
 
 static void test_fh_parser_keeps_logs_and_response_in_order(void **state)
@@ -421,6 +471,63 @@ static void test_fh_parser_rejects_malformed_and_hostile_xml(void **state)
 	edl_fh_doc_free(&d);
 }
 
+/* The Quectel vendor erase of RG500Q packages (xhikarishii/openwrt-ipq#3),
+ * exactly as written: these attributes, this order, nothing added. */
+static void test_fh_vendor_entry_is_verbatim(void **state)
+{
+	(void)state;
+	struct cmd c;
+	struct edl_error err;
+	const char *attrs[] = {"a_rawdata_start_sector",
+	                       "6528",
+	                       "b_rawdata_num_sector",
+	                       "640",
+	                       "c_project_name",
+	                       "RG500QEA_VH",
+	                       "d_project_type",
+	                       "STD",
+	                       "vendor",
+	                       "quectel"};
+
+	edl_buf_init(&c.buf);
+	assert_int_equal(edl_fh_cmd_vendor(&c.buf, "erase", attrs, 5, &err), EDL_OK);
+	cmd_parse(&c, "erase");
+	assert_int_equal(fh_attr_count(c.node), 5);
+	size_t i = 0;
+	for (xmlAttrPtr a = c.node->properties; a != NULL; a = a->next, i++) {
+		assert_string_equal((const char *)a->name, attrs[2 * i]);
+		assert_string_equal(fh_attr(c.node, (const char *)a->name), attrs[2 * i + 1]);
+	}
+	static const char body[] = "<data><erase a_rawdata_start_sector=\"6528\" "
+	                           "b_rawdata_num_sector=\"640\" c_project_name=\"RG500QEA_VH\" "
+	                           "d_project_type=\"STD\" vendor=\"quectel\"/></data>";
+	assert_non_null(memmem(edl_buf_head(&c.buf), edl_buf_size(&c.buf), body, sizeof(body) - 1));
+	cmd_done(&c);
+
+	/* Values are escaped by libxml2. */
+	const char *odd[] = {"note", "a<b & \"c\""};
+	edl_buf_init(&c.buf);
+	assert_int_equal(edl_fh_cmd_vendor(&c.buf, "harden", odd, 1, &err), EDL_OK);
+	cmd_parse(&c, "harden");
+	assert_string_equal(fh_attr(c.node, "note"), "a<b & \"c\"");
+	cmd_done(&c);
+
+	/* Names that are not XML names, a missing value, a repeated attribute. */
+	struct edl_buf b;
+	edl_buf_init(&b);
+	const char *bad_name[] = {"a b", "1"};
+	const char *no_value[] = {"a", NULL};
+	const char *twice[] = {"vendor", "quectel", "vendor", "other"};
+	assert_int_equal(edl_fh_cmd_vendor(&b, "erase x", attrs, 1, &err), EDL_E_INVAL);
+	assert_int_equal(edl_fh_cmd_vendor(&b, NULL, attrs, 1, &err), EDL_E_INVAL);
+	assert_int_equal(edl_fh_cmd_vendor(&b, "erase", bad_name, 1, &err), EDL_E_INVAL);
+	assert_non_null(strstr(err.detail, "'a b'"));
+	assert_int_equal(edl_fh_cmd_vendor(&b, "erase", no_value, 1, &err), EDL_E_INVAL);
+	assert_int_equal(edl_fh_cmd_vendor(&b, "erase", twice, 2, &err), EDL_E_INVAL);
+	assert_non_null(strstr(err.detail, "'vendor' given twice"));
+	edl_buf_free(&b);
+}
+
 static void test_fh_parse_u64_is_strict(void **state)
 {
 	(void)state;
@@ -449,7 +556,7 @@ static void test_fh_storage_info_json_form(void **state)
 	        "\"page_size\":4096, \"num_physical\":6, \"manufacturer_id\":462, "
 	        "\"serial_num\":1234, \"fw_version\":\"0300\", \"nested\": {\"a\": [1, \"}\"]}, "
 	        "\"mem_type\":\"UFS\", \"prod_name\":\"KLUDG4UHDB-B2D1\"}}",
-	        "TOTAL_BLOCKS=1", /* the JSON wins */
+	        "INFO: Device Total Logical Blocks: 0x1", /* the JSON wins */
 	};
 
 	assert_int_equal(edl_fh_storage_info_parse(&si, logs, 3), EDL_OK);
@@ -477,32 +584,87 @@ static void test_fh_storage_info_json_form(void **state)
 	assert_false(si.valid);
 }
 
-static void test_fh_storage_info_key_value_form(void **state)
+/* The line forms real programmers print (Qualcomm devprg storage code, edl
+ * logs); the invented TOTAL_BLOCKS= form is not read. */
+static void test_fh_storage_info_line_forms(void **state)
 {
 	(void)state;
 	struct edl_fh_storage_info si;
-	const char *eq[] = {"INFO: TOTAL_BLOCKS=30777344", "block_size=512 PAGE_SIZE=512",
-	                    "Num_Physical=1", "MEM_TYPE=eMMC"};
-	const char *colon[] = {"INFO: Device Total Logical Blocks: 0x1d5a000",
-	                       "INFO: Device Block Size in Bytes: 0x200",
-	                       "INFO: Device Total Physical Partitions: 0x7",
-	                       "INFO: Device Manufacturer ID: 0x15"};
+	const char *ufs[] = {"INFO: Calling handler for getstorageinfo",
+	                     "INFO: Device Total Logical Blocks: 0x1cb9800",
+	                     "INFO: Device Block Size in Bytes: 0x1000",
+	                     "INFO: Device Total Physical Partitions: 0x6",
+	                     "INFO: Device Manufacturer ID: 0x198",
+	                     "INFO: Device Serial Number: 0x48494241"};
+	const char *misspelt[] = {"INFO: Device Total Logical Blocks: 0x1d5a000",
+	                          "INFO: Device Block Size in Bytes: 0x200",
+	                          "INFO: Device Total Physical Paritions: 0x3"};
+	const char *emmc[] = {"INFO: Device Total Logical Blocks: 0x3a3e000",
+	                      "INFO: SECTOR_SIZE_IN_BYTES=512", "INFO: num_physical_partitions=3",
+	                      "INFO: MFR_ID=0x15"};
+	const char *invented[] = {"INFO: TOTAL_BLOCKS=30777344", "BLOCK_SIZE=512 PAGE_SIZE=512",
+	                          "NUM_DISK_SECTORS=30777344", "MEM_TYPE=eMMC"};
 	const char *none[] = {"INFO: nothing here", "ERROR: unknown command"};
 
-	assert_int_equal(edl_fh_storage_info_parse(&si, eq, 4), EDL_OK);
-	assert_int_equal(si.total_blocks, 30777344);
-	assert_int_equal(si.num_sectors, 30777344);
-	assert_int_equal(si.sector_size, 512);
-	assert_int_equal(si.num_physical, 1);
-	assert_string_equal(si.mem_type, "eMMC");
+	assert_int_equal(edl_fh_storage_info_parse(&si, ufs, 6), EDL_OK);
+	assert_true(si.valid);
+	assert_int_equal(si.total_blocks, 0x1cb9800);
+	assert_int_equal(si.num_sectors, 0x1cb9800);
+	assert_int_equal(si.sector_size, 4096);
+	assert_int_equal(si.num_physical, 6);
+	assert_int_equal(si.manufacturer_id, 0x198);
+	assert_int_equal(si.serial_num, 0x48494241);
 
-	assert_int_equal(edl_fh_storage_info_parse(&si, colon, 4), EDL_OK);
-	assert_int_equal(si.total_blocks, 0x1d5a000);
+	assert_int_equal(edl_fh_storage_info_parse(&si, misspelt, 3), EDL_OK);
 	assert_int_equal(si.num_sectors, 0x1d5a000);
 	assert_int_equal(si.sector_size, 512);
-	assert_int_equal(si.num_physical, 7);
+	assert_int_equal(si.num_physical, 3);
 
+	assert_int_equal(edl_fh_storage_info_parse(&si, emmc, 4), EDL_OK);
+	assert_int_equal(si.num_sectors, 0x3a3e000);
+	assert_int_equal(si.sector_size, 512);
+	assert_int_equal(si.num_physical, 3);
+	assert_int_equal(si.manufacturer_id, 0x15);
+
+	assert_int_equal(edl_fh_storage_info_parse(&si, invented, 4), EDL_E_FH_STORAGE_INFO);
+	assert_false(si.valid);
+	assert_int_equal(si.total_blocks, 0);
+	assert_int_equal(si.sector_size, 0);
 	assert_int_equal(edl_fh_storage_info_parse(&si, none, 2), EDL_E_FH_STORAGE_INFO);
+}
+
+/* Every key of the real JSON object, with mfr_id as the other spelling. */
+static void test_fh_storage_info_json_real_keys(void **state)
+{
+	(void)state;
+	struct edl_fh_storage_info si;
+	const char *ufs[] = {"{\"storage_info\": {\"total_blocks\":30119936, \"block_size\":4096, "
+	                     "\"page_size\":4096, \"num_physical\":6, \"manufacturer_id\":462, "
+	                     "\"serial_num\":1094861636, \"fw_version\":\"0300\", "
+	                     "\"mem_type\":\"UFS\", \"prod_name\":\"H28U74301AMR\"}}"};
+	const char *emmc[] = {"INFO: {\"storage_info\": {\"total_blocks\":30535680, "
+	                      "\"block_size\":512, \"page_size\":512, \"num_physical\":4, "
+	                      "\"mfr_id\":21, \"serial_num\":305419896, \"fw_version\":\"7\", "
+	                      "\"mem_type\":\"eMMC\", \"prod_name\":\"DH6DAB\"}}",
+	                      "INFO: num_physical_partitions=9" /* the JSON wins */};
+
+	assert_int_equal(edl_fh_storage_info_parse(&si, ufs, 1), EDL_OK);
+	assert_int_equal(si.num_sectors, 30119936);
+	assert_int_equal(si.sector_size, 4096);
+	assert_int_equal(si.num_physical, 6);
+	assert_int_equal(si.manufacturer_id, 462);
+	assert_int_equal(si.serial_num, 1094861636);
+	assert_string_equal(si.fw_version, "0300");
+	assert_string_equal(si.mem_type, "UFS");
+	assert_string_equal(si.prod_name, "H28U74301AMR");
+
+	assert_int_equal(edl_fh_storage_info_parse(&si, emmc, 2), EDL_OK);
+	assert_int_equal(si.num_sectors, 30535680);
+	assert_int_equal(si.sector_size, 512);
+	assert_int_equal(si.num_physical, 4);
+	assert_int_equal(si.manufacturer_id, 21);
+	assert_int_equal(si.serial_num, 305419896);
+	assert_string_equal(si.mem_type, "eMMC");
 }
 
 static void test_fh_digest_parse(void **state)
@@ -531,6 +693,48 @@ static void test_fh_digest_parse(void **state)
 	assert_int_equal(edl_fh_digest_parse(d, shorter, 1), EDL_E_FH_DIGEST);
 	assert_int_equal(edl_fh_digest_parse(d, longer, 1), EDL_E_FH_DIGEST);
 	assert_int_equal(edl_fh_digest_parse(d, NULL, 0), EDL_E_FH_DIGEST);
+
+	/* Qualcomm handleGetDigest's progress lines are not digests. */
+	const char *progress[] = {
+	        "INFO: Hash start sector 0 num sectors 65536", "INFO: 49152 sectors more to hash",
+	        "INFO: 32768 sectors more to hash",
+	        "INFO: Digest "
+	        "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08"};
+	memset(d, 0, sizeof(d));
+	assert_int_equal(edl_fh_digest_parse(d, progress, 4), EDL_OK);
+	assert_int_equal(d[0], 0x9f);
+	assert_int_equal(d[31], 0x08);
+	assert_int_equal(edl_fh_digest_parse(d, progress, 3), EDL_E_FH_DIGEST);
+}
+
+/* A digest cut between two logs is joined when the first has fewer than 64
+ * digits and the next is the rest. */
+static void test_fh_digest_split_over_two_logs(void **state)
+{
+	(void)state;
+	uint8_t d[32];
+	const char *split[] = {"INFO: Digest 9F86D081884C7D659A2FEAA0C55AD015",
+	                       "A3BF4F1B2B0B822CD15D6C15B0F00A08"};
+	const char *prefixed[] = {"INFO: Digest 9F86D081884C7D659A2FEAA0C5",
+	                          "INFO: 5AD015A3BF4F1B2B0B822CD15D6C15B0F00A08 "};
+	const char *too_many[] = {"INFO: Digest 9F86D081884C7D659A2FEAA0C55AD015",
+	                          "A3BF4F1B2B0B822CD15D6C15B0F00A08FF"};
+	const char *not_next[] = {"INFO: Digest 9F86D081884C7D659A2FEAA0C55AD015", "INFO: other",
+	                          "A3BF4F1B2B0B822CD15D6C15B0F00A08"};
+
+	memset(d, 0, sizeof(d));
+	assert_int_equal(edl_fh_digest_parse(d, split, 2), EDL_OK);
+	assert_int_equal(d[0], 0x9f);
+	assert_int_equal(d[15], 0x15);
+	assert_int_equal(d[16], 0xa3);
+	assert_int_equal(d[31], 0x08);
+	memset(d, 0, sizeof(d));
+	assert_int_equal(edl_fh_digest_parse(d, prefixed, 2), EDL_OK);
+	assert_int_equal(d[0], 0x9f);
+	assert_int_equal(d[31], 0x08);
+	assert_int_equal(edl_fh_digest_parse(d, too_many, 2), EDL_E_FH_DIGEST);
+	assert_int_equal(edl_fh_digest_parse(d, not_next, 3), EDL_E_FH_DIGEST);
+	assert_int_equal(edl_fh_digest_parse(d, split, 1), EDL_E_FH_DIGEST);
 }
 
 int main(void)
@@ -546,8 +750,12 @@ int main(void)
 	        cmocka_unit_test(test_fh_parser_rejects_malformed_and_hostile_xml),
 	        cmocka_unit_test(test_fh_parse_u64_is_strict),
 	        cmocka_unit_test(test_fh_storage_info_json_form),
-	        cmocka_unit_test(test_fh_storage_info_key_value_form),
+	        cmocka_unit_test(test_fh_storage_info_line_forms),
+	        cmocka_unit_test(test_fh_storage_info_json_real_keys),
 	        cmocka_unit_test(test_fh_digest_parse),
+	        cmocka_unit_test(test_fh_digest_split_over_two_logs),
+	        cmocka_unit_test(test_fh_framer_strips_the_f0e98814_sequence),
+	        cmocka_unit_test(test_fh_vendor_entry_is_verbatim),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	xmlCleanupParser();

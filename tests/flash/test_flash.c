@@ -16,6 +16,7 @@
 #include "edlstation/elf_image.h"
 #include "edlstation/flash.h"
 #include "edlstation/memlink.h"
+#include "edlstation/profile.h"
 #include "edlstation/target.h"
 #include "testplan.h"
 
@@ -374,6 +375,7 @@ struct seen {
 	size_t last_end_step;
 	char last_warning[256];
 	uint64_t program_bytes;
+	uint64_t drain_at; /* when the programmer was first talked to */
 };
 
 static void on_event(const struct edl_flash_event *ev, void *data)
@@ -382,6 +384,8 @@ static void on_event(const struct edl_flash_event *ev, void *data)
 	switch (ev->kind) {
 	case EDL_FLASH_EV_STAGE:
 		s->stages++;
+		if (ev->stage == EDL_STAGE_DRAIN && s->drain_at == 0)
+			s->drain_at = ev->now;
 		break;
 	case EDL_FLASH_EV_IDENTITY:
 		assert_non_null(ev->identity);
@@ -639,6 +643,175 @@ static void test_flash_package_larger_than_the_unit_is_a_wrong_package(void **st
 	rig_free(&r);
 }
 
+/* ---- device profiles: the whole job against each real family's behaviour ---- */
+
+static void rig_init_profile(struct rig *r, const struct edl_device_profile *p, uint32_t seed)
+{
+	rig_init(r, p->storage);
+	testplan_free(&r->tp);
+	testplan_build_sector(&r->tp, p->storage, p->sector_size, seed);
+	r->fopt.plan = &r->tp.plan;
+	edl_profile_apply(p, &r->tcfg);
+	r->tcfg.storage.sectors = p->storage == EDL_STORAGE_NAND ? 64 * 64 : 1u << 16;
+}
+
+static void flash_profile(const struct edl_device_profile *p, enum edl_memlink_fragment frag)
+{
+	struct rig r;
+	struct seen seen;
+
+	memset(&seen, 0, sizeof(seen));
+	rig_init_profile(&r, p, 11);
+	r.fopt.on_event = on_event;
+	r.fopt.event_data = &seen;
+	r.lopt.fragment = frag;
+	r.lopt.fragment_size = 7;
+	assert_int_equal(rig_run(&r), EDL_OK);
+	if (edl_flash_job_status(r.job) != EDL_ENGINE_DONE)
+		print_error("profile %s: %s\n", p->name, edl_flash_job_error(r.job)->detail);
+	assert_passed(&r);
+	assert_images_stored(&r);
+	assert_programmer_received(&r);
+	assert_int_equal(seen.ends, r.tp.plan.n_steps);
+	const struct edl_sahara_identity *id = edl_flash_job_identity(r.job);
+	assert_non_null(id);
+	assert_string_equal(id->serial_hex, "1a2b3c4d");
+	/* The PK hash as long as the chip's own: 48 bytes on SHA-384 parts. */
+	if (!(p->pbl.refuse_exec_mask & (1u << EDL_SAHARA_EXEC_PK_HASH)))
+		assert_int_equal(id->pk_hash_len, p->pk_hash_len);
+	/* NAND is verified only when asked; elsewhere by digest or read-back. */
+	if (p->storage == EDL_STORAGE_NAND)
+		assert_int_equal(seen.checked[EDL_CHECKED_NONE], r.tp.plan.n_steps);
+	else
+		assert_int_equal(
+		        seen.checked[EDL_CHECKED_DIGEST] + seen.checked[EDL_CHECKED_READBACK], 3);
+	rig_free(&r);
+}
+
+static void test_flash_every_profile_flashes_byte_exact(void **state)
+{
+	(void)state;
+	for (size_t i = 0; edl_profile_at(i) != NULL; i++) {
+		flash_profile(edl_profile_at(i), EDL_MEMLINK_WHOLE);
+		flash_profile(edl_profile_at(i), EDL_MEMLINK_RANDOM);
+	}
+}
+
+static void test_flash_reads_the_banner_before_configure(void **state)
+{
+	(void)state;
+	struct rig r;
+
+	rig_init_profile(&r, edl_profile_find("sdx55"), 3);
+	assert_int_equal(rig_run(&r), EDL_OK);
+	assert_passed(&r);
+	/* One configure per negotiation round, none re-sent: nothing was lost to
+	 * a programmer still printing its banner. */
+	struct edl_flash_progress pr;
+	edl_flash_job_progress(r.job, &pr);
+	assert_int_equal(edl_target_commands_seen(r.target, "configure"), pr.configure_rounds);
+	assert_int_equal(pr.payload, 8192);
+	rig_free(&r);
+}
+
+static void test_flash_wrong_storage_is_a_wrong_package_before_any_write(void **state)
+{
+	(void)state;
+	struct rig r;
+
+	/* A NAND package on a UFS unit: its programmer refuses MemoryName nand. */
+	rig_init(&r, EDL_STORAGE_NAND);
+	edl_profile_apply(edl_profile_find("sdm845"), &r.tcfg);
+	assert_int_equal(rig_run(&r), EDL_OK);
+	assert_int_equal(edl_flash_job_status(r.job), EDL_ENGINE_FAILED);
+	assert_int_equal(edl_flash_job_error(r.job)->code, EDL_E_WRONG_PACKAGE);
+	const char *d = edl_flash_job_error(r.job)->detail;
+	assert_non_null(strstr(d, "this package is for nand units"));
+	assert_non_null(strstr(d, "no byte was written"));
+	assert_int_equal(edl_target_commands_seen(r.target, "erase"), 0);
+	assert_int_equal(edl_target_commands_seen(r.target, "program"), 0);
+	rig_free(&r);
+}
+
+static void test_flash_lenient_programmer_wrong_storage_is_a_wrong_package(void **state)
+{
+	(void)state;
+	struct rig r;
+
+	/* An old programmer ACKs any MemoryName and fails the first storage access. */
+	rig_init(&r, EDL_STORAGE_UFS);
+	r.tcfg.storage.kind = EDL_STORAGE_EMMC;
+	r.tcfg.storage.sector_size = 512;
+	r.tcfg.storage.luns = 1;
+	r.tcfg.prog.memory_name_lenient = true;
+	assert_int_equal(rig_run(&r), EDL_OK);
+	assert_int_equal(edl_flash_job_error(r.job)->code, EDL_E_WRONG_PACKAGE);
+	assert_non_null(strstr(edl_flash_job_error(r.job)->detail, "refuses that storage"));
+	assert_int_equal(edl_target_commands_seen(r.target, "program"), 0);
+	rig_free(&r);
+}
+
+static void test_flash_recovers_programmer_left_mid_raw_data(void **state)
+{
+	(void)state;
+	struct rig r;
+	struct seen seen;
+
+	memset(&seen, 0, sizeof(seen));
+	rig_init(&r, EDL_STORAGE_EMMC);
+	r.fopt.on_event = on_event;
+	r.fopt.event_data = &seen;
+	r.tcfg.faults.firehose_busy = true;
+	r.tcfg.faults.firehose_busy_bytes = 3u << 20;
+	assert_int_equal(rig_run(&r), EDL_OK);
+	assert_passed(&r);
+	assert_images_stored(&r);
+	assert_true(edl_flash_job_found_running(r.job));
+	assert_non_null(strstr(seen.last_warning, "bytes of filler completed it"));
+	/* Recognised within 2 s of power-on (virtual time from 1000). */
+	assert_true(seen.drain_at != 0 && seen.drain_at - 1000 <= 2000);
+	rig_free(&r);
+}
+
+static void test_flash_quectel_vendor_erase_sent_verbatim(void **state)
+{
+	(void)state;
+	struct rig r;
+	static const char *attrs_src[] = {
+	        "a_rawdata_start_sector",
+	        "64",
+	        "b_rawdata_num_sector",
+	        "64",
+	        "c_project_name",
+	        "RG500QEA_VH",
+	        "d_project_type",
+	        "STD",
+	        "vendor",
+	        "quectel",
+	};
+	char *attrs[10];
+
+	rig_init_profile(&r, edl_profile_find("sdx55"), 5);
+	for (size_t i = 0; i < 10; i++)
+		attrs[i] = (char *)attrs_src[i];
+	/* The vendor step goes right after the first erase, as QFirehose orders it. */
+	struct edl_plan_step *st = r.tp.steps;
+	memmove(st + 2, st + 1, (r.tp.plan.n_steps - 1) * sizeof(*st));
+	memset(&st[1], 0, sizeof(st[1]));
+	st[1].kind = EDL_STEP_VENDOR;
+	snprintf(st[1].element, sizeof(st[1].element), "erase");
+	st[1].vendor_attrs = attrs;
+	st[1].n_vendor_attrs = 5;
+	snprintf(st[1].source, sizeof(st[1].source), "rawprogram_nand_p4K_b256K_update.xml:3");
+	r.tp.plan.n_steps++;
+	assert_int_equal(rig_run(&r), EDL_OK);
+	assert_passed(&r);
+	assert_images_stored(&r);
+	/* Three plain erases and the vendor one. */
+	assert_int_equal(edl_target_commands_seen(r.target, "erase"), 4);
+	rig_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -667,6 +840,12 @@ int main(void)
 	        cmocka_unit_test(test_flash_digest_nak_falls_back_to_readback),
 	        cmocka_unit_test(test_flash_nand_verified_only_when_asked),
 	        cmocka_unit_test(test_flash_package_larger_than_the_unit_is_a_wrong_package),
+	        cmocka_unit_test(test_flash_every_profile_flashes_byte_exact),
+	        cmocka_unit_test(test_flash_reads_the_banner_before_configure),
+	        cmocka_unit_test(test_flash_wrong_storage_is_a_wrong_package_before_any_write),
+	        cmocka_unit_test(test_flash_lenient_programmer_wrong_storage_is_a_wrong_package),
+	        cmocka_unit_test(test_flash_recovers_programmer_left_mid_raw_data),
+	        cmocka_unit_test(test_flash_quectel_vendor_erase_sent_verbatim),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

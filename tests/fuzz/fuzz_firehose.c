@@ -1,10 +1,12 @@
 /*
  * libFuzzer target for everything the Firehose host does with device bytes:
  * the framer (whole input versus fragments chosen by the input itself must
- * yield the same documents), the document parser, the storage-info and digest
- * log parsers, and host engines waiting for a response (nop, configure,
- * getstorageinfo, getsha256digest, a read in raw mode) fed the bytes in
- * arbitrary fragments. Any crash, leak, sanitizer report or framing mismatch
+ * yield the same documents and strip the same junk sequences), the document
+ * parser, the storage-info and digest log parsers, and host engines waiting
+ * for a response (nop, configure with and without re-sending, getstorageinfo,
+ * getsha256digest, a read in raw mode, a program, a vendor entry, a drain)
+ * fed the bytes in arbitrary fragments; the function list is read from every
+ * log. Any crash, leak, sanitizer report or framing mismatch
  * is a finding. Input: 4 bytes of fragmentation seed, then the device stream.
  */
 #include <stdint.h>
@@ -30,6 +32,7 @@ struct summary {
 	uint64_t docs;
 	uint64_t too_large;
 	uint64_t skipped;
+	uint64_t stripped;
 };
 
 static void mix(struct summary *s, const void *p, size_t n)
@@ -83,6 +86,7 @@ static void frame(struct summary *out, const uint8_t *data, size_t len, uint32_t
 		off += piece;
 	}
 	out->skipped = fr.skipped;
+	out->stripped = fr.stripped;
 	edl_fh_framer_free(&fr);
 }
 
@@ -139,6 +143,10 @@ static void run_host(int which, const uint8_t *data, size_t len, uint32_t seed)
 	        .lun = 0, .sector_size = 512, .start_sector = "0", .num_sectors = 8, .label = "x"};
 	struct edl_fh_configure conf = {.storage = EDL_STORAGE_UFS, .zlp_aware = true};
 	struct edl_fh_source src = {.data = image, .len = sizeof(image)};
+	struct edl_fh_configure resend = {
+	        .storage = EDL_STORAGE_NAND, .zlp_aware = true, .resend_ms = 50, .window_ms = 200};
+	static const char *const vendor_attrs[] = {"a_rawdata_start_sector", "6528", "vendor",
+	                                           "quectel"};
 
 	edl_fh_config_default(&cfg);
 	cfg.max_doc_bytes = 1024;
@@ -164,6 +172,12 @@ static void run_host(int which, const uint8_t *data, size_t len, uint32_t seed)
 	case 5:
 		edl_fh_host_program(h, &r, &src, 1000);
 		break;
+	case 6:
+		edl_fh_host_configure(h, &resend, 1000);
+		break;
+	case 7:
+		edl_fh_host_vendor(h, "erase", vendor_attrs, 2, 1000);
+		break;
 	default:
 		edl_fh_host_drain(h, 1000);
 		break;
@@ -172,6 +186,9 @@ static void run_host(int which, const uint8_t *data, size_t len, uint32_t seed)
 		touch_chunk(&c);
 	feed(h, data, len, seed);
 	if (got > 8 * 512)
+		abort();
+	const char *fns = edl_fh_host_functions(h);
+	if (fns != NULL && fns[0] != '\0' && edl_fh_host_supports(h, fns) == EDL_FH_SUPPORT_UNKNOWN)
 		abort();
 	for (size_t i = 0; i < edl_fh_host_log_count(h); i++)
 		if (edl_fh_host_log(h, i) == NULL)
@@ -226,7 +243,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (memcmp(&whole, &split, sizeof(whole)) != 0)
 		abort();
 	run_log_parsers(data, size);
-	for (int which = 0; which < 7; which++)
+	for (int which = 0; which < 9; which++)
 		run_host(which, data, size, seed);
 	return 0;
 }

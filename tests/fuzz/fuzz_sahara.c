@@ -1,8 +1,8 @@
 /*
  * libFuzzer target for Sahara: arbitrary bytes go to the decoder, and to a host
  * engine driven by a scripted device into each of its states (waiting for
- * HELLO, for the probe answer, for a fresh HELLO, in command mode, transferring,
- * waiting for DONE_RESP, finished). Input is fed once as one transfer and once
+ * HELLO, for the probe answer, flushing, for a fresh HELLO, in command mode,
+ * transferring, waiting for DONE_RESP, finished). Input is fed once as one transfer and once
  * cut into transfers by length bytes (0xff = let the deadline pass). Chunks the
  * engine queues are read in full so the sanitizers see any bad pointer.
  */
@@ -57,6 +57,8 @@ static struct edl_sahara_host *prepare(int s, uint64_t *out_now)
 	cfg.n_images = 2;
 	cfg.identify = s >= 3 && s <= 7;
 	cfg.upload = s != 7;
+	/* A short flush (one chunk): drain() reads every filler byte. */
+	cfg.flush_max_bytes = 5000;
 	if (edl_sahara_host_new(&h, &cfg) != EDL_OK)
 		return NULL;
 	edl_sahara_host_start(h, now);
@@ -65,6 +67,14 @@ static struct edl_sahara_host *prepare(int s, uint64_t *out_now)
 		break;
 	case 1: /* probe sent */
 		now += 500;
+		edl_sahara_host_timeout(h, now);
+		drain(h);
+		break;
+	case 12: /* probe unanswered: filler sent, waiting for an answer */
+		now += 500;
+		edl_sahara_host_timeout(h, now);
+		drain(h);
+		now += 1000;
 		edl_sahara_host_timeout(h, now);
 		drain(h);
 		break;
@@ -93,9 +103,8 @@ static struct edl_sahara_host *prepare(int s, uint64_t *out_now)
 			DEV(edl_sahara_encode_execute_resp(p_, sizeof(p_), 0x0a, 64));
 			break;
 		}
+		/* A refusal ends command mode: SWITCH_MODE(0) follows at once. */
 		DEV(edl_sahara_encode_execute_resp(p_, sizeof(p_), 0x02, 0));
-		DEV(edl_sahara_encode_execute_resp(p_, sizeof(p_), 0x03, 0));
-		DEV(edl_sahara_encode_execute_resp(p_, sizeof(p_), 0x07, 0));
 		break;
 	case 8:  /* transferring */
 	case 9:  /* waiting for DONE_RESP */
@@ -115,7 +124,7 @@ static struct edl_sahara_host *prepare(int s, uint64_t *out_now)
 	return h;
 }
 
-#define N_SCRIPTS 12
+#define N_SCRIPTS 13
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -204,6 +204,33 @@ expect hostile "package is INVALID: 5 errors"
 run hostile_json 2 "$H" --no-cache --json
 expect hostile_json '"valid":false,"errors":5'
 
+# The JSON must parse (strict UTF-8, no raw control characters) whatever the
+# package holds: a directory name with a control byte, a quote, a backslash and
+# bytes that are not UTF-8; labels and file names with quotes, backslash, tab,
+# newline, DEL and a C1 control (XML character references).
+W="$T/$(printf 'w\001"\\\377\300x')"
+mkdir -p "$W"
+cp "$H/prog_firehose.mbn" "$H/big.img" "$W/"
+cat >"$W/rawprogram0.xml" <<'EOF'
+<?xml version="1.0" ?>
+<data>
+  <program SECTOR_SIZE_IN_BYTES="512" filename="big.img" label="q&quot;b\t&#9;d&#127;c&#150;" num_partition_sectors="2" physical_partition_number="0" start_sector="200"/>
+  <program SECTOR_SIZE_IN_BYTES="512" filename="gone&quot;&#10;.img" label="m" num_partition_sectors="8" physical_partition_number="0" start_sector="100"/>
+</data>
+EOF
+run weird_json 2 "$W" --no-cache --json
+python3 -c '
+import json, sys
+def bad(c):
+    raise ValueError(c)
+d = json.loads(open(sys.argv[1], "rb").read().decode("utf-8"), parse_constant=bad)
+root = d["package"]["root"]
+assert "w\x01\"\\\ufffd\ufffdx" in root, root
+labels = [s["label"] for s in d["plan"]["steps"]]
+assert "q\"b\\t\td\x7fc\x96" in labels, labels
+assert any("gone\"\n.img" in p["message"] for p in d["problems"]), d["problems"]
+' "$T/weird_json.out" || fail "weird_json: JSON with hostile names does not parse or lost text"
+
 printf '<?xml version="1.0"?>\n<!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>\n<data>&x;</data>\n' >"$H/rawprogram0.xml"
 run dtd 2 "$H" --no-cache
 expect dtd "[EDL_E_PKG_XML_UNSAFE]"

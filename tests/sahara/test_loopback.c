@@ -152,8 +152,8 @@ static void identify_and_upload(uint32_t version, size_t size)
 	assert_int_equal(id->model_id, 0x98a9);
 	assert_int_equal(id->pk_hash_len, 48); /* the ROM sent 96: cut at the repeat */
 	assert_memory_equal(id->pk_hash, pc.pk_hash, 48);
-	assert_true(id->have_sbl_version);
-	assert_int_equal(id->sbl_version, 0x00020003);
+	/* SBL version (0x07) is not asked: XBL refuses it and then takes only RESET. */
+	assert_false(id->have_sbl_version);
 
 	/* What the ROM received is the programmer, requested header first. */
 	sha256(f, len, want);
@@ -312,6 +312,54 @@ static void test_loopback_non_elf_programmer_ends_with_status(void **state)
 	teardown(&x);
 }
 
+/* The shapes of real ROMs (REAL-DEVICES.md §2), each an answer the emulated ROM of
+ * either generation gives or may give: DONE_RESP pending after the only image
+ * (MDM9x07), 4 KiB READ_DATA pieces (SDX24), PK hash 48 + zeros (SDX55), 8-byte
+ * serial (SDX7x), 24-byte HW id (SDM845), programmer id 7 (NPRG9x55). The host
+ * ends with the programmer loaded and the hash and ids as the ROM holds them. */
+static void test_loopback_real_rom_shapes_load_the_programmer(void **state)
+{
+	(void)state;
+	struct edl_pbl_config pc;
+	struct edl_sahara_host_config hc;
+	struct edl_sahara_image img;
+	const struct edl_sahara_identity *id;
+	struct pump x;
+	uint8_t *f, want[32], got[32];
+	size_t len;
+
+	assert_int_equal(edl_elf_make_programmer(&f, &len, 100000, 2), EDL_OK);
+	img.id = 0x0d; /* the station's id; the ROM asks for 7 */
+	img.data = f;
+	img.len = len;
+	pbl_config(&pc, 2);
+	pc.image_id = 0x07;
+	pc.quirks.done_resp_pending = true;
+	pc.quirks.read_piece = 4096;
+	pc.quirks.pk_hash_zero_padded = true;
+	pc.quirks.serial_len = 8;
+	pc.quirks.hwid_len = 24;
+	edl_sahara_host_config_default(&hc);
+	hc.images = &img;
+	hc.n_images = 1;
+	setup(&x, &pc, &hc);
+	run(&x);
+
+	assert_int_equal(edl_sahara_host_status(x.h), EDL_ENGINE_DONE);
+	assert_int_equal(edl_sahara_host_outcome(x.h), EDL_SAHARA_OUTCOME_PROGRAMMER_LOADED);
+	assert_int_equal(edl_pbl_state(x.p), EDL_PBL_LOADED);
+	id = edl_sahara_host_identity(x.h);
+	assert_string_equal(id->serial_hex, "0badf00d");
+	assert_int_equal(id->hwid, 0x000cf0e1005198a9ull);
+	assert_int_equal(id->pk_hash_len, 48);
+	assert_memory_equal(id->pk_hash, pc.pk_hash, 48);
+	sha256(f, len, want);
+	edl_pbl_image_sha256(x.p, got);
+	assert_memory_equal(got, want, 32);
+	teardown(&x);
+	free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -322,6 +370,7 @@ int main(void)
 	        cmocka_unit_test(test_loopback_memory_dump_rom_is_refused),
 	        cmocka_unit_test(test_loopback_short_programmer_fails_read_range),
 	        cmocka_unit_test(test_loopback_non_elf_programmer_ends_with_status),
+	        cmocka_unit_test(test_loopback_real_rom_shapes_load_the_programmer),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,9 +1,13 @@
 /*
  * Tests of the emulated boot ROM and the ELF helpers it uses: the synthetic
  * programmer is a valid ELF whose loadable segments cover the file, the parser
- * refuses malformed headers, and the ROM says HELLO, serves command mode, pulls
- * a programmer header first and in pieces of at most 1 MiB, and answers
- * anything unexpected (garbage, XML) with END_OF_IMAGE "invalid command".
+ * refuses malformed headers, and the ROM behaves as real ones do (Qualcomm
+ * boot_sahara.c, device logs in edl / qdl / QFirehose issues): it says HELLO,
+ * says it again for anything but a HELLO_RESP while waiting for one and after
+ * SWITCH_MODE, serves command mode, pulls a programmer header first and in
+ * pieces, answers anything unexpected in other states with END_OF_IMAGE
+ * "invalid command", and each quirk of struct edl_pbl_quirks changes exactly
+ * the packets its source shows.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -223,6 +227,8 @@ static void pbl_expect_nothing(struct edl_pbl *p)
 	assert_false(edl_pbl_next_out(p, &c));
 }
 
+static void exec(struct edl_pbl *p, uint32_t cmd, uint8_t *data, size_t *len);
+
 #define PFEED(p, encode_call)                                          \
 	do {                                                           \
 		uint8_t pkt_[64];                                      \
@@ -264,20 +270,135 @@ static void test_pbl_says_hello_unless_consumed(void **state)
 	edl_pbl_config_default(&cfg);
 	cfg.sahara_version = 4;
 	assert_int_equal(edl_pbl_new(&p, &cfg), EDL_E_INVAL);
+	edl_pbl_config_default(&cfg);
+	cfg.quirks.serial_len = 5;
+	assert_int_equal(edl_pbl_new(&p, &cfg), EDL_E_INVAL);
+	edl_pbl_config_default(&cfg);
+	cfg.quirks.hwid_len = 16;
+	assert_int_equal(edl_pbl_new(&p, &cfg), EDL_E_INVAL);
+	edl_pbl_config_default(&cfg);
+	cfg.quirks.read_piece = 1;
+	assert_int_equal(edl_pbl_new(&p, &cfg), EDL_E_INVAL);
+	assert_null(p);
 }
 
-static void test_pbl_answers_xml_probe_with_invalid_command(void **state)
+/* The HELLO a v2/v3 ROM sends, built field by field (edl #398 raw dump:
+ * 01 00 00 00 30 00 00 00 | version | 1 | 0x400 | mode | six zero words). */
+static void hello_bytes(uint8_t out[48], uint32_t version, uint32_t mode)
+{
+	memset(out, 0, 48);
+	out[0] = 0x01;
+	out[4] = 0x30;
+	out[8] = (uint8_t)version;
+	out[12] = 0x01;
+	out[17] = 0x04;
+	out[20] = (uint8_t)mode;
+}
+
+static void pbl_expect_bytes(struct edl_pbl *p, const uint8_t *want, size_t n)
+{
+	struct edl_chunk c;
+
+	assert_true(edl_pbl_next_out(p, &c));
+	assert_int_equal(c.len, n);
+	assert_memory_equal(c.data, want, n);
+}
+
+static void pbl_expect_hello(struct edl_pbl *p, uint32_t version, uint32_t mode)
+{
+	uint8_t want[48];
+
+	hello_bytes(want, version, mode);
+	pbl_expect_bytes(p, want, sizeof(want));
+}
+
+/* Was: the XML probe answered END_OF_IMAGE "invalid command". Real ROMs waiting
+ * for HELLO_RESP send their HELLO again instead (boot_sahara_process_packets). */
+static void test_pbl_answers_xml_probe_with_hello_while_waiting(void **state)
+{
+	(void)state;
+	struct edl_pbl_config cfg;
+	struct edl_pbl *p = new_pbl(2, 0);
+	const char *xml = EDL_SAHARA_PROBE_XML;
+	size_t i;
+
+	edl_pbl_start(p);
+	pbl_expect_hello(p, 2, 0);
+	assert_int_equal(edl_pbl_feed(p, (const uint8_t *)xml, strlen(xml)), EDL_OK);
+	pbl_expect_hello(p, 2, 0);
+	pbl_expect_nothing(p);
+	/* The same document in 1-byte transfers: every transfer is a packet to the
+	 * ROM, every one is answered with a HELLO, none breaks the handshake. */
+	for (i = 0; i < strlen(xml); i++) {
+		assert_int_equal(edl_pbl_feed(p, (const uint8_t *)xml + i, 1), EDL_OK);
+		pbl_expect_hello(p, 2, 0);
+	}
+	/* Stray host packets of other states are junk here too. */
+	PFEED(p, edl_sahara_encode_done(pkt_, sizeof(pkt_)));
+	pbl_expect_hello(p, 2, 0);
+	PFEED(p, edl_sahara_encode_execute(pkt_, sizeof(pkt_), EDL_SAHARA_EXEC_SERIAL));
+	pbl_expect_hello(p, 2, 0);
+	pbl_expect_nothing(p);
+	assert_int_equal(edl_pbl_state(p), EDL_PBL_WAIT_HELLO_RESP);
+	PFEED(p, edl_sahara_encode_hello_resp(pkt_, sizeof(pkt_), 2, 1, 0, 0));
+	pbl_expect(p, EDL_SAHARA_READ_DATA);
+	edl_pbl_free(p);
+
+	/* A ROM whose HELLO nobody read is in the same state: the probe gets the HELLO. */
+	edl_pbl_config_default(&cfg);
+	cfg.hello_consumed = true;
+	cfg.sahara_version = 3;
+	assert_int_equal(edl_pbl_new(&p, &cfg), EDL_OK);
+	edl_pbl_start(p);
+	pbl_expect_nothing(p);
+	assert_int_equal(edl_pbl_feed(p, (const uint8_t *)xml, strlen(xml)), EDL_OK);
+	pbl_expect_hello(p, 3, 0);
+	pbl_expect_nothing(p);
+	PFEED(p, edl_sahara_encode_hello_resp(pkt_, sizeof(pkt_), 2, 1, 0, 0));
+	pbl_expect(p, EDL_SAHARA_READ_DATA64);
+	edl_pbl_free(p);
+}
+
+static void test_pbl_answers_junk_past_hello_with_end_of_image(void **state)
+{
+	(void)state;
+	struct edl_pbl *p = new_pbl(2, 0);
+	static const uint8_t end_invalid[16] = {0x04, 0, 0, 0, 0x10, 0, 0, 0,
+	                                        0x0d, 0, 0, 0, 0x01, 0, 0, 0};
+	uint8_t d[256];
+	size_t n;
+
+	edl_pbl_start(p);
+	pbl_expect(p, EDL_SAHARA_HELLO);
+	PFEED(p, edl_sahara_encode_hello_resp(pkt_, sizeof(pkt_), 2, 1, 0, 3));
+	pbl_expect(p, EDL_SAHARA_CMD_READY);
+	/* A Firehose host's XML to a unit in command mode: 04 00 00 00 10 00 00 00 ... */
+	assert_int_equal(edl_pbl_feed(p, (const uint8_t *)EDL_SAHARA_PROBE_XML,
+	                              strlen(EDL_SAHARA_PROBE_XML)),
+	                 EDL_OK);
+	pbl_expect_bytes(p, end_invalid, sizeof(end_invalid));
+	PFEED(p, edl_sahara_encode_hello_resp(pkt_, sizeof(pkt_), 2, 1, 0, 0));
+	pbl_expect_bytes(p, end_invalid, sizeof(end_invalid));
+	pbl_expect_nothing(p);
+	/* A plain ROM keeps its command mode after refusing. */
+	assert_int_equal(edl_pbl_state(p), EDL_PBL_COMMAND);
+	exec(p, EDL_SAHARA_EXEC_SERIAL, d, &n);
+	assert_int_equal(n, 4);
+	edl_pbl_free(p);
+}
+
+static void test_pbl_with_reset_state_machine_starts_over(void **state)
 {
 	(void)state;
 	struct edl_pbl *p = new_pbl(2, 0);
 
-	/* hello_consumed or not: the ROM waits for HELLO_RESP and gets XML. */
-	assert_int_equal(edl_pbl_feed(p, (const uint8_t *)EDL_SAHARA_PROBE_XML,
-	                              strlen(EDL_SAHARA_PROBE_XML)),
-	                 EDL_OK);
-	pbl_expect_end(p, EDL_SAHARA_STATUS_INVALID_CMD);
-	PFEED(p, edl_sahara_encode_reset_state_machine(pkt_, sizeof(pkt_)));
+	edl_pbl_start(p);
 	pbl_expect(p, EDL_SAHARA_HELLO);
+	PFEED(p, edl_sahara_encode_hello_resp(pkt_, sizeof(pkt_), 2, 1, 0, 3));
+	pbl_expect(p, EDL_SAHARA_CMD_READY);
+	PFEED(p, edl_sahara_encode_reset_state_machine(pkt_, sizeof(pkt_)));
+	pbl_expect_hello(p, 2, 0); /* the power-on mode, not command mode */
+	assert_int_equal(edl_pbl_state(p), EDL_PBL_WAIT_HELLO_RESP);
 	edl_pbl_free(p);
 }
 
@@ -299,13 +420,33 @@ static void test_pbl_survives_garbage_in_every_state(void **state)
 	int st, i;
 	size_t j, n;
 
-	for (st = 0; st < 3; st++) {
-		struct edl_pbl *p = new_pbl(2 + (st & 1), 0);
+	/* States 0-2 on a plain ROM, 3-5 on one with every quirk (a ZLP, n == 0, may
+	 * hang it; garbage must still never crash it or make it send non-Sahara). */
+	for (st = 0; st < 6; st++) {
+		struct edl_pbl_config cfg;
+		struct edl_pbl *p;
+
+		edl_pbl_config_default(&cfg);
+		cfg.sahara_version = 2 + (st & 1);
+		if (st >= 3)
+			cfg.quirks = (struct edl_pbl_quirks){
+			        .done_resp_pending = true,
+			        .read_piece = 4096,
+			        .pk_hash_zero_padded = true,
+			        .serial_len = 8,
+			        .chip_id = 0x443,
+			        .hwid_len = 24,
+			        .no_reset_state_machine = true,
+			        .refusal_needs_reset = true,
+			        .refuse_exec_mask = 1u << EDL_SAHARA_EXEC_SBL_VERSION,
+			        .zlp_breaks_transfer = st == 5,
+			};
+		assert_int_equal(edl_pbl_new(&p, &cfg), EDL_OK);
 
 		edl_pbl_start(p);
-		if (st == 1)
+		if (st % 3 == 1)
 			PFEED(p, edl_sahara_encode_hello_resp(pkt_, sizeof(pkt_), 2, 1, 0, 3));
-		if (st == 2)
+		if (st % 3 == 2)
 			PFEED(p, edl_sahara_encode_hello_resp(pkt_, sizeof(pkt_), 2, 1, 0, 0));
 		for (i = 0; i < 2000; i++) {
 			n = rnd(&seed) % sizeof(buf);
@@ -370,14 +511,108 @@ static void test_pbl_serves_command_mode_v2(void **state)
 
 	PFEED(p, edl_sahara_encode_execute(pkt_, sizeof(pkt_), EDL_SAHARA_EXEC_CHIP_ID_V3));
 	pbl_expect_end(p, EDL_SAHARA_STATUS_EXEC_CMD_UNSUPPORTED);
-	PFEED(p, edl_sahara_encode_execute_data(pkt_, sizeof(pkt_), EDL_SAHARA_EXEC_SERIAL));
+	pbl_expect_nothing(p); /* no EXECUTE_RESP for a refused command */
+	/* EXECUTE_DATA for another command than the one announced. Was also expected
+	 * without any EXECUTE before; boot_sahara takes EXECUTE_DATA only in its
+	 * WAIT_CMD_EXEC_DATA state, so that one is an invalid command now. */
+	PFEED(p, edl_sahara_encode_execute(pkt_, sizeof(pkt_), EDL_SAHARA_EXEC_SERIAL));
+	pbl_expect(p, EDL_SAHARA_EXECUTE_RESP);
+	PFEED(p, edl_sahara_encode_execute_data(pkt_, sizeof(pkt_), EDL_SAHARA_EXEC_PK_HASH));
 	pbl_expect_end(p, EDL_SAHARA_STATUS_EXEC_DATA_INVALID_CLIENT_CMD);
+	PFEED(p, edl_sahara_encode_execute_data(pkt_, sizeof(pkt_), EDL_SAHARA_EXEC_SERIAL));
+	pbl_expect_end(p, EDL_SAHARA_STATUS_INVALID_CMD);
+	/* With data announced, only EXECUTE_DATA is valid. */
+	PFEED(p, edl_sahara_encode_execute(pkt_, sizeof(pkt_), EDL_SAHARA_EXEC_SERIAL));
+	pbl_expect(p, EDL_SAHARA_EXECUTE_RESP);
+	PFEED(p, edl_sahara_encode_switch_mode(pkt_, sizeof(pkt_), 0));
+	pbl_expect_end(p, EDL_SAHARA_STATUS_INVALID_CMD);
 	PFEED(p, edl_sahara_encode_done(pkt_, sizeof(pkt_)));
 	pbl_expect_end(p, EDL_SAHARA_STATUS_INVALID_CMD);
 
 	PFEED(p, edl_sahara_encode_switch_mode(pkt_, sizeof(pkt_), 0));
-	pbl_expect(p, EDL_SAHARA_HELLO);
+	pbl_expect_hello(p, 2, 0);
 	assert_int_equal(edl_pbl_state(p), EDL_PBL_WAIT_HELLO_RESP);
+	edl_pbl_free(p);
+}
+
+/* bkerler/edl reads the chip info, sends SWITCH_MODE(3) and waits for a HELLO
+ * (REAL-DEVICES §5.1: TX 0c0000000c00000003000000; the old ROM answered CMD_READY
+ * 0b00000008000000 and edl quit). boot_sahara_handle_cmd_switch_mode: any mode
+ * below SAHARA_MODE_LAST is taken, the HELLO announces it. */
+static void test_pbl_switch_mode_answers_a_fresh_hello(void **state)
+{
+	(void)state;
+	static const uint8_t switch_cmd[12] = {0x0c, 0, 0, 0, 0x0c, 0, 0, 0, 0x03, 0, 0, 0};
+	static const uint8_t cmd_ready[8] = {0x0b, 0, 0, 0, 0x08, 0, 0, 0};
+	struct edl_pbl *p = new_pbl(2, 0);
+	uint8_t d[256];
+	size_t n;
+
+	edl_pbl_start(p);
+	pbl_expect_hello(p, 2, 0);
+	PFEED(p, edl_sahara_encode_hello_resp(pkt_, sizeof(pkt_), 2, 1, 0, 3));
+	pbl_expect_bytes(p, cmd_ready, sizeof(cmd_ready));
+	exec(p, EDL_SAHARA_EXEC_SERIAL, d, &n);
+	assert_int_equal(edl_pbl_feed(p, switch_cmd, sizeof(switch_cmd)), EDL_OK);
+	pbl_expect_hello(p, 2, 3);
+	pbl_expect_nothing(p);
+	assert_int_equal(edl_pbl_state(p), EDL_PBL_WAIT_HELLO_RESP);
+	/* edl answers the HELLO with HELLO_RESP mode 3 and is back in command mode. */
+	PFEED(p, edl_sahara_encode_hello_resp(pkt_, sizeof(pkt_), 2, 1, 0, 3));
+	pbl_expect_bytes(p, cmd_ready, sizeof(cmd_ready));
+	/* A mode past the table leaves the mode as it was, still with a HELLO. */
+	PFEED(p, edl_sahara_encode_switch_mode(pkt_, sizeof(pkt_), 7));
+	pbl_expect_hello(p, 2, 3);
+	PFEED(p, edl_sahara_encode_hello_resp(pkt_, sizeof(pkt_), 2, 1, 0, 3));
+	pbl_expect(p, EDL_SAHARA_CMD_READY);
+	PFEED(p, edl_sahara_encode_switch_mode(pkt_, sizeof(pkt_), 0));
+	pbl_expect_hello(p, 2, 0);
+	PFEED(p, edl_sahara_encode_hello_resp(pkt_, sizeof(pkt_), 2, 1, 0, 0));
+	pbl_expect(p, EDL_SAHARA_READ_DATA);
+	assert_int_equal(edl_pbl_state(p), EDL_PBL_TRANSFER);
+	edl_pbl_free(p);
+}
+
+/* boot_sahara_handle_hello_resp checks the host's status, version and mode. */
+static void test_pbl_checks_hello_resp(void **state)
+{
+	(void)state;
+	static const struct {
+		uint32_t version, compatible, status, mode, want;
+	} cases[] = {
+	        {2, 1, 0x0c, 0, 0x0c},                                 /* host error, echoed */
+	        {2, 1, 0x77, 0, EDL_SAHARA_STATUS_UNKNOWN_HOST_ERROR}, /* past the table */
+	        {1, 2, 0, 0, EDL_SAHARA_STATUS_INVALID_HOST_PROTOCOL}, /* version < compatible */
+	        {3, 1, 0, 0, EDL_SAHARA_STATUS_PROTOCOL_MISMATCH},     /* above the ROM's 2 */
+	        {0, 0, 0, 0, EDL_SAHARA_STATUS_PROTOCOL_MISMATCH},     /* below its 1 */
+	        {2, 1, 0, 4, EDL_SAHARA_STATUS_INVALID_HOST_MODE},     /* SAHARA_MODE_LAST */
+	        {2, 1, 0, 2, EDL_SAHARA_STATUS_MEMORY_DEBUG_NOT_SUPPORTED}, /* not crashed */
+	};
+	struct edl_pbl *p = new_pbl(2, 0);
+	struct edl_sahara_pkt pkt;
+	uint8_t short_resp[12];
+	size_t i;
+
+	edl_pbl_start(p);
+	pbl_expect(p, EDL_SAHARA_HELLO);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		PFEED(p, edl_sahara_encode_hello_resp(pkt_, sizeof(pkt_), cases[i].version,
+		                                      cases[i].compatible, cases[i].status,
+		                                      cases[i].mode));
+		pbl_expect_end(p, cases[i].want);
+		pbl_expect_nothing(p);
+		assert_int_equal(edl_pbl_state(p), EDL_PBL_WAIT_HELLO_RESP);
+	}
+	/* A HELLO_RESP of the wrong size is refused, not taken as junk. */
+	memset(short_resp, 0, sizeof(short_resp));
+	short_resp[0] = EDL_SAHARA_HELLO_RESP;
+	short_resp[4] = sizeof(short_resp);
+	assert_int_equal(edl_pbl_feed(p, short_resp, sizeof(short_resp)), EDL_OK);
+	pbl_expect_end(p, EDL_SAHARA_STATUS_INVALID_PACKET_SIZE);
+	/* Mode 1 (image transfer complete) reads the image like mode 0. */
+	PFEED(p, edl_sahara_encode_hello_resp(pkt_, sizeof(pkt_), 2, 1, 0, 1));
+	pkt = pbl_expect(p, EDL_SAHARA_READ_DATA);
+	assert_int_equal(pkt.u.read_data.offset, 0);
 	edl_pbl_free(p);
 }
 
@@ -596,6 +831,382 @@ static void test_pbl_resets(void **state)
 	edl_pbl_free(p);
 }
 
+/* ---- quirks ---- */
+
+static struct edl_pbl *new_quirky(uint32_t version, const struct edl_pbl_quirks *q)
+{
+	struct edl_pbl_config cfg;
+	struct edl_pbl *p;
+
+	edl_pbl_config_default(&cfg);
+	cfg.sahara_version = version;
+	cfg.quirks = *q;
+	assert_int_equal(edl_pbl_new(&p, &cfg), EDL_OK);
+	return p;
+}
+
+static void to_command_mode(struct edl_pbl *p)
+{
+	edl_pbl_start(p);
+	pbl_expect(p, EDL_SAHARA_HELLO);
+	PFEED(p, edl_sahara_encode_hello_resp(pkt_, sizeof(pkt_), 2, 1, 0, 3));
+	pbl_expect(p, EDL_SAHARA_CMD_READY);
+}
+
+/* Expects the EXECUTE_RESP bytes exactly, then returns the answer. */
+static size_t exec_exact(struct edl_pbl *p, uint32_t cmd, uint32_t want_len, uint8_t *data)
+{
+	uint8_t resp[16] = {0x0e, 0, 0, 0, 0x10, 0, 0, 0};
+	struct edl_chunk c;
+
+	edl_sahara_put_le32(resp + 8, cmd);
+	edl_sahara_put_le32(resp + 12, want_len);
+	PFEED(p, edl_sahara_encode_execute(pkt_, sizeof(pkt_), cmd));
+	pbl_expect_bytes(p, resp, sizeof(resp));
+	PFEED(p, edl_sahara_encode_execute_data(pkt_, sizeof(pkt_), cmd));
+	assert_true(edl_pbl_next_out(p, &c));
+	assert_int_equal(c.len, want_len);
+	memcpy(data, c.data, c.len);
+	return c.len;
+}
+
+/* MSM8916 / MDM9x07 report "pending" after their only programmer (qdl
+ * sahara_has_done_pending_quirk; QFirehose image 13; boot_sahara_handle_done_resp). */
+static void test_pbl_done_resp_pending(void **state)
+{
+	(void)state;
+	static const uint8_t done_pending[12] = {0x06, 0, 0, 0, 0x0c, 0, 0, 0, 0, 0, 0, 0};
+	static const uint8_t done_complete[12] = {0x06, 0, 0, 0, 0x0c, 0, 0, 0, 1, 0, 0, 0};
+	struct edl_pbl_quirks q = {.done_resp_pending = true};
+	struct edl_sahara_pkt pkt;
+	uint8_t *f;
+	size_t len;
+	int i;
+
+	assert_int_equal(edl_elf_make_programmer(&f, &len, 9000, 3), EDL_OK);
+	for (i = 0; i < 2; i++) {
+		struct edl_pbl *p = new_quirky(2, &q);
+
+		edl_pbl_start(p);
+		pbl_expect(p, EDL_SAHARA_HELLO);
+		PFEED(p, edl_sahara_encode_hello_resp(pkt_, sizeof(pkt_), 2, 1, 0, 0));
+		pkt = serve(p, f, len, 1 << 20, NULL);
+		assert_int_equal(pkt.cmd, EDL_SAHARA_END_OF_IMAGE);
+		assert_int_equal(pkt.u.end_of_image.status, 0);
+		PFEED(p, edl_sahara_encode_done(pkt_, sizeof(pkt_)));
+		pbl_expect_bytes(p, i == 0 ? done_pending : done_complete, 12);
+		assert_int_equal(edl_pbl_state(p), EDL_PBL_LOADED);
+		edl_pbl_free(p);
+		q.done_resp_pending = false;
+	}
+	free(f);
+}
+
+/* SDX24 (QFirehose log): after the ELF headers, READ_DATA asks 4 KiB at a time. */
+static void test_pbl_read_piece_asks_small_pieces(void **state)
+{
+	(void)state;
+	struct edl_pbl_quirks q = {.read_piece = 4096};
+	struct edl_pbl *p = new_quirky(2, &q);
+	struct edl_elf_header eh;
+	struct edl_elf_phdr ph[8];
+	struct edl_sahara_pkt pkt;
+	struct edl_chunk c;
+	uint8_t *f;
+	const uint8_t *img;
+	size_t len, n, i, k, pieces = 0, total = 0;
+	uint64_t off, plen;
+
+	assert_int_equal(edl_elf_make_programmer(&f, &len, 30000, 5), EDL_OK);
+	assert_int_equal(edl_elf_parse_file(&eh, ph, 8, &n, f, len, NULL), EDL_OK);
+	for (i = 0; i < n; i++)
+		if (ph[i].type == EDL_ELF_PT_LOAD && ph[i].filesz > 0)
+			pieces += (size_t)((ph[i].filesz + 4095) / 4096);
+	edl_pbl_start(p);
+	pbl_expect(p, EDL_SAHARA_HELLO);
+	PFEED(p, edl_sahara_encode_hello_resp(pkt_, sizeof(pkt_), 2, 1, 0, 0));
+	pkt = pbl_expect(p, EDL_SAHARA_READ_DATA);
+	assert_int_equal(pkt.u.read_data.offset, 0);
+	assert_int_equal(pkt.u.read_data.length, 64);
+	assert_int_equal(edl_pbl_feed(p, f, 64), EDL_OK);
+	pkt = pbl_expect(p, EDL_SAHARA_READ_DATA);
+	assert_int_equal(pkt.u.read_data.offset, 64);
+	assert_int_equal(pkt.u.read_data.length, edl_elf_phdr_table_size(&eh));
+	assert_int_equal(edl_pbl_feed(p, f + 64, (size_t)pkt.u.read_data.length), EDL_OK);
+	for (i = 0;; i++) {
+		assert_true(edl_pbl_next_out(p, &c));
+		assert_int_equal(edl_sahara_decode(&pkt, c.data, c.len, NULL), EDL_OK);
+		if (pkt.cmd == EDL_SAHARA_END_OF_IMAGE)
+			break;
+		assert_int_equal(pkt.cmd, EDL_SAHARA_READ_DATA);
+		off = pkt.u.read_data.offset;
+		plen = pkt.u.read_data.length;
+		assert_true(plen > 0 && plen <= 4096);
+		total += (size_t)plen;
+		if (i == 0) {
+			/* The first piece in 1-byte transfers: no answer until it is whole. */
+			for (k = 0; k + 1 < plen; k++) {
+				assert_int_equal(edl_pbl_feed(p, f + off + k, 1), EDL_OK);
+				pbl_expect_nothing(p);
+			}
+			assert_int_equal(edl_pbl_feed(p, f + off + k, 1), EDL_OK);
+		} else {
+			assert_int_equal(edl_pbl_feed(p, f + off, (size_t)plen), EDL_OK);
+		}
+	}
+	assert_int_equal(pkt.u.end_of_image.status, 0);
+	assert_int_equal(i, pieces);
+	assert_int_equal(total + 64 + edl_elf_phdr_table_size(&eh), len);
+	img = edl_pbl_image(p, &n);
+	assert_int_equal(n, len);
+	assert_memory_equal(img, f, len);
+	free(f);
+	edl_pbl_free(p);
+}
+
+/* SHA-384 parts answer the 48-byte hash and 96 zeros: EXECUTE_RESP
+ * 0e000000 10000000 03000000 90000000 (edl #585), the hash then zeros (#701). */
+static void test_pbl_pk_hash_zero_padded(void **state)
+{
+	(void)state;
+	struct edl_pbl_config cfg;
+	struct edl_pbl *p;
+	uint8_t d[256], zeros[144] = {0};
+	size_t i;
+
+	edl_pbl_config_default(&cfg);
+	for (i = 0; i < 48; i++)
+		cfg.pk_hash[i] = (uint8_t)(0x31 + i);
+	cfg.pk_hash_len = 48;
+	cfg.quirks.pk_hash_zero_padded = true;
+	assert_int_equal(edl_pbl_new(&p, &cfg), EDL_OK);
+	to_command_mode(p);
+	assert_int_equal(exec_exact(p, EDL_SAHARA_EXEC_PK_HASH, 0x90, d), 144);
+	assert_memory_equal(d, cfg.pk_hash, 48);
+	assert_memory_equal(d + 48, zeros, 96);
+	edl_pbl_free(p);
+
+	/* Without the quirk: the hash twice (SHA-256 parts). */
+	cfg.quirks.pk_hash_zero_padded = false;
+	assert_int_equal(edl_pbl_new(&p, &cfg), EDL_OK);
+	to_command_mode(p);
+	assert_int_equal(exec_exact(p, EDL_SAHARA_EXEC_PK_HASH, 96, d), 96);
+	assert_memory_equal(d, cfg.pk_hash, 48);
+	assert_memory_equal(d + 48, cfg.pk_hash, 48);
+	edl_pbl_free(p);
+}
+
+/* SDX7x (v3): the serial answer is 8 bytes, the chip id in the upper word
+ * (edl #764 "Chip Serial Number : 443c5bd45c8"). */
+static void test_pbl_serial_of_eight_bytes(void **state)
+{
+	(void)state;
+	static const uint8_t want[8] = {0xc8, 0x45, 0xbd, 0xc5, 0x43, 0x04, 0x00, 0x00};
+	struct edl_pbl_config cfg;
+	struct edl_pbl *p;
+	uint8_t d[256];
+
+	edl_pbl_config_default(&cfg);
+	cfg.sahara_version = 3;
+	cfg.serial = 0xc5bd45c8;
+	cfg.quirks.serial_len = 8;
+	cfg.quirks.chip_id = 0x443;
+	assert_int_equal(edl_pbl_new(&p, &cfg), EDL_OK);
+	to_command_mode(p);
+	assert_int_equal(exec_exact(p, EDL_SAHARA_EXEC_SERIAL, 8, d), 8);
+	assert_memory_equal(d, want, 8);
+	edl_pbl_free(p);
+
+	cfg.quirks.serial_len = 0; /* the common 4 bytes (edl #732: 7d0f093b) */
+	assert_int_equal(edl_pbl_new(&p, &cfg), EDL_OK);
+	to_command_mode(p);
+	assert_int_equal(exec_exact(p, EDL_SAHARA_EXEC_SERIAL, 4, d), 4);
+	assert_memory_equal(d, want, 4);
+	edl_pbl_free(p);
+}
+
+/* SDM845: EXECUTE_RESP 0e000000 10000000 02000000 18000000 (edl #398), the
+ * 8-byte HW id three times (edl #635 RX:01bf1700e1508000 x3). */
+static void test_pbl_hwid_of_24_bytes(void **state)
+{
+	(void)state;
+	struct edl_pbl_quirks q = {.hwid_len = 24};
+	struct edl_pbl *p = new_quirky(2, &q);
+	uint8_t d[256], one[8];
+	size_t i;
+
+	edl_sahara_put_le64(one, 0x000cf0e1000098a9ull);
+	to_command_mode(p);
+	assert_int_equal(exec_exact(p, EDL_SAHARA_EXEC_MSM_HWID, 0x18, d), 24);
+	for (i = 0; i < 24; i += 8)
+		assert_memory_equal(d + i, one, 8);
+	edl_pbl_free(p);
+}
+
+/* XBL boot_sahara.c has no handler for 0x13: in command mode it is an invalid
+ * command; while waiting for HELLO_RESP, junk (a HELLO again). */
+static void test_pbl_without_reset_state_machine(void **state)
+{
+	(void)state;
+	struct edl_pbl_quirks q = {.no_reset_state_machine = true};
+	struct edl_pbl *p = new_quirky(2, &q);
+	uint8_t d[256];
+	size_t n;
+
+	to_command_mode(p);
+	PFEED(p, edl_sahara_encode_reset_state_machine(pkt_, sizeof(pkt_)));
+	pbl_expect_end(p, EDL_SAHARA_STATUS_INVALID_CMD);
+	pbl_expect_nothing(p);
+	assert_int_equal(edl_pbl_state(p), EDL_PBL_COMMAND);
+	exec(p, EDL_SAHARA_EXEC_SERIAL, d, &n);
+	PFEED(p, edl_sahara_encode_switch_mode(pkt_, sizeof(pkt_), 0));
+	pbl_expect_hello(p, 2, 0);
+	PFEED(p, edl_sahara_encode_reset_state_machine(pkt_, sizeof(pkt_)));
+	pbl_expect_hello(p, 2, 0);
+	pbl_expect_nothing(p);
+	edl_pbl_free(p);
+}
+
+/* XBL: after a refused EXECUTE (or an invalid packet in command mode) only RESET
+ * is accepted (boot_sahara_handle_end_image_tx -> WAIT_RESET). */
+static void test_pbl_refusal_needs_reset(void **state)
+{
+	(void)state;
+	struct edl_pbl_quirks q = {.refusal_needs_reset = true, .no_reset_state_machine = true};
+	struct edl_pbl *p = new_quirky(2, &q);
+	int round;
+
+	for (round = 0; round < 2; round++) {
+		p = round == 0 ? p : new_quirky(2, &q);
+		to_command_mode(p);
+		if (round == 0) {
+			PFEED(p, edl_sahara_encode_execute(pkt_, sizeof(pkt_),
+			                                   EDL_SAHARA_EXEC_CHIP_ID_V3));
+			pbl_expect_end(p, EDL_SAHARA_STATUS_EXEC_CMD_UNSUPPORTED);
+		} else {
+			PFEED(p, edl_sahara_encode_done(pkt_, sizeof(pkt_)));
+			pbl_expect_end(p, EDL_SAHARA_STATUS_INVALID_CMD);
+		}
+		pbl_expect_nothing(p);
+		assert_int_equal(edl_pbl_state(p), EDL_PBL_WAIT_RESET);
+		/* What a host that skips refusals sends next: all refused. */
+		PFEED(p, edl_sahara_encode_execute(pkt_, sizeof(pkt_), EDL_SAHARA_EXEC_SERIAL));
+		pbl_expect_end(p, EDL_SAHARA_STATUS_INVALID_CMD);
+		PFEED(p, edl_sahara_encode_switch_mode(pkt_, sizeof(pkt_), 0));
+		pbl_expect_end(p, EDL_SAHARA_STATUS_INVALID_CMD);
+		PFEED(p, edl_sahara_encode_hello_resp(pkt_, sizeof(pkt_), 2, 1, 0, 0));
+		pbl_expect_end(p, EDL_SAHARA_STATUS_INVALID_CMD);
+		PFEED(p, edl_sahara_encode_reset_state_machine(pkt_, sizeof(pkt_)));
+		pbl_expect_end(p, EDL_SAHARA_STATUS_INVALID_CMD);
+		pbl_expect_nothing(p);
+		assert_int_equal(edl_pbl_state(p), EDL_PBL_WAIT_RESET);
+		PFEED(p, edl_sahara_encode_reset(pkt_, sizeof(pkt_)));
+		pbl_expect(p, EDL_SAHARA_RESET_RESP);
+		assert_int_equal(edl_pbl_state(p), EDL_PBL_RESET);
+		edl_pbl_free(p);
+	}
+}
+
+/* A transfer failure on such a ROM also leaves only RESET. */
+static void test_pbl_refusal_needs_reset_after_a_bad_image(void **state)
+{
+	(void)state;
+	struct edl_pbl_quirks q = {.refusal_needs_reset = true};
+	struct edl_pbl *p = new_quirky(2, &q);
+	uint8_t junk[64];
+
+	memset(junk, 0x5a, sizeof(junk));
+	edl_pbl_start(p);
+	pbl_expect(p, EDL_SAHARA_HELLO);
+	PFEED(p, edl_sahara_encode_hello_resp(pkt_, sizeof(pkt_), 2, 1, 0, 0));
+	pbl_expect(p, EDL_SAHARA_READ_DATA);
+	assert_int_equal(edl_pbl_feed(p, junk, sizeof(junk)), EDL_OK);
+	pbl_expect_end(p, EDL_SAHARA_STATUS_INVALID_ELF_HDR);
+	assert_int_equal(edl_pbl_state(p), EDL_PBL_WAIT_RESET);
+	PFEED(p, edl_sahara_encode_hello_resp(pkt_, sizeof(pkt_), 2, 1, 0, 0));
+	pbl_expect_end(p, EDL_SAHARA_STATUS_INVALID_CMD);
+	edl_pbl_free(p);
+}
+
+/* v3 parts that answer only the serial (edl #663): refused commands get no
+ * EXECUTE_RESP but END_OF_IMAGE 0x1f (boot_sahara_handle_cmd_exec), the ROM
+ * stays in command mode, and SWITCH_MODE brings a fresh HELLO. */
+static void test_pbl_refuses_masked_client_commands(void **state)
+{
+	(void)state;
+	static const uint8_t refused[16] = {0x04, 0, 0, 0, 0x10, 0, 0, 0,
+	                                    0x0d, 0, 0, 0, 0x1f, 0, 0, 0};
+	static const uint32_t masked[] = {EDL_SAHARA_EXEC_CHIP_ID_V3, EDL_SAHARA_EXEC_PK_HASH,
+	                                  EDL_SAHARA_EXEC_SBL_VERSION, EDL_SAHARA_EXEC_MSM_HWID};
+	struct edl_pbl_quirks q = {.refuse_exec_mask = (1u << EDL_SAHARA_EXEC_MSM_HWID) |
+	                                               (1u << EDL_SAHARA_EXEC_PK_HASH) |
+	                                               (1u << EDL_SAHARA_EXEC_SBL_VERSION) |
+	                                               (1u << EDL_SAHARA_EXEC_CHIP_ID_V3)};
+	struct edl_pbl *p = new_quirky(3, &q);
+	uint8_t d[256];
+	size_t i;
+
+	to_command_mode(p);
+	assert_int_equal(exec_exact(p, EDL_SAHARA_EXEC_SERIAL, 4, d), 4);
+	assert_int_equal(edl_sahara_get_le32(d), 0x1a2b3c4d);
+	for (i = 0; i < sizeof(masked) / sizeof(masked[0]); i++) {
+		PFEED(p, edl_sahara_encode_execute(pkt_, sizeof(pkt_), masked[i]));
+		pbl_expect_bytes(p, refused, sizeof(refused));
+		pbl_expect_nothing(p);
+		assert_int_equal(edl_pbl_state(p), EDL_PBL_COMMAND);
+	}
+	PFEED(p, edl_sahara_encode_switch_mode(pkt_, sizeof(pkt_), 0));
+	pbl_expect_hello(p, 3, 0);
+	edl_pbl_free(p);
+}
+
+/* qdl #320 (QCS8550): a ZLP after a READ_DATA answer and the ROM answers nothing
+ * more; other ROMs ignore ZLPs, and this one ignores them outside the transfer. */
+static void test_pbl_zlp_breaks_the_transfer(void **state)
+{
+	(void)state;
+	struct edl_pbl_quirks q = {.zlp_breaks_transfer = true};
+	struct edl_sahara_pkt pkt;
+	uint8_t *f;
+	size_t len;
+	int quirk;
+
+	assert_int_equal(edl_elf_make_programmer(&f, &len, 20000, 9), EDL_OK);
+	for (quirk = 1; quirk >= 0; quirk--) {
+		struct edl_pbl *p;
+
+		q.zlp_breaks_transfer = quirk;
+		p = new_quirky(2, &q);
+		to_command_mode(p);
+		assert_int_equal(edl_pbl_feed(p, NULL, 0), EDL_OK); /* command mode: ignored */
+		pbl_expect_nothing(p);
+		PFEED(p, edl_sahara_encode_switch_mode(pkt_, sizeof(pkt_), 0));
+		pbl_expect(p, EDL_SAHARA_HELLO);
+		PFEED(p, edl_sahara_encode_hello_resp(pkt_, sizeof(pkt_), 2, 1, 0, 0));
+		pbl_expect(p, EDL_SAHARA_READ_DATA);
+		assert_int_equal(edl_pbl_feed(p, f, 64), EDL_OK);
+		pkt = pbl_expect(p, EDL_SAHARA_READ_DATA);
+		assert_int_equal(edl_pbl_feed(p, NULL, 0), EDL_OK);
+		if (quirk) {
+			assert_int_equal(edl_pbl_state(p), EDL_PBL_HUNG);
+			assert_int_equal(edl_pbl_feed(p, f + 64, (size_t)pkt.u.read_data.length),
+			                 EDL_OK);
+			pbl_expect_nothing(p);
+			PFEED(p, edl_sahara_encode_reset(pkt_, sizeof(pkt_)));
+			pbl_expect_nothing(p); /* not even RESET: power-cycle */
+		} else {
+			assert_int_equal(edl_pbl_state(p), EDL_PBL_TRANSFER);
+			assert_int_equal(edl_pbl_feed(p, f + 64, (size_t)pkt.u.read_data.length),
+			                 EDL_OK);
+			pkt = serve(p, f, len, 1 << 20, NULL);
+			assert_int_equal(pkt.cmd, EDL_SAHARA_END_OF_IMAGE);
+			assert_int_equal(pkt.u.end_of_image.status, 0);
+		}
+		edl_pbl_free(p);
+	}
+	free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -603,7 +1214,11 @@ int main(void)
 	        cmocka_unit_test(test_elf_parser_rejects_malformed_headers),
 	        cmocka_unit_test(test_elf_parser_reads_elf32),
 	        cmocka_unit_test(test_pbl_says_hello_unless_consumed),
-	        cmocka_unit_test(test_pbl_answers_xml_probe_with_invalid_command),
+	        cmocka_unit_test(test_pbl_answers_xml_probe_with_hello_while_waiting),
+	        cmocka_unit_test(test_pbl_answers_junk_past_hello_with_end_of_image),
+	        cmocka_unit_test(test_pbl_with_reset_state_machine_starts_over),
+	        cmocka_unit_test(test_pbl_switch_mode_answers_a_fresh_hello),
+	        cmocka_unit_test(test_pbl_checks_hello_resp),
 	        cmocka_unit_test(test_pbl_survives_garbage_in_every_state),
 	        cmocka_unit_test(test_pbl_serves_command_mode_v2),
 	        cmocka_unit_test(test_pbl_serves_chip_id_v3),
@@ -613,6 +1228,16 @@ int main(void)
 	        cmocka_unit_test(test_pbl_refuses_image_above_its_limit),
 	        cmocka_unit_test(test_pbl_rejects_data_overrun),
 	        cmocka_unit_test(test_pbl_resets),
+	        cmocka_unit_test(test_pbl_done_resp_pending),
+	        cmocka_unit_test(test_pbl_read_piece_asks_small_pieces),
+	        cmocka_unit_test(test_pbl_pk_hash_zero_padded),
+	        cmocka_unit_test(test_pbl_serial_of_eight_bytes),
+	        cmocka_unit_test(test_pbl_hwid_of_24_bytes),
+	        cmocka_unit_test(test_pbl_without_reset_state_machine),
+	        cmocka_unit_test(test_pbl_refusal_needs_reset),
+	        cmocka_unit_test(test_pbl_refusal_needs_reset_after_a_bad_image),
+	        cmocka_unit_test(test_pbl_refuses_masked_client_commands),
+	        cmocka_unit_test(test_pbl_zlp_breaks_the_transfer),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

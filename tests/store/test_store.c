@@ -24,7 +24,9 @@
 #include "edlstation/cli.h"
 #include "edlstation/store.h"
 #include "edlstation/store_cli.h"
+#include "edlstation/json.h"
 #include "fixture.h"
+#include "jsoncheck.h"
 #include "store/store_internal.h"
 
 #define T0 1714550400000LL /* 2024-05-01T08:00:00Z */
@@ -953,14 +955,19 @@ static void test_history_lists_a_units_runs_oldest_first(void **state)
 
 /* ---- output safety ---------------------------------------------------------------------- */
 
+/* One string through the project's JSON writer, which the JSON formats use;
+ * its own tests are in tests/core/test_json.c. */
 static char *json_of(const char *s)
 {
 	struct edl_buf b;
+	struct edl_json j;
 	char *out;
 
 	edl_buf_init(&b);
-	assert_int_equal(edl_store_put_json_string(&b, s), EDL_OK);
-	out = strndup((const char *)edl_buf_head(&b), edl_buf_size(&b));
+	edl_json_init_buf(&j, &b, EDL_JSON_COMPACT);
+	edl_json_string(&j, s);
+	assert_int_equal(edl_json_finish(&j), EDL_OK);
+	out = strndup((const char *)edl_buf_head(&b), edl_buf_size(&b) - 1); /* no newline */
 	edl_buf_free(&b);
 	return out;
 }
@@ -1031,7 +1038,7 @@ static bool output_is_clean(const char *s)
 
 	while (left > 0) {
 		uint32_t cp;
-		size_t n = edl_store_utf8_decode(&cp, p, left);
+		size_t n = edl_json_utf8_decode(&cp, p, left);
 		if (n == 0)
 			return false;
 		if ((cp < 0x20 && cp != '\n') || (cp >= 0x7f && cp <= 0x9f))
@@ -1115,6 +1122,88 @@ static void test_hostile_serial_is_stored_and_reported_safely(void **state)
 		assert_non_null(strstr(json, "\\ufffd\\ufffd\\u001b[31m\\u2028\""));
 		free(json);
 	}
+	edl_store_report_free(r);
+	edl_store_history_free(h);
+	edl_store_close(s);
+}
+
+/* Station, port, serial, stage, message and log lines holding quotes, control
+ * characters and invalid UTF-8: the report and the history JSON parse in
+ * Python and carry the text, invalid bytes as U+FFFD. */
+static void test_report_and_history_json_with_hostile_text_parse_in_python(void **state)
+{
+	struct fixture *fx = *state;
+	struct edl_store_writer *w = open_writer(fx->db);
+	struct edl_store_history *h = NULL;
+	struct edl_store_report *r;
+	struct edl_store *s = NULL;
+	struct edl_error err;
+	struct outcomes out = {0};
+	static const char station[] = "line \"A\"\\\x01\xff";
+	static const char serial[] = "SN\"\x1b[2J\xc0\xaf\xe2\x82";
+	const char *log[] = {"INFO: \"quoted\" \\ \x7f\x08\xed\xa0\x80", "\xf0\x9f\x98\x80 ok"};
+	struct edl_store_station st = {.name = station, .host = "bench-host"};
+	struct edl_store_package pkg = {
+	        .manifest_hash = "h\"1", .path = "/srv/\xfe", .name = "n\t"};
+	struct edl_store_step step = {.kind = EDL_STEP_PROGRAM,
+	                              .label = "sys\"tem\x1f\xff",
+	                              .start_sector = "NUM_DISK_SECTORS-5.",
+	                              .sectors = 1};
+	struct edl_store_run_start start = {.serial = serial,
+	                                    .station = station,
+	                                    .package_hash = "h\"1",
+	                                    .slot = 3,
+	                                    .port = "1-1.\"\n\x80",
+	                                    .attempt = 1,
+	                                    .start_ms = T0};
+	struct edl_store_run_end end = {.result = EDL_RESULT_FAIL,
+	                                .stage = "fire\"hose\r",
+	                                .error_code = EDL_E_FH_NAK,
+	                                .message = "NAK: \"bad\" \x1b]0;x\x07 \xc3\x28",
+	                                .end_ms = T0 + 1000,
+	                                .steps = &step,
+	                                .n_steps = 1,
+	                                .log_lines = log,
+	                                .n_log_lines = 2};
+	char *text;
+
+	edl_store_writer_station(w, &st, NULL, NULL);
+	edl_store_writer_package(w, &pkg, NULL, NULL);
+	edl_store_writer_run_start(&end.run_id, w, &start, count_done, &out);
+	edl_store_writer_run_finish(w, &end, count_done, &out);
+	edl_store_writer_flush(w);
+	assert_int_equal(out.ok, 2);
+	edl_store_writer_close(w);
+	if (!edl_test_have_python())
+		skip();
+
+	assert_int_equal(edl_store_open(&s, fx->db, &err), EDL_OK);
+	assert_int_equal(edl_store_history(&h, s, serial, EDL_STORE_HISTORY_STEPS, &err), EDL_OK);
+	text = render_history(h, EDL_STORE_FORMAT_JSON);
+	assert_true(edl_test_json_check(
+	        text, strlen(text), false,
+	        "r = d['runs'][0]\n"
+	        "assert d['serial'] == 'SN\"\\x1b[2J\\ufffd\\ufffd\\ufffd\\ufffd', d['serial']\n"
+	        "assert r['station'] == 'line \"A\"\\\\\\x01\\ufffd', r['station']\n"
+	        "assert r['port'] == '1-1.\"\\n\\ufffd', r['port']\n"
+	        "assert r['stage'] == 'fire\"hose\\r'\n"
+	        "assert r['message'] == 'NAK: \"bad\" \\x1b]0;x\\x07 \\ufffd(', r['message']\n"
+	        "assert r['log'] == ['INFO: \"quoted\" \\\\ \\x7f\\x08\\ufffd\\ufffd\\ufffd',"
+	        " '\\U0001f600 ok'], r['log']\n"
+	        "assert r['package']['path'] == '/srv/\\ufffd' and r['package']['name'] == 'n\\t'\n"
+	        "assert r['steps'][0]['label'] == 'sys\"tem\\x1f\\ufffd', r['steps']\n"));
+	free(text);
+	r = report_of(fx->db, NULL);
+	text = render_report(r, EDL_STORE_FORMAT_JSON);
+	assert_true(edl_test_json_check(
+	        text, strlen(text), false,
+	        "assert d['units'] == 1 and d['failed_runs'] == 1\n"
+	        "assert d['by_slot'][0]['station'] == 'line \"A\"\\\\\\x01\\ufffd', d['by_slot']\n"
+	        "assert d['by_slot'][0]['port'] == '1-1.\"\\n\\ufffd'\n"
+	        "assert d['failure_pareto'][0]['stage'] == 'fire\"hose\\r'\n"
+	        "assert d['failure_pareto'][0]['error'] == 'EDL_E_FH_NAK'\n"
+	        "assert d['first_pass_yield'] == 0 and d['duration_ms']['p50'] is None\n"));
+	free(text);
 	edl_store_report_free(r);
 	edl_store_history_free(h);
 	edl_store_close(s);
@@ -1316,6 +1405,7 @@ int main(void)
 	        T(test_report_does_not_test_a_slot_with_few_runs),
 	        T(test_history_lists_a_units_runs_oldest_first),
 	        T(test_hostile_serial_is_stored_and_reported_safely),
+	        T(test_report_and_history_json_with_hostile_text_parse_in_python),
 	        T(test_report_formats_carry_the_documented_keys),
 	        T(test_cli_report_and_history_commands),
 #undef T

@@ -49,8 +49,13 @@ static struct edl_plan_step *add_step(struct testplan *tp)
 
 void testplan_build(struct testplan *tp, enum edl_storage_kind kind, uint32_t seed)
 {
+	testplan_build_sector(tp, kind, kind == EDL_STORAGE_EMMC ? 512 : 4096, seed);
+}
+
+void testplan_build_sector(struct testplan *tp, enum edl_storage_kind kind, uint32_t sector,
+                           uint32_t seed)
+{
 	static const char *const labels[] = {"sbl", "boot", "system"};
-	uint32_t sector = kind == EDL_STORAGE_EMMC ? 512 : 4096;
 	uint32_t state = seed ? seed : 1;
 
 	memset(tp, 0, sizeof(*tp));

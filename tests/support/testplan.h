@@ -24,6 +24,9 @@ struct testplan {
 /* Three images on `kind` storage: sizes chosen so the last sector needs padding;
  * UFS spreads them over LUNs 0, 1 and 4; NAND erases each range first. */
 void testplan_build(struct testplan *tp, enum edl_storage_kind kind, uint32_t seed);
+/* The same with another sector (NAND page) size, e.g. 2048 for MDM9607 NAND. */
+void testplan_build_sector(struct testplan *tp, enum edl_storage_kind kind, uint32_t sector,
+                           uint32_t seed);
 void testplan_free(struct testplan *tp);
 
 void testplan_sha256(const uint8_t *data, size_t len, uint64_t padded_len, uint8_t out[32]);

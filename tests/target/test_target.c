@@ -3,7 +3,9 @@
  * a programmer already running with or without stale output, a lost HELLO,
  * silence), the switch from the boot ROM to the programmer after a real upload
  * by the Sahara host engine, the host's probe against each start state, the
- * session-ending states (Sahara RESET, <power>, unplug) and the storage accessors.
+ * session-ending states (Sahara RESET, <power>, unplug), the programmer's banner
+ * after the upload, a programmer busy in a raw phase at power-on, the stall
+ * fault, and the storage accessors.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -71,7 +73,9 @@ static void pump(struct edl_sahara_host *h, struct edl_target *t, uint64_t *now)
 	for (int i = 0; i < 100000 && edl_sahara_host_status(h) == EDL_ENGINE_RUNNING; i++) {
 		struct edl_chunk c;
 		bool moved = false;
-		while (edl_target_next_out(t, &c, *now)) {
+		/* Once the host is done, the rest (the programmer's banner) stays queued. */
+		while (edl_sahara_host_status(h) == EDL_ENGINE_RUNNING &&
+		       edl_target_next_out(t, &c, *now)) {
 			edl_sahara_host_feed(h, c.data, c.len, *now);
 			moved = true;
 		}
@@ -145,6 +149,16 @@ static void test_target_uploads_a_programmer_then_speaks_firehose(void **state)
 	edl_target_programmer_sha256(t, sha);
 	assert_memory_equal(sha, want, 32);
 
+	/* The programmer announces itself, one document per transfer, before any
+	 * command: build date twice, chip serial, 10 functions, the end line. */
+	assert_int_equal(pull_text(t, out, sizeof(out), now), 15);
+	assert_memory_equal(out, "<?xml", 5);
+	assert_non_null(
+	        strstr(out, "<log value=\"INFO: Chip serial num: 439041101 (0x1a2b3c4d)\" />"));
+	assert_non_null(strstr(out, "<log value=\"INFO: Supported Functions (10):\" />"));
+	assert_non_null(strstr(out, "<log value=\"INFO: End of supported functions 10\" />"));
+	assert_null(strstr(out, "<response"));
+
 	feed_text(t, "<?xml version=\"1.0\" ?><data><nop /></data>", now);
 	pull_text(t, out, sizeof(out), now);
 	assert_memory_equal(out, "<?xml", 5);
@@ -165,7 +179,7 @@ static void test_target_with_programmer_running_answers_xml_without_hello(void *
 	char out[4096];
 
 	edl_target_start(t, 0);
-	assert_false(edl_target_next_out(t, &c, 0)); /* no HELLO */
+	assert_false(edl_target_next_out(t, &c, 0)); /* no HELLO, and no banner: printed long ago */
 	assert_int_equal(edl_target_state(t), EDL_TARGET_FIREHOSE);
 	feed_text(t, "<?xml version=\"1.0\" ?><data><nop /></data>", 0);
 	assert_true(pull_text(t, out, sizeof(out), 0) >= 1);
@@ -254,7 +268,9 @@ static void test_target_probe_finds_a_running_programmer(void **state)
 	edl_target_free(t);
 }
 
-static void test_target_lost_hello_answers_a_probe_with_end_of_image(void **state)
+/* Was: the probe answered END_OF_IMAGE. A ROM waiting for HELLO_RESP answers
+ * anything else with its HELLO again (Qualcomm boot_sahara_process_packets). */
+static void test_target_lost_hello_answers_a_probe_with_hello(void **state)
 {
 	(void)state;
 	struct edl_target_faults f = {.hello_consumed = true};
@@ -267,8 +283,8 @@ static void test_target_lost_hello_answers_a_probe_with_end_of_image(void **stat
 	feed_text(t, EDL_SAHARA_PROBE_XML, 500);
 	assert_true(edl_target_next_out(t, &c, 500));
 	assert_int_equal(edl_sahara_decode(&pkt, c.data, c.len, NULL), EDL_OK);
-	assert_int_equal(pkt.cmd, 0x04); /* END_OF_IMAGE */
-	assert_int_not_equal(pkt.u.end_of_image.status, 0);
+	assert_int_equal(pkt.cmd, 0x01); /* HELLO */
+	assert_int_equal(pkt.u.hello.mode, 0);
 	assert_int_equal(edl_target_state(t), EDL_TARGET_SAHARA);
 	edl_target_free(t);
 }
@@ -453,6 +469,124 @@ static void test_target_storage_is_readable_and_kept_in_its_dir(void **state)
 	assert_int_equal(rmdir(dir), 0);
 }
 
+/* firehose_busy: at power-on the programmer is inside a program's raw phase;
+ * the host's probe is swallowed as data, and the answer comes only once the
+ * bytes due have all arrived. */
+static void test_target_busy_programmer_swallows_the_probe(void **state)
+{
+	(void)state;
+	struct edl_target_faults f = {.firehose_busy = true, .firehose_busy_bytes = 4096};
+	struct edl_target *t = make(EDL_STORAGE_EMMC, &f);
+	const char *probe = "<?xml version=\"1.0\" ?><data><nop /></data>";
+	uint8_t rest[4096] = {0}, back[4096];
+	char out[4096];
+
+	edl_target_start(t, 0);
+	assert_int_equal(edl_target_state(t), EDL_TARGET_FIREHOSE);
+	assert_int_equal(pull_text(t, out, sizeof(out), 0), 0);
+	feed_text(t, probe, 0);
+	assert_int_equal(pull_text(t, out, sizeof(out), 0), 0);
+	memset(rest, 0x5a, sizeof(rest));
+	assert_int_equal(edl_target_feed(t, rest, 4096 - strlen(probe), 0), EDL_OK);
+	assert_int_equal(pull_text(t, out, sizeof(out), 0), 2);
+	assert_non_null(strstr(out, "<response value=\"ACK\" rawmode=\"false\" />"));
+	assert_int_equal(edl_target_raw_bytes(t), 4096);
+	assert_int_equal(edl_target_read_storage(t, 0, 0, 8, back), EDL_OK);
+	assert_memory_equal(back, probe, strlen(probe));
+	assert_int_equal(back[4095], 0x5a);
+	edl_target_free(t);
+}
+
+static void test_target_stall_fault_stops_taking_bytes(void **state)
+{
+	(void)state;
+	const char *nop = "<?xml version=\"1.0\" ?><data><nop /></data>";
+	const char *program =
+	        "<data><program SECTOR_SIZE_IN_BYTES=\"512\" num_partition_sectors=\"8\" "
+	        "physical_partition_number=\"0\" start_sector=\"0\"/></data>";
+	struct edl_target_faults f = {.firehose_running = true,
+	                              .stall_at_bytes = strlen(nop) + strlen(program) + 1000};
+	struct edl_target *t = make(EDL_STORAGE_EMMC, &f);
+	uint8_t data[4096];
+	char out[8192];
+
+	memset(data, 0xa5, sizeof(data));
+	edl_target_start(t, 0);
+	feed_text(t, nop, 0);
+	assert_non_null(strstr((pull_text(t, out, sizeof(out), 0), out), "ACK"));
+	feed_text(t, program, 0);
+	pull_text(t, out, sizeof(out), 0);
+	assert_non_null(strstr(out, "rawmode=\"true\""));
+	assert_false(edl_target_stalled(t));
+	/* Raw data is taken up to the limit, then nothing more. */
+	assert_int_equal(edl_target_feed(t, data, sizeof(data), 0), EDL_OK);
+	assert_true(edl_target_stalled(t));
+	assert_int_equal(edl_target_raw_bytes(t), 1000);
+	assert_int_equal(edl_target_feed(t, data, sizeof(data), 0), EDL_OK);
+	assert_int_equal(edl_target_raw_bytes(t), 1000);
+	assert_int_equal(pull_text(t, out, sizeof(out), 0), 0);
+	assert_int_equal(edl_target_state(t), EDL_TARGET_FIREHOSE);
+	edl_target_free(t);
+
+	/* A command that does not fit is never taken at all. */
+	f.stall_at_bytes = strlen(nop) + 10;
+	t = make(EDL_STORAGE_EMMC, &f);
+	edl_target_start(t, 0);
+	feed_text(t, nop, 0);
+	assert_int_equal(pull_text(t, out, sizeof(out), 0), 3);
+	assert_false(edl_target_stalled(t));
+	feed_text(t, nop, 0);
+	assert_true(edl_target_stalled(t));
+	assert_int_equal(pull_text(t, out, sizeof(out), 0), 0);
+	assert_int_equal(edl_target_commands_seen(t, "nop"), 1);
+	edl_target_free(t);
+
+	/* Sahara bytes count too: the upload stops part-way. */
+	struct edl_target_faults g = {.stall_at_bytes = 100000};
+	t = make(EDL_STORAGE_UFS, &g);
+	struct edl_sahara_host_config hc;
+	struct edl_sahara_host *h = NULL;
+	uint8_t *elf = NULL;
+	size_t elf_len = 0;
+	uint64_t now = 0;
+	assert_int_equal(edl_elf_make_programmer(&elf, &elf_len, 300000, 7), EDL_OK);
+	struct edl_sahara_image img = {.id = 0x0d, .data = elf, .len = elf_len};
+	edl_sahara_host_config_default(&hc);
+	hc.images = &img;
+	hc.n_images = 1;
+	assert_int_equal(edl_sahara_host_new(&h, &hc), EDL_OK);
+	edl_target_start(t, now);
+	edl_sahara_host_start(h, now);
+	pump(h, t, &now);
+	assert_true(edl_target_stalled(t));
+	assert_int_equal(edl_target_state(t), EDL_TARGET_SAHARA);
+	assert_int_not_equal(edl_sahara_host_status(h), EDL_ENGINE_DONE);
+	edl_sahara_host_free(h);
+	free(elf);
+	edl_target_free(t);
+}
+
+static void test_target_fault_specs_busy_and_stall(void **state)
+{
+	(void)state;
+	struct edl_target_faults f = {0};
+	struct edl_error err;
+
+	assert_int_equal(edl_target_fault_parse(&f, "firehose-busy", &err), EDL_OK);
+	assert_true(f.firehose_busy);
+	assert_int_equal(f.firehose_busy_bytes, 8 * 1024 * 1024);
+	assert_int_equal(edl_target_fault_parse(&f, "firehose-busy=64K", &err), EDL_OK);
+	assert_int_equal(f.firehose_busy_bytes, 65536);
+	assert_int_equal(edl_target_fault_parse(&f, "stall-at=1M", &err), EDL_OK);
+	assert_int_equal(f.stall_at_bytes, 1024 * 1024);
+	assert_int_equal(edl_target_fault_parse(&f, "stall-at", &err), EDL_E_INVAL);
+	assert_int_equal(edl_target_fault_parse(&f, "stall-at=0", &err), EDL_E_INVAL);
+	assert_int_equal(edl_target_fault_parse(&f, "firehose-busy=x", &err), EDL_E_INVAL);
+	assert_non_null(strstr(err.detail, "firehose-busy=x"));
+	assert_non_null(strstr(edl_target_fault_kinds(), "firehose-busy[=BYTES]"));
+	assert_non_null(strstr(edl_target_fault_kinds(), "stall-at=BYTES"));
+}
+
 static void test_target_rejects_bad_configuration(void **state)
 {
 	(void)state;
@@ -482,13 +616,16 @@ int main(void)
 	        cmocka_unit_test(test_target_stale_output_is_waiting_at_power_on),
 	        cmocka_unit_test(test_target_silent_answers_nothing),
 	        cmocka_unit_test(test_target_probe_finds_a_running_programmer),
-	        cmocka_unit_test(test_target_lost_hello_answers_a_probe_with_end_of_image),
+	        cmocka_unit_test(test_target_lost_hello_answers_a_probe_with_hello),
 	        cmocka_unit_test(test_target_recovers_from_a_lost_hello_through_the_probe),
 	        cmocka_unit_test(test_target_sahara_reset_ends_the_session_after_its_answer),
 	        cmocka_unit_test(test_target_power_commands_set_the_end_state),
 	        cmocka_unit_test(test_target_unplug_fault_goes_gone),
 	        cmocka_unit_test(test_target_slow_final_ack_shows_as_a_deadline),
 	        cmocka_unit_test(test_target_storage_is_readable_and_kept_in_its_dir),
+	        cmocka_unit_test(test_target_busy_programmer_swallows_the_probe),
+	        cmocka_unit_test(test_target_stall_fault_stops_taking_bytes),
+	        cmocka_unit_test(test_target_fault_specs_busy_and_stall),
 	        cmocka_unit_test(test_target_rejects_bad_configuration),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
