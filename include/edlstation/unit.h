@@ -162,7 +162,7 @@ struct edl_memline_run {
 	struct edl_store_step steps[64]; /* label points into step_labels */
 	char step_labels[64][40];
 	size_t n_steps;
-	char logs[16][160]; /* the first device log lines */
+	char logs[16][160]; /* the last device log lines */
 	size_t n_logs;
 	uint64_t start_ms, end_ms; /* virtual */
 };

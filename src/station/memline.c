@@ -132,8 +132,10 @@ static void record_finish(struct line *l, struct lunit *lu, const struct edl_sto
 		r->steps[i].start_sector = NULL;
 		r->n_steps++;
 	}
+	/* The last lines: where the run failed. */
 	r->n_logs = 0;
-	for (size_t i = 0; i < e->n_log_lines && i < 16; i++)
+	size_t first = e->n_log_lines > 16 ? e->n_log_lines - 16 : 0;
+	for (size_t i = first; i < e->n_log_lines; i++)
 		copy_str(r->logs[r->n_logs++], sizeof(r->logs[0]), e->log_lines[i]);
 	(void)lu;
 }

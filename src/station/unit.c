@@ -176,7 +176,7 @@ static void show(struct edl_unit *u, const char *event, const char *fmt, ...)
 	vsnprintf(u->text, sizeof(u->text), fmt, ap);
 	va_end(ap);
 	a.text = u->text;
-	edl_log_info(&u->log, "%s: %s", event, u->text);
+	edl_log_debug(&u->log, "%s: %s", event, u->text);
 	act(u, &a);
 }
 
@@ -213,17 +213,16 @@ static void clear_device_logs(struct edl_unit *u)
 	u->n_logs = u->log_head = 0;
 }
 
-/* The job's and the unit's lines go to the driver's transcript; warnings (and,
- * verbose, information) are shown. Nothing is parsed out of them: the device's
- * evidence arrives as DEVICE_LOG events. */
+/* The job's and the unit's lines go to the driver's transcript; the job's
+ * warnings (and, verbose, its information lines) are shown. Nothing is parsed
+ * out of them: the device's evidence arrives as DEVICE_LOG events. What the
+ * unit shows itself is logged at debug level, so it is not shown twice. */
 static void log_sink(enum edl_log_level level, const char *prefix, const char *line, void *data)
 {
 	struct edl_unit *u = data;
 	if (u->env->log_sink != NULL)
 		u->env->log_sink(level, prefix, line, u->env->log_data);
-	if (level <= EDL_LOG_WARN ||
-	    (u->cfg->verbose && level == EDL_LOG_INFO && strncmp(line, "unit ", 5) != 0 &&
-	     strchr(line, ':') == NULL)) {
+	if (level <= EDL_LOG_WARN || (u->cfg->verbose && level == EDL_LOG_INFO)) {
 		struct edl_unit_action a = {
 		        .kind = EDL_UNIT_ACT_SHOW, .event = "log", .text = line};
 		act(u, &a);

@@ -283,6 +283,7 @@ static void serial_lock(bool product_names_serial)
 	rig_init(&r, EDL_STORAGE_EMMC, 2);
 	/* The same chip serial on two ports: a clone, or one unit seen twice. */
 	r.tcfg[1].pbl.serial = r.tcfg[0].pbl.serial;
+	r.tcfg[0].faults.write_rate_bps = 32 * 1024; /* still flashing when the second comes */
 	r.units[1].attach_ms = r.opt.start_ms + 50;
 	for (size_t i = 0; i < 2; i++) {
 		if (product_names_serial)
