@@ -510,8 +510,10 @@ static void progress(struct edl_unit *u)
 	if (u->job == NULL)
 		return;
 	edl_flash_job_progress(u->job, &p);
-	if (p.bytes_done == u->bytes_done && p.bytes_total == u->bytes_total)
+	if (p.bytes_done == u->bytes_done && p.bytes_total == u->bytes_total &&
+	    u->stage == u->progress_stage)
 		return;
+	u->progress_stage = u->stage;
 	u->bytes_done = p.bytes_done;
 	u->bytes_total = p.bytes_total;
 	a.stage = edl_flash_stage_name(u->stage);
@@ -636,7 +638,7 @@ static void reset_attempt(struct edl_unit *u)
 	u->have_pending = u->waits_budget = false;
 	u->accepted = 0;
 	u->payload = u->bytes_done = u->bytes_total = 0;
-	u->stage = u->shown = EDL_STAGE_PROBE;
+	u->stage = u->shown = u->progress_stage = EDL_STAGE_PROBE;
 	u->drain_deadline = 0;
 }
 

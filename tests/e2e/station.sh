@@ -201,7 +201,7 @@ sigkill)
 		timeout -s KILL 120 "$EDL" emulate --storage nand --devices 4 --units 12 --swap-delay 0.05 \
 			--write-rate 30 --serial "$serial" -- \
 			"$EDL" run --package "$PKG" --db "$DB" --cache-dir "$W/cache" --log-format text \
-			--count 12 >"$OUT" 2>&1 &
+			--reset-delay 0 --count 12 >"$OUT" 2>&1 &
 		pid=$!
 		sleep "$(python3 -c "import random; random.seed($round); print(round(random.uniform(0.4, 1.6), 2))")"
 		pkill -KILL -f "edlstation run --package $PKG" || true
