@@ -113,10 +113,11 @@ struct edl_unit {
 	/* Why the attempt ends when it is not (only) the job's own failure. */
 	bool gone, stopping, stalled, refused;
 	struct edl_error why;
-	enum edl_flash_stage stage;    /* last STAGE event */
-	enum edl_flash_stage shown;    /* last stage shown */
-	enum edl_flash_wait timed_out; /* the wait whose timeout ended the job */
-	bool identified;               /* IDENTITY handled this attempt */
+	enum edl_flash_stage stage;          /* last STAGE event */
+	enum edl_flash_stage shown;          /* last stage shown */
+	enum edl_flash_stage progress_stage; /* stage of the last PROGRESS */
+	enum edl_flash_wait timed_out;       /* the wait whose timeout ended the job */
+	bool identified;                     /* IDENTITY handled this attempt */
 
 	/* What the job's events said, for the run record. */
 	struct unit_step *steps;
