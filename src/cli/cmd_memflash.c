@@ -271,6 +271,14 @@ int edl_cli_memflash(int argc, char **argv)
 		       serial, last ? last->bytes_written : 0, secs, res->n_runs,
 		       edl_target_state_name(edl_target_state(target)));
 		rc = EDL_EXIT_OK;
+	} else if (!unit.finished) {
+		/* reset_to_edl: on a real line the unit comes back as a new device. */
+		printf("memflash: RESET TO EDL  serial %08" PRIx64
+		       "  the running programmer was reset to EDL (--reset-running); the unit "
+		       "would "
+		       "now enumerate anew and be flashed as a new session\n",
+		       serial);
+		rc = EDL_EXIT_OK;
 	} else {
 		printf("memflash: FAIL  serial %08" PRIx64 "  stage %s  %s: %s\n", serial,
 		       last ? last->stage : "-", last ? edl_error_name(last->error_code) : "-",

@@ -24,7 +24,6 @@
 
 #define LINE_MAX_UNITS 64
 #define LINE_OUT_MAX 16
-#define LINE_REATTACH_MAX 3
 
 struct line;
 
@@ -33,7 +32,6 @@ struct lunit {
 	struct edl_memline_unit *spec;
 	struct edl_unit *u;
 	bool admitted, waiting, refused_port, done;
-	unsigned reattached;
 	struct edl_chunk out[LINE_OUT_MAX];
 	size_t out_head, out_count;
 	bool in_posted, cancel, detach_sent, close_req;
@@ -307,8 +305,7 @@ static void admit(struct line *l, struct lunit *lu)
 	l->active++;
 	if (l->active > l->res->max_active)
 		l->res->max_active = l->active;
-	if (lu->reattached == 0)
-		edl_target_start(spec->target, l->now);
+	edl_target_start(spec->target, l->now);
 	edl_unit_attached(lu->u, l->now);
 	edl_unit_product(lu->u, EDL_OK, spec->product, l->now);
 }
@@ -325,14 +322,8 @@ static void close_unit(struct line *l, struct lunit *lu)
 	lu->out_count = 0;
 	edl_buf_consume(&lu->stream, edl_buf_size(&lu->stream));
 	lu->n_bounds = lu->bound_head = lu->bound_used = 0;
-	/* A unit reset to EDL comes back as a new device (re-enumeration). */
-	if (!lu->spec->finished && lu->reattached < LINE_REATTACH_MAX &&
-	    edl_target_state(lu->spec->target) == EDL_TARGET_RESET_TO_EDL) {
-		lu->reattached++;
-		lu->admitted = false;
-		edl_target_start(lu->spec->target, l->now);
-		return;
-	}
+	/* A unit reset to EDL would come back as a new device: the line leaves
+	 * that to its caller (the emulator builds a fresh unit, faults cleared). */
 	lu->done = true;
 	lu->spec->closed = true;
 	lu->spec->closed_ms = l->now;

@@ -763,9 +763,10 @@ static void attempt_over(struct edl_unit *u, uint64_t now)
 		conclude(u, EDL_RESULT_PASS, NULL, NULL, now);
 		return;
 	}
+	if (st == FAIL)
+		stage = edl_flash_stage_name(edl_flash_job_failed_stage(job));
 	if (st == FAIL && u->why.code == EDL_OK) {
 		e = edl_flash_job_error(job);
-		stage = edl_flash_stage_name(edl_flash_job_failed_stage(job));
 		/* The job's progress deadline: the unit stopped draining OUT. */
 		if (u->timed_out == EDL_WAIT_PROGRESS || e->code == EDL_E_STALLED)
 			u->stalled = true;
@@ -1082,8 +1083,17 @@ void edl_unit_timer(struct edl_unit *u, uint64_t now)
 		if (d != 0 && d <= now) {
 			enum edl_flash_wait w = edl_flash_job_deadline_reason(u->job);
 			edl_flash_job_timeout(u->job, now);
-			if (edl_flash_job_status(u->job) == EDL_ENGINE_FAILED)
+			if (edl_flash_job_status(u->job) == EDL_ENGINE_FAILED) {
 				u->timed_out = w;
+				/* Our bytes are still not taken: the device could not
+				 * answer because it stopped draining OUT (a stall inside
+				 * the Sahara upload shows first as a silent device). */
+				if (u->out_inflight > 0 && now - u->last_accept >= 1000 &&
+				    edl_flash_job_error(u->job)->code != EDL_E_STALLED) {
+					u->stalled = true;
+					stall_error(u, now);
+				}
+			}
 		}
 		uint64_t p = progress_deadline(u);
 		if (edl_flash_job_status(u->job) == EDL_ENGINE_RUNNING && p != 0 && p <= now) {

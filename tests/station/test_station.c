@@ -496,13 +496,17 @@ static void test_station_stop_records_running_unit_interrupted(void **state)
 
 /* Stalls unit 2 of 3 after `bytes` OUT bytes past the programmer's size
  * (negative: inside the upload). */
-static void stall_at(int64_t bytes, const char *where)
+static void stall_at(int64_t bytes, const char *where, bool device_fault)
 {
 	struct rig r;
 	rig_init(&r, EDL_STORAGE_EMMC, 3);
 	r.cfg.retries = 1; /* a stall is not retried */
 	r.cfg.progress_timeout_ms = 2000;
-	r.units[1].stall_at_bytes = (uint64_t)((int64_t)r.programmer_len + bytes);
+	/* The transport stops completing OUT, or the device's stall-at fault does. */
+	if (device_fault)
+		r.tcfg[1].faults.stall_at_bytes = (uint64_t)((int64_t)r.programmer_len + bytes);
+	else
+		r.units[1].stall_at_bytes = (uint64_t)((int64_t)r.programmer_len + bytes);
 	rig_run(&r);
 	assert_int_equal(r.units[0].result, EDL_RESULT_PASS);
 	assert_int_equal(r.units[2].result, EDL_RESULT_PASS);
@@ -528,14 +532,18 @@ static void stall_at(int64_t bytes, const char *where)
 static void test_station_stall_in_sahara_upload_fails_unit(void **state)
 {
 	(void)state;
-	stall_at(-40 * 1024, "of the programmer upload");
+	stall_at(-40 * 1024, "of the programmer upload", false);
+	/* The device took the transfer that tripped it: first a silent device,
+	 * then, with our next bytes pending, a stall. */
+	stall_at(-40 * 1024, "of the programmer upload", true);
 }
 
 static void test_station_stall_in_program_fails_unit(void **state)
 {
 	(void)state;
 	/* Inside the second image (after the first and a few commands). */
-	stall_at(8000, "of 22,528 of boot.img");
+	stall_at(8000, "of 22,528 of boot.img", false);
+	stall_at(8000, "of 22,528 of boot.img", true);
 }
 
 /* ---- the job's options: one place -------------------------------------------------- */
