@@ -3,7 +3,9 @@
 # like the field report's (Quectel RM502Q update, SDX55 NAND: update/firehose/
 # prog_firehose_sdx55.mbn, rawprogram_nand_p4K_b256K_update.xml, patch_p4K_b256K.xml,
 # md5.txt), checks it, and runs the station on an emulated production line: 8 ports
-# on two hubs, 24 units passing through, USB 2.0-like link and NAND write rates, one
+# on two hubs, 24 units passing through, of real device families (the emulator's
+# device profiles: slots A1-A4 SDX55 units, B1-B4 another NAND family with 4 KiB
+# pages when the emulator has one), USB 2.0-like link and NAND write rates, one
 # unit whose programmer is still running from an earlier attempt (the field report)
 # and one unplugged in the middle of a write. It ends with the yield report.
 set -eu
@@ -30,11 +32,25 @@ step "a synthetic package shaped like the field report's RM502Q update"
 step "edlstation package check: load, verify md5.txt, print the plan"
 "$EDL" package check "$PKG" --cache-dir "$WORK/cache"
 
+# A line flashes one package, and a NAND package is laid out for one page size:
+# the 4 KiB-page package fits every profile with 4 KiB NAND pages, not MDM9607
+# units (2 KiB pages, rawprogram_nand_p2K_b128K). So hub 2 takes the first other
+# profile of "nand, 4096-byte sectors" that `emulate --help` lists, if any.
+PROFILES="--profile sdx55"
+other=$("$EDL" emulate --help | awk '/^profiles/ {p = 1; next}
+	p && /; nand, 4096-byte sectors/ && $1 != "sdx55" {print $1; exit}')
+B_PROFILE=${other:-sdx55}
+for port in 1-2.1 1-2.2 1-2.3 1-2.4; do
+	PROFILES="$PROFILES --profile $port:$B_PROFILE"
+done
+
 step "edlstation run on an emulated line: 8 ports (slots A1-A4, B1-B4 of config/station.ini), 24 units, 35 MB/s links, 80 MB/s per hub"
+echo "   A1-A4 (hub 1-1): SDX55 units; B1-B4 (hub 1-2): $B_PROFILE units"
 echo "   port 1-1.3: the unit's programmer is still running from an earlier attempt"
 echo "   port 1-2.2: the unit is unplugged after 3 MB of its write"
 set +e
-"$EDL" emulate --devices 8 --hub-ports 4 --storage nand --units 24 --swap-delay 0.3 \
+# shellcheck disable=SC2086 # $PROFILES is a list of options
+"$EDL" emulate --devices 8 --hub-ports 4 $PROFILES --units 24 --swap-delay 0.3 \
 	--rate 35 --hub-rate 80 --write-rate 40 \
 	--fault 1-1.3:firehose-running --fault 1-2.2:unplug-at=3M -- \
 	"$EDL" run --config config/station.ini --package "$PKG" --db "$DB" --count 24 --station demo-line \

@@ -10,13 +10,21 @@
  * with the next serial (first_serial, +1, ...), its iProduct
  * "QUSB__BULK_SN:<serial as 8 upper-case hex digits>", and its storage in
  * sparse files (in dump_dir/<serial as 8 lower-case hex digits>/ when a dump
- * is asked for). What a unit does when its session ends:
+ * is asked for). A unit is the generic target of the line's storage, or a
+ * real device family (a device profile, profile.h) chosen for the whole line
+ * or per port; a port keeps its profile for every unit it gets. A unit whose
+ * stall fault tripped hangs: its OUT transfers stay pending until the host
+ * cancels them, it sends nothing, endpoint 0 still answers (usbfs.c). What a
+ * unit does when its session ends:
  *   - reset or power off (<power value="reset"/"off">, Sahara RESET): it leaves
  *     EDL, so it is unplugged once the host has read the answer;
  *   - reset to EDL: unplugged and plugged again after reboot_delay with a fresh
  *     HELLO, same serial and storage, its injected faults cleared (they model
  *     one bad session);
  *   - gone (the unplug-at fault): unplugged at once;
+ *   - line mode only: a unit whose programmer ACKed a <power> with a
+ *     DelayInSeconds and whose host then closed it is pulled at once, as an
+ *     operator does (the power change happens then, it counts as finished);
  *   - line mode only: a unit the host has touched and then left alone for
  *     fail_hold seconds is taken off the line.
  * In line mode (units > 0) a port whose unit left gets the next unit after
@@ -39,6 +47,7 @@
 #include <stdint.h>
 
 #include "edlstation/error.h"
+#include "edlstation/profile.h"
 #include "edlstation/storage.h"
 #include "edlstation/target.h"
 
@@ -53,10 +62,28 @@ struct edl_emu_fault {
 	char spec[64];                   /* as written, for unit.json */
 };
 
+/* A device profile (profile.h) for the units of one port. */
+struct edl_emu_port_profile {
+	char port[16]; /* "1-1.3" or a port number, as a fault's PORT */
+	const struct edl_device_profile *profile;
+};
+
+/* Which of the line's storage options were given explicitly: with a profile
+ * they win over its values; without one they configure the generic target. */
+#define EDL_EMU_SET_STORAGE 0x1u /* storage: the kind, its default geometry */
+#define EDL_EMU_SET_SAHARA 0x2u  /* sahara_version */
+/* (a non-zero max_payload, sector_size, sectors, luns or pages_per_block always wins) */
+
 struct edl_emu_line_config {
 	unsigned devices;   /* ports, 1..EDL_EMU_MAX_PORTS */
 	unsigned hub_ports; /* ports per hub, 1..15, default 7 */
 	uint32_t first_serial;
+	/* Every port's device profile (edl_profile_apply() on each unit's target,
+	 * before its serial and faults); NULL = the generic target of `storage`. */
+	const struct edl_device_profile *profile;
+	const struct edl_emu_port_profile *port_profiles; /* override `profile` per port */
+	size_t n_port_profiles;
+	unsigned explicit_set; /* EDL_EMU_SET_*: options that win over a profile */
 	enum edl_storage_kind storage;
 	uint32_t sector_size; /* 0 = the kind's default */
 	uint64_t sectors;     /* per LUN; 0 = default */
@@ -98,6 +125,12 @@ void edl_emu_line_config_default(struct edl_emu_line_config *cfg);
 int edl_emu_fault_parse(struct edl_emu_fault *f, const char *spec, unsigned hub_ports,
                         struct edl_error *err);
 
+/* Parses "NAME" (port NULL: every port) or "PORT:NAME" (PORT as in
+ * edl_emu_fault_parse) into pp; *every is set when the spec names no port.
+ * Returns EDL_OK or EDL_E_USAGE with a detail listing edl_profile_names(). */
+int edl_emu_profile_parse(struct edl_emu_port_profile *pp, bool *every, const char *spec,
+                          unsigned hub_ports, struct edl_error *err);
+
 /* Port name "1-H.P" of the n-th port (0-based). */
 void edl_emu_port_name(char out[16], unsigned n, unsigned hub_ports);
 
@@ -135,6 +168,39 @@ struct edl_emu_line_stats {
 };
 
 void edl_emu_line_stats(struct edl_emu_line *line, struct edl_emu_line_stats *out);
+
+/* An operator's action at a time: plug a fresh unit into PORT, or pull it. */
+struct edl_emu_event {
+	double at; /* seconds after the line started */
+	bool plug; /* false: unplug */
+	char port[16];
+};
+
+/* Parses "SECS:plug:PORT" or "SECS:unplug:PORT" (PORT as in
+ * edl_emu_fault_parse). Returns EDL_OK or EDL_E_USAGE with a detail. */
+int edl_emu_event_parse(struct edl_emu_event *ev, const char *spec, unsigned hub_ports,
+                        struct edl_error *err);
+
+struct edl_emu_run_config {
+	struct edl_emu_line_config line; /* its wake/wake_data are the run loop's own */
+	const struct edl_emu_event *events;
+	size_t n_events;
+	/* argv of COMMAND, NULL-terminated; NULL or empty: print UMOCKDEV_DIR and
+	 * LD_PRELOAD on stdout and run until SIGINT/SIGTERM/SIGHUP. */
+	char *const *command;
+};
+
+/*
+ * The emulated line around a command (src/emulator/run.c): sets the line up
+ * (TMPDIR is replaced by /tmp for this process when longer than 40 bytes,
+ * COMMAND keeps the caller's), runs COMMAND under libumockdev-preload with
+ * UMOCKDEV_DIR set, ticks the line and plays the events until COMMAND exits,
+ * passes SIGINT/SIGTERM/SIGHUP sent by other processes on to it, then frees
+ * the line (writing the dump). Returns COMMAND's exit status (128 + signal
+ * when killed, 0 without COMMAND), 127 with err set when it cannot be run, 2
+ * (bad line configuration) or 1 (setup failed) with err set.
+ */
+int edl_emu_run(const struct edl_emu_run_config *cfg, struct edl_error *err);
 
 /* `edlstation emulate [options] -- COMMAND [ARGS...]` (src/cli/cmd_emulate.c; also
  * declared in cli.h): argv[0] is "emulate". Returns COMMAND's exit status (128 +

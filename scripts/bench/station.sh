@@ -1,5 +1,6 @@
 #!/bin/sh
-# Station benchmark: see scripts/bench/station.py. usage: scripts/bench/station.sh [--quick]
+# Station benchmark: see scripts/bench/station.py.
+# usage: scripts/bench/station.sh [--quick] [--only a,b,c,d,profiles]
 set -eu
 cd "$(dirname "$0")/../.."
 [ "${1:-}" = station ] && shift

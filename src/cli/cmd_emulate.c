@@ -2,52 +2,27 @@
  * `edlstation emulate [OPTIONS] -- COMMAND [ARGS...]`: runs COMMAND with an
  * emulated line of EDL devices visible to it (libusb, libudev and raw usbdevfs
  * programs such as lsusb and qdl, unmodified), and exits with COMMAND's status.
- * The devices live in this process (src/emulator: a umockdev testbed); COMMAND
- * runs under libumockdev-preload with UMOCKDEV_DIR pointing at the testbed.
- * SIGINT/SIGTERM/SIGHUP are passed on to COMMAND. Without COMMAND the line runs
- * until a signal, after printing the environment a host program needs.
+ * This file parses the options and prints the usage; the line and its run loop
+ * (testbed, COMMAND under libumockdev-preload, signals, dump) are
+ * src/emulator's, edl_emu_run().
  */
 #include "edlstation/cli.h"
-#include "edlstation/clock.h"
+#include "edlstation/profile.h"
 #include "edlstation/emulator.h"
 
 #include <errno.h>
 #include <getopt.h>
-#include <glib-unix.h>
 #include <glib.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <pthread.h>
-#include <sys/prctl.h>
-#include <sys/signalfd.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #define MAX_FAULTS 64
 #define MAX_EVENTS 64
 #define MAX_BAD_BLOCKS 256
 
-/* "SECS:plug|unplug:PORT" */
-struct emulate_event {
-	struct emulate *em;
-	guint *id; /* its timeout source, 0 once fired */
-	double at;
-	bool plug;
-	char port[16];
-};
-
-struct emulate {
-	struct edl_emu_line *line;
-	GMainLoop *loop;
-	GPid child;
-	bool have_child;
-	int status;
-	gint wake_pending;
-	bool verbose;
-};
+#define MAX_PROFILES EDL_EMU_MAX_PORTS
 
 static void usage(FILE *f)
 {
@@ -61,6 +36,14 @@ static void usage(FILE *f)
 	        "\n"
 	        "devices:\n"
 	        "  --devices N            ports, one unit each at start (default 1, max %d)\n"
+	        "  --profile NAME         every unit is that real device family (its ROM,\n"
+	        "                         programmer and storage; list below)\n"
+	        "  --profile PORT:NAME    the units of one port (repeatable; wins over NAME)\n"
+	        "                         Without a profile a unit is the generic target of\n"
+	        "                         --storage. With one, an explicit --storage,\n"
+	        "                         --sahara-version, --max-payload or geometry option\n"
+	        "                         wins over the profile's value (another --storage kind\n"
+	        "                         takes that kind's default geometry).\n"
 	        "  --hub-ports N          ports per hub (default 7)\n"
 	        "  --serial HEX           serial of the first unit, +1 for each next (default "
 	        "1a2b3c4d)\n"
@@ -98,6 +81,15 @@ static void usage(FILE *f)
 	        "  --product-suffix TEXT  appended to every unit's iProduct (hostile-descriptor "
 	        "tests)\n",
 	        EDL_EMU_MAX_PORTS, edl_target_fault_kinds());
+	fprintf(f, "\nprofiles (%s):\n", edl_profile_names());
+	for (size_t i = 0; edl_profile_at(i) != NULL; i++) {
+		const struct edl_device_profile *p = edl_profile_at(i);
+
+		/* "write-rate" is machine-read by scripts/bench/station.py. */
+		fprintf(f, "  %-9s %s; %s, %u-byte sectors, write-rate %.1f MB/s\n", p->name,
+		        p->summary, edl_storage_name(p->storage), p->sector_size,
+		        (double)p->write_rate_bps / 1e6);
+	}
 }
 
 static int parse_uint(const char *s, uint64_t max, int base, uint64_t *out)
@@ -161,38 +153,6 @@ static int parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
-static int parse_event(struct emulate_event *ev, const char *s, unsigned hub_ports)
-{
-	const char *c1 = strchr(s, ':'), *c2;
-	char secs[32];
-	struct edl_emu_fault probe;
-	struct edl_error err;
-
-	if (!c1 || (size_t)(c1 - s) >= sizeof(secs))
-		return -1;
-	memcpy(secs, s, (size_t)(c1 - s));
-	secs[c1 - s] = '\0';
-	if (parse_seconds(secs, &ev->at) < 0)
-		return -1;
-	c2 = strchr(c1 + 1, ':');
-	if (!c2)
-		return -1;
-	if ((size_t)(c2 - c1 - 1) == 4 && !strncmp(c1 + 1, "plug", 4))
-		ev->plug = true;
-	else if ((size_t)(c2 - c1 - 1) == 6 && !strncmp(c1 + 1, "unplug", 6))
-		ev->plug = false;
-	else
-		return -1;
-	if (strlen(c2 + 1) >= sizeof(ev->port) || !c2[1])
-		return -1;
-	strcpy(ev->port, c2 + 1);
-	/* Validate the port's syntax the way faults do. */
-	char spec[64];
-
-	snprintf(spec, sizeof(spec), "%s:silent", ev->port);
-	return edl_emu_fault_parse(&probe, spec, hub_ports, &err) == EDL_OK ? 0 : -1;
-}
-
 static int parse_bad_blocks(const char *s, uint32_t *out, size_t *n)
 {
 	char *copy = g_strdup(s), *save = NULL, *tok;
@@ -209,126 +169,6 @@ static int parse_bad_blocks(const char *s, uint32_t *out, size_t *n)
 	}
 	g_free(copy);
 	return rc;
-}
-
-static void run_tick(struct emulate *em)
-{
-	g_atomic_int_set(&em->wake_pending, 0);
-	if (em->line)
-		edl_emu_line_tick(em->line, edl_clock_ms());
-}
-
-static gboolean tick_cb(gpointer data)
-{
-	run_tick(data);
-	return G_SOURCE_CONTINUE;
-}
-
-static gboolean wake_cb(gpointer data)
-{
-	run_tick(data);
-	return G_SOURCE_REMOVE;
-}
-
-/* From umockdev's worker thread: a unit needs a tick now. */
-static void wake(void *data)
-{
-	struct emulate *em = data;
-
-	if (g_atomic_int_compare_and_exchange(&em->wake_pending, 0, 1))
-		g_main_context_invoke(NULL, wake_cb, em);
-}
-
-static gboolean event_cb(gpointer data)
-{
-	struct emulate_event *ev = data;
-	struct edl_error err;
-	int rc = ev->plug ? edl_emu_line_plug(ev->em->line, ev->port, &err)
-	                  : edl_emu_line_unplug(ev->em->line, ev->port, &err);
-
-	if (rc != EDL_OK)
-		fprintf(stderr, "emulate: --at %.3f:%s:%s: %s\n", ev->at,
-		        ev->plug ? "plug" : "unplug", ev->port, err.detail);
-	*ev->id = 0;
-	return G_SOURCE_REMOVE;
-}
-
-static void on_child(GPid pid, gint status, gpointer data)
-{
-	struct emulate *em = data;
-
-	(void)pid;
-	if (WIFEXITED(status))
-		em->status = WEXITSTATUS(status);
-	else if (WIFSIGNALED(status))
-		em->status = 128 + WTERMSIG(status);
-	else
-		em->status = EDL_EXIT_FAILURE;
-	em->have_child = false;
-	g_spawn_close_pid(pid);
-	g_main_loop_quit(em->loop);
-}
-
-/*
- * SIGINT/SIGTERM/SIGHUP arrive through a signalfd (blocked in every thread).
- * One sent by a process (kill, timeout) is passed on to COMMAND; one the
- * terminal sent (Ctrl-C: si_code SI_KERNEL) reached COMMAND's process group
- * already, and a second copy would turn a graceful stop into an abort.
- */
-static gboolean on_signalfd(gint fd, GIOCondition cond, gpointer data)
-{
-	struct emulate *em = data;
-	struct signalfd_siginfo si;
-
-	(void)cond;
-	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-		if (!em->have_child)
-			g_main_loop_quit(em->loop);
-		else if (si.ssi_code != SI_KERNEL)
-			kill(em->child, (int)si.ssi_signo);
-	}
-	return G_SOURCE_CONTINUE;
-}
-
-/* In COMMAND, before exec: the devices die with this process, so does COMMAND
- * (a test harness that kills the emulator leaves no orphan behind). */
-static void child_setup(gpointer data)
-{
-	pid_t parent = (pid_t)GPOINTER_TO_INT(data);
-	sigset_t set;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	(void)sigprocmask(SIG_UNBLOCK, &set, NULL);
-	(void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-	if (getppid() != parent)
-		_exit(127);
-}
-
-/* The child's environment: under the preload, with the caller's TMPDIR. */
-static char **child_env(const char *tmpdir)
-{
-	char **env = g_get_environ();
-	const char *pre = g_environ_getenv(env, "LD_PRELOAD");
-	const char *asan = g_environ_getenv(env, "ASAN_OPTIONS");
-	char *v;
-
-	v = pre && *pre ? g_strdup_printf("libumockdev-preload.so.0:%s", pre)
-	                : g_strdup("libumockdev-preload.so.0");
-	env = g_environ_setenv(env, "LD_PRELOAD", v, TRUE);
-	g_free(v);
-	/* An ASan-built COMMAND would refuse a preload ahead of its runtime. */
-	v = asan && *asan ? g_strdup_printf("%s:verify_asan_link_order=0", asan)
-	                  : g_strdup("verify_asan_link_order=0");
-	env = g_environ_setenv(env, "ASAN_OPTIONS", v, TRUE);
-	g_free(v);
-	if (tmpdir)
-		env = g_environ_setenv(env, "TMPDIR", tmpdir, TRUE);
-	else
-		env = g_environ_unsetenv(env, "TMPDIR");
-	return env;
 }
 
 int edl_cli_emulate(int argc, char **argv)
@@ -359,32 +199,27 @@ int edl_cli_emulate(int argc, char **argv)
 	        {"dump", required_argument, NULL, 'd'},
 	        {"verbose", no_argument, NULL, 'v'},
 	        {"product-suffix", required_argument, NULL, 'P'},
+	        {"profile", required_argument, NULL, 'o'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
+	struct edl_emu_run_config run;
 	struct edl_emu_line_config cfg;
 	struct edl_emu_fault faults[MAX_FAULTS];
-	struct emulate_event events[MAX_EVENTS];
+	struct edl_emu_event events[MAX_EVENTS];
+	struct edl_emu_port_profile port_profiles[MAX_PROFILES];
 	const char *event_specs[MAX_EVENTS];
-	guint event_ids[MAX_EVENTS];
 	const char *empty[EDL_EMU_MAX_PORTS];
 	const char *fault_specs[MAX_FAULTS];
+	const char *profile_specs[MAX_PROFILES];
 	uint32_t bad_blocks[MAX_BAD_BLOCKS];
-	size_t n_faults = 0, n_events = 0, n_empty = 0, n_bad = 0;
-	struct emulate em;
+	size_t n_faults = 0, n_events = 0, n_empty = 0, n_bad = 0, n_profiles = 0;
+	size_t n_port_profiles = 0;
 	struct edl_error err;
-	char *orig_tmpdir = NULL, **env = NULL;
-	GError *gerr = NULL;
-	guint tick_id = 0, sig_id = 0;
-	sigset_t sigs, old_sigs;
-	int sig_fd = -1;
-	bool masked = false;
 	uint64_t v;
 	double d;
-	int opt, li = 0, rc = EDL_EXIT_USAGE;
+	int opt, li = 0, rc;
 
-	memset(&em, 0, sizeof(em));
-	memset(event_ids, 0, sizeof(event_ids));
 	edl_emu_line_config_default(&cfg);
 	optind = 1;
 	opterr = 0;
@@ -408,6 +243,7 @@ int edl_cli_emulate(int argc, char **argv)
 		case 'S':
 			if (edl_storage_parse(optarg, &cfg.storage) != EDL_OK)
 				goto bad;
+			cfg.explicit_set |= EDL_EMU_SET_STORAGE;
 			break;
 		case 'z':
 			if (parse_uint(optarg, 65536, 10, &v) < 0 || v < 512)
@@ -437,6 +273,12 @@ int edl_cli_emulate(int argc, char **argv)
 			if (parse_uint(optarg, 3, 10, &v) < 0 || v < 2)
 				goto bad;
 			cfg.sahara_version = (uint32_t)v;
+			cfg.explicit_set |= EDL_EMU_SET_SAHARA;
+			break;
+		case 'o':
+			if (n_profiles >= MAX_PROFILES)
+				goto bad;
+			profile_specs[n_profiles++] = optarg; /* parsed once --hub-ports is known */
 			break;
 		case 'm':
 			if (parse_size(optarg, &v) < 0 || v < 512 || v > 64ull * 1024 * 1024)
@@ -526,123 +368,46 @@ int edl_cli_emulate(int argc, char **argv)
 		}
 	}
 	for (size_t i = 0; i < n_events; i++) {
-		memset(&events[i], 0, sizeof(events[i]));
-		if (parse_event(&events[i], event_specs[i], cfg.hub_ports) < 0) {
-			fprintf(stderr,
-			        "edlstation emulate: --at '%s': expected SECS:plug:PORT or "
-			        "SECS:unplug:PORT\n",
-			        event_specs[i]);
+		if (edl_emu_event_parse(&events[i], event_specs[i], cfg.hub_ports, &err) !=
+		    EDL_OK) {
+			fprintf(stderr, "edlstation emulate: %s\n", err.detail);
 			return EDL_EXIT_USAGE;
 		}
-		events[i].em = &em;
-		events[i].id = &event_ids[i];
 	}
+	/* --profile NAME sets every port (the last one given wins), --profile
+	 * PORT:NAME one port, whatever the order. */
+	for (size_t i = 0; i < n_profiles; i++) {
+		struct edl_emu_port_profile pp;
+		bool every;
+
+		if (edl_emu_profile_parse(&pp, &every, profile_specs[i], cfg.hub_ports, &err) !=
+		    EDL_OK) {
+			fprintf(stderr, "edlstation emulate: --profile: %s\n", err.detail);
+			return EDL_EXIT_USAGE;
+		}
+		if (every)
+			cfg.profile = pp.profile;
+		else
+			port_profiles[n_port_profiles++] = pp;
+	}
+	cfg.port_profiles = port_profiles;
+	cfg.n_port_profiles = n_port_profiles;
 	cfg.faults = faults;
 	cfg.n_faults = n_faults;
 	cfg.empty_ports = empty;
 	cfg.n_empty_ports = n_empty;
 	cfg.bad_blocks = bad_blocks;
 	cfg.n_bad_blocks = n_bad;
-	cfg.wake = wake;
-	cfg.wake_data = &em;
-	em.verbose = cfg.verbose;
 
-	/* umockdev's sockets live under the testbed in $TMPDIR: their paths must
-	 * stay under 108 bytes, so a long TMPDIR is replaced for this process. */
-	if (getenv("TMPDIR"))
-		orig_tmpdir = g_strdup(getenv("TMPDIR"));
-	if (!orig_tmpdir || strlen(orig_tmpdir) > 40)
-		setenv("TMPDIR", "/tmp", 1);
-	/* The preload sleeps after every emulated ioctl: a fine timer slack keeps
-	 * that short here and in COMMAND (it is inherited). */
-	(void)prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
-
-	/* Before any thread exists, so that every thread inherits the mask. */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &sigs, &old_sigs);
-	masked = true;
-	sig_fd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (sig_fd < 0) {
-		fprintf(stderr, "edlstation emulate: signalfd: %s\n", strerror(errno));
-		rc = EDL_EXIT_FAILURE;
-		goto out;
-	}
-
-	if (edl_emu_line_new(&em.line, &cfg, &err) != EDL_OK) {
+	memset(&run, 0, sizeof(run));
+	run.line = cfg;
+	run.events = events;
+	run.n_events = n_events;
+	run.command = optind < argc ? argv + optind : NULL;
+	err.detail[0] = '\0';
+	rc = edl_emu_run(&run, &err);
+	if (err.detail[0])
 		fprintf(stderr, "edlstation emulate: %s\n", err.detail);
-		rc = err.code == EDL_E_USAGE ? EDL_EXIT_USAGE : EDL_EXIT_FAILURE;
-		goto out;
-	}
-	em.loop = g_main_loop_new(NULL, FALSE);
-	tick_id = g_timeout_add(20, tick_cb, &em);
-	sig_id = g_unix_fd_add(sig_fd, G_IO_IN, on_signalfd, &em);
-	for (size_t i = 0; i < n_events; i++)
-		event_ids[i] = g_timeout_add((guint)(events[i].at * 1000.0), event_cb, &events[i]);
-
-	if (optind < argc) {
-		env = child_env(orig_tmpdir);
-		if (!g_spawn_async(NULL, argv + optind, env,
-		                   G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
-		                           G_SPAWN_CHILD_INHERITS_STDIN,
-		                   child_setup, GINT_TO_POINTER((int)getpid()), &em.child, &gerr)) {
-			fprintf(stderr, "edlstation emulate: cannot run %s: %s\n", argv[optind],
-			        gerr->message);
-			g_error_free(gerr);
-			rc = 127;
-			goto out;
-		}
-		em.have_child = true;
-		g_child_watch_add(em.child, on_child, &em);
-	} else {
-		printf("UMOCKDEV_DIR=%s\nLD_PRELOAD=libumockdev-preload.so.0\n",
-		       edl_emu_line_root(em.line));
-		fflush(stdout);
-	}
-	g_main_loop_run(em.loop);
-	rc = em.status;
-	if (em.verbose) {
-		struct edl_emu_line_stats st;
-
-		edl_emu_line_tick(em.line, edl_clock_ms());
-		edl_emu_line_stats(em.line, &st);
-		fprintf(stderr,
-		        "emulate: %u units plugged, %u left after a reset, %u otherwise, %u "
-		        "present; %.1f MB to the devices, %.1f MB from them\n",
-		        st.plugged, st.finished, st.failed, st.present, (double)st.bytes_out / 1e6,
-		        (double)st.bytes_in / 1e6);
-	}
-out:
-	if (sig_id)
-		g_source_remove(sig_id);
-	if (tick_id)
-		g_source_remove(tick_id);
-	for (size_t i = 0; i < n_events; i++)
-		if (event_ids[i])
-			g_source_remove(event_ids[i]);
-	edl_emu_line_free(em.line);
-	em.line = NULL;
-	/* Wakes queued by the worker thread meanwhile find no line and do nothing. */
-	while (g_main_context_iteration(NULL, FALSE))
-		;
-	if (em.loop)
-		g_main_loop_unref(em.loop);
-	g_strfreev(env);
-	if (sig_fd >= 0) {
-		struct signalfd_siginfo si;
-
-		/* Signals that came too late to matter are dropped, not acted on. */
-		while (read(sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-			;
-		close(sig_fd);
-	}
-	if (masked)
-		pthread_sigmask(SIG_SETMASK, &old_sigs, NULL);
-	if (orig_tmpdir)
-		setenv("TMPDIR", orig_tmpdir, 1);
-	g_free(orig_tmpdir);
 	return rc;
 bad:
 	fprintf(stderr, "edlstation emulate: bad value '%s' for --%s\n\n", optarg, opts[li].name);

@@ -38,6 +38,8 @@ int edl_emu_dump_unit(const char *dir, const struct edl_emu_unit_report *r, stru
 	edl_json_string(&j, r->product);
 	edl_json_key(&j, "port");
 	edl_json_string(&j, r->port);
+	edl_json_key(&j, "profile");
+	edl_json_string(&j, r->profile); /* NULL: null */
 	edl_json_key(&j, "storage");
 	edl_json_object_begin(&j);
 	edl_json_key(&j, "kind");

@@ -44,6 +44,11 @@ struct edl_emu_model_ops {
 	bool (*next_in)(void *model, struct edl_chunk *out, uint64_t now);
 	uint64_t (*deadline)(void *model);
 	void (*timeout)(void *model, uint64_t now);
+	/* Optional: true once the device has hung with its OUT endpoint full (the
+	 * stall fault). From then on usbfs.c neither feeds nor completes OUT
+	 * transfers (they stay pending until discarded or timed out) and hands out
+	 * no IN data; control requests are still answered. NULL = never. */
+	bool (*stalled)(void *model);
 };
 
 struct edl_emu_hub {
@@ -88,6 +93,7 @@ struct edl_emu_dev {
 	GList *clients;  /* struct edl_emu_client * */
 	GQueue in_wait;  /* IN transfers waiting for device data, in submission order */
 	GQueue out_due;  /* OUT transfers waiting for the link (rate model) */
+	GQueue out_hung; /* OUT transfers the stalled device never takes */
 	GQueue done_due; /* IN transfers filled, waiting for the link (rate model) */
 	GQueue in_q;     /* struct edl_emu_msg *: device->host data not yet read */
 	size_t in_q_bytes;

@@ -33,9 +33,10 @@ struct unit;
 struct port {
 	unsigned hub, portno;
 	char name[16];
-	struct unit *unit; /* on the port, or away rebooting into EDL */
-	uint64_t swap_at;  /* plug the next unit then (ms); 0 = no */
-	bool fault_used;   /* the port's faults went to its first unit */
+	struct unit *unit;                        /* on the port, or away rebooting into EDL */
+	uint64_t swap_at;                         /* plug the next unit then (ms); 0 = no */
+	bool fault_used;                          /* the port's faults went to its first unit */
+	const struct edl_device_profile *profile; /* of every unit on the port; NULL generic */
 	struct edl_target_faults faults;
 	char fault_specs[256];
 };
@@ -45,8 +46,10 @@ struct unit {
 	struct port *port;
 	uint32_t serial;
 	char dir[PATH_MAX];
-	struct edl_target *target; /* NULL while rebooting and after it left */
-	struct edl_emu_dev *dev;   /* NULL while not on the bus */
+	const struct edl_device_profile *profile; /* NULL: the generic target */
+	struct edl_storage_config storage;        /* as configured, for the report */
+	struct edl_target *target;                /* NULL while rebooting and after it left */
+	struct edl_emu_dev *dev;                  /* NULL while not on the bus */
 	struct edl_target_faults faults;
 	char fault_specs[256];
 	enum edl_target_state state;
@@ -149,6 +152,31 @@ int edl_emu_fault_parse(struct edl_emu_fault *f, const char *spec, unsigned hub_
 	return EDL_OK;
 }
 
+int edl_emu_profile_parse(struct edl_emu_port_profile *pp, bool *every, const char *spec,
+                          unsigned hub_ports, struct edl_error *err)
+{
+	const char *colon = strchr(spec, ':'), *name = colon ? colon + 1 : spec;
+	size_t plen = colon ? (size_t)(colon - spec) : 0;
+
+	memset(pp, 0, sizeof(*pp));
+	*every = colon == NULL;
+	if (colon) {
+		if (plen == 0 || plen >= sizeof(pp->port))
+			return edl_error_set(err, EDL_E_USAGE, "profile '%s': bad port", spec);
+		memcpy(pp->port, spec, plen);
+		if (port_index(pp->port, hub_ports, EDL_EMU_MAX_PORTS) < 0)
+			return edl_error_set(err, EDL_E_USAGE,
+			                     "profile '%s': port '%s' is neither 1-H.P nor a port "
+			                     "number",
+			                     spec, pp->port);
+	}
+	pp->profile = edl_profile_find(name);
+	if (!pp->profile)
+		return edl_error_set(err, EDL_E_USAGE, "unknown profile '%s'; known: %s", name,
+		                     edl_profile_names());
+	return EDL_OK;
+}
+
 /* Adds what src sets to dst. */
 static void merge_faults(struct edl_target_faults *dst, const struct edl_target_faults *src)
 {
@@ -165,6 +193,9 @@ static void merge_faults(struct edl_target_faults *dst, const struct edl_target_
 		dst->payload_max = src->payload_max;
 	if (src->unplug_at_bytes)
 		dst->unplug_at_bytes = src->unplug_at_bytes;
+	if (src->stall_at_bytes)
+		dst->stall_at_bytes = src->stall_at_bytes;
+	dst->firehose_busy |= src->firehose_busy;
 	if (src->slow_final_ack_ms)
 		dst->slow_final_ack_ms = src->slow_final_ack_ms;
 	if (src->write_rate_bps)
@@ -235,27 +266,30 @@ static void unit_timeout(void *model, uint64_t now)
 	check_wake(u);
 }
 
+static bool unit_stalled(void *model)
+{
+	return edl_target_stalled(((struct unit *)model)->target);
+}
+
 static const struct edl_emu_model_ops unit_ops = {unit_feed, unit_next_in, unit_deadline,
-                                                  unit_timeout};
+                                                  unit_timeout, unit_stalled};
 
 /* ---- units ---- */
 
 static void unit_report(struct edl_emu_line *line, struct unit *u, struct edl_emu_unit_report *r,
                         char *product, size_t plen)
 {
-	struct edl_storage_config sc;
-
-	edl_storage_config_default(&sc, line->cfg.storage);
 	snprintf(product, plen, "QUSB__BULK_SN:%08X%s", u->serial,
 	         line->cfg.product_suffix ? line->cfg.product_suffix : "");
 	memset(r, 0, sizeof(*r));
 	r->serial = u->serial;
 	r->port = u->port->name;
 	r->product = product;
-	r->storage = line->cfg.storage;
-	r->sector_size = line->cfg.sector_size ? line->cfg.sector_size : sc.sector_size;
-	r->luns = line->cfg.luns ? line->cfg.luns : sc.luns;
-	r->sectors = line->cfg.sectors ? line->cfg.sectors : sc.sectors;
+	r->profile = u->profile ? u->profile->name : NULL;
+	r->storage = u->storage.kind;
+	r->sector_size = u->storage.sector_size;
+	r->luns = u->storage.luns;
+	r->sectors = u->storage.sectors;
 	r->have_programmer = u->have_sha;
 	memcpy(r->programmer_sha256, u->sha, 32);
 	memcpy(r->commands, u->commands, sizeof(r->commands));
@@ -283,6 +317,53 @@ static void dump_unit(struct edl_emu_line *line, struct unit *u)
 		fprintf(stderr, "emulate: %s\n", err.detail);
 }
 
+/*
+ * A unit's target: its profile's (or the generic target of the line's
+ * storage), then the options given explicitly, then the unit's serial,
+ * storage directory and faults. A --storage other than the profile's kind
+ * takes that kind's default geometry: the profile's NAND page size means
+ * nothing on eMMC.
+ */
+static void unit_config(struct edl_emu_line *line, struct unit *u, struct edl_target_config *tc)
+{
+	const struct edl_emu_line_config *c = &line->cfg;
+	const struct edl_device_profile *pr = u->profile;
+	bool own_kind = !pr || (c->explicit_set & EDL_EMU_SET_STORAGE);
+
+	edl_target_config_default(tc, own_kind ? c->storage : pr->storage);
+	if (pr) {
+		edl_profile_apply(pr, tc);
+		if (own_kind && c->storage != pr->storage) {
+			struct edl_storage_config sc;
+
+			edl_storage_config_default(&sc, c->storage);
+			tc->storage.kind = sc.kind;
+			tc->storage.sector_size = sc.sector_size;
+			tc->storage.luns = sc.luns;
+			tc->storage.pages_per_block = sc.pages_per_block;
+		}
+	}
+	if (!pr || (c->explicit_set & EDL_EMU_SET_SAHARA))
+		tc->pbl.sahara_version = c->sahara_version;
+	if (c->sector_size)
+		tc->storage.sector_size = c->sector_size;
+	if (c->sectors)
+		tc->storage.sectors = c->sectors;
+	if (c->luns)
+		tc->storage.luns = c->luns;
+	if (c->pages_per_block)
+		tc->storage.pages_per_block = c->pages_per_block;
+	tc->storage.bad_blocks = line->bad_blocks;
+	tc->storage.n_bad_blocks = c->n_bad_blocks;
+	tc->storage.dir = u->dir;
+	tc->pbl.serial = u->serial;
+	if (c->max_payload)
+		tc->max_payload = c->max_payload;
+	tc->faults = u->faults;
+	if (c->write_rate_mbps > 0)
+		tc->faults.write_rate_bps = (uint64_t)(c->write_rate_mbps * 1e6);
+}
+
 /* Powers a unit on and plugs it into its port. */
 static int unit_power_on(struct edl_emu_line *line, struct unit *u, uint64_t now,
                          struct edl_error *err)
@@ -291,25 +372,11 @@ static int unit_power_on(struct edl_emu_line *line, struct unit *u, uint64_t now
 	struct edl_emu_dev_config dc;
 	int rc;
 
-	edl_target_config_default(&tc, line->cfg.storage);
-	if (line->cfg.sector_size)
-		tc.storage.sector_size = line->cfg.sector_size;
-	if (line->cfg.sectors)
-		tc.storage.sectors = line->cfg.sectors;
-	if (line->cfg.luns)
-		tc.storage.luns = line->cfg.luns;
-	if (line->cfg.pages_per_block)
-		tc.storage.pages_per_block = line->cfg.pages_per_block;
-	tc.storage.bad_blocks = line->bad_blocks;
-	tc.storage.n_bad_blocks = line->cfg.n_bad_blocks;
-	tc.storage.dir = u->dir;
-	tc.pbl.serial = u->serial;
-	tc.pbl.sahara_version = line->cfg.sahara_version;
-	if (line->cfg.max_payload)
-		tc.max_payload = line->cfg.max_payload;
-	tc.faults = u->faults;
-	if (line->cfg.write_rate_mbps > 0)
-		tc.faults.write_rate_bps = (uint64_t)(line->cfg.write_rate_mbps * 1e6);
+	unit_config(line, u, &tc);
+	u->storage = tc.storage;
+	u->storage.bad_blocks = NULL;
+	u->storage.lun_sectors = NULL;
+	u->storage.dir = NULL;
 
 	rc = edl_target_new(&u->target, &tc, err);
 	if (rc != EDL_OK)
@@ -377,6 +444,7 @@ static int unit_new(struct edl_emu_line *line, struct port *p, uint64_t now, str
 
 	u->line = line;
 	u->port = p;
+	u->profile = p->profile;
 	u->serial = line->next_serial++;
 	u->plugged_at = now;
 	snprintf(u->dir, sizeof(u->dir), "%s/%08x", base, u->serial);
@@ -513,6 +581,8 @@ int edl_emu_line_new(struct edl_emu_line **out, const struct edl_emu_line_config
 	line->cfg.n_faults = 0;
 	line->cfg.empty_ports = NULL;
 	line->cfg.n_empty_ports = 0;
+	line->cfg.port_profiles = NULL;
+	line->cfg.n_port_profiles = 0;
 	line->cfg.dump_dir = NULL;
 	line->units = g_ptr_array_new();
 	line->next_serial = cfg->first_serial;
@@ -541,6 +611,20 @@ int edl_emu_line_new(struct edl_emu_line **out, const struct edl_emu_line_config
 		p->hub = i / cfg->hub_ports + 1;
 		p->portno = i % cfg->hub_ports + 1;
 		edl_emu_port_name(p->name, i, cfg->hub_ports);
+		p->profile = cfg->profile;
+	}
+	for (size_t i = 0; i < cfg->n_port_profiles; i++) {
+		const struct edl_emu_port_profile *pp = &cfg->port_profiles[i];
+		int n = port_index(pp->port, cfg->hub_ports, line->n_ports);
+
+		if (n < 0) {
+			rc = edl_error_set(err, EDL_E_USAGE,
+			                   "profile %s:%s names port %s, not one of the %u ports",
+			                   pp->port, pp->profile ? pp->profile->name : "?",
+			                   pp->port, line->n_ports);
+			goto fail;
+		}
+		line->ports[n].profile = pp->profile;
 	}
 	for (size_t i = 0; i < cfg->n_faults; i++) {
 		const struct edl_emu_fault *f = &cfg->faults[i];
@@ -607,6 +691,42 @@ const char *edl_emu_line_root(const struct edl_emu_line *line)
 	return edl_emu_bed_root(line->bed);
 }
 
+/*
+ * Real hosts ask for the power change after a delay (<power value="reset"
+ * DelayInSeconds="10"/>: qdl's firehose_reset, QFirehose's reset command), so
+ * the unit stays enumerated that long after its ACK. On a line the operator
+ * does not wait for it: once the host has released the unit (its ACK read,
+ * every handle closed) the unit is pulled, which is what the delay was for.
+ * True for such a unit; bed lock held.
+ */
+static bool power_pending_and_released(struct unit *u)
+{
+	/* Data still queued for the host (the logs after the ACK) is left unread
+	 * by a host that closed the device: it does not keep the unit. */
+	return u->dev->claimed && u->dev->clients == NULL &&
+	       edl_target_state(u->target) == EDL_TARGET_FIREHOSE &&
+	       edl_target_commands_seen(u->target, "power") > 0;
+}
+
+/* Lets the model's pending deadlines pass at once: the armed power change
+ * happens now (the unit leaves as after the delay). Bed lock held. */
+static void power_now(struct edl_emu_line *line, struct unit *u)
+{
+	struct edl_chunk c;
+	uint64_t dl;
+
+	/* The logs a programmer prints after its power ACK (nobody reads them
+	 * once the host let go) go out first: the change is armed by the last. */
+	for (int i = 0; i < 64 && edl_target_next_out(u->target, &c, UINT64_MAX / 2); i++)
+		;
+	for (int i = 0; i < 64 && edl_target_state(u->target) == EDL_TARGET_FIREHOSE &&
+	                (dl = edl_target_deadline(u->target)) != 0;
+	     i++)
+		edl_target_timeout(u->target, dl);
+	note(line, "%s: unit %08x released during its power delay: pulled (%s)", u->port->name,
+	     u->serial, edl_target_state_name(edl_target_state(u->target)));
+}
+
 unsigned edl_emu_line_tick(struct edl_emu_line *line, uint64_t now)
 {
 	unsigned next = 20;
@@ -639,6 +759,8 @@ unsigned edl_emu_line_tick(struct edl_emu_line *line, uint64_t now)
 		}
 
 		edl_emu_bed_lock(line->bed);
+		if (line->cfg.units && power_pending_and_released(u))
+			power_now(line, u);
 		st = edl_target_state(u->target);
 		drained = u->dev->in_q.length == 0;
 		unread = u->dev->in_q_bytes;

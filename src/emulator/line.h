@@ -21,6 +21,7 @@ struct edl_emu_unit_report {
 	uint32_t serial;
 	const char *port;
 	const char *product; /* iProduct */
+	const char *profile; /* device profile's name; NULL = the generic target */
 	enum edl_storage_kind storage;
 	uint32_t sector_size;
 	uint32_t luns;

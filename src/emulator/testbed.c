@@ -384,6 +384,7 @@ int edl_emu_dev_plug(struct edl_emu_dev **out, struct edl_emu_bed *bed,
 	dev->plugged_us = g_get_monotonic_time();
 	g_queue_init(&dev->in_wait);
 	g_queue_init(&dev->out_due);
+	g_queue_init(&dev->out_hung);
 	g_queue_init(&dev->done_due);
 	g_queue_init(&dev->in_q);
 	snprintf(dev->port, sizeof(dev->port), "1-%u.%u", cfg->hub, cfg->port);

@@ -9,8 +9,23 @@
  * packets; a short packet (or the ZLP a model asks for after a transfer that is
  * a multiple of 512 bytes) ends the host's transfer, otherwise the next device
  * transfer continues to fill it. Each host OUT transfer (URB or BULK ioctl) is
- * fed to the model as one transfer, followed by a zero-length one when the URB
- * asks for a ZLP.
+ * fed to the model as one transfer, a zero-length one included (the model
+ * sees the ZLP), followed by a zero-length one when the URB asks for a ZLP
+ * (USBDEVFS_URB_ZERO_PACKET, what libusb sets for LIBUSB_TRANSFER_ADD_ZERO_PACKET
+ * in libusb/os/linux_usbfs.c) and its length is a non-zero multiple of the
+ * packet size: the host controller drivers add the ZLP only then (Linux
+ * drivers/usb/host/ehci-q.c qh_urb_transaction, xhci-ring.c
+ * queue_bulk_sg_tx's "need_zero_pkt"), since any other length ends in a short
+ * packet already.
+ *
+ * A stalled device (the model's stalled() turns true, e.g. the stall-at fault:
+ * firmware that hung with its OUT FIFO full) NAKs every OUT packet for ever:
+ * OUT transfers stay pending, neither fed nor completed, until the host
+ * discards them (DISCARDURB: completed as cancelled, -ECONNRESET as
+ * usb_unlink_urb() reports in drivers/usb/core/devio.c proc_unlinkurb) or a
+ * blocking BULK times out (-ETIMEDOUT, usb_bulk_msg()); IN transfers stay
+ * pending too. The device stays attached and still answers control requests
+ * on endpoint 0, as a hung unit on the bench does.
  *
  * The poll gate: libusb waits for POLLOUT on a usbfs fd to learn that URBs can
  * be reaped. umockdev's device nodes are regular files, always ready (libusb
@@ -79,6 +94,7 @@ struct edl_emu_urb {
 	uint8_t *in;
 	size_t in_cap;
 	bool sync;
+	unsigned timeout_ms; /* sync: the BULK ioctl's timeout, 0 = none */
 	int64_t due_us;
 	GSource *timeout; /* sync IN with a timeout */
 	size_t mem;       /* charged against the usbfs memory limit */
@@ -421,6 +437,11 @@ static void arm(struct edl_emu_dev *d, int64_t when)
 	g_source_set_ready_time(d->timer, when);
 }
 
+static bool stalled(struct edl_emu_dev *d)
+{
+	return d->ops && d->ops->stalled && d->ops->stalled(d->model);
+}
+
 static void feed(struct edl_emu_dev *d, const uint8_t *data, size_t len, uint64_t now_ms)
 {
 	int rc;
@@ -433,11 +454,14 @@ static void feed(struct edl_emu_dev *d, const uint8_t *data, size_t len, uint64_
 		        d->port, len, edl_strerror(rc));
 }
 
+static void hang_out(struct edl_emu_dev *d, struct edl_emu_urb *u);
+
 /* An OUT transfer reaches the device. */
 static void out_arrive(struct edl_emu_dev *d, struct edl_emu_urb *u, uint64_t now_ms)
 {
 	feed(d, u->out ? u->out->data : NULL, u->len, now_ms);
-	if ((u->flags & USBDEVFS_URB_ZERO_PACKET) && u->len && u->len % EDL_EMU_PACKET == 0)
+	if ((u->flags & USBDEVFS_URB_ZERO_PACKET) && u->len && u->len % EDL_EMU_PACKET == 0 &&
+	    !stalled(d))
 		feed(d, NULL, 0, now_ms);
 	d->bytes_out += u->len;
 	u->actual = u->len;
@@ -456,7 +480,10 @@ void edl_emu_usbfs_service(struct edl_emu_dev *d)
 		return;
 	while ((u = g_queue_peek_head(&d->out_due)) && u->due_us <= now) {
 		g_queue_pop_head(&d->out_due);
-		out_arrive(d, u, now_ms);
+		if (stalled(d))
+			hang_out(d, u);
+		else
+			out_arrive(d, u, now_ms);
 	}
 	for (int i = 0; i < 64 && d->ops; i++) {
 		dl = d->ops->deadline(d->model);
@@ -464,7 +491,8 @@ void edl_emu_usbfs_service(struct edl_emu_dev *d)
 			break;
 		d->ops->timeout(d->model, now_ms);
 	}
-	pump(d, now_ms, now);
+	if (!stalled(d))
+		pump(d, now_ms, now); /* a hung device sends nothing: IN stays pending */
 	while ((u = g_queue_peek_head(&d->done_due)) && u->due_us <= now) {
 		g_queue_pop_head(&d->done_due);
 		finalize(d, u);
@@ -603,6 +631,7 @@ static void client_drop(struct edl_emu_client *c)
 	c->connected = false;
 	drop_queue(&d->in_wait, c);
 	drop_queue(&d->out_due, c);
+	drop_queue(&d->out_hung, c);
 	drop_queue(&d->done_due, c);
 	while ((u = g_queue_pop_head(&c->reapable)))
 		urb_free(u);
@@ -674,31 +703,49 @@ static gboolean sync_timeout_cb(gpointer data)
 	struct edl_emu_dev *d = u->client->dev;
 
 	g_rec_mutex_lock(&d->bed->lock);
-	if (g_queue_remove(&d->in_wait, u)) {
+	if (g_queue_remove(&d->in_wait, u) || g_queue_remove(&d->out_hung, u)) {
 		g_source_unref(u->timeout);
 		u->timeout = NULL;
 		/* Linux returns ETIMEDOUT; bytes already received are lost. */
 		u->status = -ETIMEDOUT;
+		u->actual = 0;
 		finalize(d, u);
 	}
 	g_rec_mutex_unlock(&d->bed->lock);
 	return G_SOURCE_REMOVE;
 }
 
-static void submit_in(struct edl_emu_dev *d, struct edl_emu_urb *u, unsigned timeout_ms)
+static void arm_sync_timeout(struct edl_emu_dev *d, struct edl_emu_urb *u)
 {
-	g_queue_push_tail(&d->in_wait, u);
-	if (u->sync && timeout_ms) {
-		u->timeout = g_timeout_source_new(timeout_ms);
+	if (u->sync && u->timeout_ms && !u->timeout) {
+		u->timeout = g_timeout_source_new(u->timeout_ms);
 		g_source_set_callback(u->timeout, sync_timeout_cb, u, NULL);
 		g_source_attach(u->timeout, d->bed->worker);
 	}
+}
+
+static void submit_in(struct edl_emu_dev *d, struct edl_emu_urb *u)
+{
+	g_queue_push_tail(&d->in_wait, u);
+	arm_sync_timeout(d, u);
 	edl_emu_usbfs_service(d);
+}
+
+/* The hung device never takes u: it waits for a discard, a timeout or the end. */
+static void hang_out(struct edl_emu_dev *d, struct edl_emu_urb *u)
+{
+	g_queue_push_tail(&d->out_hung, u);
+	arm_sync_timeout(d, u);
 }
 
 static void submit_out(struct edl_emu_dev *d, struct edl_emu_urb *u)
 {
 	int64_t now = g_get_monotonic_time();
+
+	if (stalled(d) || d->out_hung.length) {
+		hang_out(d, u);
+		return;
+	}
 
 	if (rate_limited(d)) {
 		u->due_us = link_reserve(d, u->len, now);
@@ -733,6 +780,7 @@ static int ioctl_bulk(struct edl_emu_dev *d, struct edl_emu_client *c, UMockdevI
 	u->bulk = bt;
 	u->ep = (uint8_t)t->ep;
 	u->len = t->len;
+	u->timeout_ms = t->timeout;
 	if (charge(d, u) < 0) {
 		urb_free(u);
 		return -ENOMEM;
@@ -748,7 +796,7 @@ static int ioctl_bulk(struct edl_emu_dev *d, struct edl_emu_client *c, UMockdevI
 	/* Answered later (or now, by finalize): keep the client alive until then. */
 	g_object_ref(cl);
 	if (u->ep & 0x80)
-		submit_in(d, u, t->timeout);
+		submit_in(d, u);
 	else
 		submit_out(d, u);
 	return ANSWERED_LATER;
@@ -808,7 +856,7 @@ static int ioctl_submit(struct edl_emu_dev *d, struct edl_emu_client *c, UMockde
 		return -EINVAL;
 	}
 	if (u->ep & 0x80) {
-		submit_in(d, u, 0);
+		submit_in(d, u);
 	} else {
 		if (u->len) {
 			u->out = umockdev_ioctl_data_resolve(
@@ -831,8 +879,10 @@ static bool discard_in(struct edl_emu_dev *d, GQueue *q, struct edl_emu_client *
 		if (!u->sync && u->client == c && u->addr == addr) {
 			g_queue_delete_link(q, l);
 			if (q != &d->done_due) {
-				/* Cancelled: an IN keeps what it received, an OUT never left. */
-				u->status = -ENOENT;
+				/* Cancelled: an IN keeps what it received, an OUT never left.
+				 * usbfs unlinks (usb_unlink_urb): -ECONNRESET, which libusb
+				 * reports as LIBUSB_TRANSFER_CANCELLED. */
+				u->status = -ECONNRESET;
 				if (!(u->ep & 0x80))
 					u->actual = 0;
 			}
@@ -969,7 +1019,7 @@ static int dispatch(struct edl_emu_dev *d, struct edl_emu_client *c, UMockdevIoc
 		gulong addr = arg->data_len >= (gint)sizeof(gulong) ? *(gulong *)arg->data : 0;
 
 		if (discard_in(d, &d->in_wait, c, addr) || discard_in(d, &d->out_due, c, addr) ||
-		    discard_in(d, &d->done_due, c, addr))
+		    discard_in(d, &d->out_hung, c, addr) || discard_in(d, &d->done_due, c, addr))
 			return 0;
 		return -EINVAL;
 	}
@@ -1083,6 +1133,7 @@ static gboolean disconnect_in_worker(gpointer data)
 	fail_queue(d, &d->done_due, true);
 	fail_queue(d, &d->in_wait, false);
 	fail_queue(d, &d->out_due, false);
+	fail_queue(d, &d->out_hung, false);
 	for (GList *l = d->clients; l; l = l->next) {
 		struct edl_emu_client *c = l->data;
 
@@ -1129,6 +1180,8 @@ void edl_emu_usbfs_release(struct edl_emu_dev *d)
 	while ((u = g_queue_pop_head(&d->in_wait)))
 		urb_free(u);
 	while ((u = g_queue_pop_head(&d->out_due)))
+		urb_free(u);
+	while ((u = g_queue_pop_head(&d->out_hung)))
 		urb_free(u);
 	while ((u = g_queue_pop_head(&d->done_due)))
 		urb_free(u);

@@ -522,6 +522,56 @@ static void run_sahara(struct edl_flash_job *job, uint64_t now)
 	fail_with(job, EDL_E_INTERNAL, "Sahara engine finished without an outcome");
 }
 
+/* The Firehose element each plan step sends. */
+static const char *step_command(const struct edl_plan_step *s)
+{
+	switch (s->kind) {
+	case EDL_STEP_ERASE:
+		return "erase";
+	case EDL_STEP_PROGRAM:
+		return "program";
+	case EDL_STEP_PATCH:
+		return "patch";
+	case EDL_STEP_SET_BOOTABLE:
+		return "setbootablestoragedrive";
+	case EDL_STEP_VENDOR:
+		return s->element;
+	}
+	return "?";
+}
+
+/*
+ * A programmer that lists its functions and lacks one the plan needs cannot
+ * flash the package: real programmers ACK an unknown tag and do nothing
+ * (Qualcomm processNextXMLTag: "Ignoring unrecognized tag"), so sending it
+ * anyway would "pass" a unit that was never written. Returns false after
+ * failing the job. A missing setbootablestoragedrive only skips that step.
+ */
+static bool plan_commands_listed(struct edl_flash_job *job)
+{
+	const struct edl_plan *plan = job->opt.plan;
+
+	for (size_t i = 0; i < plan->n_steps; i++) {
+		const char *cmd = step_command(&plan->steps[i]);
+		if (plan->steps[i].kind == EDL_STEP_SET_BOOTABLE || programmer_lists(job, cmd) != 0)
+			continue;
+		fail_with(job, EDL_E_WRONG_PACKAGE,
+		          "the unit's programmer does not list '%s', which step %zu (%s) needs "
+		          "(it lists: %.200s); no byte was written — check the programmer chosen "
+		          "for this package",
+		          cmd, i + 1,
+		          plan->steps[i].source[0] ? plan->steps[i].source : plan->steps[i].label,
+		          edl_fh_host_functions(job->fh));
+		return false;
+	}
+	if (job->opt.set_bootable && programmer_lists(job, "setbootablestoragedrive") == 0) {
+		warn(job, "the programmer does not list setbootablestoragedrive: the boot drive is "
+		          "left as it is");
+		job->opt.set_bootable = false;
+	}
+	return true;
+}
+
 static void run_drain(struct edl_flash_job *job, uint64_t now)
 {
 	if (!job->command_pending) {
@@ -540,6 +590,8 @@ static void run_drain(struct edl_flash_job *job, uint64_t now)
 		finish(job, EDL_FLASH_OUTCOME_IDENTIFIED);
 		return;
 	}
+	if (!plan_commands_listed(job))
+		return;
 	set_stage(job, EDL_STAGE_CONFIGURE);
 }
 
@@ -732,6 +784,12 @@ static void run_simple_step(struct edl_flash_job *job, uint64_t now)
 			        .value = s->value,
 			};
 			issue(job, edl_fh_host_patch(job->fh, &p, now), "patch");
+		} else if (programmer_lists(job, "setbootablestoragedrive") == 0) {
+			warn(job,
+			     "the programmer does not list setbootablestoragedrive: step %zu "
+			     "(%s) skipped",
+			     job->step + 1, s->source);
+			next_step(job);
 		} else {
 			issue(job, edl_fh_host_setbootable(job->fh, s->lun, now),
 			      "setbootablestoragedrive");

@@ -699,6 +699,8 @@ static bool retryable(const struct edl_unit *u, int code)
 	case EDL_E_USB_NOMEM:
 	case EDL_E_SERIAL_BUSY:
 	case EDL_E_USB_ACCESS:
+	case EDL_E_WRONG_PACKAGE: /* the same package fails the same way again */
+	case EDL_E_STALLED:       /* a hung unit hangs again: re-seat or set aside */
 		return false;
 	default:
 		return true;

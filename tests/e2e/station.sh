@@ -4,6 +4,10 @@
 # each unit's dumped storage (compared by check_dump.py, independently of the
 # plan code), the rows in the results database, exit codes and messages.
 # usage: station.sh EDLSTATION_BINARY TEST_NAME
+# With EDL_PROFILE=NAME (a device profile of `edlstation emulate --help`) the
+# flashing cases run on units of that profile with a package of its storage
+# kind and sector size (tests/e2e/mkpkg.py reshapes the mkpackage package);
+# without it, on the generic NAND target with the mkpackage package.
 set -u
 EDL=$1
 TEST=$2
@@ -12,7 +16,8 @@ W=$(mktemp -d /tmp/edl-e2e.XXXXXX)
 export TMPDIR=$W
 trap 'rm -rf "$W"' EXIT
 PKG=$W/pkg
-RAW=$PKG/update/firehose/rawprogram_nand_p4K_b256K_update.xml
+RAWS=("$PKG/update/firehose/rawprogram_nand_p4K_b256K_update.xml")
+PROFILE=${EDL_PROFILE:-}
 DB=$W/results.db
 OUT=$W/out.txt
 fails=0
@@ -30,7 +35,22 @@ check() { # check DESCRIPTION COMMAND...
 }
 sql() { sqlite3 -batch -noheader "$DB" "$1"; }
 
-"$EDL" mkpackage "$PKG" --size 16 >/dev/null || { echo "FAIL: mkpackage"; exit 1; }
+if [ -n "$PROFILE" ]; then
+	# "  sdx55     summary; nand, 4096-byte sectors, write-rate 5.0 MB/s"
+	pline=$("$EDL" emulate --help | awk -v p="$PROFILE" '$1 == p')
+	[ -n "$pline" ] || { echo "FAIL: no profile $PROFILE in edlstation emulate --help"; exit 1; }
+	KIND=$(echo "$pline" | sed -n 's/.*; \([a-z]*\), \([0-9]*\)-byte sectors.*/\1/p')
+	SECTOR=$(echo "$pline" | sed -n 's/.*; \([a-z]*\), \([0-9]*\)-byte sectors.*/\2/p')
+	[ -n "$KIND" ] && [ -n "$SECTOR" ] || { echo "FAIL: cannot read profile $PROFILE: $pline"; exit 1; }
+	echo "profile $PROFILE: $KIND, $SECTOR-byte sectors"
+fi
+if [ -z "$PROFILE" ] || { [ "$KIND" = nand ] && [ "$SECTOR" = 4096 ]; }; then
+	"$EDL" mkpackage "$PKG" --size 16 >/dev/null || { echo "FAIL: mkpackage"; exit 1; }
+else
+	"$EDL" mkpackage "$W/pkg-nand4k" --size 16 >/dev/null || { echo "FAIL: mkpackage"; exit 1; }
+	mapfile -t RAWS < <(python3 "$HERE/mkpkg.py" "$W/pkg-nand4k" "$PKG" "$KIND" "$SECTOR") ||
+		{ echo "FAIL: mkpkg.py $KIND $SECTOR"; exit 1; }
+fi
 "$EDL" package check "$PKG" --cache-dir "$W/cache" >/dev/null || { echo "FAIL: package check"; exit 1; }
 
 # emulate OPTIONS... -- run OPTIONS...; sets $rc. The final reset goes without
@@ -41,7 +61,9 @@ station() {
 	while [ $# -gt 0 ] && [ "$1" != "--" ]; do emu+=("$1"); shift; done
 	shift
 	run=("$@")
-	timeout -s KILL 240 "$EDL" emulate --storage nand "${emu[@]}" -- \
+	local target=(--storage nand)
+	[ -n "$PROFILE" ] && target=(--profile "$PROFILE")
+	timeout -s KILL 240 "$EDL" emulate "${target[@]}" "${emu[@]}" -- \
 		"$EDL" run --package "$PKG" --db "$DB" --cache-dir "$W/cache" --log-format text \
 		--log-dir "$W/logs" --reset-delay 0 "${run[@]}" >"$OUT" 2>&1
 	rc=$?
@@ -50,7 +72,9 @@ station() {
 dumps_match() { # every serial dir under $1 matches the package
 	local n=0
 	for d in "$1"/*/; do
-		python3 "$HERE/check_dump.py" "$RAW" "$d" >/dev/null || { python3 "$HERE/check_dump.py" "$RAW" "$d"; return 1; }
+		for raw in "${RAWS[@]}"; do
+			python3 "$HERE/check_dump.py" "$raw" "$d" >/dev/null || { python3 "$HERE/check_dump.py" "$raw" "$d"; return 1; }
+		done
 		n=$((n + 1))
 	done
 	[ "$n" -eq "$2" ]
@@ -258,6 +282,42 @@ u = json.loads(open(sys.argv[1], "rb").read().decode("utf-8"), parse_constant=ba
 assert u["usb_product"].endswith("DROP TABLE run;--\"<x>&\x1b[2J\ufffd"), u["usb_product"]
 assert u["serial"] == "1a2b3c4d" and u["end"] == "reset", u
 ' "$W/dump/1a2b3c4d/unit.json"
+	;;
+vendor_erase)
+	# A Quectel-style NAND package with a vendor erase, on SDX55 units: sent verbatim, ACKed.
+	"$EDL" mkpackage "$W/pkgv" --size 16 --vendor-erase >/dev/null || fail "mkpackage --vendor-erase"
+	"$EDL" package check "$W/pkgv" --cache-dir "$W/cache" --json >"$W/check.json" || fail "package check"
+	check "the plan has the vendor step" grep -q '"kind": *"vendor"' "$W/check.json"
+	PKG=$W/pkgv
+	RAWS=("$PKG/update/firehose/rawprogram_nand_p4K_b256K_update.xml")
+	PROFILE=sdx55
+	station --devices 2 --dump "$W/dump" -- --count 2 --log-dir "$W/logs"
+	check "exit 0" [ "$rc" -eq 0 ]
+	check "2 passed" [ "$(sql "select count(*) from run where result='pass'")" = 2 ]
+	check "dumps match" dumps_match "$W/dump" 2
+	check "the programmer took the vendor erase (its own log says so)" \
+		grep -q 'harden\] project RG500QEA_VH type STD erase raw data' "$W"/logs/1a2b3c4d-*
+	;;
+firehose_busy)
+	# A programmer left inside a <program>'s raw data swallows the probe: the filler
+	# completes its range, then the unit is flashed like any running programmer.
+	station --devices 2 --fault 1-1.1:firehose-busy=4M --dump "$W/dump" -- --count 2 --running reuse
+	check "exit 0" [ "$rc" -eq 0 ]
+	check "2 passed, nothing retried" [ "$(sql "select count(*) from run where result='pass'"),$(sql "select count(*) from run")" = 2,2 ]
+	check "dumps match" dumps_match "$W/dump" 2
+	check "the transcript says the filler completed it" grep -q "bytes of filler completed it" "$W"/logs/1a2b3c4d-*
+	;;
+wrong_package)
+	# A NAND package on UFS units: refused before any write, named, not retried.
+	PROFILE=sdm845
+	station --devices 2 --dump "$W/dump" -- --count 2 --retries 2
+	check "exit 3" [ "$rc" -eq 3 ]
+	check "one run per unit, both wrong package" [ "$(sql "select count(*) from run where error='EDL_E_WRONG_PACKAGE'"),$(sql "select count(*) from run")" = 2,2 ]
+	check "the message names both sides" [ "$(sql "select count(*) from run where message like '%package is for nand units%no byte was written%'")" = 2 ]
+	check "nothing written" [ "$(python3 -c "
+import sys
+d=open('$W/dump/1a2b3c4d/lun0.img','rb').read(1<<22)
+print(sum(1 for b in d if b))")" = 0 ]
 	;;
 identify)
 	# identify reads each unit's identity and leaves it ready: a run then flashes it.

@@ -106,6 +106,43 @@ line)
 		"$HOST" check-dump "$WORK/dump/$s/lun0.img" 2 1 >/dev/null || fail "unit $s storage"
 	done
 	;;
+line-power-delay)
+	# Hosts reset with DelayInSeconds="10" (qdl, QFirehose): a unit the host has
+	# released after the ACK is swapped at once, not after the delay (nor taken
+	# off as idle by --fail-hold 5 before it).
+	start=$(date +%s)
+	emu --devices 2 --units 4 --swap-delay 0.1 --dump "$WORK/dump" -- \
+		"$HOST" line 4 --mib 1 --power-delay 10 >"$WORK/out" ||
+		fail "line failed: $(cat "$WORK/out")"
+	took=$(($(date +%s) - start))
+	[ "$took" -lt 9 ] || fail "4 units took ${took} s: the 10 s power delay held the line"
+	for s in 1a2b3c4d 1a2b3c4e 1a2b3c4f 1a2b3c50; do
+		[ "$(json_field "$WORK/dump/$s/unit.json" end)" = reset ] || fail "unit $s"
+	done
+	;;
+profile)
+	# --help lists the profiles; an unknown one is refused with the known names.
+	emu --help | grep -q '^profiles (' || fail "--help lists no profiles"
+	set +e
+	emu --profile msm0000 -- true 2>"$WORK/err"
+	rc=$?
+	set -e
+	[ "$rc" -eq 2 ] || fail "unknown profile: exit $rc, expected 2"
+	grep -q "unknown profile 'msm0000'; known: sdx55" "$WORK/err" || fail "$(cat "$WORK/err")"
+	# Port 1 the generic target (UFS by default), port 2 an SDX55 (NAND).
+	emu --devices 2 --profile 1-1.2:sdx55 --dump "$WORK/dump" -- true
+	[ "$(json_field "$WORK/dump/1a2b3c4d/unit.json" profile)" = null ] || fail "port 1 profile"
+	grep -q '"kind": "ufs", "sector_size": 4096, "luns": 6' "$WORK/dump/1a2b3c4d/unit.json" ||
+		fail "port 1 storage"
+	[ "$(json_field "$WORK/dump/1a2b3c4e/unit.json" profile)" = sdx55 ] || fail "port 2 profile"
+	grep -q '"kind": "nand", "sector_size": 4096, "luns": 1' "$WORK/dump/1a2b3c4e/unit.json" ||
+		fail "port 2 storage"
+	# An explicit --storage wins over the profile (with that kind's geometry).
+	emu --profile sdx55 --storage emmc --sectors 4096 --serial 100 --dump "$WORK/dump" -- true
+	[ "$(json_field "$WORK/dump/00000100/unit.json" profile)" = sdx55 ] || fail "explicit profile"
+	grep -q '"kind": "emmc", "sector_size": 512' "$WORK/dump/00000100/unit.json" ||
+		fail "explicit --storage did not win"
+	;;
 fault-nak)
 	set +e
 	emu --devices 2 --fault 1-1.1:nak=program --dump "$WORK/dump" -- \

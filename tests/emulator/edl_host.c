@@ -14,6 +14,8 @@
  *                                  reset; prints the raw data rate
  *   edl_host line UNITS [--mib M]  flash units as they arrive until UNITS distinct
  *                                  serials were flashed
+ *   --power-delay S                (flash, line) reset with DelayInSeconds="S", as qdl
+ *                                  and QFirehose do (10)
  *   edl_host reenum                upload, configure, <power value="reset_to_edl"/>; the
  *                                  same unit must come back on its port with a HELLO
  *   edl_host check-dump FILE M S   FILE starts with M MiB of pattern S
@@ -37,6 +39,8 @@
 #define EXIT_GONE 4
 #define CHUNK (1024 * 1024)
 #define SECTOR 4096
+
+static unsigned power_delay; /* DelayInSeconds of the reset; 0 = none */
 
 struct host {
 	libusb_context *usb;
@@ -368,7 +372,14 @@ static int flash(struct host *s, uint64_t mib, int inflight, uint64_t seed, bool
 	printf("flash %s %s: %llu MiB in %.3f s = %.1f MB/s (%d x 1 MiB in flight)\n", s->port,
 	       s->serial, (unsigned long long)mib, dt, (double)bytes / dt / 1e6, inflight);
 	if (reset) {
-		r = fh_command(s, "<power value=\"reset\" />", attrs, sizeof(attrs));
+		char power[96];
+
+		if (power_delay)
+			snprintf(power, sizeof(power),
+			         "<power value=\"reset\" DelayInSeconds=\"%u\" />", power_delay);
+		else
+			snprintf(power, sizeof(power), "<power value=\"reset\" />");
+		r = fh_command(s, power, attrs, sizeof(attrs));
 		if (r != 1)
 			goto fail_cmd;
 	}
@@ -694,6 +705,8 @@ int main(int argc, char **argv)
 			inflight = (int)num(argv[++i]);
 		else if (!strcmp(argv[i], "--seed"))
 			seed = num(argv[++i]);
+		else if (!strcmp(argv[i], "--power-delay"))
+			power_delay = (unsigned)num(argv[++i]);
 	}
 	if (inflight < 1 || inflight > 16)
 		inflight = 4;

@@ -2,7 +2,8 @@
  * Tests of the production line (line.c, dump.c) in one process: fault and
  * port parsing, configuration checks, and the rules a line follows with a
  * libusb host touching its units (fail-hold, swapping, operator plug/unplug,
- * the dump's unit.json), asserted on what the line reports and writes.
+ * the dump's unit.json, device profiles per line and per port), asserted on
+ * what the line reports and writes and on the HELLO the units send.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -206,6 +207,214 @@ static void test_line_takes_idle_units_off_and_swaps_in_the_next(void **state)
 	g_free(dump);
 }
 
+static void test_profile_parse_takes_names_and_ports(void **state)
+{
+	struct edl_emu_port_profile pp;
+	struct edl_error err;
+	bool every;
+
+	(void)state;
+	assert_int_equal(edl_emu_profile_parse(&pp, &every, "SDX55", 7, &err), EDL_OK);
+	assert_true(every);
+	assert_string_equal(pp.profile->name, "sdx55");
+	assert_int_equal(edl_emu_profile_parse(&pp, &every, "1-2.3:sdx55", 7, &err), EDL_OK);
+	assert_false(every);
+	assert_string_equal(pp.port, "1-2.3");
+	assert_ptr_equal(pp.profile, edl_profile_find("sdx55"));
+	assert_int_equal(edl_emu_profile_parse(&pp, &every, "4:sdx55", 7, &err), EDL_OK);
+	assert_string_equal(pp.port, "4");
+	/* Unknown names list the known ones. */
+	assert_int_equal(edl_emu_profile_parse(&pp, &every, "msm0000", 7, &err), EDL_E_USAGE);
+	assert_non_null(strstr(err.detail, "msm0000"));
+	assert_non_null(strstr(err.detail, edl_profile_names()));
+	assert_int_equal(edl_emu_profile_parse(&pp, &every, "1-1.9:sdx55", 7, &err), EDL_E_USAGE);
+	assert_int_equal(edl_emu_profile_parse(&pp, &every, ":sdx55", 7, &err), EDL_E_USAGE);
+}
+
+static uint32_t le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Reads the HELLO of the unit at port and returns its Sahara version; the
+ * host then closes the device. A fresh libusb context each time: it
+ * enumerates the bus as it is now. */
+static uint32_t hello_version(const char *port)
+{
+	libusb_device_handle *h = NULL;
+	libusb_context *usb;
+	uint8_t hello[512];
+	int got = 0;
+
+	assert_int_equal(libusb_init(&usb), 0);
+	for (int i = 0; i < 300 && !h; i++) {
+		h = open_port(usb, port);
+		if (!h)
+			g_usleep(10000);
+	}
+	assert_non_null(h);
+	assert_int_equal(libusb_bulk_transfer(h, 0x81, hello, sizeof(hello), &got, 1000), 0);
+	assert_int_equal(got, 48);
+	assert_int_equal(le32(hello), 1); /* HELLO */
+	libusb_release_interface(h, 0);
+	libusb_close(h);
+	libusb_exit(usb);
+	return le32(hello + 8);
+}
+
+static char *unit_json(const char *dump, uint32_t serial)
+{
+	char path[512], *json = NULL;
+
+	snprintf(path, sizeof(path), "%s/%08x/unit.json", dump, serial);
+	assert_true(g_file_get_contents(path, &json, NULL, NULL));
+	return json;
+}
+
+/* Removes a dump of flat unit directories. */
+static void remove_dump(char *dump)
+{
+	GDir *d = g_dir_open(dump, 0, NULL);
+	const char *name;
+
+	while (d && (name = g_dir_read_name(d))) {
+		char *sub = g_build_filename(dump, name, NULL);
+		GDir *s = g_dir_open(sub, 0, NULL);
+		const char *f;
+
+		while (s && (f = g_dir_read_name(s))) {
+			char *file = g_build_filename(sub, f, NULL);
+
+			g_unlink(file);
+			g_free(file);
+		}
+		if (s)
+			g_dir_close(s);
+		g_rmdir(sub);
+		g_free(sub);
+	}
+	if (d)
+		g_dir_close(d);
+	g_rmdir(dump);
+	g_free(dump);
+}
+
+static void assert_json_has(const char *json, const char *want)
+{
+	if (!strstr(json, want))
+		fail_msg("unit.json lacks %s:\n%s", want, json);
+}
+
+static void test_ports_take_profiles_and_explicit_options_win(void **state)
+{
+	const struct edl_device_profile *sdx55 = edl_profile_find("sdx55");
+	struct edl_emu_port_profile pp = {"2", NULL};
+	struct edl_emu_line_config cfg;
+	struct edl_emu_line *line;
+	struct edl_error err;
+	char *dump = g_dir_make_tmp("edl-prof-XXXXXX", NULL), *json;
+
+	(void)state;
+	assert_non_null(sdx55);
+	pp.profile = sdx55;
+
+	/* Port 1 generic eMMC, port 2 the SDX55 (NAND, 4 KiB pages). */
+	edl_emu_line_config_default(&cfg);
+	cfg.devices = 2;
+	cfg.storage = EDL_STORAGE_EMMC;
+	cfg.sectors = 2048;
+	cfg.sahara_version = 3;
+	cfg.port_profiles = &pp;
+	cfg.n_port_profiles = 1;
+	cfg.dump_dir = dump;
+	assert_int_equal(edl_emu_line_new(&line, &cfg, &err), EDL_OK);
+	assert_int_equal(hello_version("1-1.1"), 3);
+	/* The profile's ROM speaks Sahara 2: a default option does not override it. */
+	assert_int_equal(hello_version("1-1.2"), sdx55->sahara_version);
+	edl_emu_line_free(line);
+	json = unit_json(dump, 0x1a2b3c4d);
+	assert_json_has(json, "\"profile\": null");
+	assert_json_has(json, "\"kind\": \"emmc\", \"sector_size\": 512");
+	g_free(json);
+	json = unit_json(dump, 0x1a2b3c4e);
+	assert_json_has(json, "\"profile\": \"sdx55\"");
+	assert_json_has(json, "\"kind\": \"nand\", \"sector_size\": 4096");
+	g_free(json);
+
+	/* Every port SDX55, with an explicit --sahara-version 3 and --storage ufs:
+	 * the options win, and UFS takes its own geometry, not 4 KiB NAND pages. */
+	edl_emu_line_config_default(&cfg);
+	cfg.profile = sdx55;
+	cfg.storage = EDL_STORAGE_UFS;
+	cfg.sahara_version = 3;
+	cfg.explicit_set = EDL_EMU_SET_STORAGE | EDL_EMU_SET_SAHARA;
+	cfg.sectors = 1024;
+	cfg.first_serial = 0x100;
+	cfg.dump_dir = dump;
+	assert_int_equal(edl_emu_line_new(&line, &cfg, &err), EDL_OK);
+	assert_int_equal(hello_version("1-1.1"), 3);
+	edl_emu_line_free(line);
+	json = unit_json(dump, 0x100);
+	assert_json_has(json, "\"profile\": \"sdx55\"");
+	assert_json_has(json, "\"kind\": \"ufs\", \"sector_size\": 4096, \"luns\": 6");
+	g_free(json);
+
+	/* A profile for a port the line does not have is refused. */
+	edl_emu_line_config_default(&cfg);
+	strcpy(pp.port, "3");
+	cfg.devices = 2;
+	cfg.port_profiles = &pp;
+	cfg.n_port_profiles = 1;
+	assert_int_equal(edl_emu_line_new(&line, &cfg, &err), EDL_E_USAGE);
+	assert_non_null(strstr(err.detail, "port 3"));
+
+	remove_dump(dump);
+}
+
+static void test_line_mode_keeps_the_port_profile_for_the_next_units(void **state)
+{
+	struct edl_emu_port_profile pp = {"1-1.1", NULL};
+	struct edl_emu_line_config cfg;
+	struct edl_emu_line_stats st;
+	struct edl_emu_line *line;
+	struct edl_error err;
+	char *dump = g_dir_make_tmp("edl-prof-XXXXXX", NULL), *json;
+
+	(void)state;
+	pp.profile = edl_profile_find("sdx55");
+	edl_emu_line_config_default(&cfg);
+	cfg.units = 3;
+	cfg.fail_hold = 0.1;
+	cfg.swap_delay = 0.05;
+	cfg.storage = EDL_STORAGE_EMMC;
+	cfg.port_profiles = &pp;
+	cfg.n_port_profiles = 1;
+	cfg.dump_dir = dump;
+	assert_int_equal(edl_emu_line_new(&line, &cfg, &err), EDL_OK);
+	/* Each unit is touched and left: off after fail-hold, the next swapped in. */
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(hello_version("1-1.1"), 2);
+		for (int k = 0; k < 100; k++) {
+			edl_emu_line_stats(line, &st);
+			if (st.failed == (unsigned)i + 1)
+				break;
+			run_line(line, 20);
+		}
+		edl_emu_line_stats(line, &st);
+		assert_int_equal(st.failed, i + 1);
+		run_line(line, 150);
+	}
+	edl_emu_line_free(line);
+	for (uint32_t s = 0x1a2b3c4d; s < 0x1a2b3c4d + 3; s++) {
+		json = unit_json(dump, s);
+		assert_json_has(json, "\"profile\": \"sdx55\"");
+		assert_json_has(json, "\"kind\": \"nand\"");
+		assert_json_has(json, "\"end\": \"fail-hold\"");
+		g_free(json);
+	}
+	remove_dump(dump);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -214,6 +423,9 @@ int main(void)
 	        cmocka_unit_test(test_port_names_fill_hubs_in_order),
 	        cmocka_unit_test(test_line_rejects_bad_configuration),
 	        cmocka_unit_test(test_line_takes_idle_units_off_and_swaps_in_the_next),
+	        cmocka_unit_test(test_profile_parse_takes_names_and_ports),
+	        cmocka_unit_test(test_ports_take_profiles_and_explicit_options_win),
+	        cmocka_unit_test(test_line_mode_keeps_the_port_profile_for_the_next_units),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,8 +3,9 @@
  * umockdev testbed with devices driven by a small echo model, and libusb as the
  * host, the way the station and third-party tools see them. They assert on
  * what the host observes: descriptors and port paths, bytes and transfer
- * boundaries (short packets, ZLPs, overflow), timeouts, hotplug, and the time
- * the rate model makes transfers take.
+ * boundaries (short packets, ZLPs, overflow), timeouts, hotplug, the time
+ * the rate model makes transfers take, the ZLPs the model is handed, and a
+ * device that stalls (hangs with its OUT endpoint full).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,8 +13,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <glib.h>
 #include <libusb.h>
+#include <linux/usbdevice_fs.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +35,9 @@ struct echo {
 	uint64_t sink_left, sunk;
 	uint64_t late_at;
 	unsigned transfers;
+	GArray *fed;       /* size_t: the length of every transfer fed, ZLPs included */
+	uint64_t total;    /* bytes fed */
+	uint64_t stall_at; /* stalled once total reaches it; 0 = never */
 };
 
 static void echo_queue(struct echo *e, const void *data, size_t len, bool zlp)
@@ -51,6 +60,8 @@ static int echo_feed(void *model, const uint8_t *data, size_t len, uint64_t now)
 	struct echo *e = model;
 
 	e->transfers++;
+	e->total += len;
+	g_array_append_val(e->fed, len);
 	if (e->sink_left) {
 		size_t n = len < e->sink_left ? len : (size_t)e->sink_left;
 
@@ -109,8 +120,15 @@ static void echo_timeout(void *model, uint64_t now)
 	}
 }
 
+static bool echo_stalled(void *model)
+{
+	struct echo *e = model;
+
+	return e->stall_at && e->total >= e->stall_at;
+}
+
 static const struct edl_emu_model_ops echo_ops = {echo_feed, echo_next_in, echo_deadline,
-                                                  echo_timeout};
+                                                  echo_timeout, echo_stalled};
 
 static struct echo *echo_new(uint32_t serial)
 {
@@ -119,6 +137,7 @@ static struct echo *echo_new(uint32_t serial)
 
 	g_queue_init(&e->q);
 	g_queue_init(&e->zlp);
+	e->fed = g_array_new(FALSE, FALSE, sizeof(size_t));
 	snprintf((char *)hello + 8, 16, "%08X", serial);
 	echo_queue(e, hello, sizeof(hello), true);
 	return e;
@@ -131,6 +150,7 @@ static void echo_free(struct echo *e)
 	while ((b = g_queue_pop_head(&e->q)))
 		g_bytes_unref(b);
 	g_queue_clear(&e->zlp);
+	g_array_free(e->fed, TRUE);
 	if (e->last)
 		g_bytes_unref(e->last);
 	g_free(e);
@@ -648,6 +668,159 @@ static void test_ports_and_addresses_are_reused_after_unplug(void **state)
 	}
 }
 
+/* What the model was fed, from the worker thread's side: under the bed lock. */
+static GArray *fed_lengths(struct fixture *f, struct echo *e)
+{
+	GArray *copy;
+
+	edl_emu_bed_lock(f->bed);
+	copy = g_array_copy(e->fed);
+	g_array_set_size(e->fed, 0);
+	edl_emu_bed_unlock(f->bed);
+	return copy;
+}
+
+static void assert_fed(struct fixture *f, struct echo *e, const size_t *want, unsigned n)
+{
+	GArray *got = fed_lengths(f, e);
+
+	assert_int_equal(got->len, n);
+	for (unsigned i = 0; i < n; i++)
+		assert_int_equal(g_array_index(got, size_t, i), want[i]);
+	g_array_free(got, TRUE);
+}
+
+static void submit_out_async(libusb_device_handle *h, struct libusb_transfer *t, uint8_t *buf,
+                             int len, uint8_t flags, struct async_ctx *a)
+{
+	libusb_fill_bulk_transfer(t, h, 0x01, buf, len, async_cb, a, 0);
+	t->flags = flags;
+	assert_int_equal(libusb_submit_transfer(t), 0);
+}
+
+static void test_zero_length_packets_reach_the_model(void **state)
+{
+	struct fixture *f = *state;
+	struct libusb_transfer *t = libusb_alloc_transfer(0);
+	struct async_ctx a = {0};
+	uint8_t buf[2048] = {'X'};
+	int done = -1;
+
+	plug(f, 1, 5, 9, 0);
+	start_usb(f);
+	libusb_device_handle *h = open_port(f, "1-1.5");
+	struct echo *e = f->model[0];
+
+	assert_int_equal(bulk_in(h, buf, sizeof(buf), 1000), 48);
+	memset(buf, 'X', sizeof(buf));
+	/* LIBUSB_TRANSFER_ADD_ZERO_PACKET on a multiple of 512: libusb sets
+	 * USBDEVFS_URB_ZERO_PACKET, the controller sends the data, then a ZLP. */
+	submit_out_async(h, t, buf, 1024, LIBUSB_TRANSFER_ADD_ZERO_PACKET, &a);
+	wait_done(f, &a, 1);
+	assert_int_equal(a.status, LIBUSB_TRANSFER_COMPLETED);
+	assert_int_equal(a.actual, 1024);
+	assert_fed(f, e, (const size_t[]){1024, 0}, 2);
+	/* Another length ends in a short packet already: no ZLP. */
+	submit_out_async(h, t, buf, 700, LIBUSB_TRANSFER_ADD_ZERO_PACKET, &a);
+	wait_done(f, &a, 2);
+	assert_fed(f, e, (const size_t[]){700}, 1);
+	/* Without the flag a multiple of 512 goes alone. */
+	submit_out_async(h, t, buf, 512, 0, &a);
+	wait_done(f, &a, 3);
+	assert_fed(f, e, (const size_t[]){512}, 1);
+	/* A zero-length transfer is a ZLP the model sees (sync and async alike). */
+	assert_int_equal(libusb_bulk_transfer(h, 0x01, buf, 0, &done, 1000), 0);
+	assert_int_equal(done, 0);
+	submit_out_async(h, t, buf, 0, 0, &a);
+	wait_done(f, &a, 4);
+	assert_int_equal(a.status, LIBUSB_TRANSFER_COMPLETED);
+	assert_fed(f, e, (const size_t[]){0, 0}, 2);
+	libusb_free_transfer(t);
+	close_handle(h);
+}
+
+/* Runs libusb's events for ms milliseconds. */
+static void spin(struct fixture *f, int ms)
+{
+	gint64 end = g_get_monotonic_time() + ms * 1000;
+
+	while (g_get_monotonic_time() < end) {
+		struct timeval tv = {0, 10000};
+
+		libusb_handle_events_timeout_completed(f->usb, &tv, NULL);
+	}
+}
+
+static void test_a_stalled_device_holds_transfers_until_cancelled(void **state)
+{
+	struct fixture *f = *state;
+	struct libusb_transfer *out = libusb_alloc_transfer(0), *in = libusb_alloc_transfer(0);
+	struct async_ctx ao = {0}, ai = {0};
+	uint8_t buf[1024], inbuf[512];
+	unsigned char product[64];
+	int done = -1;
+
+	plug(f, 1, 6, 0x5a11, 0);
+	f->model[0]->stall_at = 1000;
+	start_usb(f);
+	libusb_device_handle *h = open_port(f, "1-1.6");
+	struct echo *e = f->model[0];
+
+	assert_int_equal(bulk_in(h, buf, sizeof(buf), 1000), 48);
+	memset(buf, 'Y', sizeof(buf));
+	bulk_out(h, buf, 600); /* 600 of 1000 */
+	memcpy(buf, "ECHO", 4);
+	bulk_out(h, buf, 600); /* fed whole: the device hangs after it */
+	assert_fed(f, e, (const size_t[]){600, 600}, 2);
+
+	/* OUT: neither fed nor completed. IN: the echo the device owes stays inside. */
+	submit_out_async(h, out, buf, 512, 0, &ao);
+	libusb_fill_bulk_transfer(in, h, 0x81, inbuf, sizeof(inbuf), async_cb, &ai, 0);
+	assert_int_equal(libusb_submit_transfer(in), 0);
+	spin(f, 300);
+	assert_int_equal(ao.done, 0);
+	assert_int_equal(ai.done, 0);
+	assert_fed(f, e, NULL, 0);
+
+	/* Endpoint 0 still answers, the device stays on the bus. */
+	assert_true(libusb_get_string_descriptor_ascii(h, 2, product, sizeof(product)) > 0);
+	assert_string_equal((char *)product, "QUSB__BULK_SN:00005A11");
+
+	/* A blocking write times out (libusb cancels the URB it submitted). */
+	assert_int_equal(libusb_bulk_transfer(h, 0x01, buf, 512, &done, 200), LIBUSB_ERROR_TIMEOUT);
+	assert_int_equal(done, 0);
+
+	/* Cancelling completes them as cancelled, nothing sent. */
+	assert_int_equal(libusb_cancel_transfer(out), 0);
+	assert_int_equal(libusb_cancel_transfer(in), 0);
+	wait_done(f, &ao, 1);
+	wait_done(f, &ai, 1);
+	assert_int_equal(ao.status, LIBUSB_TRANSFER_CANCELLED);
+	assert_int_equal(ao.actual, 0);
+	assert_int_equal(ai.status, LIBUSB_TRANSFER_CANCELLED);
+	assert_int_equal(ai.actual, 0);
+	assert_fed(f, e, NULL, 0);
+	libusb_free_transfer(out);
+	libusb_free_transfer(in);
+	close_handle(h);
+
+	/* A raw blocking USBDEVFS_BULK write (QFirehose's way) times out with
+	 * ETIMEDOUT after its timeout, as usb_bulk_msg() does. */
+	int fd = open(f->dev[0]->devnode, O_RDWR);
+	unsigned ifno = 0;
+	struct usbdevfs_bulktransfer bt = {0x01, 512, 150, buf};
+
+	assert_true(fd >= 0);
+	assert_int_equal(ioctl(fd, USBDEVFS_CLAIMINTERFACE, &ifno), 0);
+	gint64 t0 = g_get_monotonic_time();
+
+	assert_int_equal(ioctl(fd, USBDEVFS_BULK, &bt), -1);
+	assert_int_equal(errno, ETIMEDOUT);
+	assert_true(g_get_monotonic_time() - t0 >= 140000);
+	close(fd);
+	assert_fed(f, e, NULL, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -671,6 +844,10 @@ int main(void)
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_ports_and_addresses_are_reused_after_unplug,
 	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_zero_length_packets_reach_the_model, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_a_stalled_device_holds_transfers_until_cancelled, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

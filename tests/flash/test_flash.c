@@ -812,6 +812,53 @@ static void test_flash_quectel_vendor_erase_sent_verbatim(void **state)
 	rig_free(&r);
 }
 
+static const char *const no_digest_functions[] = {
+        "program", "read",      "nop",
+        "patch",   "configure", "setbootablestoragedrive",
+        "erase",   "power",     "getstorageinfo",
+        NULL,
+};
+
+static const char *const no_erase_functions[] = {
+        "program", "read", "nop", "configure", "power", NULL,
+};
+
+static void test_flash_programmer_without_digest_is_read_back(void **state)
+{
+	(void)state;
+	struct rig r;
+	struct seen seen;
+
+	memset(&seen, 0, sizeof(seen));
+	rig_init(&r, EDL_STORAGE_EMMC);
+	r.fopt.on_event = on_event;
+	r.fopt.event_data = &seen;
+	r.tcfg.prog.functions = no_digest_functions;
+	assert_int_equal(rig_run(&r), EDL_OK);
+	assert_passed(&r);
+	/* Not even tried: a programmer ACKs a tag it does not know and does nothing. */
+	assert_int_equal(edl_target_commands_seen(r.target, "getsha256digest"), 0);
+	assert_int_equal(seen.checked[EDL_CHECKED_READBACK], 3);
+	rig_free(&r);
+}
+
+static void test_flash_programmer_lacking_a_plan_command_is_refused(void **state)
+{
+	(void)state;
+	struct rig r;
+
+	rig_init(&r, EDL_STORAGE_NAND);
+	r.tcfg.prog.functions = no_erase_functions;
+	assert_int_equal(rig_run(&r), EDL_OK);
+	assert_int_equal(edl_flash_job_error(r.job)->code, EDL_E_WRONG_PACKAGE);
+	const char *d = edl_flash_job_error(r.job)->detail;
+	assert_non_null(strstr(d, "does not list 'erase'"));
+	assert_non_null(strstr(d, "no byte was written"));
+	assert_int_equal(edl_target_commands_seen(r.target, "program"), 0);
+	assert_int_equal(edl_target_commands_seen(r.target, "configure"), 0);
+	rig_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -846,6 +893,8 @@ int main(void)
 	        cmocka_unit_test(test_flash_lenient_programmer_wrong_storage_is_a_wrong_package),
 	        cmocka_unit_test(test_flash_recovers_programmer_left_mid_raw_data),
 	        cmocka_unit_test(test_flash_quectel_vendor_erase_sent_verbatim),
+	        cmocka_unit_test(test_flash_programmer_without_digest_is_read_back),
+	        cmocka_unit_test(test_flash_programmer_lacking_a_plan_command_is_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
