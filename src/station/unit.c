@@ -711,7 +711,7 @@ static bool retryable(const struct edl_unit *u, int code)
  * progress watch (not the job's) saw it. */
 static void stall_error(struct edl_unit *u, uint64_t now)
 {
-	const char *what = "the programmer upload";
+	const char *what = u->stage == EDL_STAGE_PROBE ? "the probe" : "the programmer upload";
 	uint64_t at = u->accepted;
 
 	if (u->in_step && u->cur_step < u->n_steps) {
