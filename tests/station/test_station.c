@@ -275,6 +275,26 @@ static void test_station_power_cycle_is_not_retried(void **state)
 	rig_free(&r);
 }
 
+static void test_station_unplugged_unit_fails_once_neighbours_pass(void **state)
+{
+	struct rig r;
+	(void)state;
+	rig_init(&r, EDL_STORAGE_EMMC, 3);
+	r.cfg.retries = 2;
+	r.tcfg[1].faults.unplug_at_bytes = 30 * 1024; /* raw data of the plan */
+	rig_run(&r);
+	assert_int_equal(r.units[0].result, EDL_RESULT_PASS);
+	assert_int_equal(r.units[2].result, EDL_RESULT_PASS);
+	assert_int_equal(r.units[1].result, EDL_RESULT_FAIL);
+	const struct edl_memline_run *runs[4];
+	assert_int_equal(runs_of(&r, "1-1.2", runs, 4), 1); /* a unit that left is not retried */
+	assert_int_equal(runs[0]->error_code, EDL_E_USB_GONE);
+	assert_non_null(strstr(runs[0]->message, "unplugged during program"));
+	assert_images_stored(&r, 0);
+	assert_images_stored(&r, 2);
+	rig_free(&r);
+}
+
 /* ---- the per-serial lock ------------------------------------------------------------ */
 
 static void serial_lock(bool product_names_serial)
@@ -586,6 +606,7 @@ int main(void)
 	        cmocka_unit_test(test_station_records_failed_step_skipped_rest_and_device_log),
 	        cmocka_unit_test(test_station_retry_counts_attempts_and_links_retry_of),
 	        cmocka_unit_test(test_station_power_cycle_is_not_retried),
+	        cmocka_unit_test(test_station_unplugged_unit_fails_once_neighbours_pass),
 	        cmocka_unit_test(test_station_serial_lock_refuses_second_unit_by_usb_serial),
 	        cmocka_unit_test(test_station_serial_lock_refuses_second_unit_by_chip_serial),
 	        cmocka_unit_test(test_station_serial_free_again_after_unit_closed),
