@@ -277,10 +277,10 @@ if want("profiles"):
         results["profile_" + name] = res
         if res["station_ok"]:
             rows.append(("(profiles) %s %s, attach to PASS vs bound, s" % (name, kind),
-                         res["attach_to_pass_s"], res["bound_s"], res["ratio"], ">= 0.9"))
+                         res["attach_to_pass_s"], res["bound_s"], res["ratio"], ">= 0.95"))
         else:
             rows.append(("(profiles) %s %s: the station FAILED" % (name, kind), 0.0, None, None,
-                         ">= 0.9"))
+                         ">= 0.95"))
         if "qdl_ok" in res:
             rows.append(("(profiles) %s qdl wall time, s%s" % (name, "" if res["qdl_ok"] else
                                                               " (qdl FAILED)"),

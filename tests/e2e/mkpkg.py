@@ -83,6 +83,9 @@ def board(src, dst, kind, sector):
         a = scaled(e, factor, False)
         a.pop("PAGES_PER_BLOCK", None)
         a["SECTOR_SIZE_IN_BYTES"] = str(sector)
+        # Board rawprogram files carry these (ptool's output; Debian's qdl needs them).
+        a.setdefault("file_sector_offset", "0")
+        a.setdefault("sparse", "false")
         name = e.get("filename").replace("\\", "/")
         path = os.path.normpath(os.path.join(xml_dir, name))
         base = os.path.basename(path)
