@@ -13,6 +13,12 @@ enum {
 	EDL_EXIT_UNITS_FAILED = 3,
 };
 
+struct edl_station_summary;
+/* The exit code of a station run (main.c): 0 all finished units passed, 3 some
+ * failed, 2 usage/config/package error or a database held by another station,
+ * 1 another failure. */
+int edl_cli_station_exit(int rc, const struct edl_station_summary *sum);
+
 int edl_cli_package(int argc, char **argv);
 int edl_cli_run(int argc, char **argv);
 int edl_cli_list(int argc, char **argv);

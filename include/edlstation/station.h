@@ -54,7 +54,9 @@ struct edl_station_config {
 	unsigned concurrency; /* sessions at once; 0 = unlimited */
 	unsigned count;       /* stop after this many units finished; 0 = run until signalled */
 	unsigned retries;     /* extra attempts after a failure while the device answers */
-	enum edl_flash_verify verify; /* [flash] verify */
+	enum edl_flash_verify verify; /* [flash] verify: auto|digest|readback|off */
+	uint32_t reset_delay_s;       /* DelayInSeconds of the final power command */
+	uint32_t progress_timeout_ms; /* no OUT byte accepted this long: the unit stalled */
 	enum edl_running_policy running;
 	unsigned inflight; /* OUT transfers in flight per device, 1..8 */
 	bool zlp; /* zero-length packet after full-packet writes (ZlpAwareHost); off for chips that
@@ -81,11 +83,23 @@ int edl_station_config_load(struct edl_station_config *cfg, const char *path,
 const struct edl_station_port *edl_station_config_port(const struct edl_station_config *cfg,
                                                        const char *port);
 
+/* What the station's units came to. */
+struct edl_station_summary {
+	unsigned finished; /* units with a final result (pass or fail) */
+	unsigned passed;
+	unsigned failed;      /* a failed commit counts here: it was not shown as PASS */
+	unsigned interrupted; /* stopped by a signal (not finished) */
+};
+
 /*
  * Runs the station until cfg->count units have finished or a signal stops it.
- * Returns the process exit code: 0 every finished unit passed, 3 some failed,
- * 2 usage/config/package error, 1 another failure (err says which).
+ * sum (the caller's) is filled when it returns. Returns EDL_OK when the station
+ * ran (units may have failed: see sum), else the error that kept it from
+ * running (err says which): EDL_E_USAGE, a package error (EDL_E_PKG_*),
+ * EDL_E_BUSY (the database is another station's), EDL_E_DB*, EDL_E_USB*.
+ * The CLI maps these to exit codes (edl_cli_station_exit()).
  */
-int edl_station_run(const struct edl_station_config *cfg, struct edl_error *err);
+int edl_station_run(const struct edl_station_config *cfg, struct edl_station_summary *sum,
+                    struct edl_error *err);
 
 #endif

@@ -97,6 +97,12 @@ int edl_usb_dev_submit_in(struct edl_usb_dev *dev, uint8_t *buf, size_t len, uns
 unsigned edl_usb_dev_inflight(const struct edl_usb_dev *dev);
 uint16_t edl_usb_dev_max_packet(const struct edl_usb_dev *dev);
 
+/* Cancels every transfer in flight, the device staying open: each still
+ * completes, with status EDL_E_INTERRUPTED (or its own, had it finished). For a
+ * unit whose OUT endpoint stopped draining: its transfers never come back
+ * otherwise (OUT transfers have no timeout; the flash job's deadline decides). */
+void edl_usb_dev_cancel(struct edl_usb_dev *dev);
+
 /* Cancels everything in flight; when the last transfer is back, releases the
  * interface, closes the handle, frees dev and calls closed(user). The done
  * callbacks of cancelled transfers still run (status EDL_E_INTERRUPTED or

@@ -65,8 +65,9 @@ int edl_cli_identify(int argc, char **argv)
 		printf("(no EDL devices)\n");
 		return EDL_EXIT_OK;
 	}
-	int rc = edl_station_run(&cfg, &err);
+	struct edl_station_summary sum;
+	int rc = edl_station_run(&cfg, &sum, &err);
 	if (err.code != EDL_OK)
 		fprintf(stderr, "edlstation identify: %s\n", err.detail);
-	return rc;
+	return edl_cli_station_exit(rc, &sum);
 }

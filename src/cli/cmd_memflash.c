@@ -1,13 +1,15 @@
 /*
  * `edlstation memflash`: flashes one emulated unit with a package over the
- * in-memory link — the real Sahara and Firehose engines and the real flash job,
+ * in-memory line — the station's own unit core (retries, serial lock, records,
+ * the flash job's options) driving the real Sahara and Firehose engines
  * against the emulated device, with no USB in between and on a virtual clock.
  * It is how the engines are shown working before the USB station exists, and a
  * quick way to see how a package and a fault play out.
  */
 #include "edlstation/cli.h"
 #include "edlstation/flash.h"
-#include "edlstation/memlink.h"
+#include "edlstation/station.h"
+#include "edlstation/unit.h"
 #include "edlstation/package.h"
 #include "edlstation/target.h"
 
@@ -86,11 +88,9 @@ int edl_cli_memflash(int argc, char **argv)
 	};
 	struct edl_package_options popt;
 	struct edl_target_config tcfg;
-	struct edl_flash_options fopt;
-	struct edl_memlink_options lopt;
-	struct edl_memlink_stats stats;
+	struct edl_station_config scfg;
+	struct edl_memline_options lopt;
 	struct edl_error err;
-	struct edl_log log;
 	const char *rawprogram[MAX_LIST];
 	size_t n_rawprogram = 0;
 	struct edl_target_faults faults;
@@ -100,12 +100,13 @@ int edl_cli_memflash(int argc, char **argv)
 	const char *dump = NULL;
 	struct edl_package *pkg = NULL;
 	struct edl_target *target = NULL;
-	struct edl_flash_job *job = NULL;
 	int rc = EDL_EXIT_USAGE, c;
 
 	edl_package_options_init(&popt);
-	edl_memlink_options_default(&lopt);
-	edl_flash_options_default(&fopt);
+	edl_memline_options_default(&lopt);
+	edl_station_config_default(&scfg);
+	snprintf(scfg.name, sizeof(scfg.name), "memflash");
+	scfg.retries = 0;
 	memset(&faults, 0, sizeof(faults));
 	edl_error_clear(&err);
 	optind = 1;
@@ -158,13 +159,13 @@ int edl_cli_memflash(int argc, char **argv)
 			break;
 		case OPT_FRAGMENT:
 			if (strcmp(optarg, "whole") == 0) {
-				lopt.fragment = EDL_MEMLINK_WHOLE;
+				lopt.fragment = EDL_MEMLINE_WHOLE;
 			} else if (strncmp(optarg, "random:", 7) == 0 &&
 			           parse_u64(optarg + 7, 10, &v) == 0 && v > 0) {
-				lopt.fragment = EDL_MEMLINK_RANDOM;
+				lopt.fragment = EDL_MEMLINE_RANDOM;
 				lopt.fragment_size = (size_t)v;
 			} else if (parse_u64(optarg, 10, &v) == 0 && v > 0) {
-				lopt.fragment = EDL_MEMLINK_FIXED;
+				lopt.fragment = EDL_MEMLINE_FIXED;
 				lopt.fragment_size = (size_t)v;
 			} else {
 				fprintf(stderr,
@@ -176,10 +177,10 @@ int edl_cli_memflash(int argc, char **argv)
 			dump = optarg;
 			break;
 		case OPT_NO_VERIFY:
-			fopt.verify = EDL_VERIFY_OFF;
+			scfg.verify = EDL_VERIFY_OFF;
 			break;
 		case OPT_RESET_RUNNING:
-			fopt.reuse_running_programmer = false;
+			scfg.running = EDL_RUNNING_RESET;
 			break;
 		case OPT_CACHE_DIR:
 			popt.cache_dir = optarg;
@@ -216,10 +217,7 @@ int edl_cli_memflash(int argc, char **argv)
 	const uint8_t *prog = edl_package_programmer_data(pkg, &prog_len);
 	struct edl_sahara_image image = {.id = 0x0d, .data = prog, .len = prog_len};
 
-	edl_log_init(&log);
-	log.level = verbose ? EDL_LOG_DEBUG : EDL_LOG_INFO;
-	log.file = stdout;
-	edl_log_set_port(&log, "mem");
+	scfg.verbose = verbose;
 
 	edl_target_config_default(&tcfg, plan->storage);
 	tcfg.pbl.serial = (uint32_t)serial;
@@ -233,46 +231,62 @@ int edl_cli_memflash(int argc, char **argv)
 		goto out;
 	}
 
-	fopt.sahara.images = &image;
-	fopt.sahara.n_images = 1;
-	fopt.plan = plan;
-	fopt.bootable_lun = plan->bootable_lun;
-	fopt.log = &log;
-	if (edl_flash_job_new(&job, &fopt) != EDL_OK) {
+	/* The very unit core `edlstation run` drives, with the station's own
+	 * defaults: the job's options are built in one place (unit.c). */
+	struct edl_unit_env env = {
+	        .cfg = &scfg,
+	        .plan = plan,
+	        .image = &image,
+	        .package_hash = NULL,
+	        .store = true,
+	};
+	struct edl_memline_unit unit;
+	memset(&unit, 0, sizeof(unit));
+	unit.target = target;
+	snprintf(unit.port, sizeof(unit.port), "mem");
+	/* What a real EDL device's iProduct says (QUSB__BULK_SN:<chip serial>). */
+	snprintf(unit.product, sizeof(unit.product), "QUSB__BULK_SN:%08" PRIX64, serial);
+	lopt.show = stdout;
+	lopt.transcript = verbose ? stdout : NULL;
+	struct edl_memline_result *res = calloc(1, sizeof(*res));
+	if (res == NULL) {
 		fprintf(stderr, "memflash: out of memory\n");
 		rc = EDL_EXIT_FAILURE;
 		goto out;
 	}
 	printf("memflash: one emulated %s unit (serial %08" PRIx64
-	       ") over the in-memory link, no USB; package %s, %zu steps, %" PRIu64 " bytes\n",
+	       ") over the in-memory line, no USB; package %s, %zu steps, %" PRIu64 " bytes\n",
 	       edl_storage_name(plan->storage), serial, popt.dir, plan->n_steps, plan->total_bytes);
-	if (edl_memlink_run(job, target, &lopt, &stats, &err) != EDL_OK) {
-		fprintf(stderr, "memflash: the link failed: %s\n", err.detail);
+	if (edl_memline_run(&env, &unit, 1, &lopt, res, &err) != EDL_OK) {
+		fprintf(stderr, "memflash: the in-memory line failed: %s\n", err.detail);
+		free(res);
 		rc = EDL_EXIT_FAILURE;
 		goto out;
 	}
-
-	struct edl_flash_progress p;
-	edl_flash_job_progress(job, &p);
-	double secs = (double)(stats.end_ms - lopt.start_ms) / 1000.0;
-	if (edl_flash_job_status(job) == EDL_ENGINE_DONE) {
+	const struct edl_memline_run *last = res->n_runs ? &res->runs[res->n_runs - 1] : NULL;
+	double secs = (double)(unit.finished_ms - lopt.start_ms) / 1000.0;
+	if (unit.finished && unit.result == EDL_RESULT_PASS) {
 		printf("memflash: PASS  serial %08" PRIx64 "  %" PRIu64
-		       " bytes written and verified, payload %" PRIu64
-		       ", %.1f s of device time%s; unit state %s\n",
-		       serial, p.bytes_done, p.payload, secs,
-		       edl_flash_job_found_running(job) ? ", programmer was already running" : "",
+		       " bytes written, %.1f s of device time, %zu run(s); unit state %s\n",
+		       serial, last ? last->bytes_written : 0, secs, res->n_runs,
 		       edl_target_state_name(edl_target_state(target)));
 		rc = EDL_EXIT_OK;
+	} else if (!unit.finished) {
+		/* reset_to_edl: on a real line the unit comes back as a new device. */
+		printf("memflash: RESET TO EDL  serial %08" PRIx64
+		       "  the running programmer was reset to EDL (--reset-running); the unit "
+		       "would "
+		       "now enumerate anew and be flashed as a new session\n",
+		       serial);
+		rc = EDL_EXIT_OK;
 	} else {
-		char buf[EDL_ERROR_DETAIL_MAX + 64];
 		printf("memflash: FAIL  serial %08" PRIx64 "  stage %s  %s: %s\n", serial,
-		       edl_flash_stage_name(edl_flash_job_failed_stage(job)),
-		       edl_error_name(edl_flash_job_error(job)->code),
-		       edl_error_format(edl_flash_job_error(job), buf, sizeof(buf)));
+		       last ? last->stage : "-", last ? edl_error_name(last->error_code) : "-",
+		       last ? last->message : "never finished");
 		rc = EDL_EXIT_UNITS_FAILED;
 	}
+	free(res);
 out:
-	edl_flash_job_free(job);
 	edl_target_free(target);
 	edl_package_free(pkg);
 	return rc;

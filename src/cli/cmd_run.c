@@ -31,7 +31,8 @@ static void usage(FILE *f)
 	        "  --log-format FMT       auto (live view on a terminal) | text | json\n"
 	        "  --retries N            extra attempts after a failure (default 1)\n"
 	        "  --running POLICY       a programmer found running: auto | reuse | reset\n"
-	        "  --no-verify            skip the read-back digest\n"
+	        "  --no-verify            skip the read-back digest ([flash] verify = off)\n"
+	        "  --reset-delay SECONDS  DelayInSeconds of the final reset (default 10)\n"
 	        "  --inflight N           OUT transfers in flight per device (1-8, default 4)\n"
 	        "  --grace SECONDS        after SIGINT/SIGTERM, time running units get (default "
 	        "30)\n"
@@ -80,6 +81,7 @@ int edl_cli_run(int argc, char **argv)
 		O_RETRIES,
 		O_RUNNING,
 		O_NOVERIFY,
+		O_RESET_DELAY,
 		O_INFLIGHT,
 		O_GRACE,
 		O_CACHE,
@@ -98,6 +100,7 @@ int edl_cli_run(int argc, char **argv)
 	        {"retries", required_argument, NULL, O_RETRIES},
 	        {"running", required_argument, NULL, O_RUNNING},
 	        {"no-verify", no_argument, NULL, O_NOVERIFY},
+	        {"reset-delay", required_argument, NULL, O_RESET_DELAY},
 	        {"inflight", required_argument, NULL, O_INFLIGHT},
 	        {"grace", required_argument, NULL, O_GRACE},
 	        {"cache-dir", required_argument, NULL, O_CACHE},
@@ -196,6 +199,12 @@ int edl_cli_run(int argc, char **argv)
 		case O_NOVERIFY:
 			cfg.verify = EDL_VERIFY_OFF;
 			break;
+		case O_RESET_DELAY: {
+			unsigned d = 0;
+			bad = number("--reset-delay", optarg, 600, &d);
+			cfg.reset_delay_s = d;
+			break;
+		}
 		case O_INFLIGHT:
 			bad = number("--inflight", optarg, 8, &cfg.inflight);
 			if (!bad && cfg.inflight == 0)
@@ -230,10 +239,11 @@ int edl_cli_run(int argc, char **argv)
 		        "the config\n");
 		return EDL_EXIT_USAGE;
 	}
-	int rc = edl_station_run(&cfg, &err);
+	struct edl_station_summary sum;
+	int rc = edl_station_run(&cfg, &sum, &err);
 	if (err.code != EDL_OK) {
 		char buf[EDL_ERROR_DETAIL_MAX + 64];
 		fprintf(stderr, "edlstation run: %s\n", edl_error_format(&err, buf, sizeof(buf)));
 	}
-	return rc;
+	return edl_cli_station_exit(rc, &sum);
 }

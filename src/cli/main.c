@@ -3,6 +3,7 @@
  * This file only wires; the work is done in the modules.
  */
 #include "edlstation/cli.h"
+#include "edlstation/station.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -26,6 +27,17 @@ static const struct command commands[] = {
         {"mkpackage", edl_cli_mkpackage,
          "write a synthetic RM502Q-style package for demos and tests"},
 };
+
+int edl_cli_station_exit(int rc, const struct edl_station_summary *sum)
+{
+	if (rc == EDL_OK)
+		return sum->failed > 0 ? EDL_EXIT_UNITS_FAILED : EDL_EXIT_OK;
+	/* What the operator must fix before the station can run. */
+	if (rc == EDL_E_USAGE || rc == EDL_E_CONFIG || rc == EDL_E_BUSY ||
+	    (rc <= EDL_E_PKG_MISSING && rc >= EDL_E_PKG_XML_UNSAFE))
+		return EDL_EXIT_USAGE;
+	return EDL_EXIT_FAILURE;
+}
 
 static void usage(FILE *f)
 {

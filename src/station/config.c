@@ -18,6 +18,8 @@ void edl_station_config_default(struct edl_station_config *cfg)
 	cfg->accept_unmapped = true;
 	cfg->retries = 1;
 	cfg->verify = EDL_VERIFY_AUTO;
+	cfg->reset_delay_s = 10; /* qdl and QFirehose send DelayInSeconds="10" */
+	cfg->progress_timeout_ms = 10000;
 	cfg->running = EDL_RUNNING_AUTO;
 	cfg->inflight = 4;
 	cfg->zlp = true;
@@ -175,18 +177,20 @@ static int on_key(void *data, const char *section, const char *name, const char 
 		cfg->n_ports++;
 	} else if (!strcmp(section, "flash")) {
 		if (!strcmp(name, "verify")) {
-			if (!strcmp(value, "auto"))
+			/* yes/no stay as aliases of auto/off (configs written before the
+			 * verify modes). */
+			if (!strcmp(value, "auto") || !strcasecmp(value, "yes"))
 				cfg->verify = EDL_VERIFY_AUTO;
 			else if (!strcmp(value, "digest"))
 				cfg->verify = EDL_VERIFY_DIGEST;
 			else if (!strcmp(value, "readback"))
 				cfg->verify = EDL_VERIFY_READBACK;
-			else if (!strcmp(value, "off"))
+			else if (!strcmp(value, "off") || !strcasecmp(value, "no"))
 				cfg->verify = EDL_VERIFY_OFF;
-			else if (!get_bool(value, &b))
-				cfg->verify = b ? EDL_VERIFY_AUTO : EDL_VERIFY_OFF;
 			else
 				return bad(l, section, name, "wants auto, digest, readback or off");
+		} else if (!strcmp(name, "reset_delay_s")) {
+			U32(reset_delay_s, 0, 600);
 		} else if (!strcmp(name, "retries")) {
 			U32(retries, 0, 10);
 		} else if (!strcmp(name, "running_programmer")) {
@@ -230,6 +234,8 @@ static int on_key(void *data, const char *section, const char *name, const char 
 			U32(final_ack_timeout_ms, 10, 3600000);
 		else if (!strcmp(name, "digest_ms"))
 			U32(digest_timeout_ms, 10, 3600000);
+		else if (!strcmp(name, "progress_ms"))
+			U32(progress_timeout_ms, 100, 3600000);
 		else
 			return bad(l, section, name, "unknown key");
 	} else {

@@ -6,7 +6,6 @@
  * the rest recorded as interrupted).
  */
 #include "station_internal.h"
-#include "edlstation/cli.h"
 #include "edlstation/store_cli.h"
 
 #include <openssl/evp.h>
@@ -18,15 +17,26 @@
 static void maybe_start_waiting(struct station *st);
 static void begin_stop(struct station *st, const char *why);
 
-struct session *station_serial_owner(struct station *st, const char *serial, struct session *self)
+/* The per-serial lock, asked by a unit that learned its serial: the port of
+ * another unit holding it, or NULL. */
+static const char *serial_owner(const char *serial, const struct edl_unit *self, void *data)
 {
+	struct session *me = data;
+
 	if (serial == NULL || serial[0] == '\0')
 		return NULL;
-	for (struct session *s = st->sessions; s != NULL; s = s->next) {
-		if (s != self && s->phase != SESSION_CLOSING && strcmp(s->serial, serial) == 0)
-			return s;
+	for (struct session *s = me->st->sessions; s != NULL; s = s->next) {
+		if (s->unit != NULL && s->unit != self && edl_unit_holds_serial(s->unit) &&
+		    strcmp(edl_unit_serial(s->unit), serial) == 0)
+			return s->port;
 	}
 	return NULL;
+}
+
+static uint64_t out_share(void *data)
+{
+	struct session *me = data;
+	return edl_station_budget_share(me->st->cfg->usbfs_budget, me->st->active);
 }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -107,13 +117,6 @@ void station_unit_finished(struct station *st, struct session *s, enum edl_store
 		begin_stop(st, "unit count reached");
 }
 
-static bool port_wanted(struct station *st, const struct edl_usb_device_info *info)
-{
-	if (edl_station_config_port(st->cfg, info->port) != NULL)
-		return true;
-	return st->cfg->accept_unmapped;
-}
-
 static void start_session(struct station *st, libusb_device *dev,
                           const struct edl_usb_device_info *info)
 {
@@ -136,17 +139,19 @@ static void on_arrive(struct edl_usb *usb, libusb_device *dev,
 	(void)usb;
 	if (st->stopping)
 		return;
-	if (!port_wanted(st, info)) {
+	switch (edl_station_admit(st->cfg, info->port, st->active)) {
+	case EDL_ADMIT_UNMAPPED:
 		view_event(st, NULL, "ignored",
 		           "EDL device on unmapped port %s (accept_unmapped=no)", info->port);
 		return;
-	}
-	if (st->cfg->concurrency && st->active >= st->cfg->concurrency) {
+	case EDL_ADMIT_WAIT:
 		if (st->n_waiting < EDL_STATION_MAX_PORTS)
 			st->waiting[st->n_waiting++] = libusb_ref_device(dev);
 		return;
+	case EDL_ADMIT_START:
+		start_session(st, dev, info);
+		return;
 	}
-	start_session(st, dev, info);
 }
 
 static void on_leave(struct edl_usb *usb, libusb_device *dev, void *data)
@@ -170,13 +175,14 @@ static void on_leave(struct edl_usb *usb, libusb_device *dev, void *data)
 
 static void maybe_start_waiting(struct station *st)
 {
-	while (st->n_waiting > 0 && !st->stopping &&
-	       (!st->cfg->concurrency || st->active < st->cfg->concurrency)) {
+	while (st->n_waiting > 0 && !st->stopping) {
 		libusb_device *dev = st->waiting[0];
 		struct edl_usb_device_info info;
+		edl_usb_fill_info(dev, &info);
+		if (edl_station_admit(st->cfg, info.port, st->active) == EDL_ADMIT_WAIT)
+			break;
 		memmove(st->waiting, st->waiting + 1, (st->n_waiting - 1) * sizeof(st->waiting[0]));
 		st->n_waiting--;
-		edl_usb_fill_info(dev, &info);
 		start_session(st, dev, &info);
 		libusb_unref_device(dev);
 	}
@@ -192,14 +198,14 @@ static void on_budget(struct edl_usb *usb, void *data)
 	 * device waits behind the same neighbours every time budget frees up. */
 	for (struct session *s = st->sessions;
 	     s != NULL && n < sizeof(waiting) / sizeof(waiting[0]); s = s->next) {
-		if (s->have_pending)
+		if (s->unit != NULL && !s->closing && edl_unit_waits_budget(s->unit))
 			waiting[n++] = s;
 	}
 	if (n == 0)
 		return;
-	size_t first = st->budget_rr++ % n;
+	size_t first = edl_station_budget_first(&st->budget_rr, n);
 	for (size_t i = 0; i < n; i++)
-		session_pump(waiting[(first + i) % n]);
+		session_budget_freed(waiting[(first + i) % n]);
 }
 
 static void on_grace_over(uv_timer_t *t)
@@ -307,28 +313,37 @@ static int open_store(struct station *st, uv_loop_t *loop, struct edl_error *err
 	return EDL_OK;
 }
 
-int edl_station_run(const struct edl_station_config *cfg, struct edl_error *err)
+int edl_station_run(const struct edl_station_config *cfg, struct edl_station_summary *sum,
+                    struct edl_error *err)
 {
 	struct station st;
 	uv_loop_t loop;
 	int rc;
 
+	memset(sum, 0, sizeof(*sum));
 	memset(&st, 0, sizeof(st));
 	st.cfg = cfg;
 	st.loop = &loop;
 	edl_error_clear(err);
 	if (!cfg->identify_only) {
 		if (cfg->package[0] == '\0') {
-			edl_error_set(err, EDL_E_USAGE,
-			              "no package: give --package DIR or [package] dir");
-			return EDL_EXIT_USAGE;
+			return edl_error_set(err, EDL_E_USAGE,
+			                     "no package: give --package DIR or [package] dir");
 		}
 		rc = load_package(&st, err);
 		if (rc != EDL_OK) {
 			edl_package_free(st.pkg);
-			return EDL_EXIT_USAGE;
+			return rc;
 		}
 	}
+	st.env.cfg = cfg;
+	st.env.plan = st.plan;
+	st.env.image = &st.image;
+	st.env.package_hash = st.package_hash;
+	st.env.store = !cfg->identify_only;
+	st.env.wall_offset_ms = edl_store_time_now_ms() - (int64_t)edl_clock_ms();
+	st.env.serial_owner = serial_owner;
+	st.env.out_share = out_share;
 	uv_loop_init(&loop);
 	st.start_ms = edl_clock_ms();
 	if (!cfg->identify_only) {
@@ -336,7 +351,7 @@ int edl_station_run(const struct edl_station_config *cfg, struct edl_error *err)
 		if (rc != EDL_OK) {
 			edl_package_free(st.pkg);
 			uv_loop_close(&loop);
-			return rc == EDL_E_BUSY ? EDL_EXIT_USAGE : 1;
+			return rc;
 		}
 	}
 	uv_timer_init(&loop, &st.grace);
@@ -363,7 +378,7 @@ int edl_station_run(const struct edl_station_config *cfg, struct edl_error *err)
 	if (rc == EDL_OK)
 		rc = edl_usb_watch(st.usb, on_arrive, on_leave, on_budget, &st, err);
 	if (rc != EDL_OK) {
-		st.exit_code = 1;
+		st.exit_code = rc;
 		st.stopping = true;
 		finish_stop(&st);
 	}
@@ -371,7 +386,9 @@ int edl_station_run(const struct edl_station_config *cfg, struct edl_error *err)
 	view_final(&st);
 	uv_loop_close(&loop);
 	edl_package_free(st.pkg);
-	if (st.exit_code)
-		return st.exit_code;
-	return st.failed > 0 ? 3 : 0;
+	sum->finished = st.finished;
+	sum->passed = st.passed;
+	sum->failed = st.failed;
+	sum->interrupted = st.interrupted;
+	return st.exit_code;
 }

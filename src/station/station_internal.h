@@ -14,71 +14,45 @@
 #include "edlstation/package.h"
 #include "edlstation/station.h"
 #include "edlstation/store.h"
+#include "edlstation/unit.h"
 #include "edlstation/usb.h"
 
 #define SESSION_IN_BUF (64 * 1024)
-#define SESSION_LOG_KEEP 64 /* device log lines kept for a failed run's record */
 
 struct station;
 
-enum session_phase {
-	SESSION_OPENING,    /* reading iProduct */
-	SESSION_RUNNING,    /* an attempt's job runs */
-	SESSION_RETRY_WAIT, /* between attempts */
-	SESSION_RECORDING,  /* the final result is being committed */
-	SESSION_CLOSING,    /* transfers being cancelled, handle closing */
-};
-
+/*
+ * One attached device: the libusb/libuv plumbing of one unit. The unit core
+ * (include/edlstation/unit.h) decides everything; the session carries its
+ * actions out (transfers, the timer, the store, the view) and feeds it the
+ * completions. Owned by the station's list; freed by station_session_ended()
+ * once the timers and the device are closed.
+ */
 struct session {
 	struct station *st;
 	struct session *next;
-	libusb_device *udev;
+	libusb_device *udev; /* referenced: unref in session_free */
 	struct edl_usb_dev *dev;
-	enum session_phase phase;
+	struct edl_unit *unit;
+	struct edl_unit_env env; /* the station's, with this session as data */
 	char port[32];
 	char slot_label[32];
 	int slot;
-	char usb_serial[16];             /* from iProduct _SN:, lower-case hex; "" when absent */
-	char usb_descriptor_serial[128]; /* the _SN: token as the descriptor has it */
-	char serial[16];                 /* chip serial (Sahara) or usb_serial; "" until known */
-	bool identity_checked;
-	struct edl_log log;
 	FILE *transcript;
 	char transcript_path[1100];
-
-	struct edl_flash_job *job;
-	int attempt;
-	int64_t run_id;
-	int64_t prev_run_id;
-	uint64_t attempt_start_ms;
-	int64_t attempt_start_wall;
-	enum edl_flash_stage last_stage;
-	uv_timer_t timer; /* job deadlines and the retry pause */
-	bool timer_open;
-
+	uv_timer_t timer; /* the unit's one deadline */
+	uv_timer_t defer; /* completions that must not run inside an action */
+	unsigned open_timers;
+	bool closing;
+	int defer_commit; /* a commit the writer refused: delivered from `defer` */
+	bool defer_pending;
 	uint8_t *inbuf;
-	bool in_pending;
-	unsigned out_inflight;
-	uint64_t out_bytes; /* bytes of the OUT transfers in flight */
-	size_t out_len[16]; /* their lengths, in submission order (they complete in order) */
-	unsigned out_head, out_tail;
-	struct edl_chunk pending; /* pulled from the job, refused by the budget */
-	bool have_pending;
-	bool gone;                /* unplugged */
-	bool aborted;             /* stopped by the station (grace over) */
-	struct edl_error usb_err; /* a transfer the USB stack refused */
 
-	char *device_logs[SESSION_LOG_KEEP];
-	size_t n_device_logs, device_log_head;
-
-	/* Per plan step of the current attempt: when it ended (0 = not yet). */
-	uint64_t *step_end_ms;
-	size_t step_seen; /* steps known finished */
-	uint64_t plan_start_ms;
-
-	/* For the view. */
+	/* For the view (copied from the unit's actions). */
+	char serial[16];
+	int attempt;
+	char stage[24];
 	uint64_t bytes_done, bytes_total;
-	char result[16];
 };
 
 struct slot_view {
@@ -100,6 +74,7 @@ struct station {
 	struct edl_package *pkg;
 	const struct edl_plan *plan;
 	struct edl_sahara_image image;
+	struct edl_unit_env env; /* what every unit gets; sessions copy it */
 	char package_hash[65];
 	struct session *sessions;
 	unsigned active;
@@ -127,14 +102,13 @@ struct station {
 /* session.c */
 int session_new(struct station *st, libusb_device *udev, const struct edl_usb_device_info *info);
 void session_on_leave(struct session *s);
-void session_pump(struct session *s);
+void session_budget_freed(struct session *s);
 void session_abort(struct session *s);
 void session_free(struct session *s);
 
 /* station.c */
 void station_session_ended(struct station *st, struct session *s);
 void station_unit_finished(struct station *st, struct session *s, enum edl_store_result r);
-struct session *station_serial_owner(struct station *st, const char *serial, struct session *self);
 
 /* view.c */
 void view_init(struct station *st);

@@ -88,9 +88,8 @@ void view_progress(struct station *st, struct session *s)
 	if (v == NULL)
 		return;
 	snprintf(v->serial, sizeof(v->serial), "%s", s->serial);
-	if (s->job != NULL)
-		snprintf(v->stage, sizeof(v->stage), "%s",
-		         edl_flash_stage_name(edl_flash_job_stage(s->job)));
+	if (s->stage[0])
+		snprintf(v->stage, sizeof(v->stage), "%s", s->stage);
 	v->bytes_done = s->bytes_done;
 	v->bytes_total = s->bytes_total;
 }

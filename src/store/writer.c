@@ -76,10 +76,13 @@ static int set_synchronous(struct edl_store_writer *w, int level, struct edl_err
 
 static void fail_op(struct edl_store_oprec *op, const struct edl_error *err)
 {
-	char detail[EDL_ERROR_DETAIL_MAX + 32];
+	char detail[EDL_ERROR_DETAIL_MAX + 32], named[32];
 
 	op->code = err->code;
-	if (op->run_id != 0)
+	/* The record functions' own messages may name the run already ("run 7
+	 * does not exist"): say it once. */
+	snprintf(named, sizeof(named), "run %" PRId64 " ", op->run_id);
+	if (op->run_id != 0 && strncmp(err->detail, named, strlen(named)) != 0)
 		snprintf(detail, sizeof(detail), "run %" PRId64 ": %s", op->run_id, err->detail);
 	else
 		snprintf(detail, sizeof(detail), "%s", err->detail);

@@ -14,7 +14,8 @@ struct xfer {
 	edl_usb_done_fn cb;
 	edl_usb_string_fn string_cb;
 	void *user;
-	size_t budget; /* bytes taken from the station budget */
+	size_t budget;  /* bytes taken from the station budget */
+	bool cancelled; /* edl_usb_dev_cancel() asked for it */
 	struct xfer *prev, *next;
 	uint8_t control[LIBUSB_CONTROL_SETUP_SIZE + 256];
 };
@@ -40,7 +41,8 @@ struct edl_usb_dev **edl_usb_dev_reap_next(struct edl_usb_dev *dev)
 	return &dev->reap_next;
 }
 
-static int status_of(const struct edl_usb_dev *dev, enum libusb_transfer_status s)
+static int status_of(const struct edl_usb_dev *dev, const struct xfer *x,
+                     enum libusb_transfer_status s)
 {
 	switch (s) {
 	case LIBUSB_TRANSFER_COMPLETED:
@@ -50,7 +52,8 @@ static int status_of(const struct edl_usb_dev *dev, enum libusb_transfer_status 
 	case LIBUSB_TRANSFER_NO_DEVICE:
 		return EDL_E_USB_GONE;
 	case LIBUSB_TRANSFER_CANCELLED:
-		return dev->closing ? EDL_E_INTERRUPTED : EDL_E_USB_GONE;
+		/* libusb also reports CANCELLED for a device that vanished. */
+		return dev->closing || x->cancelled ? EDL_E_INTERRUPTED : EDL_E_USB_GONE;
 	default:
 		return EDL_E_USB;
 	}
@@ -85,13 +88,16 @@ static void LIBUSB_CALL on_transfer(struct libusb_transfer *t)
 {
 	struct xfer *x = t->user_data;
 	struct edl_usb_dev *dev = x->dev;
-	int status = status_of(dev, t->status);
+	int status = status_of(dev, x, t->status);
 	size_t n = (size_t)t->actual_length;
 
 	unlink_xfer(dev, x);
+	/* Raised before the budget callback: it pumps the sessions, and one of them
+	 * may close this very device; the close must then wait for this callback
+	 * to end instead of finalizing the device under it. */
+	dev->in_callback++;
 	if (x->budget)
 		edl_usb_budget_release(dev->usb, x->budget, true);
-	dev->in_callback++;
 	if (x->string_cb != NULL) {
 		char text[128];
 		size_t k = 0;
@@ -304,6 +310,18 @@ unsigned edl_usb_dev_inflight(const struct edl_usb_dev *dev)
 uint16_t edl_usb_dev_max_packet(const struct edl_usb_dev *dev)
 {
 	return dev->max_packet;
+}
+
+void edl_usb_dev_cancel(struct edl_usb_dev *dev)
+{
+	if (dev == NULL)
+		return;
+	for (struct xfer *x = dev->xfers; x != NULL; x = x->next) {
+		if (!x->cancelled) {
+			x->cancelled = true;
+			libusb_cancel_transfer(x->t);
+		}
+	}
 }
 
 void edl_usb_dev_close(struct edl_usb_dev *dev, void (*closed)(void *user), void *user)

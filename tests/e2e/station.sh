@@ -53,7 +53,9 @@ else
 fi
 "$EDL" package check "$PKG" --cache-dir "$W/cache" >/dev/null || { echo "FAIL: package check"; exit 1; }
 
-# emulate OPTIONS... -- run OPTIONS...; sets $rc.
+# emulate OPTIONS... -- run OPTIONS...; sets $rc. The final reset goes without
+# DelayInSeconds (the station's default is 10, as qdl and QFirehose send it):
+# the emulated units must have reset when the station exits, for "ended reset".
 station() {
 	local emu=() run=()
 	while [ $# -gt 0 ] && [ "$1" != "--" ]; do emu+=("$1"); shift; done
@@ -63,7 +65,7 @@ station() {
 	[ -n "$PROFILE" ] && target=(--profile "$PROFILE")
 	timeout -s KILL 240 "$EDL" emulate "${target[@]}" "${emu[@]}" -- \
 		"$EDL" run --package "$PKG" --db "$DB" --cache-dir "$W/cache" --log-format text \
-		--log-dir "$W/logs" "${run[@]}" >"$OUT" 2>&1
+		--log-dir "$W/logs" --reset-delay 0 "${run[@]}" >"$OUT" 2>&1
 	rc=$?
 }
 
@@ -223,7 +225,7 @@ sigkill)
 		timeout -s KILL 120 "$EDL" emulate --storage nand --devices 4 --units 12 --swap-delay 0.05 \
 			--write-rate 30 --serial "$serial" -- \
 			"$EDL" run --package "$PKG" --db "$DB" --cache-dir "$W/cache" --log-format text \
-			--count 12 >"$OUT" 2>&1 &
+			--reset-delay 0 --count 12 >"$OUT" 2>&1 &
 		pid=$!
 		sleep "$(python3 -c "import random; random.seed($round); print(round(random.uniform(0.4, 1.6), 2))")"
 		pkill -KILL -f "edlstation run --package $PKG" || true

@@ -1,0 +1,243 @@
+/*
+ * The unit core: one unit's whole life on the station as a sans-I/O state
+ * machine (src/station/unit.c). It owns the attempts and their retry policy,
+ * the per-serial lock decision, the running-programmer policy, the flash job's
+ * options (built here and nowhere else), the per-step records and the device
+ * log lines the job reports, and the rule that a unit is shown PASS only once
+ * its result is committed.
+ *
+ * The driver feeds it events (attached, product string read, bytes in, an OUT
+ * transfer done, the timer, a commit done, detached, stop requested) and
+ * carries out the actions it asks for through one callback (submit an OUT
+ * chunk, post an IN transfer, arm the deadline, cancel the transfers, record a
+ * run's start/identity/finish, show an event or progress, close). Two drivers
+ * exist: the libusb/libuv session (src/station/session.c) and the in-memory
+ * line (src/station/memline.c) that `edlstation memflash` and the unit tests
+ * run on a virtual clock. Both drive this very core.
+ *
+ * Rule for the action callback: it must not call an edl_unit_* event function
+ * (completions arrive later, as events); what an action points to is valid
+ * only during the call.
+ */
+#ifndef EDLSTATION_UNIT_H
+#define EDLSTATION_UNIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "edlstation/error.h"
+#include "edlstation/flash.h"
+#include "edlstation/io.h"
+#include "edlstation/log.h"
+#include "edlstation/station.h"
+#include "edlstation/store.h"
+
+struct edl_unit;
+struct edl_target;
+
+enum edl_unit_action_kind {
+	EDL_UNIT_ACT_SUBMIT_OUT,   /* chunk: return EDL_OK, EDL_E_AGAIN (budget: the unit
+	                              waits for edl_unit_budget_freed) or an error code */
+	EDL_UNIT_ACT_POST_IN,      /* post one IN transfer: return EDL_OK or an error */
+	EDL_UNIT_ACT_ARM,          /* (re)arm the one timer at `at` (0: disarm); reason */
+	EDL_UNIT_ACT_CANCEL,       /* cancel every transfer in flight; each still completes */
+	EDL_UNIT_ACT_RUN_START,    /* run_start: queue it, set run_id (0: not recorded);
+	                              the driver may set run_start->transcript */
+	EDL_UNIT_ACT_RUN_IDENTIFY, /* device: the run's unit is now known */
+	EDL_UNIT_ACT_RUN_FINISH,   /* run_end: commit it; if commit, report the outcome
+	                              with edl_unit_commit_done() (never from this call) */
+	EDL_UNIT_ACT_SHOW,         /* event (a word), text: what the operator sees */
+	EDL_UNIT_ACT_PROGRESS,     /* stage, bytes_done, bytes_total */
+	EDL_UNIT_ACT_FINISHED,     /* the unit's result is final (committed when a store is
+	                              used): result, counted by the station */
+	EDL_UNIT_ACT_CLOSE,        /* the unit is over: close the device, then free the unit */
+};
+
+struct edl_unit_action {
+	enum edl_unit_action_kind kind;
+	struct edl_chunk chunk;
+	uint64_t at;
+	const char *reason; /* ARM: edl_flash_wait_name() or "retry"/"drain" */
+	struct edl_store_run_start *run_start;
+	int64_t run_id; /* RUN_START: set by the driver */
+	const struct edl_store_device *device;
+	const struct edl_store_run_end *run_end;
+	bool commit; /* RUN_FINISH: the unit waits for edl_unit_commit_done() */
+	const char *event;
+	const char *text;
+	const char *stage;
+	uint64_t bytes_done, bytes_total;
+	enum edl_store_result result;
+};
+
+typedef int (*edl_unit_act_fn)(struct edl_unit *u, struct edl_unit_action *a, void *data);
+
+/* What the station gives a unit; kept by pointer: keep it alive until free. */
+struct edl_unit_env {
+	const struct edl_station_config *cfg; /* retries, verify, running, timeouts, ... */
+	const struct edl_plan *plan;          /* NULL: identify only */
+	const struct edl_sahara_image *image; /* the programmer */
+	const char *package_hash;             /* recorded with each run; may be NULL */
+	bool store;                           /* runs are recorded and commits awaited */
+	int64_t wall_offset_ms;               /* wall clock (epoch ms) = now + this */
+	/* The per-serial lock: the port of another unit holding serial, or NULL. */
+	const char *(*serial_owner)(const char *serial, const struct edl_unit *self, void *data);
+	/* Bytes of OUT transfers this unit may keep in flight (its fair share of the
+	 * station's budget); NULL: no limit but `inflight`. */
+	uint64_t (*out_share)(void *data);
+	edl_unit_act_fn act;
+	void *data;
+	/* Every line of the job and of the unit (the transcript); NULL: none. */
+	edl_log_sink_fn log_sink;
+	void *log_data;
+};
+
+/*
+ * Creates a unit on port/slot (label: what the operator reads; slot: number
+ * recorded). *out is the caller's, freed with edl_unit_free() after the CLOSE
+ * action (or at any time when the driver is torn down). Returns EDL_OK or
+ * EDL_E_NOMEM.
+ */
+int edl_unit_new(struct edl_unit **out, const struct edl_unit_env *env, const char *port,
+                 const char *label, int slot);
+void edl_unit_free(struct edl_unit *u);
+
+/* Events. `now` is the driver's monotonic clock in ms. */
+void edl_unit_attached(struct edl_unit *u, uint64_t now);
+/* The iProduct string read (status EDL_OK) or not (text may then be ""). */
+void edl_unit_product(struct edl_unit *u, int status, const char *text, uint64_t now);
+/* An IN transfer completed: status EDL_OK with n bytes, or an error. */
+void edl_unit_in(struct edl_unit *u, int status, const uint8_t *data, size_t n, uint64_t now);
+/* The oldest OUT transfer completed: status EDL_OK with n bytes, or an error
+ * (EDL_E_INTERRUPTED when cancelled, EDL_E_USB_GONE). */
+void edl_unit_out_done(struct edl_unit *u, int status, size_t n, uint64_t now);
+void edl_unit_timer(struct edl_unit *u, uint64_t now);
+/* The RUN_FINISH record committed (EDL_OK) or failed (detail says why). */
+void edl_unit_commit_done(struct edl_unit *u, int code, const char *detail, uint64_t now);
+/* Budget was released station-wide: a unit waiting on EDL_E_AGAIN goes on. */
+void edl_unit_budget_freed(struct edl_unit *u, uint64_t now);
+void edl_unit_detached(struct edl_unit *u, uint64_t now);
+/* The station stops: the attempt ends now and is recorded interrupted. */
+void edl_unit_stop(struct edl_unit *u, uint64_t now);
+
+/* Queries for the station's policies and view. */
+const char *edl_unit_serial(const struct edl_unit *u); /* "" until known */
+const char *edl_unit_port(const struct edl_unit *u);
+const char *edl_unit_label(const struct edl_unit *u);
+bool edl_unit_waits_budget(const struct edl_unit *u);
+/* True while the unit holds its serial for the per-serial lock (an attempt,
+ * a retry pause or the final commit; a refused unit never holds it). */
+bool edl_unit_holds_serial(const struct edl_unit *u);
+bool edl_unit_closed(const struct edl_unit *u);
+int edl_unit_attempts(const struct edl_unit *u);
+/* The current (or last) attempt's job; NULL between attempts. */
+const struct edl_flash_job *edl_unit_job(const struct edl_unit *u);
+const char *edl_unit_state_name(const struct edl_unit *u);
+
+/*
+ * The flash job's options for attempt `attempt` (1-based) of a unit whose
+ * iProduct named its serial (usb_serial_known): the one place they are built.
+ * opt->on_event and opt->log are left for the unit to set.
+ */
+void edl_unit_job_options(struct edl_flash_options *opt, const struct edl_station_config *cfg,
+                          const struct edl_plan *plan, const struct edl_sahara_image *image,
+                          int attempt, bool usb_serial_known);
+
+/* ---- the in-memory line: units over emulated devices on a virtual clock ------------- */
+
+/* A run as the in-memory line recorded it (strings owned by the line). */
+struct edl_memline_run {
+	int64_t id;
+	char serial[16];
+	char port[32];
+	int attempt;
+	int64_t retry_of;
+	enum edl_store_result result; /* RUNNING until finished */
+	char stage[24];
+	int error_code;
+	char message[EDL_ERROR_DETAIL_MAX + 64];
+	uint64_t bytes_written;
+	struct edl_store_step steps[64]; /* label points into step_labels */
+	char step_labels[64][40];
+	size_t n_steps;
+	char logs[16][160]; /* the last device log lines */
+	size_t n_logs;
+	uint64_t start_ms, end_ms; /* virtual */
+};
+
+struct edl_memline_unit {
+	struct edl_target *target; /* the emulated device (the caller's) */
+	char port[32];
+	uint64_t attach_ms; /* virtual time it appears; 0 = at start */
+	char product[64];   /* iProduct, e.g. "QUSB__BULK_SN:1A2B3C4D"; "" = none */
+	/* After this many bytes taken (all OUT bytes of all attempts), the OUT
+	 * endpoint stops draining: transfers stay pending until cancelled, the unit
+	 * stays attached (what the target's stall-at fault does, at the transport). */
+	uint64_t stall_at_bytes;
+	/* Filled by the run: */
+	enum edl_store_result result; /* RUNNING: never finished */
+	bool finished, refused, closed;
+	uint64_t finished_ms, closed_ms;
+	unsigned cancels; /* CANCEL actions the unit asked for */
+};
+
+struct edl_memline_options {
+	enum edl_memline_fragment {
+		EDL_MEMLINE_WHOLE = 0,  /* one read = one device transfer */
+		EDL_MEMLINE_FIXED = 1,  /* Firehose reads of fragment_size bytes */
+		EDL_MEMLINE_RANDOM = 2, /* Firehose reads of 1..fragment_size bytes, seeded */
+	} fragment;                     /* Sahara reads are always whole transfers */
+	size_t fragment_size;
+	uint32_t seed;
+	uint64_t start_ms;        /* default 1000 */
+	uint64_t max_ms;          /* give up after this much virtual time; default 1 hour */
+	uint64_t stop_at_ms;      /* edl_unit_stop every unit at this time; 0 = never */
+	uint64_t commit_delay_ms; /* a commit completes this long after RUN_FINISH */
+	int commit_fail;          /* 0, or the code every commit fails with */
+	uint64_t budget;          /* station-wide in-flight OUT bytes; 0 = none */
+	FILE *show;               /* SHOW events printed here ("PORT event: text"); NULL */
+	FILE *transcript;         /* every log line here; NULL */
+};
+
+struct edl_memline_result {
+	struct edl_memline_run runs[64];
+	size_t n_runs;
+	unsigned passed, failed, interrupted;
+	uint64_t end_ms;
+	unsigned max_active;         /* most units running at once */
+	size_t shows;                /* SHOW actions */
+	char show_log[16384];        /* "PORT event: text\n" of every SHOW (truncated) */
+	uint64_t max_inflight_bytes; /* most OUT bytes in flight station-wide */
+};
+
+void edl_memline_options_default(struct edl_memline_options *opt);
+
+/*
+ * Runs units[0..n) through the unit core against their emulated devices until
+ * every unit has closed (applying cfg's concurrency limit and unmapped-port
+ * refusal, edl_station_admit()). env gives plan, image and package hash; its
+ * callbacks are the line's own. Returns EDL_OK when the line ran to an end,
+ * EDL_E_TIMEOUT past max_ms (a unit never closed), EDL_E_NOMEM.
+ */
+int edl_memline_run(const struct edl_unit_env *env, struct edl_memline_unit *units, size_t n,
+                    const struct edl_memline_options *opt, struct edl_memline_result *res,
+                    struct edl_error *err);
+
+/* ---- station policies (src/station/policy.c), shared by both drivers ---------------- */
+
+enum edl_station_admission {
+	EDL_ADMIT_START = 0,    /* give it a unit now */
+	EDL_ADMIT_WAIT = 1,     /* the concurrency limit is reached: queue it */
+	EDL_ADMIT_UNMAPPED = 2, /* port not in [ports] and accept_unmapped=no: refuse */
+};
+
+enum edl_station_admission edl_station_admit(const struct edl_station_config *cfg, const char *port,
+                                             unsigned active);
+/* A unit's share of the station's in-flight budget with `active` units. */
+uint64_t edl_station_budget_share(uint64_t budget, unsigned active);
+/* Round robin over n waiting units: the index to serve first; advances *rr. */
+size_t edl_station_budget_first(size_t *rr, size_t n);
+
+#endif

@@ -1,0 +1,1195 @@
+/*
+ * The unit core (include/edlstation/unit.h): one unit's life on the station,
+ * events in, actions out, no I/O. session.c carries its actions over libusb and
+ * libuv; memline.c over emulated devices on a virtual clock.
+ *
+ * States and the legal transitions (as SQLite's pager.c lists its own):
+ *
+ *   NEW         created, the device not yet attached.
+ *               -> OPENING     attached: the driver reads iProduct.
+ *               -> CLOSED      detached or stopped before that.
+ *   OPENING     waiting for the iProduct string.
+ *               -> RUNNING     product read (or unreadable): attempt 1 starts.
+ *               -> COMMITTING  the iProduct serial is held by another unit: the
+ *                              refusal is recorded as a failed run.
+ *               -> CLOSED      detached or stopped (no run was started).
+ *   RUNNING     an attempt's flash job runs: OUT chunks within `inflight` and
+ *               the budget share, one IN posted, the job's deadline armed.
+ *               -> DRAINING    the job ended (done or failed), the unit stalled,
+ *                              the Sahara serial is held by another unit, the
+ *                              unit left, or the station stops.
+ *   DRAINING    the attempt is over; its transfers are finished or cancelled
+ *               (a failed, stalled, gone or stopped attempt cancels at once, a
+ *               passed one lets the final power command go out first).
+ *               -> RETRY_WAIT  nothing in flight, a retryable failure with
+ *                              attempts left: recorded (not final).
+ *               -> COMMITTING  nothing in flight, the result is final.
+ *               -> CLOSED      nothing in flight and no store, or the unit was
+ *                              reset to EDL to come back as a new device.
+ *   RETRY_WAIT  the pause before the next attempt.
+ *               -> RUNNING     the timer: attempt n+1 (retry_of = attempt n).
+ *               -> CLOSED      detached or stopped: the last failure stands.
+ *   COMMITTING  the final run record is being committed.
+ *               -> CLOSED      committed: FINISHED(result) and CLOSE. A failed
+ *                              commit is FINISHED(FAIL), said so, never PASS.
+ *   CLOSED      the driver closes the device and frees the unit.
+ *
+ * One function changes the state and traces it (set_state); one function per
+ * state (state_*); step() keeps running them while the state changes, then
+ * arms the one timer for the earliest deadline (curl's multi_runsingle).
+ */
+#include "edlstation/unit.h"
+#include "edlstation/usb.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define UNIT_LOG_KEEP 64     /* device log lines kept for a failed run's record */
+#define UNIT_MAX_INFLIGHT 16 /* OUT transfers tracked (cfg->inflight is 1..8) */
+#define UNIT_RETRY_PAUSE_MS 200
+
+#define UNIT_STATE_TABLE(XX)                                                   \
+	XX(UNIT_NEW, "new")               /* created, not attached */          \
+	XX(UNIT_OPENING, "opening")       /* reading iProduct */               \
+	XX(UNIT_RUNNING, "running")       /* an attempt's job runs */          \
+	XX(UNIT_DRAINING, "draining")     /* attempt over, transfers back */   \
+	XX(UNIT_RETRY_WAIT, "retry-wait") /* pause before the next attempt */  \
+	XX(UNIT_COMMITTING, "committing") /* the final record is committing */ \
+	XX(UNIT_CLOSED, "closed")         /* over: the driver closes it */
+
+enum unit_state {
+#define UNIT_XX_ENUM(sym, name) sym,
+	UNIT_STATE_TABLE(UNIT_XX_ENUM)
+#undef UNIT_XX_ENUM
+};
+
+static const char *const state_names[] = {
+#define UNIT_XX_NAME(sym, name) name,
+        UNIT_STATE_TABLE(UNIT_XX_NAME)
+#undef UNIT_XX_NAME
+};
+
+struct unit_step {
+	bool started, ended;
+	uint64_t start_ms;
+	uint64_t accepted_at_start; /* unit's accepted OUT bytes when it started */
+	struct edl_store_step rec;
+};
+
+struct edl_unit {
+	const struct edl_unit_env *env;
+	const struct edl_station_config *cfg;
+	enum unit_state state;
+	char port[32];
+	char label[32];
+	int slot;
+	char usb_serial[16]; /* from iProduct _SN:, lower-case hex; "" when absent */
+	char usb_token[128]; /* the _SN: token as the descriptor has it */
+	char serial[16];     /* chip serial (Sahara) or usb_serial; "" until known */
+	struct edl_log log;
+
+	struct edl_flash_job *job;
+	int attempt;
+	int64_t run_id, prev_run_id;
+	uint64_t attempt_start;
+
+	/* Transfers. OUT transfers complete in submission order (one endpoint). */
+	bool in_pending;
+	unsigned out_inflight;
+	uint64_t out_bytes;
+	size_t out_len[UNIT_MAX_INFLIGHT];
+	unsigned out_head, out_tail;
+	struct edl_chunk pending; /* pulled from the job, refused by the budget */
+	bool have_pending;
+	bool waits_budget;
+	uint64_t accepted;    /* OUT bytes the device accepted this attempt */
+	uint64_t last_accept; /* when an OUT transfer last completed (or one was first sent) */
+	bool cancelled;       /* CANCEL asked this attempt */
+	uint64_t drain_deadline;
+	uint64_t retry_at;
+
+	/* Why the attempt ends when it is not (only) the job's own failure. */
+	bool gone, stopping, stalled, refused;
+	struct edl_error why;
+	enum edl_flash_stage stage;          /* last STAGE event */
+	enum edl_flash_stage shown;          /* last stage shown */
+	enum edl_flash_stage progress_stage; /* stage of the last PROGRESS */
+	enum edl_flash_wait timed_out;       /* the wait whose timeout ended the job */
+	bool identified;                     /* IDENTITY handled this attempt */
+
+	/* What the job's events said, for the run record. */
+	struct unit_step *steps;
+	size_t n_steps, cur_step;
+	bool in_step;
+	char *device_logs[UNIT_LOG_KEEP];
+	size_t n_logs, log_head;
+	uint64_t payload;
+	uint64_t bytes_done, bytes_total;
+
+	/* The final result while it commits. */
+	enum edl_store_result final_result;
+	char final_detail[EDL_ERROR_DETAIL_MAX + 64];
+
+	uint64_t armed_at;
+	bool close_sent;
+
+	/* Records built for actions (valid during the action call). */
+	struct edl_store_run_start rs;
+	struct edl_store_run_end re;
+	struct edl_store_device dev;
+	char dev_hwid[20], dev_msm[12], dev_oem[8], dev_model[8], dev_pk[129];
+	const char *log_lines[UNIT_LOG_KEEP];
+	char msg[EDL_ERROR_DETAIL_MAX + 64];
+	char text[EDL_ERROR_DETAIL_MAX + 256];
+};
+
+static void step(struct edl_unit *u, uint64_t now);
+
+const char *edl_unit_state_name(const struct edl_unit *u)
+{
+	return state_names[u->state];
+}
+
+static void set_state(struct edl_unit *u, enum unit_state to)
+{
+	if (u->state == to)
+		return;
+	edl_log_debug(&u->log, "unit %s -> [%s]", state_names[u->state], state_names[to]);
+	u->state = to;
+}
+
+static int act(struct edl_unit *u, struct edl_unit_action *a)
+{
+	return u->env->act(u, a, u->env->data);
+}
+
+static void show(struct edl_unit *u, const char *event, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+static void show(struct edl_unit *u, const char *event, const char *fmt, ...)
+{
+	struct edl_unit_action a = {.kind = EDL_UNIT_ACT_SHOW, .event = event};
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(u->text, sizeof(u->text), fmt, ap);
+	va_end(ap);
+	a.text = u->text;
+	edl_log_debug(&u->log, "%s: %s", event, u->text);
+	act(u, &a);
+}
+
+static int64_t wall(const struct edl_unit *u, uint64_t now)
+{
+	return (int64_t)now + u->env->wall_offset_ms;
+}
+
+/* ---- device logs ------------------------------------------------------------------ */
+
+static void keep_device_log(struct edl_unit *u, const char *line)
+{
+	size_t i = (u->log_head + u->n_logs) % UNIT_LOG_KEEP;
+	char *copy = strdup(line);
+
+	if (copy == NULL)
+		return; /* the evidence is lost, the unit is not */
+	if (u->n_logs == UNIT_LOG_KEEP) {
+		i = u->log_head;
+		u->log_head = (u->log_head + 1) % UNIT_LOG_KEEP;
+		free(u->device_logs[i]);
+	} else {
+		u->n_logs++;
+	}
+	u->device_logs[i] = copy;
+}
+
+static void clear_device_logs(struct edl_unit *u)
+{
+	for (size_t i = 0; i < UNIT_LOG_KEEP; i++) {
+		free(u->device_logs[i]);
+		u->device_logs[i] = NULL;
+	}
+	u->n_logs = u->log_head = 0;
+}
+
+/* The job's and the unit's lines go to the driver's transcript; the job's
+ * warnings (and, verbose, its information lines) are shown. Nothing is parsed
+ * out of them: the device's evidence arrives as DEVICE_LOG events. What the
+ * unit shows itself is logged at debug level, so it is not shown twice. */
+static void log_sink(enum edl_log_level level, const char *prefix, const char *line, void *data)
+{
+	struct edl_unit *u = data;
+	if (u->env->log_sink != NULL)
+		u->env->log_sink(level, prefix, line, u->env->log_data);
+	if (level <= EDL_LOG_WARN || (u->cfg->verbose && level == EDL_LOG_INFO)) {
+		struct edl_unit_action a = {
+		        .kind = EDL_UNIT_ACT_SHOW, .event = "log", .text = line};
+		act(u, &a);
+	}
+}
+
+/* ---- the job's options: the one place they are built -------------------------------- */
+
+void edl_unit_job_options(struct edl_flash_options *o, const struct edl_station_config *cfg,
+                          const struct edl_plan *plan, const struct edl_sahara_image *image,
+                          int attempt, bool usb_serial_known)
+{
+	edl_flash_options_default(o);
+	o->sahara.images = image;
+	o->sahara.n_images = image != NULL ? 1 : 0;
+	o->sahara.hello_wait_ms = cfg->hello_wait_ms;
+	/* A retry finds the programmer of the failed attempt running, silent until
+	 * asked: probe it at once instead of waiting for a HELLO that will not come. */
+	if (attempt > 1 && o->sahara.hello_wait_ms > 100)
+		o->sahara.hello_wait_ms = 100;
+	o->sahara.probe_wait_ms = cfg->probe_wait_ms;
+	o->sahara.packet_timeout_ms = cfg->packet_timeout_ms;
+	o->firehose.timeout_ms = cfg->command_timeout_ms;
+	o->firehose.erase_timeout_ms = cfg->erase_timeout_ms;
+	o->firehose.final_ack_timeout_ms = cfg->final_ack_timeout_ms;
+	o->firehose.digest_timeout_ms = cfg->digest_timeout_ms;
+	o->plan = cfg->identify_only ? NULL : plan;
+	o->max_payload = cfg->max_payload;
+	o->zlp_aware = cfg->zlp;
+	o->verify = cfg->verify;
+	if (o->plan != NULL) {
+		o->bootable_lun = o->plan->bootable_lun;
+		/* Every storage kind, NAND included (value 0): QFirehose, the tool made
+		 * for Quectel's NAND modems, sends setbootablestoragedrive with value
+		 * 0 unless the device is UFS (firehose_protocol.c, its "ufs" ? 1 : 0). */
+		o->set_bootable = true;
+	}
+	/* A programmer found running is reused when we know whose it is. */
+	switch (cfg->running) {
+	case EDL_RUNNING_REUSE:
+		o->reuse_running_programmer = true;
+		break;
+	case EDL_RUNNING_RESET:
+		o->reuse_running_programmer = attempt > 1;
+		break;
+	case EDL_RUNNING_AUTO:
+		o->reuse_running_programmer = usb_serial_known || attempt > 1;
+		break;
+	}
+	/* DelayInSeconds of the final power command: qdl and QFirehose send 10
+	 * ("Add a delay to prevent reboot fail", QFirehose firehose_protocol.c). */
+	o->final_power_delay_s = cfg->reset_delay_s;
+	if (cfg->progress_timeout_ms)
+		o->progress_timeout_ms = cfg->progress_timeout_ms;
+}
+
+/* ---- job events --------------------------------------------------------------------- */
+
+static bool plan_stage(enum edl_flash_stage stage)
+{
+	return stage >= EDL_STAGE_ERASE && stage <= EDL_STAGE_VERIFY;
+}
+
+static void on_stage(struct edl_unit *u, enum edl_flash_stage stage)
+{
+	const struct edl_plan *plan = u->env->plan;
+	bool in_plan = plan_stage(stage), was_in_plan = plan_stage(u->shown);
+
+	u->stage = stage;
+	if (stage == u->shown)
+		return;
+	u->shown = stage;
+	/* Plan steps alternate program/verify: one event when the plan starts, each
+	 * step only when verbose (the live view shows them all). */
+	if (stage == EDL_STAGE_DRAIN && u->job != NULL && edl_flash_job_found_running(u->job))
+		show(u, "programmer-running",
+		     "the unit's programmer was still running from an earlier attempt; not a "
+		     "fault: reusing it");
+	else if (in_plan && !was_in_plan && !u->cfg->verbose)
+		show(u, "stage", "flashing %zu steps, %" PRIu64 " bytes", plan ? plan->n_steps : 0,
+		     plan ? plan->total_bytes : 0);
+	else if (stage != EDL_STAGE_DONE && stage != EDL_STAGE_DRAIN &&
+	         (!in_plan || u->cfg->verbose))
+		show(u, "stage", "%s", edl_flash_stage_name(stage));
+}
+
+static void on_identity(struct edl_unit *u, const struct edl_sahara_identity *id)
+{
+	struct edl_unit_action a = {.kind = EDL_UNIT_ACT_RUN_IDENTIFY};
+
+	if (u->identified)
+		return;
+	u->identified = true;
+	if (u->usb_serial[0] && strcmp(u->usb_serial, id->serial_hex) != 0)
+		edl_log_warn(&u->log, "chip serial %s differs from the USB descriptor's %s",
+		             id->serial_hex, u->usb_serial);
+	snprintf(u->serial, sizeof(u->serial), "%s", id->serial_hex);
+	edl_log_set_serial(&u->log, u->serial);
+	const char *owner =
+	        u->env->serial_owner ? u->env->serial_owner(u->serial, u, u->env->data) : NULL;
+	if (owner != NULL) {
+		/* The run is this serial's (a clone's or a second sighting), so it is
+		 * identified like any other; the job cannot be stopped from inside
+		 * its callback: step() ends the attempt when the job returns. */
+		u->dev = (struct edl_store_device){.serial = u->serial,
+		                                   .seen_ms = wall(u, u->attempt_start)};
+		a.run_id = u->run_id;
+		a.device = &u->dev;
+		if (u->env->store && u->run_id != 0)
+			act(u, &a);
+		u->refused = true;
+		edl_error_set(&u->why, EDL_E_SERIAL_BUSY,
+		              "serial %s is already being flashed on port %s: a cloned serial, or "
+		              "the same unit re-enumerated",
+		              u->serial, owner);
+		return;
+	}
+	u->dev_pk[0] = '\0';
+	for (size_t i = 0; i < id->pk_hash_len && i < 64; i++)
+		snprintf(u->dev_pk + 2 * i, 3, "%02x", id->pk_hash[i]);
+	snprintf(u->dev_hwid, sizeof(u->dev_hwid), "%016" PRIx64, id->hwid);
+	snprintf(u->dev_msm, sizeof(u->dev_msm), "%08x", id->msm_id);
+	snprintf(u->dev_oem, sizeof(u->dev_oem), "%04x", id->oem_id);
+	snprintf(u->dev_model, sizeof(u->dev_model), "%04x", id->model_id);
+	u->dev = (struct edl_store_device){
+	        .serial = u->serial,
+	        .usb_serial = u->usb_token[0] ? u->usb_token : NULL,
+	        .hw_id = id->have_hwid ? u->dev_hwid : NULL,
+	        .msm_id = id->have_hwid ? u->dev_msm : NULL,
+	        .oem_id = id->have_hwid ? u->dev_oem : NULL,
+	        .model_id = id->have_hwid ? u->dev_model : NULL,
+	        .pk_hash = id->pk_hash_len ? u->dev_pk : NULL,
+	        .seen_ms = wall(u, u->attempt_start),
+	};
+	a.run_id = u->run_id;
+	a.device = &u->dev;
+	if (u->env->store && u->run_id != 0)
+		act(u, &a);
+	show(u, "identified",
+	     "serial %s, HW id %016" PRIx64 " (msm %s oem %s model %s), PK hash %s", u->serial,
+	     id->hwid, u->dev_msm, u->dev_oem, u->dev_model, u->dev_pk[0] ? u->dev_pk : "-");
+}
+
+static void on_job_event(const struct edl_flash_event *ev, void *data)
+{
+	struct edl_unit *u = data;
+	struct unit_step *s = NULL;
+
+	if (u->steps != NULL && ev->step < u->n_steps)
+		s = &u->steps[ev->step];
+	switch (ev->kind) {
+	case EDL_FLASH_EV_STAGE:
+		on_stage(u, ev->stage);
+		break;
+	case EDL_FLASH_EV_IDENTITY:
+		if (ev->identity != NULL)
+			on_identity(u, ev->identity);
+		break;
+	case EDL_FLASH_EV_FUNCTIONS:
+		edl_log_debug(&u->log, "programmer functions: %s", ev->text ? ev->text : "");
+		break;
+	case EDL_FLASH_EV_PAYLOAD:
+		u->payload = ev->payload;
+		break;
+	case EDL_FLASH_EV_STEP_START:
+		if (s != NULL) {
+			s->started = true;
+			s->start_ms = ev->now;
+			s->accepted_at_start = u->accepted;
+			u->cur_step = ev->step;
+			u->in_step = true;
+		}
+		break;
+	case EDL_FLASH_EV_STEP_END:
+		if (s != NULL) {
+			s->started = s->ended = true;
+			s->rec.result = ev->result == EDL_FLASH_STEP_PASS ? EDL_STEP_RESULT_PASS
+			                                                  : EDL_STEP_RESULT_FAIL;
+			s->rec.duration_ms = (int64_t)ev->duration_ms;
+			s->rec.bytes = ev->bytes;
+			u->in_step = false;
+		}
+		break;
+	case EDL_FLASH_EV_DEVICE_LOG:
+		if (ev->text != NULL)
+			keep_device_log(u, ev->text);
+		break;
+	case EDL_FLASH_EV_WARNING:
+		if (ev->text != NULL)
+			show(u, "warning", "%s", ev->text);
+		break;
+	}
+}
+
+/* ---- transfers ---------------------------------------------------------------------- */
+
+static void post_in(struct edl_unit *u)
+{
+	struct edl_unit_action a = {.kind = EDL_UNIT_ACT_POST_IN};
+
+	if (u->in_pending || u->gone)
+		return;
+	int rc = act(u, &a);
+	if (rc == EDL_OK)
+		u->in_pending = true;
+	else if (rc == EDL_E_USB_GONE)
+		u->gone = true;
+	else if (u->why.code == EDL_OK)
+		edl_error_set(&u->why, rc, "IN transfer refused: %s", edl_strerror(rc));
+}
+
+static void pump_out(struct edl_unit *u, uint64_t now)
+{
+	uint64_t share = u->env->out_share ? u->env->out_share(u->env->data) : UINT64_MAX;
+	unsigned max = u->cfg->inflight ? u->cfg->inflight : 1;
+	struct edl_chunk c;
+
+	if (max > UNIT_MAX_INFLIGHT)
+		max = UNIT_MAX_INFLIGHT;
+	u->waits_budget = false;
+	while (!u->gone && u->out_inflight < max && u->why.code == EDL_OK) {
+		if (!u->have_pending) {
+			if (u->job == NULL || !edl_flash_job_next_out(u->job, &c))
+				break;
+			if (c.len == 0)
+				continue;
+			u->pending = c;
+			u->have_pending = true;
+		}
+		/* A fair share of the station's budget: without it the units that got
+		 * budget first keep it and the others starve. */
+		if (u->out_inflight > 0 && u->out_bytes + u->pending.len > share) {
+			u->waits_budget = true;
+			break;
+		}
+		struct edl_unit_action a = {.kind = EDL_UNIT_ACT_SUBMIT_OUT, .chunk = u->pending};
+		a.chunk.zlp = u->pending.zlp && u->cfg->zlp;
+		int rc = act(u, &a);
+		if (rc == EDL_E_AGAIN) {
+			u->waits_budget = true;
+			break;
+		}
+		if (rc != EDL_OK) {
+			if (rc == EDL_E_USB_GONE)
+				u->gone = true;
+			else if (rc == EDL_E_USB_NOMEM)
+				edl_error_set(
+				        &u->why, rc,
+				        "%zu bytes refused: raise "
+				        "/sys/module/usbcore/parameters/usbfs_memory_mb (e.g. "
+				        "echo 256 > it) or lower [flash] usbfs_budget_mb or "
+				        "inflight",
+				        u->pending.len);
+			else
+				edl_error_set(&u->why, rc, "USB transfer of %zu bytes refused: %s",
+				              u->pending.len, edl_strerror(rc));
+			break;
+		}
+		if (u->out_inflight == 0)
+			u->last_accept =
+			        now; /* the progress clock starts with the first byte out */
+		u->have_pending = false;
+		u->out_inflight++;
+		u->out_bytes += u->pending.len;
+		u->out_len[u->out_head] = u->pending.len;
+		u->out_head = (u->out_head + 1) % UNIT_MAX_INFLIGHT;
+	}
+}
+
+static void cancel(struct edl_unit *u)
+{
+	struct edl_unit_action a = {.kind = EDL_UNIT_ACT_CANCEL};
+
+	if (u->cancelled || (u->out_inflight == 0 && !u->in_pending))
+		return;
+	u->cancelled = true;
+	act(u, &a);
+}
+
+static void progress(struct edl_unit *u)
+{
+	struct edl_unit_action a = {.kind = EDL_UNIT_ACT_PROGRESS};
+	struct edl_flash_progress p;
+
+	if (u->job == NULL)
+		return;
+	edl_flash_job_progress(u->job, &p);
+	if (p.bytes_done == u->bytes_done && p.bytes_total == u->bytes_total &&
+	    u->stage == u->progress_stage)
+		return;
+	u->progress_stage = u->stage;
+	u->bytes_done = p.bytes_done;
+	u->bytes_total = p.bytes_total;
+	a.stage = edl_flash_stage_name(u->stage);
+	a.bytes_done = p.bytes_done;
+	a.bytes_total = p.bytes_total;
+	act(u, &a);
+}
+
+/* ---- records -------------------------------------------------------------------- */
+
+static void record_start(struct edl_unit *u, uint64_t now)
+{
+	struct edl_unit_action a = {.kind = EDL_UNIT_ACT_RUN_START};
+
+	u->run_id = 0;
+	if (!u->env->store)
+		return;
+	memset(&u->rs, 0, sizeof(u->rs));
+	u->rs.serial = u->serial[0] ? u->serial : NULL;
+	u->rs.station = u->cfg->name;
+	u->rs.package_hash = u->env->package_hash;
+	u->rs.slot = u->slot;
+	u->rs.port = u->port;
+	u->rs.attempt = u->attempt;
+	u->rs.retry_of = u->prev_run_id;
+	u->rs.start_ms = wall(u, now);
+	a.run_start = &u->rs;
+	act(u, &a);
+	u->run_id = a.run_id;
+}
+
+/* Emits the run's end; returns whether the unit must wait for the commit. */
+static bool record_finish(struct edl_unit *u, enum edl_store_result result, const char *stage,
+                          const struct edl_error *e, bool final, uint64_t now)
+{
+	struct edl_unit_action a = {.kind = EDL_UNIT_ACT_RUN_FINISH};
+	struct edl_store_step steps[64];
+	size_t n = 0;
+	bool any = false;
+
+	if (!u->env->store || u->run_id == 0)
+		return false;
+	memset(&u->re, 0, sizeof(u->re));
+	for (size_t i = 0; i < u->n_logs; i++)
+		u->log_lines[i] = u->device_logs[(u->log_head + i) % UNIT_LOG_KEEP];
+	u->re.run_id = u->run_id;
+	u->re.result = result;
+	u->re.stage = stage;
+	u->re.error_code = e ? e->code : 0;
+	u->re.message = e ? edl_error_format(e, u->msg, sizeof(u->msg)) : NULL;
+	u->re.end_ms = wall(u, now);
+	u->re.bytes_written = u->bytes_done;
+	u->re.duration_ms = (int64_t)(now - u->attempt_start);
+	u->re.payload = (uint32_t)u->payload;
+	u->re.log_lines = u->log_lines;
+	u->re.n_log_lines = u->n_logs;
+	/* One record per plan step, as the job's STEP events said; a step that
+	 * started and never ended is where the run failed. */
+	for (size_t i = 0; i < u->n_steps; i++)
+		any = any || u->steps[i].started;
+	struct edl_store_step *heap = NULL;
+	struct edl_store_step *out = steps;
+	if (any && u->n_steps > sizeof(steps) / sizeof(steps[0])) {
+		heap = calloc(u->n_steps, sizeof(*heap));
+		out = heap;
+	}
+	if (any && out != NULL) {
+		for (size_t i = 0; i < u->n_steps; i++) {
+			struct unit_step *s = &u->steps[i];
+			out[i] = s->rec;
+			if (!s->started) {
+				out[i].result = EDL_STEP_RESULT_SKIPPED;
+				out[i].duration_ms = 0;
+			} else if (!s->ended) {
+				out[i].result = result == EDL_RESULT_PASS ? EDL_STEP_RESULT_PASS
+				                                          : EDL_STEP_RESULT_FAIL;
+				out[i].duration_ms = (int64_t)(now - s->start_ms);
+			}
+		}
+		n = u->n_steps;
+		u->re.steps = out;
+		u->re.n_steps = n;
+	}
+	a.run_id = u->run_id;
+	a.run_end = &u->re;
+	a.commit = final;
+	act(u, &a);
+	free(heap);
+	return final;
+}
+
+static void finished(struct edl_unit *u, enum edl_store_result result)
+{
+	struct edl_unit_action a = {.kind = EDL_UNIT_ACT_FINISHED, .result = result};
+	act(u, &a);
+	set_state(u, UNIT_CLOSED);
+}
+
+/* The result is final: recorded, then (once committed) FINISHED. */
+static void conclude(struct edl_unit *u, enum edl_store_result result, const char *stage,
+                     const struct edl_error *e, uint64_t now)
+{
+	u->final_result = result;
+	if (record_finish(u, result, stage, e, true, now))
+		set_state(u, UNIT_COMMITTING);
+	else
+		finished(u, result);
+}
+
+/* ---- attempts -------------------------------------------------------------------- */
+
+static void reset_attempt(struct edl_unit *u)
+{
+	clear_device_logs(u);
+	edl_error_clear(&u->why);
+	free(u->steps);
+	u->steps = NULL;
+	u->n_steps = 0;
+	u->in_step = false;
+	u->stalled = u->refused = u->cancelled = u->identified = false;
+	u->timed_out = EDL_WAIT_NONE;
+	u->have_pending = u->waits_budget = false;
+	u->accepted = 0;
+	u->payload = u->bytes_done = u->bytes_total = 0;
+	u->stage = u->shown = u->progress_stage = EDL_STAGE_PROBE;
+	u->drain_deadline = 0;
+}
+
+static void start_attempt(struct edl_unit *u, uint64_t now)
+{
+	struct edl_flash_options o;
+	const struct edl_plan *plan = u->cfg->identify_only ? NULL : u->env->plan;
+
+	u->attempt++;
+	reset_attempt(u);
+	u->attempt_start = now;
+	if (plan != NULL && plan->n_steps > 0) {
+		u->steps = calloc(plan->n_steps, sizeof(*u->steps));
+		if (u->steps != NULL) {
+			u->n_steps = plan->n_steps;
+			for (size_t i = 0; i < plan->n_steps; i++) {
+				const struct edl_plan_step *ps = &plan->steps[i];
+				struct edl_store_step *r = &u->steps[i].rec;
+				r->kind = ps->kind;
+				r->label = ps->label;
+				r->lun = ps->lun;
+				r->start_sector = ps->start_sector;
+				r->sectors = ps->num_sectors;
+				r->bytes = ps->kind == EDL_STEP_PROGRAM
+				                   ? ps->num_sectors * ps->sector_size
+				                   : 0;
+				r->result = EDL_STEP_RESULT_SKIPPED;
+			}
+		}
+	}
+	record_start(u, now);
+	edl_unit_job_options(&o, u->cfg, plan, u->env->image, u->attempt, u->usb_serial[0] != '\0');
+	o.on_event = on_job_event;
+	o.event_data = u;
+	o.log = &u->log;
+	set_state(u, UNIT_RUNNING);
+	if (edl_flash_job_new(&u->job, &o) != EDL_OK) {
+		u->job = NULL;
+		edl_error_set(&u->why, EDL_E_NOMEM, "no memory for the flash job");
+		set_state(u, UNIT_DRAINING);
+		return;
+	}
+	show(u, "start", "attempt %d", u->attempt);
+	edl_flash_job_start(u->job, now);
+}
+
+static bool retryable(const struct edl_unit *u, int code)
+{
+	if (u->gone || u->stopping || u->stalled || u->refused)
+		return false;
+	if ((unsigned)u->attempt > u->cfg->retries)
+		return false;
+	switch (code) {
+	case EDL_E_POWER_CYCLE:
+	case EDL_E_MEMORY_DUMP:
+	case EDL_E_USB_GONE:
+	case EDL_E_USB_NOMEM:
+	case EDL_E_SERIAL_BUSY:
+	case EDL_E_USB_ACCESS:
+	case EDL_E_WRONG_PACKAGE: /* the same package fails the same way again */
+	case EDL_E_STALLED:       /* a hung unit hangs again: re-seat or set aside */
+		return false;
+	default:
+		return true;
+	}
+}
+
+/* The sentence for a unit that stopped taking data, when the unit's own
+ * progress watch (not the job's) saw it. */
+static void stall_error(struct edl_unit *u, uint64_t now)
+{
+	const char *what = u->stage == EDL_STAGE_PROBE ? "the probe" : "the programmer upload";
+	uint64_t at = u->accepted;
+
+	if (u->in_step && u->cur_step < u->n_steps) {
+		what = u->steps[u->cur_step].rec.label;
+		at = u->accepted - u->steps[u->cur_step].accepted_at_start;
+	} else if (edl_flash_job_in_firehose(u->job)) {
+		what = edl_flash_stage_name(u->stage);
+	}
+	edl_error_set(&u->why, EDL_E_STALLED,
+	              "at byte %" PRIu64 " of %s (no byte accepted "
+	              "for %" PRIu64 " ms); re-seat the cable or set the unit aside",
+	              at, what, now - u->last_accept);
+}
+
+/* The attempt is over and nothing is in flight: decide what it was. */
+static void attempt_over(struct edl_unit *u, uint64_t now)
+{
+	struct edl_flash_job *job = u->job;
+	enum { RUN, DONE, FAIL } st = RUN;
+	const char *stage = edl_flash_stage_name(u->stage);
+	const struct edl_error *e = &u->why;
+
+	if (job != NULL) {
+		enum edl_engine_status s = edl_flash_job_status(job);
+		st = s == EDL_ENGINE_DONE ? DONE : s == EDL_ENGINE_FAILED ? FAIL : RUN;
+	}
+	if (u->refused) {
+		show(u, "fail", "%s", u->why.detail);
+		conclude(u, EDL_RESULT_FAIL, stage, &u->why, now);
+		return;
+	}
+	if (st == DONE && u->why.code == EDL_OK) {
+		if (edl_flash_job_outcome(job) == EDL_FLASH_OUTCOME_REENUMERATE) {
+			struct edl_error why;
+			edl_error_set(&why, EDL_E_INTERRUPTED,
+			              "programmer was already running; unit reset to EDL to be "
+			              "identified on its fresh HELLO (continues as a new session)");
+			show(u, "reset-to-edl", "%s", why.detail);
+			/* Not a unit result: the unit comes back and is flashed then. */
+			record_finish(u, EDL_RESULT_INTERRUPTED, "probe", &why, false, now);
+			set_state(u, UNIT_CLOSED);
+			return;
+		}
+		if (edl_flash_job_outcome(job) == EDL_FLASH_OUTCOME_IDENTIFIED &&
+		    edl_flash_job_identity(job) == NULL)
+			show(u, "identified",
+			     "a programmer is already running: Sahara identity not available "
+			     "without "
+			     "a reset (USB serial %s)",
+			     u->usb_serial[0] ? u->usb_serial : "unknown");
+		conclude(u, EDL_RESULT_PASS, NULL, NULL, now);
+		return;
+	}
+	if (st == FAIL)
+		stage = edl_flash_stage_name(edl_flash_job_failed_stage(job));
+	if (st == FAIL && u->why.code == EDL_OK) {
+		e = edl_flash_job_error(job);
+		/* The job's progress deadline: the unit stopped draining OUT. */
+		if (u->timed_out == EDL_WAIT_PROGRESS || e->code == EDL_E_STALLED)
+			u->stalled = true;
+	} else if (u->why.code == EDL_OK) {
+		if (u->gone) {
+			edl_error_set(&u->why, EDL_E_USB_GONE,
+			              "unplugged during %s after %" PRIu64 " of %" PRIu64 " bytes",
+			              stage, u->bytes_done, u->bytes_total);
+		} else {
+			edl_error_set(&u->why, EDL_E_INTERRUPTED, "station stopped during %s",
+			              stage);
+			show(u, "interrupted", "during %s", stage);
+			conclude(u, EDL_RESULT_INTERRUPTED, stage, &u->why, now);
+			return;
+		}
+	}
+	edl_error_format(e, u->final_detail, sizeof(u->final_detail));
+	if (u->stopping && e->code != EDL_E_USB_GONE && !u->stalled) {
+		show(u, "interrupted", "during %s", stage);
+		conclude(u, EDL_RESULT_INTERRUPTED, stage, e, now);
+		return;
+	}
+	if (retryable(u, e->code)) {
+		show(u, "retry", "%s: %s (attempt %d of %u)", stage, u->final_detail, u->attempt,
+		     u->cfg->retries + 1);
+		record_finish(u, EDL_RESULT_FAIL, stage, e, false, now);
+		u->prev_run_id = u->run_id;
+		edl_flash_job_free(u->job);
+		u->job = NULL;
+		u->retry_at = now + UNIT_RETRY_PAUSE_MS;
+		set_state(u, UNIT_RETRY_WAIT);
+		return;
+	}
+	if (e->code == EDL_E_POWER_CYCLE)
+		show(u, "fail", "%s — power-cycle the unit on slot %s", u->final_detail, u->label);
+	else
+		show(u, "fail", "%s: %s", stage, u->final_detail);
+	conclude(u, EDL_RESULT_FAIL, stage, e, now);
+}
+
+/* ---- one function per state --------------------------------------------------------- */
+
+static void state_running(struct edl_unit *u, uint64_t now)
+{
+	bool over = u->job == NULL || edl_flash_job_status(u->job) != EDL_ENGINE_RUNNING ||
+	            u->gone || u->stopping || u->stalled || u->refused || u->why.code != EDL_OK;
+
+	if (!over) {
+		pump_out(u, now);
+		over = u->gone || u->why.code != EDL_OK;
+		if (!over)
+			post_in(u);
+		progress(u);
+		over = over || u->gone || u->why.code != EDL_OK;
+	}
+	if (!over)
+		return;
+	set_state(u, UNIT_DRAINING);
+	/* A finished job may still have its last bytes (the power command). */
+	if (u->job != NULL && edl_flash_job_status(u->job) == EDL_ENGINE_DONE && !u->gone) {
+		pump_out(u, now);
+		u->drain_deadline =
+		        now + (u->cfg->progress_timeout_ms ? u->cfg->progress_timeout_ms : 10000);
+	}
+}
+
+static void state_draining(struct edl_unit *u, uint64_t now)
+{
+	bool passed = u->job != NULL && edl_flash_job_status(u->job) == EDL_ENGINE_DONE &&
+	              u->why.code == EDL_OK && !u->gone && !u->stopping;
+
+	progress(u);
+	/* A failed, stalled, gone or stopped attempt's transfers will not all come
+	 * back by themselves (a stalled OUT never does): cancel them. A passed one
+	 * lets its power command go out, within the drain deadline. */
+	if (!passed || u->out_inflight == 0 || (u->drain_deadline && now >= u->drain_deadline))
+		cancel(u);
+	if (u->out_inflight > 0 || u->in_pending)
+		return;
+	attempt_over(u, now);
+}
+
+static void state_retry_wait(struct edl_unit *u, uint64_t now)
+{
+	if (u->gone || u->stopping) {
+		/* The failure recorded for the last attempt stands. */
+		if (u->gone)
+			show(u, "gone", "unplugged before attempt %d", u->attempt + 1);
+		finished(u, EDL_RESULT_FAIL);
+		return;
+	}
+	if (now >= u->retry_at)
+		start_attempt(u, now);
+}
+
+static void state_closed(struct edl_unit *u)
+{
+	struct edl_unit_action a = {.kind = EDL_UNIT_ACT_CLOSE};
+
+	if (u->close_sent)
+		return;
+	u->close_sent = true;
+	if (u->armed_at != 0) {
+		struct edl_unit_action d = {.kind = EDL_UNIT_ACT_ARM, .at = 0, .reason = "none"};
+		u->armed_at = 0;
+		act(u, &d);
+	}
+	act(u, &a);
+}
+
+/* The unit's own no-progress watch: OUT bytes are out and none came back. */
+static uint64_t progress_deadline(const struct edl_unit *u)
+{
+	uint64_t ms = u->cfg->progress_timeout_ms ? u->cfg->progress_timeout_ms : 10000;
+	if (u->state != UNIT_RUNNING || u->out_inflight == 0)
+		return 0;
+	/* A little after the job's own deadline for the same wait, so the job's
+	 * sentence (step, label, offset) wins when it has one. */
+	return u->last_accept + ms + 500;
+}
+
+static void arm(struct edl_unit *u)
+{
+	uint64_t at = 0;
+	const char *reason = "none";
+
+	switch (u->state) {
+	case UNIT_RUNNING:
+		if (u->job != NULL && edl_flash_job_status(u->job) == EDL_ENGINE_RUNNING) {
+			at = edl_flash_job_deadline(u->job);
+			reason = edl_flash_wait_name(edl_flash_job_deadline_reason(u->job));
+		}
+		if (progress_deadline(u) != 0 && (at == 0 || progress_deadline(u) < at)) {
+			at = progress_deadline(u);
+			reason = "progress";
+		}
+		break;
+	case UNIT_DRAINING:
+		at = u->drain_deadline;
+		reason = "drain";
+		break;
+	case UNIT_RETRY_WAIT:
+		at = u->retry_at;
+		reason = "retry";
+		break;
+	default:
+		break;
+	}
+	if (at == u->armed_at)
+		return;
+	u->armed_at = at;
+	struct edl_unit_action a = {.kind = EDL_UNIT_ACT_ARM, .at = at, .reason = reason};
+	act(u, &a);
+}
+
+static void step(struct edl_unit *u, uint64_t now)
+{
+	if (u->state == UNIT_CLOSED) {
+		state_closed(u);
+		return;
+	}
+	for (;;) {
+		enum unit_state before = u->state;
+		switch (u->state) {
+		case UNIT_NEW:
+		case UNIT_OPENING:
+		case UNIT_COMMITTING:
+			break;
+		case UNIT_RUNNING:
+			state_running(u, now);
+			break;
+		case UNIT_DRAINING:
+			state_draining(u, now);
+			break;
+		case UNIT_RETRY_WAIT:
+			state_retry_wait(u, now);
+			break;
+		case UNIT_CLOSED:
+			break;
+		}
+		if (u->state == before)
+			break;
+		if (u->state == UNIT_CLOSED) {
+			state_closed(u);
+			return;
+		}
+	}
+	arm(u);
+}
+
+/* ---- events ------------------------------------------------------------------------- */
+
+int edl_unit_new(struct edl_unit **out, const struct edl_unit_env *env, const char *port,
+                 const char *label, int slot)
+{
+	struct edl_unit *u = calloc(1, sizeof(*u));
+
+	*out = NULL;
+	if (u == NULL)
+		return EDL_E_NOMEM;
+	u->env = env;
+	u->cfg = env->cfg;
+	snprintf(u->port, sizeof(u->port), "%s", port);
+	snprintf(u->label, sizeof(u->label), "%s", label ? label : port);
+	u->slot = slot;
+	edl_log_init(&u->log);
+	u->log.level = EDL_LOG_DEBUG;
+	u->log.sink = log_sink;
+	u->log.sink_data = u;
+	edl_log_set_port(&u->log, u->port);
+	*out = u;
+	return EDL_OK;
+}
+
+void edl_unit_free(struct edl_unit *u)
+{
+	if (u == NULL)
+		return;
+	edl_flash_job_free(u->job);
+	clear_device_logs(u);
+	free(u->steps);
+	free(u);
+}
+
+void edl_unit_attached(struct edl_unit *u, uint64_t now)
+{
+	(void)now;
+	if (u->state == UNIT_NEW)
+		set_state(u, UNIT_OPENING);
+}
+
+/* A unit refused before any attempt (its iProduct serial is busy): recorded
+ * as a failed run like the refusal after Sahara, so both look the same in the
+ * database and the operator sees a failure on that slot. */
+static void refuse_at_open(struct edl_unit *u, const char *owner, uint64_t now)
+{
+	u->attempt = 1;
+	u->attempt_start = now;
+	u->refused = true;
+	edl_error_set(&u->why, EDL_E_SERIAL_BUSY,
+	              "serial %s is already being flashed on port %s: a cloned serial, or the "
+	              "same unit re-enumerated",
+	              u->serial, owner);
+	record_start(u, now);
+	show(u, "fail", "%s", u->why.detail);
+	conclude(u, EDL_RESULT_FAIL, edl_flash_stage_name(EDL_STAGE_PROBE), &u->why, now);
+}
+
+void edl_unit_product(struct edl_unit *u, int status, const char *text, uint64_t now)
+{
+	if (u->state != UNIT_OPENING)
+		return;
+	if (status == EDL_OK && text != NULL) {
+		/* The whole _SN: token is recorded as the descriptor said it (the USB
+		 * serial); only 8 hex digits are trusted as the unit's serial. */
+		const char *token = NULL;
+		edl_usb_product_serial(text, u->usb_serial, &token);
+		if (token != NULL)
+			snprintf(u->usb_token, sizeof(u->usb_token), "%s", token);
+	}
+	show(u, "attach", "%s", text && text[0] ? text : "(no iProduct)");
+	if (u->usb_serial[0]) {
+		snprintf(u->serial, sizeof(u->serial), "%s", u->usb_serial);
+		edl_log_set_serial(&u->log, u->serial);
+		const char *owner = u->env->serial_owner
+		                            ? u->env->serial_owner(u->serial, u, u->env->data)
+		                            : NULL;
+		if (owner != NULL) {
+			refuse_at_open(u, owner, now);
+			step(u, now);
+			return;
+		}
+	}
+	start_attempt(u, now);
+	step(u, now);
+}
+
+void edl_unit_in(struct edl_unit *u, int status, const uint8_t *data, size_t n, uint64_t now)
+{
+	u->in_pending = false;
+	if (status == EDL_E_USB_GONE)
+		u->gone = true;
+	else if (status == EDL_OK && u->state == UNIT_RUNNING && u->job != NULL && n > 0)
+		edl_flash_job_feed(u->job, data, n, now);
+	step(u, now);
+}
+
+void edl_unit_out_done(struct edl_unit *u, int status, size_t n, uint64_t now)
+{
+	if (u->out_inflight == 0)
+		return;
+	u->out_inflight--;
+	u->out_bytes -= u->out_len[u->out_tail];
+	u->out_tail = (u->out_tail + 1) % UNIT_MAX_INFLIGHT;
+	if (status == EDL_OK) {
+		u->accepted += n;
+		u->last_accept = now;
+		if (u->job != NULL)
+			edl_flash_job_out_done(u->job, n, now);
+	} else if (status == EDL_E_USB_GONE) {
+		u->gone = true;
+	} else if (status != EDL_E_INTERRUPTED && u->state == UNIT_RUNNING &&
+	           u->why.code == EDL_OK) {
+		edl_error_set(&u->why, status, "OUT transfer failed: %s", edl_strerror(status));
+	}
+	step(u, now);
+}
+
+void edl_unit_timer(struct edl_unit *u, uint64_t now)
+{
+	if (u->state == UNIT_RUNNING && u->job != NULL &&
+	    edl_flash_job_status(u->job) == EDL_ENGINE_RUNNING) {
+		uint64_t d = edl_flash_job_deadline(u->job);
+		if (d != 0 && d <= now) {
+			enum edl_flash_wait w = edl_flash_job_deadline_reason(u->job);
+			edl_flash_job_timeout(u->job, now);
+			if (edl_flash_job_status(u->job) == EDL_ENGINE_FAILED) {
+				u->timed_out = w;
+				/* Our bytes are still not taken: the device could not
+				 * answer because it stopped draining OUT (a stall inside
+				 * the Sahara upload shows first as a silent device). */
+				if (u->out_inflight > 0 && now - u->last_accept >= 1000 &&
+				    edl_flash_job_error(u->job)->code != EDL_E_STALLED) {
+					u->stalled = true;
+					stall_error(u, now);
+				}
+			}
+		}
+		uint64_t p = progress_deadline(u);
+		if (edl_flash_job_status(u->job) == EDL_ENGINE_RUNNING && p != 0 && p <= now) {
+			u->stalled = true;
+			stall_error(u, now);
+		}
+	}
+	u->armed_at = 0; /* the timer fired: whatever is due next is armed anew */
+	step(u, now);
+}
+
+void edl_unit_commit_done(struct edl_unit *u, int code, const char *detail, uint64_t now)
+{
+	(void)now;
+	if (u->state != UNIT_COMMITTING)
+		return;
+	if (code != EDL_OK) {
+		/* Not on disk: never shown as PASS. The operator sees a failure. */
+		show(u, "fail", "the result (%s) could not be recorded: %s; set the unit aside",
+		     edl_store_result_name(u->final_result), detail ? detail : edl_strerror(code));
+		finished(u, EDL_RESULT_FAIL);
+	} else {
+		finished(u, u->final_result);
+	}
+	step(u, now);
+}
+
+void edl_unit_budget_freed(struct edl_unit *u, uint64_t now)
+{
+	if (u->state == UNIT_RUNNING && u->waits_budget)
+		step(u, now);
+}
+
+void edl_unit_detached(struct edl_unit *u, uint64_t now)
+{
+	u->gone = true;
+	switch (u->state) {
+	case UNIT_NEW:
+	case UNIT_OPENING:
+		show(u, "gone", "unplugged");
+		set_state(u, UNIT_CLOSED);
+		state_closed(u);
+		return;
+	default:
+		break;
+	}
+	step(u, now);
+}
+
+void edl_unit_stop(struct edl_unit *u, uint64_t now)
+{
+	u->stopping = true;
+	switch (u->state) {
+	case UNIT_NEW:
+	case UNIT_OPENING:
+		set_state(u, UNIT_CLOSED);
+		state_closed(u);
+		return;
+	default:
+		break;
+	}
+	step(u, now);
+}
+
+const char *edl_unit_serial(const struct edl_unit *u)
+{
+	return u->serial;
+}
+const char *edl_unit_port(const struct edl_unit *u)
+{
+	return u->port;
+}
+const char *edl_unit_label(const struct edl_unit *u)
+{
+	return u->label;
+}
+bool edl_unit_waits_budget(const struct edl_unit *u)
+{
+	return u->waits_budget;
+}
+bool edl_unit_holds_serial(const struct edl_unit *u)
+{
+	return u->serial[0] != '\0' && !u->refused && u->state >= UNIT_RUNNING &&
+	       u->state <= UNIT_COMMITTING;
+}
+bool edl_unit_closed(const struct edl_unit *u)
+{
+	return u->state == UNIT_CLOSED;
+}
+int edl_unit_attempts(const struct edl_unit *u)
+{
+	return u->attempt;
+}
+const struct edl_flash_job *edl_unit_job(const struct edl_unit *u)
+{
+	return u->job;
+}
