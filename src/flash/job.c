@@ -1043,9 +1043,10 @@ static void fail_stalled(struct edl_flash_job *job)
 	} else {
 		snprintf(where, sizeof(where), "during %s", edl_flash_stage_name(job->stage));
 	}
+	/* Formatted with the code's message: "unit stopped accepting data: at byte
+	 * 3,145,728 of 4,194,304 of NON-HLOS.ubi (...), nothing taken for ..." */
 	fail_with(job, EDL_E_STALLED,
-	          "unit stopped accepting data %s (nothing taken for %" PRIu32
-	          " ms); re-seat the cable or set the unit aside",
+	          "%s, nothing taken for %" PRIu32 " ms; re-seat the cable or set the unit aside",
 	          where, job->opt.progress_timeout_ms);
 }
 

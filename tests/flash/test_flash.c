@@ -530,8 +530,13 @@ static void test_flash_stalled_unit_fails_within_progress_deadline(void **state)
 	assert_int_equal(edl_flash_job_status(r.job), EDL_ENGINE_FAILED);
 	assert_int_equal(edl_flash_job_error(r.job)->code, EDL_E_STALLED);
 	assert_int_equal(edl_flash_job_failed_stage(r.job), EDL_STAGE_PROGRAM);
-	const char *d = edl_flash_job_error(r.job)->detail;
-	assert_non_null(strstr(d, "unit stopped accepting data at byte"));
+	char msg[EDL_ERROR_DETAIL_MAX + 64];
+	const char *d = edl_error_format(edl_flash_job_error(r.job), msg, sizeof(msg));
+	assert_non_null(strstr(d, "unit stopped accepting data: at byte "));
+	/* The whole of boot.img was one chunk handed out and never taken. */
+	assert_non_null(
+	        strstr(d, "at byte 0 of 22,528 of boot.img (LUN 0 sector 1280), nothing taken for "
+	                  "3000 ms; re-seat the cable or set the unit aside"));
 	assert_non_null(strstr(d, "re-seat the cable or set the unit aside"));
 	/* Failed on the progress deadline, not after the 120 s final-ACK wait. */
 	assert_true(end - 1000 < 60000);
