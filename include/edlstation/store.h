@@ -33,7 +33,7 @@
 #include "edlstation/plan.h"
 
 /* The schema version this program writes (PRAGMA user_version). */
-#define EDL_STORE_SCHEMA_VERSION 2
+#define EDL_STORE_SCHEMA_VERSION 3
 
 /* ---- results ---------------------------------------------------------------------------- */
 
@@ -118,6 +118,8 @@ struct edl_store_run_end {
 	size_t n_steps;
 	const char *const *log_lines; /* the device's <log> lines; kept unless the run passed */
 	size_t n_log_lines;
+	const char *functions; /* the programmer's banner list, space-separated; NULL: none seen */
+	const char *warnings;  /* the run's warnings, one a line; NULL: none */
 };
 
 /* ---- the writer ------------------------------------------------------------------------- */
@@ -335,6 +337,8 @@ struct edl_store_history_run {
 	double avg_mbps;     /* NaN: none */
 	uint32_t payload;
 	const char *transcript;
+	const char *functions; /* the programmer's function list; NULL: none seen */
+	const char *warnings;  /* one a line; NULL: none */
 	const char **log_lines;
 	size_t n_log_lines;
 	struct edl_store_history_step *steps; /* only with EDL_STORE_HISTORY_STEPS */

@@ -124,6 +124,9 @@ struct edl_unit {
 	size_t n_steps, cur_step;
 	bool in_step;
 	char *device_logs[UNIT_LOG_KEEP];
+	/* This attempt's programmer function list and warnings, for its record. */
+	char functions[512];
+	char warnings[2048];
 	size_t n_logs, log_head;
 	uint64_t payload;
 	uint64_t bytes_done, bytes_total;
@@ -212,6 +215,20 @@ static void clear_device_logs(struct edl_unit *u)
 		u->device_logs[i] = NULL;
 	}
 	u->n_logs = u->log_head = 0;
+	u->functions[0] = u->warnings[0] = '\0';
+}
+
+/* Keeps a warning for the run record, one a line; what does not fit is said. */
+static void keep_warning(struct edl_unit *u, const char *text)
+{
+	static const char more[] = "(more warnings not kept)";
+	size_t used = strlen(u->warnings), need = strlen(text) + 1;
+
+	if (strstr(u->warnings, more) != NULL)
+		return;
+	if (used + need + sizeof(more) + 1 > sizeof(u->warnings))
+		text = more;
+	snprintf(u->warnings + used, sizeof(u->warnings) - used, "%s%s", used ? "\n" : "", text);
 }
 
 /* The job's and the unit's lines go to the driver's transcript; the job's
@@ -384,6 +401,7 @@ static void on_job_event(const struct edl_flash_event *ev, void *data)
 		break;
 	case EDL_FLASH_EV_FUNCTIONS:
 		edl_log_debug(&u->log, "programmer functions: %s", ev->text ? ev->text : "");
+		snprintf(u->functions, sizeof(u->functions), "%s", ev->text ? ev->text : "");
 		break;
 	case EDL_FLASH_EV_PAYLOAD:
 		u->payload = ev->payload;
@@ -412,8 +430,10 @@ static void on_job_event(const struct edl_flash_event *ev, void *data)
 			keep_device_log(u, ev->text);
 		break;
 	case EDL_FLASH_EV_WARNING:
-		if (ev->text != NULL)
+		if (ev->text != NULL) {
 			show(u, "warning", "%s", ev->text);
+			keep_warning(u, ev->text);
+		}
 		break;
 	}
 }
@@ -571,6 +591,8 @@ static bool record_finish(struct edl_unit *u, enum edl_store_result result, cons
 	u->re.payload = (uint32_t)u->payload;
 	u->re.log_lines = u->log_lines;
 	u->re.n_log_lines = u->n_logs;
+	u->re.functions = u->functions[0] ? u->functions : NULL;
+	u->re.warnings = u->warnings[0] ? u->warnings : NULL;
 	/* One record per plan step, as the job's STEP events said; a step that
 	 * started and never ended is where the run failed. */
 	for (size_t i = 0; i < u->n_steps; i++)

@@ -166,7 +166,7 @@ int edl_store_history_csv(struct edl_buf *b, const struct edl_store_history *h)
 
 	raw(&o, "serial,run_id,start,end,result,station,slot,port,package,version,manifest_hash,"
 	        "attempt,retry_of,stage,error,message,bytes_written,duration_ms,avg_mbps,payload,"
-	        "transcript\n");
+	        "transcript,functions,warnings\n");
 	for (size_t i = 0; i < h->n_runs; i++) {
 		const struct edl_store_history_run *run = &h->runs[i];
 		field(&o, h->serial);
@@ -212,6 +212,10 @@ int edl_store_history_csv(struct edl_buf *b, const struct edl_store_history *h)
 		u64(&o, run->payload);
 		raw(&o, ",");
 		field(&o, run->transcript);
+		raw(&o, ",");
+		field(&o, run->functions);
+		raw(&o, ",");
+		field(&o, run->warnings);
 		raw(&o, "\n");
 	}
 	return o.rc;

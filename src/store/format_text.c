@@ -273,6 +273,23 @@ int edl_store_history_text(struct edl_buf *b, const struct edl_store_history *h)
 			text(&o, s->result, 0, "-");
 			printf_out(&o, "\n");
 		}
+		if (run->functions != NULL) {
+			printf_out(&o, "    programmer lists ");
+			text(&o, run->functions, 0, "-");
+			printf_out(&o, "\n");
+		}
+		for (const char *w = run->warnings; w != NULL && *w != '\0';) {
+			/* One warning a line, each printed safely. */
+			const char *nl = strchr(w, '\n');
+			size_t n = nl != NULL ? (size_t)(nl - w) : strlen(w);
+			char line[512];
+			snprintf(line, sizeof(line), "%.*s",
+			         (int)(n < sizeof(line) ? n : sizeof(line) - 1), w);
+			printf_out(&o, "    warning: ");
+			text(&o, line, 0, "-");
+			printf_out(&o, "\n");
+			w = nl != NULL ? nl + 1 : NULL;
+		}
 		if (run->transcript != NULL) {
 			printf_out(&o, "    transcript ");
 			text(&o, run->transcript, 0, "-");

@@ -70,7 +70,8 @@ static int read_runs(struct history_owner *o, sqlite3 *db, struct edl_error *err
 	        db,
 	        "SELECT r.id, s.name, r.slot, r.port, p.name, p.version, p.path, p.manifest_hash,"
 	        " r.attempt, r.retry_of, r.start_ms, r.end_ms, r.result, r.stage, r.error,"
-	        " r.message, r.bytes_written, r.duration_ms, r.avg_mbps, r.payload, r.transcript"
+	        " r.message, r.bytes_written, r.duration_ms, r.avg_mbps, r.payload, r.transcript,"
+	        " r.functions, r.warnings"
 	        " FROM run r JOIN station s ON s.id = r.station_id"
 	        " LEFT JOIN package p ON p.id = r.package_id"
 	        " WHERE r.serial = ?1 ORDER BY r.start_ms, r.id",
@@ -122,6 +123,8 @@ static int read_runs(struct history_owner *o, sqlite3 *db, struct edl_error *err
 		                        : sqlite3_column_double(st, 18);
 		run->payload = (uint32_t)sqlite3_column_int64(st, 19);
 		COPY(run->transcript, st, 20);
+		COPY(run->functions, st, 21);
+		COPY(run->warnings, st, 22);
 	}
 	if (rc != SQLITE_DONE)
 		goto fail;

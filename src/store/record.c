@@ -169,6 +169,8 @@ static void pack_run_end(struct edl_store_run_end *dst, const struct edl_store_r
 	*dst = *src;
 	dst->stage = pack(k, src->stage);
 	dst->message = pack(k, src->message);
+	dst->functions = pack(k, src->functions);
+	dst->warnings = pack(k, src->warnings);
 	for (size_t i = 0; i < src->n_steps; i++) {
 		const char *label = pack(k, src->steps[i].label);
 		const char *start = pack(k, src->steps[i].start_sector);
@@ -264,7 +266,8 @@ static const struct {
         STMT(run_identify, "UPDATE run SET serial = ?2 WHERE id = ?1"),
         STMT(run_finish,
              "UPDATE run SET result = ?2, stage = ?3, error = ?4, message = ?5, end_ms = ?6,"
-             " bytes_written = ?7, duration_ms = ?8, avg_mbps = ?9, payload = ?10"
+             " bytes_written = ?7, duration_ms = ?8, avg_mbps = ?9, payload = ?10,"
+             " functions = ?11, warnings = ?12"
              " WHERE id = ?1 AND result = 'running'"),
         STMT(run_result, "SELECT result FROM run WHERE id = ?1"),
         STMT(step_insert,
@@ -527,6 +530,8 @@ static int apply_run_finish(struct edl_store_recorder *r, const struct edl_store
 	if (e->duration_ms > 0)
 		sqlite3_bind_double(st, 9, mbps);
 	sqlite3_bind_int64(st, 10, e->payload);
+	edl_store_bind_text(st, 11, e->functions);
+	edl_store_bind_text(st, 12, e->warnings);
 	rc = run_stmt(st);
 	if (rc != SQLITE_OK)
 		return edl_store_sqlite_error(err, r->db, rc, "recording the end of the run");

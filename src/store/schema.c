@@ -23,6 +23,8 @@
  * Version 1: stations, packages, devices, runs and their steps.
  * Version 2: the device's log lines for runs that did not pass, and the path of
  * each run's transcript file.
+ * Version 3: the programmer's function list as its banner gave it, and the
+ * run's warnings (no storage geometry, a read-back instead of a digest, ...).
  */
 static const char *const migrations[] = {
         NULL, /* version 0: the empty database */
@@ -92,6 +94,9 @@ static const char *const migrations[] = {
         " seq INTEGER NOT NULL,"
         " text TEXT NOT NULL,"
         " PRIMARY KEY (run_id, seq)) WITHOUT ROWID;",
+
+        "ALTER TABLE run ADD COLUMN functions TEXT;"
+        "ALTER TABLE run ADD COLUMN warnings TEXT;",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == EDL_STORE_SCHEMA_VERSION + 1,

@@ -89,6 +89,8 @@ eight_units)
 	check "8 distinct serials" [ "$(sql "select count(distinct serial) from run")" = 8 ]
 	check "every unit ended reset" [ "$(grep -l '"final_state": "RESET"' "$W"/dump/*/unit.json | wc -l)" = 8 ]
 	check "transcripts kept" [ "$(ls "$W/logs" | wc -l)" -ge 8 ]
+	check "each run keeps the programmer's function list from its banner" \
+		[ "$(sql "select count(*) from run where result='pass' and ' ' || functions || ' ' like '% program %'")" = 8 ]
 	;;
 line)
 	station --devices 8 --units 24 --swap-delay 0.1 --dump "$W/dump" -- --count 24
@@ -306,6 +308,7 @@ firehose_busy)
 	check "2 passed, nothing retried" [ "$(sql "select count(*) from run where result='pass'"),$(sql "select count(*) from run")" = 2,2 ]
 	check "dumps match" dumps_match "$W/dump" 2
 	check "the transcript says the filler completed it" grep -q "bytes of filler completed it" "$W"/logs/1a2b3c4d-*
+	check "and so does the run record" [ "$(sql "select count(*) from run where warnings like '%bytes of filler completed it%'")" = 1 ]
 	;;
 wrong_package)
 	# A NAND package on UFS units: refused before any write, named, not retried.

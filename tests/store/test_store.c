@@ -175,6 +175,8 @@ static void test_store_migrates_a_version_1_database_keeping_its_runs(void **sta
 	        .duration_ms = 60000,
 	        .log_lines = log,
 	        .n_log_lines = 1,
+	        .functions = "program read nop configure erase power",
+	        .warnings = "getstorageinfo LUN 0 failed\nreading the range back",
 	};
 	struct edl_store_run_start start = {
 	        .serial = "0badf00d",
@@ -206,7 +208,7 @@ static void test_store_migrates_a_version_1_database_keeping_its_runs(void **sta
 	assert_non_null(strstr(err.detail, "schema version 1"));
 
 	w = open_writer(fx->db);
-	assert_int_equal(sql_int(fx->db, "PRAGMA user_version"), 2);
+	assert_int_equal(sql_int(fx->db, "PRAGMA user_version"), EDL_STORE_SCHEMA_VERSION);
 	end.run_id = 0;
 	assert_int_equal(edl_store_writer_run_start(&end.run_id, w, &start, count_done, &out),
 	                 EDL_OK);
@@ -225,6 +227,11 @@ static void test_store_migrates_a_version_1_database_keeping_its_runs(void **sta
 	assert_string_equal(h->runs[1].transcript, "/var/log/edl/run-2.log");
 	assert_int_equal(h->runs[1].n_log_lines, 1);
 	assert_string_equal(h->runs[1].log_lines[0], "ERROR: LUN 0 write protected");
+	/* Version 3: the programmer's function list and the run's warnings. */
+	assert_null(h->runs[0].functions);
+	assert_string_equal(h->runs[1].functions, "program read nop configure erase power");
+	assert_string_equal(h->runs[1].warnings,
+	                    "getstorageinfo LUN 0 failed\nreading the range back");
 	edl_store_history_free(h);
 	edl_store_close(s);
 }
