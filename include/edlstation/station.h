@@ -57,6 +57,9 @@ struct edl_station_config {
 	enum edl_flash_verify verify; /* [flash] verify: auto|digest|readback|off */
 	uint32_t reset_delay_s;       /* DelayInSeconds of the final power command */
 	uint32_t progress_timeout_ms; /* no OUT byte accepted this long: the unit stalled */
+	/* A unit reset to EDL that is not back this long after its reset_delay_s:
+	 * its programmer knew only a plain reset, or it is dead (default 20000). */
+	uint32_t reenumerate_ms;
 	enum edl_running_policy running;
 	unsigned inflight; /* OUT transfers in flight per device, 1..8 */
 	bool zlp; /* zero-length packet after full-packet writes (ZlpAwareHost); off for chips that

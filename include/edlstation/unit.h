@@ -131,6 +131,12 @@ bool edl_unit_waits_budget(const struct edl_unit *u);
  * a retry pause or the final commit; a refused unit never holds it). */
 bool edl_unit_holds_serial(const struct edl_unit *u);
 bool edl_unit_closed(const struct edl_unit *u);
+/* True when the unit closed because it was reset to come back in EDL (a
+ * running programmer sent reset_to_edl, or a ROM that takes only a reset): the
+ * station expects the serial back. */
+bool edl_unit_reset_to_edl(const struct edl_unit *u);
+/* The current (or last) run's id; 0 before the first. */
+int64_t edl_unit_run_id(const struct edl_unit *u);
 int edl_unit_attempts(const struct edl_unit *u);
 /* The current (or last) attempt's job; NULL between attempts. */
 const struct edl_flash_job *edl_unit_job(const struct edl_unit *u);

@@ -20,6 +20,7 @@ void edl_station_config_default(struct edl_station_config *cfg)
 	cfg->verify = EDL_VERIFY_AUTO;
 	cfg->reset_delay_s = 10; /* qdl and QFirehose send DelayInSeconds="10" */
 	cfg->progress_timeout_ms = 10000;
+	cfg->reenumerate_ms = 20000;
 	cfg->running = EDL_RUNNING_AUTO;
 	cfg->inflight = 4;
 	cfg->zlp = true;
@@ -236,6 +237,8 @@ static int on_key(void *data, const char *section, const char *name, const char 
 			U32(digest_timeout_ms, 10, 3600000);
 		else if (!strcmp(name, "progress_ms"))
 			U32(progress_timeout_ms, 100, 3600000);
+		else if (!strcmp(name, "reenumerate_ms"))
+			U32(reenumerate_ms, 100, 3600000);
 		else
 			return bad(l, section, name, "unknown key");
 	} else {

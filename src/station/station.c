@@ -25,6 +25,8 @@ static const char *serial_owner(const char *serial, const struct edl_unit *self,
 
 	if (serial == NULL || serial[0] == '\0')
 		return NULL;
+	if (returns_arrived(me->st, serial))
+		view_event(me->st, me, "back", "unit %s is back after its reset to EDL", serial);
 	for (struct session *s = me->st->sessions; s != NULL; s = s->next) {
 		if (s->unit != NULL && s->unit != self && edl_unit_holds_serial(s->unit) &&
 		    strcmp(edl_unit_serial(s->unit), serial) == 0)
@@ -55,6 +57,7 @@ static void finish_stop(struct station *st)
 	uv_close((uv_handle_t *)&st->sigterm, on_handle_closed);
 	uv_timer_stop(&st->view_timer);
 	uv_close((uv_handle_t *)&st->view_timer, on_handle_closed);
+	returns_close(st, on_handle_closed);
 	for (size_t i = 0; i < st->n_waiting; i++)
 		libusb_unref_device(st->waiting[i]);
 	st->n_waiting = 0;
@@ -73,6 +76,9 @@ void station_session_ended(struct station *st, struct session *s)
 		}
 	}
 	st->active--;
+	if (s->unit != NULL && edl_unit_reset_to_edl(s->unit))
+		returns_expect(st, edl_unit_serial(s->unit), s->port, s->slot_label, s->slot,
+		               edl_unit_run_id(s->unit));
 	struct slot_view *v = view_slot(st, s->port, s->slot_label);
 	if (v != NULL)
 		v->active = false;
@@ -101,18 +107,25 @@ void station_unit_finished(struct station *st, struct session *s, enum edl_store
 		view_event(st, s, "interrupted", "recorded as interrupted");
 		return;
 	}
-	st->finished++;
 	if (r == EDL_RESULT_PASS) {
-		st->passed++;
 		if (st->cfg->identify_only)
 			view_event(st, s, "done", "left in EDL, ready for flashing");
 		else
 			view_event(st, s, "pass", "%s written and verified, result committed",
 			           s->serial[0] ? s->serial : s->port);
 	} else {
-		st->failed++;
 		view_event(st, s, "recorded", "failure committed");
 	}
+	station_count_finished(st, r);
+}
+
+void station_count_finished(struct station *st, enum edl_store_result r)
+{
+	st->finished++;
+	if (r == EDL_RESULT_PASS)
+		st->passed++;
+	else
+		st->failed++;
 	if (st->cfg->count && st->finished >= st->cfg->count)
 		begin_stop(st, "unit count reached");
 }
@@ -356,6 +369,7 @@ int edl_station_run(const struct edl_station_config *cfg, struct edl_station_sum
 	}
 	uv_timer_init(&loop, &st.grace);
 	st.grace.data = &st;
+	returns_init(&st);
 	uv_signal_init(&loop, &st.sigint);
 	uv_signal_init(&loop, &st.sigterm);
 	st.sigint.data = st.sigterm.data = &st;

@@ -66,6 +66,16 @@ struct slot_view {
 	bool active;
 };
 
+/* A unit reset to come back in EDL (returns.c). */
+struct station_return {
+	char serial[24];
+	char port[32];
+	char label[32];
+	int slot;
+	int64_t run_id; /* the interrupted run */
+	uint64_t deadline;
+};
+
 struct station {
 	const struct edl_station_config *cfg;
 	uv_loop_t *loop;
@@ -94,6 +104,10 @@ struct station {
 	struct slot_view slots[EDL_STATION_MAX_PORTS];
 	size_t n_slots;
 	unsigned lines_drawn;
+	/* Units reset to EDL that are expected back (returns.c). */
+	struct station_return returns[EDL_STATION_MAX_PORTS];
+	size_t n_returns;
+	uv_timer_t returns_timer;
 	/* Devices waiting for a free session (concurrency limit). */
 	libusb_device *waiting[EDL_STATION_MAX_PORTS];
 	size_t n_waiting;
@@ -109,6 +123,16 @@ void session_free(struct session *s);
 /* station.c */
 void station_session_ended(struct station *st, struct session *s);
 void station_unit_finished(struct station *st, struct session *s, enum edl_store_result r);
+/* Counts a finished unit (and stops at the unit count). */
+void station_count_finished(struct station *st, enum edl_store_result r);
+
+/* returns.c */
+void returns_init(struct station *st);
+void returns_close(struct station *st, uv_close_cb cb);
+void returns_expect(struct station *st, const char *serial, const char *port, const char *label,
+                    int slot, int64_t run_id);
+/* The unit with this serial is back: true when one was expected. */
+bool returns_arrived(struct station *st, const char *serial);
 
 /* view.c */
 void view_init(struct station *st);

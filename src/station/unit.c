@@ -93,6 +93,7 @@ struct edl_unit {
 	struct edl_flash_job *job;
 	int attempt;
 	int64_t run_id, prev_run_id;
+	bool reset_to_edl; /* closed to come back as a new device */
 	uint64_t attempt_start;
 
 	/* Transfers. OUT transfers complete in submission order (one endpoint). */
@@ -768,9 +769,19 @@ static void attempt_over(struct edl_unit *u, uint64_t now)
 	if (st == DONE && u->why.code == EDL_OK) {
 		if (edl_flash_job_outcome(job) == EDL_FLASH_OUTCOME_REENUMERATE) {
 			struct edl_error why;
-			edl_error_set(&why, EDL_E_INTERRUPTED,
-			              "programmer was already running; unit reset to EDL to be "
-			              "identified on its fresh HELLO (continues as a new session)");
+			if (edl_flash_job_found_running(job))
+				edl_error_set(
+				        &why, EDL_E_INTERRUPTED,
+				        "programmer was already running; unit reset to EDL to be "
+				        "identified on its fresh HELLO (continues as a new "
+				        "session)");
+			else
+				edl_error_set(
+				        &why, EDL_E_INTERRUPTED,
+				        "the boot ROM takes only a reset now (it refused a "
+				        "command-mode request); unit reset to come back in EDL "
+				        "(continues as a new session)");
+			u->reset_to_edl = true;
 			show(u, "reset-to-edl", "%s", why.detail);
 			/* Not a unit result: the unit comes back and is flashed then. */
 			record_finish(u, EDL_RESULT_INTERRUPTED, "probe", &why, false, now);
@@ -1202,6 +1213,14 @@ bool edl_unit_holds_serial(const struct edl_unit *u)
 {
 	return u->serial[0] != '\0' && !u->refused && u->state >= UNIT_RUNNING &&
 	       u->state <= UNIT_COMMITTING;
+}
+bool edl_unit_reset_to_edl(const struct edl_unit *u)
+{
+	return u->reset_to_edl;
+}
+int64_t edl_unit_run_id(const struct edl_unit *u)
+{
+	return u->run_id;
 }
 bool edl_unit_closed(const struct edl_unit *u)
 {

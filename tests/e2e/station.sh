@@ -322,6 +322,22 @@ import sys
 d=open('$W/dump/1a2b3c4d/lun0.img','rb').read(1<<22)
 print(sum(1 for b in d if b))")" = 0 ]
 	;;
+reset_to_edl_not_back)
+	# An MSM8916-era programmer knows only a plain reset: reset_to_edl boots the
+	# unit's firmware and it never comes back in EDL. The station says so.
+	python3 "$HERE/mkpkg.py" "$PKG" "$W/pkge" emmc 512 >/dev/null || fail "mkpkg.py emmc"
+	PKG=$W/pkge
+	PROFILE=msm8916
+	printf '[flash]\nreset_delay_s = 0\n[timeouts]\nreenumerate_ms = 2000\n' >"$W/back.ini"
+	station --devices 2 --fault 1-1.1:firehose-running -- --count 2 --running reset \
+		--config "$W/back.ini"
+	check "exit 3" [ "$rc" -eq 3 ]
+	check "the unit that did not come back is failed, retrying the interrupted run" \
+		[ "$(sql "select count(*) from run f join run i on f.retry_of = i.id where f.serial='1a2b3c4d' and f.result='fail' and f.stage='reset' and f.error='EDL_E_POWER_CYCLE' and i.result='interrupted'")" = 1 ]
+	check "the operator is told why and what to do" \
+		grep -q "did not come back in EDL within 2 s of its reset to EDL: its programmer may know only a plain reset" "$OUT"
+	check "its neighbour passed" [ "$(sql "select count(*) from run where serial='1a2b3c4e' and result='pass'")" = 1 ]
+	;;
 identify)
 	# identify reads each unit's identity and leaves it ready: a run then flashes it.
 	timeout -s KILL 120 "$EDL" emulate --storage nand --devices 2 --sahara-version 3 -- sh -c \
