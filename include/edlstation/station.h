@@ -56,6 +56,7 @@ struct edl_station_config {
 	unsigned retries;     /* extra attempts after a failure while the device answers */
 	enum edl_flash_verify verify; /* [flash] verify: auto|digest|readback|off */
 	uint32_t reset_delay_s;       /* DelayInSeconds of the final power command */
+	uint32_t flush_max_mb;        /* filler for a programmer found mid-raw-data (0 = none) */
 	uint32_t progress_timeout_ms; /* no OUT byte accepted this long: the unit stalled */
 	/* A unit reset to EDL that is not back this long after its reset_delay_s:
 	 * its programmer knew only a plain reset, or it is dead (default 20000). */

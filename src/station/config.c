@@ -19,6 +19,7 @@ void edl_station_config_default(struct edl_station_config *cfg)
 	cfg->retries = 1;
 	cfg->verify = EDL_VERIFY_AUTO;
 	cfg->reset_delay_s = 10; /* qdl and QFirehose send DelayInSeconds="10" */
+	cfg->flush_max_mb = 16;
 	cfg->progress_timeout_ms = 10000;
 	cfg->reenumerate_ms = 20000;
 	cfg->running = EDL_RUNNING_AUTO;
@@ -192,6 +193,8 @@ static int on_key(void *data, const char *section, const char *name, const char 
 				return bad(l, section, name, "wants auto, digest, readback or off");
 		} else if (!strcmp(name, "reset_delay_s")) {
 			U32(reset_delay_s, 0, 600);
+		} else if (!strcmp(name, "flush_max_mb")) {
+			U32(flush_max_mb, 0, 4096);
 		} else if (!strcmp(name, "retries")) {
 			U32(retries, 0, 10);
 		} else if (!strcmp(name, "running_programmer")) {

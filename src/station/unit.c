@@ -294,6 +294,7 @@ void edl_unit_job_options(struct edl_flash_options *o, const struct edl_station_
 	/* DelayInSeconds of the final power command: qdl and QFirehose send 10
 	 * ("Add a delay to prevent reboot fail", QFirehose firehose_protocol.c). */
 	o->final_power_delay_s = cfg->reset_delay_s;
+	o->sahara.flush_max_bytes = (uint64_t)cfg->flush_max_mb << 20;
 	if (cfg->progress_timeout_ms)
 		o->progress_timeout_ms = cfg->progress_timeout_ms;
 }
