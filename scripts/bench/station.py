@@ -193,6 +193,13 @@ def profile_run(name, kind, sector, rate):
     # Debian's qdl on the same profile and package, where it runs.
     if shutil.which("qdl"):
         base = os.path.dirname(raws[0])  # the programmer lies beside the XML in both layouts
+        # Quectel's XML names images "..\\tz.mbn"; Debian's qdl opens names as given and
+        # skips what it cannot open ("...ignoring"), so its copy gets '/'.
+        for raw in raws:
+            with open(raw) as f:
+                text = f.read()
+            with open(raw, "w") as f:
+                f.write(text.replace("..\\", "../"))
         progpath = os.path.join(base, next(f for f in sorted(os.listdir(base))
                                            if f.startswith("prog_")))
         patches = [os.path.join(base, f) for f in sorted(os.listdir(base)) if f.startswith("patch")]

@@ -2,8 +2,8 @@
  * The flash job: one device's way from its first bytes to a verified, reset
  * unit, as a sans-I/O state machine over the Sahara and Firehose host engines.
  *
- * Shaped after curl's multi_runsingle: set_stage() is the one place the stage
- * changes (traced, and told to the driver as an event); advance() runs one
+ * Shaped after curl's multi_runsingle: job_set_stage() is the one place the
+ * stage changes (traced, and told to the driver as an event); advance() runs one
  * function per stage and keeps stepping while a stage finishes without waiting
  * for the device; the deadline is the engines' or the job's own progress
  * deadline, whichever comes first, and is checked before the stage runs.
@@ -26,58 +26,16 @@
  * info is best effort and, when it comes, the plan is checked against it before
  * the first erase (#5); a programmer that refuses the package's storage type is
  * a wrong package, not a protocol error; verify uses the programmer's digest
- * where it has one and reads the range back where it does not (#6).
+ * where it has one and reads the range back where it does not (#6). Those
+ * two decisions live in fit.c and verify.c (see job_internal.h).
  */
-#include "edlstation/flash.h"
+#include "flash/job_internal.h"
 
 #include <inttypes.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-
-#include "edlstation/package.h"
-
-struct edl_flash_job {
-	struct edl_flash_options opt;
-	enum edl_flash_stage stage;
-	enum edl_flash_stage failed_stage;
-	enum edl_engine_status status;
-	enum edl_flash_outcome outcome;
-	struct edl_error err;
-	uint64_t now; /* latest time the driver told us */
-
-	struct edl_sahara_host *sahara;
-	struct edl_fh_host *fh;
-	bool in_firehose;
-	bool found_running;
-	bool command_pending; /* a Firehose command of the current stage was issued */
-	bool device_spoke;    /* any byte received: the probe is over */
-	bool wrote;           /* an erase, program, patch or vendor step was issued */
-
-	size_t step; /* index into plan->steps */
-	bool step_open;
-	uint64_t step_start_ms;
-	enum edl_flash_checked step_checked;
-	uint64_t bytes_total;
-	uint64_t bytes_done; /* raw bytes of finished program steps */
-	struct edl_sahara_identity identity;
-	bool have_identity;
-	struct edl_fh_storage_info storage;
-	size_t si_lun; /* index into plan->luns of the getstorageinfo in progress */
-
-	/* Verify of the current program step. */
-	enum edl_flash_checked verify_method;
-	EVP_MD_CTX *readback;
-
-	/* Progress deadline: bytes handed to the transport and accepted by it. */
-	bool tracks_out; /* the driver reports accepted bytes */
-	uint64_t out_handed;
-	uint64_t out_accepted;
-	uint64_t progress_at; /* last acceptance, or when bytes became outstanding */
-};
 
 static const char *const stage_names[] = {
 #define EDL_XX_STAGE_NAME(sym, name) name,
@@ -124,7 +82,7 @@ void edl_flash_options_default(struct edl_flash_options *opt)
 
 /* ---- events ---- */
 
-static void emit(struct edl_flash_job *job, struct edl_flash_event *ev)
+void job_emit(struct edl_flash_job *job, struct edl_flash_event *ev)
 {
 	if (job->opt.on_event == NULL)
 		return;
@@ -134,16 +92,13 @@ static void emit(struct edl_flash_job *job, struct edl_flash_event *ev)
 	job->opt.on_event(ev, job->opt.event_data);
 }
 
-static void emit_text(struct edl_flash_job *job, enum edl_flash_event_kind kind, const char *text)
+void job_emit_text(struct edl_flash_job *job, enum edl_flash_event_kind kind, const char *text)
 {
 	struct edl_flash_event ev = {.kind = kind, .text = text};
-	emit(job, &ev);
+	job_emit(job, &ev);
 }
 
-static void warn(struct edl_flash_job *job, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
-
-static void warn(struct edl_flash_job *job, const char *fmt, ...)
+void job_warn(struct edl_flash_job *job, const char *fmt, ...)
 {
 	char text[EDL_ERROR_DETAIL_MAX];
 	va_list ap;
@@ -152,18 +107,18 @@ static void warn(struct edl_flash_job *job, const char *fmt, ...)
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
 	edl_log_warn(job->opt.log, "%s", text);
-	emit_text(job, EDL_FLASH_EV_WARNING, text);
+	job_emit_text(job, EDL_FLASH_EV_WARNING, text);
 }
 
 static void on_device_log(const char *line, void *data)
 {
 	struct edl_flash_job *job = data;
-	emit_text(job, EDL_FLASH_EV_DEVICE_LOG, line);
+	job_emit_text(job, EDL_FLASH_EV_DEVICE_LOG, line);
 }
 
 /* ---- stages ---- */
 
-static const struct edl_plan_step *current_step(const struct edl_flash_job *job)
+const struct edl_plan_step *job_current_step(const struct edl_flash_job *job)
 {
 	const struct edl_plan *plan = job->opt.plan;
 
@@ -172,7 +127,7 @@ static const struct edl_plan_step *current_step(const struct edl_flash_job *job)
 	return &plan->steps[job->step];
 }
 
-static void set_stage(struct edl_flash_job *job, enum edl_flash_stage stage)
+void job_set_stage(struct edl_flash_job *job, enum edl_flash_stage stage)
 {
 	if (job->stage == stage)
 		return;
@@ -181,10 +136,10 @@ static void set_stage(struct edl_flash_job *job, enum edl_flash_stage stage)
 	job->stage = stage;
 	job->command_pending = false;
 	struct edl_flash_event ev = {.kind = EDL_FLASH_EV_STAGE, .stage = stage};
-	emit(job, &ev);
+	job_emit(job, &ev);
 }
 
-static uint64_t step_bytes(const struct edl_plan_step *s)
+uint64_t job_step_bytes(const struct edl_plan_step *s)
 {
 	return s->kind == EDL_STEP_PROGRAM ? s->num_sectors * s->sector_size : 0;
 }
@@ -192,7 +147,7 @@ static uint64_t step_bytes(const struct edl_plan_step *s)
 /* The end of the open plan step, told to the driver once. */
 static void end_step(struct edl_flash_job *job, enum edl_flash_step_result result)
 {
-	const struct edl_plan_step *s = current_step(job);
+	const struct edl_plan_step *s = job_current_step(job);
 
 	if (!job->step_open || s == NULL)
 		return;
@@ -205,21 +160,21 @@ static void end_step(struct edl_flash_job *job, enum edl_flash_step_result resul
 	        .checked = result == EDL_FLASH_STEP_PASS ? job->step_checked : EDL_CHECKED_NONE,
 	        .duration_ms = job->now - job->step_start_ms,
 	        .bytes = s->kind == EDL_STEP_PROGRAM
-	                         ? (result == EDL_FLASH_STEP_PASS ? step_bytes(s)
+	                         ? (result == EDL_FLASH_STEP_PASS ? job_step_bytes(s)
 	                                                          : edl_fh_host_raw_sent(job->fh))
 	                         : 0,
 	};
-	emit(job, &ev);
+	job_emit(job, &ev);
 }
 
 static void finish(struct edl_flash_job *job, enum edl_flash_outcome outcome)
 {
 	job->outcome = outcome;
 	job->status = EDL_ENGINE_DONE;
-	set_stage(job, EDL_STAGE_DONE);
+	job_set_stage(job, EDL_STAGE_DONE);
 }
 
-static void fail(struct edl_flash_job *job, const struct edl_error *cause)
+void job_fail(struct edl_flash_job *job, const struct edl_error *cause)
 {
 	char msg[EDL_ERROR_DETAIL_MAX + 64];
 
@@ -229,13 +184,10 @@ static void fail(struct edl_flash_job *job, const struct edl_error *cause)
 	edl_log_error(job->opt.log, "failed in %s: %s", edl_flash_stage_name(job->stage),
 	              edl_error_format(&job->err, msg, sizeof(msg)));
 	end_step(job, EDL_FLASH_STEP_FAIL);
-	set_stage(job, EDL_STAGE_DONE);
+	job_set_stage(job, EDL_STAGE_DONE);
 }
 
-static void fail_with(struct edl_flash_job *job, int code, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-
-static void fail_with(struct edl_flash_job *job, int code, const char *fmt, ...)
+void job_fail_with(struct edl_flash_job *job, int code, const char *fmt, ...)
 {
 	struct edl_error e;
 	va_list ap;
@@ -244,7 +196,7 @@ static void fail_with(struct edl_flash_job *job, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(e.detail, sizeof(e.detail), fmt, ap);
 	va_end(ap);
-	fail(job, &e);
+	job_fail(job, &e);
 }
 
 int edl_flash_job_new(struct edl_flash_job **out, const struct edl_flash_options *opt)
@@ -264,7 +216,7 @@ int edl_flash_job_new(struct edl_flash_job **out, const struct edl_flash_options
 	if (opt->plan != NULL) {
 		for (size_t i = 0; i < opt->plan->n_steps; i++) {
 			const struct edl_plan_step *s = &opt->plan->steps[i];
-			job->bytes_total += step_bytes(s);
+			job->bytes_total += job_step_bytes(s);
 			/* A plan that sets the boot drive itself needs no second one. */
 			if (s->kind == EDL_STEP_SET_BOOTABLE)
 				job->opt.set_bootable = false;
@@ -299,7 +251,7 @@ void edl_flash_job_free(struct edl_flash_job *job)
 }
 
 /* Ranges and commands are built from plan steps for the Firehose engine. */
-static void step_range(const struct edl_plan_step *s, struct edl_fh_range *r)
+void job_step_range(const struct edl_plan_step *s, struct edl_fh_range *r)
 {
 	memset(r, 0, sizeof(*r));
 	r->lun = s->lun;
@@ -312,7 +264,7 @@ static void step_range(const struct edl_plan_step *s, struct edl_fh_range *r)
 }
 
 /* Starting a command: a refusal by the engine is a bug or bad input, never a wait. */
-static bool issue(struct edl_flash_job *job, int rc, const char *what)
+bool job_issue(struct edl_flash_job *job, int rc, const char *what)
 {
 	if (rc == EDL_OK) {
 		job->command_pending = true;
@@ -320,70 +272,21 @@ static bool issue(struct edl_flash_job *job, int rc, const char *what)
 	}
 	if (edl_fh_host_status(job->fh) == EDL_ENGINE_FAILED &&
 	    edl_fh_host_error(job->fh)->code == rc)
-		fail(job, edl_fh_host_error(job->fh));
+		job_fail(job, edl_fh_host_error(job->fh));
 	else
-		fail_with(job, rc, "could not issue %s: %s", what, edl_strerror(rc));
+		job_fail_with(job, rc, "could not issue %s: %s", what, edl_strerror(rc));
 	return false;
-}
-
-/*
- * The texts with which real programmers refuse a storage type they do not
- * have: a NAK of configure (edl recognises "Not support configure MemoryName"),
- * or, from programmers that accept any MemoryName, the first storage access
- * (REAL-DEVICES.md §5.3; edl retries the next memory type on exactly these).
- */
-static const char *storage_refusal(const char *text)
-{
-	static const char *const texts[] = {
-	        "Not support configure MemoryName",
-	        "Failed to open the SDCC Device",
-	        "Failed to initialize (open whole lun) UFS Device",
-	        "Failed to set the IO options",
-	};
-	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
-		const char *hit = strstr(text, texts[i]);
-		if (hit != NULL)
-			return hit;
-	}
-	return NULL;
-}
-
-/* A wrong package: not retried, and says what the unit has against what the
- * package is for. */
-static void fail_wrong_package(struct edl_flash_job *job, const char *unit_side)
-{
-	fail_with(job, EDL_E_WRONG_PACKAGE,
-	          "this package is for %s units, but %s; %s — check the package chosen for this "
-	          "line",
-	          edl_storage_name(job->opt.plan->storage), unit_side,
-	          job->wrote ? "steps already ran on the unit" : "no byte was written");
-}
-
-/* A failed Firehose command: a storage refusal becomes a wrong package. */
-static void fail_fh(struct edl_flash_job *job)
-{
-	const struct edl_error *e = edl_fh_host_error(job->fh);
-	const char *refusal = job->opt.plan != NULL ? storage_refusal(e->detail) : NULL;
-
-	if (refusal != NULL) {
-		char unit_side[EDL_ERROR_DETAIL_MAX];
-		snprintf(unit_side, sizeof(unit_side),
-		         "the unit's programmer refuses that storage (\"%.160s\")", refusal);
-		fail_wrong_package(job, unit_side);
-		return;
-	}
-	fail(job, e);
 }
 
 /* Whether the pending Firehose command finished: true = go on, false = wait
  * (or failed: the job status says which). */
-static bool fh_finished(struct edl_flash_job *job)
+bool job_fh_finished(struct edl_flash_job *job)
 {
 	switch (edl_fh_host_status(job->fh)) {
 	case EDL_ENGINE_RUNNING:
 		return false;
 	case EDL_ENGINE_FAILED:
-		fail_fh(job);
+		job_fail_fh(job);
 		return false;
 	case EDL_ENGINE_DONE:
 		break;
@@ -393,7 +296,7 @@ static bool fh_finished(struct edl_flash_job *job)
 }
 
 /* Whether the programmer's banner listed fn: 1 yes, 0 no, -1 no list seen. */
-static int programmer_lists(const struct edl_flash_job *job, const char *fn)
+int job_programmer_lists(const struct edl_flash_job *job, const char *fn)
 {
 	switch (edl_fh_host_supports(job->fh, fn)) {
 	case EDL_FH_SUPPORT_YES:
@@ -425,31 +328,32 @@ static enum edl_flash_stage stage_of_step(const struct edl_plan_step *s)
 /* Enters plan step job->step, or what follows the plan when there is none left. */
 static void enter_step(struct edl_flash_job *job)
 {
-	const struct edl_plan_step *s = current_step(job);
+	const struct edl_plan_step *s = job_current_step(job);
 
 	/* A new step of the same kind must still issue its command. */
 	job->command_pending = false;
 	if (s == NULL) {
-		set_stage(job, job->opt.set_bootable ? EDL_STAGE_SET_BOOTABLE : EDL_STAGE_RESET);
+		job_set_stage(job,
+		              job->opt.set_bootable ? EDL_STAGE_SET_BOOTABLE : EDL_STAGE_RESET);
 		return;
 	}
-	set_stage(job, stage_of_step(s));
+	job_set_stage(job, stage_of_step(s));
 	job->step_open = true;
 	job->step_start_ms = job->now;
 	job->step_checked = EDL_CHECKED_NONE;
 	struct edl_flash_event ev = {
 	        .kind = EDL_FLASH_EV_STEP_START, .step = job->step, .plan_step = s};
-	emit(job, &ev);
+	job_emit(job, &ev);
 }
 
-static void next_step(struct edl_flash_job *job)
+void job_next_step(struct edl_flash_job *job)
 {
 	end_step(job, EDL_FLASH_STEP_PASS);
 	job->step++;
 	enter_step(job);
 }
 
-static void start_plan(struct edl_flash_job *job)
+void job_start_plan(struct edl_flash_job *job)
 {
 	job->step = 0;
 	enter_step(job);
@@ -461,7 +365,7 @@ static void run_sahara(struct edl_flash_job *job, uint64_t now)
 	case EDL_ENGINE_RUNNING:
 		return;
 	case EDL_ENGINE_FAILED:
-		fail(job, edl_sahara_host_error(job->sahara));
+		job_fail(job, edl_sahara_host_error(job->sahara));
 		return;
 	case EDL_ENGINE_DONE:
 		break;
@@ -474,7 +378,7 @@ static void run_sahara(struct edl_flash_job *job, uint64_t now)
 			edl_log_set_serial(job->opt.log, id->serial_hex);
 		struct edl_flash_event ev = {.kind = EDL_FLASH_EV_IDENTITY,
 		                             .identity = &job->identity};
-		emit(job, &ev);
+		job_emit(job, &ev);
 	}
 	switch (edl_sahara_host_outcome(job->sahara)) {
 	case EDL_SAHARA_OUTCOME_IDENTIFIED:
@@ -485,7 +389,7 @@ static void run_sahara(struct edl_flash_job *job, uint64_t now)
 		edl_log_info(job->opt.log, "programmer uploaded");
 		/* Its banner first: configure sent into a programmer that is still
 		 * starting is lost (QFirehose firehose_main, fwupd, qdl). */
-		set_stage(job, EDL_STAGE_DRAIN);
+		job_set_stage(job, EDL_STAGE_DRAIN);
 		return;
 	case EDL_SAHARA_OUTCOME_FIREHOSE_RUNNING: {
 		size_t n = 0;
@@ -493,23 +397,23 @@ static void run_sahara(struct edl_flash_job *job, uint64_t now)
 		job->in_firehose = true;
 		job->found_running = true;
 		if (edl_sahara_host_flushed(job->sahara) > 0)
-			warn(job,
-			     "the programmer was inside an interrupted transfer: %" PRIu64
-			     " bytes of filler completed it",
-			     edl_sahara_host_flushed(job->sahara));
+			job_warn(job,
+			         "the programmer was inside an interrupted transfer: %" PRIu64
+			         " bytes of filler completed it",
+			         edl_sahara_host_flushed(job->sahara));
 		edl_log_info(job->opt.log,
 		             "programmer already running (an earlier session loaded it): %s",
 		             job->opt.reuse_running_programmer ? "reusing it"
 		                                               : "resetting the unit to EDL");
 		if (n > 0 && edl_fh_host_feed(job->fh, left, n, now) != EDL_OK &&
 		    edl_fh_host_status(job->fh) == EDL_ENGINE_FAILED) {
-			fail(job, edl_fh_host_error(job->fh));
+			job_fail(job, edl_fh_host_error(job->fh));
 			return;
 		}
 		if (job->opt.reuse_running_programmer || job->opt.plan == NULL)
-			set_stage(job, EDL_STAGE_DRAIN);
+			job_set_stage(job, EDL_STAGE_DRAIN);
 		else
-			set_stage(job, EDL_STAGE_RESET);
+			job_set_stage(job, EDL_STAGE_RESET);
 		return;
 	}
 	case EDL_SAHARA_OUTCOME_REENUMERATE:
@@ -519,73 +423,30 @@ static void run_sahara(struct edl_flash_job *job, uint64_t now)
 	case EDL_SAHARA_OUTCOME_NONE:
 		break;
 	}
-	fail_with(job, EDL_E_INTERNAL, "Sahara engine finished without an outcome");
-}
-
-/* The Firehose element each plan step sends: the step kind's name, but for
- * the boot-drive step and the vendor entries (their own element). */
-static const char *step_command(const struct edl_plan_step *s)
-{
-	if (s->kind == EDL_STEP_VENDOR)
-		return s->element;
-	if (s->kind == EDL_STEP_SET_BOOTABLE)
-		return "setbootablestoragedrive";
-	return edl_plan_step_kind_name(s->kind);
-}
-
-/*
- * A programmer that lists its functions and lacks one the plan needs cannot
- * flash the package: real programmers ACK an unknown tag and do nothing
- * (Qualcomm processNextXMLTag: "Ignoring unrecognized tag"), so sending it
- * anyway would "pass" a unit that was never written. Returns false after
- * failing the job. A missing setbootablestoragedrive only skips that step.
- */
-static bool plan_commands_listed(struct edl_flash_job *job)
-{
-	const struct edl_plan *plan = job->opt.plan;
-
-	for (size_t i = 0; i < plan->n_steps; i++) {
-		const char *cmd = step_command(&plan->steps[i]);
-		if (plan->steps[i].kind == EDL_STEP_SET_BOOTABLE || programmer_lists(job, cmd) != 0)
-			continue;
-		fail_with(job, EDL_E_WRONG_PACKAGE,
-		          "the unit's programmer does not list '%s', which step %zu (%s) needs "
-		          "(it lists: %.200s); no byte was written — check the programmer chosen "
-		          "for this package",
-		          cmd, i + 1,
-		          plan->steps[i].source[0] ? plan->steps[i].source : plan->steps[i].label,
-		          edl_fh_host_functions(job->fh));
-		return false;
-	}
-	if (job->opt.set_bootable && programmer_lists(job, "setbootablestoragedrive") == 0) {
-		warn(job, "the programmer does not list setbootablestoragedrive: the boot drive is "
-		          "left as it is");
-		job->opt.set_bootable = false;
-	}
-	return true;
+	job_fail_with(job, EDL_E_INTERNAL, "Sahara engine finished without an outcome");
 }
 
 static void run_drain(struct edl_flash_job *job, uint64_t now)
 {
 	if (!job->command_pending) {
-		issue(job, edl_fh_host_drain(job->fh, now), "drain");
+		job_issue(job, edl_fh_host_drain(job->fh, now), "drain");
 		return;
 	}
-	if (!fh_finished(job))
+	if (!job_fh_finished(job))
 		return;
 	const char *functions = edl_fh_host_functions(job->fh);
 	if (functions != NULL) {
 		edl_log_info(job->opt.log, "programmer lists: %s", functions);
-		emit_text(job, EDL_FLASH_EV_FUNCTIONS, functions);
+		job_emit_text(job, EDL_FLASH_EV_FUNCTIONS, functions);
 	}
 	if (job->opt.plan == NULL) {
 		/* Identify-only on a running programmer: nothing Sahara could tell. */
 		finish(job, EDL_FLASH_OUTCOME_IDENTIFIED);
 		return;
 	}
-	if (!plan_commands_listed(job))
+	if (!job_plan_commands_listed(job))
 		return;
-	set_stage(job, EDL_STAGE_CONFIGURE);
+	job_set_stage(job, EDL_STAGE_CONFIGURE);
 }
 
 static void run_configure(struct edl_flash_job *job, uint64_t now)
@@ -606,10 +467,10 @@ static void run_configure(struct edl_flash_job *job, uint64_t now)
 				break;
 			}
 		}
-		issue(job, edl_fh_host_configure(job->fh, &c, now), "configure");
+		job_issue(job, edl_fh_host_configure(job->fh, &c, now), "configure");
 		return;
 	}
-	if (!fh_finished(job))
+	if (!job_fh_finished(job))
 		return;
 	struct edl_flash_event ev = {
 	        .kind = EDL_FLASH_EV_PAYLOAD,
@@ -618,154 +479,28 @@ static void run_configure(struct edl_flash_job *job, uint64_t now)
 	};
 	edl_log_info(job->opt.log, "configured: payload %" PRIu64 " bytes after %u round(s)",
 	             ev.payload, ev.rounds);
-	emit(job, &ev);
-	set_stage(job, EDL_STAGE_STORAGE_INFO);
-}
-
-/*
- * Checks the plan against what getstorageinfo said of one LUN: the storage
- * type, the sector size and every range. Returns false after failing the job.
- */
-static bool check_geometry(struct edl_flash_job *job, uint32_t lun,
-                           const struct edl_fh_storage_info *si)
-{
-	const struct edl_plan *plan = job->opt.plan;
-	char unit_side[EDL_ERROR_DETAIL_MAX];
-	enum edl_storage_kind kind;
-	struct edl_error e;
-
-	if (si->mem_type[0] != '\0' && edl_storage_parse(si->mem_type, &kind) == EDL_OK &&
-	    kind != plan->storage) {
-		snprintf(unit_side, sizeof(unit_side), "the unit reports %s storage", si->mem_type);
-		fail_wrong_package(job, unit_side);
-		return false;
-	}
-	uint32_t unit_sector = si->block_size != 0 ? si->block_size : si->sector_size;
-	for (size_t i = 0; unit_sector != 0 && i < plan->n_steps; i++) {
-		const struct edl_plan_step *s = &plan->steps[i];
-		if (s->kind == EDL_STEP_VENDOR || s->lun != lun || s->sector_size == 0 ||
-		    s->sector_size == unit_sector)
-			continue;
-		snprintf(unit_side, sizeof(unit_side),
-		         "LUN %" PRIu32 " of the unit has %" PRIu32
-		         "-byte sectors and '%s' (%s) is "
-		         "laid out for %" PRIu32,
-		         lun, unit_sector, s->label, s->source, s->sector_size);
-		fail_wrong_package(job, unit_side);
-		return false;
-	}
-	uint64_t sectors = si->num_sectors != 0 ? si->num_sectors : si->total_blocks;
-	if (sectors == 0)
-		return true;
-	edl_error_clear(&e);
-	if (edl_plan_resolve(plan, lun, sectors, NULL, &e) != EDL_OK) {
-		snprintf(unit_side, sizeof(unit_side),
-		         "LUN %" PRIu32 " of the unit has %" PRIu64 " sectors: %.300s", lun,
-		         sectors, e.detail);
-		fail_wrong_package(job, unit_side);
-		return false;
-	}
-	return true;
-}
-
-/* The idx-th distinct LUN the plan's steps write (in step order); false past
- * the last. Computed from the steps: a plan need not carry per-LUN totals. */
-static bool plan_lun(const struct edl_plan *plan, size_t idx, uint32_t *lun)
-{
-	size_t found = 0;
-
-	for (size_t i = 0; i < plan->n_steps; i++) {
-		bool seen = false;
-		for (size_t k = 0; k < i && !seen; k++)
-			seen = plan->steps[k].lun == plan->steps[i].lun;
-		if (seen)
-			continue;
-		if (found++ == idx) {
-			*lun = plan->steps[i].lun;
-			return true;
-		}
-	}
-	return false;
-}
-
-/* getstorageinfo of every LUN the plan writes, best effort (REAL-DEVICES #5):
- * a NAK, silence or an answer without geometry is a warning, never a failure;
- * a geometry that does not fit the plan is a wrong package. */
-static void run_storage_info(struct edl_flash_job *job, uint64_t now)
-{
-	const struct edl_plan *plan = job->opt.plan;
-	uint32_t lun = 0;
-	bool more = plan_lun(plan, job->si_lun, &lun);
-
-	if (!job->command_pending) {
-		/* QFirehose and fwupd never ask a NAND programmer, and no public
-		 * transcript shows a NAND answer: NAND plans go without. */
-		if (plan->storage == EDL_STORAGE_NAND || !more) {
-			start_plan(job);
-			return;
-		}
-		if (programmer_lists(job, "getstorageinfo") == 0) {
-			warn(job,
-			     "the programmer does not list getstorageinfo: the package's ranges "
-			     "are not checked against the unit's size");
-			start_plan(job);
-			return;
-		}
-		issue(job, edl_fh_host_getstorageinfo(job->fh, lun, now), "getstorageinfo");
-		return;
-	}
-	switch (edl_fh_host_status(job->fh)) {
-	case EDL_ENGINE_RUNNING:
-		return;
-	case EDL_ENGINE_FAILED: {
-		const struct edl_error *e = edl_fh_host_error(job->fh);
-		if (storage_refusal(e->detail) != NULL) {
-			fail_fh(job);
-			return;
-		}
-		warn(job,
-		     "getstorageinfo LUN %" PRIu32
-		     " failed (%s): ranges not checked against the unit",
-		     lun, e->detail);
-		break;
-	}
-	case EDL_ENGINE_DONE: {
-		const struct edl_fh_storage_info *si = edl_fh_host_storage_info(job->fh);
-		if (si->valid) {
-			if (job->si_lun == 0)
-				job->storage = *si;
-			if (!check_geometry(job, lun, si))
-				return;
-		} else {
-			const char *w = edl_fh_host_warning(job->fh);
-			warn(job, "%s: ranges not checked against the unit",
-			     w != NULL ? w : "getstorageinfo gave no storage size");
-		}
-		break;
-	}
-	}
-	job->command_pending = false;
-	job->si_lun++;
+	job_emit(job, &ev);
+	job_set_stage(job, EDL_STAGE_STORAGE_INFO);
 }
 
 static void run_simple_step(struct edl_flash_job *job, uint64_t now)
 {
-	const struct edl_plan_step *s = current_step(job);
+	const struct edl_plan_step *s = job_current_step(job);
 	struct edl_fh_range r;
 
 	if (!job->command_pending) {
-		step_range(s, &r);
+		job_step_range(s, &r);
 		job->wrote = s->kind != EDL_STEP_SET_BOOTABLE || job->wrote;
 		if (s->kind == EDL_STEP_ERASE) {
-			issue(job, edl_fh_host_erase(job->fh, &r, now), "erase");
+			job_issue(job, edl_fh_host_erase(job->fh, &r, now), "erase");
 		} else if (s->kind == EDL_STEP_VENDOR) {
 			/* Verbatim, nothing added: a programmer that does not know these
 			 * attributes may erase the whole device (fwupd PR #9204). */
-			issue(job,
-			      edl_fh_host_vendor(job->fh, s->element,
-			                         (const char *const *)s->vendor_attrs,
-			                         s->n_vendor_attrs, now),
-			      "vendor entry");
+			job_issue(job,
+			          edl_fh_host_vendor(job->fh, s->element,
+			                             (const char *const *)s->vendor_attrs,
+			                             s->n_vendor_attrs, now),
+			          "vendor entry");
 		} else if (s->kind == EDL_STEP_PATCH) {
 			struct edl_fh_patch p = {
 			        .lun = s->lun,
@@ -776,53 +511,27 @@ static void run_simple_step(struct edl_flash_job *job, uint64_t now)
 			        .start_sector = s->start_sector,
 			        .value = s->value,
 			};
-			issue(job, edl_fh_host_patch(job->fh, &p, now), "patch");
-		} else if (programmer_lists(job, "setbootablestoragedrive") == 0) {
-			warn(job,
-			     "the programmer does not list setbootablestoragedrive: step %zu "
-			     "(%s) skipped",
-			     job->step + 1, s->source);
-			next_step(job);
+			job_issue(job, edl_fh_host_patch(job->fh, &p, now), "patch");
+		} else if (job_programmer_lists(job, "setbootablestoragedrive") == 0) {
+			job_warn(job,
+			         "the programmer does not list setbootablestoragedrive: step %zu "
+			         "(%s) skipped",
+			         job->step + 1, s->source);
+			job_next_step(job);
 		} else {
-			issue(job, edl_fh_host_setbootable(job->fh, s->lun, now),
-			      "setbootablestoragedrive");
+			job_issue(job, edl_fh_host_setbootable(job->fh, s->lun, now),
+			          "setbootablestoragedrive");
 		}
 		return;
 	}
-	if (!fh_finished(job))
+	if (!job_fh_finished(job))
 		return;
-	next_step(job);
-}
-
-/* How this program step is checked, from the options, the storage and what
- * the programmer lists. */
-static enum edl_flash_checked verify_method(const struct edl_flash_job *job,
-                                            const struct edl_plan_step *s)
-{
-	if (!s->verify)
-		return EDL_CHECKED_NONE;
-	switch (job->opt.verify) {
-	case EDL_VERIFY_OFF:
-		return EDL_CHECKED_NONE;
-	case EDL_VERIFY_READBACK:
-		return EDL_CHECKED_READBACK;
-	case EDL_VERIFY_DIGEST:
-		return EDL_CHECKED_DIGEST;
-	case EDL_VERIFY_AUTO:
-		break;
-	}
-	/* NAND pages carry spare bytes and programs skip bad blocks inside a range in
-	 * ways that differ between programmers (qdl excludes NAND from its checks;
-	 * QFirehose and fwupd never verify NAND): on NAND verify is asked for. */
-	if (job->opt.plan->storage == EDL_STORAGE_NAND)
-		return EDL_CHECKED_NONE;
-	return programmer_lists(job, "getsha256digest") == 0 ? EDL_CHECKED_READBACK
-	                                                     : EDL_CHECKED_DIGEST;
+	job_next_step(job);
 }
 
 static void run_program(struct edl_flash_job *job, uint64_t now)
 {
-	const struct edl_plan_step *s = current_step(job);
+	const struct edl_plan_step *s = job_current_step(job);
 	struct edl_fh_range r;
 
 	if (!job->command_pending) {
@@ -832,132 +541,32 @@ static void run_program(struct edl_flash_job *job, uint64_t now)
 		        .fill = s->fill,
 		        .fill_value = s->fill_value,
 		};
-		step_range(s, &r);
+		job_step_range(s, &r);
 		job->wrote = true;
-		issue(job, edl_fh_host_program(job->fh, &r, &src, now), "program");
+		job_issue(job, edl_fh_host_program(job->fh, &r, &src, now), "program");
 		return;
 	}
-	if (!fh_finished(job))
+	if (!job_fh_finished(job))
 		return;
-	job->bytes_done += step_bytes(s);
-	job->verify_method = verify_method(job, s);
+	job->bytes_done += job_step_bytes(s);
+	job->verify_method = job_verify_method(job, s);
 	if (job->verify_method != EDL_CHECKED_NONE) {
-		set_stage(job, EDL_STAGE_VERIFY);
+		job_set_stage(job, EDL_STAGE_VERIFY);
 		return;
 	}
-	next_step(job);
-}
-
-static void hex(const uint8_t *d, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[d[i] >> 4];
-		out[2 * i + 1] = digits[d[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-static int on_readback(const uint8_t *data, size_t len, void *user)
-{
-	struct edl_flash_job *job = user;
-	return EVP_DigestUpdate(job->readback, data, len) == 1 ? 0 : EDL_E_INTERNAL;
-}
-
-static bool start_verify(struct edl_flash_job *job, const struct edl_plan_step *s, uint64_t now)
-{
-	struct edl_fh_range r;
-
-	step_range(s, &r);
-	if (job->verify_method == EDL_CHECKED_DIGEST)
-		return issue(job, edl_fh_host_getsha256digest(job->fh, &r, now), "getsha256digest");
-	if (job->readback == NULL)
-		job->readback = EVP_MD_CTX_new();
-	if (job->readback == NULL || EVP_DigestInit_ex(job->readback, EVP_sha256(), NULL) != 1) {
-		fail_with(job, EDL_E_NOMEM, "no memory to hash the read-back of '%s'", s->label);
-		return false;
-	}
-	return issue(job, edl_fh_host_read(job->fh, &r, on_readback, job, now), "read");
-}
-
-static void run_verify(struct edl_flash_job *job, uint64_t now)
-{
-	const struct edl_plan_step *s = current_step(job);
-	uint8_t digest[32];
-	const uint8_t *got = NULL;
-
-	if (!job->command_pending) {
-		start_verify(job, s, now);
-		return;
-	}
-	enum edl_engine_status st = edl_fh_host_status(job->fh);
-	if (st == EDL_ENGINE_RUNNING)
-		return;
-	if (job->verify_method == EDL_CHECKED_DIGEST) {
-		got = st == EDL_ENGINE_DONE ? edl_fh_host_digest(job->fh) : NULL;
-		int code =
-		        st == EDL_ENGINE_DONE ? EDL_E_FH_DIGEST : edl_fh_host_error(job->fh)->code;
-		/* A programmer that cannot digest (NAK, or an ACK without one) is read
-		 * back instead, unless the options insist on the digest. */
-		if (got == NULL && (code == EDL_E_FH_NAK || code == EDL_E_FH_DIGEST) &&
-		    job->opt.verify != EDL_VERIFY_DIGEST) {
-			warn(job,
-			     "getsha256digest of '%s' gave no digest (%s): reading the range back "
-			     "instead",
-			     s->label, edl_strerror(code));
-			job->verify_method = EDL_CHECKED_READBACK;
-			start_verify(job, s, now);
-			return;
-		}
-		if (got == NULL) {
-			if (st == EDL_ENGINE_FAILED)
-				fail_fh(job);
-			else
-				fail_with(job, EDL_E_FH_DIGEST,
-				          "no digest for '%s' (LUN %u sector %s)", s->label, s->lun,
-				          s->start_sector);
-			return;
-		}
-	} else {
-		if (st == EDL_ENGINE_FAILED) {
-			fail_fh(job);
-			return;
-		}
-		unsigned int n = 0;
-		if (EVP_DigestFinal_ex(job->readback, digest, &n) != 1 || n != 32) {
-			fail_with(job, EDL_E_INTERNAL, "hashing the read-back of '%s' failed",
-			          s->label);
-			return;
-		}
-		got = digest;
-	}
-	job->command_pending = false;
-	if (memcmp(got, s->sha256, 32) != 0) {
-		char want_hex[65], got_hex[65];
-		hex(s->sha256, 32, want_hex);
-		hex(got, 32, got_hex);
-		fail_with(job, EDL_E_VERIFY_MISMATCH,
-		          "'%s' (%s) LUN %u sector %s, %" PRIu64
-		          " sectors: %s has sha256 %s, image has %s",
-		          s->label, s->filename, s->lun, s->start_sector, s->num_sectors,
-		          job->verify_method == EDL_CHECKED_DIGEST ? "device" : "read-back",
-		          got_hex, want_hex);
-		return;
-	}
-	job->step_checked = job->verify_method;
-	next_step(job);
+	job_next_step(job);
 }
 
 static void run_set_bootable(struct edl_flash_job *job, uint64_t now)
 {
 	if (!job->command_pending) {
-		issue(job, edl_fh_host_setbootable(job->fh, job->opt.bootable_lun, now),
-		      "setbootablestoragedrive");
+		job_issue(job, edl_fh_host_setbootable(job->fh, job->opt.bootable_lun, now),
+		          "setbootablestoragedrive");
 		return;
 	}
-	if (!fh_finished(job))
+	if (!job_fh_finished(job))
 		return;
-	set_stage(job, EDL_STAGE_RESET);
+	job_set_stage(job, EDL_STAGE_RESET);
 }
 
 static void run_reset(struct edl_flash_job *job, uint64_t now)
@@ -971,8 +580,8 @@ static void run_reset(struct edl_flash_job *job, uint64_t now)
 		return;
 	}
 	if (!job->command_pending) {
-		issue(job, edl_fh_host_power(job->fh, power, job->opt.final_power_delay_s, now),
-		      "power");
+		job_issue(job, edl_fh_host_power(job->fh, power, job->opt.final_power_delay_s, now),
+		          "power");
 		return;
 	}
 	if (edl_fh_host_status(job->fh) == EDL_ENGINE_RUNNING)
@@ -982,10 +591,10 @@ static void run_reset(struct edl_flash_job *job, uint64_t now)
 		/* A device that resets before its ACK reaches us has still done its work;
 		 * old programmers do not answer a power value they do not know at all. */
 		if (e->code != EDL_E_FH_TIMEOUT) {
-			fail(job, e);
+			job_fail(job, e);
 			return;
 		}
-		warn(job, "no answer to power %s; the unit is resetting", power);
+		job_warn(job, "no answer to power %s; the unit is resetting", power);
 	}
 	finish(job, restart ? EDL_FLASH_OUTCOME_REENUMERATE : EDL_FLASH_OUTCOME_FLASHED);
 }
@@ -1025,7 +634,7 @@ static const char *thousands(uint64_t v, char *buf, size_t len)
 /* The unit took no byte for progress_timeout_ms: say where it stopped. */
 static void fail_stalled(struct edl_flash_job *job)
 {
-	const struct edl_plan_step *s = current_step(job);
+	const struct edl_plan_step *s = job_current_step(job);
 	uint64_t outstanding = job->out_handed - job->out_accepted;
 	char where[EDL_ERROR_DETAIL_MAX], n1[32], n2[32];
 
@@ -1033,7 +642,8 @@ static void fail_stalled(struct edl_flash_job *job)
 		uint64_t raw = edl_fh_host_raw_sent(job->fh);
 		uint64_t at = raw > outstanding ? raw - outstanding : 0;
 		snprintf(where, sizeof(where), "at byte %s of %s of %s (LUN %" PRIu32 " sector %s)",
-		         thousands(at, n1, sizeof(n1)), thousands(step_bytes(s), n2, sizeof(n2)),
+		         thousands(at, n1, sizeof(n1)),
+		         thousands(job_step_bytes(s), n2, sizeof(n2)),
 		         s->filename[0] ? s->filename : s->label, s->lun, s->start_sector);
 	} else if (!job->in_firehose) {
 		snprintf(where, sizeof(where), "at byte %s of the programmer upload",
@@ -1045,9 +655,10 @@ static void fail_stalled(struct edl_flash_job *job)
 	}
 	/* Formatted with the code's message: "unit stopped accepting data: at byte
 	 * 3,145,728 of 4,194,304 of NON-HLOS.ubi (...), nothing taken for ..." */
-	fail_with(job, EDL_E_STALLED,
-	          "%s, nothing taken for %" PRIu32 " ms; re-seat the cable or set the unit aside",
-	          where, job->opt.progress_timeout_ms);
+	job_fail_with(job, EDL_E_STALLED,
+	              "%s, nothing taken for %" PRIu32
+	              " ms; re-seat the cable or set the unit aside",
+	              where, job->opt.progress_timeout_ms);
 }
 
 /* Runs stages until one has to wait for the device or time. */
@@ -1073,7 +684,7 @@ static void advance(struct edl_flash_job *job, uint64_t now)
 			run_configure(job, now);
 			break;
 		case EDL_STAGE_STORAGE_INFO:
-			run_storage_info(job, now);
+			job_run_storage_info(job, now);
 			break;
 		case EDL_STAGE_ERASE:
 		case EDL_STAGE_PATCH:
@@ -1083,10 +694,10 @@ static void advance(struct edl_flash_job *job, uint64_t now)
 			run_program(job, now);
 			break;
 		case EDL_STAGE_VERIFY:
-			run_verify(job, now);
+			job_run_verify(job, now);
 			break;
 		case EDL_STAGE_SET_BOOTABLE:
-			if (current_step(job) != NULL)
+			if (job_current_step(job) != NULL)
 				run_simple_step(job, now);
 			else
 				run_set_bootable(job, now);
@@ -1120,7 +731,7 @@ int edl_flash_job_feed(struct edl_flash_job *job, const uint8_t *data, size_t le
 	if (len > 0 && !job->device_spoke) {
 		job->device_spoke = true;
 		if (job->stage == EDL_STAGE_PROBE)
-			set_stage(job, EDL_STAGE_SAHARA);
+			job_set_stage(job, EDL_STAGE_SAHARA);
 	}
 	if (job->in_firehose)
 		edl_fh_host_feed(job->fh, data, len, now);
@@ -1196,9 +807,9 @@ enum edl_flash_wait edl_flash_job_deadline_reason(const struct edl_flash_job *jo
 	}
 	if (job->stage == EDL_STAGE_DRAIN)
 		return EDL_WAIT_BANNER;
-	const struct edl_plan_step *s = current_step(job);
+	const struct edl_plan_step *s = job_current_step(job);
 	if (job->stage == EDL_STAGE_PROGRAM && s != NULL &&
-	    edl_fh_host_raw_sent(job->fh) == step_bytes(s))
+	    edl_fh_host_raw_sent(job->fh) == job_step_bytes(s))
 		return EDL_WAIT_FINAL_ACK;
 	return EDL_WAIT_COMMAND;
 }
