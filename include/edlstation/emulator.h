@@ -136,7 +136,9 @@ void edl_emu_port_name(char out[16], unsigned n, unsigned hub_ports);
 
 /* Creates the testbed (in $TMPDIR: keep it short), the hubs and ports, and
  * plugs the first units. The process must be linked with libumockdev-preload.
- * Returns EDL_OK, EDL_E_USAGE (bad configuration), EDL_E_IO or EDL_E_NOMEM. */
+ * *out is the caller's (edl_emu_line_free); the configuration is read during the
+ * call only. Returns EDL_OK, EDL_E_USAGE (bad configuration), EDL_E_IO or
+ * EDL_E_NOMEM. */
 int edl_emu_line_new(struct edl_emu_line **out, const struct edl_emu_line_config *cfg,
                      struct edl_error *err);
 

@@ -176,7 +176,9 @@ struct edl_flash_progress {
 
 struct edl_flash_job;
 
-/* The options' plan and images are not copied: keep them alive until free. */
+/* Creates a job; *out is the caller's (edl_flash_job_free). The options are
+ * copied; their plan, images and log are not: keep them alive until the free.
+ * Returns EDL_OK, EDL_E_INVAL or EDL_E_NOMEM. */
 int edl_flash_job_new(struct edl_flash_job **out, const struct edl_flash_options *opt);
 void edl_flash_job_free(struct edl_flash_job *job);
 

@@ -46,6 +46,9 @@ typedef void (*edl_usb_leave_fn)(struct edl_usb *usb, libusb_device *dev, void *
 /* Budgeted bytes were released: sessions waiting for budget may go on. */
 typedef void (*edl_usb_budget_fn)(struct edl_usb *usb, void *data);
 
+/* Opens libusb on loop (which must outlive it) with a station-wide budget of
+ * in-flight OUT bytes. *out is the caller's: edl_usb_close() it once every
+ * device was closed. Returns EDL_OK, EDL_E_USB or EDL_E_NOMEM. */
 int edl_usb_new(struct edl_usb **out, uv_loop_t *loop, uint64_t inflight_budget,
                 struct edl_error *err);
 /* Starts hotplug for EDL devices; arrivals of devices already present follow
