@@ -723,6 +723,59 @@ void edl_flash_job_start(struct edl_flash_job *job, uint64_t now)
 	advance(job, now);
 }
 
+/* One whole Sahara HELLO packet (48 bytes, command 1, length 0x30). */
+static bool is_sahara_hello(const uint8_t *data, size_t len)
+{
+	return len == EDL_SAHARA_MAX_PKT && edl_sahara_get_le32(data) == EDL_SAHARA_HELLO &&
+	       edl_sahara_get_le32(data + 4) == EDL_SAHARA_MAX_PKT;
+}
+
+/*
+ * A ROM that answered DONE_RESP "pending" after our only image and then says
+ * HELLO again wants another transfer (REAL-DEVICES #1: "then a HELLO, XML or
+ * silence are all handled"): a fresh Sahara engine serves it, once; a third
+ * round is a ROM that wants an image the package does not have.
+ */
+static void sahara_again(struct edl_flash_job *job, const uint8_t *hello, size_t len, uint64_t now)
+{
+	struct edl_sahara_host_config cfg = job->opt.sahara;
+	struct edl_sahara_host *h = NULL;
+	struct edl_fh_host *fh = NULL;
+
+	if (++job->sahara_rounds > 1) {
+		job_fail_with(
+		        job, EDL_E_SAHARA_NO_IMAGE,
+		        "the boot ROM asked for another image after the programmer (DONE_RESP "
+		        "pending, then HELLO, %u times): the package's programmer is not all "
+		        "this unit loads",
+		        job->sahara_rounds);
+		return;
+	}
+	cfg.identify = false;
+	cfg.upload = true;
+	/* The programmer that was draining is not running after all: a fresh
+	 * Firehose engine waits for the next one. */
+	if (edl_sahara_host_new(&h, &cfg) != EDL_OK ||
+	    edl_fh_host_new(&fh, &job->opt.firehose) != EDL_OK) {
+		edl_sahara_host_free(h);
+		job_fail_with(job, EDL_E_NOMEM, "no memory for a second image transfer");
+		return;
+	}
+	edl_fh_host_free(job->fh);
+	job->fh = fh;
+	if (job->opt.log != NULL && job->opt.log->level >= EDL_LOG_DEBUG)
+		edl_fh_host_set_log(fh, job->opt.log);
+	job_warn(job, "the boot ROM said HELLO again after the programmer: serving its request");
+	edl_sahara_host_free(job->sahara);
+	job->sahara = h;
+	if (job->opt.log != NULL)
+		edl_sahara_host_set_log(h, job->opt.log);
+	edl_sahara_host_start(h, now);
+	job->in_firehose = false;
+	job_set_stage(job, EDL_STAGE_SAHARA);
+	edl_sahara_host_feed(h, hello, len, now);
+}
+
 int edl_flash_job_feed(struct edl_flash_job *job, const uint8_t *data, size_t len, uint64_t now)
 {
 	job->now = now;
@@ -733,10 +786,14 @@ int edl_flash_job_feed(struct edl_flash_job *job, const uint8_t *data, size_t le
 		if (job->stage == EDL_STAGE_PROBE)
 			job_set_stage(job, EDL_STAGE_SAHARA);
 	}
-	if (job->in_firehose)
+	if (job->in_firehose && job->stage == EDL_STAGE_DRAIN && !job->found_running &&
+	    is_sahara_hello(data, len)) {
+		sahara_again(job, data, len, now);
+	} else if (job->in_firehose) {
 		edl_fh_host_feed(job->fh, data, len, now);
-	else
+	} else {
 		edl_sahara_host_feed(job->sahara, data, len, now);
+	}
 	advance(job, now);
 	return job->status == EDL_ENGINE_FAILED ? job->err.code : EDL_OK;
 }

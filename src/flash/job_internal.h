@@ -25,9 +25,10 @@ struct edl_flash_job {
 	struct edl_fh_host *fh;
 	bool in_firehose;
 	bool found_running;
-	bool command_pending; /* a Firehose command of the current stage was issued */
-	bool device_spoke;    /* any byte received: the probe is over */
-	bool wrote;           /* an erase, program, patch or vendor step was issued */
+	bool command_pending;   /* a Firehose command of the current stage was issued */
+	bool device_spoke;      /* any byte received: the probe is over */
+	unsigned sahara_rounds; /* image transfers: a ROM may ask again after DONE_RESP 0 */
+	bool wrote;             /* an erase, program, patch or vendor step was issued */
 
 	size_t step; /* index into plan->steps */
 	bool step_open;

@@ -908,6 +908,46 @@ static void test_flash_nand_digest_skips_bad_blocks_like_the_write(void **state)
 	nand_verify_over_bad_block(EDL_VERIFY_DIGEST);
 }
 
+/* A ROM that says DONE_RESP "pending" after the only image and then HELLO again
+ * wants another transfer: the job answers it in Sahara, not as Firehose bytes. */
+static void test_flash_hello_after_done_resp_pending_is_answered(void **state)
+{
+	(void)state;
+	struct rig r;
+	struct edl_error err;
+	struct edl_chunk c;
+	uint64_t now = 1000;
+	uint8_t hello[EDL_SAHARA_MAX_PKT];
+
+	rig_init_profile(&r, edl_profile_find("mdm9607"), 13);
+	assert_int_equal(edl_target_new(&r.target, &r.tcfg, &err), EDL_OK);
+	assert_int_equal(edl_flash_job_new(&r.job, &r.fopt), EDL_OK);
+	edl_target_start(r.target, now);
+	edl_flash_job_start(r.job, now);
+	/* Run until the job reads the programmer's banner. */
+	for (int i = 0; i < 100000 && edl_flash_job_stage(r.job) != EDL_STAGE_DRAIN; i++) {
+		while (edl_flash_job_next_out(r.job, &c)) {
+			edl_target_feed(r.target, c.data, c.len, now);
+			edl_flash_job_out_done(r.job, c.len, now);
+		}
+		if (edl_target_next_out(r.target, &c, now))
+			edl_flash_job_feed(r.job, c.data, c.len, now);
+		else
+			now += 1;
+	}
+	assert_int_equal(edl_flash_job_stage(r.job), EDL_STAGE_DRAIN);
+	assert_true(edl_flash_job_in_firehose(r.job));
+	assert_int_equal(edl_sahara_encode_hello(hello, sizeof(hello), 2, 1, 0x400, 0),
+	                 sizeof(hello));
+	assert_int_equal(edl_flash_job_feed(r.job, hello, sizeof(hello), now), EDL_OK);
+	assert_false(edl_flash_job_in_firehose(r.job));
+	assert_int_equal(edl_flash_job_stage(r.job), EDL_STAGE_SAHARA);
+	assert_true(edl_flash_job_next_out(r.job, &c));
+	assert_int_equal(c.len, EDL_SAHARA_MAX_PKT);
+	assert_int_equal(edl_sahara_get_le32(c.data), EDL_SAHARA_HELLO_RESP);
+	rig_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -946,6 +986,7 @@ int main(void)
 	        cmocka_unit_test(test_flash_programmer_lacking_a_plan_command_is_refused),
 	        cmocka_unit_test(test_flash_nand_readback_skips_bad_blocks_like_the_write),
 	        cmocka_unit_test(test_flash_nand_digest_skips_bad_blocks_like_the_write),
+	        cmocka_unit_test(test_flash_hello_after_done_resp_pending_is_answered),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
