@@ -11,6 +11,7 @@
 #include "edlstation/station.h"
 #include "edlstation/unit.h"
 #include "edlstation/package.h"
+#include "edlstation/profile.h"
 #include "edlstation/target.h"
 
 #include <errno.h>
@@ -33,6 +34,8 @@ static void usage(FILE *f)
 	        "  --storage KIND       emmc|ufs|nand (default: from the package)\n"
 	        "  --serial HEX         the unit's chip serial (default 1a2b3c4d)\n"
 	        "  --sahara-version N   2 or 3 (default 2)\n"
+	        "  --profile NAME       a real device family (see edlstation emulate --help);\n"
+	        "                       --sahara-version given explicitly wins over it\n"
 	        "  --fault SPEC         inject a fault (repeatable): %s\n"
 	        "  --fragment MODE      whole | N (fixed N-byte reads) | random:N\n"
 	        "  --dump DIR           keep the unit's storage as DIR/lun<N>.img\n"
@@ -62,6 +65,7 @@ int edl_cli_memflash(int argc, char **argv)
 		OPT_STORAGE,
 		OPT_SERIAL,
 		OPT_SAHARA,
+		OPT_PROFILE,
 		OPT_FAULT,
 		OPT_FRAGMENT,
 		OPT_DUMP,
@@ -76,6 +80,7 @@ int edl_cli_memflash(int argc, char **argv)
 	        {"storage", required_argument, NULL, OPT_STORAGE},
 	        {"serial", required_argument, NULL, OPT_SERIAL},
 	        {"sahara-version", required_argument, NULL, OPT_SAHARA},
+	        {"profile", required_argument, NULL, OPT_PROFILE},
 	        {"fault", required_argument, NULL, OPT_FAULT},
 	        {"fragment", required_argument, NULL, OPT_FRAGMENT},
 	        {"dump", required_argument, NULL, OPT_DUMP},
@@ -94,7 +99,8 @@ int edl_cli_memflash(int argc, char **argv)
 	const char *rawprogram[MAX_LIST];
 	size_t n_rawprogram = 0;
 	struct edl_target_faults faults;
-	bool storage_set = false, verbose = false;
+	bool storage_set = false, verbose = false, sahara_set = false;
+	const struct edl_device_profile *profile = NULL;
 	enum edl_storage_kind storage = EDL_STORAGE_NAND;
 	uint64_t serial = 0x1a2b3c4d, sahara_version = 2;
 	const char *dump = NULL;
@@ -148,6 +154,15 @@ int edl_cli_memflash(int argc, char **argv)
 			if (parse_u64(optarg, 10, &sahara_version) != 0 ||
 			    (sahara_version != 2 && sahara_version != 3)) {
 				fprintf(stderr, "memflash: --sahara-version wants 2 or 3\n");
+				return EDL_EXIT_USAGE;
+			}
+			sahara_set = true;
+			break;
+		case OPT_PROFILE:
+			profile = edl_profile_find(optarg);
+			if (profile == NULL) {
+				fprintf(stderr, "memflash: unknown profile '%s'; known: %s\n",
+				        optarg, edl_profile_names());
 				return EDL_EXIT_USAGE;
 			}
 			break;
@@ -220,8 +235,18 @@ int edl_cli_memflash(int argc, char **argv)
 	scfg.verbose = verbose;
 
 	edl_target_config_default(&tcfg, plan->storage);
+	if (profile != NULL) {
+		if (profile->storage != plan->storage)
+			fprintf(stderr,
+			        "memflash: note: profile %s has %s storage, the package is for %s "
+			        "(expect a wrong-package failure)\n",
+			        profile->name, edl_storage_name(profile->storage),
+			        edl_storage_name(plan->storage));
+		edl_profile_apply(profile, &tcfg);
+	}
 	tcfg.pbl.serial = (uint32_t)serial;
-	tcfg.pbl.sahara_version = (uint32_t)sahara_version;
+	if (profile == NULL || sahara_set)
+		tcfg.pbl.sahara_version = (uint32_t)sahara_version;
 	tcfg.faults = faults;
 	tcfg.pbl.hello_consumed = faults.hello_consumed;
 	tcfg.storage.dir = dump;

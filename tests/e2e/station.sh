@@ -338,6 +338,17 @@ reset_to_edl_not_back)
 		grep -q "did not come back in EDL within 2 s of its reset to EDL: its programmer may know only a plain reset" "$OUT"
 	check "its neighbour passed" [ "$(sql "select count(*) from run where serial='1a2b3c4e' and result='pass'")" = 1 ]
 	;;
+memflash_profile)
+	# The in-memory path takes the same device profiles as the emulated line.
+	"$EDL" memflash --package "$PKG" --cache-dir "$W/cache" --profile sdx55 >"$OUT" 2>&1
+	check "sdx55 over the in-memory link: exit 0, PASS" sh -c "[ $? -eq 0 ] && grep -q 'memflash: PASS' '$OUT'"
+	"$EDL" memflash --package "$PKG" --cache-dir "$W/cache" --profile sdm845 >"$OUT" 2>&1
+	rc=$?
+	check "a NAND package on an sdm845 unit: exit 3, a wrong package" sh -c "[ $rc -eq 3 ] && grep -q 'EDL_E_WRONG_PACKAGE' '$OUT'"
+	"$EDL" memflash --package "$PKG" --profile msm0000 >"$OUT" 2>&1
+	rc=$?
+	check "an unknown profile: exit 2, the known ones named" sh -c "[ $rc -eq 2 ] && grep -q 'known: sdx55' '$OUT'"
+	;;
 identify)
 	# identify reads each unit's identity and leaves it ready: a run then flashes it.
 	timeout -s KILL 120 "$EDL" emulate --storage nand --devices 2 --sahara-version 3 -- sh -c \
