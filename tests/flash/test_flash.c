@@ -474,7 +474,8 @@ static void test_flash_failed_step_is_told_as_failed(void **state)
 /* Drives job and target like the in-memory link, but the "transport" stops
  * taking host bytes once stall_after bytes went through: the OUT transfers of
  * a unit that stopped draining its endpoint. */
-static void run_stalling(struct rig *r, uint64_t stall_after, uint64_t *end_ms)
+static void run_stalling_in(struct rig *r, uint64_t stall_after, enum edl_flash_stage stall_stage,
+                            uint64_t *end_ms)
 {
 	struct edl_error err;
 	struct edl_chunk c;
@@ -489,7 +490,8 @@ static void run_stalling(struct rig *r, uint64_t stall_after, uint64_t *end_ms)
 	     guard++) {
 		bool progress = false;
 		while (!holding && edl_flash_job_next_out(r->job, &c)) {
-			if (sent + c.len > stall_after) {
+			if (sent + c.len > stall_after ||
+			    edl_flash_job_stage(r->job) == stall_stage) {
 				holding = true; /* handed to the transport, never completed */
 				break;
 			}
@@ -517,6 +519,11 @@ static void run_stalling(struct rig *r, uint64_t stall_after, uint64_t *end_ms)
 	*end_ms = now;
 }
 
+static void run_stalling(struct rig *r, uint64_t stall_after, uint64_t *end_ms)
+{
+	run_stalling_in(r, stall_after, EDL_STAGE_DONE, end_ms);
+}
+
 static void test_flash_stalled_unit_fails_within_progress_deadline(void **state)
 {
 	(void)state;
@@ -540,6 +547,24 @@ static void test_flash_stalled_unit_fails_within_progress_deadline(void **state)
 	assert_non_null(strstr(d, "re-seat the cable or set the unit aside"));
 	/* Failed on the progress deadline, not after the 120 s final-ACK wait. */
 	assert_true(end - 1000 < 60000);
+	rig_free(&r);
+}
+
+static void test_flash_stall_during_verify_names_the_range(void **state)
+{
+	(void)state;
+	struct rig r;
+	uint64_t end = 0;
+
+	/* The unit takes the first image, then not the getsha256digest command. */
+	rig_init(&r, EDL_STORAGE_EMMC);
+	r.fopt.progress_timeout_ms = 2500;
+	run_stalling_in(&r, UINT64_MAX, EDL_STAGE_VERIFY, &end);
+	assert_int_equal(edl_flash_job_error(r.job)->code, EDL_E_STALLED);
+	assert_int_equal(edl_flash_job_failed_stage(r.job), EDL_STAGE_VERIFY);
+	assert_non_null(strstr(edl_flash_job_error(r.job)->detail,
+	                       "while verifying sbl, nothing taken for 2500 ms"));
+	assert_true(end - 1000 < 30000);
 	rig_free(&r);
 }
 
@@ -971,6 +996,7 @@ int main(void)
 	        cmocka_unit_test(test_flash_failed_step_is_told_as_failed),
 	        cmocka_unit_test(test_flash_stalled_unit_fails_within_progress_deadline),
 	        cmocka_unit_test(test_flash_stall_during_upload_names_the_upload),
+	        cmocka_unit_test(test_flash_stall_during_verify_names_the_range),
 	        cmocka_unit_test(test_flash_readback_verify_hashes_on_the_host),
 	        cmocka_unit_test(test_flash_readback_catches_corrupted_storage),
 	        cmocka_unit_test(test_flash_digest_nak_falls_back_to_readback),
