@@ -76,7 +76,12 @@ struct edl_target_faults {
 	 * has arrived (Sony's Firehose doc), then answers it. */
 	bool firehose_busy;
 	uint64_t firehose_busy_bytes; /* raw bytes still due under firehose_busy; 0 = 8 MiB */
-	uint32_t slow_final_ack_ms;   /* delay every final ACK of program by this much */
+	/* An XBL-like ROM (boot_sahara.c 2019-22) that refuses command-mode request
+	 * xbl_refuse (a client command id, 0 = none) with END_OF_IMAGE, then accepts
+	 * only RESET, after which the unit reboots into EDL. A property of the ROM:
+	 * the emulated line keeps it across reboots. */
+	uint32_t xbl_refuse;
+	uint32_t slow_final_ack_ms; /* delay every final ACK of program by this much */
 	/* Storage speed in bytes/s (0 = instant): the final ACK of a program comes no
 	 * earlier than bytes/rate after the program command arrived. */
 	uint64_t write_rate_bps;

@@ -87,6 +87,10 @@ struct edl_unit_env {
 	/* Bytes of OUT transfers this unit may keep in flight (its fair share of the
 	 * station's budget); NULL: no limit but `inflight`. */
 	uint64_t (*out_share)(void *data);
+	/* Command-mode requests not to ask a unit with this iProduct serial (bit n =
+	 * client command n): ones its ROM refused before it had to be reset (XBL:
+	 * after a refusal only RESET is accepted). NULL: ask everything. */
+	uint32_t (*skip_exec)(const char *usb_serial, void *data);
 	edl_unit_act_fn act;
 	void *data;
 	/* Every line of the job and of the unit (the transcript); NULL: none. */
@@ -135,6 +139,8 @@ bool edl_unit_closed(const struct edl_unit *u);
  * running programmer sent reset_to_edl, or a ROM that takes only a reset): the
  * station expects the serial back. */
 bool edl_unit_reset_to_edl(const struct edl_unit *u);
+/* The command-mode requests its ROM refused before that reset (bit n = n). */
+uint32_t edl_unit_refused_exec(const struct edl_unit *u);
 /* The current (or last) run's id; 0 before the first. */
 int64_t edl_unit_run_id(const struct edl_unit *u);
 int edl_unit_attempts(const struct edl_unit *u);

@@ -184,6 +184,8 @@ static void merge_faults(struct edl_target_faults *dst, const struct edl_target_
 	dst->firehose_stale_output |= src->firehose_stale_output;
 	dst->silent |= src->silent;
 	dst->hello_consumed |= src->hello_consumed;
+	if (src->xbl_refuse)
+		dst->xbl_refuse = src->xbl_refuse;
 	dst->corrupt |= src->corrupt;
 	if (src->nak_command[0]) {
 		memcpy(dst->nak_command, src->nak_command, sizeof(dst->nak_command));
@@ -493,8 +495,11 @@ static void unit_leave(struct edl_emu_line *line, struct unit *u, uint64_t now, 
 /* A unit reset to EDL reboots: off the bus now, back with a fresh HELLO later. */
 static void unit_reboot(struct edl_emu_line *line, struct unit *u, uint64_t now)
 {
+	uint32_t xbl_refuse = u->faults.xbl_refuse; /* the ROM's, not a passing fault */
+
 	unit_power_off(line, u);
 	memset(&u->faults, 0, sizeof(u->faults));
+	u->faults.xbl_refuse = xbl_refuse;
 	u->replug_at = now + (uint64_t)(line->cfg.reboot_delay * 1000.0) + 1;
 	note(line, "%s: unit %08x reboots into EDL", u->port->name, u->serial);
 }

@@ -35,7 +35,7 @@ void returns_close(struct station *st, uv_close_cb cb)
 }
 
 void returns_expect(struct station *st, const char *serial, const char *port, const char *label,
-                    int slot, int64_t run_id)
+                    int slot, int64_t run_id, uint32_t refused_exec)
 {
 	struct station_return *r;
 
@@ -50,10 +50,44 @@ void returns_expect(struct station *st, const char *serial, const char *port, co
 	snprintf(r->label, sizeof(r->label), "%s", label);
 	r->slot = slot;
 	r->run_id = run_id;
+	r->refused_exec = refused_exec;
 	r->deadline =
 	        edl_clock_ms() + (uint64_t)st->cfg->reset_delay_s * 1000 + st->cfg->reenumerate_ms;
 	if (!uv_is_active((uv_handle_t *)&st->returns_timer))
 		uv_timer_start(&st->returns_timer, on_tick, RETURNS_TICK_MS, RETURNS_TICK_MS);
+}
+
+/* The request that made the ROM take only a reset is not asked again, or the
+ * unit would be reset for ever. */
+uint32_t returns_skip_exec(const char *usb_serial, void *data)
+{
+	struct session *me = data;
+
+	for (size_t i = 0; i < me->st->n_returns; i++)
+		if (strcmp(me->st->returns[i].serial, usb_serial) == 0)
+			return me->st->returns[i].refused_exec;
+	for (size_t i = 0; i < me->st->n_refusals; i++)
+		if (strcmp(me->st->refusals[i].serial, usb_serial) == 0)
+			return me->st->refusals[i].mask;
+	return 0;
+}
+
+/* Remembers a returned unit's refusals (a ring: the oldest is forgotten). */
+static void keep_refusal(struct station *st, const struct station_return *r)
+{
+	const size_t cap = sizeof(st->refusals) / sizeof(st->refusals[0]);
+
+	if (r->refused_exec == 0)
+		return;
+	for (size_t i = 0; i < st->n_refusals; i++) {
+		if (strcmp(st->refusals[i].serial, r->serial) == 0) {
+			st->refusals[i].mask |= r->refused_exec;
+			return;
+		}
+	}
+	size_t i = st->n_refusals < cap ? st->n_refusals++ : st->refusals_next++ % cap;
+	snprintf(st->refusals[i].serial, sizeof(st->refusals[i].serial), "%s", r->serial);
+	st->refusals[i].mask = r->refused_exec;
 }
 
 bool returns_arrived(struct station *st, const char *serial)
@@ -61,6 +95,7 @@ bool returns_arrived(struct station *st, const char *serial)
 	for (size_t i = 0; i < st->n_returns; i++) {
 		if (strcmp(st->returns[i].serial, serial) != 0)
 			continue;
+		keep_refusal(st, &st->returns[i]);
 		st->returns[i] = st->returns[--st->n_returns];
 		return true;
 	}

@@ -78,7 +78,7 @@ void station_session_ended(struct station *st, struct session *s)
 	st->active--;
 	if (s->unit != NULL && edl_unit_reset_to_edl(s->unit))
 		returns_expect(st, edl_unit_serial(s->unit), s->port, s->slot_label, s->slot,
-		               edl_unit_run_id(s->unit));
+		               edl_unit_run_id(s->unit), edl_unit_refused_exec(s->unit));
 	struct slot_view *v = view_slot(st, s->port, s->slot_label);
 	if (v != NULL)
 		v->active = false;
@@ -357,6 +357,7 @@ int edl_station_run(const struct edl_station_config *cfg, struct edl_station_sum
 	st.env.wall_offset_ms = edl_store_time_now_ms() - (int64_t)edl_clock_ms();
 	st.env.serial_owner = serial_owner;
 	st.env.out_share = out_share;
+	st.env.skip_exec = returns_skip_exec;
 	uv_loop_init(&loop);
 	st.start_ms = edl_clock_ms();
 	if (!cfg->identify_only) {

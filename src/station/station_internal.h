@@ -72,7 +72,8 @@ struct station_return {
 	char port[32];
 	char label[32];
 	int slot;
-	int64_t run_id; /* the interrupted run */
+	int64_t run_id;        /* the interrupted run */
+	uint32_t refused_exec; /* command-mode requests its ROM refused (not asked again) */
 	uint64_t deadline;
 };
 
@@ -107,6 +108,12 @@ struct station {
 	/* Units reset to EDL that are expected back (returns.c). */
 	struct station_return returns[EDL_STATION_MAX_PORTS];
 	size_t n_returns;
+	/* What units that came back had refused, by serial: not asked again. */
+	struct {
+		char serial[24];
+		uint32_t mask;
+	} refusals[EDL_STATION_MAX_PORTS];
+	size_t n_refusals, refusals_next;
 	uv_timer_t returns_timer;
 	/* Devices waiting for a free session (concurrency limit). */
 	libusb_device *waiting[EDL_STATION_MAX_PORTS];
@@ -130,7 +137,10 @@ void station_count_finished(struct station *st, enum edl_store_result r);
 void returns_init(struct station *st);
 void returns_close(struct station *st, uv_close_cb cb);
 void returns_expect(struct station *st, const char *serial, const char *port, const char *label,
-                    int slot, int64_t run_id);
+                    int slot, int64_t run_id, uint32_t refused_exec);
+/* What not to ask the returning unit with this serial in command mode (data: the
+ * asking session). */
+uint32_t returns_skip_exec(const char *usb_serial, void *data);
 /* The unit with this serial is back: true when one was expected. */
 bool returns_arrived(struct station *st, const char *serial);
 

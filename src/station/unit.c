@@ -93,7 +93,8 @@ struct edl_unit {
 	struct edl_flash_job *job;
 	int attempt;
 	int64_t run_id, prev_run_id;
-	bool reset_to_edl; /* closed to come back as a new device */
+	bool reset_to_edl;     /* closed to come back as a new device */
+	uint32_t refused_exec; /* before that reset, its ROM refused these (bit n = n) */
 	uint64_t attempt_start;
 
 	/* Transfers. OUT transfers complete in submission order (one endpoint). */
@@ -696,6 +697,8 @@ static void start_attempt(struct edl_unit *u, uint64_t now)
 	}
 	record_start(u, now);
 	edl_unit_job_options(&o, u->cfg, plan, u->env->image, u->attempt, u->usb_serial[0] != '\0');
+	if (u->env->skip_exec != NULL && u->usb_serial[0] != '\0')
+		o.sahara.skip_exec_mask = u->env->skip_exec(u->usb_serial, u->env->data);
 	o.on_event = on_job_event;
 	o.event_data = u;
 	o.log = &u->log;
@@ -783,6 +786,9 @@ static void attempt_over(struct edl_unit *u, uint64_t now)
 				        "command-mode request); unit reset to come back in EDL "
 				        "(continues as a new session)");
 			u->reset_to_edl = true;
+			const struct edl_sahara_identity *id = edl_flash_job_identity(job);
+			if (id != NULL && id->refused_exec != 0 && id->refused_exec < 32)
+				u->refused_exec = 1u << id->refused_exec;
 			show(u, "reset-to-edl", "%s", why.detail);
 			/* Not a unit result: the unit comes back and is flashed then. */
 			record_finish(u, EDL_RESULT_INTERRUPTED, "probe", &why, false, now);
@@ -1222,6 +1228,10 @@ bool edl_unit_reset_to_edl(const struct edl_unit *u)
 int64_t edl_unit_run_id(const struct edl_unit *u)
 {
 	return u->run_id;
+}
+uint32_t edl_unit_refused_exec(const struct edl_unit *u)
+{
+	return u->refused_exec;
 }
 bool edl_unit_closed(const struct edl_unit *u)
 {

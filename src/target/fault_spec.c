@@ -45,7 +45,9 @@ const char *edl_target_fault_kinds(void)
 	return "firehose-running, firehose-stale, firehose-busy[=BYTES] (programmer running "
 	       "inside a program's raw data, BYTES still due, default 8M), silent, hello-consumed, "
 	       "unplug-at=BYTES, stall-at=BYTES (OUT endpoint stops draining after BYTES), "
-	       "nak=COMMAND[:N], corrupt, payload-max=BYTES, slow-ack=MS, write-rate=BYTES_PER_S";
+	       "nak=COMMAND[:N], corrupt, payload-max=BYTES, slow-ack=MS, write-rate=BYTES_PER_S, "
+	       "xbl-refuse=CMD (the ROM refuses command-mode request CMD, then takes only RESET "
+	       "and reboots into EDL)";
 }
 
 int edl_target_fault_parse(struct edl_target_faults *f, const char *spec, struct edl_error *err)
@@ -77,6 +79,10 @@ int edl_target_fault_parse(struct edl_target_faults *f, const char *spec, struct
 		if (parse_bytes(arg, &v) != EDL_OK || v == 0)
 			goto bad_arg;
 		f->stall_at_bytes = v;
+	} else if (strcmp(kind, "xbl-refuse") == 0 && arg) {
+		if (parse_bytes(arg, &v) != EDL_OK || v == 0 || v > 31)
+			goto bad_arg;
+		f->xbl_refuse = (uint32_t)v;
 	} else if (strcmp(kind, "silent") == 0 && !arg) {
 		f->silent = true;
 	} else if (strcmp(kind, "hello-consumed") == 0 && !arg) {

@@ -71,6 +71,10 @@ int edl_target_new(struct edl_target **out, const struct edl_target_config *cfg,
 	} else {
 		struct edl_pbl_config pc = cfg->pbl;
 		pc.hello_consumed = pc.hello_consumed || t->faults.hello_consumed;
+		if (t->faults.xbl_refuse != 0) {
+			pc.quirks.refuse_exec_mask |= 1u << t->faults.xbl_refuse;
+			pc.quirks.refusal_needs_reset = true;
+		}
 		rc = edl_pbl_new(&t->pbl, &pc);
 		if (rc != EDL_OK) {
 			rc = edl_error_set(err, rc == EDL_E_INVAL ? EDL_E_CONFIG : rc,
@@ -182,7 +186,8 @@ bool edl_target_next_out(struct edl_target *t, struct edl_chunk *out, uint64_t n
 	if (t->pbl != NULL && edl_pbl_next_out(t->pbl, out))
 		return true;
 	if (t->state == EDL_TARGET_SAHARA && edl_pbl_state(t->pbl) == EDL_PBL_RESET) {
-		t->state = EDL_TARGET_RESET;
+		/* A unit held in EDL (the xbl-refuse fault's) reboots into it. */
+		t->state = t->faults.xbl_refuse != 0 ? EDL_TARGET_RESET_TO_EDL : EDL_TARGET_RESET;
 		return false;
 	}
 	if (t->state != EDL_TARGET_FIREHOSE)

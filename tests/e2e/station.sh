@@ -338,6 +338,16 @@ reset_to_edl_not_back)
 		grep -q "did not come back in EDL within 2 s of its reset to EDL: its programmer may know only a plain reset" "$OUT"
 	check "its neighbour passed" [ "$(sql "select count(*) from run where serial='1a2b3c4e' and result='pass'")" = 1 ]
 	;;
+xbl_refusal)
+	# An XBL-like ROM refuses the PK hash request and then takes only RESET: the unit
+	# is reset, comes back, and is not asked that request again (else: reset for ever).
+	station --devices 1 --fault 1-1.1:xbl-refuse=3 --dump "$W/dump" -- --count 1 --reset-delay 0
+	check "exit 0" [ "$rc" -eq 0 ]
+	check "one interrupted run (the reset), then a pass" \
+		[ "$(sql "select group_concat(result, ',') from (select result from run order by id)")" = "interrupted,pass" ]
+	check "the operator saw it come back" grep -q "back: unit 1a2b3c4d is back after its reset to EDL" "$OUT"
+	check "dumps match" dumps_match "$W/dump" 1
+	;;
 memflash_profile)
 	# The in-memory path takes the same device profiles as the emulated line.
 	"$EDL" memflash --package "$PKG" --cache-dir "$W/cache" --profile sdx55 >"$OUT" 2>&1

@@ -585,6 +585,11 @@ static void test_target_fault_specs_busy_and_stall(void **state)
 	assert_non_null(strstr(err.detail, "firehose-busy=x"));
 	assert_non_null(strstr(edl_target_fault_kinds(), "firehose-busy[=BYTES]"));
 	assert_non_null(strstr(edl_target_fault_kinds(), "stall-at=BYTES"));
+	assert_int_equal(edl_target_fault_parse(&f, "xbl-refuse=3", &err), EDL_OK);
+	assert_int_equal(f.xbl_refuse, 3);
+	assert_int_equal(edl_target_fault_parse(&f, "xbl-refuse=0", &err), EDL_E_INVAL);
+	assert_int_equal(edl_target_fault_parse(&f, "xbl-refuse=32", &err), EDL_E_INVAL);
+	assert_non_null(strstr(edl_target_fault_kinds(), "xbl-refuse=CMD"));
 }
 
 static void test_target_rejects_bad_configuration(void **state)
