@@ -21,7 +21,7 @@
  * or, from programmers that accept any MemoryName, the first storage access
  * (REAL-DEVICES.md §5.3; edl retries the next memory type on exactly these).
  */
-const char *job_storage_refusal(const char *text)
+static const char *job_storage_refusal(const char *text)
 {
 	static const char *const texts[] = {
 	        "Not support configure MemoryName",

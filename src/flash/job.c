@@ -92,7 +92,8 @@ void job_emit(struct edl_flash_job *job, struct edl_flash_event *ev)
 	job->opt.on_event(ev, job->opt.event_data);
 }
 
-void job_emit_text(struct edl_flash_job *job, enum edl_flash_event_kind kind, const char *text)
+static void job_emit_text(struct edl_flash_job *job, enum edl_flash_event_kind kind,
+                          const char *text)
 {
 	struct edl_flash_event ev = {.kind = kind, .text = text};
 	job_emit(job, &ev);
@@ -139,7 +140,7 @@ void job_set_stage(struct edl_flash_job *job, enum edl_flash_stage stage)
 	job_emit(job, &ev);
 }
 
-uint64_t job_step_bytes(const struct edl_plan_step *s)
+static uint64_t job_step_bytes(const struct edl_plan_step *s)
 {
 	return s->kind == EDL_STEP_PROGRAM ? s->num_sectors * s->sector_size : 0;
 }
@@ -280,7 +281,7 @@ bool job_issue(struct edl_flash_job *job, int rc, const char *what)
 
 /* Whether the pending Firehose command finished: true = go on, false = wait
  * (or failed: the job status says which). */
-bool job_fh_finished(struct edl_flash_job *job)
+static bool job_fh_finished(struct edl_flash_job *job)
 {
 	switch (edl_fh_host_status(job->fh)) {
 	case EDL_ENGINE_RUNNING:

@@ -54,7 +54,6 @@ struct edl_flash_job {
 
 /* job.c: events, stages, failures, commands. */
 void job_emit(struct edl_flash_job *job, struct edl_flash_event *ev);
-void job_emit_text(struct edl_flash_job *job, enum edl_flash_event_kind kind, const char *text);
 /* Logged at WARN and told as a WARNING event (the run record keeps it). */
 void job_warn(struct edl_flash_job *job, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));
@@ -63,21 +62,15 @@ void job_fail(struct edl_flash_job *job, const struct edl_error *cause);
 void job_fail_with(struct edl_flash_job *job, int code, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 const struct edl_plan_step *job_current_step(const struct edl_flash_job *job);
-uint64_t job_step_bytes(const struct edl_plan_step *s);
 void job_step_range(const struct edl_plan_step *s, struct edl_fh_range *r);
 /* Starting a command: a refusal by the engine is a bug or bad input, never a wait. */
 bool job_issue(struct edl_flash_job *job, int rc, const char *what);
-/* Whether the pending Firehose command finished: true = go on, false = wait
- * (or failed: the job status says which). */
-bool job_fh_finished(struct edl_flash_job *job);
 /* Whether the programmer's banner listed fn: 1 yes, 0 no, -1 no list seen. */
 int job_programmer_lists(const struct edl_flash_job *job, const char *fn);
 void job_next_step(struct edl_flash_job *job);
 void job_start_plan(struct edl_flash_job *job);
 
 /* fit.c */
-/* The real text with which a programmer refused a storage type, or NULL. */
-const char *job_storage_refusal(const char *text);
 /* Fails with the Firehose engine's error; a storage refusal is a wrong package. */
 void job_fail_fh(struct edl_flash_job *job);
 /* False (after failing the job) when the programmer lacks a command the plan needs. */
