@@ -23,18 +23,8 @@ DB=$W/results.db
 OUT=$W/out.txt
 fails=0
 
-fail() {
-	echo "FAIL: $*"
-	echo "---- output (last 40 lines)"
-	tail -40 "$OUT" 2>/dev/null
-	fails=$((fails + 1))
-}
-check() { # check DESCRIPTION COMMAND...
-	local what=$1
-	shift
-	if "$@"; then echo "ok: $what"; else fail "$what"; fi
-}
-sql() { sqlite3 -batch -noheader "$DB" "$1"; }
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
 
 "$EDL" mkpackage "$PKG" --size 16 >/dev/null || { echo "FAIL: mkpackage"; exit 1; }
 

@@ -22,18 +22,8 @@ DB=$W/results.db
 OUT=$W/out.txt
 fails=0
 
-fail() {
-	echo "FAIL: $*"
-	echo "---- station output (last 40 lines)"
-	tail -40 "$OUT" 2>/dev/null
-	fails=$((fails + 1))
-}
-check() { # check DESCRIPTION COMMAND...
-	local what=$1
-	shift
-	if "$@"; then echo "ok: $what"; else fail "$what"; fi
-}
-sql() { sqlite3 -batch -noheader "$DB" "$1"; }
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
 
 if [ -n "$PROFILE" ]; then
 	# "  sdx55     summary; nand, 4096-byte sectors, write-rate 5.0 MB/s"
