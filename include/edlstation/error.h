@@ -35,6 +35,7 @@
 	XX(EDL_E_UNKNOWN_MODE, -102, "device answered in no protocol we know")                    \
 	XX(EDL_E_STALLED, -103, "unit stopped accepting data")                                    \
 	XX(EDL_E_WRONG_PACKAGE, -104, "package does not fit this unit")                           \
+	XX(EDL_E_NOT_RECORDED, -105, "unit flashed, but its result is NOT RECORDED")              \
 	/* Sahara */                                                                              \
 	XX(EDL_E_SAHARA_TRUNCATED, -200, "Sahara packet truncated")                               \
 	XX(EDL_E_SAHARA_LENGTH, -201, "Sahara packet length field does not match the bytes read") \
@@ -71,6 +72,7 @@
 	XX(EDL_E_PKG_GEOMETRY, -410, "sectors outside the device geometry")                       \
 	XX(EDL_E_PKG_CACHE, -411, "hash cache unreadable or unwritable")                          \
 	XX(EDL_E_PKG_XML_UNSAFE, -412, "XML with a DTD or entities refused")                      \
+	XX(EDL_E_PKG_CHANGED, -413, "package changed under the station")                          \
 	/* USB and station */                                                                     \
 	XX(EDL_E_USB, -500, "USB error")                                                          \
 	XX(EDL_E_USB_GONE, -501, "device was unplugged")                                          \
@@ -84,6 +86,8 @@
 	XX(EDL_E_DB_CORRUPT, -602, "database is corrupt")                                         \
 	XX(EDL_E_DB_SCHEMA, -603, "database schema is newer than this program")                   \
 	XX(EDL_E_DB_OLD, -604, "database schema is older than this program")                      \
+	XX(EDL_E_DB_FULL, -605, "database disk is full")                                          \
+	XX(EDL_E_DB_LOCKED, -606, "database is another station's")                                \
 	/* emulated target */                                                                     \
 	XX(EDL_E_TARGET, -700, "emulated device error")                                           \
 	XX(EDL_E_TARGET_NOT_ERASED, -701, "NAND page is not erased")                              \
@@ -100,6 +104,43 @@ const char *edl_strerror(int code);
 
 /* Stable name of a code, e.g. "EDL_E_SAHARA_TRUNCATED"; never NULL. */
 const char *edl_error_name(int code);
+
+/*
+ * Failure classes: every code belongs to exactly one, and each class carries the
+ * sentence an operator acts on (src/core/error_class.c; a test walks the whole
+ * table). Names are stable: they are recorded with each run and filtered on.
+ */
+#define EDL_ERROR_CLASS_TABLE(XX)                                                   \
+	XX(EDL_CLASS_NONE, "none", "nothing to do")                                 \
+	XX(EDL_CLASS_RESEAT, "reseat",                                              \
+	   "re-seat the cable (or try another port) and put the unit back")         \
+	XX(EDL_CLASS_POWER_CYCLE, "power-cycle",                                    \
+	   "power-cycle the unit (unplug it, hold it off for 5 s) and put it back") \
+	XX(EDL_CLASS_RMA, "rma", "set the unit aside for RMA")                      \
+	XX(EDL_CLASS_WRONG_PACKAGE, "wrong-package",                                \
+	   "check the package: it does not fit this unit")                          \
+	XX(EDL_CLASS_WRONG_PROGRAMMER, "wrong-programmer",                          \
+	   "check the programmer: this unit refused it (secure-boot key or chip)")  \
+	XX(EDL_CLASS_STATION, "station",                                            \
+	   "station fault: call the line technician (the unit itself may be fine)")
+
+enum edl_error_class {
+#define EDL_XX_CLASS_ENUM(sym, name, action) sym,
+	EDL_ERROR_CLASS_TABLE(EDL_XX_CLASS_ENUM)
+#undef EDL_XX_CLASS_ENUM
+	        EDL_CLASS_COUNT
+};
+
+/* The class of a code (EDL_CLASS_NONE for EDL_OK only; an unknown code is
+ * EDL_CLASS_STATION). */
+enum edl_error_class edl_error_class(int code);
+/* "reseat", "power-cycle", ...; never NULL. */
+const char *edl_error_class_name(enum edl_error_class cls);
+/* The class of a stored name; -1 when none matches. */
+int edl_error_class_parse(const char *name);
+/* The operator's sentence for a code: its class's, sharpened for a few codes
+ * ("power-cycle the unit", "free space on the results disk"); never NULL. */
+const char *edl_error_action(int code);
 
 /* Maps an errno value (positive) to our code. */
 int edl_error_from_errno(int err);

@@ -62,7 +62,20 @@ struct edl_station_config {
 	 * its programmer knew only a plain reset, or it is dead (default 20000). */
 	uint32_t reenumerate_ms;
 	enum edl_running_policy running;
-	unsigned inflight; /* OUT transfers in flight per device, 1..8 */
+	/* [store] */
+	uint64_t min_free_mb;    /* min_free_mb: reserve on the database's filesystem (64) */
+	uint32_t store_retry_ms; /* retry_ms: kept results retried this often (1000) */
+	/* [line] when to stop taking new units */
+	unsigned stop_after;    /* stop_after: the same failure class this many units in a row (3; 0
+	                           off) */
+	unsigned stop_slots;    /* stop_slots: ... on this many different slots within
+	                           stop_window_s (4; 0 off) */
+	uint32_t stop_window_s; /* stop_window_s (60) */
+	bool resume_auto;       /* resume = auto|operator: a line stopped by the store resumes
+	                           by itself once it writes again (auto, default); stops for a
+	                           failure class always wait for the operator (key or SIGUSR1) */
+	bool dry_run;           /* run --dry-run: load, open, list devices, flash nothing */
+	unsigned inflight;      /* OUT transfers in flight per device, 1..8 */
 	bool zlp; /* zero-length packet after full-packet writes (ZlpAwareHost); off for chips that
 	             break on it */
 	uint64_t usbfs_budget; /* bytes in flight station-wide */
@@ -91,8 +104,9 @@ const struct edl_station_port *edl_station_config_port(const struct edl_station_
 struct edl_station_summary {
 	unsigned finished; /* units with a final result (pass or fail) */
 	unsigned passed;
-	unsigned failed;      /* a failed commit counts here: it was not shown as PASS */
-	unsigned interrupted; /* stopped by a signal (not finished) */
+	unsigned failed;       /* a failed commit counts here: it was not shown as PASS */
+	unsigned interrupted;  /* stopped by a signal (not finished) */
+	unsigned not_recorded; /* flashed, result not committed (station faults; in failed too) */
 };
 
 /*

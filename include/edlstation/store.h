@@ -33,7 +33,7 @@
 #include "edlstation/plan.h"
 
 /* The schema version this program writes (PRAGMA user_version). */
-#define EDL_STORE_SCHEMA_VERSION 3
+#define EDL_STORE_SCHEMA_VERSION 4
 
 /* ---- results ---------------------------------------------------------------------------- */
 
@@ -85,6 +85,7 @@ struct edl_store_run_start {
 	const char *station;      /* required: a name recorded with edl_store_writer_station() */
 	const char *package_hash; /* manifest hash recorded with edl_store_writer_package() */
 	int slot;                 /* station slot number */
+	const char *slot_label;   /* the port map's label ("A3"); NULL: the port path (v4) */
 	const char *port;         /* USB port path, e.g. "1-1.3" */
 	int attempt;              /* 1 for the first try of this unit in this session */
 	int64_t retry_of;         /* run id this run retries, 0 when none */
@@ -107,7 +108,8 @@ struct edl_store_run_end {
 	int64_t run_id;
 	enum edl_store_result result; /* PASS, FAIL or INTERRUPTED */
 	const char *stage;            /* session state where it failed, NULL on pass */
-	int error_code;               /* an EDL_E_* code; stored by name; 0 on pass */
+	int error_code;               /* an EDL_E_* code; stored by name; 0 on pass. Its
+	                                 class (edl_error_class) is stored beside it (v4) */
 	const char *message;          /* the human sentence for a failure */
 	int64_t end_ms;
 	uint64_t bytes_written;
@@ -134,6 +136,7 @@ enum edl_store_op {
 	EDL_STORE_OP_RUN_START,
 	EDL_STORE_OP_RUN_IDENTIFY,
 	EDL_STORE_OP_RUN_FINISH,
+	EDL_STORE_OP_RUN_PROGRESS,
 };
 
 /* The outcome of one queued operation, valid during the callback only. */
@@ -142,7 +145,23 @@ struct edl_store_done {
 	int64_t run_id;     /* the run the operation recorded, 0 for others */
 	int code;           /* EDL_OK: committed durably */
 	const char *detail; /* sentence for a failure, "" on success */
+	/* code != EDL_OK but the operation is kept (in memory and in the journal
+	 * <db>.pending, fsynced) and will be committed once the store can write
+	 * again: nothing is lost, but it is NOT RECORDED yet. */
+	bool kept;
 };
+
+/* Whether the writer can commit, reported on the caller's side (as completions)
+ * each time it changes, and once at open. */
+struct edl_store_state {
+	bool writable;      /* commits succeed and free space is above the reserve */
+	int code;           /* EDL_OK, or why not (EDL_E_DB_FULL, EDL_E_IO, ...) */
+	const char *detail; /* names the file and the remedy ("free space on /var/...") */
+	size_t kept;        /* operations kept uncommitted (memory + journal) */
+	uint64_t recovered; /* kept operations committed by this change (writable again) */
+};
+
+typedef void (*edl_store_state_fn)(const struct edl_store_state *state, void *data);
 
 /* Called on the caller's side (see the options) once the operation's transaction
  * has committed or failed. May enqueue more operations; must not close the writer. */
@@ -156,6 +175,12 @@ struct edl_store_writer_options {
 	struct uv_loop_s *loop;
 	unsigned max_batch; /* operations per transaction; 0: 2048 */
 	int64_t now_ms;     /* wall clock used for recovery; 0: the real clock */
+	/* Free space the database's filesystem must keep ([store] min_free_mb); the
+	 * writer is not writable below it. 0: no reserve. */
+	uint64_t min_free_bytes;
+	uint32_t retry_ms;           /* retry kept operations this often; 0: 1000 */
+	edl_store_state_fn on_state; /* NULL: not told */
+	void *state_data;
 };
 
 /*
@@ -201,6 +226,28 @@ int edl_store_writer_run_identify(struct edl_store_writer *w, int64_t run_id,
  * callback with code EDL_OK means the result is on disk. */
 int edl_store_writer_run_finish(struct edl_store_writer *w, const struct edl_store_run_end *end,
                                 edl_store_done_fn cb, void *data);
+
+/* Persists how far a running run has come (stage, bytes so far, time of the
+ * last progress), so that an interrupted run says where it stopped. Cheap: the
+ * station calls it on a stage change and at most every few seconds per unit;
+ * a later progress for the same run replaces a queued one. */
+struct edl_store_progress {
+	int64_t run_id;
+	const char *stage;
+	uint64_t bytes_done;
+	uint64_t bytes_total;
+	int64_t at_ms;
+};
+int edl_store_writer_run_progress(struct edl_store_writer *w, const struct edl_store_progress *p,
+                                  edl_store_done_fn cb, void *data);
+
+/* Free bytes on the database's filesystem now (statvfs, cheap: call before each
+ * unit), and whether that is above the reserve. EDL_OK or EDL_E_IO. */
+int edl_store_writer_space(struct edl_store_writer *w, uint64_t *free_bytes, bool *above_reserve,
+                           struct edl_error *err);
+
+/* The current state (as on_state last reported it). */
+void edl_store_writer_state(struct edl_store_writer *w, struct edl_store_state *out);
 
 /* Blocks until at most max_pending operations are queued or being written, then
  * delivers the completions that are ready on the calling thread. For the CLI,

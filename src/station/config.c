@@ -35,6 +35,12 @@ void edl_station_config_default(struct edl_station_config *cfg)
 	cfg->final_ack_timeout_ms = 120000;
 	cfg->digest_timeout_ms = 60000;
 	cfg->grace_s = 30;
+	cfg->min_free_mb = 64;
+	cfg->store_retry_ms = 1000;
+	cfg->stop_after = 3;
+	cfg->stop_slots = 4;
+	cfg->stop_window_s = 60;
+	cfg->resume_auto = true;
 }
 
 const struct edl_station_port *edl_station_config_port(const struct edl_station_config *cfg,
@@ -243,6 +249,32 @@ static int on_key(void *data, const char *section, const char *name, const char 
 		else if (!strcmp(name, "reenumerate_ms"))
 			U32(reenumerate_ms, 100, 3600000);
 		else
+			return bad(l, section, name, "unknown key");
+	} else if (!strcmp(section, "store")) {
+		if (!strcmp(name, "min_free_mb")) {
+			if (get_u64(value, 0, 1u << 30, &x) != 0)
+				return bad(l, section, name, "wants a whole number of MiB");
+			cfg->min_free_mb = x;
+		} else if (!strcmp(name, "retry_ms")) {
+			U32(store_retry_ms, 10, 600000);
+		} else {
+			return bad(l, section, name, "unknown key");
+		}
+	} else if (!strcmp(section, "line")) {
+		if (!strcmp(name, "stop_after"))
+			U32(stop_after, 0, 100000);
+		else if (!strcmp(name, "stop_slots"))
+			U32(stop_slots, 0, 1024);
+		else if (!strcmp(name, "stop_window_s"))
+			U32(stop_window_s, 1, 86400);
+		else if (!strcmp(name, "resume")) {
+			if (!strcmp(value, "auto"))
+				cfg->resume_auto = true;
+			else if (!strcmp(value, "operator"))
+				cfg->resume_auto = false;
+			else
+				return bad(l, section, name, "wants auto or operator");
+		} else
 			return bad(l, section, name, "unknown key");
 	} else {
 		return bad(l, section, name, "unknown section");

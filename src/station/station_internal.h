@@ -55,6 +55,17 @@ struct session {
 	uint64_t bytes_done, bytes_total;
 };
 
+/* What a slot shows, from the port map's order (view_init makes one per mapped
+ * port, empty until a unit comes; unmapped ports are appended as they appear). */
+enum slot_state {
+	SLOT_IDLE = 0,     /* no unit, or the last one taken away */
+	SLOT_RUNNING,      /* a unit is being flashed */
+	SLOT_PASS,         /* the last unit passed (committed) */
+	SLOT_FAIL,         /* the last unit failed: reason and action kept until the next unit */
+	SLOT_OPERATOR,     /* needs the operator now (power-cycle, re-seat, set aside) */
+	SLOT_NOT_RECORDED, /* flashed, result not committed yet (store fault) */
+};
+
 struct slot_view {
 	char port[32];
 	char label[32];
@@ -64,7 +75,28 @@ struct slot_view {
 	uint64_t bytes_done, bytes_total;
 	uint64_t start_ms, end_ms;
 	bool active;
+	enum slot_state state;
+	int64_t run_id;
+	int error_code;           /* last failure's code (0: none) */
+	enum edl_error_class cls; /* its class */
+	char reason[256];         /* last failure in words (escaped when drawn) */
+	char action[200];         /* what the operator does (edl_error_action) */
 };
+
+/* A failure for the sticky list under the board. */
+struct view_failure {
+	char label[32];
+	char serial[16];
+	char stage[24];
+	char reason[256];
+	char action[200];
+	enum edl_error_class cls;
+	int error_code;
+	int64_t run_id;
+	uint64_t at_ms;
+};
+
+#define VIEW_FAILURES 64 /* kept for the end summary; the board shows the last few */
 
 /* A unit reset to come back in EDL (returns.c). */
 struct station_return {
@@ -96,7 +128,16 @@ struct station {
 	uv_timer_t grace;
 	uv_timer_t view_timer;
 	uint64_t start_ms;
-	unsigned finished, passed, failed, interrupted;
+	unsigned finished, passed, failed, interrupted, not_recorded;
+	/* The line stop (policy.c decides, station.c applies, view.c shows). */
+	bool line_stopped;
+	bool line_stop_by_store; /* stopped because results cannot be written */
+	char line_reason[256];   /* "3 units in a row failed: wrong package" */
+	char line_check[256];    /* what to check before resuming */
+	uv_signal_t sigusr1;     /* resume */
+	/* Failures for the board's sticky list and the end summary (oldest dropped). */
+	struct view_failure failures[VIEW_FAILURES];
+	size_t n_failures, failures_total;
 	int exit_code;
 	struct edl_error err;
 	/* View */
@@ -150,6 +191,17 @@ void view_event(struct station *st, struct session *s, const char *event, const 
         __attribute__((format(printf, 4, 5)));
 void view_progress(struct station *st, struct session *s);
 void view_final(struct station *st);
+/* A unit's result is final (station_unit_finished): the slot shows it; a
+ * failure (code != 0) joins the sticky list with its class and action. stage
+ * and reason may be NULL. */
+void view_unit_result(struct station *st, struct session *s, enum edl_store_result r, int code,
+                      const char *stage, const char *reason);
+/* st->line_stopped / line_reason / line_check changed: redraw, and say it. */
+void view_line(struct station *st);
+/* A key press on the terminal resumes a stopped line (view.c reads stdin when it
+ * is a terminal); returns true when the operator asked to resume since the last
+ * call. */
+bool view_take_resume(struct station *st);
 struct slot_view *view_slot(struct station *st, const char *port, const char *label);
 
 #endif

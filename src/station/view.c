@@ -183,3 +183,22 @@ void view_final(struct station *st)
 	}
 	fflush(stdout);
 }
+
+/* Contract stubs: the board (issue 11) replaces these. */
+void view_unit_result(struct station *st, struct session *s, enum edl_store_result r, int code,
+                      const char *stage, const char *reason)
+{
+	(void)st, (void)s, (void)r, (void)code, (void)stage, (void)reason;
+}
+
+void view_line(struct station *st)
+{
+	view_event(st, NULL, st->line_stopped ? "line-stopped" : "line-resumed", "%s",
+	           st->line_stopped ? st->line_reason : "taking new units again");
+}
+
+bool view_take_resume(struct station *st)
+{
+	(void)st;
+	return false;
+}

@@ -584,6 +584,8 @@ int edl_store_recorder_apply(struct edl_store_recorder *r, const struct edl_stor
 		return apply_run_start(r, op, err);
 	case EDL_STORE_OP_RUN_FINISH:
 		return apply_run_finish(r, op, err);
+	case EDL_STORE_OP_RUN_PROGRESS:
+		return EDL_OK; /* (issue 10: the store's owner implements it) */
 	}
 	assert(!"unknown store operation");
 	return EDL_E_INTERNAL;

@@ -25,6 +25,9 @@
  * each run's transcript file.
  * Version 3: the programmer's function list as its banner gave it, and the
  * run's warnings (no storage geometry, a read-back instead of a digest, ...).
+ * Version 4: the slot's label as the line names it, the failure's class (what
+ * the operator does), and how far a running run has come (stage, bytes,
+ * last progress), so that an interrupted run says where it stopped.
  */
 static const char *const migrations[] = {
         NULL, /* version 0: the empty database */
@@ -97,6 +100,12 @@ static const char *const migrations[] = {
 
         "ALTER TABLE run ADD COLUMN functions TEXT;"
         "ALTER TABLE run ADD COLUMN warnings TEXT;",
+
+        "ALTER TABLE run ADD COLUMN slot_label TEXT;"
+        "ALTER TABLE run ADD COLUMN error_class TEXT;"
+        "ALTER TABLE run ADD COLUMN bytes_total INTEGER;"
+        "ALTER TABLE run ADD COLUMN progress_ms INTEGER;"
+        "CREATE INDEX run_by_result ON run(result, start_ms);",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == EDL_STORE_SCHEMA_VERSION + 1,
