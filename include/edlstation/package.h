@@ -194,6 +194,20 @@ void edl_package_stats(const struct edl_package *pkg, struct edl_package_stats *
 /* contents.xml facts when present ("" otherwise). */
 const char *edl_package_product(const struct edl_package *pkg);
 
+/* The package's name and version for the records: contents.xml's product and
+ * build id when it gives them, else the directory's name and "" (never NULL). */
+const char *edl_package_name(const struct edl_package *pkg);
+const char *edl_package_version(const struct edl_package *pkg);
+
+/*
+ * Checks that no file the plan uses changed since load (size, mtime, ctime,
+ * inode, device: one stat each, cheap: the station calls it before each unit).
+ * EDL_OK, or EDL_E_PKG_CHANGED with a detail naming the file and what changed
+ * ("package changed under the station: images/boot.img is 4096 bytes, was
+ * 8192"); a mapping whose file was truncated is never touched again.
+ */
+int edl_package_unchanged(const struct edl_package *pkg, struct edl_error *err);
+
 /*
  * Checks the plan against one device's geometry: evaluates the start_sector,
  * last_sector and patch start expressions of LUN `lun` with NUM_DISK_SECTORS =

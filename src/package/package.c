@@ -663,3 +663,22 @@ const char *edl_package_product(const struct edl_package *pkg)
 {
 	return pkg->have_contents ? pkg->contents.product : "";
 }
+
+/* Contract stubs (issue 10/11: the package's owner implements them). */
+const char *edl_package_name(const struct edl_package *pkg)
+{
+	return edl_package_product(pkg);
+}
+
+const char *edl_package_version(const struct edl_package *pkg)
+{
+	(void)pkg;
+	return "";
+}
+
+int edl_package_unchanged(const struct edl_package *pkg, struct edl_error *err)
+{
+	(void)pkg;
+	edl_error_clear(err);
+	return EDL_OK;
+}

@@ -476,3 +476,29 @@ void edl_store_writer_close(struct edl_store_writer *w)
 	else
 		free_writer(w);
 }
+
+/* Contract stubs (issue 10: the store's owner implements them). */
+int edl_store_writer_run_progress(struct edl_store_writer *w, const struct edl_store_progress *p,
+                                  edl_store_done_fn cb, void *data)
+{
+	(void)w, (void)p, (void)cb, (void)data;
+	return EDL_OK;
+}
+
+int edl_store_writer_space(struct edl_store_writer *w, uint64_t *free_bytes, bool *above_reserve,
+                           struct edl_error *err)
+{
+	(void)w;
+	*free_bytes = UINT64_MAX;
+	*above_reserve = true;
+	edl_error_clear(err);
+	return EDL_OK;
+}
+
+void edl_store_writer_state(struct edl_store_writer *w, struct edl_store_state *out)
+{
+	(void)w;
+	memset(out, 0, sizeof(*out));
+	out->writable = true;
+	out->detail = "";
+}
