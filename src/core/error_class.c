@@ -10,6 +10,10 @@
 
 #include <string.h>
 
+/* A code of EDL_ERROR_TABLE missing from the switch below is an error, not a
+ * silent "station fault". */
+#pragma GCC diagnostic error "-Wswitch-enum"
+
 static const char *const class_names[] = {
 #define EDL_XX_CLASS_NAME(sym, name, action) name,
         EDL_ERROR_CLASS_TABLE(EDL_XX_CLASS_NAME)
