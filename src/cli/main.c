@@ -26,6 +26,8 @@ static const struct command commands[] = {
         {"memflash", edl_cli_memflash, "flash one emulated unit over the in-memory link (no USB)"},
         {"mkpackage", edl_cli_mkpackage,
          "write a synthetic RM502Q-style package for demos and tests"},
+        {"udev-rule", edl_cli_udev_rule,
+         "print the udev rule that lets the station's user at EDL devices"},
 };
 
 int edl_cli_station_exit(int rc, const struct edl_station_summary *sum)

@@ -173,9 +173,9 @@ int edl_usb_dev_open(struct edl_usb *usb, libusb_device *device, struct edl_usb_
 	if (rc != 0) {
 		edl_error_set(err, edl_error_from_libusb(rc), "cannot open USB device at %s: %s%s",
 		              port, libusb_strerror(rc),
-		              rc == LIBUSB_ERROR_ACCESS
-		                      ? " (install config/99-edlstation.rules or run as root)"
-		                      : "");
+		              rc == LIBUSB_ERROR_ACCESS ? " (install the udev rule: edlstation "
+		                                          "udev-rule, or add the user to plugdev)"
+		                                        : "");
 		goto fail;
 	}
 	libusb_get_device_descriptor(device, &dd);
