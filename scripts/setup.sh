@@ -10,7 +10,7 @@ libusb-1.0-0-dev libuv1-dev libsqlite3-dev sqlite3 libxml2-dev libssl-dev libini
 libcmocka-dev
 umockdev libumockdev-dev libglib2.0-dev libudev-dev usbutils qdl procps
 android-libsparse-dev android-sdk-libsparse-utils
-scdoc man-db groff-base dpkg-dev systemd
+scdoc man-db groff-base dpkg-dev systemd libsystemd-dev
 "
 
 missing=""
