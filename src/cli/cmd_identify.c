@@ -50,6 +50,12 @@ struct identity {
 	unsigned sahara;
 };
 
+static int by_port(const void *a, const void *b)
+{
+	const struct identity *x = a, *y = b;
+	return strcmp(x->port, y->port);
+}
+
 static int identify_table(struct edl_station_config *cfg)
 {
 	struct edl_station_summary sum;
@@ -123,6 +129,8 @@ static int identify_table(struct edl_station_config *cfg)
 	fclose(events);
 	if (err.code != EDL_OK)
 		fprintf(stderr, "edlstation identify: %s\n", err.detail);
+	if (n_ids > 1)
+		qsort(ids, n_ids, sizeof(*ids), by_port);
 	printf("%-10s %-6s %-9s %-17s %-7s %s\n", "PORT", "SLOT", "SERIAL", "HW-ID", "SAHARA",
 	       "PK-HASH");
 	for (size_t i = 0; i < n_ids; i++) {

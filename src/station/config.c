@@ -211,9 +211,18 @@ static int unknown(struct load *l, const char *section, const char *key)
 	else if (best != NULL)
 		problem(l, "[%s] %s: unknown key — did you mean %s?", section,
 		        shown(key, b, sizeof(b)), best);
-	else
-		problem(l, "[%s] %s: unknown key — remove it (config/station.ini lists the keys)",
-		        section, shown(key, b, sizeof(b)));
+	else {
+		char keys[256] = "";
+		for (size_t i = 0; i < N_SECTIONS; i++) {
+			if (strcmp(known_keys[i][0], section) != 0)
+				continue;
+			for (size_t k = 1; k < 16 && known_keys[i][k] != NULL; k++)
+				snprintf(keys + strlen(keys), sizeof(keys) - strlen(keys), "%s%s",
+				         k > 1 ? ", " : "", known_keys[i][k]);
+		}
+		problem(l, "[%s] %s: unknown key — remove it; the keys of [%s] are %s", section,
+		        shown(key, b, sizeof(b)), section, keys);
+	}
 	return 1;
 }
 
