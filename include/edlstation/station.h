@@ -37,6 +37,22 @@ enum edl_running_policy {
 	EDL_RUNNING_RESET = 2, /* always reset it to EDL and identify on the fresh HELLO */
 };
 
+#define EDL_STATION_MAX_SOURCE (EDL_STATION_MAX_PORTS + 64)
+
+/* Where each key of a config came from, so later checks (paths, permissions)
+ * can name the line: filled by edl_station_config_load(); an option of the
+ * command line that overrides a key records itself with line 0. */
+struct edl_station_config_source {
+	char path[512]; /* the INI file loaded; "" = none */
+	struct edl_station_config_key {
+		char section[16];
+		char key[32];    /* port path for [ports] */
+		unsigned line;   /* 1-based; 0 = set by an option */
+		char option[24]; /* the option that set it ("--db"); "" = the file */
+	} keys[EDL_STATION_MAX_SOURCE];
+	size_t n_keys;
+};
+
 struct edl_station_config {
 	char name[64]; /* station name recorded with every run */
 	char package[1024];
@@ -87,14 +103,44 @@ struct edl_station_config {
 	bool verbose;
 	bool identify_only; /* `edlstation identify`: no package, no store, Sahara command mode only
 	                     */
+	struct edl_station_config_source source;
 };
 
 void edl_station_config_default(struct edl_station_config *cfg);
 
-/* Reads an INI file onto cfg (keys documented in config/station.ini). Errors name
- * the file, line and key. */
+/* Reads an INI file onto cfg (keys and the INI rules documented in
+ * config/station.ini). Returns EDL_OK or EDL_E_CONFIG with err holding the first
+ * problem as "FILE:LINE: [section] key: problem — fix". */
 int edl_station_config_load(struct edl_station_config *cfg, const char *path,
                             struct edl_error *err);
+
+/* Told every problem of a config, one finished message at a time. */
+typedef void (*edl_station_config_problem_fn)(const char *message, void *data);
+
+/* As edl_station_config_load(), and every problem goes to problem (NULL: none)
+ * besides the first in err. */
+int edl_station_config_load_all(struct edl_station_config *cfg, const char *path,
+                                edl_station_config_problem_fn problem, void *data,
+                                struct edl_error *err);
+
+/* Parses INI text of len bytes (any bytes: NULs and long lines are problems,
+ * never crashes) named name in messages. */
+int edl_station_config_parse(struct edl_station_config *cfg, const char *name, const char *text,
+                             size_t len, edl_station_config_problem_fn problem, void *data,
+                             struct edl_error *err);
+
+/* The line a key was read from (0: not in the file, or set by an option). */
+unsigned edl_station_config_line(const struct edl_station_config *cfg, const char *section,
+                                 const char *key);
+
+/* Records that the command-line option overrode [section] key. */
+void edl_station_config_set_by(struct edl_station_config *cfg, const char *section, const char *key,
+                               const char *option);
+
+/* Where a key was set, for a message: "FILE:LINE: [section] key", "--db", or
+ * "[section] key" (the default). Returns buf. */
+const char *edl_station_config_where(const struct edl_station_config *cfg, const char *section,
+                                     const char *key, char *buf, size_t len);
 
 /* Slot of a port path; NULL when unmapped. */
 const struct edl_station_port *edl_station_config_port(const struct edl_station_config *cfg,

@@ -1,11 +1,16 @@
 /*
  * `edlstation run`: the station. Reads the INI config (if any), lays the
- * command-line options over it, and runs until the unit count is reached or a
- * signal stops it. Exit 0 when every finished unit passed, 3 when some failed,
- * 2 for a usage, config or package error.
+ * command-line options over it, checks the paths it names (so a missing
+ * directory is reported with its key and line), and runs until the unit count
+ * is reached or a signal stops it. Exit 0 when every finished unit passed, 3
+ * when some failed, 2 for a usage, config or package error. `--dry-run` loads
+ * the config and the package, opens the store and closes it, and lists the EDL
+ * devices the station would take or refuse: nothing is flashed.
  */
 #include "edlstation/cli.h"
+#include "edlstation/package.h"
 #include "edlstation/station.h"
+#include "edlstation/store.h"
 #include "edlstation/store_cli.h"
 
 #include <errno.h>
@@ -14,10 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define RUN_USAGE "[--config FILE] [--package DIR] [--db FILE] [--dry-run] [options...]"
+
 static void usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: edlstation run --package DIR [options]\n"
+	        "usage: edlstation run " RUN_USAGE "\n"
 	        "  Flashes every EDL device (05c6:9008) that appears, each in its own session.\n"
 	        "  --package DIR          firmware package (or [package] dir in the config)\n"
 	        "  --config FILE          station INI file (see config/station.ini)\n"
@@ -37,18 +44,24 @@ static void usage(FILE *f)
 	        "  --grace SECONDS        after SIGINT/SIGTERM, time running units get (default "
 	        "30)\n"
 	        "  --cache-dir DIR        package hash cache\n"
-	        "  -v, --verbose          more events\n",
+	        "  --dry-run              load config and package, open the database, list the\n"
+	        "                         devices it would take or refuse; flash nothing\n"
+	        "  -v, --verbose          more events\n"
+	        "  Exit: 0 every finished unit passed (or the dry run found nothing wrong), 1\n"
+	        "  runtime failure, 2 usage, config or package error, 3 some units failed,\n"
+	        "  4 results not recorded.\n",
 	        EDL_STORE_DEFAULT_DB);
 }
 
-static int number(const char *opt, const char *v, unsigned long max, unsigned *out)
+static int number(const char *opt, const char *v, unsigned long min, unsigned long max,
+                  unsigned *out)
 {
 	char *end;
 	errno = 0;
 	unsigned long x = strtoul(v, &end, 10);
-	if (*v == '-' || errno || *end || x > max) {
-		fprintf(stderr, "edlstation run: %s wants a number from 0 to %lu, not '%s'\n", opt,
-		        max, v);
+	if (*v == '-' || *v == '\0' || errno || *end || x < min || x > max) {
+		edl_cli_usage_error("run", RUN_USAGE, "%s wants a number from %lu to %lu, not '%s'",
+		                    opt, min, max, v);
 		return -1;
 	}
 	*out = (unsigned)x;
@@ -58,11 +71,108 @@ static int number(const char *opt, const char *v, unsigned long max, unsigned *o
 static int copy_opt(char *dst, size_t len, const char *v, const char *opt)
 {
 	if (strlen(v) >= len) {
-		fprintf(stderr, "edlstation run: %s is too long\n", opt);
+		edl_cli_usage_error("run", RUN_USAGE, "%s is too long (at most %zu bytes)", opt,
+		                    len - 1);
 		return -1;
 	}
 	memcpy(dst, v, strlen(v) + 1);
 	return 0;
+}
+
+static int one_of(const char *opt, const char *v, const char *const *names, int *out)
+{
+	for (int i = 0; names[i] != NULL; i++) {
+		if (!strcmp(v, names[i])) {
+			*out = i;
+			return 0;
+		}
+	}
+	char list[128] = "";
+	for (int i = 0; names[i] != NULL; i++)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+		         i == 0                 ? ""
+		         : names[i + 1] == NULL ? " or "
+		                                : ", ",
+		         names[i]);
+	edl_cli_usage_error("run", RUN_USAGE, "%s wants %s, not '%s'", opt, list, v);
+	return -1;
+}
+
+static void print_problem(const char *message, void *data)
+{
+	(void)data;
+	fprintf(stderr, "edlstation run: %s\n", message);
+}
+
+/* --dry-run: every step of a start but the flashing. */
+static int dry_run(const struct edl_station_config *cfg)
+{
+	struct edl_package_options popt;
+	const char *raw[EDL_STATION_MAX_LIST];
+	struct edl_package *pkg = NULL;
+	struct edl_store_writer *w = NULL;
+	struct edl_cli_usb_device *devs = NULL;
+	struct edl_station_summary none = {0};
+	struct edl_error err;
+	char buf[EDL_ERROR_DETAIL_MAX + 64];
+	size_t n = 0;
+	int rc;
+
+	edl_package_options_init(&popt);
+	popt.dir = cfg->package;
+	for (size_t i = 0; i < cfg->n_rawprogram; i++)
+		raw[i] = cfg->rawprogram[i];
+	popt.rawprogram = raw;
+	popt.n_rawprogram = cfg->n_rawprogram;
+	popt.programmer = cfg->programmer[0] ? cfg->programmer : NULL;
+	popt.storage_set = cfg->storage_set;
+	popt.storage = cfg->storage;
+	popt.cache_dir = cfg->cache_dir[0] ? cfg->cache_dir : NULL;
+	rc = edl_package_load(&pkg, &popt, &err);
+	if (rc != EDL_OK) {
+		fprintf(stderr, "edlstation run: %s\n", edl_error_format(&err, buf, sizeof(buf)));
+		goto out;
+	}
+	const struct edl_plan *plan = edl_package_plan(pkg);
+	printf("package: %s (%s, %zu steps, %llu bytes)\n", cfg->package,
+	       edl_storage_name(plan->storage), plan->n_steps,
+	       (unsigned long long)plan->total_bytes);
+
+	struct edl_store_writer_options wopt = {.min_free_bytes = cfg->min_free_mb << 20,
+	                                        .retry_ms = cfg->store_retry_ms};
+	rc = edl_store_writer_open(&w, cfg->db, &wopt, &err);
+	if (rc != EDL_OK) {
+		fprintf(stderr, "edlstation run: %s\n", edl_error_format(&err, buf, sizeof(buf)));
+		goto out;
+	}
+	edl_store_writer_close(w);
+	printf("database: %s (opened for writing, closed)\n", cfg->db);
+
+	rc = edl_cli_usb_list(&devs, &n, &err);
+	if (rc != EDL_OK) {
+		fprintf(stderr, "edlstation run: %s\n", err.detail);
+		goto out;
+	}
+	unsigned take = 0, refuse = 0;
+	printf("%-10s %-8s %-10s %s\n", "PORT", "SLOT", "USB-SERIAL", "WOULD");
+	for (size_t i = 0; i < n; i++) {
+		const struct edl_station_port *p = edl_station_config_port(cfg, devs[i].port);
+		const char *would = "flash";
+		if (p == NULL && !cfg->accept_unmapped) {
+			would = "refuse: port not in [ports] and accept_unmapped = no";
+			refuse++;
+		} else {
+			take++;
+		}
+		printf("%-10s %-8s %-10s %s\n", devs[i].port, p ? p->label : "-", devs[i].serial,
+		       would);
+	}
+	printf("dry run: %u device(s) would be flashed, %u refused; nothing flashed\n", take,
+	       refuse);
+out:
+	free(devs);
+	edl_package_free(pkg);
+	return edl_cli_station_exit(rc, &none);
 }
 
 int edl_cli_run(int argc, char **argv)
@@ -85,6 +195,7 @@ int edl_cli_run(int argc, char **argv)
 		O_INFLIGHT,
 		O_GRACE,
 		O_CACHE,
+		O_DRY_RUN,
 	};
 	static const struct option longopts[] = {
 	        {"package", required_argument, NULL, O_PACKAGE},
@@ -104,146 +215,170 @@ int edl_cli_run(int argc, char **argv)
 	        {"inflight", required_argument, NULL, O_INFLIGHT},
 	        {"grace", required_argument, NULL, O_GRACE},
 	        {"cache-dir", required_argument, NULL, O_CACHE},
+	        {"dry-run", no_argument, NULL, O_DRY_RUN},
 	        {"verbose", no_argument, NULL, 'v'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
-	struct edl_station_config cfg;
+	static const char *const logfmts[] = {"auto", "text", "json", NULL};
+	static const char *const runnings[] = {"auto", "reuse", "reset", NULL};
+	struct edl_station_config *cfg = malloc(sizeof(*cfg));
 	struct edl_error err;
 	const char *config = NULL;
+	int code = EDL_EXIT_USAGE;
 	int c;
 
+	if (cfg == NULL) {
+		fprintf(stderr, "edlstation run: out of memory\n");
+		return EDL_EXIT_FAILURE;
+	}
 	/* The config file comes first; the options then override it. */
-	for (int i = 1; i + 1 < argc; i++) {
-		if (strcmp(argv[i], "--config") == 0)
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
 			config = argv[i + 1];
+		else if (strncmp(argv[i], "--config=", 9) == 0)
+			config = argv[i] + 9;
+		else if (strcmp(argv[i], "--") == 0)
+			break;
 	}
-	edl_station_config_default(&cfg);
-	if (config != NULL && edl_station_config_load(&cfg, config, &err) != EDL_OK) {
-		fprintf(stderr, "edlstation run: %s\n", err.detail);
-		return EDL_EXIT_USAGE;
-	}
-	if (cfg.db[0] == '\0')
-		snprintf(cfg.db, sizeof(cfg.db), "%s", edl_store_default_db());
+	edl_station_config_default(cfg);
+	if (config != NULL &&
+	    edl_station_config_load_all(cfg, config, print_problem, NULL, &err) != EDL_OK)
+		goto out;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
-		int bad = 0;
+	opterr = 0; /* the messages below say what was wrong, once */
+	while ((c = getopt_long(argc, argv, ":vh", longopts, NULL)) != -1) {
+		int bad = 0, pick = 0;
 		switch (c) {
 		case O_PACKAGE:
-			bad = copy_opt(cfg.package, sizeof(cfg.package), optarg, "--package");
+			bad = copy_opt(cfg->package, sizeof(cfg->package), optarg, "--package");
+			edl_station_config_set_by(cfg, "package", "dir", "--package");
 			break;
 		case O_CONFIG:
 			break;
 		case O_DB:
-			bad = copy_opt(cfg.db, sizeof(cfg.db), optarg, "--db");
+			bad = copy_opt(cfg->db, sizeof(cfg->db), optarg, "--db");
+			edl_station_config_set_by(cfg, "results", "database", "--db");
 			break;
 		case O_COUNT:
-			bad = number("--count", optarg, 100000000, &cfg.count);
+			bad = number("--count", optarg, 0, 100000000, &cfg->count);
 			break;
 		case O_RAW:
-			if (cfg.n_rawprogram == EDL_STATION_MAX_LIST) {
-				fprintf(stderr, "edlstation run: too many --rawprogram\n");
-				return EDL_EXIT_USAGE;
+			if (cfg->n_rawprogram == EDL_STATION_MAX_LIST) {
+				edl_cli_usage_error("run", RUN_USAGE,
+				                    "more than %d --rawprogram (and [package] "
+				                    "rawprogram) files",
+				                    EDL_STATION_MAX_LIST);
+				goto out;
 			}
-			bad = copy_opt(cfg.rawprogram[cfg.n_rawprogram++], 256, optarg,
+			bad = copy_opt(cfg->rawprogram[cfg->n_rawprogram++], 256, optarg,
 			               "--rawprogram");
 			break;
 		case O_PROG:
-			bad = copy_opt(cfg.programmer, sizeof(cfg.programmer), optarg,
+			bad = copy_opt(cfg->programmer, sizeof(cfg->programmer), optarg,
 			               "--programmer");
 			break;
 		case O_STORAGE:
-			if (edl_storage_parse(optarg, &cfg.storage) != EDL_OK) {
-				fprintf(stderr,
-				        "edlstation run: --storage wants emmc, ufs or nand\n");
-				return EDL_EXIT_USAGE;
+			if (edl_storage_parse(optarg, &cfg->storage) != EDL_OK) {
+				edl_cli_usage_error("run", RUN_USAGE,
+				                    "--storage wants emmc, ufs or nand, not '%s'",
+				                    optarg);
+				goto out;
 			}
-			cfg.storage_set = true;
+			cfg->storage_set = true;
 			break;
 		case O_STATION:
-			bad = copy_opt(cfg.name, sizeof(cfg.name), optarg, "--station");
+			bad = copy_opt(cfg->name, sizeof(cfg->name), optarg, "--station");
 			break;
 		case O_LOGDIR:
-			bad = copy_opt(cfg.log_dir, sizeof(cfg.log_dir), optarg, "--log-dir");
+			bad = copy_opt(cfg->log_dir, sizeof(cfg->log_dir), optarg, "--log-dir");
+			edl_station_config_set_by(cfg, "results", "log_dir", "--log-dir");
 			break;
 		case O_LOGFMT:
-			if (!strcmp(optarg, "json"))
-				cfg.log_format = EDL_LOGFMT_JSON;
-			else if (!strcmp(optarg, "text"))
-				cfg.log_format = EDL_LOGFMT_TEXT;
-			else if (!strcmp(optarg, "auto"))
-				cfg.log_format = EDL_LOGFMT_AUTO;
-			else {
-				fprintf(stderr,
-				        "edlstation run: --log-format wants auto, text or json\n");
-				return EDL_EXIT_USAGE;
-			}
+			bad = one_of("--log-format", optarg, logfmts, &pick);
+			cfg->log_format = pick == 2   ? EDL_LOGFMT_JSON
+			                  : pick == 1 ? EDL_LOGFMT_TEXT
+			                              : EDL_LOGFMT_AUTO;
 			break;
 		case O_RETRIES:
-			bad = number("--retries", optarg, 10, &cfg.retries);
+			bad = number("--retries", optarg, 0, 10, &cfg->retries);
 			break;
 		case O_RUNNING:
-			if (!strcmp(optarg, "auto"))
-				cfg.running = EDL_RUNNING_AUTO;
-			else if (!strcmp(optarg, "reuse"))
-				cfg.running = EDL_RUNNING_REUSE;
-			else if (!strcmp(optarg, "reset"))
-				cfg.running = EDL_RUNNING_RESET;
-			else {
-				fprintf(stderr,
-				        "edlstation run: --running wants auto, reuse or reset\n");
-				return EDL_EXIT_USAGE;
-			}
+			bad = one_of("--running", optarg, runnings, &pick);
+			cfg->running = pick == 2   ? EDL_RUNNING_RESET
+			               : pick == 1 ? EDL_RUNNING_REUSE
+			                           : EDL_RUNNING_AUTO;
 			break;
 		case O_NOVERIFY:
-			cfg.verify = EDL_VERIFY_OFF;
+			cfg->verify = EDL_VERIFY_OFF;
 			break;
 		case O_RESET_DELAY: {
 			unsigned d = 0;
-			bad = number("--reset-delay", optarg, 600, &d);
-			cfg.reset_delay_s = d;
+			bad = number("--reset-delay", optarg, 0, 600, &d);
+			cfg->reset_delay_s = d;
 			break;
 		}
 		case O_INFLIGHT:
-			bad = number("--inflight", optarg, 8, &cfg.inflight);
-			if (!bad && cfg.inflight == 0)
-				cfg.inflight = 1;
+			bad = number("--inflight", optarg, 1, 8, &cfg->inflight);
 			break;
 		case O_GRACE:
-			bad = number("--grace", optarg, 3600, &cfg.grace_s);
+			bad = number("--grace", optarg, 0, 3600, &cfg->grace_s);
 			break;
 		case O_CACHE:
-			bad = copy_opt(cfg.cache_dir, sizeof(cfg.cache_dir), optarg, "--cache-dir");
+			bad = copy_opt(cfg->cache_dir, sizeof(cfg->cache_dir), optarg,
+			               "--cache-dir");
+			edl_station_config_set_by(cfg, "package", "cache_dir", "--cache-dir");
+			break;
+		case O_DRY_RUN:
+			cfg->dry_run = true;
 			break;
 		case 'v':
-			cfg.verbose = true;
+			cfg->verbose = true;
 			break;
 		case 'h':
 			usage(stdout);
-			return EDL_EXIT_OK;
+			code = EDL_EXIT_OK;
+			goto out;
+		case ':':
+			edl_cli_usage_error("run", RUN_USAGE, "%s needs a value", argv[optind - 1]);
+			goto out;
 		default:
-			usage(stderr);
-			return EDL_EXIT_USAGE;
+			edl_cli_usage_error("run", RUN_USAGE, "unknown option '%s'",
+			                    argv[optind - 1]);
+			goto out;
 		}
 		if (bad)
-			return EDL_EXIT_USAGE;
+			goto out;
 	}
 	if (optind != argc) {
-		usage(stderr);
-		return EDL_EXIT_USAGE;
+		edl_cli_usage_error("run", RUN_USAGE, "unexpected argument '%s'", argv[optind]);
+		goto out;
 	}
-	if (cfg.package[0] == '\0') {
-		fprintf(stderr,
-		        "edlstation run: no package: give --package DIR or [package] dir in "
-		        "the config\n");
-		return EDL_EXIT_USAGE;
+	if (cfg->db[0] == '\0')
+		snprintf(cfg->db, sizeof(cfg->db), "%s", edl_store_default_db());
+	if (cfg->package[0] == '\0') {
+		edl_cli_usage_error("run", RUN_USAGE,
+		                    "no package: give --package DIR or set [package] dir in the "
+		                    "config");
+		goto out;
+	}
+	/* What the file names that does not exist: its key and line, before the
+	 * station finds it by a failing open. */
+	if (edl_cli_config_check_paths(cfg, false, print_problem, NULL) > 0)
+		goto out;
+	if (cfg->dry_run) {
+		code = dry_run(cfg);
+		goto out;
 	}
 	struct edl_station_summary sum;
-	int rc = edl_station_run(&cfg, &sum, &err);
+	int rc = edl_station_run(cfg, &sum, &err);
 	if (err.code != EDL_OK) {
 		char buf[EDL_ERROR_DETAIL_MAX + 64];
 		fprintf(stderr, "edlstation run: %s\n", edl_error_format(&err, buf, sizeof(buf)));
 	}
-	return edl_cli_station_exit(rc, &sum);
+	code = edl_cli_station_exit(rc, &sum);
+out:
+	free(cfg);
+	return code;
 }

@@ -5,6 +5,7 @@
 #include "edlstation/cli.h"
 #include "edlstation/station.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,6 +19,7 @@ static const struct command commands[] = {
         {"run", edl_cli_run, "flash every EDL device that appears with a package"},
         {"list", edl_cli_list, "list the EDL devices attached (port, slot, USB serial)"},
         {"identify", edl_cli_identify, "read serial, HW id and PK hash of every EDL device"},
+        {"config", edl_cli_config, "check a station config: keys, paths, permissions, port map"},
         {"report", edl_cli_report, "yield report: units, yields, slots, failure Pareto"},
         {"history", edl_cli_history, "every run of one unit, by serial"},
         {"package", edl_cli_package,
@@ -41,6 +43,19 @@ int edl_cli_station_exit(int rc, const struct edl_station_summary *sum)
 	return EDL_EXIT_FAILURE;
 }
 
+int edl_cli_usage_error(const char *command, const char *usage, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "edlstation %s: ", command);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nusage: edlstation %s %s (see edlstation %s --help)\n", command, usage,
+	        command);
+	return EDL_EXIT_USAGE;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: edlstation COMMAND [ARGS...]\n\ncommands:\n");
@@ -52,7 +67,8 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		usage(stderr);
+		fprintf(stderr, "edlstation: no command given\nusage: edlstation COMMAND [ARGS...] "
+		                "(see edlstation --help)\n");
 		return EDL_EXIT_USAGE;
 	}
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
@@ -60,7 +76,7 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return EDL_EXIT_OK;
 	}
-	if (strcmp(argv[1], "--version") == 0) {
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
 		printf("edlstation %s\n", EDL_VERSION);
 		return EDL_EXIT_OK;
 	}
@@ -68,7 +84,9 @@ int main(int argc, char **argv)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].run(argc - 1, argv + 1);
 	}
-	fprintf(stderr, "edlstation: unknown command '%s'\n\n", argv[1]);
-	usage(stderr);
+	fprintf(stderr,
+	        "edlstation: unknown command '%s'\nusage: edlstation COMMAND [ARGS...] (see "
+	        "edlstation --help)\n",
+	        argv[1]);
 	return EDL_EXIT_USAGE;
 }

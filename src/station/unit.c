@@ -383,8 +383,9 @@ static void on_identity(struct edl_unit *u, const struct edl_sahara_identity *id
 	if (u->env->store && u->run_id != 0)
 		act(u, &a);
 	show(u, "identified",
-	     "serial %s, HW id %016" PRIx64 " (msm %s oem %s model %s), PK hash %s", u->serial,
-	     id->hwid, u->dev_msm, u->dev_oem, u->dev_model, u->dev_pk[0] ? u->dev_pk : "-");
+	     "serial %s, HW id %016" PRIx64 " (msm %s oem %s model %s), PK hash %s, Sahara v%u",
+	     u->serial, id->hwid, u->dev_msm, u->dev_oem, u->dev_model,
+	     u->dev_pk[0] ? u->dev_pk : "-", (unsigned)id->sahara_version);
 }
 
 static void on_job_event(const struct edl_flash_event *ev, void *data)
