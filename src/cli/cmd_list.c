@@ -31,7 +31,7 @@ int edl_cli_usb_list(struct edl_cli_usb_device **out, size_t *n, struct edl_erro
 		return edl_error_set(err, EDL_E_USB,
 		                     "cannot start libusb: %s — check that usbfs is mounted "
 		                     "(/dev/bus/usb) and that this user may open it (the udev rule "
-		                     "config/99-edlstation.rules)",
+		                     "edlstation udev-rule)",
 		                     libusb_strerror(rc));
 	ssize_t count = libusb_get_device_list(ctx, &list);
 	if (count < 0) {
