@@ -393,17 +393,18 @@ static unsigned edit_distance(const char *a, const char *b, unsigned limit)
 
 /* Exact chip serial through the device table's key, in the forms it may be stored. */
 static int find_exact_serial(char *found, size_t cap, bool *hit, sqlite3 *db, const char *norm,
-                             struct edl_error *err)
+                             const char *typed, struct edl_error *err)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = sqlite3_prepare_v2(db,
 	                            "SELECT serial FROM device WHERE serial IN (?1, lower(?1), "
-	                            "upper(?1)) LIMIT 1",
+	                            "upper(?1), ?2) LIMIT 1",
 	                            -1, &st, NULL);
 
 	*hit = false;
 	if (rc == SQLITE_OK) {
 		edl_store_bind_text(st, 1, norm);
+		edl_store_bind_text(st, 2, typed);
 		rc = sqlite3_step(st);
 	}
 	if (rc == SQLITE_ROW) {
@@ -511,7 +512,7 @@ int edl_store_find_unit(char *serial_out, size_t len, struct edl_store *s, const
 	rc = edl_store_exec(s->db, "BEGIN", err);
 	if (rc != EDL_OK)
 		return rc;
-	rc = find_exact_serial(exact, sizeof(exact), &hit, s->db, norm, err);
+	rc = find_exact_serial(exact, sizeof(exact), &hit, s->db, norm, typed, err);
 	if (rc == EDL_OK && hit) {
 		rc = found(serial_out, len, exact, err);
 		goto out;
