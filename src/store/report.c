@@ -136,8 +136,10 @@ static int prepare_selection(sqlite3_stmt **out, sqlite3 *db, const struct edl_s
 	int rc;
 
 	snprintf(sql, sizeof(sql),
-	         "SELECT serial, station_id, slot, port, start_ms, end_ms, result, stage, error,"
-	         " bytes_written, duration_ms, id, slot_label, error_class, package_id"
+	         /* ifnull(): one column call per value where NULL has a stand-in. */
+	         "SELECT serial, station_id, slot, port, start_ms, ifnull(end_ms, -1), result,"
+	         " stage, error, bytes_written, ifnull(duration_ms, -1), id, slot_label,"
+	         " error_class, ifnull(package_id, 0)"
 	         " FROM run WHERE %s%s%s%s%s",
 	         bounded ? "start_ms >= ?1 AND start_ms < ?2" : "1",
 	         f->station != NULL ? " AND station_id IN (SELECT id FROM station WHERE name = ?3)"
@@ -261,17 +263,20 @@ static int add_failure(struct scan *sc, sqlite3_stmt *st)
 {
 	const char *stage = (const char *)sqlite3_column_text(st, 7);
 	const char *error = (const char *)sqlite3_column_text(st, 8);
-	const char *cls, *action;
+	const char *cls = (const char *)sqlite3_column_text(st, 13);
 	size_t ls, le, lc;
 	char *key;
+	const char *action;
 	struct pareto_agg *p;
 	size_t idx;
 	bool added;
 	int rc;
 
-	edl_store_failure_words(error, (const char *)sqlite3_column_text(st, 13), &cls, &action);
+	/* Keyed by the stored words; the class is worked out once per entry, and
+	 * entries whose stored class differs but means the same are merged at the end. */
 	stage = stage != NULL ? stage : "";
 	error = error != NULL ? error : "";
+	cls = cls != NULL ? cls : "";
 	ls = strlen(stage);
 	le = strlen(error);
 	lc = strlen(cls);
@@ -291,9 +296,10 @@ static int add_failure(struct scan *sc, sqlite3_stmt *st)
 			return EDL_E_NOMEM;
 		p->stage = edl_arena_strdup(sc->arena, stage);
 		p->error = edl_arena_strdup(sc->arena, error);
-		p->error_class = cls;
 		if (p->stage == NULL || p->error == NULL)
 			return EDL_E_NOMEM;
+		edl_store_failure_words(error[0] != '\0' ? error : NULL, cls, &p->error_class,
+		                        &action);
 	}
 	p = (struct pareto_agg *)sc->pareto.items + idx;
 	p->count++;
@@ -302,7 +308,7 @@ static int add_failure(struct scan *sc, sqlite3_stmt *st)
 
 static int add_package(struct scan *sc, sqlite3_stmt *st, int result)
 {
-	int64_t id = sqlite3_column_type(st, 14) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 14);
+	int64_t id = sqlite3_column_int64(st, 14);
 	struct package_agg *p = sc->packages.items;
 
 	if (sc->packages.n == 0 || p[sc->last_package].package_id != id) {
@@ -330,6 +336,7 @@ static int add_package(struct scan *sc, sqlite3_stmt *st, int result)
 static int add_row(struct scan *sc, struct edl_store_report *r, sqlite3_stmt *st)
 {
 	int64_t start = sqlite3_column_int64(st, 4);
+	int64_t end = sqlite3_column_int64(st, 5); /* -1: none */
 	int64_t id = sqlite3_column_int64(st, 11);
 	int result = edl_store_result_parse((const char *)sqlite3_column_text(st, 6));
 	int rc;
@@ -340,8 +347,8 @@ static int add_row(struct scan *sc, struct edl_store_report *r, sqlite3_stmt *st
 	if (!sc->any || start > sc->max_end)
 		sc->max_end = start;
 	sc->any = true;
-	if (sqlite3_column_type(st, 5) != SQLITE_NULL && sqlite3_column_int64(st, 5) > sc->max_end)
-		sc->max_end = sqlite3_column_int64(st, 5);
+	if (end > sc->max_end)
+		sc->max_end = end;
 	if (add_package(sc, st, result) != EDL_OK)
 		return EDL_E_NOMEM;
 	switch (result) {
@@ -366,7 +373,7 @@ static int add_row(struct scan *sc, struct edl_store_report *r, sqlite3_stmt *st
 	if (rc == EDL_OK && result == EDL_RESULT_PASS) {
 		int64_t duration = sqlite3_column_int64(st, 10);
 		r->bytes_written += (uint64_t)sqlite3_column_int64(st, 9);
-		if (sqlite3_column_type(st, 10) != SQLITE_NULL && duration >= 0) {
+		if (duration >= 0) {
 			int64_t *d = vec_push(&sc->durations);
 			if (d == NULL)
 				return EDL_E_NOMEM;
@@ -390,15 +397,23 @@ static int cmp_slot(const void *a, const void *b)
 	return c != 0 ? c : (x->slot > y->slot) - (x->slot < y->slot);
 }
 
+static int cmp_pareto_words(const void *a, const void *b)
+{
+	const struct edl_store_pareto_entry *x = a, *y = b;
+	int c = strcmp(x->stage, y->stage);
+
+	if (c == 0)
+		c = strcmp(x->error, y->error);
+	return c != 0 ? c : strcmp(x->error_class, y->error_class);
+}
+
 static int cmp_pareto(const void *a, const void *b)
 {
 	const struct edl_store_pareto_entry *x = a, *y = b;
-	int c;
 
 	if (x->count != y->count)
 		return x->count < y->count ? 1 : -1;
-	c = strcmp(x->stage, y->stage);
-	return c != 0 ? c : strcmp(x->error, y->error);
+	return cmp_pareto_words(a, b);
 }
 
 static double ratio(uint64_t num, uint64_t den)
@@ -484,6 +499,7 @@ static int finish_pareto(struct edl_store_report *r, struct scan *sc)
 {
 	const struct pareto_agg *agg = sc->pareto.items;
 	uint64_t total = 0, running = 0;
+	size_t kept = 0;
 
 	r->pareto = edl_arena_alloc(sc->arena, (sc->pareto.n + 1) * sizeof(*r->pareto));
 	if (r->pareto == NULL)
@@ -498,6 +514,15 @@ static int finish_pareto(struct edl_store_report *r, struct scan *sc)
 		};
 		total += agg[i].count;
 	}
+	/* Merge what only the stored class's spelling told apart (NULL before v4). */
+	qsort(r->pareto, r->n_pareto, sizeof(*r->pareto), cmp_pareto_words);
+	for (size_t i = 0; i < r->n_pareto; i++) {
+		if (kept > 0 && cmp_pareto_words(&r->pareto[kept - 1], &r->pareto[i]) == 0)
+			r->pareto[kept - 1].count += r->pareto[i].count;
+		else
+			r->pareto[kept++] = r->pareto[i];
+	}
+	r->n_pareto = kept;
 	qsort(r->pareto, r->n_pareto, sizeof(*r->pareto), cmp_pareto);
 	for (size_t i = 0; i < r->n_pareto; i++) {
 		running += r->pareto[i].count;
