@@ -280,11 +280,26 @@ struct edl_store;
 int edl_store_open(struct edl_store **out, const char *path, struct edl_error *err);
 void edl_store_close(struct edl_store *s);
 
+/* How the report cuts its window into buckets (--by). */
+enum edl_store_bucket {
+	EDL_STORE_BUCKET_HOUR = 0, /* whole UTC hours */
+	EDL_STORE_BUCKET_SHIFT,    /* 8 h shifts starting 06:00, 14:00 and 22:00 UTC */
+};
+
 struct edl_store_filter {
 	int64_t since_ms;    /* runs started at or after; INT64_MIN: no bound */
 	int64_t until_ms;    /* runs started before; INT64_MAX: no bound */
 	const char *station; /* station name, or NULL */
-	const char *package; /* package name, path or manifest hash (or its prefix), or NULL */
+	/* Package: name (any case), version, "name-version", path, or a manifest hash
+	 * prefix of at least 6 digits; NULL: any. */
+	const char *package;
+	/* Slot: the slot label (any case, "A3") or the USB port path ("1-1.3"); NULL: any. */
+	const char *slot;
+	/* Unit: a chip or USB serial as edl_store_find_unit() takes it, resolved by
+	 * the caller to the chip serial stored with the runs; NULL: any. */
+	const char *serial;
+	size_t failed_max;            /* failed units listed, newest first; 0: all */
+	enum edl_store_bucket bucket; /* the buckets' width */
 };
 
 /* A filter with no bounds. */
@@ -293,8 +308,10 @@ void edl_store_filter_init(struct edl_store_filter *f);
 struct edl_store_slot_stat {
 	const char *station;
 	int slot;
-	const char *port; /* port of the slot's latest run */
-	uint64_t runs;    /* finished runs */
+	const char *port;  /* port of the slot's latest run */
+	const char *label; /* the port map's label of the latest run, else its port, else
+	                      "#<slot>"; never NULL */
+	uint64_t runs;     /* finished runs */
 	uint64_t passes;
 	uint64_t failures;    /* result fail */
 	uint64_t interrupted; /* not counted in the failure rate */
@@ -304,8 +321,9 @@ struct edl_store_slot_stat {
 };
 
 struct edl_store_pareto_entry {
-	const char *stage; /* "" when the run never reached a named stage */
-	const char *error; /* error code name */
+	const char *stage;       /* "" when the run never reached a named stage */
+	const char *error;       /* error code name */
+	const char *error_class; /* "reseat", "rma", ... (edl_error_class_name) */
 	uint64_t count;
 	double share;      /* of all failed and interrupted runs */
 	double cumulative; /* running total of share, Pareto order */
@@ -318,22 +336,59 @@ struct edl_store_pareto_entry {
 #define EDL_STORE_SLOT_MIN_RUNS 10
 #define EDL_STORE_SLOT_ALPHA 0.01
 
+/* A unit whose last finished run in the selection did not pass. */
+struct edl_store_failed_unit {
+	const char *serial;
+	int64_t run_id;   /* that last run */
+	int64_t start_ms; /* its start; the list is newest first */
+	const char *station;
+	const char *slot_label; /* label, else port, else "#<slot>"; never NULL */
+	const char *result;     /* "fail" or "interrupted" */
+	const char *stage;      /* may be NULL */
+	const char *error;      /* code name; may be NULL */
+	const char *error_class;
+	const char *message; /* may be NULL */
+	const char *action;  /* what the operator does (edl_error_action); never NULL */
+};
+
+/* One hour or shift of the window. A unit counts in the bucket where its first
+ * finished run of the selection started. */
+struct edl_store_bucket_stat {
+	int64_t start_ms, end_ms; /* the bucket clipped to the window */
+	uint64_t units;
+	uint64_t passed_units;     /* of those, units whose last run passed */
+	uint64_t first_pass_units; /* of those, units whose first run passed */
+	double first_pass_yield;   /* NaN when no units */
+	double units_per_hour;     /* over the clipped bucket; NaN when it is empty */
+	double good_units_per_hour;
+};
+
+/* The runs of one package in the selection. */
+struct edl_store_package_stat {
+	const char *name; /* NULL when unknown */
+	const char *version;
+	const char *path;
+	const char *manifest_hash; /* NULL for runs with no package */
+	uint64_t runs, passes, failures;
+};
+
 struct edl_store_report {
 	struct edl_store_filter filter; /* as asked; strings owned by the report */
 	int64_t window_start_ms;        /* since, or the first run's start */
 	int64_t window_end_ms;          /* until, or the last run's end */
 	uint64_t runs;                  /* every run in the selection, running included */
 	uint64_t passed_runs, failed_runs, interrupted_runs, running;
-	uint64_t units;            /* serials with a finished run in the selection */
-	uint64_t passed_units;     /* units whose last finished run passed */
-	uint64_t failed_units;     /* units - passed_units */
-	uint64_t first_pass_units; /* units whose first finished run passed */
-	uint64_t retests;          /* finished runs of identified units beyond each unit's first */
-	uint64_t retested_units;   /* units with more than one finished run */
-	double first_pass_yield;   /* first_pass_units / units; NaN when no units */
-	double final_yield;        /* passed_units / units; NaN when no units */
-	double units_per_hour;     /* units / window hours; NaN for an empty window */
-	int64_t duration_p50_ms;   /* nearest-rank percentiles of passed runs; -1: none */
+	uint64_t units;             /* serials with a finished run in the selection */
+	uint64_t passed_units;      /* units whose last finished run passed */
+	uint64_t failed_units;      /* units - passed_units */
+	uint64_t first_pass_units;  /* units whose first finished run passed */
+	uint64_t retests;           /* finished runs of identified units beyond each unit's first */
+	uint64_t retested_units;    /* units with more than one finished run */
+	double first_pass_yield;    /* first_pass_units / units; NaN when no units */
+	double final_yield;         /* passed_units / units; NaN when no units */
+	double units_per_hour;      /* units / window hours; NaN for an empty window */
+	double good_units_per_hour; /* passed_units / window hours: 0 with no pass */
+	int64_t duration_p50_ms;    /* nearest-rank percentiles of passed runs; -1: none */
 	int64_t duration_p95_ms;
 	uint64_t bytes_written; /* by passed runs */
 	double throughput_mbps; /* bytes_written / summed duration of passed runs, MB/s */
@@ -343,6 +398,12 @@ struct edl_store_report {
 	size_t n_slots;
 	struct edl_store_pareto_entry *pareto; /* most frequent first */
 	size_t n_pareto;
+	struct edl_store_failed_unit *failed;  /* newest first, at most filter.failed_max */
+	size_t n_failed;                       /* listed; failed_units is the total */
+	struct edl_store_bucket_stat *buckets; /* oldest first, every bucket of the window */
+	size_t n_buckets;
+	struct edl_store_package_stat *packages; /* most runs first */
+	size_t n_packages;
 };
 
 /* Computes the report over one consistent snapshot. *out is freed with
@@ -367,6 +428,7 @@ struct edl_store_history_run {
 	const char *station;
 	int slot;
 	const char *port;
+	const char *slot_label;   /* label, else port, else "#<slot>"; never NULL */
 	const char *package_name; /* NULL when unknown */
 	const char *package_version;
 	const char *package_path;
@@ -378,6 +440,8 @@ struct edl_store_history_run {
 	enum edl_store_result result;
 	const char *stage; /* failures and interruptions; NULL otherwise */
 	const char *error;
+	const char *error_class; /* failures: stored class, else the code's; NULL otherwise */
+	const char *action;      /* failures: what the operator does; NULL otherwise */
 	const char *message;
 	uint64_t bytes_written;
 	int64_t duration_ms; /* -1: none */
@@ -408,6 +472,25 @@ struct edl_store_history {
 int edl_store_history(struct edl_store_history **out, struct edl_store *s, const char *serial,
                       unsigned flags, struct edl_error *err);
 void edl_store_history_free(struct edl_store_history *h);
+
+/* Units edl_store_find_unit() names when the text is ambiguous. */
+#define EDL_STORE_FIND_LISTED 8
+
+/*
+ * Finds the unit a person means by text, the way serials get typed: any case,
+ * with or without "0x", surrounding blanks ignored; the chip serial or the USB
+ * serial; a prefix that starts exactly one unit's serial. An exact chip serial
+ * wins, then an exact USB serial, then a unique prefix. The chip serial as
+ * stored goes to serial_out (len bytes; EDL_E_RANGE when it does not fit).
+ * Errors: EDL_E_NOENT "no unit 1A2B3C5X; did you mean 1A2B3C52?" (the closest
+ * known serial by edit distance, when one is close); EDL_E_AGAIN "ambiguous: 3
+ * units start with 1A2B: 1a2b0001, ..." (at most EDL_STORE_FIND_LISTED named);
+ * EDL_E_INVAL for an empty text; EDL_E_DB. Exact and prefix lookups of chip
+ * serials use the device table's key; the USB serial and "did you mean" read
+ * the device table once, only when the chip serial did not decide.
+ */
+int edl_store_find_unit(char *serial_out, size_t len, struct edl_store *s, const char *text,
+                        struct edl_error *err);
 
 /* ---- output ----------------------------------------------------------------------------- */
 

@@ -1,9 +1,11 @@
 /*
  * `edlstation history SERIAL`: every run of one unit, across packages and
- * stations, oldest first, with the stage, error, message and the device's log
- * lines of each failure: what the RMA bench asks ("failed twice at the same
- * stage last month"). The serial is matched exactly and only ever bound as a
- * value, whatever it holds.
+ * stations, oldest first, with the slot label, stage, error, failure class,
+ * the operator's action, the message and the device's log lines of each
+ * failure: what the RMA bench asks ("failed twice at the same stage last
+ * month"). SERIAL is taken the way people type it (edl_store_find_unit: any
+ * case, 0x, the USB serial, a unique prefix); it is only ever bound as a value
+ * and echoed in printable ASCII only.
  */
 #include "edlstation/cli.h"
 #include "edlstation/store.h"
@@ -13,15 +15,32 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#define SHORT_USAGE \
+	"usage: edlstation history [--db FILE] [--format text|csv|json] [--steps] SERIAL"
+
 static void usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: edlstation history [--db FILE] [--format text|csv|json] [--steps] SERIAL\n"
-	        "  Every run of the unit with chip serial SERIAL, oldest first.\n"
+	        SHORT_USAGE
+	        "\n"
+	        "  Every run of one unit, oldest first. SERIAL is the chip serial or the\n"
+	        "  USB serial, in any case, with or without 0x, or the start of one that\n"
+	        "  names a single unit.\n"
 	        "  --db FILE        results database (default $EDLSTATION_DB or %s)\n"
 	        "  --format F       text (default), csv or json\n"
-	        "  --steps          also list each run's plan steps (text and json)\n",
+	        "  --steps          also list each run's plan steps (text and json)\n"
+	        "  Exit 0 found, 1 no such unit (with the closest serial), 2 usage error or\n"
+	        "  several units match.\n",
 	        EDL_STORE_DEFAULT_DB);
+}
+
+/* One line saying what was wrong, then one line of usage. */
+static int usage_error(const char *what, const char *arg)
+{
+	fprintf(stderr, "edlstation history: %s%s%s%s\n", what, arg != NULL ? " '" : "",
+	        arg != NULL ? arg : "", arg != NULL ? "'" : "");
+	fprintf(stderr, SHORT_USAGE " (see --help)\n");
+	return EDL_EXIT_USAGE;
 }
 
 int edl_cli_history(int argc, char **argv)
@@ -40,21 +59,20 @@ int edl_cli_history(int argc, char **argv)
 	struct edl_error err;
 	unsigned flags = 0;
 	char msg[EDL_ERROR_DETAIL_MAX + 128];
+	char serial[128];
 	int c, rc;
 
 	edl_error_clear(&err);
 	optind = 0; /* GNU: start afresh, the binary may have parsed before */
-	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+	opterr = 0; /* our own one-line messages */
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			db = optarg;
 			break;
 		case 'f':
-			if (edl_store_format_parse(&format, optarg) != EDL_OK) {
-				fprintf(stderr, "edlstation history: unknown format '%s'\n",
-				        optarg);
-				return EDL_EXIT_USAGE;
-			}
+			if (edl_store_format_parse(&format, optarg) != EDL_OK)
+				return usage_error("unknown format (text, csv or json)", optarg);
 			break;
 		case 's':
 			flags |= EDL_STORE_HISTORY_STEPS;
@@ -62,24 +80,29 @@ int edl_cli_history(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return EDL_EXIT_OK;
+		case ':':
+			return usage_error("option needs a value:", argv[optind - 1]);
 		default:
-			usage(stderr);
-			return EDL_EXIT_USAGE;
+			return usage_error("unknown option", argv[optind - 1]);
 		}
 	}
-	if (argc - optind != 1) {
-		usage(stderr);
-		return EDL_EXIT_USAGE;
-	}
+	if (argc - optind == 0)
+		return usage_error("no SERIAL given", NULL);
+	if (argc - optind > 1)
+		return usage_error("one SERIAL only; unexpected", argv[optind + 1]);
 
 	rc = edl_store_open(&store, db, &err);
 	if (rc == EDL_OK)
-		rc = edl_store_history(&history, store, argv[optind], flags, &err);
+		rc = edl_store_find_unit(serial, sizeof(serial), store, argv[optind], &err);
+	if (rc == EDL_OK)
+		rc = edl_store_history(&history, store, serial, flags, &err);
 	if (rc != EDL_OK) {
-		/* The serial is not echoed: it may hold anything, terminal escapes too. */
+		/* The details echo the serial in printable ASCII only. */
 		fprintf(stderr, "edlstation history: %s\n",
-		        edl_error_format(&err, msg, sizeof(msg)));
-		rc = EDL_EXIT_FAILURE;
+		        rc == EDL_E_NOENT || rc == EDL_E_AGAIN || rc == EDL_E_INVAL
+		                ? err.detail
+		                : edl_error_format(&err, msg, sizeof(msg)));
+		rc = rc == EDL_E_AGAIN || rc == EDL_E_INVAL ? EDL_EXIT_USAGE : EDL_EXIT_FAILURE;
 		goto out;
 	}
 	if (edl_store_history_write(stdout, history, format) != EDL_OK) {

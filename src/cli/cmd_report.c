@@ -1,36 +1,84 @@
 /*
  * `edlstation report`: the yield report over the results database, for the line
- * lead (units per hour, pass/fail now), the yield engineer (first-pass and
- * final yield, failure Pareto, the slot that fails more than the others) and
- * scripts (--format json|csv). It reads through its own read-only connection,
- * so it can run while a station is writing.
+ * lead (units and good units per hour, pass/fail now, which units failed and
+ * what to do with them), the yield engineer (first-pass and final yield per
+ * hour or shift, failure Pareto with classes, the slot that fails more than
+ * the others) and scripts (--format json|csv). Slots are named by the port
+ * map's labels, packages by name and version. It reads through its own
+ * read-only connection, so it can run while a station is writing.
  */
 #include "edlstation/cli.h"
 #include "edlstation/store.h"
 #include "edlstation/store_cli.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#define SHORT_USAGE                                                                   \
+	"usage: edlstation report [--db FILE] [--since T] [--until T] [--station S] " \
+	"[--package P] [--slot L] [--serial X] [--failed N] [--by hour|shift] [--format F]"
+
+/* Failed units listed in text unless --failed says otherwise. */
+#define TEXT_FAILED_DEFAULT 20
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: edlstation report [--db FILE] [--since T] [--until T] [--station S]\n"
-	        "                         [--package P] [--format text|csv|json]\n"
-	        "  Yield report: units, runs, first-pass and final yield, retests, units per\n"
-	        "  hour, flashing time p50/p95, throughput, failures by slot (with a flag on a\n"
-	        "  slot failing significantly more than the others) and the failure Pareto.\n"
+	        "                         [--package P] [--slot L] [--serial X] [--failed N]\n"
+	        "                         [--by hour|shift] [--format text|csv|json]\n"
+	        "  Yield report: units, runs, first-pass and final yield, retests, units and\n"
+	        "  good units per hour, flashing time p50/p95, throughput, failures by slot\n"
+	        "  (with a flag on a slot failing significantly more than the others), the\n"
+	        "  failure Pareto with each failure's class, the failed units with what to do,\n"
+	        "  the runs by package, and units, passes and yield per hour or shift.\n"
 	        "  --db FILE        results database (default $EDLSTATION_DB or %s)\n"
 	        "  --since T        runs started at or after T: ISO-8601 (2024-05-01,\n"
 	        "                   2024-05-01T08:00:00Z; no zone means UTC) or a span back\n"
 	        "                   from now (90s, 30m, 24h, 7d, 2w)\n"
 	        "  --until T        runs started before T (same forms)\n"
 	        "  --station S      only runs of station S\n"
-	        "  --package P      only runs of package P (name, path or manifest hash prefix)\n"
+	        "  --package P      only runs of package P: name (any case), version,\n"
+	        "                   name-version, path or manifest hash prefix (6+ digits)\n"
+	        "  --slot L         only runs on slot L: its label (A3, any case) or USB port\n"
+	        "  --serial X       only runs of one unit (chip or USB serial, any case, 0x,\n"
+	        "                   or a unique start, as in history)\n"
+	        "  --failed N       list at most N failed units (text default %d; csv and\n"
+	        "                   json list all; 0: all)\n"
+	        "  --by hour|shift  buckets of one UTC hour (default) or 8 h shifts from\n"
+	        "                   06:00, 14:00, 22:00 UTC; text shows them when the window\n"
+	        "                   spans more than one\n"
 	        "  --format F       text (default), csv or json\n",
-	        EDL_STORE_DEFAULT_DB);
+	        EDL_STORE_DEFAULT_DB, TEXT_FAILED_DEFAULT);
+}
+
+/* One line saying what was wrong, then one line of usage. */
+static int usage_error(const char *what, const char *arg)
+{
+	fprintf(stderr, "edlstation report: %s%s%s%s\n", what, arg != NULL ? " '" : "",
+	        arg != NULL ? arg : "", arg != NULL ? "'" : "");
+	fprintf(stderr, SHORT_USAGE " (see --help)\n");
+	return EDL_EXIT_USAGE;
+}
+
+static bool parse_count(size_t *out, const char *text)
+{
+	char *end;
+	unsigned long long v;
+
+	if (text[0] < '0' || text[0] > '9')
+		return false;
+	errno = 0;
+	v = strtoull(text, &end, 10);
+	if (errno != 0 || *end != '\0' || v > SIZE_MAX)
+		return false;
+	*out = (size_t)v;
+	return true;
 }
 
 int edl_cli_report(int argc, char **argv)
@@ -41,11 +89,16 @@ int edl_cli_report(int argc, char **argv)
 	        {"until", required_argument, NULL, 'u'},
 	        {"station", required_argument, NULL, 'S'},
 	        {"package", required_argument, NULL, 'P'},
+	        {"slot", required_argument, NULL, 'L'},
+	        {"serial", required_argument, NULL, 'X'},
+	        {"failed", required_argument, NULL, 'F'},
+	        {"by", required_argument, NULL, 'B'},
 	        {"format", required_argument, NULL, 'f'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
 	const char *db = edl_store_default_db();
+	const char *serial_text = NULL;
 	enum edl_store_format format = EDL_STORE_FORMAT_TEXT;
 	struct edl_store_filter filter;
 	struct edl_store_report *report = NULL;
@@ -53,12 +106,15 @@ int edl_cli_report(int argc, char **argv)
 	struct edl_error err;
 	int64_t now = edl_store_time_now_ms();
 	char msg[EDL_ERROR_DETAIL_MAX + 128];
+	char serial[128];
+	bool failed_given = false;
 	int c, rc;
 
 	edl_error_clear(&err);
 	edl_store_filter_init(&filter);
 	optind = 0; /* GNU: start afresh, the binary may have parsed before */
-	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+	opterr = 0; /* our own one-line messages */
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			db = optarg;
@@ -70,6 +126,7 @@ int edl_cli_report(int argc, char **argv)
 			if (rc != EDL_OK) {
 				fprintf(stderr, "edlstation report: --%s: %s\n",
 				        c == 's' ? "since" : "until", err.detail);
+				fprintf(stderr, SHORT_USAGE " (see --help)\n");
 				return EDL_EXIT_USAGE;
 			}
 			break;
@@ -79,31 +136,55 @@ int edl_cli_report(int argc, char **argv)
 		case 'P':
 			filter.package = optarg;
 			break;
+		case 'L':
+			filter.slot = optarg;
+			break;
+		case 'X':
+			serial_text = optarg;
+			break;
+		case 'F':
+			if (!parse_count(&filter.failed_max, optarg))
+				return usage_error("--failed wants a count, not", optarg);
+			failed_given = true;
+			break;
+		case 'B':
+			if (strcmp(optarg, "hour") == 0)
+				filter.bucket = EDL_STORE_BUCKET_HOUR;
+			else if (strcmp(optarg, "shift") == 0)
+				filter.bucket = EDL_STORE_BUCKET_SHIFT;
+			else
+				return usage_error("--by wants hour or shift, not", optarg);
+			break;
 		case 'f':
-			if (edl_store_format_parse(&format, optarg) != EDL_OK) {
-				fprintf(stderr, "edlstation report: unknown format '%s'\n", optarg);
-				return EDL_EXIT_USAGE;
-			}
+			if (edl_store_format_parse(&format, optarg) != EDL_OK)
+				return usage_error("unknown format (text, csv or json)", optarg);
 			break;
 		case 'h':
 			usage(stdout);
 			return EDL_EXIT_OK;
+		case ':':
+			return usage_error("option needs a value:", argv[optind - 1]);
 		default:
-			usage(stderr);
-			return EDL_EXIT_USAGE;
+			return usage_error("unknown option", argv[optind - 1]);
 		}
 	}
-	if (optind != argc) {
-		fprintf(stderr, "edlstation report: unexpected argument '%s'\n", argv[optind]);
-		usage(stderr);
-		return EDL_EXIT_USAGE;
-	}
-	if (filter.until_ms <= filter.since_ms) {
-		fprintf(stderr, "edlstation report: --until must be after --since\n");
-		return EDL_EXIT_USAGE;
-	}
+	if (optind != argc)
+		return usage_error("unexpected argument", argv[optind]);
+	if (filter.until_ms <= filter.since_ms)
+		return usage_error("--until must be after --since", NULL);
+	if (!failed_given && format == EDL_STORE_FORMAT_TEXT)
+		filter.failed_max = TEXT_FAILED_DEFAULT;
 
 	rc = edl_store_open(&store, db, &err);
+	if (rc == EDL_OK && serial_text != NULL) {
+		rc = edl_store_find_unit(serial, sizeof(serial), store, serial_text, &err);
+		if (rc == EDL_E_NOENT || rc == EDL_E_AGAIN || rc == EDL_E_INVAL) {
+			fprintf(stderr, "edlstation report: --serial: %s\n", err.detail);
+			rc = rc == EDL_E_NOENT ? EDL_EXIT_FAILURE : EDL_EXIT_USAGE;
+			goto out;
+		}
+		filter.serial = serial;
+	}
 	if (rc == EDL_OK)
 		rc = edl_store_report(&report, store, &filter, &err);
 	if (rc != EDL_OK) {

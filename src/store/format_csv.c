@@ -1,6 +1,7 @@
 /*
  * CSV output for spreadsheets. The history is one table, one row per run. The
- * report has three tables (summary, slots, Pareto) separated by a blank line,
+ * report has six tables (summary, slots, Pareto, failed units, buckets,
+ * packages) separated by a blank line,
  * each with its own header and a first column naming the table, so
  * `grep '^slot,'` pulls one table out. Fields follow RFC 4180 and are cleaned
  * by edl_store_put_csv_field() (no control characters, no formula injection).
@@ -82,6 +83,88 @@ static void metric_ms(struct out *o, const char *name, int64_t ms)
 	raw(o, "\n");
 }
 
+static void report_failed(struct out *o, const struct edl_store_report *r)
+{
+	raw(o,
+	    "\ntable,serial,run_id,start,station,slot,result,stage,error,class,message,action\n");
+	for (size_t i = 0; i < r->n_failed; i++) {
+		const struct edl_store_failed_unit *f = &r->failed[i];
+		raw(o, "failed,");
+		field(o, f->serial);
+		raw(o, ",");
+		i64(o, f->run_id);
+		raw(o, ",");
+		when(o, f->start_ms, true);
+		raw(o, ",");
+		field(o, f->station);
+		raw(o, ",");
+		field(o, f->slot_label);
+		raw(o, ",");
+		field(o, f->result);
+		raw(o, ",");
+		field(o, f->stage);
+		raw(o, ",");
+		field(o, f->error);
+		raw(o, ",");
+		field(o, f->error_class);
+		raw(o, ",");
+		field(o, f->message);
+		raw(o, ",");
+		field(o, f->action);
+		raw(o, "\n");
+	}
+}
+
+static void report_buckets(struct out *o, const struct edl_store_report *r)
+{
+	raw(o, "\ntable,by,start,end,units,passed_units,first_pass_units,first_pass_yield,"
+	       "units_per_hour,good_units_per_hour\n");
+	for (size_t i = 0; i < r->n_buckets; i++) {
+		const struct edl_store_bucket_stat *b = &r->buckets[i];
+		raw(o,
+		    r->filter.bucket == EDL_STORE_BUCKET_SHIFT ? "bucket,shift," : "bucket,hour,");
+		when(o, b->start_ms, true);
+		raw(o, ",");
+		when(o, b->end_ms, true);
+		raw(o, ",");
+		u64(o, b->units);
+		raw(o, ",");
+		u64(o, b->passed_units);
+		raw(o, ",");
+		u64(o, b->first_pass_units);
+		raw(o, ",");
+		num(o, b->first_pass_yield);
+		raw(o, ",");
+		num(o, b->units_per_hour);
+		raw(o, ",");
+		num(o, b->good_units_per_hour);
+		raw(o, "\n");
+	}
+}
+
+static void report_packages(struct out *o, const struct edl_store_report *r)
+{
+	raw(o, "\ntable,name,version,path,manifest_hash,runs,passes,failures\n");
+	for (size_t i = 0; i < r->n_packages; i++) {
+		const struct edl_store_package_stat *p = &r->packages[i];
+		raw(o, "package,");
+		field(o, p->name);
+		raw(o, ",");
+		field(o, p->version);
+		raw(o, ",");
+		field(o, p->path);
+		raw(o, ",");
+		field(o, p->manifest_hash);
+		raw(o, ",");
+		u64(o, p->runs);
+		raw(o, ",");
+		u64(o, p->passes);
+		raw(o, ",");
+		u64(o, p->failures);
+		raw(o, "\n");
+	}
+}
+
 int edl_store_report_csv(struct edl_buf *b, const struct edl_store_report *r)
 {
 	struct out o = {b, EDL_OK};
@@ -95,6 +178,10 @@ int edl_store_report_csv(struct edl_buf *b, const struct edl_store_report *r)
 	field(&o, r->filter.station);
 	raw(&o, "\nsummary,package,");
 	field(&o, r->filter.package);
+	raw(&o, "\nsummary,slot,");
+	field(&o, r->filter.slot);
+	raw(&o, "\nsummary,serial,");
+	field(&o, r->filter.serial);
 	raw(&o, "\n");
 	metric_u64(&o, "units", r->units);
 	metric_u64(&o, "runs", r->runs);
@@ -110,6 +197,7 @@ int edl_store_report_csv(struct edl_buf *b, const struct edl_store_report *r)
 	metric_u64(&o, "retests", r->retests);
 	metric_u64(&o, "retested_units", r->retested_units);
 	metric_num(&o, "units_per_hour", r->units_per_hour);
+	metric_num(&o, "good_units_per_hour", r->good_units_per_hour);
 	metric_ms(&o, "duration_p50_ms", r->duration_p50_ms);
 	metric_ms(&o, "duration_p95_ms", r->duration_p95_ms);
 	metric_u64(&o, "bytes_written", r->bytes_written);
@@ -117,7 +205,7 @@ int edl_store_report_csv(struct edl_buf *b, const struct edl_store_report *r)
 	metric_num(&o, "slot_threshold", r->slot_threshold);
 
 	raw(&o, "\ntable,station,slot,port,runs,passes,failures,interrupted,failure_rate,p_value,"
-	        "flagged\n");
+	        "flagged,label\n");
 	for (size_t i = 0; i < r->n_slots; i++) {
 		const struct edl_store_slot_stat *s = &r->slots[i];
 		raw(&o, "slot,");
@@ -139,10 +227,12 @@ int edl_store_report_csv(struct edl_buf *b, const struct edl_store_report *r)
 		raw(&o, ",");
 		if (o.rc == EDL_OK && !isnan(s->p_value))
 			o.rc = edl_buf_printf(o.b, "%.6g", s->p_value);
-		raw(&o, s->flagged ? ",1\n" : ",0\n");
+		raw(&o, s->flagged ? ",1," : ",0,");
+		field(&o, s->label);
+		raw(&o, "\n");
 	}
 
-	raw(&o, "\ntable,stage,error,count,share,cumulative_share\n");
+	raw(&o, "\ntable,stage,error,count,share,cumulative_share,class\n");
 	for (size_t i = 0; i < r->n_pareto; i++) {
 		const struct edl_store_pareto_entry *p = &r->pareto[i];
 		raw(&o, "pareto,");
@@ -155,8 +245,13 @@ int edl_store_report_csv(struct edl_buf *b, const struct edl_store_report *r)
 		num(&o, p->share);
 		raw(&o, ",");
 		num(&o, p->cumulative);
+		raw(&o, ",");
+		field(&o, p->error_class);
 		raw(&o, "\n");
 	}
+	report_failed(&o, r);
+	report_buckets(&o, r);
+	report_packages(&o, r);
 	return o.rc;
 }
 
@@ -166,7 +261,7 @@ int edl_store_history_csv(struct edl_buf *b, const struct edl_store_history *h)
 
 	raw(&o, "serial,run_id,start,end,result,station,slot,port,package,version,manifest_hash,"
 	        "attempt,retry_of,stage,error,message,bytes_written,duration_ms,avg_mbps,payload,"
-	        "transcript,functions,warnings\n");
+	        "transcript,functions,warnings,slot_label,class,action\n");
 	for (size_t i = 0; i < h->n_runs; i++) {
 		const struct edl_store_history_run *run = &h->runs[i];
 		field(&o, h->serial);
@@ -216,6 +311,12 @@ int edl_store_history_csv(struct edl_buf *b, const struct edl_store_history *h)
 		field(&o, run->functions);
 		raw(&o, ",");
 		field(&o, run->warnings);
+		raw(&o, ",");
+		field(&o, run->slot_label);
+		raw(&o, ",");
+		field(&o, run->error_class);
+		raw(&o, ",");
+		field(&o, run->action);
 		raw(&o, "\n");
 	}
 	return o.rc;

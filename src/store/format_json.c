@@ -73,6 +73,69 @@ static int finish(struct edl_json *j)
 	return rc == EDL_E_INVAL ? EDL_E_INTERNAL : rc;
 }
 
+static void report_failed(struct edl_json *j, const struct edl_store_report *r)
+{
+	edl_json_key(j, "failed");
+	edl_json_array_begin(j);
+	for (size_t i = 0; i < r->n_failed; i++) {
+		const struct edl_store_failed_unit *f = &r->failed[i];
+		edl_json_object_begin(j);
+		key_str(j, "serial", f->serial);
+		key_i64(j, "run_id", f->run_id);
+		key_time(j, "start", f->start_ms, true);
+		key_str(j, "station", f->station);
+		key_str(j, "slot", f->slot_label);
+		key_str(j, "result", f->result);
+		key_str(j, "stage", f->stage);
+		key_str(j, "error", f->error);
+		key_str(j, "class", f->error_class);
+		key_str(j, "message", f->message);
+		key_str(j, "action", f->action);
+		edl_json_object_end(j);
+	}
+	edl_json_array_end(j);
+}
+
+static void report_buckets(struct edl_json *j, const struct edl_store_report *r)
+{
+	key_str(j, "bucket", r->filter.bucket == EDL_STORE_BUCKET_SHIFT ? "shift" : "hour");
+	edl_json_key(j, "buckets");
+	edl_json_array_begin(j);
+	for (size_t i = 0; i < r->n_buckets; i++) {
+		const struct edl_store_bucket_stat *b = &r->buckets[i];
+		edl_json_object_begin(j);
+		key_time(j, "start", b->start_ms, true);
+		key_time(j, "end", b->end_ms, true);
+		key_u64(j, "units", b->units);
+		key_u64(j, "passed_units", b->passed_units);
+		key_u64(j, "first_pass_units", b->first_pass_units);
+		key_num(j, "first_pass_yield", b->first_pass_yield);
+		key_num(j, "units_per_hour", b->units_per_hour);
+		key_num(j, "good_units_per_hour", b->good_units_per_hour);
+		edl_json_object_end(j);
+	}
+	edl_json_array_end(j);
+}
+
+static void report_packages(struct edl_json *j, const struct edl_store_report *r)
+{
+	edl_json_key(j, "packages");
+	edl_json_array_begin(j);
+	for (size_t i = 0; i < r->n_packages; i++) {
+		const struct edl_store_package_stat *p = &r->packages[i];
+		edl_json_object_begin(j);
+		key_str(j, "name", p->name);
+		key_str(j, "version", p->version);
+		key_str(j, "path", p->path);
+		key_str(j, "manifest_hash", p->manifest_hash);
+		key_u64(j, "runs", p->runs);
+		key_u64(j, "passes", p->passes);
+		key_u64(j, "failures", p->failures);
+		edl_json_object_end(j);
+	}
+	edl_json_array_end(j);
+}
+
 int edl_store_report_json(struct edl_buf *b, const struct edl_store_report *r)
 {
 	struct edl_json j;
@@ -92,6 +155,8 @@ int edl_store_report_json(struct edl_buf *b, const struct edl_store_report *r)
 	edl_json_object_begin(&j);
 	key_str(&j, "station", r->filter.station);
 	key_str(&j, "package", r->filter.package);
+	key_str(&j, "slot", r->filter.slot);
+	key_str(&j, "serial", r->filter.serial);
 	edl_json_object_end(&j);
 
 	static const struct {
@@ -119,6 +184,7 @@ int edl_store_report_json(struct edl_buf *b, const struct edl_store_report *r)
 	key_num(&j, "first_pass_yield", r->first_pass_yield);
 	key_num(&j, "final_yield", r->final_yield);
 	key_num(&j, "units_per_hour", r->units_per_hour);
+	key_num(&j, "good_units_per_hour", r->good_units_per_hour);
 	edl_json_key(&j, "duration_ms");
 	edl_json_object_begin(&j);
 	key_ms(&j, "p50", r->duration_p50_ms);
@@ -140,6 +206,7 @@ int edl_store_report_json(struct edl_buf *b, const struct edl_store_report *r)
 		edl_json_object_begin(&j);
 		key_str(&j, "station", s->station);
 		key_i64(&j, "slot", s->slot);
+		key_str(&j, "label", s->label);
 		key_str(&j, "port", s->port);
 		key_u64(&j, "runs", s->runs);
 		key_u64(&j, "passes", s->passes);
@@ -159,12 +226,16 @@ int edl_store_report_json(struct edl_buf *b, const struct edl_store_report *r)
 		edl_json_object_begin(&j);
 		key_str(&j, "stage", p->stage);
 		key_str(&j, "error", p->error);
+		key_str(&j, "class", p->error_class);
 		key_u64(&j, "count", p->count);
 		key_num(&j, "share", p->share);
 		key_num(&j, "cumulative_share", p->cumulative);
 		edl_json_object_end(&j);
 	}
 	edl_json_array_end(&j);
+	report_failed(&j, r);
+	report_buckets(&j, r);
+	report_packages(&j, r);
 	edl_json_object_end(&j);
 	return finish(&j);
 }
@@ -178,6 +249,7 @@ static void history_run(struct edl_json *j, const struct edl_store_history_run *
 	key_str(j, "result", edl_store_result_name(run->result));
 	key_str(j, "station", run->station);
 	key_i64(j, "slot", run->slot);
+	key_str(j, "slot_label", run->slot_label);
 	key_str(j, "port", run->port);
 	key_i64(j, "attempt", run->attempt);
 	edl_json_key(j, "retry_of");
@@ -194,6 +266,8 @@ static void history_run(struct edl_json *j, const struct edl_store_history_run *
 	edl_json_object_end(j);
 	key_str(j, "stage", run->stage);
 	key_str(j, "error", run->error);
+	key_str(j, "class", run->error_class);
+	key_str(j, "action", run->action);
 	key_str(j, "message", run->message);
 	key_u64(j, "bytes_written", run->bytes_written);
 	key_ms(j, "duration_ms", run->duration_ms);

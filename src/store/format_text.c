@@ -92,6 +92,93 @@ static void seconds(struct out *o, int64_t ms)
 		printf_out(o, "%.1f s", (double)ms / 1000.0);
 }
 
+/* Units whose last run did not pass, each with what to do about it. */
+static void report_failed(struct out *o, const struct edl_store_report *r)
+{
+	printf_out(o, "\nfailed units (%zu of %" PRIu64 " listed, newest first)\n", r->n_failed,
+	           r->failed_units);
+	if (r->n_failed > 0)
+		printf_out(o, "  %-20s %-10s %-12s %-16s %-24s %s\n", "started", "slot", "unit",
+		           "stage", "class", "message");
+	for (size_t i = 0; i < r->n_failed; i++) {
+		const struct edl_store_failed_unit *f = &r->failed[i];
+		char when[40];
+
+		edl_store_time_format(when, sizeof(when), f->start_ms);
+		/* Seconds are enough here: "2024-05-01T08:00:15Z". */
+		if (strlen(when) > 20 && when[19] == '.')
+			memcpy(when + 19, "Z", 2);
+		printf_out(o, "  %-20s ", when);
+		text(o, f->slot_label, 10, "-");
+		printf_out(o, " ");
+		text(o, f->serial, 12, "-");
+		printf_out(o, " ");
+		text(o, f->stage, 16, f->result);
+		printf_out(o, " ");
+		text(o, f->error_class, 24, "-");
+		printf_out(o, " ");
+		text(o, f->message, 0, "-");
+		printf_out(o, "\n    action: ");
+		text(o, f->action, 0, "-");
+		printf_out(o, "\n");
+	}
+	if (r->n_failed < r->failed_units)
+		printf_out(o, "  ... %" PRIu64 " more (--failed N, or --format csv|json for all)\n",
+		           r->failed_units - r->n_failed);
+	if (r->failed_units == 0)
+		printf_out(o, "  (none)\n");
+}
+
+static void report_packages(struct out *o, const struct edl_store_report *r)
+{
+	printf_out(o, "\nby package\n");
+	printf_out(o, "  %-28s %-16s %6s %6s %6s  %-12s %s\n", "name", "version", "runs", "pass",
+	           "fail", "hash", "path");
+	for (size_t i = 0; i < r->n_packages; i++) {
+		const struct edl_store_package_stat *p = &r->packages[i];
+		char hash[13] = "-";
+
+		if (p->manifest_hash != NULL)
+			snprintf(hash, sizeof(hash), "%.12s", p->manifest_hash);
+		printf_out(o, "  ");
+		text(o, p->name, 28, "-");
+		printf_out(o, " ");
+		text(o, p->version, 16, "-");
+		printf_out(o, " %6" PRIu64 " %6" PRIu64 " %6" PRIu64 "  ", p->runs, p->passes,
+		           p->failures);
+		text(o, hash, 12, "-");
+		printf_out(o, " ");
+		text(o, p->path, 0, "-");
+		printf_out(o, "\n");
+	}
+	if (r->n_packages == 0)
+		printf_out(o, "  (no runs)\n");
+}
+
+/* Shown only when the window spans more than one bucket. */
+static void report_buckets(struct out *o, const struct edl_store_report *r)
+{
+	if (r->n_buckets < 2)
+		return;
+	printf_out(o, "\nby %s (units counted where their first run started)\n",
+	           r->filter.bucket == EDL_STORE_BUCKET_SHIFT ? "shift" : "hour");
+	printf_out(o, "  %-17s %6s %6s %7s %9s %9s\n", "from (UTC)", "units", "passed", "FPY",
+	           "units/h", "good/h");
+	for (size_t i = 0; i < r->n_buckets; i++) {
+		const struct edl_store_bucket_stat *b = &r->buckets[i];
+		char when[40];
+
+		edl_store_time_format(when, sizeof(when), b->start_ms);
+		printf_out(o, "  %.10s %.5s  %6" PRIu64 " %6" PRIu64 " ", when, when + 11, b->units,
+		           b->passed_units);
+		percent(o, b->first_pass_yield);
+		if (isnan(b->units_per_hour))
+			printf_out(o, " %9s %9s\n", "-", "-");
+		else
+			printf_out(o, " %9.1f %9.1f\n", b->units_per_hour, b->good_units_per_hour);
+	}
+}
+
 int edl_store_report_text(struct edl_buf *b, const struct edl_store_report *r)
 {
 	struct out o = {b, EDL_OK};
@@ -101,11 +188,16 @@ int edl_store_report_text(struct edl_buf *b, const struct edl_store_report *r)
 	printf_out(&o, " .. ");
 	time_text(&o, r->window_end_ms, true);
 	printf_out(&o, " (%.1f h)\n", (double)(r->window_end_ms - r->window_start_ms) / 3600000.0);
-	if (r->filter.station != NULL || r->filter.package != NULL) {
+	if (r->filter.station != NULL || r->filter.package != NULL || r->filter.slot != NULL ||
+	    r->filter.serial != NULL) {
 		printf_out(&o, "filter: station ");
 		text(&o, r->filter.station, 0, "any");
 		printf_out(&o, ", package ");
 		text(&o, r->filter.package, 0, "any");
+		printf_out(&o, ", slot ");
+		text(&o, r->filter.slot, 0, "any");
+		printf_out(&o, ", unit ");
+		text(&o, r->filter.serial, 0, "any");
 		printf_out(&o, "\n");
 	}
 	printf_out(&o,
@@ -129,6 +221,11 @@ int edl_store_report_text(struct edl_buf *b, const struct edl_store_report *r)
 		printf_out(&o, "units per hour           -\n");
 	else
 		printf_out(&o, "units per hour    %8.1f\n", r->units_per_hour);
+	if (isnan(r->good_units_per_hour))
+		printf_out(&o, "good units per hour      -\n");
+	else
+		printf_out(&o, "good units per hour %6.1f   units whose last run passed\n",
+		           r->good_units_per_hour);
 	printf_out(&o, "flashing time        p50 ");
 	seconds(&o, r->duration_p50_ms);
 	printf_out(&o, ", p95 ");
@@ -147,13 +244,15 @@ int edl_store_report_text(struct edl_buf *b, const struct edl_store_report *r)
 	           "\nby slot (flag: one-sided Fisher exact test against the other slots, "
 	           "p < %.2g, slots with >= %d pass/fail runs)\n",
 	           r->slot_threshold, EDL_STORE_SLOT_MIN_RUNS);
-	printf_out(&o, "  %-12s %5s %-10s %6s %6s %6s %6s %7s %9s\n", "station", "slot", "port",
+	printf_out(&o, "  %-12s %-10s %-10s %6s %6s %6s %6s %7s %9s\n", "station", "slot", "port",
 	           "runs", "pass", "fail", "intr", "fail%", "p-value");
 	for (size_t i = 0; i < r->n_slots; i++) {
 		const struct edl_store_slot_stat *s = &r->slots[i];
 		printf_out(&o, "  ");
 		text(&o, s->station, 12, "-");
-		printf_out(&o, " %5d ", s->slot);
+		printf_out(&o, " ");
+		text(&o, s->label, 10, "-");
+		printf_out(&o, " ");
 		text(&o, s->port, 10, "-");
 		printf_out(&o, " %6" PRIu64 " %6" PRIu64 " %6" PRIu64 " %6" PRIu64 " ", s->runs,
 		           s->passes, s->failures, s->interrupted);
@@ -171,13 +270,16 @@ int edl_store_report_text(struct edl_buf *b, const struct edl_store_report *r)
 		printf_out(&o, "  (no finished runs)\n");
 
 	printf_out(&o, "\nfailure Pareto (failed and interrupted runs)\n");
-	printf_out(&o, "  %-20s %-28s %7s %7s %7s\n", "stage", "error", "count", "share", "cum");
+	printf_out(&o, "  %-20s %-28s %-16s %7s %7s %7s\n", "stage", "error", "class", "count",
+	           "share", "cum");
 	for (size_t i = 0; i < r->n_pareto; i++) {
 		const struct edl_store_pareto_entry *p = &r->pareto[i];
 		printf_out(&o, "  ");
 		text(&o, p->stage, 20, "-");
 		printf_out(&o, " ");
 		text(&o, p->error, 28, "-");
+		printf_out(&o, " ");
+		text(&o, p->error_class, 16, "-");
 		printf_out(&o, " %7" PRIu64 " ", p->count);
 		percent(&o, p->share);
 		printf_out(&o, "  ");
@@ -186,6 +288,9 @@ int edl_store_report_text(struct edl_buf *b, const struct edl_store_report *r)
 	}
 	if (r->n_pareto == 0)
 		printf_out(&o, "  (no failures)\n");
+	report_failed(&o, r);
+	report_packages(&o, r);
+	report_buckets(&o, r);
 	return o.rc;
 }
 
@@ -222,7 +327,9 @@ int edl_store_history_text(struct edl_buf *b, const struct edl_store_history *h)
 		time_text(&o, run->start_ms, true);
 		printf_out(&o, "  %-11s station ", result);
 		text(&o, run->station, 0, "-");
-		printf_out(&o, " slot %d (", run->slot);
+		printf_out(&o, " slot ");
+		text(&o, run->slot_label, 0, "-");
+		printf_out(&o, " (");
 		text(&o, run->port, 0, "-");
 		printf_out(&o, ")  attempt %d", run->attempt);
 		if (run->retry_of > 0)
@@ -249,8 +356,12 @@ int edl_store_history_text(struct edl_buf *b, const struct edl_store_history *h)
 			text(&o, run->stage, 0, "-");
 			printf_out(&o, ", error ");
 			text(&o, run->error, 0, "-");
+			printf_out(&o, ", class ");
+			text(&o, run->error_class, 0, "-");
 			printf_out(&o, "\n    message: ");
 			text(&o, run->message, 0, "-");
+			printf_out(&o, "\n    action: ");
+			text(&o, run->action, 0, "-");
 			printf_out(&o, "\n");
 		}
 		for (size_t j = 0; j < run->n_log_lines; j++) {

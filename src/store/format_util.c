@@ -8,6 +8,7 @@
  */
 #include "store_internal.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -122,6 +123,53 @@ int edl_store_put_time(struct edl_buf *b, int64_t ms, bool present, const char *
 		return edl_buf_append(b, absent, strlen(absent));
 	edl_store_time_format(when, sizeof(when), ms);
 	return edl_buf_append(b, when, strlen(when));
+}
+
+int edl_store_error_code(const char *name)
+{
+	static const struct {
+		const char *name;
+		int code;
+	} codes[] = {
+#define EDL_XX_NAME_CODE(sym, val, msg) {#sym, val},
+	        EDL_ERROR_TABLE(EDL_XX_NAME_CODE)
+#undef EDL_XX_NAME_CODE
+	};
+
+	if (name == NULL)
+		return INT_MIN;
+	if (strcmp(name, "EDL_OK") == 0)
+		return EDL_OK;
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+		if (strcmp(codes[i].name, name) == 0)
+			return codes[i].code;
+	}
+	return INT_MIN;
+}
+
+void edl_store_failure_words(const char *error, const char *stored_class, const char **class_out,
+                             const char **action_out)
+{
+	static const char *const class_actions[] = {
+#define EDL_XX_CLASS_ACTION(sym, name, action) action,
+	        EDL_ERROR_CLASS_TABLE(EDL_XX_CLASS_ACTION)
+#undef EDL_XX_CLASS_ACTION
+	};
+	int code = edl_store_error_code(error);
+	enum edl_error_class cls = edl_error_class(code);
+	int stored = edl_error_class_parse(stored_class);
+
+	/* A run with no error recorded still failed: never "nothing to do". */
+	if (code == EDL_OK || code == INT_MIN)
+		cls = EDL_CLASS_STATION;
+	if (stored >= 0 && stored != EDL_CLASS_NONE && (enum edl_error_class)stored != cls) {
+		*class_out = edl_error_class_name((enum edl_error_class)stored);
+		*action_out = class_actions[stored];
+		return;
+	}
+	*class_out = edl_error_class_name(cls);
+	*action_out =
+	        code == EDL_OK || code == INT_MIN ? class_actions[cls] : edl_error_action(code);
 }
 
 int edl_store_flush_buf(FILE *f, struct edl_buf *b, int rc)

@@ -3,12 +3,20 @@
  * and stations, oldest first, with the stage, error and message of failures and
  * the device's own log lines. One indexed lookup (run_by_serial) plus one small
  * query per failed run, so it stays in milliseconds on a million-run database.
+ *
+ * Also here: finding the unit a person means from what they typed
+ * (edl_store_find_unit): case, "0x", the USB serial, a unique prefix, and a
+ * "did you mean" by edit distance when nothing matches.
  */
 #include "store_internal.h"
 
+#include <assert.h>
+#include <ctype.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct history_owner {
 	struct edl_store_history pub;
@@ -71,7 +79,7 @@ static int read_runs(struct history_owner *o, sqlite3 *db, struct edl_error *err
 	        "SELECT r.id, s.name, r.slot, r.port, p.name, p.version, p.path, p.manifest_hash,"
 	        " r.attempt, r.retry_of, r.start_ms, r.end_ms, r.result, r.stage, r.error,"
 	        " r.message, r.bytes_written, r.duration_ms, r.avg_mbps, r.payload, r.transcript,"
-	        " r.functions, r.warnings"
+	        " r.functions, r.warnings, r.slot_label, r.error_class"
 	        " FROM run r JOIN station s ON s.id = r.station_id"
 	        " LEFT JOIN package p ON p.id = r.package_id"
 	        " WHERE r.serial = ?1 ORDER BY r.start_ms, r.id",
@@ -125,6 +133,22 @@ static int read_runs(struct history_owner *o, sqlite3 *db, struct edl_error *err
 		COPY(run->transcript, st, 20);
 		COPY(run->functions, st, 21);
 		COPY(run->warnings, st, 22);
+		COPY(run->slot_label, st, 23);
+		if (run->slot_label == NULL || run->slot_label[0] == '\0')
+			run->slot_label = run->port;
+		if (run->slot_label == NULL || run->slot_label[0] == '\0') {
+			char number[24];
+			snprintf(number, sizeof(number), "#%d", run->slot);
+			run->slot_label = edl_arena_strdup(&o->arena, number);
+			if (run->slot_label == NULL)
+				goto nomem;
+		}
+		if (run->result == EDL_RESULT_FAIL || run->result == EDL_RESULT_INTERRUPTED) {
+			/* Both are static strings: nothing to copy. */
+			edl_store_failure_words(run->error,
+			                        (const char *)sqlite3_column_text(st, 24),
+			                        &run->error_class, &run->action);
+		}
 	}
 	if (rc != SQLITE_DONE)
 		goto fail;
@@ -281,4 +305,256 @@ void edl_store_history_free(struct edl_store_history *h)
 	free(o->runs);
 	edl_arena_free(&o->arena);
 	free(o);
+}
+
+/* ---- finding a unit from what a person typed ---- */
+
+#define FIND_TEXT_MAX 128
+
+/* What the person typed, trimmed of blanks and of a leading 0x. */
+static size_t normalise(char *out, size_t cap, const char *text, bool strip_hex)
+{
+	size_t n;
+
+	while (*text == ' ' || *text == '\t')
+		text++;
+	if (strip_hex && text[0] == '0' && (text[1] == 'x' || text[1] == 'X') && text[2] != '\0')
+		text += 2;
+	n = strlen(text);
+	while (n > 0 && (text[n - 1] == ' ' || text[n - 1] == '\t' || text[n - 1] == '\n'))
+		n--;
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(out, text, n);
+	out[n] = '\0';
+	return n;
+}
+
+/* Printable ASCII only, for messages: typed and stored serials may hold anything. */
+static void printable(char *out, size_t cap, const char *s)
+{
+	size_t n = 0;
+
+	for (; s != NULL && *s != '\0' && n + 1 < cap; s++)
+		out[n++] = (*s >= 0x20 && *s < 0x7f) ? *s : '?';
+	out[n] = '\0';
+}
+
+static bool prefix_nocase(const char *s, const char *prefix, size_t n)
+{
+	if (s == NULL)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '\0' ||
+		    tolower((unsigned char)s[i]) != tolower((unsigned char)prefix[i]))
+			return false;
+	}
+	return true;
+}
+
+/* Levenshtein distance ignoring case, giving up (returning limit + 1) once it
+ * exceeds limit; strings are at most FIND_TEXT_MAX bytes. */
+static unsigned edit_distance(const char *a, const char *b, unsigned limit)
+{
+	unsigned row[FIND_TEXT_MAX + 1];
+	size_t la = strlen(a), lb = strlen(b);
+
+	if (la > FIND_TEXT_MAX || lb > FIND_TEXT_MAX)
+		return limit + 1;
+	if ((la > lb ? la - lb : lb - la) > limit)
+		return limit + 1;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = (unsigned)j;
+	for (size_t i = 1; i <= la; i++) {
+		unsigned diag = row[0], best;
+		row[0] = (unsigned)i;
+		best = row[0];
+		for (size_t j = 1; j <= lb; j++) {
+			unsigned up = row[j];
+			unsigned cost =
+			        tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 1])
+			                ? 0
+			                : 1;
+			unsigned v = diag + cost;
+			if (up + 1 < v)
+				v = up + 1;
+			if (row[j - 1] + 1 < v)
+				v = row[j - 1] + 1;
+			row[j] = v;
+			diag = up;
+			if (v < best)
+				best = v;
+		}
+		if (best > limit)
+			return limit + 1;
+	}
+	return row[lb];
+}
+
+/* Exact chip serial through the device table's key, in the forms it may be stored. */
+static int find_exact_serial(char *found, size_t cap, bool *hit, sqlite3 *db, const char *norm,
+                             const char *typed, struct edl_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db,
+	                            "SELECT serial FROM device WHERE serial IN (?1, lower(?1), "
+	                            "upper(?1), ?2) LIMIT 1",
+	                            -1, &st, NULL);
+
+	*hit = false;
+	if (rc == SQLITE_OK) {
+		edl_store_bind_text(st, 1, norm);
+		edl_store_bind_text(st, 2, typed);
+		rc = sqlite3_step(st);
+	}
+	if (rc == SQLITE_ROW) {
+		snprintf(found, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+		*hit = true;
+		rc = SQLITE_DONE;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return edl_store_sqlite_error(err, db, rc, "looking the serial up");
+	return EDL_OK;
+}
+
+struct candidates {
+	char listed[EDL_STORE_FIND_LISTED][FIND_TEXT_MAX];
+	size_t n; /* distinct units matched, may exceed the listed ones */
+	char usb_exact[FIND_TEXT_MAX];
+	size_t n_usb_exact;
+	char closest[FIND_TEXT_MAX];
+	unsigned closest_distance;
+};
+
+static void add_candidate(struct candidates *c, const char *serial)
+{
+	for (size_t i = 0; i < c->n && i < EDL_STORE_FIND_LISTED; i++) {
+		if (strcmp(c->listed[i], serial) == 0)
+			return;
+	}
+	if (c->n < EDL_STORE_FIND_LISTED)
+		snprintf(c->listed[c->n], FIND_TEXT_MAX, "%s", serial);
+	c->n++;
+}
+
+static void consider_closest(struct candidates *c, const char *norm, const char *known)
+{
+	unsigned d;
+
+	if (known == NULL || known[0] == '\0')
+		return;
+	d = edit_distance(norm, known, c->closest_distance - 1);
+	if (d < c->closest_distance) {
+		c->closest_distance = d;
+		snprintf(c->closest, sizeof(c->closest), "%s", known);
+	}
+}
+
+/* One pass over the device table: USB serials (exact and prefix), chip serial
+ * prefixes, and the closest serial for "did you mean". */
+static int scan_devices(struct candidates *c, sqlite3 *db, const char *norm, const char *typed,
+                        struct edl_error *err)
+{
+	size_t n = strlen(norm), nt = strlen(typed);
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db, "SELECT serial, usb_serial FROM device", -1, &st, NULL);
+
+	/* Suggest only what is close: about one typo in four characters, at least one. */
+	c->closest_distance = (unsigned)(n / 4 > 0 ? n / 4 : 1) + 1;
+	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *serial = (const char *)sqlite3_column_text(st, 0);
+		const char *usb = (const char *)sqlite3_column_text(st, 1);
+
+		rc = SQLITE_OK;
+		if (serial == NULL)
+			continue;
+		if (usb != NULL && (strcasecmp(usb, norm) == 0 || strcasecmp(usb, typed) == 0)) {
+			if (c->n_usb_exact++ == 0)
+				snprintf(c->usb_exact, sizeof(c->usb_exact), "%s", serial);
+		}
+		if (prefix_nocase(serial, norm, n) || prefix_nocase(usb, norm, n) ||
+		    prefix_nocase(usb, typed, nt))
+			add_candidate(c, serial);
+		else if (c->n == 0) {
+			consider_closest(c, norm, serial);
+			consider_closest(c, norm, usb);
+		}
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return edl_store_sqlite_error(err, db, rc, "looking the serial up");
+	return EDL_OK;
+}
+
+static int found(char *serial_out, size_t len, const char *serial, struct edl_error *err)
+{
+	if (strlen(serial) >= len)
+		return edl_error_set(err, EDL_E_RANGE, "serial longer than %zu bytes", len - 1);
+	memcpy(serial_out, serial, strlen(serial) + 1);
+	return EDL_OK;
+}
+
+int edl_store_find_unit(char *serial_out, size_t len, struct edl_store *s, const char *text,
+                        struct edl_error *err)
+{
+	char norm[FIND_TEXT_MAX], typed[FIND_TEXT_MAX], shown[FIND_TEXT_MAX], exact[FIND_TEXT_MAX];
+	struct candidates *c = NULL;
+	bool hit;
+	int rc;
+
+	assert(serial_out != NULL && len > 0);
+	serial_out[0] = '\0';
+	if (text == NULL || normalise(norm, sizeof(norm), text, true) == 0)
+		return edl_error_set(err, EDL_E_INVAL, "no serial given");
+	normalise(typed, sizeof(typed), text, false);
+	printable(shown, sizeof(shown), typed);
+	rc = edl_store_exec(s->db, "BEGIN", err);
+	if (rc != EDL_OK)
+		return rc;
+	rc = find_exact_serial(exact, sizeof(exact), &hit, s->db, norm, typed, err);
+	if (rc == EDL_OK && hit) {
+		rc = found(serial_out, len, exact, err);
+		goto out;
+	}
+	if (rc != EDL_OK)
+		goto out;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		rc = edl_error_set(err, EDL_E_NOMEM, "looking the serial up");
+		goto out;
+	}
+	rc = scan_devices(c, s->db, norm, typed, err);
+	if (rc != EDL_OK)
+		goto out;
+	if (c->n_usb_exact == 1) {
+		rc = found(serial_out, len, c->usb_exact, err);
+	} else if (c->n == 1) {
+		rc = found(serial_out, len, c->listed[0], err);
+	} else if (c->n > 1) {
+		char list[EDL_STORE_FIND_LISTED * (FIND_TEXT_MAX + 2)] = "";
+		size_t at = 0;
+		for (size_t i = 0; i < c->n && i < EDL_STORE_FIND_LISTED; i++) {
+			char one[FIND_TEXT_MAX];
+			printable(one, sizeof(one), c->listed[i]);
+			at += (size_t)snprintf(list + at, sizeof(list) - at, "%s%s",
+			                       i > 0 ? ", " : "", one);
+		}
+		rc = edl_error_set(err, EDL_E_AGAIN,
+		                   "ambiguous: %zu units %s %s: %s%s; type more of the serial",
+		                   c->n, c->n_usb_exact > 1 ? "have or start with" : "start with",
+		                   shown, list, c->n > EDL_STORE_FIND_LISTED ? ", ..." : "");
+	} else if (c->closest[0] != '\0') {
+		char near[FIND_TEXT_MAX];
+		printable(near, sizeof(near), c->closest);
+		rc = edl_error_set(err, EDL_E_NOENT, "no unit %s; did you mean %s?", shown, near);
+	} else {
+		rc = edl_error_set(err, EDL_E_NOENT,
+		                   "no unit %s in the database (chip or USB serial, or its start)",
+		                   shown);
+	}
+out:
+	sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+	free(c);
+	return rc;
 }

@@ -10,6 +10,10 @@
  * the durations of passed runs for the percentiles; the slot flag is computed
  * at the end from the slot totals.
  *
+ * After the pass: the failed units' words (one lookup by run id per listed
+ * unit), the packages' names, and the hour or shift buckets, from the per-unit
+ * figures already gathered.
+ *
  * Definitions (also in the README): runs whose unit never identified itself
  * (no serial) count in runs, slots and the Pareto but not in units. A unit's
  * first and last runs are its earliest and latest finished runs in the
@@ -33,6 +37,7 @@ struct slot_agg {
 	int64_t station_id;
 	int slot;
 	const char *port;
+	const char *label; /* the latest run's slot label; NULL: none */
 	int64_t port_start;
 	uint64_t passes, failures, interrupted;
 };
@@ -40,7 +45,13 @@ struct slot_agg {
 struct pareto_agg {
 	const char *stage;
 	const char *error;
+	const char *error_class; /* static */
 	uint64_t count;
+};
+
+struct package_agg {
+	int64_t package_id; /* 0: runs with no package */
+	uint64_t runs, passes, failures;
 };
 
 /* A growable array of fixed-size items. */
@@ -75,7 +86,8 @@ struct station_name {
 struct scan {
 	struct edl_arena *arena;
 	struct edl_keymap units_map, slots_map, pareto_map;
-	struct vec units, slots, pareto, durations, stations;
+	struct vec units, slots, pareto, durations, stations, packages;
+	size_t last_package; /* index of the last package seen: runs come in runs of one */
 	int64_t min_start, max_end;
 	uint64_t pass_duration_ms;
 	bool any;
@@ -119,20 +131,30 @@ static int load_station_names(struct scan *sc, sqlite3 *db, struct edl_error *er
 static int prepare_selection(sqlite3_stmt **out, sqlite3 *db, const struct edl_store_filter *f,
                              struct edl_error *err)
 {
-	char sql[1024];
+	char sql[2048];
 	bool bounded = f->since_ms != INT64_MIN || f->until_ms != INT64_MAX;
 	int rc;
 
 	snprintf(sql, sizeof(sql),
-	         "SELECT serial, station_id, slot, port, start_ms, end_ms, result, stage, error,"
-	         " bytes_written, duration_ms, id FROM run WHERE %s%s%s",
+	         /* ifnull(): one column call per value where NULL has a stand-in. */
+	         "SELECT serial, station_id, slot, port, start_ms, ifnull(end_ms, -1), result,"
+	         " stage, error, bytes_written, ifnull(duration_ms, -1), id, slot_label,"
+	         " error_class, ifnull(package_id, 0)"
+	         " FROM run WHERE %s%s%s%s%s",
 	         bounded ? "start_ms >= ?1 AND start_ms < ?2" : "1",
 	         f->station != NULL ? " AND station_id IN (SELECT id FROM station WHERE name = ?3)"
 	                            : "",
 	         f->package != NULL
-	                 ? " AND package_id IN (SELECT id FROM package WHERE name = ?4 OR path = ?4"
-	                   " OR (length(?4) >= 6 AND substr(manifest_hash, 1, length(?4)) = ?4))"
-	                 : "");
+	                 ? " AND package_id IN (SELECT id FROM package WHERE name = ?4 COLLATE "
+	                   "NOCASE"
+	                   " OR version = ?4 OR path = ?4"
+	                   " OR (name || '-' || version) = ?4 COLLATE NOCASE"
+	                   " OR (name || ' ' || version) = ?4 COLLATE NOCASE"
+	                   " OR (length(?4) >= 6"
+	                   "     AND substr(manifest_hash, 1, length(?4)) IN (?4, lower(?4))))"
+	                 : "",
+	         f->slot != NULL ? " AND (slot_label = ?5 COLLATE NOCASE OR port = ?5)" : "",
+	         f->serial != NULL ? " AND serial = ?6" : "");
 	rc = sqlite3_prepare_v2(db, sql, -1, out, NULL);
 	if (rc != SQLITE_OK)
 		return edl_store_sqlite_error(err, db, rc, "preparing the report query");
@@ -144,6 +166,10 @@ static int prepare_selection(sqlite3_stmt **out, sqlite3 *db, const struct edl_s
 		edl_store_bind_text(*out, 3, f->station);
 	if (f->package != NULL)
 		edl_store_bind_text(*out, 4, f->package);
+	if (f->slot != NULL)
+		edl_store_bind_text(*out, 5, f->slot);
+	if (f->serial != NULL)
+		edl_store_bind_text(*out, 6, f->serial);
 	return EDL_OK;
 }
 
@@ -213,12 +239,20 @@ static int add_slot(struct scan *sc, sqlite3_stmt *st, int result, int64_t start
 		s->interrupted++;
 	if (start >= s->port_start) {
 		const char *port = (const char *)sqlite3_column_text(st, 3);
+		const char *label = (const char *)sqlite3_column_text(st, 12);
 		s->port_start = start;
 		if (port == NULL) {
 			s->port = NULL;
 		} else if (s->port == NULL || strcmp(s->port, port) != 0) {
 			s->port = edl_arena_strdup(sc->arena, port);
 			if (s->port == NULL)
+				return EDL_E_NOMEM;
+		}
+		if (label == NULL || label[0] == '\0') {
+			s->label = NULL;
+		} else if (s->label == NULL || strcmp(s->label, label) != 0) {
+			s->label = edl_arena_strdup(sc->arena, label);
+			if (s->label == NULL)
 				return EDL_E_NOMEM;
 		}
 	}
@@ -229,23 +263,30 @@ static int add_failure(struct scan *sc, sqlite3_stmt *st)
 {
 	const char *stage = (const char *)sqlite3_column_text(st, 7);
 	const char *error = (const char *)sqlite3_column_text(st, 8);
-	size_t ls, le;
+	const char *cls = (const char *)sqlite3_column_text(st, 13);
+	size_t ls, le, lc;
 	char *key;
+	const char *action;
 	struct pareto_agg *p;
 	size_t idx;
 	bool added;
 	int rc;
 
+	/* Keyed by the stored words; the class is worked out once per entry, and
+	 * entries whose stored class differs but means the same are merged at the end. */
 	stage = stage != NULL ? stage : "";
 	error = error != NULL ? error : "";
+	cls = cls != NULL ? cls : "";
 	ls = strlen(stage);
 	le = strlen(error);
-	key = malloc(ls + 1 + le);
+	lc = strlen(cls);
+	key = malloc(ls + 1 + le + 1 + lc);
 	if (key == NULL)
 		return EDL_E_NOMEM;
 	memcpy(key, stage, ls + 1);
-	memcpy(key + ls + 1, error, le);
-	rc = edl_keymap_intern(&idx, &added, &sc->pareto_map, key, ls + 1 + le);
+	memcpy(key + ls + 1, error, le + 1);
+	memcpy(key + ls + 1 + le + 1, cls, lc);
+	rc = edl_keymap_intern(&idx, &added, &sc->pareto_map, key, ls + 1 + le + 1 + lc);
 	free(key);
 	if (rc != EDL_OK)
 		return rc;
@@ -257,15 +298,45 @@ static int add_failure(struct scan *sc, sqlite3_stmt *st)
 		p->error = edl_arena_strdup(sc->arena, error);
 		if (p->stage == NULL || p->error == NULL)
 			return EDL_E_NOMEM;
+		edl_store_failure_words(error[0] != '\0' ? error : NULL, cls, &p->error_class,
+		                        &action);
 	}
 	p = (struct pareto_agg *)sc->pareto.items + idx;
 	p->count++;
 	return EDL_OK;
 }
 
+static int add_package(struct scan *sc, sqlite3_stmt *st, int result)
+{
+	int64_t id = sqlite3_column_int64(st, 14);
+	struct package_agg *p = sc->packages.items;
+
+	if (sc->packages.n == 0 || p[sc->last_package].package_id != id) {
+		size_t i;
+		for (i = 0; i < sc->packages.n && p[i].package_id != id; i++)
+			;
+		if (i == sc->packages.n) {
+			struct package_agg *added = vec_push(&sc->packages);
+			if (added == NULL)
+				return EDL_E_NOMEM;
+			added->package_id = id;
+			p = sc->packages.items;
+		}
+		sc->last_package = i;
+	}
+	p = (struct package_agg *)sc->packages.items + sc->last_package;
+	p->runs++;
+	if (result == EDL_RESULT_PASS)
+		p->passes++;
+	else if (result == EDL_RESULT_FAIL)
+		p->failures++;
+	return EDL_OK;
+}
+
 static int add_row(struct scan *sc, struct edl_store_report *r, sqlite3_stmt *st)
 {
 	int64_t start = sqlite3_column_int64(st, 4);
+	int64_t end = sqlite3_column_int64(st, 5); /* -1: none */
 	int64_t id = sqlite3_column_int64(st, 11);
 	int result = edl_store_result_parse((const char *)sqlite3_column_text(st, 6));
 	int rc;
@@ -276,8 +347,10 @@ static int add_row(struct scan *sc, struct edl_store_report *r, sqlite3_stmt *st
 	if (!sc->any || start > sc->max_end)
 		sc->max_end = start;
 	sc->any = true;
-	if (sqlite3_column_type(st, 5) != SQLITE_NULL && sqlite3_column_int64(st, 5) > sc->max_end)
-		sc->max_end = sqlite3_column_int64(st, 5);
+	if (end > sc->max_end)
+		sc->max_end = end;
+	if (add_package(sc, st, result) != EDL_OK)
+		return EDL_E_NOMEM;
 	switch (result) {
 	case EDL_RESULT_PASS:
 		r->passed_runs++;
@@ -300,7 +373,7 @@ static int add_row(struct scan *sc, struct edl_store_report *r, sqlite3_stmt *st
 	if (rc == EDL_OK && result == EDL_RESULT_PASS) {
 		int64_t duration = sqlite3_column_int64(st, 10);
 		r->bytes_written += (uint64_t)sqlite3_column_int64(st, 9);
-		if (sqlite3_column_type(st, 10) != SQLITE_NULL && duration >= 0) {
+		if (duration >= 0) {
 			int64_t *d = vec_push(&sc->durations);
 			if (d == NULL)
 				return EDL_E_NOMEM;
@@ -324,15 +397,23 @@ static int cmp_slot(const void *a, const void *b)
 	return c != 0 ? c : (x->slot > y->slot) - (x->slot < y->slot);
 }
 
+static int cmp_pareto_words(const void *a, const void *b)
+{
+	const struct edl_store_pareto_entry *x = a, *y = b;
+	int c = strcmp(x->stage, y->stage);
+
+	if (c == 0)
+		c = strcmp(x->error, y->error);
+	return c != 0 ? c : strcmp(x->error_class, y->error_class);
+}
+
 static int cmp_pareto(const void *a, const void *b)
 {
 	const struct edl_store_pareto_entry *x = a, *y = b;
-	int c;
 
 	if (x->count != y->count)
 		return x->count < y->count ? 1 : -1;
-	c = strcmp(x->stage, y->stage);
-	return c != 0 ? c : strcmp(x->error, y->error);
+	return cmp_pareto_words(a, b);
 }
 
 static double ratio(uint64_t num, uint64_t den)
@@ -381,6 +462,14 @@ static int finish_slots(struct edl_store_report *r, struct scan *sc)
 		s->station = station_name_of(sc, agg[i].station_id);
 		s->slot = agg[i].slot;
 		s->port = agg[i].port;
+		s->label = agg[i].label != NULL ? agg[i].label : agg[i].port;
+		if (s->label == NULL) {
+			char number[24];
+			snprintf(number, sizeof(number), "#%d", agg[i].slot);
+			s->label = edl_arena_strdup(sc->arena, number);
+			if (s->label == NULL)
+				return EDL_E_NOMEM;
+		}
 		s->passes = agg[i].passes;
 		s->failures = agg[i].failures;
 		s->interrupted = agg[i].interrupted;
@@ -410,6 +499,7 @@ static int finish_pareto(struct edl_store_report *r, struct scan *sc)
 {
 	const struct pareto_agg *agg = sc->pareto.items;
 	uint64_t total = 0, running = 0;
+	size_t kept = 0;
 
 	r->pareto = edl_arena_alloc(sc->arena, (sc->pareto.n + 1) * sizeof(*r->pareto));
 	if (r->pareto == NULL)
@@ -419,10 +509,20 @@ static int finish_pareto(struct edl_store_report *r, struct scan *sc)
 		r->pareto[i] = (struct edl_store_pareto_entry){
 		        .stage = agg[i].stage,
 		        .error = agg[i].error,
+		        .error_class = agg[i].error_class,
 		        .count = agg[i].count,
 		};
 		total += agg[i].count;
 	}
+	/* Merge what only the stored class's spelling told apart (NULL before v4). */
+	qsort(r->pareto, r->n_pareto, sizeof(*r->pareto), cmp_pareto_words);
+	for (size_t i = 0; i < r->n_pareto; i++) {
+		if (kept > 0 && cmp_pareto_words(&r->pareto[kept - 1], &r->pareto[i]) == 0)
+			r->pareto[kept - 1].count += r->pareto[i].count;
+		else
+			r->pareto[kept++] = r->pareto[i];
+	}
+	r->n_pareto = kept;
 	qsort(r->pareto, r->n_pareto, sizeof(*r->pareto), cmp_pareto);
 	for (size_t i = 0; i < r->n_pareto; i++) {
 		running += r->pareto[i].count;
@@ -453,6 +553,230 @@ static void finish_times(struct edl_store_report *r, struct scan *sc)
 		r->window_end_ms = r->window_start_ms;
 	hours = (double)(r->window_end_ms - r->window_start_ms) / 3600000.0;
 	r->units_per_hour = hours > 0 ? (double)r->units / hours : NAN;
+	r->good_units_per_hour = hours > 0 ? (double)r->passed_units / hours : NAN;
+}
+
+/* Newest first; the run id breaks ties in start times. */
+static int cmp_failed(const void *a, const void *b)
+{
+	const struct unit_agg *x = *(const struct unit_agg *const *)a;
+	const struct unit_agg *y = *(const struct unit_agg *const *)b;
+
+	if (x->last_start != y->last_start)
+		return x->last_start < y->last_start ? 1 : -1;
+	return (x->last_id < y->last_id) - (x->last_id > y->last_id);
+}
+
+#define COPY_COL(dst, st, col)                                                   \
+	do {                                                                     \
+		const char *v_ = (const char *)sqlite3_column_text((st), (col)); \
+		(dst) = edl_arena_strdup(sc->arena, v_);                         \
+		if (v_ != NULL && (dst) == NULL) {                               \
+			rc = SQLITE_NOMEM;                                       \
+			goto out;                                                \
+		}                                                                \
+	} while (0)
+
+/* The failed units: the aggregation kept each unit's last run id; one indexed
+ * lookup per listed unit fills in the words. */
+static int finish_failed(struct edl_store_report *r, struct scan *sc, sqlite3 *db,
+                         struct edl_error *err)
+{
+	const struct unit_agg **failed = NULL;
+	struct unit_agg *units = sc->units.items;
+	sqlite3_stmt *st = NULL;
+	size_t n = 0, listed;
+	int rc = SQLITE_OK;
+
+	if (r->failed_units == 0)
+		return EDL_OK;
+	failed = malloc(r->failed_units * sizeof(*failed));
+	if (failed == NULL)
+		return edl_error_set(err, EDL_E_NOMEM, "listing failed units");
+	for (size_t i = 0; i < sc->units.n; i++) {
+		if (units[i].last_result != EDL_RESULT_PASS)
+			failed[n++] = &units[i];
+	}
+	qsort(failed, n, sizeof(*failed), cmp_failed);
+	listed = r->filter.failed_max > 0 && r->filter.failed_max < n ? r->filter.failed_max : n;
+	r->failed = edl_arena_alloc(sc->arena, (listed + 1) * sizeof(*r->failed));
+	if (r->failed == NULL) {
+		rc = SQLITE_NOMEM;
+		goto out;
+	}
+	rc = sqlite3_prepare_v2(db,
+	                        "SELECT r.serial, s.name, r.slot, r.port, r.slot_label, r.result,"
+	                        " r.stage, r.error, r.error_class, r.message"
+	                        " FROM run r JOIN station s ON s.id = r.station_id WHERE r.id = ?1",
+	                        -1, &st, NULL);
+	for (size_t i = 0; rc == SQLITE_OK && i < listed; i++) {
+		struct edl_store_failed_unit *f = &r->failed[i];
+		const char *label, *port;
+
+		memset(f, 0, sizeof(*f));
+		sqlite3_bind_int64(st, 1, failed[i]->last_id);
+		rc = sqlite3_step(st);
+		if (rc != SQLITE_ROW)
+			break;
+		f->run_id = failed[i]->last_id;
+		f->start_ms = failed[i]->last_start;
+		COPY_COL(f->serial, st, 0);
+		COPY_COL(f->station, st, 1);
+		port = (const char *)sqlite3_column_text(st, 3);
+		label = (const char *)sqlite3_column_text(st, 4);
+		if (label == NULL || label[0] == '\0')
+			label = port;
+		if (label == NULL || label[0] == '\0') {
+			char number[24];
+			snprintf(number, sizeof(number), "#%d", sqlite3_column_int(st, 2));
+			f->slot_label = edl_arena_strdup(sc->arena, number);
+		} else {
+			f->slot_label = edl_arena_strdup(sc->arena, label);
+		}
+		if (f->slot_label == NULL) {
+			rc = SQLITE_NOMEM;
+			goto out;
+		}
+		f->result = failed[i]->last_result == EDL_RESULT_FAIL ? "fail" : "interrupted";
+		COPY_COL(f->stage, st, 6);
+		COPY_COL(f->error, st, 7);
+		edl_store_failure_words(f->error, (const char *)sqlite3_column_text(st, 8),
+		                        &f->error_class, &f->action);
+		COPY_COL(f->message, st, 9);
+		sqlite3_reset(st);
+		rc = SQLITE_OK;
+		r->n_failed++;
+	}
+out:
+	sqlite3_finalize(st);
+	free(failed);
+	if (rc == SQLITE_NOMEM)
+		return edl_error_set(err, EDL_E_NOMEM, "listing failed units");
+	if (rc != SQLITE_OK)
+		return edl_store_sqlite_error(err, db, rc, "listing failed units");
+	return EDL_OK;
+}
+
+static int cmp_package(const void *a, const void *b)
+{
+	const struct edl_store_package_stat *x = a, *y = b;
+
+	if (x->runs != y->runs)
+		return x->runs < y->runs ? 1 : -1;
+	return strcmp(x->manifest_hash != NULL ? x->manifest_hash : "",
+	              y->manifest_hash != NULL ? y->manifest_hash : "");
+}
+
+static int finish_packages(struct edl_store_report *r, struct scan *sc, sqlite3 *db,
+                           struct edl_error *err)
+{
+	const struct package_agg *agg = sc->packages.items;
+	sqlite3_stmt *st = NULL;
+	int rc = SQLITE_OK;
+
+	r->packages = edl_arena_alloc(sc->arena, (sc->packages.n + 1) * sizeof(*r->packages));
+	if (r->packages == NULL)
+		return edl_error_set(err, EDL_E_NOMEM, "listing packages");
+	rc = sqlite3_prepare_v2(
+	        db, "SELECT name, version, path, manifest_hash FROM package WHERE id = ?1", -1, &st,
+	        NULL);
+	for (size_t i = 0; rc == SQLITE_OK && i < sc->packages.n; i++) {
+		struct edl_store_package_stat *p = &r->packages[r->n_packages++];
+
+		memset(p, 0, sizeof(*p));
+		p->runs = agg[i].runs;
+		p->passes = agg[i].passes;
+		p->failures = agg[i].failures;
+		if (agg[i].package_id == 0)
+			continue;
+		sqlite3_bind_int64(st, 1, agg[i].package_id);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			COPY_COL(p->name, st, 0);
+			COPY_COL(p->version, st, 1);
+			COPY_COL(p->path, st, 2);
+			COPY_COL(p->manifest_hash, st, 3);
+			rc = SQLITE_DONE;
+		}
+		if (rc == SQLITE_DONE)
+			rc = SQLITE_OK;
+		sqlite3_reset(st);
+	}
+out:
+	sqlite3_finalize(st);
+	if (rc == SQLITE_NOMEM)
+		return edl_error_set(err, EDL_E_NOMEM, "listing packages");
+	if (rc != SQLITE_OK)
+		return edl_store_sqlite_error(err, db, rc, "listing packages");
+	qsort(r->packages, r->n_packages, sizeof(*r->packages), cmp_package);
+	return EDL_OK;
+}
+
+#define HOUR_MS 3600000LL
+/* More buckets than this (a window of decades) are not listed. */
+#define BUCKETS_MAX 200000
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+	int64_t q = a / b;
+	return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+/* Buckets from the first run's to the last run's, clipped to the window. */
+static int finish_buckets(struct edl_store_report *r, struct scan *sc, struct edl_error *err)
+{
+	const struct unit_agg *units = sc->units.items;
+	int64_t width = r->filter.bucket == EDL_STORE_BUCKET_SHIFT ? 8 * HOUR_MS : HOUR_MS;
+	int64_t offset = r->filter.bucket == EDL_STORE_BUCKET_SHIFT ? 6 * HOUR_MS : 0;
+	int64_t lo, hi, first;
+	uint64_t n;
+
+	if (!sc->any || sc->units.n == 0)
+		return EDL_OK;
+	lo = sc->min_start > r->window_start_ms ? sc->min_start : r->window_start_ms;
+	hi = sc->max_end < r->window_end_ms ? sc->max_end : r->window_end_ms;
+	if (hi < lo)
+		hi = lo;
+	first = floor_div(lo - offset, width) * width + offset;
+	n = (uint64_t)((hi - first) / width) + 1;
+	if (n > BUCKETS_MAX)
+		return EDL_OK;
+	r->buckets = edl_arena_alloc(sc->arena, n * sizeof(*r->buckets));
+	if (r->buckets == NULL)
+		return edl_error_set(err, EDL_E_NOMEM, "cutting the window into buckets");
+	memset(r->buckets, 0, n * sizeof(*r->buckets));
+	r->n_buckets = (size_t)n;
+	for (size_t i = 0; i < sc->units.n; i++) {
+		int64_t at = units[i].first_start;
+		struct edl_store_bucket_stat *b;
+		int64_t k = floor_div(at - first, width);
+
+		if (k < 0)
+			k = 0;
+		if ((uint64_t)k >= n)
+			k = (int64_t)n - 1;
+		b = &r->buckets[k];
+		b->units++;
+		if (units[i].last_result == EDL_RESULT_PASS)
+			b->passed_units++;
+		if (units[i].first_result == EDL_RESULT_PASS)
+			b->first_pass_units++;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct edl_store_bucket_stat *b = &r->buckets[i];
+		int64_t start = first + (int64_t)i * width, end = start + width;
+		double hours;
+
+		b->start_ms = start < r->window_start_ms ? r->window_start_ms : start;
+		b->end_ms = end > r->window_end_ms ? r->window_end_ms : end;
+		if (b->end_ms < b->start_ms)
+			b->end_ms = b->start_ms;
+		hours = (double)(b->end_ms - b->start_ms) / (double)HOUR_MS;
+		b->first_pass_yield = ratio(b->first_pass_units, b->units);
+		b->units_per_hour = hours > 0 ? (double)b->units / hours : NAN;
+		b->good_units_per_hour = hours > 0 ? (double)b->passed_units / hours : NAN;
+	}
+	return EDL_OK;
 }
 
 static void scan_free(struct scan *sc)
@@ -465,6 +789,7 @@ static void scan_free(struct scan *sc)
 	free(sc->pareto.items);
 	free(sc->durations.items);
 	free(sc->stations.items);
+	free(sc->packages.items);
 }
 
 void edl_store_filter_init(struct edl_store_filter *f)
@@ -473,6 +798,10 @@ void edl_store_filter_init(struct edl_store_filter *f)
 	f->until_ms = INT64_MAX;
 	f->station = NULL;
 	f->package = NULL;
+	f->slot = NULL;
+	f->serial = NULL;
+	f->failed_max = 0;
+	f->bucket = EDL_STORE_BUCKET_HOUR;
 }
 
 int edl_store_report(struct edl_store_report **out, struct edl_store *s,
@@ -494,17 +823,22 @@ int edl_store_report(struct edl_store_report **out, struct edl_store *s,
 	r->filter = *filter;
 	r->filter.station = edl_arena_strdup(&o->arena, filter->station);
 	r->filter.package = edl_arena_strdup(&o->arena, filter->package);
+	r->filter.slot = edl_arena_strdup(&o->arena, filter->slot);
+	r->filter.serial = edl_arena_strdup(&o->arena, filter->serial);
 	sc.arena = &o->arena;
 	sc.units.size = sizeof(struct unit_agg);
 	sc.slots.size = sizeof(struct slot_agg);
 	sc.pareto.size = sizeof(struct pareto_agg);
 	sc.durations.size = sizeof(int64_t);
 	sc.stations.size = sizeof(struct station_name);
+	sc.packages.size = sizeof(struct package_agg);
 	edl_keymap_init(&sc.units_map);
 	edl_keymap_init(&sc.slots_map);
 	edl_keymap_init(&sc.pareto_map);
 	if ((filter->station != NULL && r->filter.station == NULL) ||
-	    (filter->package != NULL && r->filter.package == NULL)) {
+	    (filter->package != NULL && r->filter.package == NULL) ||
+	    (filter->slot != NULL && r->filter.slot == NULL) ||
+	    (filter->serial != NULL && r->filter.serial == NULL)) {
 		rc = edl_error_set(err, EDL_E_NOMEM, "allocating the report");
 		goto out;
 	}
@@ -540,8 +874,15 @@ int edl_store_report(struct edl_store_report **out, struct edl_store *s,
 	rc = finish_slots(r, &sc);
 	if (rc == EDL_OK)
 		rc = finish_pareto(r, &sc);
-	if (rc != EDL_OK)
+	if (rc != EDL_OK) {
 		edl_error_set(err, rc, "summarising the report");
+		goto out;
+	}
+	rc = finish_failed(r, &sc, s->db, err);
+	if (rc == EDL_OK)
+		rc = finish_packages(r, &sc, s->db, err);
+	if (rc == EDL_OK)
+		rc = finish_buckets(r, &sc, err);
 out:
 	sqlite3_finalize(st);
 	if (in_txn)

@@ -172,6 +172,16 @@ int edl_store_put_double(struct edl_buf *b, double v, int decimals, const char *
 /* Appends an ISO-8601 time, or the given text for a negative/absent time. */
 int edl_store_put_time(struct edl_buf *b, int64_t ms, bool present, const char *absent);
 
+/* The code of a stored error name ("EDL_E_FH_NAK"); INT_MIN for a name no
+ * code has (its class is then "station"). */
+int edl_store_error_code(const char *name);
+
+/* A failed run's class name and the operator's action: the stored class when
+ * it names one, else the class of the stored error; the action is the code's
+ * own sentence unless the stored class says otherwise. Never NULL. */
+void edl_store_failure_words(const char *error, const char *stored_class, const char **class_out,
+                             const char **action_out);
+
 /* Writes the buffer to f; EDL_E_IO when the stream fails. */
 int edl_store_flush_buf(FILE *f, struct edl_buf *b, int rc);
 

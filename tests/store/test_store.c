@@ -1240,8 +1240,8 @@ static void test_report_formats_carry_the_documented_keys(void **state)
 	text = render_report(r, EDL_STORE_FORMAT_CSV);
 	assert_non_null(strstr(text, "summary,units,10\n"));
 	assert_non_null(strstr(text, "summary,first_pass_yield,0.700000\n"));
-	assert_non_null(strstr(text, "\nslot,line-1,4,1-1.9,4,0,3,1,1.000000,,0\n"));
-	assert_non_null(strstr(text, "\npareto,firehose,EDL_E_FH_NAK,3,0.600000,0.600000\n"));
+	assert_non_null(strstr(text, "\nslot,line-1,4,1-1.9,4,0,3,1,1.000000,,0,1-1.9\n"));
+	assert_non_null(strstr(text, "\npareto,firehose,EDL_E_FH_NAK,3,0.600000,0.600000,rma\n"));
 	free(text);
 	text = render_report(r, EDL_STORE_FORMAT_TEXT);
 	assert_non_null(strstr(text, "first-pass yield     70.0%"));
