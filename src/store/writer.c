@@ -849,6 +849,10 @@ static void free_writer(struct edl_store_writer *w)
 	list_free(&w->kept);
 	edl_store_journal_close(&w->journal);
 	edl_store_recorder_free(&w->recorder);
+	/* The WAL file stays (see configure() in schema.c) but empty: what was
+	 * written is in the database file itself, as a copy or a check sees it. */
+	if (w->db != NULL)
+		sqlite3_exec(w->db, "PRAGMA journal_size_limit = 0", NULL, NULL, NULL);
 	sqlite3_close(w->db);
 	/* After sqlite3_close: closing it earlier would drop SQLite's fcntl locks. */
 	if (w->db_fd >= 0)
