@@ -101,6 +101,7 @@ struct edl_store_writer {
 	unsigned max_batch;
 	struct edl_store_journal journal;
 	struct oplist kept;    /* in the order queued */
+	size_t kept_results;   /* of the kept, how many are run results (finishes) */
 	size_t kept_journaled; /* of the kept, how many the journal holds */
 	size_t kept_from_open; /* the first ones, read from the journal at open */
 	bool recover_pending;  /* runs left running by a dead station not marked yet */
@@ -200,13 +201,14 @@ static void compose_detail(const struct edl_store_writer *w, char *out, size_t l
 		return;
 	if (w->kept.n > 0 && w->journal_fault[0] == '\0')
 		snprintf(out + n, len - (size_t)n,
-		         "; %zu result(s) kept in %.400s, committed once it can write", w->kept.n,
-		         w->journal.path);
+		         "; %zu result(s) (%zu record(s)) kept in %.400s, committed once it can "
+		         "write",
+		         w->kept_results, w->kept.n, w->journal.path);
 	else if (w->kept.n > 0)
 		snprintf(out + n, len - (size_t)n,
-		         "; %zu result(s) kept in memory only (%s), committed once it can write, "
-		         "lost if the station stops",
-		         w->kept.n, w->journal_fault);
+		         "; %zu result(s) (%zu record(s)) kept in memory only (%s), committed once "
+		         "it can write, lost if the station stops",
+		         w->kept_results, w->kept.n, w->journal_fault);
 }
 
 /* Records the state for the caller's side; a change of writable or code is
@@ -356,6 +358,8 @@ static void keep_ops(struct edl_store_writer *w, struct edl_store_oprec *from, s
 		struct edl_store_oprec *op = from, *notice;
 		from = from->next;
 		list_push(&w->kept, op);
+		if (op->kind == EDL_STORE_OP_RUN_FINISH)
+			w->kept_results++;
 		compose_detail(w, detail, sizeof(detail));
 		op->code = w->fault_code;
 		op->kept = true;
@@ -446,6 +450,8 @@ static bool commit_kept(struct edl_store_writer *w)
 		for (struct edl_store_oprec *op = w->kept.head; op != NULL; op = op->next)
 			w->kept.tail = op;
 		w->kept.n--;
+		if (failed->kind == EDL_STORE_OP_RUN_FINISH)
+			w->kept_results--;
 		edl_store_oprec_free(failed);
 	}
 	if (rc != EDL_OK) {
@@ -455,6 +461,7 @@ static bool commit_kept(struct edl_store_writer *w)
 	}
 	committed = w->kept.n;
 	list_free(&w->kept);
+	w->kept_results = 0;
 	w->kept_journaled = w->kept_from_open = 0;
 	w->recover_pending = false;
 	w->journal_fault[0] = '\0';
@@ -928,6 +935,8 @@ int edl_store_writer_open(struct edl_store_writer **out, const char *path,
 		journaled = op->next;
 		op->replay = true;
 		list_push(&w->kept, op);
+		if (op->kind == EDL_STORE_OP_RUN_FINISH)
+			w->kept_results++;
 	}
 	w->kept_journaled = w->kept_from_open = w->kept.n;
 	/* The journal's operations (a dead station's), then its running runs
