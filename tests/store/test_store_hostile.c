@@ -21,6 +21,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <uv.h>
+
+#include "edlstation/cli.h"
 #include "edlstation/store.h"
 #include "fixture.h"
 
@@ -498,6 +501,103 @@ static void test_readers_name_the_file(void **state)
 	assert_non_null(strstr(err.detail, fx->db));
 }
 
+/* With a loop, the state at open and the kept completions arrive on the loop. */
+struct loop_watch {
+	struct states st;
+	struct kept_count k;
+	uv_loop_t *loop;
+};
+
+static void on_loop_state(const struct edl_store_state *s, void *data)
+{
+	struct loop_watch *lw = data;
+
+	on_state(s, &lw->st);
+}
+
+static void on_loop_kept(const struct edl_store_done *d, void *data)
+{
+	struct loop_watch *lw = data;
+
+	on_done(d, &lw->k);
+	if (lw->k.kept == 2)
+		uv_stop(lw->loop);
+}
+
+static void on_loop_timeout(uv_timer_t *t)
+{
+	uv_stop(t->loop);
+}
+
+static void test_loop_hears_not_writable_before_kept_results(void **state)
+{
+	struct fixture *fx = *state;
+	struct loop_watch lw = {0};
+	uv_loop_t loop;
+	uv_timer_t timeout;
+	struct edl_store_writer_options opts = {.loop = &loop,
+	                                        .min_free_bytes = UINT64_MAX / 2,
+	                                        .on_state = on_loop_state,
+	                                        .state_data = &lw};
+	struct edl_store_writer *w = NULL;
+	struct edl_store_run_start start = {.serial = "0000abcd",
+	                                    .station = "line-1",
+	                                    .package_hash = "pkg-hash-0001",
+	                                    .slot = 1,
+	                                    .port = "1-1",
+	                                    .start_ms = 1000};
+	struct edl_store_run_end end = {.result = EDL_RESULT_PASS, .end_ms = 2000};
+	struct edl_error err;
+
+	assert_int_equal(uv_loop_init(&loop), 0);
+	lw.loop = &loop;
+	edl_error_clear(&err);
+	assert_int_equal(edl_store_writer_open(&w, fx->db, &opts, &err), EDL_OK);
+	fixture_station_and_package(w);
+	assert_int_equal(edl_store_writer_run_start(&end.run_id, w, &start, on_loop_kept, &lw),
+	                 EDL_OK);
+	assert_int_equal(edl_store_writer_run_finish(w, &end, on_loop_kept, &lw), EDL_OK);
+	assert_int_equal(lw.st.calls, 0); /* nothing before the loop runs */
+	uv_timer_init(&loop, &timeout);
+	uv_timer_start(&timeout, on_loop_timeout, 20000, 0);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_close((uv_handle_t *)&timeout, NULL);
+	assert_int_equal(lw.k.kept, 2);
+	assert_true(lw.st.calls >= 1);
+	assert_false(lw.st.writable);
+	assert_int_equal(lw.st.code, EDL_E_DB_FULL);
+	edl_store_writer_close(w);
+	assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_db_check_command_exit_codes(void **state)
+{
+	struct fixture *fx = *state;
+	struct edl_store_writer *w = open_writer(fx->db, NULL);
+	char missing[400];
+	char *ok_argv[] = {"db", "check", "--db", fx->db, NULL};
+	char *full_argv[] = {"db", "check", "--full", "--db", fx->db, NULL};
+	char *missing_argv[] = {"db", "check", "--db", missing, NULL};
+	char *usage_argv[] = {"db", "frobnicate", NULL};
+
+	fixture_station_and_package(w);
+	for (int i = 0; i < 400; i++) {
+		char serial[16];
+		snprintf(serial, sizeof(serial), "%08x", i);
+		fixture_run(w, serial, i % 8, 1000 + i, 100, EDL_RESULT_FAIL, 0);
+	}
+	edl_store_writer_close(w);
+	snprintf(missing, sizeof(missing), "%s/nothing-here.db", fx->dir);
+	assert_int_equal(edl_cli_db(4, ok_argv), EDL_EXIT_OK);
+	assert_int_equal(edl_cli_db(5, full_argv), EDL_EXIT_OK);
+	assert_int_equal(edl_cli_db(4, missing_argv), EDL_EXIT_USAGE);
+	assert_int_equal(edl_cli_db(2, usage_argv), EDL_EXIT_USAGE);
+	damage(fx->db);
+	assert_int_equal(edl_cli_db(5, full_argv), EDL_EXIT_FAILURE);
+	assert_int_equal(edl_cli_db(4, ok_argv), EDL_EXIT_FAILURE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -513,6 +613,9 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(
 	                test_progress_persisted_and_kept_by_an_interrupted_run, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_readers_name_the_file, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_loop_hears_not_writable_before_kept_results,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_db_check_command_exit_codes, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
