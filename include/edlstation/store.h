@@ -151,7 +151,9 @@ struct edl_store_done {
 	const char *detail; /* sentence for a failure, "" on success */
 	/* code != EDL_OK but the operation is kept (in memory and in the journal
 	 * <db>.pending, fsynced) and will be committed once the store can write
-	 * again: nothing is lost, but it is NOT RECORDED yet. */
+	 * again: nothing is lost, but it is NOT RECORDED yet. A kept operation's
+	 * callback is not called again; on_state with writable = true and
+	 * `recovered` says when the kept operations have committed. */
 	bool kept;
 };
 
@@ -225,7 +227,10 @@ int edl_store_writer_device(struct edl_store_writer *w, const struct edl_store_d
                             edl_store_done_fn cb, void *data);
 
 /* Records a run as "running" and gives its id at once in *out_run_id, so that
- * finish, identify and a retry's retry_of can be queued before this commits. */
+ * finish, identify and a retry's retry_of can be queued before this commits.
+ * Ids come from the database: the writer reads max(id) once at open, under the
+ * flock that keeps every other writer off the file, and hands them out in
+ * order (past any run its journal keeps), so no two runs can share one. */
 int edl_store_writer_run_start(int64_t *out_run_id, struct edl_store_writer *w,
                                const struct edl_store_run_start *run, edl_store_done_fn cb,
                                void *data);
