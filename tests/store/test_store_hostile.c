@@ -26,6 +26,7 @@
 #include "edlstation/cli.h"
 #include "edlstation/store.h"
 #include "fixture.h"
+#include "../../src/store/store_internal.h"
 
 static int setup(void **state)
 {
@@ -598,6 +599,65 @@ static void test_db_check_command_exit_codes(void **state)
 	assert_int_equal(edl_cli_db(4, ok_argv), EDL_EXIT_FAILURE);
 }
 
+/* A station killed in the middle of an append leaves a torn record: replay
+ * keeps the whole records before it and ignores the rest; a rewound journal
+ * replays nothing of its older generation. */
+static void test_journal_ignores_a_torn_tail_and_rewound_records(void **state)
+{
+	struct fixture *fx = *state;
+	struct edl_store_journal j;
+	struct edl_store_oprec *ops = NULL, *op;
+	struct edl_store_station st = {.name = "line-1", .host = "h"};
+	struct edl_store_progress p = {7, "program", 100, 200, 300};
+	struct edl_error err;
+	int64_t max_id = 0;
+	uint64_t torn_at;
+	size_t n = 0;
+	int fd;
+
+	edl_error_clear(&err);
+	assert_int_equal(edl_store_journal_open(&j, fx->db, &ops, &max_id, &err), EDL_OK);
+	assert_null(ops);
+	ops = edl_store_oprec_station(&st);
+	ops->next = edl_store_oprec_progress(&p);
+	assert_int_equal(edl_store_journal_append(&j, ops, &err), EDL_OK);
+	torn_at = j.write_at;
+	edl_store_oprec_free(ops->next);
+	edl_store_oprec_free(ops);
+	ops = edl_store_oprec_progress(&p);
+	assert_int_equal(edl_store_journal_append(&j, ops, &err), EDL_OK);
+	edl_store_oprec_free(ops);
+	edl_store_journal_close(&j);
+
+	/* Tear the third record. */
+	fd = open(j.path, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "XXXX", 4, (off_t)torn_at + 20), 4);
+	close(fd);
+
+	assert_int_equal(edl_store_journal_open(&j, fx->db, &ops, &max_id, &err), EDL_OK);
+	for (op = ops; op != NULL; op = op->next)
+		n++;
+	assert_int_equal(n, 2);
+	assert_int_equal(ops->kind, EDL_STORE_OP_STATION);
+	assert_string_equal(ops->u.station.name, "line-1");
+	assert_int_equal(ops->next->kind, EDL_STORE_OP_RUN_PROGRESS);
+	assert_int_equal(ops->next->run_id, 7);
+	assert_string_equal(ops->next->u.progress.stage, "program");
+	assert_int_equal(ops->next->u.progress.bytes_total, 200);
+	while (ops != NULL) {
+		op = ops->next;
+		edl_store_oprec_free(ops);
+		ops = op;
+	}
+	assert_int_equal(j.allocated >= (4u << 20), 1); /* preallocated */
+	assert_int_equal(edl_store_journal_rewind(&j, &err), EDL_OK);
+	edl_store_journal_close(&j);
+	assert_int_equal(edl_store_journal_open(&j, fx->db, &ops, &max_id, &err), EDL_OK);
+	assert_null(ops);
+	edl_store_journal_close(&j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -616,6 +676,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_loop_hears_not_writable_before_kept_results,
 	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_db_check_command_exit_codes, setup, teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_journal_ignores_a_torn_tail_and_rewound_records, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
