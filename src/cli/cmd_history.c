@@ -92,6 +92,13 @@ int edl_cli_history(int argc, char **argv)
 		return usage_error("one SERIAL only; unexpected", argv[optind + 1]);
 
 	rc = edl_store_open(&store, db, &err);
+	if (rc == EDL_E_CONFIG || rc == EDL_E_NOENT) {
+		/* No such database or directory: what the operator typed or configured. */
+		fprintf(stderr, "edlstation history: %s\n",
+		        edl_error_format(&err, msg, sizeof(msg)));
+		rc = EDL_EXIT_USAGE;
+		goto out;
+	}
 	if (rc == EDL_OK)
 		rc = edl_store_find_unit(serial, sizeof(serial), store, argv[optind], &err);
 	if (rc == EDL_OK)

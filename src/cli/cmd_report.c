@@ -176,6 +176,13 @@ int edl_cli_report(int argc, char **argv)
 		filter.failed_max = TEXT_FAILED_DEFAULT;
 
 	rc = edl_store_open(&store, db, &err);
+	if (rc == EDL_E_CONFIG || rc == EDL_E_NOENT) {
+		/* No such database or directory: what the operator typed or configured. */
+		fprintf(stderr, "edlstation report: %s\n",
+		        edl_error_format(&err, msg, sizeof(msg)));
+		rc = EDL_EXIT_USAGE;
+		goto out;
+	}
 	if (rc == EDL_OK && serial_text != NULL) {
 		rc = edl_store_find_unit(serial, sizeof(serial), store, serial_text, &err);
 		if (rc == EDL_E_NOENT || rc == EDL_E_AGAIN || rc == EDL_E_INVAL) {
