@@ -1365,8 +1365,9 @@ static void test_cli_report_and_history_commands(void **state)
 		free(out);
 	}
 	{
+		/* A database in a directory that does not exist: a config error (2). */
 		char *argv[] = {"report", "--db", "/nonexistent/results.db", NULL};
-		assert_int_equal(run_cli(edl_cli_report, argv, &out), EDL_EXIT_FAILURE);
+		assert_int_equal(run_cli(edl_cli_report, argv, &out), EDL_EXIT_USAGE);
 		free(out);
 	}
 	{
