@@ -90,6 +90,10 @@ struct edl_package_options {
 	bool no_cache;         /* neither read nor write the hash cache */
 	unsigned threads;      /* hashing threads; 0: online CPUs (at most 16) */
 	uint64_t link_rate;    /* bytes/s for the estimate; 0: EDL_PACKAGE_DEFAULT_LINK_RATE */
+	/* A file the plan flashes that the package's manifest (md5.txt, md5sum or
+	 * sha256sum file) does not list: a warning, or an error when strict
+	 * (`package check --strict`). Nothing is said when there is no manifest. */
+	bool strict;
 	/* Geometry for `package check --sectors`: NUM_DISK_SECTORS per LUN, 0 = unknown. */
 	uint64_t disk_sectors[EDL_PLAN_MAX_LUNS];
 };

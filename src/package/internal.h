@@ -370,6 +370,7 @@ struct edl_package {
 	char *root_real; /* realpath of dir */
 	char *cache_dir; /* NULL: default */
 	bool no_cache;
+	bool strict; /* unlisted flashed files are errors */
 	unsigned threads;
 	uint64_t link_rate;
 	uint64_t disk_sectors[EDL_PLAN_MAX_LUNS];

@@ -148,6 +148,7 @@ static int copy_options(struct edl_package *pkg, const struct edl_package_option
 			return EDL_E_NOMEM;
 	}
 	pkg->no_cache = opt->no_cache;
+	pkg->strict = opt->strict;
 	pkg->threads = opt->threads;
 	if (pkg->threads == 0)
 		pkg->threads = cpus > 0 ? (unsigned)cpus : 1;
@@ -413,6 +414,40 @@ static void compare_manifests(struct edl_package *pkg)
 	}
 }
 
+/* Every file a program step flashes must be listed by the manifest when the
+ * package has one: an unlisted image is checked against nothing. */
+static void check_listed(struct edl_package *pkg)
+{
+	const char *manifest = NULL;
+
+	for (size_t i = 0; i < pkg->n_xmls && manifest == NULL; i++) {
+		if (strcmp(pkg->xmls[i].role, "manifest") == 0)
+			manifest = pkg->xmls[i].path;
+	}
+	if (manifest == NULL)
+		return;
+	for (size_t i = 0; i < pkg->n_entries; i++) {
+		const struct pkg_entry *e = &pkg->entries[i];
+		bool listed = false, seen = false;
+
+		if (e->kind != PKG_PROGRAM || e->file < 0)
+			continue;
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = pkg->entries[k].kind == PKG_PROGRAM &&
+			       pkg->entries[k].file == e->file;
+		for (size_t m = 0; m < pkg->n_manifest && !listed; m++)
+			listed = pkg->manifest[m].file == e->file;
+		if (seen || listed)
+			continue;
+		pkg_entry_diag(pkg, e, pkg->strict ? EDL_DIAG_ERROR : EDL_DIAG_WARNING,
+		               EDL_E_PKG_HASH,
+		               "'%s' is flashed but %s does not list it: its bytes are checked "
+		               "against nothing; add it to the manifest%s",
+		               pkg->files[e->file].path, manifest,
+		               pkg->strict ? " (an error with --strict)" : "");
+	}
+}
+
 static int first_error(const struct edl_package *pkg, struct edl_error *err)
 {
 	for (size_t i = 0; i < pkg->n_diags; i++) {
@@ -533,6 +568,7 @@ int edl_package_load(struct edl_package **out, const struct edl_package_options 
 	}
 	check_stable(pkg);
 	compare_manifests(pkg);
+	check_listed(pkg);
 	pkg_plan_set_digests(pkg);
 
 done:
