@@ -81,6 +81,8 @@ run eg25g 0 "$Q" --cache-dir "$CACHE"
 expect eg25g "package is valid"
 expect eg25g "layout     quectel; storage nand"
 expect eg25g "contents   contents.xml (MDM9607.LE.1.0)"
+expect eg25g "name       eg25g" # contents.xml has no build id: the directory's name
+grep -q "does not list it" "$T/eg25g.out" && fail "eg25g: a listed file reported as unlisted"
 expect eg25g "has no DISK counterpart"
 plan_rows eg25g | head -1 | grep -q ' erase\* *0 ' || fail "eg25g: first step is not the SBL erase"
 plan_rows eg25g | grep ' program' | tail -1 | grep -q 'program\* *0 .*update/sbl1.mbn' ||
@@ -110,6 +112,17 @@ run eg25g_md5 2 "$Q" --cache-dir "$CACHE"
 expect eg25g_md5 "update/tz.mbn: MD5 is $(md5sum "$Q/update/tz.mbn" | cut -d' ' -f1) but the manifest says"
 expect eg25g_md5 "package is INVALID"
 cp "$T/tz.keep" "$Q/update/tz.mbn"
+
+# A flashed file md5.txt does not list: a warning, an error with --strict (exit 2).
+U="$T/eg25g_unlisted"
+cp -r "$Q" "$U"
+grep -v 'tz.mbn' "$Q/md5.txt" >"$U/md5.txt"
+run unlisted 0 "$U" --no-cache
+expect unlisted "warning update/firehose/rawprogram_nand_p2K_b128K_update.xml"
+expect unlisted "'update/tz.mbn' is flashed but md5.txt does not list it"
+run unlisted_strict 2 "$U" --no-cache --strict
+expect unlisted_strict "'update/tz.mbn' is flashed but md5.txt does not list it: its bytes are checked against nothing; add it to the manifest (an error with --strict) [EDL_E_PKG_HASH]"
+expect unlisted_strict "package is INVALID: 1 error"
 
 # A second rawprogram (_factory) is a choice: refused until named.
 cp "$Q/update/firehose/rawprogram_nand_p2K_b128K_update.xml" "$Q/update/firehose/rawprogram_nand_p2K_b128K_factory.xml"
@@ -230,6 +243,48 @@ labels = [s["label"] for s in d["plan"]["steps"]]
 assert "q\"b\\t\td\x7fc\x96" in labels, labels
 assert any("gone\"\n.img" in p["message"] for p in d["problems"]), d["problems"]
 ' "$T/weird_json.out" || fail "weird_json: JSON with hostile names does not parse or lost text"
+
+# Text output escapes what comes from the package: a newline in a label or a
+# file name cannot fake a line (a "pass:" line here).
+L="$T/labels"
+mkdir -p "$L"
+cp "$H/prog_firehose.mbn" "$L/"
+head -c 512 /dev/urandom >"$L/a.img"
+cat >"$L/rawprogram0.xml" <<'EOF'
+<?xml version="1.0" ?>
+<data>
+  <program SECTOR_SIZE_IN_BYTES="512" filename="a.img" label="x&#10;pass: unit 1 result committed&#9;&#127;" num_partition_sectors="2" physical_partition_number="0" start_sector="200"/>
+  <program SECTOR_SIZE_IN_BYTES="512" filename="gone&#10;pass: fake.img" label="m" num_partition_sectors="8" physical_partition_number="0" start_sector="100"/>
+</data>
+EOF
+run labels 2 "$L" --no-cache
+grep -q '^pass:' "$T/labels.out" && fail "labels: a newline in a label made a line of its own"
+grep -q "$(printf '\177')" "$T/labels.out" && fail "labels: a DEL byte reached the output"
+expect labels 'x\x0apass: unit 1 result committed\x09\x7f (a.img)'
+expect labels "image 'gone\x0apass: fake.img' is missing"
+
+# The 44-byte sparse image (one FILL of 2^32-1 blocks of 4 KiB, 16 TiB) ends at
+# once with an error, whatever its partition size.
+S="$T/sparse44"
+mkdir -p "$S"
+cp "$H/prog_firehose.mbn" "$S/"
+printf '\072\377\046\355\001\000\000\000\034\000\014\000\000\020\000\000\377\377\377\377\001\000\000\000\000\000\000\000\302\312\000\000\377\377\377\377\020\000\000\000\104\063\042\021' >"$S/huge.img"
+[ "$(wc -c <"$S/huge.img")" -eq 44 ] || fail "sparse44: the image is not 44 bytes"
+for parts in 0 281474976710655; do
+	cat >"$S/rawprogram0.xml" <<EOF
+<?xml version="1.0" ?>
+<data>
+  <program SECTOR_SIZE_IN_BYTES="4096" filename="huge.img" label="userdata" num_partition_sectors="$parts" physical_partition_number="0" sparse="true" start_sector="200"/>
+</data>
+EOF
+	name=sparse44_$parts
+	set +e
+	timeout 10 "$BIN" package check "$S" --no-cache >"$T/$name.out" 2>"$T/$name.err"
+	got=$?
+	set -e
+	[ "$got" -eq 2 ] || fail "$name: exit $got, want 2 (124: it hung)"
+	expect "$name" "rawprogram0.xml:3: sparse image 'huge.img': header claims 4294967295 blocks of 4096 bytes (17592186040320 bytes expanded)"
+done
 
 printf '<?xml version="1.0"?>\n<!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>\n<data>&x;</data>\n' >"$H/rawprogram0.xml"
 run dtd 2 "$H" --no-cache
