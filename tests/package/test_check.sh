@@ -3,7 +3,9 @@
 # around the real samples (EDL_SAMPLES; the images they name are generated
 # here), valid and broken, checked for exit codes (0 valid, 2 invalid/usage),
 # the plan's recoverable order (no erase added on eMMC), JSON output, the warm
-# hash cache, and `mkpackage --vendor-erase` giving a verbatim vendor step.
+# hash cache, `mkpackage --vendor-erase` giving a verbatim vendor step,
+# `mkpackage --storage` packages flashing a matching profile, unlisted files
+# (--strict), escaped package strings and the 44-byte sparse image.
 # usage: test_check.sh PATH_TO_EDLSTATION
 set -eu
 BIN=${1:?usage: test_check.sh PATH_TO_EDLSTATION}
@@ -174,7 +176,7 @@ expect db410c_small "beyond the device's 3000000 sectors [EDL_E_PKG_GEOMETRY]"
 
 # --- mkpackage --vendor-erase: Quectel's vendor erase as a verbatim VENDOR step --
 V="$T/vendor"
-"$BIN" mkpackage "$V" --size 8 --vendor-erase >"$T/mkpackage.out" 2>&1 || fail "mkpackage --vendor-erase failed"
+"$BIN" mkpackage "$V" --storage nand --size 8 --vendor-erase >"$T/mkpackage.out" 2>&1 || fail "mkpackage --vendor-erase failed"
 grep -q 'vendor="quectel"/>' "$V/update/firehose/rawprogram_nand_p4K_b256K_update.xml" ||
 	fail "mkpackage --vendor-erase: no vendor entry in the XML"
 run vendor 0 "$V" --no-cache
@@ -188,9 +190,51 @@ if command -v python3 >/dev/null 2>&1; then
 	python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["plan"]["steps"]; v=[x for x in s if x["kind"]=="vendor"]; assert len(v)==1 and s[1] is v[0]; assert list(v[0]["attributes"])==["a_rawdata_start_sector","b_rawdata_num_sector","c_project_name","d_project_type","vendor"]' "$T/vendor_json.out" ||
 		fail "vendor_json: the vendor step is not second or its attributes are not in file order"
 fi
-"$BIN" mkpackage "$T/novendor" --size 8 >/dev/null 2>&1 || fail "mkpackage failed"
+"$BIN" mkpackage "$T/novendor" --storage nand --size 8 >/dev/null 2>&1 || fail "mkpackage failed"
 grep -q 'vendor=' "$T/novendor/update/firehose/rawprogram_nand_p4K_b256K_update.xml" &&
 	fail "mkpackage without --vendor-erase wrote a vendor entry"
+
+# --- mkpackage --storage: each storage's package loads and flashes a unit of a
+# matching profile; the default is UFS, as emulate's; a non-empty directory is
+# refused unless --force; usage errors are one line and the usage line, exit 2.
+for kp in ufs:sdm845 emmc:msm8916 nand:sdx55; do
+	k=${kp%:*} prof=${kp#*:}
+	"$BIN" mkpackage "$T/mk-$k" --storage "$k" --size 8 >"$T/mk-$k.out" 2>&1 || fail "mkpackage --storage $k failed"
+	run "mk_$k" 0 "$T/mk-$k" --no-cache --strict
+	expect "mk_$k" "storage $k"
+	"$BIN" memflash --package "$T/mk-$k" --profile "$prof" --cache-dir "$CACHE" >"$T/mf-$k.out" 2>&1 ||
+		{ fail "memflash --profile $prof of the $k package failed"; tail -5 "$T/mf-$k.out"; }
+	grep -q "^memflash: PASS" "$T/mf-$k.out" || fail "memflash --profile $prof: no PASS line"
+done
+[ -f "$T/mk-ufs/rawprogram1.xml" ] && grep -q 'label="sbl" num_partition_sectors="[0-9]*" physical_partition_number="1"' "$T/mk-ufs/rawprogram1.xml" ||
+	fail "mkpackage --storage ufs: the boot loader is not on LUN 1"
+grep -q 'SECTOR_SIZE_IN_BYTES="512"' "$T/mk-emmc/rawprogram0.xml" || fail "mkpackage --storage emmc: not 512-byte sectors"
+"$BIN" mkpackage "$T/mk-default" --size 8 >/dev/null 2>&1 || fail "mkpackage (default storage) failed"
+run mk_default 0 "$T/mk-default" --no-cache
+expect mk_default "storage ufs"
+# mkusage NAME WANT_TEXT ARGS...: exit 2, the reason on line 1, the usage on line 2, nothing more.
+mkusage() {
+	name=$1 want=$2
+	shift 2
+	set +e
+	"$BIN" mkpackage "$@" >"$T/$name.out" 2>"$T/$name.err"
+	got=$?
+	set -e
+	[ "$got" -eq 2 ] || fail "$name: exit $got, want 2"
+	[ "$(wc -l <"$T/$name.err")" -eq 2 ] || { fail "$name: not two lines"; cat "$T/$name.err"; }
+	sed -n 1p "$T/$name.err" | grep -qF -- "$want" || fail "$name: line 1 lacks '$want'"
+	sed -n 2p "$T/$name.err" | grep -q '^usage: edlstation mkpackage DIR ' || fail "$name: line 2 is not the usage"
+}
+mkusage mk_full "$T/mk-ufs is not empty: choose a new directory, empty it, or pass --force" "$T/mk-ufs"
+mkusage mk_nodir "no output directory given"
+mkusage mk_extra "unexpected 'b' after the directory" "$T/mk-x" b
+mkusage mk_bogus "unknown option '--bogus'" "$T/mk-x" --bogus
+mkusage mk_storage "--storage 'floppy' is not emmc, ufs or nand" "$T/mk-x" --storage floppy
+mkusage mk_size "--size wants 8..4096 MiB, got '2'" "$T/mk-x" --size 2
+mkusage mk_vendor "--vendor-erase is a Quectel NAND entry: it needs --storage nand, not ufs" "$T/mk-x" --vendor-erase
+[ -e "$T/mk-x" ] && fail "mkpackage wrote a directory on a usage error"
+"$BIN" mkpackage "$T/mk-ufs" --storage ufs --size 8 --seed 2 --force >/dev/null 2>&1 || fail "mkpackage --force into a package failed"
+run mk_force 0 "$T/mk-ufs" --no-cache --strict
 
 # --- hostile packages -----------------------------------------------------------
 H="$T/hostile"
