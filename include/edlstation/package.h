@@ -2,7 +2,7 @@
  * Firmware packages: discovery, parsing, validation, integrity and the flashing
  * plan. A package is loaded once per station start: its rawprogram/patch XML is
  * parsed (hardened libxml2), every file is hashed once (MD5 + SHA-256 in one
- * read pass, on worker threads, with a cache keyed by path, size, mtime and
+ * read pass, on worker threads, with a cache keyed by path, size, mtime, ctime and
  * inode), manifests (Quectel md5.txt, md5sum/sha256sum files) are checked, and
  * the plan (include/edlstation/plan.h) is built with its images mapped read-only
  * and shared by every session.

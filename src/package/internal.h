@@ -3,9 +3,9 @@
  * xml.c (hardened loading), rawprogram.c (program/erase/patch entries),
  * contents.c (contents.xml and partition layouts), path.c (safe paths inside the
  * root), discovery.c (which files make the package), files.c (opened and mapped
- * files), md5list.c (manifests), hashcache.c, verify.c (threaded hashing),
- * plan.c (the ordered plan), package.c (load), report.c (check output).
- * Tests include this header too (tests/package).
+ * files), guard.c (SIGBUS guard of the mappings), md5list.c (manifests), hashcache.c, verify.c
+ * (threaded hashing), plan.c (the ordered plan), package.c (load), report.c (check output). Tests
+ * include this header too (tests/package).
  */
 #ifndef EDLSTATION_PACKAGE_INTERNAL_H
 #define EDLSTATION_PACKAGE_INTERNAL_H
@@ -333,7 +333,7 @@ int pkg_cache_write(const struct edl_package *pkg, const char *path, struct edl_
 
 void pkg_cache_free(struct pkg_cache *c);
 
-/* Applies cached hashes to pkg's files whose path, size, mtime and inode match
+/* Applies cached hashes to pkg's files whose path, size, mtime, ctime and inode match
  * and whose every segment digest is cached; returns how many files it served. */
 size_t pkg_cache_apply(struct edl_package *pkg, const struct pkg_cache *c);
 
