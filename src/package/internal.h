@@ -344,6 +344,10 @@ size_t pkg_cache_apply(struct edl_package *pkg, const struct pkg_cache *c);
  * worker threads. I/O errors become diagnostics naming the file. */
 int pkg_verify_run(struct edl_package *pkg, unsigned threads, struct edl_error *err);
 
+/* Tests only: called (when set) between the hashing pass and the check that no
+ * file changed while it was loaded, to change a file at that moment. */
+extern void (*pkg_test_after_hash)(struct edl_package *pkg);
+
 /* ---- plan.c ---------------------------------------------------------------- */
 
 /* Builds pkg->plan from the entries (after files are opened). Emits diagnostics. */

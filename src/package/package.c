@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 static void check_stable(struct edl_package *pkg);
+
+void (*pkg_test_after_hash)(struct edl_package *pkg);
 static void set_name(struct edl_package *pkg);
 
 static uint64_t now_ms(void)
@@ -566,6 +568,8 @@ int edl_package_load(struct edl_package **out, const struct edl_package_options 
 			pkg_diag(pkg, EDL_DIAG_ERROR, f->crc_rc, f->path, 0, "sparse image: %s",
 			         f->crc_detail);
 	}
+	if (pkg_test_after_hash != NULL)
+		pkg_test_after_hash(pkg);
 	check_stable(pkg);
 	compare_manifests(pkg);
 	check_listed(pkg);

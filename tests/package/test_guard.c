@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "edlstation/package.h"
+#include "package/internal.h"
 #include "pkgtest.h"
 
 struct fixture {
@@ -151,8 +152,12 @@ static void test_guard_truncation_under_mapping_is_reported_not_fatal(void **sta
 		sum += s->data[i]; /* past the new end: SIGBUS without the guard */
 	assert_int_equal(sum, 0);
 	expect_changed(fx, "img1.bin was truncated");
-	/* Other mappings are intact and another SIGBUS still kills: not tested
-	 * here (it would end the test). */
+	/* Other mappings are intact. */
+	s = step_of(fx->pkg, "part2");
+	sum = 0;
+	for (uint64_t i = 0; i < s->data_len; i++)
+		sum += s->data[i];
+	assert_int_not_equal(sum, 0);
 }
 
 /* The programmer is a copy: truncating its file changes nothing sent. */
@@ -293,6 +298,42 @@ static void test_guard_name_and_version(void **state)
 	assert_string_equal(edl_package_version(fx->pkg), "");
 }
 
+static char being_written[4096];
+
+/* Plays a copy still in progress: appends to the file after it was hashed. */
+static void append_after_hash(struct edl_package *pkg)
+{
+	int fd = open(being_written, O_WRONLY | O_APPEND);
+
+	(void)pkg;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "tail", 4), 4);
+	close(fd);
+}
+
+/* A file that grows while the package loads (still being copied) fails the
+ * load with EDL_E_PKG_CHANGED naming it. */
+static void test_guard_file_written_during_load_is_refused(void **state)
+{
+	struct fixture *fx = *state;
+	const struct edl_package_diag *d;
+
+	make_package(fx->dir, 2, 8192);
+	path_of(being_written, sizeof(being_written), fx, "img1.bin");
+	pkg_test_after_hash = append_after_hash;
+	assert_int_equal(load(fx), EDL_E_PKG_CHANGED);
+	pkg_test_after_hash = NULL;
+	d = pt_find_diag(fx->pkg, EDL_DIAG_ERROR,
+	                 "package changed while it was loaded: img1.bin is 8196 bytes, was 8192; "
+	                 "is it still being written?");
+	if (d == NULL)
+		pt_dump_diags(fx->pkg);
+	assert_non_null(d);
+	assert_string_equal(d->file, "img1.bin");
+	/* Once the copy is complete, it loads. */
+	load_ok(fx);
+}
+
 static uint64_t mono_ns(void)
 {
 	struct timespec ts;
@@ -327,6 +368,7 @@ int main(void)
 	        T(test_guard_rewrite_replace_delete_detected),
 	        T(test_guard_cache_misses_on_ctime),
 	        T(test_guard_name_and_version),
+	        T(test_guard_file_written_during_load_is_refused),
 	        T(test_guard_unchanged_cost_for_100_files),
 	};
 #undef T
