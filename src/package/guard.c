@@ -75,10 +75,13 @@ static void on_sigbus(int sig, siginfo_t *si, void *ctx)
 
 static void install_locked(void)
 {
-	struct sigaction sa;
+	struct sigaction sa, cur;
 	long ps = sysconf(_SC_PAGESIZE);
 
-	if (installed)
+	/* Installed once, and again if someone replaced it since (a test harness
+	 * that restores its own handlers, a library): a new mapping is guarded. */
+	if (installed && sigaction(SIGBUS, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) &&
+	    cur.sa_sigaction == on_sigbus)
 		return;
 	if (ps > 0)
 		page_size = (uintptr_t)ps;

@@ -352,19 +352,28 @@ static void test_guard_unchanged_cost_for_100_files(void **state)
 	make_package(fx->dir, 100, 4096);
 	load_ok(fx);
 	assert_true(edl_package_file_count(fx->pkg) >= 101);
+	struct timespec c0, c1;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
 	t0 = mono_ns();
 	for (int i = 0; i < 200; i++)
 		assert_int_equal(edl_package_unchanged(fx->pkg, &err), EDL_OK);
-	print_message("edl_package_unchanged: %zu files, %.1f us per call\n",
-	              edl_package_file_count(fx->pkg), (double)(mono_ns() - t0) / 200 / 1000.0);
+	t0 = mono_ns() - t0;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+	print_message("edl_package_unchanged: %zu files, %.1f us per call (%.1f us of CPU)\n",
+	              edl_package_file_count(fx->pkg), (double)t0 / 200 / 1000.0,
+	              ((double)(c1.tv_sec - c0.tv_sec) * 1e9 + (double)(c1.tv_nsec - c0.tv_nsec)) /
+	                      200 / 1000.0);
 }
 
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	const struct CMUnitTest tests[] = {
-	        T(test_guard_truncation_under_mapping_is_reported_not_fatal),
 	        T(test_guard_programmer_is_copied),
+	        /* After another test's load: the guard is installed again over the
+	         * handlers cmocka restores between tests. */
+	        T(test_guard_truncation_under_mapping_is_reported_not_fatal),
 	        T(test_guard_rewrite_replace_delete_detected),
 	        T(test_guard_cache_misses_on_ctime),
 	        T(test_guard_name_and_version),
