@@ -100,6 +100,7 @@ expect eg25g_warm ", $files from the hash cache"
 # JSON: every step, valid flag.
 run eg25g_json 0 "$Q" --cache-dir "$CACHE" --json
 expect eg25g_json '"valid":true'
+expect eg25g_json '"product":"MDM9607.LE.1.0","name":"eg25g","version":""'
 expect eg25g_json '"kind":"erase","lun":0,"sector_size":2048,"start_sector":"0","num_sectors":640'
 if command -v python3 >/dev/null 2>&1; then
 	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); s=d["plan"]["steps"]; assert s[0]["bootloader"] and s[0]["kind"]=="erase"; p=[x for x in s if x["kind"]=="program"]; assert p[-1]["bootloader"]; assert len(s)==22' "$T/eg25g_json.out" ||
