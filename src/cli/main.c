@@ -28,7 +28,7 @@ static const struct command commands[] = {
         {"emulate", edl_cli_emulate, "run a command with emulated EDL devices on emulated USB"},
         {"memflash", edl_cli_memflash, "flash one emulated unit over the in-memory link (no USB)"},
         {"mkpackage", edl_cli_mkpackage,
-         "write a synthetic RM502Q-style package for demos and tests"},
+         "write a synthetic package (ufs, emmc or nand) for demos and tests"},
         {"udev-rule", edl_cli_udev_rule,
          "print the udev rule that lets the station's user at EDL devices"},
 };
