@@ -56,14 +56,13 @@ check "bash completion completes a fault kind" bash -c '
 	[ "${COMPREPLY[*]}" = "1-1.1:silent" ]'
 
 # The installed binary, as the service's user, on an emulated line.
-/usr/bin/edlstation mkpackage "$WORK/pkg" --size 8 >/dev/null 2>&1 ||
-	/usr/bin/edlstation mkpackage "$WORK/pkg" --size 8 >/dev/null
+/usr/bin/edlstation mkpackage "$WORK/pkg" --storage ufs --size 8 >/dev/null
 chmod -R a+rX "$WORK/pkg"
 sed -e "s|^dir = .*|dir = $WORK/pkg|" /etc/edlstation/station.ini >"$WORK/station.ini"
 chmod 644 "$WORK/station.ini"
 before=0
 [ -f "$DB" ] && before=$(sql "SELECT count(*) FROM run WHERE result = 'pass'")
-runuser -u edlstation -- env TMPDIR=/tmp /usr/bin/edlstation emulate --devices 2 --storage nand \
+runuser -u edlstation -- env TMPDIR=/tmp /usr/bin/edlstation emulate --devices 2 --storage ufs \
 	-- /usr/bin/edlstation run --config "$WORK/station.ini" --count 2 --log-format text \
 	>"$OUT" 2>&1
 rc=$?
