@@ -52,7 +52,7 @@ expect_run() {
 }
 
 mkpackage() {
-	"$EDL" mkpackage "$W/pkg" --size 8 >/dev/null || { echo "FAIL: mkpackage"; exit 1; }
+	"$EDL" mkpackage "$W/pkg" --storage nand --size 8 >/dev/null || { echo "FAIL: mkpackage"; exit 1; }
 	mkdir -p "$W/db"
 }
 

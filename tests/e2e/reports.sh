@@ -20,7 +20,7 @@ fails=0
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
 
-"$EDL" mkpackage "$PKG" --size 8 >/dev/null || { echo "FAIL: mkpackage"; exit 1; }
+"$EDL" mkpackage "$PKG" --storage nand --size 8 >/dev/null || { echo "FAIL: mkpackage"; exit 1; }
 printf '[flash]\nverify = digest\n' >"$W/verify.ini"
 timeout -s KILL 120 "$EDL" emulate --storage nand --devices 4 --units 4 --swap-delay 0.1 \
 	--fault 1-1.2:corrupt -- \
