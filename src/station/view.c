@@ -114,6 +114,20 @@ void view_progress(struct station *st, struct session *s)
 	st->view_dirty = true;
 }
 
+/* The stage a failure happened in: the unit says "program: NAK ..." (the
+ * session's stage may already read "done"). */
+static void fail_stage(struct slot_view *v, const struct session *s, const char *msg)
+{
+	size_t n = strspn(msg, "abcdefghijklmnopqrstuvwxyz-_");
+
+	if (n > 0 && n < sizeof(v->fail_stage) && msg[n] == ':' && msg[n + 1] == ' ') {
+		memcpy(v->fail_stage, msg, n);
+		v->fail_stage[n] = '\0';
+	} else {
+		copy(v->fail_stage, sizeof(v->fail_stage), s->stage);
+	}
+}
+
 /* The failing unit's code, while its job is there (0: unknown). */
 static int session_code(const struct session *s)
 {
@@ -139,7 +153,7 @@ void view_event(struct station *st, struct session *s, const char *event, const 
 			/* The unit's own words for its failure, until the result says more. */
 			if (strcmp(event, "fail") == 0) {
 				copy(v->reason, sizeof(v->reason), msg);
-				copy(v->fail_stage, sizeof(v->fail_stage), s->stage);
+				fail_stage(v, s, msg);
 			}
 		}
 	}

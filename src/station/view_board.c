@@ -211,7 +211,10 @@ static void draw_row(int y, int lw, const struct view_board *b, const struct slo
 			put(y, x, A_BOLD, reason);
 			putf(y + 1, lw + 1, A_BOLD, "do: %s", v->action);
 		} else {
-			putf(y, x, A_BOLD, "%s  do: %s", reason, v->action);
+			/* One line: the action whole, the reason in what is left. */
+			int room = COLS - x - (int)strlen(v->action) - 6;
+			putf(y, x, A_BOLD, "%-*.*s  do: %s", room > 20 ? room : 20,
+			     room > 20 ? room : 20, reason, v->action);
 		}
 	} else if (v->state == SLOT_PASS) {
 		putf(y, x, A_NORMAL, "written and verified in %.0fs", n.secs);

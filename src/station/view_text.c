@@ -26,8 +26,7 @@ static char *escape(char *out, size_t cap, const char *in, bool ascii_only)
 		char piece[16];
 		size_t n = 0;
 		uint32_t cp = 0;
-		size_t seq =
-		        p[i] >= 0x80 && !ascii_only ? edl_json_utf8_decode(&cp, p + i, len - i) : 0;
+		size_t seq = p[i] >= 0x80 ? edl_json_utf8_decode(&cp, p + i, len - i) : 0;
 
 		if (p[i] == '\\') {
 			n = (size_t)snprintf(piece, sizeof(piece), "\\\\");
@@ -37,6 +36,12 @@ static char *escape(char *out, size_t cap, const char *in, bool ascii_only)
 			/* C0/C1 controls, DEL and bytes that are not UTF-8. */
 			n = (size_t)snprintf(piece, sizeof(piece), "\\x%02x", p[i]);
 			i++;
+		} else if (p[i] >= 0x80 && ascii_only) {
+			/* A character the board cannot promise to draw: dashes read as
+			 * dashes, anything else as '?'. */
+			piece[0] = cp == 0x2013 || cp == 0x2014 ? '-' : '?';
+			n = 1;
+			i += seq;
 		} else if (p[i] >= 0x80) {
 			memcpy(piece, p + i, seq);
 			n = seq;
