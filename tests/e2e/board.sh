@@ -5,7 +5,7 @@
 # ended, and the line output when stdout is not a terminal.
 # usage: board.sh EDLSTATION_BINARY TEST
 #   TEST = board SLOTS COLSxROWS (board 8 80x24, board 32 200x50, ...),
-#          no_color, not_tty
+#          demo 8 COLSxROWS (scripts/demo.sh on a terminal), no_color, not_tty
 # On the board: slots in the port map's order (not the attach order), idle
 # slots shown, a PASS slot, a FAIL slot (a NAK on program: set aside for RMA)
 # and an OPERATOR slot (a silent unit: power-cycle) with reason and action, the
@@ -177,6 +177,30 @@ board | no_color)
 	check "A3 with its serial" has '^  slot A3  serial 1a2b3c4f  stage '
 	check "the actions" sh -c "grep -q '^    action: set the unit aside for RMA' '$OUT' && grep -q '^    action: power-cycle the unit' '$OUT'"
 	check "no board left in the scrollback (alternate screen)" sh -c "! grep -qE '^(last failures|passed [0-9]+  failed)' '$OUT'"
+	;;
+demo)
+	# scripts/demo.sh on a terminal: the board of its 8-port line, then the
+	# summary and the report on the normal screen.
+	ROOT=$(cd "$HERE/../.." && pwd)
+	{
+		echo "cd \"$ROOT\""
+		echo "EDL_DEMO_BIN=\"$EDL\" EDL_DEMO_DIR=\"$W/demo\" sh scripts/demo.sh"
+		echo "echo \$? >\"$W/rc.tmp\"; mv \"$W/rc.tmp\" \"$W/rc\""
+		echo "sleep 300"
+	} >"$W/run.sh"
+	tmux -L "$SOCK" -f /dev/null new-session -d -s board -x "$COLS" -y "$ROWS" "bash $W/run.sh"
+	wait_screen '^ edlstation demo-line  package RM502QAEAAR13A03M4G' '\bPASS\b' 'last failures \(1 in all' ||
+		fail "the demo never showed its board with a PASS and the unplugged unit"
+	check "the demo's board fits $COLS x $ROWS" fits
+	check "the demo's slots in the port map's order" [ "$(shown_order)" = "A1 A2 A3 A4 B1 B2 B3 B4" ]
+	check "the unplugged unit in the sticky list" has '^  B2 +1a2b3c52 '
+	check "colours" colour_sgr "$W/screen-e.txt"
+	wait_rc || fail "the demo did not end"
+	capture -S - >"$OUT"
+	check "the demo ends well" [ "$(cat "$W/rc" 2>/dev/null)" = 0 ]
+	check "the summary names the unplugged unit" sh -c "grep -q '^failed units (1):' '$OUT' && grep -qE '^  slot B2  serial 1a2b3c52  stage program  program: device was unplugged' '$OUT'"
+	check "then the report" has '^first-pass yield'
+	check "no board left in the scrollback" sh -c "! grep -qE '^(last failures|passed [0-9]+  failed)' '$OUT'"
 	;;
 not_tty)
 	# A label carrying a terminal escape and a unit whose USB product string
