@@ -407,7 +407,7 @@ static void on_key(uv_poll_t *h, int status, int events)
 	while ((ch = getch()) != ERR) {
 		keys++;
 		if (ch == KEY_RESIZE)
-			st->view_dirty = true;
+			clearok(curscr, TRUE);
 		else if (st->line_stopped)
 			st->view_resume = true;
 	}
@@ -427,6 +427,8 @@ static void on_winch(uv_signal_t *h, int signum)
 
 	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 && ws.ws_col > 0)
 		resizeterm(ws.ws_row, ws.ws_col);
+	/* The terminal moved or cut what was there: repaint it all. */
+	clearok(curscr, TRUE);
 	board_draw(b->st);
 }
 

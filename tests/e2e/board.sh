@@ -91,7 +91,11 @@ start_pane() { # start_pane ENV_ASSIGNMENTS...
 		echo "echo \$? >\"$W/rc.tmp\"; mv \"$W/rc.tmp\" \"$W/rc\""
 		echo "sleep 300"
 	} >"$W/run.sh"
-	tmux -L "$SOCK" -f /dev/null new-session -d -s board -x "$COLS" -y "$ROWS" "bash $W/run.sh"
+	# Started larger, resized to COLS x ROWS once the board is up: what is
+	# checked is drawn after a SIGWINCH.
+	tmux -L "$SOCK" -f /dev/null new-session -d -s board -x $((COLS + 20)) -y $((ROWS + 6)) "bash $W/run.sh"
+	wait_screen '^ edlstation board-test' || fail "the board did not come up"
+	tmux -L "$SOCK" resize-window -t board -x "$COLS" -y "$ROWS"
 }
 
 capture() { tmux -L "$SOCK" capture-pane -p -t board "$@"; }
