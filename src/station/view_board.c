@@ -300,6 +300,26 @@ static void draw_totals(const struct station *st, int y)
 	     hours > 0 ? st->finished / hours : 0, st->active, st->stopping ? "  (stopping)" : "");
 }
 
+/* Station, package (its name and version, else the directory's name), slots. */
+static void draw_title(const struct station *st, int y)
+{
+	char name[160], pkg[600], version[160] = "", dir[1100];
+	const char *pname = st->pkg != NULL ? edl_package_name(st->pkg) : "";
+	const char *pversion = st->pkg != NULL ? edl_package_version(st->pkg) : "";
+
+	snprintf(dir, sizeof(dir), "%s", st->cfg->package);
+	for (size_t n = strlen(dir); n > 1 && dir[n - 1] == '/'; n--)
+		dir[n - 1] = '\0';
+	const char *base = strrchr(dir, '/');
+	view_escape_ascii(name, sizeof(name), st->cfg->name);
+	view_escape_ascii(pkg, sizeof(pkg), pname && pname[0] ? pname : base ? base + 1 : dir);
+	if (pversion && pversion[0])
+		view_escape_ascii(version, sizeof(version), pversion);
+	put_bar(y, A_REVERSE | A_BOLD, "");
+	putf(y, 0, A_REVERSE | A_BOLD, " edlstation %s  package %s%s%s  slots %zu", name, pkg,
+	     version[0] ? " " : "", version, st->n_slots);
+}
+
 enum layout { LAYOUT_ROWS2, LAYOUT_ROWS1, LAYOUT_TILES2, LAYOUT_TILES1 };
 
 void board_draw(struct station *st)
@@ -318,21 +338,16 @@ void board_draw(struct station *st)
 			v->state = SLOT_IDLE;
 	}
 	erase();
-	{
-		char name[160], pkg[1100];
-		const char *base = strrchr(st->cfg->package, '/');
-		view_escape_ascii(name, sizeof(name), st->cfg->name);
-		view_escape_ascii(pkg, sizeof(pkg), base ? base + 1 : st->cfg->package);
-		put_bar(y, st->line_stopped ? A_REVERSE : A_REVERSE | A_BOLD, "");
-		putf(y++, 0, A_REVERSE | A_BOLD, " edlstation %s  package %s  slots %zu", name, pkg,
-		     st->n_slots);
-	}
+	draw_title(st, y++);
 	if (st->line_stopped) {
 		attr_t a = b->color ? COLOR_PAIR(PAIR_FAIL) | A_BOLD : A_REVERSE | A_BOLD;
-		snprintf(text, sizeof(text), " LINE STOPPED: %s", st->line_reason);
-		put_bar(y++, a, view_escape_ascii(text, sizeof(text), text));
+		char words[600];
+		snprintf(text, sizeof(text), " LINE STOPPED: %s",
+		         view_escape_ascii(words, sizeof(words), st->line_reason));
+		put_bar(y++, a, text);
 		snprintf(text, sizeof(text), " check: %s",
-		         st->line_check[0] ? st->line_check : "the failures listed below");
+		         st->line_check[0] ? view_escape_ascii(words, sizeof(words), st->line_check)
+		                           : "the failures listed below");
 		put_bar(y++, a, text);
 		put_bar(y++, a, " press any key or send SIGUSR1 to resume");
 	}
