@@ -467,6 +467,16 @@ bool board_open(struct station *st)
 		return false;
 	}
 	set_term(b->screen);
+	const char *cup = tigetstr("cup");
+	if (cup == NULL || cup == (const char *)-1) {
+		/* A terminal that cannot place the cursor (TERM=dumb): lines. */
+		endwin();
+		delscreen(b->screen);
+		uv_close((uv_handle_t *)&b->winch, NULL);
+		uv_run(st->loop, UV_RUN_NOWAIT);
+		free(b);
+		return false;
+	}
 	cbreak();
 	noecho();
 	nonl();

@@ -103,8 +103,8 @@ capture() { tmux -L "$SOCK" capture-pane -p -t board "$@"; }
 # Captures the pane until every pattern (grep -E) is on it at once: $OUT holds
 # that screen, $W/screen-e.txt the same with its attributes (-e).
 wait_screen() { # wait_screen PATTERN...
-	local i p all
-	for i in $(seq 1 240); do
+	local p all
+	for _ in $(seq 1 240); do
 		capture >"$OUT" 2>/dev/null
 		all=1
 		for p in "$@"; do grep -qE -- "$p" "$OUT" || { all=0; break; }; done
@@ -119,8 +119,7 @@ wait_screen() { # wait_screen PATTERN...
 }
 
 wait_rc() {
-	local i
-	for i in $(seq 1 240); do
+	for _ in $(seq 1 240); do
 		[ -f "$W/rc" ] && return 0
 		sleep 0.25
 	done
