@@ -212,6 +212,9 @@ void view_line(struct station *st);
  * call. */
 bool view_take_resume(struct station *st);
 struct slot_view *view_slot(struct station *st, const char *port, const char *label);
+/* A slot whose start_ms moved on has its next unit (RUNNING: the last result
+ * goes); a slot left without a result is idle. */
+void view_refresh_slot(struct slot_view *v);
 /* The station stops (finish_stop): the view's handles are closed with cb. */
 void view_close(struct station *st, uv_close_cb cb);
 

@@ -71,8 +71,7 @@ void view_close(struct station *st, uv_close_cb cb)
 		board_close_handles(st, cb);
 }
 
-/* A slot whose start_ms moved on has its next unit: the last result goes. */
-static void refresh_state(struct slot_view *v)
+void view_refresh_slot(struct slot_view *v)
 {
 	if (v->active && v->start_ms != v->result_of_start && v->state != SLOT_RUNNING) {
 		v->state = SLOT_RUNNING;
@@ -104,7 +103,7 @@ void view_progress(struct station *st, struct session *s)
 	struct slot_view *v = view_slot(st, s->port, s->slot_label);
 	if (v == NULL)
 		return;
-	refresh_state(v);
+	view_refresh_slot(v);
 	snprintf(v->serial, sizeof(v->serial), "%s", s->serial);
 	if (s->stage[0])
 		snprintf(v->stage, sizeof(v->stage), "%s", s->stage);
@@ -147,7 +146,7 @@ void view_event(struct station *st, struct session *s, const char *event, const 
 	if (s != NULL) {
 		struct slot_view *v = view_slot(st, s->port, s->slot_label);
 		if (v != NULL) {
-			refresh_state(v);
+			view_refresh_slot(v);
 			if (s->serial[0])
 				snprintf(v->serial, sizeof(v->serial), "%s", s->serial);
 			/* The unit's own words for its failure, until the result says more. */

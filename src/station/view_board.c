@@ -332,11 +332,8 @@ void board_draw(struct station *st)
 	if (b == NULL)
 		return;
 	st->view_dirty = false;
-	for (size_t i = 0; i < st->n_slots; i++) {
-		struct slot_view *v = &st->slots[i];
-		if (!v->active && v->state == SLOT_RUNNING)
-			v->state = SLOT_IDLE;
-	}
+	for (size_t i = 0; i < st->n_slots; i++)
+		view_refresh_slot(&st->slots[i]);
 	erase();
 	draw_title(st, y++);
 	if (st->line_stopped) {
