@@ -7,15 +7,21 @@
 # device profiles: slots A1-A4 SDX55 units, B1-B4 another NAND family with 4 KiB
 # pages when the emulator has one), USB 2.0-like link and NAND write rates, one
 # unit whose programmer is still running from an earlier attempt (the field report)
-# and one unplugged in the middle of a write. It ends with the yield report.
+# and one unplugged in the middle of a write. On a terminal the station shows its
+# live board (slots, failures with what to do, totals), then the summary; piped or
+# redirected it prints one line per event. It ends with the yield report.
 set -eu
 cd "$(dirname "$0")/.."
 JOBS=$(nproc 2>/dev/null || echo 2)
 
-./scripts/setup.sh
-cmake -S . -B build >/dev/null
-cmake --build build -j"$JOBS" --target edlstation >/dev/null
-EDL=$PWD/build/src/cli/edlstation
+if [ -n "${EDL_DEMO_BIN:-}" ]; then
+	EDL=$EDL_DEMO_BIN # an edlstation already built (tests/e2e/board.sh)
+else
+	./scripts/setup.sh
+	cmake -S . -B build >/dev/null
+	cmake --build build -j"$JOBS" --target edlstation >/dev/null
+	EDL=$PWD/build/src/cli/edlstation
+fi
 
 WORK=${EDL_DEMO_DIR:-/tmp/edlstation-demo}
 rm -rf "$WORK"
@@ -54,7 +60,7 @@ set +e
 	--rate 35 --hub-rate 80 --write-rate 40 \
 	--fault 1-1.3:firehose-running --fault 1-2.2:unplug-at=3M -- \
 	"$EDL" run --config config/station.ini --package "$PKG" --db "$DB" --count 24 --station demo-line \
-	--log-dir "$WORK/logs" --cache-dir "$WORK/cache" --log-format text
+	--log-dir "$WORK/logs" --cache-dir "$WORK/cache"
 rc=$?
 set -e
 echo "edlstation run exited with $rc (3: some unit failed — the unplugged one)"

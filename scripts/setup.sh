@@ -7,7 +7,7 @@ set -eu
 PACKAGES="
 build-essential cmake pkg-config git clang clang-format libclang-rt-14-dev python3
 libusb-1.0-0-dev libuv1-dev libsqlite3-dev sqlite3 libxml2-dev libssl-dev libinih-dev zlib1g-dev
-libcmocka-dev
+libcmocka-dev libncurses-dev tmux
 umockdev libumockdev-dev libglib2.0-dev libudev-dev usbutils qdl procps
 android-libsparse-dev android-sdk-libsparse-utils
 scdoc man-db groff-base dpkg-dev systemd libsystemd-dev

@@ -55,8 +55,7 @@ static void finish_stop(struct station *st)
 	uv_close((uv_handle_t *)&st->grace, on_handle_closed);
 	uv_close((uv_handle_t *)&st->sigint, on_handle_closed);
 	uv_close((uv_handle_t *)&st->sigterm, on_handle_closed);
-	uv_timer_stop(&st->view_timer);
-	uv_close((uv_handle_t *)&st->view_timer, on_handle_closed);
+	view_close(st, on_handle_closed);
 	returns_close(st, on_handle_closed);
 	for (size_t i = 0; i < st->n_waiting; i++)
 		libusb_unref_device(st->waiting[i]);
@@ -94,6 +93,13 @@ void station_session_ended(struct station *st, struct session *s)
 void station_unit_finished(struct station *st, struct session *s, enum edl_store_result r)
 {
 	struct slot_view *v = view_slot(st, s->port, s->slot_label);
+	/* The board's interim hook (issue 11): the station's failure bookkeeping
+	 * will hand over the unit's recorded code, stage and reason. */
+	const struct edl_flash_job *job = s->unit != NULL ? edl_unit_job(s->unit) : NULL;
+	const struct edl_error *jerr = job != NULL ? edl_flash_job_error(job) : NULL;
+	int code = r == EDL_RESULT_FAIL ? (jerr != NULL && jerr->code ? jerr->code : EDL_E_INTERNAL)
+	                                : 0;
+	view_unit_result(st, s, r, code, NULL, NULL);
 	const char *word = r == EDL_RESULT_PASS   ? "PASS"
 	                   : r == EDL_RESULT_FAIL ? "FAIL"
 	                                          : "STOPPED";

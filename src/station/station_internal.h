@@ -81,6 +81,10 @@ struct slot_view {
 	enum edl_error_class cls; /* its class */
 	char reason[256];         /* last failure in words (escaped when drawn) */
 	char action[200];         /* what the operator does (edl_error_action) */
+	uint64_t result_of_start; /* start_ms of the unit the shown result is of: a slot
+	                             whose start_ms differs has its next unit (RUNNING) */
+	int attempt;              /* of the unit running or last shown */
+	char fail_stage[24];      /* the stage at the unit's "fail" event */
 };
 
 /* A failure for the sticky list under the board. */
@@ -141,7 +145,12 @@ struct station {
 	int exit_code;
 	struct edl_error err;
 	/* View */
-	bool tty;
+	bool tty;                 /* the live board is on (format auto, stdout a terminal) */
+	struct view_board *board; /* the ncurses board (view_board.c); NULL: lines */
+	bool view_dirty;          /* something changed since the board was drawn */
+	bool view_resume;         /* a key was pressed while the line was stopped */
+	unsigned first_pass;      /* units that passed on their first attempt (FPY) */
+	char view_last_event[256];
 	enum edl_station_log_format format;
 	struct slot_view slots[EDL_STATION_MAX_PORTS];
 	size_t n_slots;
@@ -203,5 +212,35 @@ void view_line(struct station *st);
  * call. */
 bool view_take_resume(struct station *st);
 struct slot_view *view_slot(struct station *st, const char *port, const char *label);
+/* A slot whose start_ms moved on has its next unit (RUNNING: the last result
+ * goes); a slot left without a result is idle. */
+void view_refresh_slot(struct slot_view *v);
+/* The station stops (finish_stop): the view's handles are closed with cb. */
+void view_close(struct station *st, uv_close_cb cb);
+
+/* view_text.c: event lines, JSON objects and the end summary. */
+/* Copies in to out (cap bytes, always terminated) with control characters,
+ * DEL, bytes >= 0x80 and backslashes written as \xNN / \\: a string from a
+ * device or a package can never move the cursor or fake a line. Returns out. */
+char *view_escape(char *out, size_t cap, const char *in);
+/* The same with every byte outside printable ASCII escaped (the board). */
+char *view_escape_ascii(char *out, size_t cap, const char *in);
+/* ISO-8601 UTC wall time with milliseconds, "2026-12-01T13:46:43.123Z". */
+void view_wall_time(char *out, size_t cap);
+void view_text_event(struct station *st, struct session *s, const char *event, const char *msg);
+/* code: the failure's code for "error", "class", "action" (0: none). */
+void view_json_event(struct station *st, struct session *s, const char *event, const char *msg,
+                     int code);
+/* The summary line and every failed unit (slot, serial, stage, reason, action). */
+void view_text_summary(struct station *st, FILE *out);
+void view_json_summary(struct station *st);
+
+/* view_board.c: the live board (ncurses on the alternate screen). */
+/* Opens the board on the terminal; false (nothing changed) when it cannot. */
+bool board_open(struct station *st);
+void board_draw(struct station *st);
+void board_close_handles(struct station *st, uv_close_cb cb);
+/* Leaves the alternate screen and frees the board (after the loop has ended). */
+void board_end(struct station *st);
 
 #endif
