@@ -26,9 +26,10 @@ struct edl_station_port {
 };
 
 enum edl_station_log_format {
-	EDL_LOGFMT_AUTO = 0, /* live view on a terminal, event lines otherwise */
-	EDL_LOGFMT_TEXT = 1, /* one line per event */
-	EDL_LOGFMT_JSON = 2, /* one JSON object per event */
+	EDL_LOGFMT_AUTO = 0,    /* live view on a terminal, event lines otherwise */
+	EDL_LOGFMT_TEXT = 1,    /* one line per event */
+	EDL_LOGFMT_JSON = 2,    /* one JSON object per event */
+	EDL_LOGFMT_JOURNAL = 3, /* one structured journal entry per event (auto under systemd) */
 };
 
 enum edl_running_policy {

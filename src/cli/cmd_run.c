@@ -35,7 +35,9 @@ static void usage(FILE *f)
 	        "  --storage KIND         emmc|ufs|nand\n"
 	        "  --station NAME         station name recorded with each run\n"
 	        "  --log-dir DIR          keep a transcript per run\n"
-	        "  --log-format FMT       auto (live view on a terminal) | text | json\n"
+	        "  --log-format FMT       auto (board on a terminal, journal under systemd) | text "
+	        "|\n"
+	        "                         json | journal\n"
 	        "  --retries N            extra attempts after a failure (default 1)\n"
 	        "  --running POLICY       a programmer found running: auto | reuse | reset\n"
 	        "  --no-verify            skip the read-back digest ([flash] verify = off)\n"
@@ -220,7 +222,7 @@ int edl_cli_run(int argc, char **argv)
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
-	static const char *const logfmts[] = {"auto", "text", "json", NULL};
+	static const char *const logfmts[] = {"auto", "text", "json", "journal", NULL};
 	static const char *const runnings[] = {"auto", "reuse", "reset", NULL};
 	struct edl_station_config *cfg = malloc(sizeof(*cfg));
 	struct edl_error err;
@@ -297,7 +299,8 @@ int edl_cli_run(int argc, char **argv)
 			break;
 		case O_LOGFMT:
 			bad = one_of("--log-format", optarg, logfmts, &pick);
-			cfg->log_format = pick == 2   ? EDL_LOGFMT_JSON
+			cfg->log_format = pick == 3   ? EDL_LOGFMT_JOURNAL
+			                  : pick == 2 ? EDL_LOGFMT_JSON
 			                  : pick == 1 ? EDL_LOGFMT_TEXT
 			                              : EDL_LOGFMT_AUTO;
 			break;

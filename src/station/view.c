@@ -10,6 +10,7 @@
  * failed unit.
  */
 #include "station_internal.h"
+#include "journal.h"
 
 #include <stdarg.h>
 #include <string.h>
@@ -55,6 +56,10 @@ void view_init(struct station *st)
 		add_slot(st, cfg->ports[i].port, cfg->ports[i].label);
 	uv_timer_init(st->loop, &st->view_timer);
 	st->view_timer.data = st;
+	/* Under systemd (stdout is the journal's stream) events become structured
+	 * entries: journalctl -u edlstation EDL_SERIAL=... finds a unit. */
+	if (st->format == EDL_LOGFMT_AUTO && station_journal_stdout())
+		st->format = EDL_LOGFMT_JOURNAL;
 	if (st->format == EDL_LOGFMT_AUTO && isatty(STDOUT_FILENO) && board_open(st)) {
 		st->tty = true;
 		st->view_dirty = true;
@@ -128,6 +133,8 @@ static void fail_stage(struct slot_view *v, const struct session *s, const char 
 }
 
 /* The failing unit's code, while its job is there (0: unknown). */
+static void journal_event(struct session *s, const char *event, const char *msg, int code);
+
 static int session_code(const struct session *s)
 {
 	const struct edl_flash_job *job = s->unit != NULL ? edl_unit_job(s->unit) : NULL;
@@ -160,6 +167,11 @@ void view_event(struct station *st, struct session *s, const char *event, const 
 	if (st->format == EDL_LOGFMT_JSON) {
 		int code = s != NULL && strcmp(event, "fail") == 0 ? session_code(s) : 0;
 		view_json_event(st, s, event, msg, code);
+		return;
+	}
+	if (st->format == EDL_LOGFMT_JOURNAL) {
+		int code = s != NULL && strcmp(event, "fail") == 0 ? session_code(s) : 0;
+		journal_event(s, event, msg, code);
 		return;
 	}
 	if (st->board != NULL) {
@@ -253,10 +265,29 @@ void view_unit_result(struct station *st, struct session *s, enum edl_store_resu
 	}
 	if (st->format == EDL_LOGFMT_JSON)
 		view_json_event(st, s, "action", f->action, code);
+	else if (st->format == EDL_LOGFMT_JOURNAL)
+		journal_event(s, "action", f->action, code);
 	else if (st->board == NULL) {
 		view_text_event(st, s, "action", f->action);
 		fflush(stdout);
 	}
+}
+
+/* One structured entry; the journal stores device text as given (binary-safe). */
+static void journal_event(struct session *s, const char *event, const char *msg, int code)
+{
+	struct station_journal_event ev = {.event = event, .message = msg, .error_code = code};
+
+	if (s != NULL) {
+		ev.slot = s->slot_label;
+		ev.port = s->port;
+		ev.serial = s->serial;
+		ev.attempt = s->attempt;
+		ev.run_id = s->unit != NULL ? edl_unit_run_id(s->unit) : 0;
+		if (strcmp(event, "pass") == 0 || strcmp(event, "fail") == 0)
+			ev.result = event;
+	}
+	(void)station_journal_send(&ev);
 }
 
 void view_line(struct station *st)

@@ -72,6 +72,30 @@ check "the runs are in the state directory's database" \
 check "the database belongs to edlstation" test "$(stat -c %U "$DB")" = edlstation
 check "transcripts in the logs directory" sh -c 'ls /var/log/edlstation/runs/*.log >/dev/null 2>&1'
 
+# Under systemd the events are structured journal entries: journald (started
+# here when this machine runs none) keeps the unit's identity as fields.
+jd_pid=""
+if [ ! -S /run/systemd/journal/socket ] || ! systemd-cat true 2>/dev/null; then
+	/lib/systemd/systemd-journald >/dev/null 2>&1 &
+	jd_pid=$!
+	for _ in $(seq 50); do [ -S /run/systemd/journal/socket ] && break; sleep 0.1; done
+fi
+runuser -u edlstation -- env TMPDIR=/tmp /usr/bin/edlstation emulate --devices 1 --storage ufs \
+	--serial 5e5e0001 -- /usr/bin/edlstation run --config "$WORK/station.ini" --count 1 \
+	--log-format journal >"$OUT" 2>&1
+check "the station logging to the journal ran (exit $?)" test -s /run/systemd/journal/socket -o -S /run/systemd/journal/socket
+journalctl --flush >/dev/null 2>&1 || true
+journalctl --no-pager -o json EDL_SERIAL=5e5e0001 EDL_EVENT=pass >"$WORK/journal.json" 2>/dev/null
+check "the journal has the unit's pass with its slot, run id and result as fields" python3 -c '
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+assert rows, "no entry with EDL_SERIAL=5e5e0001 EDL_EVENT=pass"
+r = rows[-1]
+assert r["EDL_RESULT"] == "pass" and r["EDL_RUN_ID"].isdigit() and r["EDL_PORT"], r
+assert r["SYSLOG_IDENTIFIER"] == "edlstation", r
+' "$WORK/journal.json"
+[ -n "$jd_pid" ] && kill "$jd_pid" 2>/dev/null
+
 dpkg -r edlstation >"$OUT" 2>&1 || { cat "$OUT"; fail "dpkg -r"; }
 check "dpkg -r removed the binary" test ! -e /usr/bin/edlstation
 check "dpkg -r removed the unit" test ! -e "$unit"
