@@ -83,7 +83,8 @@ fi
 runuser -u edlstation -- env TMPDIR=/tmp /usr/bin/edlstation emulate --devices 1 --storage ufs \
 	--serial 5e5e0001 -- /usr/bin/edlstation run --config "$WORK/station.ini" --count 1 \
 	--log-format journal >"$OUT" 2>&1
-check "the station logging to the journal ran (exit $?)" test -s /run/systemd/journal/socket -o -S /run/systemd/journal/socket
+rc=$?
+check "the station logging to the journal flashed its unit (exit $rc)" test "$rc" = 0
 journalctl --flush >/dev/null 2>&1 || true
 journalctl --no-pager -o json EDL_SERIAL=5e5e0001 EDL_EVENT=pass >"$WORK/journal.json" 2>/dev/null
 check "the journal has the unit's pass with its slot, run id and result as fields" python3 -c '
