@@ -74,13 +74,8 @@ char *view_escape_ascii(char *out, size_t cap, const char *in)
 
 void view_wall_time(char *out, size_t cap)
 {
-	struct timespec ts;
-	struct tm tm;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-	         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+	/* The store's ISO-8601 form, so events and reports read the same. */
+	edl_store_time_format(out, cap, edl_store_time_now_ms());
 }
 
 void view_text_event(struct station *st, struct session *s, const char *event, const char *msg)
