@@ -296,7 +296,9 @@ void station_unit_finished(struct station *st, struct session *s, const struct e
 		else
 			view_event(st, s, "pass", "%s %s, result committed",
 			           s->serial[0] ? s->serial : s->port,
-			           a->verified ? "written and verified" : "written (verify off)");
+			           a->verified                         ? "written and verified"
+			           : st->cfg->verify == EDL_VERIFY_OFF ? "written (verify off)"
+			                                               : "written (not verified)");
 	} else if (a->code == EDL_E_NOT_RECORDED) {
 		/* A station fault: the line stops at once (the store's state says so
 		 * too, but maybe later); the unit counts as failed, never passed. */
@@ -307,8 +309,10 @@ void station_unit_finished(struct station *st, struct session *s, const struct e
 			st->unrecorded_lost++;
 		char why[256];
 		if (store_can_write(st, why, sizeof(why)))
-			snprintf(why, sizeof(why), "results cannot be recorded: %s",
-			         a->text ? a->text : edl_strerror(a->code));
+			snprintf(why, sizeof(why),
+			         "results database cannot record: the result of the unit on %s "
+			         "was not committed",
+			         s->slot_label);
 		line_stop(st, true, why,
 		          "free space on the results disk (or fix the database); kept results are "
 		          "recorded by themselves");
