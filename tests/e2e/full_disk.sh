@@ -101,4 +101,17 @@ check "every unit flashed has its row ($(echo "$flashed" | wc -w) units)" [ "$mi
 check "48 units passed in the database" [ "$(sql "select count(distinct serial) from run where result='pass'")" = 48 ]
 check "nothing left running" [ "$(sql "select count(*) from run where result='running'")" = 0 ]
 check "no result still kept at exit" sh -c "! grep -q 'flashed but NOT RECORDED' '$OUT'"
+
+# A restart while the disk is (nearly) full starts with the line stopped: the unit
+# waits. 256 KiB are left, below the reserve: SQLite needs its -shm file to open.
+dd if=/dev/zero of="$FS/filler" bs=64k 2>/dev/null
+truncate -s -256K "$FS/filler"
+OUT=$W/restart.txt
+timeout -s INT 3 "$EDL" emulate --storage nand --devices 1 --serial 2a2b3c4d -- \
+	"$EDL" run --config "$W/disk.ini" --package "$W/pkg" --db "$DB" --cache-dir "$W/cache" \
+	--log-format text --reset-delay 0 --count 1 >"$OUT" 2>&1
+check "a restart on a full disk starts stopped, saying why" grep -q "line-stopped: .*free" "$OUT"
+check "and its unit waits, not flashed" sh -c "grep -q 'waits: the line is stopped' '$OUT' && ! grep -q ' start: attempt' '$OUT'"
+rm -f "$FS/filler"
+check "the earlier rows are intact" [ "$(sql "select count(distinct serial) from run where result='pass'")" = 48 ]
 exit "$fails"
