@@ -62,4 +62,25 @@ check "and stopped the line again" [ "$(grep -c 'line-stopped: 3 units in a row 
 check "8 runs, each a first attempt, none retried" \
 	[ "$(sql "select count(*), sum(attempt = 1), sum(error = 'EDL_E_WRONG_PACKAGE') from run")" = "8|8|8" ]
 check "no retry was shown" [ "$(grep -c ' retry: ' "$OUT")" = 0 ]
+
+# The records in the line's words, and a killed station's runs say where they
+# stopped: slot label from the port map, stage, bytes taken, last progress time.
+DB=$W/kill.db
+OUT=$W/kill.txt
+rm -f "$W/pid"
+printf '[ports]\n1-1.1 = A1\n' >"$W/ports.ini"
+timeout -s KILL 60 "$EDL" emulate --storage nand --devices 2 --write-rate 1 -- \
+	sh -c 'echo $$ >"$0"; exec "$@"' "$W/pid" \
+	"$EDL" run --config "$W/ports.ini" --package "$W/pkg" --db "$DB" \
+	--cache-dir "$W/cache" --log-format text --reset-delay 0 --count 2 >"$OUT" 2>&1 &
+EMU=$!
+for ((i = 0; i < 100; i++)); do [ -s "$W/pid" ] && break; sleep 0.1; done
+check "both units are flashing" wait_for "stage: flashing" 2 20
+sleep 3.5
+kill -KILL "$(cat "$W/pid")"
+wait "$EMU"
+check "the killed runs keep their stage, the bytes taken and the time of the last progress" \
+	[ "$(sql "select count(*) from run where result='running' and stage in ('erase','program','verify') and bytes_written > 0 and bytes_written <= bytes_total and progress_ms >= start_ms")" = 2 ]
+check "the slot label of the port map is recorded, an unmapped port has none" \
+	[ "$(sql "select group_concat(coalesce(slot_label, '-'), ',') from (select slot_label from run order by port)")" = "A1,-" ]
 exit "$fails"
