@@ -1,11 +1,13 @@
 #!/bin/bash
 # End-to-end test of results before appearances on a full disk (issue 10, "Done
 # when"): a line of 48 units with the results database on a small tmpfs that a
-# filler file takes mid-run. No unit may be shown PASS without a pass row; the
-# line stops with the reason within one unit of the disk filling; once the test
-# frees the space the kept results are recorded, the line resumes by itself
-# ([line] resume = auto) and finishes: every unit flashed has its row, none is
-# left `running`, and the exit code says whether units failed.
+# filler file takes mid-run. No unit may be shown PASS without a pass row (the
+# units whose commit failed are shown "flashed, NOT RECORDED"); the line stops
+# with the reason within one unit of the disk filling; once the test frees the
+# space the kept results are recorded, the line resumes by itself ([line]
+# resume = auto) and finishes: every unit flashed has its row, none is left
+# `running`, exit 3 (units shown failed). A restart below the reserve starts
+# with the line stopped.
 # Needs root (mount); else SKIP (77).
 # usage: full_disk.sh EDLSTATION_BINARY
 set -u
@@ -45,9 +47,11 @@ wait_for() { # wait_for PATTERN COUNT SECONDS: COUNT lines of $OUT match
 # A NAND package (mkpackage says --storage nand where it knows the option).
 "$EDL" mkpackage "$W/pkg" --size 8 --storage nand >/dev/null 2>&1 ||
 	"$EDL" mkpackage "$W/pkg" --size 8 >/dev/null || { echo "FAIL: mkpackage"; exit 1; }
-# A reserve of 1 MiB on a 16 MiB filesystem (the WAL grows to 4 MiB, the journal takes 4 MiB): the station checks it before each
-# unit; the kept results are retried every 200 ms.
-printf '[store]\nmin_free_mb = 1\nretry_ms = 200\n[line]\nresume = auto\n' >"$W/disk.ini"
+# No reserve for the line itself ([store] min_free_mb = 0): the commits fail on
+# the full disk, the results are kept (<db>.pending) and retried every 200 ms.
+# The restart below keeps a reserve of 1 MiB, checked before each unit.
+printf '[store]\nmin_free_mb = 0\nretry_ms = 200\n[line]\nresume = auto\n' >"$W/disk.ini"
+printf '[store]\nmin_free_mb = 1\nretry_ms = 200\n' >"$W/reserve.ini"
 
 timeout -s KILL 150 "$EDL" emulate --storage nand --devices 8 --units 48 --swap-delay 0.05 -- \
 	"$EDL" run --config "$W/disk.ini" --package "$W/pkg" --db "$DB" --cache-dir "$W/cache" \
@@ -108,7 +112,7 @@ dd if=/dev/zero of="$FS/filler" bs=64k 2>/dev/null
 truncate -s -256K "$FS/filler"
 OUT=$W/restart.txt
 timeout -s INT 3 "$EDL" emulate --storage nand --devices 1 --serial 2a2b3c4d -- \
-	"$EDL" run --config "$W/disk.ini" --package "$W/pkg" --db "$DB" --cache-dir "$W/cache" \
+	"$EDL" run --config "$W/reserve.ini" --package "$W/pkg" --db "$DB" --cache-dir "$W/cache" \
 	--log-format text --reset-delay 0 --count 1 >"$OUT" 2>&1
 check "a restart on a full disk starts stopped, saying why" grep -q "line-stopped: .*free" "$OUT"
 check "and its unit waits, not flashed" sh -c "grep -q 'waits: the line is stopped' '$OUT' && ! grep -q ' start: attempt' '$OUT'"
