@@ -282,6 +282,7 @@ void station_unit_finished(struct station *st, struct session *s, const struct e
 		snprintf(v->result, sizeof(v->result), "%s", word);
 		v->end_ms = edl_clock_ms();
 	}
+	view_unit_result(st, s, r, a->code, a->stage, a->text);
 	if (r == EDL_RESULT_INTERRUPTED) {
 		st->interrupted++;
 		view_event(st, s, "interrupted",
@@ -289,7 +290,6 @@ void station_unit_finished(struct station *st, struct session *s, const struct e
 		                   : "recorded as interrupted");
 		return;
 	}
-	view_unit_result(st, s, r, a->code, a->stage, a->text);
 	if (r == EDL_RESULT_PASS) {
 		if (st->cfg->identify_only)
 			view_event(st, s, "done", "left in EDL, ready for flashing");
