@@ -161,6 +161,7 @@ struct edl_unit {
 };
 
 static void step(struct edl_unit *u, uint64_t now);
+static uint64_t accepted_data(const struct edl_unit *u);
 
 const char *edl_unit_state_name(const struct edl_unit *u)
 {
@@ -614,7 +615,7 @@ static bool record_finish(struct edl_unit *u, enum edl_store_result result, cons
 	u->re.error_code = e ? e->code : 0;
 	u->re.message = e ? edl_error_format(e, u->msg, sizeof(u->msg)) : NULL;
 	u->re.end_ms = wall(u, now);
-	u->re.bytes_written = u->bytes_done;
+	u->re.bytes_written = accepted_data(u); /* what the unit took */
 	u->re.duration_ms = (int64_t)(now - u->attempt_start);
 	u->re.payload = (uint32_t)u->payload;
 	u->re.log_lines = u->log_lines;
