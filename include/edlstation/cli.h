@@ -26,6 +26,7 @@ int edl_cli_list(int argc, char **argv);
 int edl_cli_identify(int argc, char **argv);
 int edl_cli_report(int argc, char **argv);
 int edl_cli_history(int argc, char **argv);
+int edl_cli_db(int argc, char **argv);
 int edl_cli_emulate(int argc, char **argv);
 int edl_cli_memflash(int argc, char **argv);
 int edl_cli_mkpackage(int argc, char **argv);

@@ -13,7 +13,11 @@
  * end; the completion callback of edl_store_writer_run_finish() is the moment a
  * result is durable (synchronous=FULL), and the only moment a station may show
  * PASS. Opening a writer marks runs left "running" by a killed station as
- * "interrupted"; a lock file (<db>.lock) keeps a second writer off the same file.
+ * "interrupted"; a flock() on the database file keeps a second writer off it.
+ * A commit that fails (disk full, I/O error) drops nothing: the operations are
+ * kept in memory and in the journal <db>.pending and committed once the store
+ * can write again; until then completions say kept and the writer's state is
+ * not writable.
  *
  * Readers (reports, history) open their own read-only connection with
  * edl_store_open() and work while a station writes (WAL journal).
@@ -147,7 +151,9 @@ struct edl_store_done {
 	const char *detail; /* sentence for a failure, "" on success */
 	/* code != EDL_OK but the operation is kept (in memory and in the journal
 	 * <db>.pending, fsynced) and will be committed once the store can write
-	 * again: nothing is lost, but it is NOT RECORDED yet. */
+	 * again: nothing is lost, but it is NOT RECORDED yet. A kept operation's
+	 * callback is not called again; on_state with writable = true and
+	 * `recovered` says when the kept operations have committed. */
 	bool kept;
 };
 
@@ -188,8 +194,18 @@ struct edl_store_writer_options {
  * takes the writer lock, marks runs left "running" as "interrupted", and starts
  * the writer thread. opts may be NULL. On success *out is owned by the caller
  * and released with edl_store_writer_close().
- * Errors: EDL_E_BUSY (another writer holds the lock), EDL_E_DB_SCHEMA (newer
- * schema), EDL_E_DB_CORRUPT (not a database), EDL_E_DB, EDL_E_IO, EDL_E_NOMEM.
+ *
+ * Before anything is written the writer takes flock() on the database file
+ * itself (a hard link or a deleted side file cannot let a second writer in)
+ * and runs PRAGMA quick_check (bounded to about 2 s; a larger file is not
+ * checked, with a note on stderr). Then the journal <path>.pending is replayed
+ * and runs left "running" are marked "interrupted". When that cannot be
+ * written (disk full), the writer still opens, not writable, with the work
+ * kept: edl_store_writer_state() and the first on_state say so.
+ * Errors (every detail names the file): EDL_E_DB_LOCKED (another station
+ * writes it), EDL_E_DB_CORRUPT (damaged or not a database; the detail gives
+ * the recovery command), EDL_E_DB_SCHEMA (newer schema), EDL_E_CONFIG (the
+ * directory does not exist), EDL_E_DB_FULL, EDL_E_DB, EDL_E_IO, EDL_E_NOMEM.
  */
 int edl_store_writer_open(struct edl_store_writer **out, const char *path,
                           const struct edl_store_writer_options *opts, struct edl_error *err);
@@ -211,7 +227,10 @@ int edl_store_writer_device(struct edl_store_writer *w, const struct edl_store_d
                             edl_store_done_fn cb, void *data);
 
 /* Records a run as "running" and gives its id at once in *out_run_id, so that
- * finish, identify and a retry's retry_of can be queued before this commits. */
+ * finish, identify and a retry's retry_of can be queued before this commits.
+ * Ids come from the database: the writer reads max(id) once at open, under the
+ * flock that keeps every other writer off the file, and hands them out in
+ * order (past any run its journal keeps), so no two runs can share one. */
 int edl_store_writer_run_start(int64_t *out_run_id, struct edl_store_writer *w,
                                const struct edl_store_run_start *run, edl_store_done_fn cb,
                                void *data);
@@ -273,12 +292,23 @@ void edl_store_writer_close(struct edl_store_writer *w);
 struct edl_store;
 
 /*
- * Opens an existing database read-only for queries. Errors: EDL_E_NOENT (no
- * file), EDL_E_DB_CORRUPT (not a database), EDL_E_DB_SCHEMA (newer schema),
+ * Opens an existing database read-only for queries (immutable when the medium
+ * is read-only and no WAL index can be made). Every error names the file.
+ * Errors: EDL_E_CONFIG (the directory does not exist), EDL_E_NOENT (no file),
+ * EDL_E_DB_CORRUPT (not a database), EDL_E_DB_SCHEMA (newer schema),
  * EDL_E_DB_OLD (older schema: a writer upgrades it), EDL_E_DB.
  */
 int edl_store_open(struct edl_store **out, const char *path, struct edl_error *err);
 void edl_store_close(struct edl_store *s);
+
+/*
+ * Checks the file at path read-only: PRAGMA quick_check, or with full the
+ * slower integrity_check (which also reads every index against its table).
+ * EDL_OK: sound. EDL_E_DB_CORRUPT: damaged, err names the file, the first
+ * problems and the recovery command. EDL_E_CONFIG (no such directory),
+ * EDL_E_NOENT (no such file), EDL_E_DB, EDL_E_IO: could not be checked.
+ */
+int edl_store_check_file(const char *path, bool full, struct edl_error *err);
 
 struct edl_store_filter {
 	int64_t since_ms;    /* runs started at or after; INT64_MIN: no bound */

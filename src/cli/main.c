@@ -20,6 +20,7 @@ static const struct command commands[] = {
         {"identify", edl_cli_identify, "read serial, HW id and PK hash of every EDL device"},
         {"report", edl_cli_report, "yield report: units, yields, slots, failure Pareto"},
         {"history", edl_cli_history, "every run of one unit, by serial"},
+        {"db", edl_cli_db, "db check [--full]: is the results database sound"},
         {"package", edl_cli_package,
          "load, validate and verify a firmware package; print its plan"},
         {"emulate", edl_cli_emulate, "run a command with emulated EDL devices on emulated USB"},
@@ -35,7 +36,7 @@ int edl_cli_station_exit(int rc, const struct edl_station_summary *sum)
 		       : sum->failed > 0     ? EDL_EXIT_UNITS_FAILED
 		                             : EDL_EXIT_OK;
 	/* What the operator must fix before the station can run. */
-	if (rc == EDL_E_USAGE || rc == EDL_E_CONFIG || rc == EDL_E_BUSY ||
+	if (rc == EDL_E_USAGE || rc == EDL_E_CONFIG || rc == EDL_E_BUSY || rc == EDL_E_DB_LOCKED ||
 	    (rc <= EDL_E_PKG_MISSING && rc >= EDL_E_PKG_XML_UNSAFE))
 		return EDL_EXIT_USAGE;
 	return EDL_EXIT_FAILURE;

@@ -143,6 +143,7 @@ static void pack_run_start(struct edl_store_run_start *dst, const struct edl_sto
 	dst->serial = pack(k, src->serial);
 	dst->station = pack(k, src->station);
 	dst->package_hash = pack(k, src->package_hash);
+	dst->slot_label = pack(k, src->slot_label);
 	dst->port = pack(k, src->port);
 	dst->transcript = pack(k, src->transcript);
 }
@@ -217,6 +218,39 @@ struct edl_store_oprec *edl_store_oprec_run_end(const struct edl_store_run_end *
 	return op;
 }
 
+struct edl_store_oprec *edl_store_oprec_progress(const struct edl_store_progress *p)
+{
+	struct packer k = {0};
+	struct edl_store_oprec *op;
+	void *arrays;
+
+	pack(&k, p->stage);
+	op = op_alloc(EDL_STORE_OP_RUN_PROGRESS, 0, k.need, &arrays, &k.to);
+	if (op == NULL)
+		return NULL;
+	op->u.progress = *p;
+	op->u.progress.stage = pack(&k, p->stage);
+	op->run_id = p->run_id;
+	return op;
+}
+
+struct edl_store_oprec *edl_store_oprec_notice(const struct edl_store_oprec *op)
+{
+	struct edl_store_oprec *n = calloc(1, sizeof(*n));
+
+	if (n == NULL)
+		return NULL;
+	n->kind = op->kind;
+	n->cb = op->cb;
+	n->data = op->data;
+	n->run_id = op->run_id;
+	n->at_ms = op->at_ms;
+	n->code = op->code;
+	n->kept = op->kept;
+	n->detail = op->detail != NULL ? strdup(op->detail) : NULL;
+	return n;
+}
+
 void edl_store_oprec_free(struct edl_store_oprec *op)
 {
 	if (op == NULL)
@@ -261,19 +295,22 @@ static const struct {
              " last_seen_ms = max(last_seen_ms, excluded.last_seen_ms)"),
         STMT(run_insert,
              "INSERT INTO run (id, serial, station_id, slot, port, package_id, attempt, retry_of,"
-             " start_ms, result, transcript) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'running',"
-             " ?10)"),
+             " start_ms, result, transcript, slot_label) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
+             " ?9, 'running', ?10, ?11)"),
         STMT(run_identify, "UPDATE run SET serial = ?2 WHERE id = ?1"),
         STMT(run_finish,
              "UPDATE run SET result = ?2, stage = ?3, error = ?4, message = ?5, end_ms = ?6,"
              " bytes_written = ?7, duration_ms = ?8, avg_mbps = ?9, payload = ?10,"
-             " functions = ?11, warnings = ?12"
+             " functions = ?11, warnings = ?12, error_class = ?13"
              " WHERE id = ?1 AND result = 'running'"),
         STMT(run_result, "SELECT result FROM run WHERE id = ?1"),
         STMT(step_insert,
              "INSERT INTO run_step (run_id, idx, kind, label, lun, start_sector, sectors, bytes,"
              " duration_ms, result) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
         STMT(log_insert, "INSERT INTO run_log (run_id, seq, text) VALUES (?1, ?2, ?3)"),
+        STMT(run_progress,
+             "UPDATE run SET stage = ?2, bytes_written = ?3, bytes_total = ?4, progress_ms = ?5"
+             " WHERE id = ?1 AND result = 'running'"),
 #undef STMT
 };
 
@@ -450,6 +487,17 @@ static int apply_run_start(struct edl_store_recorder *r, const struct edl_store_
 	bool found;
 	int rc;
 
+	if (op->replay) {
+		/* Kept and applied again: a start already recorded is skipped. */
+		sqlite3_bind_int64(r->run_result, 1, op->run_id);
+		rc = sqlite3_step(r->run_result);
+		sqlite3_reset(r->run_result);
+		sqlite3_clear_bindings(r->run_result);
+		if (rc == SQLITE_ROW)
+			return EDL_OK;
+		if (rc != SQLITE_DONE)
+			return edl_store_sqlite_error(err, r->db, rc, "looking up the run");
+	}
 	rc = lookup_id(&station_id, &found, r->station_id, &r->station_name, &r->station_id_cached,
 	               s->station);
 	if (rc != SQLITE_OK)
@@ -482,6 +530,7 @@ static int apply_run_start(struct edl_store_recorder *r, const struct edl_store_
 	bind_optional_int(st, 8, s->retry_of, s->retry_of > 0);
 	sqlite3_bind_int64(st, 9, s->start_ms);
 	edl_store_bind_text(st, 10, s->transcript);
+	edl_store_bind_text(st, 11, s->slot_label);
 	rc = run_stmt(st);
 	if (rc != SQLITE_OK)
 		return edl_store_sqlite_error(err, r->db, rc, "recording the start of the run");
@@ -532,11 +581,18 @@ static int apply_run_finish(struct edl_store_recorder *r, const struct edl_store
 	sqlite3_bind_int64(st, 10, e->payload);
 	edl_store_bind_text(st, 11, e->functions);
 	edl_store_bind_text(st, 12, e->warnings);
+	if (e->error_code != 0)
+		sqlite3_bind_text(st, 13, edl_error_class_name(edl_error_class(e->error_code)), -1,
+		                  SQLITE_STATIC);
 	rc = run_stmt(st);
 	if (rc != SQLITE_OK)
 		return edl_store_sqlite_error(err, r->db, rc, "recording the end of the run");
-	if (sqlite3_changes(r->db) == 0)
+	if (sqlite3_changes(r->db) == 0) {
+		/* Kept and applied again: a run already finished is not re-finished. */
+		if (op->replay)
+			return EDL_OK;
 		return explain_not_running(r, e->run_id, err);
+	}
 
 	st = r->step_insert;
 	for (size_t i = 0; i < e->n_steps; i++) {
@@ -569,6 +625,31 @@ static int apply_run_finish(struct edl_store_recorder *r, const struct edl_store
 	return EDL_OK;
 }
 
+/* Only while the run is running: a progress that arrives after the finish (or
+ * for a run marked interrupted) changes nothing. */
+static int apply_run_progress(struct edl_store_recorder *r, const struct edl_store_oprec *op,
+                              struct edl_error *err)
+{
+	const struct edl_store_progress *p = &op->u.progress;
+	sqlite3_stmt *st = r->run_progress;
+	int rc;
+
+	if (op->superseded)
+		return EDL_OK;
+	if (p->bytes_done > INT64_MAX || p->bytes_total > INT64_MAX)
+		return edl_error_set(err, EDL_E_RANGE, "run %" PRId64 ": progress out of range",
+		                     op->run_id);
+	sqlite3_bind_int64(st, 1, op->run_id);
+	edl_store_bind_text(st, 2, p->stage);
+	sqlite3_bind_int64(st, 3, (int64_t)p->bytes_done);
+	sqlite3_bind_int64(st, 4, (int64_t)p->bytes_total);
+	sqlite3_bind_int64(st, 5, p->at_ms);
+	rc = run_stmt(st);
+	if (rc != SQLITE_OK)
+		return edl_store_sqlite_error(err, r->db, rc, "recording the progress of the run");
+	return EDL_OK;
+}
+
 int edl_store_recorder_apply(struct edl_store_recorder *r, const struct edl_store_oprec *op,
                              struct edl_error *err)
 {
@@ -585,7 +666,7 @@ int edl_store_recorder_apply(struct edl_store_recorder *r, const struct edl_stor
 	case EDL_STORE_OP_RUN_FINISH:
 		return apply_run_finish(r, op, err);
 	case EDL_STORE_OP_RUN_PROGRESS:
-		return EDL_OK; /* (issue 10: the store's owner implements it) */
+		return apply_run_progress(r, op, err);
 	}
 	assert(!"unknown store operation");
 	return EDL_E_INTERNAL;

@@ -12,10 +12,12 @@
 #include "store_internal.h"
 
 #include <assert.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #define BUSY_TIMEOUT_MS 5000
 
@@ -117,6 +119,9 @@ int edl_store_sqlite_error(struct edl_error *err, sqlite3 *db, int rc, const cha
 
 	if (code == EDL_OK)
 		code = EDL_E_DB;
+	/* The writer keeps results on a full disk; it must tell that from I/O errors. */
+	if ((rc & 0xff) == SQLITE_FULL)
+		code = EDL_E_DB_FULL;
 	return edl_error_set(err, code, "%s: %s", what,
 	                     db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 }
@@ -207,14 +212,19 @@ int edl_store_recover(uint64_t *out_count, sqlite3 *db, int64_t now_ms, struct e
 	snprintf(message, sizeof(message),
 	         "the station stopped before this run finished (found when it started again at %s)",
 	         when);
+	/* Stage and bytes stay as the last progress left them: they say where it stopped. */
 	rc = sqlite3_prepare_v2(db,
-	                        "UPDATE run SET result = 'interrupted', error = ?1, message = ?2"
+	                        "UPDATE run SET result = 'interrupted', error = ?1, message = ?2,"
+	                        " error_class = ?3, end_ms = coalesce(progress_ms, ?4)"
 	                        " WHERE result = 'running'",
 	                        -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		goto out;
 	sqlite3_bind_text(st, 1, edl_error_name(EDL_E_INTERRUPTED), -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, message, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, edl_error_class_name(edl_error_class(EDL_E_INTERRUPTED)), -1,
+	                  SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, now_ms);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE) {
 		*out_count = (uint64_t)sqlite3_changes(db);
@@ -232,6 +242,7 @@ out:
 static int configure(sqlite3 *db, bool writable, const char *path, struct edl_error *err)
 {
 	sqlite3_stmt *st = NULL;
+	int persist_wal = 1;
 	int rc;
 
 	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
@@ -251,60 +262,326 @@ static int configure(sqlite3 *db, bool writable, const char *path, struct edl_er
 		rc = edl_error_set(err, EDL_E_DB, "%s: the WAL journal is not available", path);
 		goto out;
 	}
+	/* Keep -wal and -shm after close: a writer restarted on a full disk can
+	 * then still read the database (creating -shm needs space) and reuses the
+	 * WAL's blocks for its first commits. */
+	sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist_wal);
 	rc = edl_store_exec(db, "PRAGMA synchronous = FULL", err);
 out:
 	sqlite3_finalize(st);
 	return rc;
 }
 
-int edl_store_db_open(sqlite3 **out, const char *path, bool writable, struct edl_error *err)
+/* Prefixes err's detail with the database file, so every store error names it. */
+static int name_file(struct edl_error *err, int rc, const char *path)
 {
-	sqlite3 *db = NULL;
-	struct stat sb;
-	int flags = writable ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY;
-	int version = 0;
+	char detail[EDL_ERROR_DETAIL_MAX];
+
+	if (err == NULL || strncmp(err->detail, "results database ", 17) == 0)
+		return rc;
+	snprintf(detail, sizeof(detail), "%s", err->detail);
+	return edl_error_set(err, rc, "results database %s: %s", path, detail);
+}
+
+static int64_t monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int past_deadline(void *data)
+{
+	return monotonic_ms() >= *(const int64_t *)data;
+}
+
+int edl_store_check(sqlite3 *db, bool full, int64_t budget_ms, bool *timed_out, char *problems,
+                    size_t len, struct edl_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t deadline = monotonic_ms() + budget_ms;
+	size_t used = 0;
+	bool sound = false;
 	int rc;
 
+	*timed_out = false;
+	if (len > 0)
+		problems[0] = '\0';
+	if (budget_ms > 0)
+		sqlite3_progress_handler(db, 1000, past_deadline, &deadline);
+	rc = sqlite3_prepare_v2(db, full ? "PRAGMA integrity_check(20)" : "PRAGMA quick_check(20)",
+	                        -1, &st, NULL);
+	while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+		if ((rc = sqlite3_step(st)) != SQLITE_ROW)
+			break;
+		const char *line = (const char *)sqlite3_column_text(st, 0);
+		if (line == NULL)
+			continue;
+		if (strcmp(line, "ok") == 0) {
+			sound = true;
+			continue;
+		}
+		if (used + 3 < len) {
+			int n = snprintf(problems + used, len - used, "%s%s", used > 0 ? "; " : "",
+			                 line);
+			used = n > 0 && used + (size_t)n < len ? used + (size_t)n : len - 1;
+		}
+	}
+	sqlite3_finalize(st);
+	sqlite3_progress_handler(db, 0, NULL, NULL);
+	if ((rc & 0xff) == SQLITE_INTERRUPT) {
+		*timed_out = true;
+		return EDL_OK;
+	}
+	if (rc != SQLITE_DONE && rc != SQLITE_OK) {
+		int code = edl_error_from_sqlite(rc);
+		if (code != EDL_E_DB_CORRUPT)
+			return edl_store_sqlite_error(err, db, rc,
+			                              full ? "integrity_check" : "quick_check");
+		snprintf(problems, len, "%s", sqlite3_errmsg(db));
+		sound = false;
+	}
+	if (sound && used == 0)
+		return EDL_OK;
+	return edl_error_set(err, EDL_E_DB_CORRUPT, "%s", problems);
+}
+
+/* "r.db" -> "r-recovered.db", for the recovery command in the message. */
+static void recovered_name(char *out, size_t len, const char *path)
+{
+	size_t n = strlen(path);
+
+	if (n > 3 && strcmp(path + n - 3, ".db") == 0)
+		snprintf(out, len, "%.*s-recovered.db", (int)(n - 3), path);
+	else
+		snprintf(out, len, "%s-recovered", path);
+}
+
+/* Tells a missing directory (a configuration error) from a missing file. */
+static int explain_missing(const char *path, struct edl_error *err)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	struct stat sb;
+
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+		return edl_error_set(err, EDL_E_CONFIG,
+		                     "results database %s: directory %s does not exist: create it "
+		                     "or set [results] database",
+		                     path, dir);
+	return edl_error_set(err, EDL_E_NOENT,
+	                     "results database %s: no such file (no station has written it "
+	                     "yet, or [results] database names another file)",
+	                     path);
+}
+
+/* Opens and reads the schema version: the first read tells a database from
+ * any other file. */
+static int open_connection(sqlite3 **out, const char *name, int flags, int *version,
+                           struct edl_error *err)
+{
+	sqlite3 *db = NULL;
+	int rc = sqlite3_open_v2(name, &db, flags | SQLITE_OPEN_NOFOLLOW, NULL);
+
 	*out = NULL;
-	if (!writable && stat(path, &sb) != 0)
-		return edl_error_set(err, EDL_E_NOENT, "no database at %s", path);
-	rc = sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOFOLLOW, NULL);
 	if (rc != SQLITE_OK) {
-		rc = edl_store_sqlite_error(err, db, rc, path);
-		goto out;
+		rc = edl_store_sqlite_error(err, db, rc, "opening");
+		sqlite3_close(db);
+		return rc;
 	}
 	sqlite3_extended_result_codes(db, 1);
-	/* The first read tells a database from any other file. */
-	rc = edl_store_schema_version(&version, db, err);
-	if (rc != EDL_OK) {
-		if (rc == EDL_E_DB_CORRUPT)
-			edl_error_set(err, rc, "%s is not an SQLite database", path);
-		goto out;
-	}
-	rc = configure(db, writable, path, err);
-	if (rc != EDL_OK)
-		goto out;
-	if (writable) {
-		rc = edl_store_schema_migrate(db, EDL_STORE_SCHEMA_VERSION, err);
-	} else if (version > EDL_STORE_SCHEMA_VERSION) {
-		rc = edl_error_set(err, EDL_E_DB_SCHEMA,
-		                   "%s has schema version %d, this program knows up to %d", path,
-		                   version, EDL_STORE_SCHEMA_VERSION);
-	} else if (version == 0) {
-		rc = edl_error_set(err, EDL_E_DB, "%s holds no edlstation results", path);
-	} else if (version < EDL_STORE_SCHEMA_VERSION) {
-		rc = edl_error_set(err, EDL_E_DB_OLD,
-		                   "%s has schema version %d, this program reads %d: start the "
-		                   "station on it once to upgrade it",
-		                   path, version, EDL_STORE_SCHEMA_VERSION);
-	}
-out:
+	rc = edl_store_schema_version(version, db, err);
 	if (rc != EDL_OK) {
 		sqlite3_close(db);
 		return rc;
 	}
 	*out = db;
 	return EDL_OK;
+}
+
+/* "file:/a%20b/r.db?immutable=1" for a database on read-only media. */
+static void immutable_uri(char *out, size_t len, const char *path)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = 0;
+
+	n += (size_t)snprintf(out, len, "file:");
+	for (const unsigned char *p = (const unsigned char *)path; *p && n + 4 < len; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || strchr("/-._~", *p) != NULL) {
+			out[n++] = (char)*p;
+		} else {
+			out[n++] = '%';
+			out[n++] = hex[*p >> 4];
+			out[n++] = hex[*p & 15];
+		}
+	}
+	snprintf(out + n, len - n, "?immutable=1");
+}
+
+static int open_reader(sqlite3 **out, const char *path, struct edl_error *err)
+{
+	sqlite3 *db = NULL;
+	struct stat sb;
+	int version = 0;
+	int rc;
+
+	*out = NULL;
+	if (stat(path, &sb) != 0)
+		return explain_missing(path, err);
+	rc = open_connection(&db, path, SQLITE_OPEN_READONLY, &version, err);
+	if (rc != EDL_OK && rc != EDL_E_DB_CORRUPT && rc != EDL_E_DB_BUSY) {
+		/* A WAL database on read-only media: no -shm can be made, but
+		 * nothing can be writing it either. */
+		char uri[8192];
+		immutable_uri(uri, sizeof(uri), path);
+		rc = open_connection(&db, uri, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, &version,
+		                     err);
+	}
+	if (rc == EDL_E_DB_CORRUPT) {
+		rc = edl_error_set(err, rc, "results database %s is not an SQLite database", path);
+		goto out;
+	}
+	if (rc != EDL_OK)
+		goto out;
+	rc = configure(db, false, path, err);
+	if (rc != EDL_OK)
+		goto out;
+	if (version > EDL_STORE_SCHEMA_VERSION) {
+		rc = edl_error_set(
+		        err, EDL_E_DB_SCHEMA,
+		        "results database %s has schema version %d, this program knows up "
+		        "to %d: use a newer edlstation",
+		        path, version, EDL_STORE_SCHEMA_VERSION);
+	} else if (version == 0) {
+		rc = edl_error_set(err, EDL_E_DB, "results database %s holds no edlstation results",
+		                   path);
+	} else if (version < EDL_STORE_SCHEMA_VERSION) {
+		rc = edl_error_set(
+		        err, EDL_E_DB_OLD,
+		        "results database %s has schema version %d, this program reads %d: "
+		        "start the station on it once to upgrade it",
+		        path, version, EDL_STORE_SCHEMA_VERSION);
+	}
+out:
+	if (rc != EDL_OK) {
+		sqlite3_close(db);
+		return name_file(err, rc, path);
+	}
+	*out = db;
+	return EDL_OK;
+}
+
+int edl_store_db_open_writer(sqlite3 **out, const char *path, int64_t check_budget_ms,
+                             char *check_note, size_t note_len, struct edl_error *err)
+{
+	sqlite3 *db = NULL;
+	char problems[400], copy[4200];
+	bool timed_out = false;
+	int version = 0;
+	int rc;
+
+	*out = NULL;
+	if (note_len > 0)
+		check_note[0] = '\0';
+	rc = open_connection(&db, path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &version, err);
+	if (rc == EDL_E_DB_CORRUPT) {
+		rc = edl_error_set(err, rc,
+		                   "results database %s is not an SQLite database: point [results] "
+		                   "database at another file",
+		                   path);
+		goto out;
+	}
+	if (rc != EDL_OK)
+		goto out;
+	if (version > EDL_STORE_SCHEMA_VERSION) {
+		rc = edl_error_set(
+		        err, EDL_E_DB_SCHEMA,
+		        "results database %s has schema version %d, this program knows up "
+		        "to %d: use a newer edlstation, or point [results] database at "
+		        "another file",
+		        path, version, EDL_STORE_SCHEMA_VERSION);
+		goto out;
+	}
+	/* Before anything is written: a damaged file is never written into. */
+	rc = edl_store_check(db, false, check_budget_ms, &timed_out, problems, sizeof(problems),
+	                     err);
+	if (rc == EDL_E_DB_CORRUPT) {
+		recovered_name(copy, sizeof(copy), path);
+		rc = edl_error_set(
+		        err, rc,
+		        "results database %s is damaged (quick_check: %.200s): recover it "
+		        "with `sqlite3 %s .recover | sqlite3 %s` and point [results] "
+		        "database at the copy",
+		        path, problems, path, copy);
+		goto out;
+	}
+	if (rc != EDL_OK)
+		goto out;
+	if (timed_out)
+		snprintf(check_note, note_len,
+		         "results database %s: quick_check skipped after %" PRId64
+		         " ms (a large file); run `edlstation db check --full --db %s` offline",
+		         path, check_budget_ms, path);
+	rc = configure(db, true, path, err);
+	if (rc == EDL_OK)
+		rc = edl_store_schema_migrate(db, EDL_STORE_SCHEMA_VERSION, err);
+out:
+	if (rc != EDL_OK) {
+		sqlite3_close(db);
+		return name_file(err, rc, path);
+	}
+	*out = db;
+	return EDL_OK;
+}
+
+int edl_store_db_open(sqlite3 **out, const char *path, bool writable, struct edl_error *err)
+{
+	char note[4400];
+
+	if (writable)
+		return edl_store_db_open_writer(out, path, 2000, note, sizeof(note), err);
+	return open_reader(out, path, err);
+}
+
+int edl_store_check_file(const char *path, bool full, struct edl_error *err)
+{
+	sqlite3 *db = NULL;
+	struct stat sb;
+	char problems[400], copy[4200];
+	bool timed_out;
+	int version = 0;
+	int rc;
+
+	if (stat(path, &sb) != 0)
+		return explain_missing(path, err);
+	rc = open_connection(&db, path, SQLITE_OPEN_READONLY, &version, err);
+	if (rc != EDL_OK && rc != EDL_E_DB_CORRUPT && rc != EDL_E_DB_BUSY) {
+		char uri[8192];
+		immutable_uri(uri, sizeof(uri), path);
+		rc = open_connection(&db, uri, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, &version,
+		                     err);
+	}
+	if (rc == EDL_OK)
+		rc = edl_store_check(db, full, 0, &timed_out, problems, sizeof(problems), err);
+	else if (rc == EDL_E_DB_CORRUPT)
+		snprintf(problems, sizeof(problems), "not an SQLite database");
+	sqlite3_close(db);
+	if (rc == EDL_E_DB_CORRUPT) {
+		recovered_name(copy, sizeof(copy), path);
+		return edl_error_set(err, rc,
+		                     "results database %s is damaged (%s: %.200s): recover it with "
+		                     "`sqlite3 %s .recover | sqlite3 %s` and point [results] "
+		                     "database at the copy",
+		                     path, full ? "integrity_check" : "quick_check", problems, path,
+		                     copy);
+	}
+	return rc != EDL_OK ? name_file(err, rc, path) : EDL_OK;
 }
 
 int edl_store_open(struct edl_store **out, const char *path, struct edl_error *err)
@@ -315,7 +592,7 @@ int edl_store_open(struct edl_store **out, const char *path, struct edl_error *e
 	*out = NULL;
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
-		return edl_error_set(err, EDL_E_NOMEM, "opening %s", path);
+		return edl_error_set(err, EDL_E_NOMEM, "opening results database %s", path);
 	rc = edl_store_db_open(&s->db, path, false, err);
 	if (rc != EDL_OK) {
 		free(s);

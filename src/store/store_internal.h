@@ -24,9 +24,21 @@ struct edl_store {
 /* ---- schema.c ---- */
 
 /* Opens path with our pragmas (WAL, foreign keys, busy timeout, synchronous=FULL).
- * Writable: created if missing and migrated to EDL_STORE_SCHEMA_VERSION. Read-only:
- * must exist at exactly that version. */
+ * Writable: created if missing, checked with PRAGMA quick_check (at most
+ * check_budget_ms; past it the check is skipped and *check_note says so) before
+ * anything is written, then migrated to EDL_STORE_SCHEMA_VERSION; a damaged file
+ * is EDL_E_DB_CORRUPT. Read-only: must exist at exactly that version; opened
+ * immutable when the medium is read-only. Every error names the file. */
 int edl_store_db_open(sqlite3 **out, const char *path, bool writable, struct edl_error *err);
+int edl_store_db_open_writer(sqlite3 **out, const char *path, int64_t check_budget_ms,
+                             char *check_note, size_t note_len, struct edl_error *err);
+
+/* Runs PRAGMA quick_check (full: integrity_check) for at most budget_ms (<= 0:
+ * no bound). EDL_OK with *problems empty when the file is sound; EDL_OK with
+ * *timed_out when the budget ran out; EDL_E_DB_CORRUPT with the first problems
+ * in *problems (and err) when it is not. */
+int edl_store_check(sqlite3 *db, bool full, int64_t budget_ms, bool *timed_out, char *problems,
+                    size_t len, struct edl_error *err);
 
 /* Applies the migrations after the database's user_version up to target
  * (<= EDL_STORE_SCHEMA_VERSION), each in its own transaction. Tests use a lower
@@ -36,7 +48,8 @@ int edl_store_schema_migrate(sqlite3 *db, int target, struct edl_error *err);
 /* Reads PRAGMA user_version. */
 int edl_store_schema_version(int *out, sqlite3 *db, struct edl_error *err);
 
-/* Marks every "running" run "interrupted"; *out_count gets how many. */
+/* Marks every "running" run "interrupted", keeping its stage and bytes, with
+ * end_ms its last progress (or now_ms); *out_count gets how many. */
 int edl_store_recover(uint64_t *out_count, sqlite3 *db, int64_t now_ms, struct edl_error *err);
 
 /* Maps an SQLite result to our code and fills err with "what: sqlite message". */
@@ -67,13 +80,17 @@ struct edl_store_oprec {
 	int64_t run_id;
 	int64_t at_ms; /* when it was queued: first/last seen of stations and packages */
 	int code;
-	char *detail; /* malloc'd sentence on failure, else NULL */
+	char *detail;    /* malloc'd sentence on failure, else NULL */
+	bool kept;       /* not committed, kept for a retry (in the journal) */
+	bool replay;     /* applied again after a failure: skip what is already there */
+	bool superseded; /* a progress replaced by a newer one for the same run */
 	union {
 		struct edl_store_station station;
 		struct edl_store_package package;
 		struct edl_store_device device; /* DEVICE and RUN_IDENTIFY */
 		struct edl_store_run_start start;
 		struct edl_store_run_end end;
+		struct edl_store_progress progress;
 	} u;
 };
 
@@ -84,6 +101,10 @@ struct edl_store_oprec *edl_store_oprec_device(enum edl_store_op kind,
                                                const struct edl_store_device *dev);
 struct edl_store_oprec *edl_store_oprec_run_start(const struct edl_store_run_start *run);
 struct edl_store_oprec *edl_store_oprec_run_end(const struct edl_store_run_end *end);
+struct edl_store_oprec *edl_store_oprec_progress(const struct edl_store_progress *p);
+/* A bare copy of op's kind, callback, run id and outcome (no record), for
+ * delivering the outcome while op itself is kept. */
+struct edl_store_oprec *edl_store_oprec_notice(const struct edl_store_oprec *op);
 void edl_store_oprec_free(struct edl_store_oprec *op);
 
 /* The writer connection's prepared statements and its small id caches. */
@@ -91,7 +112,7 @@ struct edl_store_recorder {
 	sqlite3 *db;
 	sqlite3_stmt *station_upsert, *station_id, *package_upsert, *package_id;
 	sqlite3_stmt *device_upsert, *run_insert, *run_identify, *run_finish, *run_result;
-	sqlite3_stmt *step_insert, *log_insert;
+	sqlite3_stmt *step_insert, *log_insert, *run_progress;
 	char *station_name; /* cache of the last station looked up */
 	int64_t station_id_cached;
 	char *package_hash; /* cache of the last package looked up */
@@ -108,6 +129,32 @@ void edl_store_recorder_forget(struct edl_store_recorder *r);
  * transaction must be rolled back: earlier statements of the op may stand. */
 int edl_store_recorder_apply(struct edl_store_recorder *r, const struct edl_store_oprec *op,
                              struct edl_error *err);
+
+/* ---- journal.c: the operations kept while the database cannot be written ---- */
+
+struct edl_store_journal {
+	int fd; /* -1: none (could not be created); kept operations live in memory only */
+	char path[4096];
+	uint64_t generation; /* records of other generations are stale */
+	uint64_t write_at;   /* offset of the next record */
+	uint64_t allocated;  /* bytes the file owns (preallocated) */
+	size_t entries;      /* records of this generation */
+};
+
+/* Opens (creating and preallocating) <db_path>.pending and reads the operations
+ * it keeps into *out_ops (a list the caller owns, in the order kept); raises
+ * *max_run_id to the largest run id they start. EDL_E_DB_FULL when the file
+ * cannot even be created (j->fd is then -1, the writer goes on without it). */
+int edl_store_journal_open(struct edl_store_journal *j, const char *db_path,
+                           struct edl_store_oprec **out_ops, int64_t *max_run_id,
+                           struct edl_error *err);
+/* Appends the list starting at first, fdatasync'ed before it returns EDL_OK. */
+int edl_store_journal_append(struct edl_store_journal *j, const struct edl_store_oprec *first,
+                             struct edl_error *err);
+/* Forgets every record (they are committed): one header write and sync. */
+int edl_store_journal_rewind(struct edl_store_journal *j, struct edl_error *err);
+/* Closes; removes the file when it keeps nothing. */
+void edl_store_journal_close(struct edl_store_journal *j);
 
 /* ---- arena.c: strings and small arrays freed all at once ---- */
 

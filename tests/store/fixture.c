@@ -20,7 +20,7 @@ int fixture_init(struct fixture *fx)
 
 void fixture_cleanup(struct fixture *fx)
 {
-	static const char *const suffixes[] = {"", "-wal", "-shm", "-journal", ".lock"};
+	static const char *const suffixes[] = {"", "-wal", "-shm", "-journal", ".lock", ".pending"};
 	char path[400];
 
 	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {

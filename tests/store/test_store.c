@@ -265,7 +265,8 @@ static void test_store_rejects_missing_and_foreign_files(void **state)
 	FILE *f;
 
 	assert_int_equal(edl_store_open(&s, fx->db, &err), EDL_E_NOENT);
-	assert_non_null(strstr(err.detail, "no database at"));
+	assert_non_null(strstr(err.detail, "no such file"));
+	assert_non_null(strstr(err.detail, fx->db));
 	f = fopen(fx->db, "w");
 	assert_non_null(f);
 	for (int i = 0; i < 256; i++)
@@ -283,7 +284,7 @@ static void test_store_refuses_a_second_writer(void **state)
 	struct edl_store_writer *w2 = NULL;
 	struct edl_error err;
 
-	assert_int_equal(edl_store_writer_open(&w2, fx->db, NULL, &err), EDL_E_BUSY);
+	assert_int_equal(edl_store_writer_open(&w2, fx->db, NULL, &err), EDL_E_DB_LOCKED);
 	assert_non_null(strstr(err.detail, "another station"));
 	edl_store_writer_close(w);
 	w2 = open_writer(fx->db);
