@@ -27,7 +27,7 @@ DB="$WORK/results.db"
 step() { printf '\n== %s\n' "$*"; }
 
 step "a synthetic package shaped like the field report's RM502Q update"
-"$EDL" mkpackage "$PKG" --size 24
+"$EDL" mkpackage "$PKG" --storage nand --size 24
 
 step "edlstation package check: load, verify md5.txt, print the plan"
 "$EDL" package check "$PKG" --cache-dir "$WORK/cache"

@@ -2,7 +2,7 @@
  * Firmware packages: discovery, parsing, validation, integrity and the flashing
  * plan. A package is loaded once per station start: its rawprogram/patch XML is
  * parsed (hardened libxml2), every file is hashed once (MD5 + SHA-256 in one
- * read pass, on worker threads, with a cache keyed by path, size, mtime and
+ * read pass, on worker threads, with a cache keyed by path, size, mtime, ctime and
  * inode), manifests (Quectel md5.txt, md5sum/sha256sum files) are checked, and
  * the plan (include/edlstation/plan.h) is built with its images mapped read-only
  * and shared by every session.
@@ -90,6 +90,10 @@ struct edl_package_options {
 	bool no_cache;         /* neither read nor write the hash cache */
 	unsigned threads;      /* hashing threads; 0: online CPUs (at most 16) */
 	uint64_t link_rate;    /* bytes/s for the estimate; 0: EDL_PACKAGE_DEFAULT_LINK_RATE */
+	/* A file the plan flashes that the package's manifest (md5.txt, md5sum or
+	 * sha256sum file) does not list: a warning, or an error when strict
+	 * (`package check --strict`). Nothing is said when there is no manifest. */
+	bool strict;
 	/* Geometry for `package check --sectors`: NUM_DISK_SECTORS per LUN, 0 = unknown. */
 	uint64_t disk_sectors[EDL_PLAN_MAX_LUNS];
 };

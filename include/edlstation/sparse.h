@@ -36,6 +36,15 @@
 #define EDL_SPARSE_HEADER_LEN 28
 #define EDL_SPARSE_CHUNK_HEADER_LEN 12
 
+/*
+ * The largest expanded image accepted, whatever partition it goes to: 256 GiB,
+ * above any sparse image of a real factory package, far below the 16 TiB a
+ * 44-byte header can claim (2^32-1 blocks of 4 KiB). FILL chunks are hashed for
+ * verification at load, so this also bounds the work a hostile image can cause.
+ * A smaller bound (the partition) is passed to edl_sparse_walk_bounded().
+ */
+#define EDL_SPARSE_MAX_EXPANDED (256ull << 30)
+
 enum edl_sparse_chunk_type {
 	EDL_SPARSE_RAW = 0xCAC1,       /* data follows in the file */
 	EDL_SPARSE_FILL = 0xCAC2,      /* a 32-bit pattern repeated over the blocks */
@@ -73,9 +82,18 @@ typedef int (*edl_sparse_chunk_fn)(const struct edl_sparse_chunk *chunk, void *u
  * calls fn (may be NULL) per chunk. Only headers are read. Returns EDL_OK or
  * EDL_E_PKG_SPARSE with err naming the chunk and its file offset ("chunk 3 at
  * offset 0x1040: RAW total_sz 4108 does not match 1 block of 4096").
+ * Bounded: the chunk count must fit the file (12 bytes each at least) and the
+ * expanded size must not exceed EDL_SPARSE_MAX_EXPANDED, both checked before
+ * any chunk is read; every iteration advances by at least one chunk header.
  */
 int edl_sparse_walk(struct edl_sparse_info *info, const uint8_t *data, uint64_t len,
                     edl_sparse_chunk_fn fn, void *user, struct edl_error *err);
+
+/* edl_sparse_walk with a tighter bound on the expanded size (the partition the
+ * image is programmed to): max_bytes 0 means EDL_SPARSE_MAX_EXPANDED. */
+int edl_sparse_walk_bounded(struct edl_sparse_info *info, const uint8_t *data, uint64_t len,
+                            uint64_t max_bytes, edl_sparse_chunk_fn fn, void *user,
+                            struct edl_error *err);
 
 /*
  * Checks the image's CRC32 chunks (and the header's image_checksum when it is

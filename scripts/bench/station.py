@@ -149,7 +149,7 @@ def profiles():
 def profile_package(name, kind, sector, mib):
     """mkpackage's NAND (4 KiB pages) package of about `mib` MiB, reshaped for the kind."""
     src = os.path.join(W, "pkg-%s-src" % name)
-    subprocess.run([EDL, "mkpackage", src, "--size", str(mib)], check=True,
+    subprocess.run([EDL, "mkpackage", src, "--storage", "nand", "--size", str(mib)], check=True,
                    stdout=subprocess.DEVNULL, env=ENV)
     if kind == "nand" and sector == 4096:
         return src, [os.path.join(src, "update/firehose/rawprogram_nand_p4K_b256K_update.xml")]

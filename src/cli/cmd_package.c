@@ -38,6 +38,8 @@ static void usage(FILE *f)
 	        "  --no-cache               neither read nor write the hash cache\n"
 	        "  --threads N              hashing threads (default: CPUs)\n"
 	        "  --link-rate MBPS         link rate for the time estimate (default 35)\n"
+	        "  --strict                 a flashed file the manifest does not list is an\n"
+	        "                           error (default: a warning)\n"
 	        "  --json                   print one JSON document with every step\n");
 }
 
@@ -121,6 +123,10 @@ static int check(int argc, char **argv)
 		list = LIST_NONE;
 		if (strcmp(a, "--json") == 0) {
 			json = true;
+			continue;
+		}
+		if (strcmp(a, "--strict") == 0) {
+			opt.strict = true;
 			continue;
 		}
 		if (strcmp(a, "--no-cache") == 0) {

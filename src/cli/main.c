@@ -26,7 +26,7 @@ static const struct command commands[] = {
         {"emulate", edl_cli_emulate, "run a command with emulated EDL devices on emulated USB"},
         {"memflash", edl_cli_memflash, "flash one emulated unit over the in-memory link (no USB)"},
         {"mkpackage", edl_cli_mkpackage,
-         "write a synthetic RM502Q-style package for demos and tests"},
+         "write a synthetic package (ufs, emmc or nand) for demos and tests"},
 };
 
 int edl_cli_station_exit(int rc, const struct edl_station_summary *sum)

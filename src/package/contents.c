@@ -44,6 +44,25 @@ static void text_of(char *out, size_t cap, xmlNodePtr node)
 	xmlFree(t);
 }
 
+/* The build id of the <build> named "common", else the first non-empty one. */
+static void find_build_id(char *out, size_t cap, xmlNodePtr node)
+{
+	for (xmlNodePtr n = node; n != NULL; n = n->next) {
+		char name[64], id[64];
+
+		if (n->type != XML_ELEMENT_NODE)
+			continue;
+		if (xmlStrcmp(n->name, BAD_CAST "build") != 0) {
+			find_build_id(out, cap, n->children);
+			continue;
+		}
+		text_of(name, sizeof(name), find_elem(n->children, "name"));
+		text_of(id, sizeof(id), find_elem(n->children, "build_id"));
+		if (id[0] != '\0' && (out[0] == '\0' || strcmp(name, "common") == 0))
+			snprintf(out, cap, "%s", id);
+	}
+}
+
 static size_t count_elems(xmlNodePtr node, const char *name)
 {
 	size_t count = 0;
@@ -75,6 +94,7 @@ int pkg_contents_read(struct pkg_contents *out, xmlDocPtr doc, struct edl_error 
 			text_of(dir, sizeof(dir), find_elem(prog->children, "file_path"));
 			snprintf(out->programmer, sizeof(out->programmer), "%s%s", dir, name);
 		}
+		find_build_id(out->build_id, sizeof(out->build_id), root->children);
 		out->n_download_files = count_elems(root->children, "download_file");
 		return EDL_OK;
 	}

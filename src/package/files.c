@@ -2,10 +2,11 @@
  * The package's files: each one opened once (however many steps, manifests or
  * XML files name it), its identity taken from fstat (size, mtime in ns, inode:
  * the hash cache key) and its bytes mapped read-only for the plan's program
- * steps. A mapping costs no memory until the flash engine reads it, and then
- * only page cache shared by every session. The digests the hashing pass must
- * compute for a file (whole-file MD5/SHA-256 and one SHA-256 per program step,
- * "segments") are registered here.
+ * steps (MAP_PRIVATE, guarded against truncation by guard.c; the programmer,
+ * small, is copied instead: pkg_file_copy). A mapping costs no memory until the flash engine reads
+ * it, and then only page cache shared by every session. The digests the hashing pass must compute
+ * for a file (whole-file MD5/SHA-256 and one SHA-256 per program step, "segments") are registered
+ * here.
  */
 #include "internal.h"
 
@@ -69,6 +70,7 @@ int pkg_file_open(struct edl_package *pkg, const char *rel, long *index, char *f
 	f->fd = fd;
 	f->size = (uint64_t)st.st_size;
 	f->mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000ull + (uint64_t)st.st_mtim.tv_nsec;
+	f->ctime_ns = (uint64_t)st.st_ctim.tv_sec * 1000000000ull + (uint64_t)st.st_ctim.tv_nsec;
 	f->ino = (uint64_t)st.st_ino;
 	f->dev = (uint64_t)st.st_dev;
 	if (f->size > 0) {
@@ -81,6 +83,7 @@ int pkg_file_open(struct edl_package *pkg, const char *rel, long *index, char *f
 		}
 		f->map = m;
 		f->mapped = true;
+		f->guard = pkg_guard_add(m, (size_t)f->size);
 	}
 	*index = (long)pkg->n_files++;
 	return EDL_OK;
@@ -136,10 +139,54 @@ int pkg_fill_add(struct edl_package *pkg, uint32_t value, uint64_t total, size_t
 	return EDL_OK;
 }
 
+int pkg_file_copy(struct pkg_file *f, struct edl_error *err)
+{
+	uint8_t *copy;
+	uint64_t got = 0;
+
+	if (!f->mapped || f->size > PKG_COPY_MAX || f->fd < 0)
+		return EDL_OK;
+	copy = malloc((size_t)f->size);
+	if (copy == NULL)
+		return edl_error_set(err, EDL_E_NOMEM, "no memory to copy '%s'", f->path);
+	while (got < f->size) {
+		ssize_t n = pread(f->fd, copy + got, (size_t)(f->size - got), (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			int e = n < 0 ? errno : 0;
+			free(copy);
+			if (n == 0)
+				return edl_error_set(
+				        err, EDL_E_PKG_CHANGED,
+				        "package changed under the station: %s ends at "
+				        "%llu bytes while it was loaded, was %llu",
+				        f->path, (unsigned long long)got,
+				        (unsigned long long)f->size);
+			return edl_error_set(err, edl_error_from_errno(e), "reading '%s': %s",
+			                     f->path, strerror(e));
+		}
+		got += (uint64_t)n;
+	}
+	pkg_guard_remove(f->guard);
+	f->guard = NULL;
+	munmap((void *)f->map, (size_t)f->size);
+	f->map = copy;
+	f->mapped = false;
+	f->copied = true;
+	return EDL_OK;
+}
+
 void pkg_file_close(struct pkg_file *f)
 {
-	if (f->mapped)
+	if (f->mapped) {
+		pkg_guard_remove(f->guard);
+		f->guard = NULL;
 		munmap((void *)f->map, (size_t)f->size);
+	}
+	if (f->copied)
+		free((void *)f->map);
+	f->copied = false;
 	f->map = NULL;
 	f->mapped = false;
 	if (f->fd >= 0)

@@ -3,16 +3,18 @@
  * One text file per package (keyed by the package's real path), outside the
  * package, which may be read-only:
  *
- *   edlstation-hashcache 1
- *   F <size> <mtime_ns> <inode> <md5> <sha256> <crc_ok> <path>
+ *   edlstation-hashcache 2
+ *   F <size> <mtime_ns> <ctime_ns> <inode> <md5> <sha256> <crc_ok> <path>
  *   S <offset> <length> <total> <sha256>     (step digests of the F above)
  *   L <fill value, 8 hex> <total> <sha256>   (digests of sparse FILL steps)
  *   E <sha256 of every byte above this line>
  *
- * A file is served from the cache only when its path, size, mtime (ns) and
- * inode all match and every digest the plan needs is present; anything else
- * is rehashed. A cache that is corrupt or truncated (the E trailer is missing
- * or wrong, a line does not parse) is ignored as a whole: the load rehashes and
+ * A file is served from the cache only when its path, size, mtime (ns), ctime
+ * (ns) and inode all match (ctime because an in-place edit of the same size
+ * with the mtime put back by touch -d / utimensat still moves the ctime, which
+ * no unprivileged user can set; version 1 caches, without it, are ignored) and every digest the
+ * plan needs is present; anything else is rehashed. A cache that is corrupt or truncated (the E
+ * trailer is missing or wrong, a line does not parse) is ignored as a whole: the load rehashes and
  * rewrites it. Writes go to a temporary file renamed over the old one, so a
  * crash leaves the old cache or the new one, never half of one.
  */
@@ -29,7 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CACHE_MAGIC "edlstation-hashcache 1\n"
+#define CACHE_MAGIC "edlstation-hashcache 2\n"
 
 static int sha256(const void *data, size_t len, uint8_t out[32])
 {
@@ -173,9 +175,9 @@ static int parse(struct pkg_cache *c, char *text, size_t len, struct edl_error *
 			uint64_t crc;
 			memset(&f, 0, sizeof(f));
 			if (!tok_u64(&p, 10, &f.size) || !tok_u64(&p, 10, &f.mtime_ns) ||
-			    !tok_u64(&p, 10, &f.ino) || !tok_hex(&p, f.md5, 16) ||
-			    !tok_hex(&p, f.sha256, 32) || !tok_u64(&p, 10, &crc) || crc > 1 ||
-			    *p == '\0')
+			    !tok_u64(&p, 10, &f.ctime_ns) || !tok_u64(&p, 10, &f.ino) ||
+			    !tok_hex(&p, f.md5, 16) || !tok_hex(&p, f.sha256, 32) ||
+			    !tok_u64(&p, 10, &crc) || crc > 1 || *p == '\0')
 				return edl_error_set(err, EDL_E_PKG_CACHE, "line %u is malformed",
 				                     lineno);
 			f.crc_ok = crc == 1;
@@ -323,10 +325,10 @@ int pkg_cache_write(const struct edl_package *pkg, const char *path, struct edl_
 			continue;
 		pkg_hex(md5, f->md5, 16);
 		pkg_hex(sha, f->sha256, 32);
-		rc = edl_buf_printf(&b, "F %llu %llu %llu %s %s %d %s\n",
+		rc = edl_buf_printf(&b, "F %llu %llu %llu %llu %s %s %d %s\n",
 		                    (unsigned long long)f->size, (unsigned long long)f->mtime_ns,
-		                    (unsigned long long)f->ino, md5, sha, f->crc_ok ? 1 : 0,
-		                    f->path);
+		                    (unsigned long long)f->ctime_ns, (unsigned long long)f->ino,
+		                    md5, sha, f->crc_ok ? 1 : 0, f->path);
 		for (size_t s = 0; rc == EDL_OK && s < f->n_segs; s++) {
 			if (!f->segs[s].done)
 				continue;
@@ -408,7 +410,8 @@ size_t pkg_cache_apply(struct edl_package *pkg, const struct pkg_cache *c)
 			break;
 		cf = bsearch(&key, c->files, c->n_files, sizeof(*c->files), cmp_file);
 		if (cf == NULL || cf->size != f->size || cf->mtime_ns != f->mtime_ns ||
-		    cf->ino != f->ino || (f->sparse_crc && !cf->crc_ok))
+		    cf->ctime_ns != f->ctime_ns || cf->ino != f->ino ||
+		    (f->sparse_crc && !cf->crc_ok))
 			continue;
 		for (size_t s = 0; s < f->n_segs && all; s++) {
 			struct pkg_cache_seg k = {.off = f->segs[s].off,

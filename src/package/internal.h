@@ -3,9 +3,9 @@
  * xml.c (hardened loading), rawprogram.c (program/erase/patch entries),
  * contents.c (contents.xml and partition layouts), path.c (safe paths inside the
  * root), discovery.c (which files make the package), files.c (opened and mapped
- * files), md5list.c (manifests), hashcache.c, verify.c (threaded hashing),
- * plan.c (the ordered plan), package.c (load), report.c (check output).
- * Tests include this header too (tests/package).
+ * files), guard.c (SIGBUS guard of the mappings), md5list.c (manifests), hashcache.c, verify.c
+ * (threaded hashing), plan.c (the ordered plan), package.c (load), report.c (check output). Tests
+ * include this header too (tests/package).
  */
 #ifndef EDLSTATION_PACKAGE_INTERNAL_H
 #define EDLSTATION_PACKAGE_INTERNAL_H
@@ -132,6 +132,7 @@ const char *pkg_entry_attr(const struct pkg_entry *e, const char *name);
 struct pkg_contents {
 	char product[64];
 	char chipid[32];
+	char build_id[64]; /* the "common" build's <build_id>, else the first non-empty one */
 	char programmer[PKG_PATH_MAX + 1]; /* flash_programmer file_path/file_name, "" if none */
 	size_t n_download_files;
 	size_t n_partitions; /* ptool / nandboot layouts */
@@ -174,15 +175,20 @@ struct pkg_segment {
 	bool done;
 };
 
+struct pkg_guard;
+
 struct pkg_file {
 	char path[PKG_PATH_MAX + 1];
 	int fd;
 	uint64_t size;
 	uint64_t mtime_ns;
+	uint64_t ctime_ns;
 	uint64_t ino;
 	uint64_t dev;
 	const uint8_t *map; /* the whole file, read-only; NULL when empty or not mapped */
 	bool mapped;
+	bool copied;             /* map is a heap copy (small files: programmer), not a mapping */
+	struct pkg_guard *guard; /* SIGBUS guard of the mapping (guard.c); NULL when none */
 	uint8_t md5[16];
 	uint8_t sha256[32];
 	bool hashed;
@@ -214,6 +220,28 @@ int pkg_file_add_segment(struct pkg_file *f, uint64_t off, uint64_t len, uint64_
 int pkg_fill_add(struct edl_package *pkg, uint32_t value, uint64_t total, size_t *index);
 
 void pkg_file_close(struct pkg_file *f);
+
+/* Replaces f's mapping by a heap copy read from its fd (files of at most
+ * PKG_COPY_MAX bytes: the programmer), so truncating the file cannot touch the
+ * bytes the station sends. */
+#define PKG_COPY_MAX (64u << 20)
+int pkg_file_copy(struct pkg_file *f, struct edl_error *err);
+
+/* ---- guard.c ----------------------------------------------------------------- */
+
+/*
+ * Package mappings guarded against truncation. A process-wide SIGBUS handler
+ * (installed on the first pkg_guard_add) checks si_addr against the registered
+ * mappings: inside one, it maps anonymous zero pages over the rest of that
+ * mapping (MAP_FIXED) and marks it truncated, and the faulting read goes on
+ * with zeros; any other SIGBUS gets the previous action (default: the process
+ * dies as before). Registration is thread-safe; the handler reads lock-free.
+ */
+struct pkg_guard *pkg_guard_add(const void *start, size_t len);
+/* Unregisters before the mapping is unmapped; NULL is fine. */
+void pkg_guard_remove(struct pkg_guard *g);
+/* True once a read of the mapping hit the end of its truncated file. */
+bool pkg_guard_truncated(const struct pkg_guard *g);
 
 /* ---- md5list.c ------------------------------------------------------------- */
 
@@ -265,7 +293,7 @@ struct pkg_cache_seg {
 
 struct pkg_cache_file {
 	char *path;
-	uint64_t size, mtime_ns, ino;
+	uint64_t size, mtime_ns, ctime_ns, ino;
 	uint8_t md5[16];
 	uint8_t sha256[32];
 	bool crc_ok;
@@ -305,7 +333,7 @@ int pkg_cache_write(const struct edl_package *pkg, const char *path, struct edl_
 
 void pkg_cache_free(struct pkg_cache *c);
 
-/* Applies cached hashes to pkg's files whose path, size, mtime and inode match
+/* Applies cached hashes to pkg's files whose path, size, mtime, ctime and inode match
  * and whose every segment digest is cached; returns how many files it served. */
 size_t pkg_cache_apply(struct edl_package *pkg, const struct pkg_cache *c);
 
@@ -315,6 +343,10 @@ size_t pkg_cache_apply(struct edl_package *pkg, const struct pkg_cache *c);
  * one read pass), computes fill digests and sparse CRC checks, on `threads`
  * worker threads. I/O errors become diagnostics naming the file. */
 int pkg_verify_run(struct edl_package *pkg, unsigned threads, struct edl_error *err);
+
+/* Tests only: called (when set) between the hashing pass and the check that no
+ * file changed while it was loaded, to change a file at that moment. */
+extern void (*pkg_test_after_hash)(struct edl_package *pkg);
 
 /* ---- plan.c ---------------------------------------------------------------- */
 
@@ -342,6 +374,7 @@ struct edl_package {
 	char *root_real; /* realpath of dir */
 	char *cache_dir; /* NULL: default */
 	bool no_cache;
+	bool strict; /* unlisted flashed files are errors */
 	unsigned threads;
 	uint64_t link_rate;
 	uint64_t disk_sectors[EDL_PLAN_MAX_LUNS];
@@ -368,6 +401,8 @@ struct edl_package {
 	size_t n_errors;
 	struct pkg_contents contents;
 	bool have_contents;
+	char name[PKG_PATH_MAX + 1]; /* edl_package_name() */
+	char version[64];            /* edl_package_version() */
 
 	struct edl_plan plan;
 	size_t cap_steps;

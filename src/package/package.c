@@ -19,6 +19,11 @@
 #include <time.h>
 #include <unistd.h>
 
+static void check_stable(struct edl_package *pkg);
+
+void (*pkg_test_after_hash)(struct edl_package *pkg);
+static void set_name(struct edl_package *pkg);
+
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
@@ -145,6 +150,7 @@ static int copy_options(struct edl_package *pkg, const struct edl_package_option
 			return EDL_E_NOMEM;
 	}
 	pkg->no_cache = opt->no_cache;
+	pkg->strict = opt->strict;
 	pkg->threads = opt->threads;
 	if (pkg->threads == 0)
 		pkg->threads = cpus > 0 ? (unsigned)cpus : 1;
@@ -410,6 +416,40 @@ static void compare_manifests(struct edl_package *pkg)
 	}
 }
 
+/* Every file a program step flashes must be listed by the manifest when the
+ * package has one: an unlisted image is checked against nothing. */
+static void check_listed(struct edl_package *pkg)
+{
+	const char *manifest = NULL;
+
+	for (size_t i = 0; i < pkg->n_xmls && manifest == NULL; i++) {
+		if (strcmp(pkg->xmls[i].role, "manifest") == 0)
+			manifest = pkg->xmls[i].path;
+	}
+	if (manifest == NULL)
+		return;
+	for (size_t i = 0; i < pkg->n_entries; i++) {
+		const struct pkg_entry *e = &pkg->entries[i];
+		bool listed = false, seen = false;
+
+		if (e->kind != PKG_PROGRAM || e->file < 0)
+			continue;
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = pkg->entries[k].kind == PKG_PROGRAM &&
+			       pkg->entries[k].file == e->file;
+		for (size_t m = 0; m < pkg->n_manifest && !listed; m++)
+			listed = pkg->manifest[m].file == e->file;
+		if (seen || listed)
+			continue;
+		pkg_entry_diag(pkg, e, pkg->strict ? EDL_DIAG_ERROR : EDL_DIAG_WARNING,
+		               EDL_E_PKG_HASH,
+		               "'%s' is flashed but %s does not list it: its bytes are checked "
+		               "against nothing; add it to the manifest%s",
+		               pkg->files[e->file].path, manifest,
+		               pkg->strict ? " (an error with --strict)" : "");
+	}
+}
+
 static int first_error(const struct edl_package *pkg, struct edl_error *err)
 {
 	for (size_t i = 0; i < pkg->n_diags; i++) {
@@ -488,8 +528,15 @@ int edl_package_load(struct edl_package **out, const struct edl_package_options 
 		if (rc != EDL_OK) {
 			pkg_diag(pkg, EDL_DIAG_ERROR, rc, NULL, 0, "programmer %s", e.detail);
 			pkg->programmer_file = -1;
-		} else if (alt[0] != '\0') {
-			snprintf(pkg->programmer, sizeof(pkg->programmer), "%s", alt);
+		} else {
+			if (alt[0] != '\0')
+				snprintf(pkg->programmer, sizeof(pkg->programmer), "%s", alt);
+			/* Small: copied, so truncating it cannot change what is sent. */
+			edl_error_clear(&e);
+			rc = pkg_file_copy(&pkg->files[pkg->programmer_file], &e);
+			if (rc != EDL_OK)
+				pkg_diag(pkg, EDL_DIAG_ERROR, rc, pkg->programmer, 0,
+				         "programmer: %s", e.detail);
 		}
 	}
 
@@ -521,10 +568,15 @@ int edl_package_load(struct edl_package **out, const struct edl_package_options 
 			pkg_diag(pkg, EDL_DIAG_ERROR, f->crc_rc, f->path, 0, "sparse image: %s",
 			         f->crc_detail);
 	}
+	if (pkg_test_after_hash != NULL)
+		pkg_test_after_hash(pkg);
+	check_stable(pkg);
 	compare_manifests(pkg);
+	check_listed(pkg);
 	pkg_plan_set_digests(pkg);
 
 done:
+	set_name(pkg);
 	for (size_t i = 0; i < pkg->n_files; i++) {
 		if (pkg->files[i].fd >= 0) {
 			close(pkg->files[i].fd);
@@ -664,21 +716,125 @@ const char *edl_package_product(const struct edl_package *pkg)
 	return pkg->have_contents ? pkg->contents.product : "";
 }
 
-/* Contract stubs (issue 10/11: the package's owner implements them). */
 const char *edl_package_name(const struct edl_package *pkg)
 {
-	return edl_package_product(pkg);
+	return pkg->name;
 }
 
 const char *edl_package_version(const struct edl_package *pkg)
 {
-	(void)pkg;
-	return "";
+	return pkg->version;
+}
+
+/* The name and version for the records (contract in package.h): contents.xml's
+ * product and build id when it gives both; else the directory's name (Quectel
+ * packages are named after the firmware: RM502QAEAAR13A03M4G) and "". */
+static void set_name(struct edl_package *pkg)
+{
+	const char *root = pkg->root_real != NULL ? pkg->root_real : pkg->dir;
+	const char *base = root;
+	size_t n;
+
+	if (pkg->have_contents && pkg->contents.product[0] != '\0' &&
+	    pkg->contents.build_id[0] != '\0') {
+		snprintf(pkg->name, sizeof(pkg->name), "%s", pkg->contents.product);
+		snprintf(pkg->version, sizeof(pkg->version), "%s", pkg->contents.build_id);
+		return;
+	}
+	n = strlen(root);
+	while (n > 1 && root[n - 1] == '/')
+		n--;
+	for (size_t i = 0; i < n; i++) {
+		if (root[i] == '/' && i + 1 < n)
+			base = root + i + 1;
+	}
+	snprintf(pkg->name, sizeof(pkg->name), "%.*s", (int)(n - (size_t)(base - root)), base);
+	pkg->version[0] = '\0';
+}
+
+static uint64_t ns_of(const struct timespec *ts)
+{
+	return (uint64_t)ts->tv_sec * 1000000000ull + (uint64_t)ts->tv_nsec;
+}
+
+/* What differs between a file as loaded and st, in words ("" when nothing). */
+static void describe_change(char *out, size_t cap, const struct pkg_file *f, const struct stat *st)
+{
+	if ((uint64_t)st->st_ino != f->ino || (uint64_t)st->st_dev != f->dev)
+		pkg_fmt(out, cap, "%s was replaced (another file now has its name)", f->path);
+	else if ((uint64_t)st->st_size != f->size)
+		pkg_fmt(out, cap, "%s is %llu bytes, was %llu", f->path,
+		        (unsigned long long)st->st_size, (unsigned long long)f->size);
+	else if (ns_of(&st->st_mtim) != f->mtime_ns)
+		pkg_fmt(out, cap, "%s was modified (mtime changed)", f->path);
+	else if (ns_of(&st->st_ctim) != f->ctime_ns)
+		pkg_fmt(out, cap, "%s was changed (ctime changed: edited or its metadata set)",
+		        f->path);
+	else
+		out[0] = '\0';
+}
+
+/* At load, after hashing: a file whose size or times moved since it was opened
+ * is still being written (a copy in progress); its digests mean nothing. */
+static void check_stable(struct edl_package *pkg)
+{
+	for (size_t i = 0; i < pkg->n_files; i++) {
+		const struct pkg_file *f = &pkg->files[i];
+		char what[EDL_ERROR_DETAIL_MAX];
+		struct stat st;
+
+		if (pkg_guard_truncated(f->guard)) {
+			pkg_diag(
+			        pkg, EDL_DIAG_ERROR, EDL_E_PKG_CHANGED, f->path, 0,
+			        "package changed while it was loaded: %s was truncated; wait until "
+			        "it is written completely and load again",
+			        f->path);
+			continue;
+		}
+		if (f->fd < 0 || fstat(f->fd, &st) != 0)
+			continue;
+		describe_change(what, sizeof(what), f, &st);
+		if (what[0] != '\0')
+			pkg_diag(pkg, EDL_DIAG_ERROR, EDL_E_PKG_CHANGED, f->path, 0,
+			         "package changed while it was loaded: %s; is it still being "
+			         "written? "
+			         "Wait until the copy is complete and load again",
+			         what);
+	}
 }
 
 int edl_package_unchanged(const struct edl_package *pkg, struct edl_error *err)
 {
-	(void)pkg;
+	char path[PATH_MAX];
+	char what[EDL_ERROR_DETAIL_MAX];
+
 	edl_error_clear(err);
+	if (pkg == NULL || pkg->root_real == NULL)
+		return EDL_OK;
+	for (size_t i = 0; i < pkg->n_files; i++) {
+		const struct pkg_file *f = &pkg->files[i];
+		struct stat st;
+
+		if (pkg_guard_truncated(f->guard))
+			return edl_error_set(err, EDL_E_PKG_CHANGED,
+			                     "package changed under the station: %s was truncated; "
+			                     "restore the package and restart the station",
+			                     f->path);
+		pkg_fmt(path, sizeof(path), "%s/%s", pkg->root_real, f->path);
+		if (stat(path, &st) != 0) {
+			int e = errno;
+			return edl_error_set(
+			        err, EDL_E_PKG_CHANGED,
+			        "package changed under the station: %s %s; restore the "
+			        "package and restart the station",
+			        f->path, e == ENOENT ? "was deleted" : strerror(e));
+		}
+		describe_change(what, sizeof(what), f, &st);
+		if (what[0] != '\0')
+			return edl_error_set(err, EDL_E_PKG_CHANGED,
+			                     "package changed under the station: %s; restore the "
+			                     "package and restart the station",
+			                     what);
+	}
 	return EDL_OK;
 }

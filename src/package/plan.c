@@ -265,13 +265,16 @@ static uint64_t build_program(struct builder *b, size_t ei, enum phase phase, bo
 			        e->path, info.block_size, ss);
 			return 0;
 		}
-		if (e->num_sectors > 0 && info.expanded_size > e->num_sectors * ss) {
+		uint64_t part_bytes;
+		if (__builtin_mul_overflow(e->num_sectors, (uint64_t)ss, &part_bytes))
+			part_bytes = UINT64_MAX;
+		if (e->num_sectors > 0 && info.expanded_size > part_bytes) {
 			pkg_entry_diag(pkg, e, EDL_DIAG_ERROR, EDL_E_PKG_TOO_LARGE,
 			               "sparse image '%s' expands to %llu bytes, larger than its "
 			               "partition%s%s%s of %llu bytes (%llu sectors of %u)",
 			               e->path, (unsigned long long)info.expanded_size,
 			               e->label[0] ? " '" : "", e->label, e->label[0] ? "'" : "",
-			               (unsigned long long)(e->num_sectors * ss),
+			               (unsigned long long)part_bytes,
 			               (unsigned long long)e->num_sectors, ss);
 			return 0;
 		}

@@ -2,7 +2,10 @@
  * `edlstation package check` output: a human report (what was loaded, the
  * problems with file and line, the plan as a table, per-LUN totals and the time
  * estimate) or one JSON document holding the same with every step. Only reads
- * the loaded package.
+ * the loaded package. Every string that comes from the package (paths, labels,
+ * file names, product, values, and the diagnostics that quote them) is escaped:
+ * control bytes and DEL are written \xNN in text, so a newline in a label
+ * cannot fake a line; edl_json_string escapes them in JSON.
  */
 #include "internal.h"
 
@@ -42,14 +45,35 @@ static const char *human(char *buf, size_t cap, uint64_t bytes)
 	return buf;
 }
 
+/* s with every control byte (< 0x20) and DEL written \xNN, into out (cap
+ * bytes; cut short when long). Returns out. */
+static const char *esc(char *out, size_t cap, const char *s)
+{
+	size_t n = 0;
+
+	for (; *s != '\0' && n + 5 < cap; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c < 0x20 || c == 0x7f)
+			n += (size_t)snprintf(out + n, cap - n, "\\x%02x", c);
+		else
+			out[n++] = (char)c;
+	}
+	out[n] = '\0';
+	return out;
+}
+
+#define ESC_MAX (2 * EDL_ERROR_DETAIL_MAX)
+
 static void print_diag_line(FILE *f, const struct edl_package_diag *d)
 {
+	char e[ESC_MAX];
+
 	fprintf(f, "  %-7s ", severity_name(d->severity));
 	if (d->file[0] != '\0' && d->line != 0)
-		fprintf(f, "%s:%u: ", d->file, d->line);
+		fprintf(f, "%s:%u: ", esc(e, sizeof(e), d->file), d->line);
 	else if (d->file[0] != '\0')
-		fprintf(f, "%s: ", d->file);
-	fprintf(f, "%s", d->message);
+		fprintf(f, "%s: ", esc(e, sizeof(e), d->file));
+	fprintf(f, "%s", esc(e, sizeof(e), d->message));
 	if (d->code != EDL_OK)
 		fprintf(f, " [%s]", edl_error_name(d->code));
 	fputc('\n', f);
@@ -74,21 +98,25 @@ void edl_package_print_text(FILE *f, const struct edl_package *pkg)
 {
 	const struct edl_plan *plan = &pkg->plan;
 	const struct edl_package_stats *st = &pkg->stats;
-	char a[32], b[32];
+	char a[32], b[32], e[ESC_MAX], e2[ESC_MAX];
 
-	fprintf(f, "package    %s\n", edl_package_root(pkg));
+	fprintf(f, "package    %s\n", esc(e, sizeof(e), edl_package_root(pkg)));
+	fprintf(f, "name       %s", esc(e, sizeof(e), edl_package_name(pkg)));
+	if (edl_package_version(pkg)[0] != '\0')
+		fprintf(f, "; version %s", esc(e, sizeof(e), edl_package_version(pkg)));
+	fputc('\n', f);
 	fprintf(f, "layout     %s; storage %s%s\n", edl_package_layout_name(pkg->layout),
 	        edl_storage_name(pkg->storage),
 	        pkg->storage_inferred ? " (inferred from the XML; --storage names it)" : "");
 	if (pkg->programmer_file >= 0)
-		fprintf(f, "programmer %s (%s)\n", pkg->programmer,
+		fprintf(f, "programmer %s (%s)\n", esc(e, sizeof(e), pkg->programmer),
 		        human(a, sizeof(a), pkg->files[pkg->programmer_file].size));
 	for (size_t i = 0; i < pkg->n_xmls; i++) {
 		const struct pkg_xml *x = &pkg->xmls[i];
-		fprintf(f, "%-10s %s", x->role, x->path);
+		fprintf(f, "%-10s %s", x->role, esc(e, sizeof(e), x->path));
 		if (strcmp(x->role, "contents") == 0 && pkg->have_contents &&
 		    pkg->contents.product[0] != '\0')
-			fprintf(f, " (%s)", pkg->contents.product);
+			fprintf(f, " (%s)", esc(e, sizeof(e), pkg->contents.product));
 		fputc('\n', f);
 	}
 	if (st->manifest_entries > 0)
@@ -138,12 +166,13 @@ void edl_package_print_text(FILE *f, const struct edl_package *pkg)
 			else
 				snprintf(what, sizeof(what), "%s",
 				         s->label[0] ? s->label : s->filename);
+			char start[ESC_MAX], src[ESC_MAX];
 			fprintf(f, "  %4zu %3u %-13s %-24s %10s %10s  %-28s %s\n", i + 1, s->lun,
-			        kind, s->start_sector, sectors,
+			        kind, esc(start, sizeof(start), s->start_sector), sectors,
 			        s->kind == EDL_STEP_PROGRAM || s->kind == EDL_STEP_ERASE
 			                ? human(a, sizeof(a), s->num_sectors * s->sector_size)
 			                : "",
-			        what, s->source);
+			        esc(e2, sizeof(e2), what), esc(src, sizeof(src), s->source));
 		}
 		fputc('\n', f);
 		for (size_t i = 0; i < plan->n_luns; i++) {
@@ -212,6 +241,8 @@ void edl_package_print_json(FILE *f, const struct edl_package *pkg)
 	kv_bool(&j, "storage_inferred", pkg->storage_inferred);
 	kv_str(&j, "programmer", pkg->programmer);
 	kv_str(&j, "product", edl_package_product(pkg));
+	kv_str(&j, "name", edl_package_name(pkg));
+	kv_str(&j, "version", edl_package_version(pkg));
 	edl_json_key(&j, "xml");
 	edl_json_array_begin(&j);
 	for (size_t i = 0; i < pkg->n_xmls; i++) {

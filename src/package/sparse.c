@@ -49,6 +49,13 @@ static const char *type_name(uint16_t type)
 int edl_sparse_walk(struct edl_sparse_info *info, const uint8_t *data, uint64_t len,
                     edl_sparse_chunk_fn fn, void *user, struct edl_error *err)
 {
+	return edl_sparse_walk_bounded(info, data, len, 0, fn, user, err);
+}
+
+int edl_sparse_walk_bounded(struct edl_sparse_info *info, const uint8_t *data, uint64_t len,
+                            uint64_t max_bytes, edl_sparse_chunk_fn fn, void *user,
+                            struct edl_error *err)
+{
 	uint16_t file_hdr_sz, chunk_hdr_sz;
 	uint64_t off, out_blocks = 0;
 
@@ -76,6 +83,25 @@ int edl_sparse_walk(struct edl_sparse_info *info, const uint8_t *data, uint64_t 
 		                     "block size %u is not a non-zero multiple of 4",
 		                     info->block_size);
 	info->expanded_size = (uint64_t)info->total_blocks * info->block_size;
+	if (max_bytes == 0 || max_bytes > EDL_SPARSE_MAX_EXPANDED)
+		max_bytes = EDL_SPARSE_MAX_EXPANDED;
+	if (info->expanded_size > max_bytes)
+		return edl_error_set(err, EDL_E_PKG_SPARSE,
+		                     "header claims %u blocks of %u bytes (%llu bytes expanded), "
+		                     "more than the %llu bytes %s",
+		                     info->total_blocks, info->block_size,
+		                     (unsigned long long)info->expanded_size,
+		                     (unsigned long long)max_bytes,
+		                     max_bytes == EDL_SPARSE_MAX_EXPANDED
+		                             ? "any sparse image may expand to"
+		                             : "of the partition it is programmed to");
+	if (info->total_chunks > (len - file_hdr_sz) / chunk_hdr_sz)
+		return edl_error_set(err, EDL_E_PKG_SPARSE,
+		                     "header claims %u chunks but the %llu-byte file holds at "
+		                     "most %llu chunk headers of %u bytes",
+		                     info->total_chunks, (unsigned long long)len,
+		                     (unsigned long long)((len - file_hdr_sz) / chunk_hdr_sz),
+		                     chunk_hdr_sz);
 
 	off = file_hdr_sz;
 	for (uint32_t i = 0; i < info->total_chunks; i++) {
@@ -182,9 +208,21 @@ struct crc_state {
 	struct edl_error *err;
 };
 
+/* The CRC continued from crc over a piece whose own CRC (from 0) is piece_crc
+ * and whose length is n: the CRC is affine in its start value, so
+ * crc(A||B) = crc(B) ^ zeros(crc(A), n) ^ zeros(0, n). */
+static uint32_t crc_append(uint32_t crc, uint32_t piece_crc, uint64_t n)
+{
+	return piece_crc ^ edl_crc32_zeros(crc, n) ^ edl_crc32_zeros(0, n);
+}
+
+/* CRC of a FILL pattern over len bytes in O(log len) by doubling a 4 KiB piece:
+ * a hostile FILL of many GiB costs microseconds, not a pass. */
 static uint32_t crc_pattern(uint32_t crc, uint32_t value, uint64_t len)
 {
 	uint8_t pattern[4096];
+	uint32_t piece;
+	uint64_t count, piece_len = sizeof(pattern);
 
 	if (value == 0)
 		return edl_crc32_zeros(crc, len);
@@ -194,12 +232,17 @@ static uint32_t crc_pattern(uint32_t crc, uint32_t value, uint64_t len)
 		pattern[i + 2] = (uint8_t)(value >> 16);
 		pattern[i + 3] = (uint8_t)(value >> 24);
 	}
-	for (uint64_t done = 0; done < len;) {
-		uint64_t n = len - done < sizeof(pattern) ? len - done : sizeof(pattern);
-		crc = edl_crc32(crc, pattern, (size_t)n);
-		done += n;
+	/* Every piece starts on a 4-byte boundary, so pieces commute. */
+	piece = edl_crc32(0, pattern, sizeof(pattern));
+	for (count = len / sizeof(pattern); count > 0; count >>= 1) {
+		if (count & 1)
+			crc = crc_append(crc, piece, piece_len);
+		if (count > 1) {
+			piece = crc_append(piece, piece, piece_len);
+			piece_len *= 2;
+		}
 	}
-	return crc;
+	return edl_crc32(crc, pattern, (size_t)(len % sizeof(pattern)));
 }
 
 static int crc_chunk(const struct edl_sparse_chunk *c, void *user)

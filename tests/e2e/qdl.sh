@@ -18,7 +18,7 @@ pline=$("$EDL" emulate --help | awk -v p="$PROFILE" '$1 == p')
 KIND=$(echo "$pline" | sed -n 's/.*; \([a-z]*\), \([0-9]*\)-byte sectors.*/\1/p')
 SECTOR=$(echo "$pline" | sed -n 's/.*; \([a-z]*\), \([0-9]*\)-byte sectors.*/\2/p')
 [ -n "$KIND" ] && [ -n "$SECTOR" ] || { echo "FAIL: no profile $PROFILE: $pline"; exit 1; }
-"$EDL" mkpackage "$W/src" --size 8 >/dev/null || { echo "FAIL: mkpackage"; exit 1; }
+"$EDL" mkpackage "$W/src" --storage nand --size 8 >/dev/null || { echo "FAIL: mkpackage"; exit 1; }
 if [ "$KIND" = nand ] && [ "$SECTOR" = 4096 ]; then
 	PKG=$W/src
 	RAWS=("$PKG/update/firehose/rawprogram_nand_p4K_b256K_update.xml")

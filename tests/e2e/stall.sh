@@ -26,7 +26,7 @@ fails=0
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
 
-"$EDL" mkpackage "$PKG" --size 16 >/dev/null || { echo "FAIL: mkpackage"; exit 1; }
+"$EDL" mkpackage "$PKG" --storage nand --size 16 >/dev/null || { echo "FAIL: mkpackage"; exit 1; }
 
 case "$TEST" in
 stall)

@@ -35,9 +35,9 @@ if [ -n "$PROFILE" ]; then
 	echo "profile $PROFILE: $KIND, $SECTOR-byte sectors"
 fi
 if [ -z "$PROFILE" ] || { [ "$KIND" = nand ] && [ "$SECTOR" = 4096 ]; }; then
-	"$EDL" mkpackage "$PKG" --size 16 >/dev/null || { echo "FAIL: mkpackage"; exit 1; }
+	"$EDL" mkpackage "$PKG" --storage nand --size 16 >/dev/null || { echo "FAIL: mkpackage"; exit 1; }
 else
-	"$EDL" mkpackage "$W/pkg-nand4k" --size 16 >/dev/null || { echo "FAIL: mkpackage"; exit 1; }
+	"$EDL" mkpackage "$W/pkg-nand4k" --storage nand --size 16 >/dev/null || { echo "FAIL: mkpackage"; exit 1; }
 	mapfile -t RAWS < <(python3 "$HERE/mkpkg.py" "$W/pkg-nand4k" "$PKG" "$KIND" "$SECTOR") ||
 		{ echo "FAIL: mkpkg.py $KIND $SECTOR"; exit 1; }
 fi
@@ -277,7 +277,7 @@ assert u["serial"] == "1a2b3c4d" and u["end"] == "reset", u
 	;;
 vendor_erase)
 	# A Quectel-style NAND package with a vendor erase, on SDX55 units: sent verbatim, ACKed.
-	"$EDL" mkpackage "$W/pkgv" --size 16 --vendor-erase >/dev/null || fail "mkpackage --vendor-erase"
+	"$EDL" mkpackage "$W/pkgv" --storage nand --size 16 --vendor-erase >/dev/null || fail "mkpackage --vendor-erase"
 	"$EDL" package check "$W/pkgv" --cache-dir "$W/cache" --json >"$W/check.json" || fail "package check"
 	check "the plan has the vendor step" grep -q '"kind": *"vendor"' "$W/check.json"
 	PKG=$W/pkgv

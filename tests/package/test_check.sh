@@ -3,7 +3,9 @@
 # around the real samples (EDL_SAMPLES; the images they name are generated
 # here), valid and broken, checked for exit codes (0 valid, 2 invalid/usage),
 # the plan's recoverable order (no erase added on eMMC), JSON output, the warm
-# hash cache, and `mkpackage --vendor-erase` giving a verbatim vendor step.
+# hash cache, `mkpackage --vendor-erase` giving a verbatim vendor step,
+# `mkpackage --storage` packages flashing a matching profile, unlisted files
+# (--strict), escaped package strings and the 44-byte sparse image.
 # usage: test_check.sh PATH_TO_EDLSTATION
 set -eu
 BIN=${1:?usage: test_check.sh PATH_TO_EDLSTATION}
@@ -81,6 +83,8 @@ run eg25g 0 "$Q" --cache-dir "$CACHE"
 expect eg25g "package is valid"
 expect eg25g "layout     quectel; storage nand"
 expect eg25g "contents   contents.xml (MDM9607.LE.1.0)"
+expect eg25g "name       eg25g" # contents.xml has no build id: the directory's name
+grep -q "does not list it" "$T/eg25g.out" && fail "eg25g: a listed file reported as unlisted"
 expect eg25g "has no DISK counterpart"
 plan_rows eg25g | head -1 | grep -q ' erase\* *0 ' || fail "eg25g: first step is not the SBL erase"
 plan_rows eg25g | grep ' program' | tail -1 | grep -q 'program\* *0 .*update/sbl1.mbn' ||
@@ -96,6 +100,7 @@ expect eg25g_warm ", $files from the hash cache"
 # JSON: every step, valid flag.
 run eg25g_json 0 "$Q" --cache-dir "$CACHE" --json
 expect eg25g_json '"valid":true'
+expect eg25g_json '"product":"MDM9607.LE.1.0","name":"eg25g","version":""'
 expect eg25g_json '"kind":"erase","lun":0,"sector_size":2048,"start_sector":"0","num_sectors":640'
 if command -v python3 >/dev/null 2>&1; then
 	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); s=d["plan"]["steps"]; assert s[0]["bootloader"] and s[0]["kind"]=="erase"; p=[x for x in s if x["kind"]=="program"]; assert p[-1]["bootloader"]; assert len(s)==22' "$T/eg25g_json.out" ||
@@ -110,6 +115,17 @@ run eg25g_md5 2 "$Q" --cache-dir "$CACHE"
 expect eg25g_md5 "update/tz.mbn: MD5 is $(md5sum "$Q/update/tz.mbn" | cut -d' ' -f1) but the manifest says"
 expect eg25g_md5 "package is INVALID"
 cp "$T/tz.keep" "$Q/update/tz.mbn"
+
+# A flashed file md5.txt does not list: a warning, an error with --strict (exit 2).
+U="$T/eg25g_unlisted"
+cp -r "$Q" "$U"
+grep -v 'tz.mbn' "$Q/md5.txt" >"$U/md5.txt"
+run unlisted 0 "$U" --no-cache
+expect unlisted "warning update/firehose/rawprogram_nand_p2K_b128K_update.xml"
+expect unlisted "'update/tz.mbn' is flashed but md5.txt does not list it"
+run unlisted_strict 2 "$U" --no-cache --strict
+expect unlisted_strict "'update/tz.mbn' is flashed but md5.txt does not list it: its bytes are checked against nothing; add it to the manifest (an error with --strict) [EDL_E_PKG_HASH]"
+expect unlisted_strict "package is INVALID: 1 error"
 
 # A second rawprogram (_factory) is a choice: refused until named.
 cp "$Q/update/firehose/rawprogram_nand_p2K_b128K_update.xml" "$Q/update/firehose/rawprogram_nand_p2K_b128K_factory.xml"
@@ -161,7 +177,7 @@ expect db410c_small "beyond the device's 3000000 sectors [EDL_E_PKG_GEOMETRY]"
 
 # --- mkpackage --vendor-erase: Quectel's vendor erase as a verbatim VENDOR step --
 V="$T/vendor"
-"$BIN" mkpackage "$V" --size 8 --vendor-erase >"$T/mkpackage.out" 2>&1 || fail "mkpackage --vendor-erase failed"
+"$BIN" mkpackage "$V" --storage nand --size 8 --vendor-erase >"$T/mkpackage.out" 2>&1 || fail "mkpackage --vendor-erase failed"
 grep -q 'vendor="quectel"/>' "$V/update/firehose/rawprogram_nand_p4K_b256K_update.xml" ||
 	fail "mkpackage --vendor-erase: no vendor entry in the XML"
 run vendor 0 "$V" --no-cache
@@ -175,9 +191,51 @@ if command -v python3 >/dev/null 2>&1; then
 	python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["plan"]["steps"]; v=[x for x in s if x["kind"]=="vendor"]; assert len(v)==1 and s[1] is v[0]; assert list(v[0]["attributes"])==["a_rawdata_start_sector","b_rawdata_num_sector","c_project_name","d_project_type","vendor"]' "$T/vendor_json.out" ||
 		fail "vendor_json: the vendor step is not second or its attributes are not in file order"
 fi
-"$BIN" mkpackage "$T/novendor" --size 8 >/dev/null 2>&1 || fail "mkpackage failed"
+"$BIN" mkpackage "$T/novendor" --storage nand --size 8 >/dev/null 2>&1 || fail "mkpackage failed"
 grep -q 'vendor=' "$T/novendor/update/firehose/rawprogram_nand_p4K_b256K_update.xml" &&
 	fail "mkpackage without --vendor-erase wrote a vendor entry"
+
+# --- mkpackage --storage: each storage's package loads and flashes a unit of a
+# matching profile; the default is UFS, as emulate's; a non-empty directory is
+# refused unless --force; usage errors are one line and the usage line, exit 2.
+for kp in ufs:sdm845 emmc:msm8916 nand:sdx55; do
+	k=${kp%:*} prof=${kp#*:}
+	"$BIN" mkpackage "$T/mk-$k" --storage "$k" --size 8 >"$T/mk-$k.out" 2>&1 || fail "mkpackage --storage $k failed"
+	run "mk_$k" 0 "$T/mk-$k" --no-cache --strict
+	expect "mk_$k" "storage $k"
+	"$BIN" memflash --package "$T/mk-$k" --profile "$prof" --cache-dir "$CACHE" >"$T/mf-$k.out" 2>&1 ||
+		{ fail "memflash --profile $prof of the $k package failed"; tail -5 "$T/mf-$k.out"; }
+	grep -q "^memflash: PASS" "$T/mf-$k.out" || fail "memflash --profile $prof: no PASS line"
+done
+[ -f "$T/mk-ufs/rawprogram1.xml" ] && grep -q 'label="sbl" num_partition_sectors="[0-9]*" physical_partition_number="1"' "$T/mk-ufs/rawprogram1.xml" ||
+	fail "mkpackage --storage ufs: the boot loader is not on LUN 1"
+grep -q 'SECTOR_SIZE_IN_BYTES="512"' "$T/mk-emmc/rawprogram0.xml" || fail "mkpackage --storage emmc: not 512-byte sectors"
+"$BIN" mkpackage "$T/mk-default" --size 8 >/dev/null 2>&1 || fail "mkpackage (default storage) failed"
+run mk_default 0 "$T/mk-default" --no-cache
+expect mk_default "storage ufs"
+# mkusage NAME WANT_TEXT ARGS...: exit 2, the reason on line 1, the usage on line 2, nothing more.
+mkusage() {
+	name=$1 want=$2
+	shift 2
+	set +e
+	"$BIN" mkpackage "$@" >"$T/$name.out" 2>"$T/$name.err"
+	got=$?
+	set -e
+	[ "$got" -eq 2 ] || fail "$name: exit $got, want 2"
+	[ "$(wc -l <"$T/$name.err")" -eq 2 ] || { fail "$name: not two lines"; cat "$T/$name.err"; }
+	sed -n 1p "$T/$name.err" | grep -qF -- "$want" || fail "$name: line 1 lacks '$want'"
+	sed -n 2p "$T/$name.err" | grep -q '^usage: edlstation mkpackage DIR ' || fail "$name: line 2 is not the usage"
+}
+mkusage mk_full "$T/mk-ufs is not empty: choose a new directory, empty it, or pass --force" "$T/mk-ufs"
+mkusage mk_nodir "no output directory given"
+mkusage mk_extra "unexpected 'b' after the directory" "$T/mk-x" b
+mkusage mk_bogus "unknown option '--bogus'" "$T/mk-x" --bogus
+mkusage mk_storage "--storage 'floppy' is not emmc, ufs or nand" "$T/mk-x" --storage floppy
+mkusage mk_size "--size wants 8..4096 MiB, got '2'" "$T/mk-x" --size 2
+mkusage mk_vendor "--vendor-erase is a Quectel NAND entry: it needs --storage nand, not ufs" "$T/mk-x" --vendor-erase
+[ -e "$T/mk-x" ] && fail "mkpackage wrote a directory on a usage error"
+"$BIN" mkpackage "$T/mk-ufs" --storage ufs --size 8 --seed 2 --force >/dev/null 2>&1 || fail "mkpackage --force into a package failed"
+run mk_force 0 "$T/mk-ufs" --no-cache --strict
 
 # --- hostile packages -----------------------------------------------------------
 H="$T/hostile"
@@ -230,6 +288,48 @@ labels = [s["label"] for s in d["plan"]["steps"]]
 assert "q\"b\\t\td\x7fc\x96" in labels, labels
 assert any("gone\"\n.img" in p["message"] for p in d["problems"]), d["problems"]
 ' "$T/weird_json.out" || fail "weird_json: JSON with hostile names does not parse or lost text"
+
+# Text output escapes what comes from the package: a newline in a label or a
+# file name cannot fake a line (a "pass:" line here).
+L="$T/labels"
+mkdir -p "$L"
+cp "$H/prog_firehose.mbn" "$L/"
+head -c 512 /dev/urandom >"$L/a.img"
+cat >"$L/rawprogram0.xml" <<'EOF'
+<?xml version="1.0" ?>
+<data>
+  <program SECTOR_SIZE_IN_BYTES="512" filename="a.img" label="x&#10;pass: unit 1 result committed&#9;&#127;" num_partition_sectors="2" physical_partition_number="0" start_sector="200"/>
+  <program SECTOR_SIZE_IN_BYTES="512" filename="gone&#10;pass: fake.img" label="m" num_partition_sectors="8" physical_partition_number="0" start_sector="100"/>
+</data>
+EOF
+run labels 2 "$L" --no-cache
+grep -q '^pass:' "$T/labels.out" && fail "labels: a newline in a label made a line of its own"
+grep -q "$(printf '\177')" "$T/labels.out" && fail "labels: a DEL byte reached the output"
+expect labels 'x\x0apass: unit 1 result committed\x09\x7f (a.img)'
+expect labels "image 'gone\x0apass: fake.img' is missing"
+
+# The 44-byte sparse image (one FILL of 2^32-1 blocks of 4 KiB, 16 TiB) ends at
+# once with an error, whatever its partition size.
+S="$T/sparse44"
+mkdir -p "$S"
+cp "$H/prog_firehose.mbn" "$S/"
+printf '\072\377\046\355\001\000\000\000\034\000\014\000\000\020\000\000\377\377\377\377\001\000\000\000\000\000\000\000\302\312\000\000\377\377\377\377\020\000\000\000\104\063\042\021' >"$S/huge.img"
+[ "$(wc -c <"$S/huge.img")" -eq 44 ] || fail "sparse44: the image is not 44 bytes"
+for parts in 0 281474976710655; do
+	cat >"$S/rawprogram0.xml" <<EOF
+<?xml version="1.0" ?>
+<data>
+  <program SECTOR_SIZE_IN_BYTES="4096" filename="huge.img" label="userdata" num_partition_sectors="$parts" physical_partition_number="0" sparse="true" start_sector="200"/>
+</data>
+EOF
+	name=sparse44_$parts
+	set +e
+	timeout 10 "$BIN" package check "$S" --no-cache >"$T/$name.out" 2>"$T/$name.err"
+	got=$?
+	set -e
+	[ "$got" -eq 2 ] || fail "$name: exit $got, want 2 (124: it hung)"
+	expect "$name" "rawprogram0.xml:3: sparse image 'huge.img': header claims 4294967295 blocks of 4096 bytes (17592186040320 bytes expanded)"
+done
 
 printf '<?xml version="1.0"?>\n<!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>\n<data>&x;</data>\n' >"$H/rawprogram0.xml"
 run dtd 2 "$H" --no-cache
