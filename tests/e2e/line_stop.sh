@@ -3,7 +3,9 @@
 # on a line of UFS units. The first unit fails as "wrong package", no unit is
 # retried, the line stops after [line] stop_after units in a row and says what
 # to check; units that arrive meanwhile wait (neither flashed nor refused);
-# SIGUSR1 resumes it, and the next units stop it again.
+# SIGUSR1 resumes it, and the next units stop it again. Then: a killed
+# station's runs keep where they stopped (stage, bytes, time) and the port
+# map's slot label; a package changed under the station stops the line.
 # usage: line_stop.sh EDLSTATION_BINARY
 set -u
 EDL=$1
@@ -83,4 +85,23 @@ check "the killed runs keep their stage, the bytes taken and the time of the las
 	[ "$(sql "select count(*) from run where result='running' and stage in ('erase','program','verify') and bytes_written > 0 and bytes_written <= bytes_total and progress_ms >= start_ms")" = 2 ]
 check "the slot label of the port map is recorded, an unmapped port has none" \
 	[ "$(sql "select group_concat(coalesce(slot_label, '-'), ',') from (select slot_label from run order by port)")" = "A1,-" ]
+
+# The package changes under the station (an image rewritten in place): the next
+# unit is not flashed, the line stops naming the file, the unit waits.
+DB=$W/changed.db
+OUT=$W/changed.txt
+cp -a "$W/pkg" "$W/pkg2"
+IMG=$(find "$W/pkg2" -name '*.mbn' ! -name 'prog_*' | head -1)
+timeout -s KILL 60 "$EDL" emulate --storage nand --devices 1 --units 3 --swap-delay 0.1 -- \
+	"$EDL" run --package "$W/pkg2" --db "$DB" --cache-dir "$W/cache" --log-format text \
+	--reset-delay 0 --count 3 >"$OUT" 2>&1 &
+EMU=$!
+check "the first unit passed" wait_for " pass: " 1 30
+touch -d '2001-01-01' "$IMG"
+check "the line stopped: the package changed under the station" \
+	wait_for "line-stopped: package changed under the station: .*$(basename "$IMG")" 1 30
+check "the next unit waits, not flashed" wait_for "waits: the line is stopped (package changed" 1 30
+kill -TERM "$EMU"
+wait "$EMU"
+check "one unit flashed" [ "$(grep -c ' start: attempt' "$OUT")" = 1 ]
 exit "$fails"
