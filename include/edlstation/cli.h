@@ -16,6 +16,7 @@ enum {
 	EDL_EXIT_FAILURE = 1,
 	EDL_EXIT_USAGE = 2,
 	EDL_EXIT_UNITS_FAILED = 3,
+	EDL_EXIT_NOT_RECORDED = 4, /* units flashed whose results are not recorded yet */
 };
 
 struct edl_station_summary;

@@ -151,9 +151,12 @@ const struct edl_station_port *edl_station_config_port(const struct edl_station_
 struct edl_station_summary {
 	unsigned finished; /* units with a final result (pass or fail) */
 	unsigned passed;
-	unsigned failed;       /* a failed commit counts here: it was not shown as PASS */
-	unsigned interrupted;  /* stopped by a signal (not finished) */
-	unsigned not_recorded; /* flashed, result not committed (station faults; in failed too) */
+	unsigned failed;      /* a failed commit counts here: it was not shown as PASS */
+	unsigned interrupted; /* stopped by a signal (not finished) */
+	/* Units shown "flashed, NOT RECORDED" whose result was still not committed
+	 * when the station exited (kept in <db>.pending for the next start, or lost);
+	 * station faults, in failed too. Exit code 4 (edl_cli_station_exit). */
+	unsigned not_recorded;
 };
 
 /*

@@ -44,14 +44,17 @@ enum edl_unit_action_kind {
 	EDL_UNIT_ACT_ARM,          /* (re)arm the one timer at `at` (0: disarm); reason */
 	EDL_UNIT_ACT_CANCEL,       /* cancel every transfer in flight; each still completes */
 	EDL_UNIT_ACT_RUN_START,    /* run_start: queue it, set run_id (0: not recorded);
-	                              the driver may set run_start->transcript */
+	                              the driver may set run_start->transcript. Return
+	                              an error when the writer refused it: the unit then
+	                              fails before a byte goes out (station fault) */
 	EDL_UNIT_ACT_RUN_IDENTIFY, /* device: the run's unit is now known */
 	EDL_UNIT_ACT_RUN_FINISH,   /* run_end: commit it; if commit, report the outcome
 	                              with edl_unit_commit_done() (never from this call) */
 	EDL_UNIT_ACT_SHOW,         /* event (a word), text: what the operator sees */
 	EDL_UNIT_ACT_PROGRESS,     /* stage, bytes_done, bytes_total */
 	EDL_UNIT_ACT_FINISHED,     /* the unit's result is final (committed when a store is
-	                              used): result, counted by the station */
+	                              used): result, code, cls, stage, text (the reason),
+	                              flashed, kept, verified; counted by the station */
 	EDL_UNIT_ACT_CLOSE,        /* the unit is over: close the device, then free the unit */
 };
 
@@ -70,6 +73,17 @@ struct edl_unit_action {
 	const char *stage;
 	uint64_t bytes_done, bytes_total;
 	enum edl_store_result result;
+	/* FINISHED: the final code (EDL_OK on a pass; EDL_E_NOT_RECORDED when the
+	 * result could not be committed, then result is FAIL and flashed says what
+	 * the unit came to), its class, the stage it failed in (stage, NULL on a
+	 * pass) and the reason in words (text, NULL on a pass). kept: a result not
+	 * committed is kept by the store and committed once it can write again.
+	 * verified: a pass whose writes were read back or digested. */
+	int code;
+	enum edl_error_class cls;
+	enum edl_store_result flashed;
+	bool kept;
+	bool verified;
 };
 
 typedef int (*edl_unit_act_fn)(struct edl_unit *u, struct edl_unit_action *a, void *data);
@@ -118,8 +132,11 @@ void edl_unit_in(struct edl_unit *u, int status, const uint8_t *data, size_t n, 
  * (EDL_E_INTERRUPTED when cancelled, EDL_E_USB_GONE). */
 void edl_unit_out_done(struct edl_unit *u, int status, size_t n, uint64_t now);
 void edl_unit_timer(struct edl_unit *u, uint64_t now);
-/* The RUN_FINISH record committed (EDL_OK) or failed (detail says why). */
-void edl_unit_commit_done(struct edl_unit *u, int code, const char *detail, uint64_t now);
+/* The RUN_FINISH record committed (EDL_OK) or failed (detail says why; kept:
+ * the store keeps it and commits it later). A failed commit is never a PASS:
+ * the unit finishes as FAIL with EDL_E_NOT_RECORDED ("flashed, NOT RECORDED"). */
+void edl_unit_commit_done(struct edl_unit *u, int code, const char *detail, bool kept,
+                          uint64_t now);
 /* Budget was released station-wide: a unit waiting on EDL_E_AGAIN goes on. */
 void edl_unit_budget_freed(struct edl_unit *u, uint64_t now);
 void edl_unit_detached(struct edl_unit *u, uint64_t now);
@@ -144,6 +161,8 @@ uint32_t edl_unit_refused_exec(const struct edl_unit *u);
 /* The current (or last) run's id; 0 before the first. */
 int64_t edl_unit_run_id(const struct edl_unit *u);
 int edl_unit_attempts(const struct edl_unit *u);
+/* The plan's bytes the unit took this attempt (handed out less never accepted). */
+uint64_t edl_unit_bytes_accepted(const struct edl_unit *u);
 /* The current (or last) attempt's job; NULL between attempts. */
 const struct edl_flash_job *edl_unit_job(const struct edl_unit *u);
 const char *edl_unit_state_name(const struct edl_unit *u);
@@ -190,6 +209,8 @@ struct edl_memline_unit {
 	uint64_t stall_at_bytes;
 	/* Filled by the run: */
 	enum edl_store_result result; /* RUNNING: never finished */
+	int code;                     /* FINISHED's code (EDL_OK on a pass) */
+	enum edl_error_class cls;     /* ... and its class */
 	bool finished, refused, closed;
 	uint64_t finished_ms, closed_ms;
 	unsigned cancels; /* CANCEL actions the unit asked for */
@@ -208,6 +229,8 @@ struct edl_memline_options {
 	uint64_t stop_at_ms;      /* edl_unit_stop every unit at this time; 0 = never */
 	uint64_t commit_delay_ms; /* a commit completes this long after RUN_FINISH */
 	int commit_fail;          /* 0, or the code every commit fails with */
+	bool commit_kept;         /* ... and the store says it keeps them */
+	int run_start_fail;       /* 0, or the code every run start is refused with */
 	uint64_t budget;          /* station-wide in-flight OUT bytes; 0 = none */
 	FILE *show;               /* SHOW events printed here ("PORT event: text"); NULL */
 	FILE *transcript;         /* every log line here; NULL */
@@ -217,6 +240,7 @@ struct edl_memline_result {
 	struct edl_memline_run runs[64];
 	size_t n_runs;
 	unsigned passed, failed, interrupted;
+	unsigned not_recorded; /* FINISHED with EDL_E_NOT_RECORDED (in failed too) */
 	uint64_t end_ms;
 	unsigned max_active;         /* most units running at once */
 	size_t shows;                /* SHOW actions */
@@ -251,5 +275,51 @@ enum edl_station_admission edl_station_admit(const struct edl_station_config *cf
 uint64_t edl_station_budget_share(uint64_t budget, unsigned active);
 /* Round robin over n waiting units: the index to serve first; advances *rr. */
 size_t edl_station_budget_first(size_t *rr, size_t n);
+
+/*
+ * The line guard: when to stop taking new units because failures look like
+ * the line's fault rather than the units' (issue 11). Fed every final result
+ * with its slot and code, it answers "stop now", why, and what to check: the
+ * same failure class on `stop_after` units in a row, or on `stop_slots`
+ * different slots within `stop_window_s`. A pass ends the run of failures in a
+ * row. Pure: no clock of its own, no I/O; station.c applies its verdicts and
+ * never resumes by itself after one.
+ */
+#define EDL_LINE_GUARD_RECENT 256 /* failures remembered for the slot window */
+
+struct edl_line_guard {
+	unsigned stop_after, stop_slots; /* 0: that rule is off */
+	uint64_t window_ms;
+	enum edl_error_class run_cls; /* the class of the current run of failures */
+	unsigned run_len;             /* units in a row that failed with it */
+	struct {
+		int slot;
+		enum edl_error_class cls;
+		uint64_t at_ms;
+	} recent[EDL_LINE_GUARD_RECENT]; /* a ring, oldest overwritten */
+	size_t n_recent, recent_next;
+};
+
+struct edl_line_verdict {
+	bool stop;
+	enum edl_error_class cls;
+	char reason[256]; /* "3 units in a row failed: wrong package" */
+	char check[256];  /* "check the package matches the units (storage type, product)" */
+};
+
+/* From cfg's [line] stop_after, stop_slots and stop_window_s. */
+void edl_line_guard_init(struct edl_line_guard *g, const struct edl_station_config *cfg);
+/* The line resumed: what came before no longer counts. */
+void edl_line_guard_reset(struct edl_line_guard *g);
+/*
+ * One unit's final result: code EDL_OK for a pass, else its failure code (an
+ * interrupted unit is not fed). Fills *out; returns out->stop.
+ */
+bool edl_line_guard_feed(struct edl_line_guard *g, int slot, int code, uint64_t now_ms,
+                         struct edl_line_verdict *out);
+/* What to check before resuming after failures of this class. */
+const char *edl_line_guard_check(enum edl_error_class cls);
+/* The class in the operator's words ("wrong package"). */
+const char *edl_line_guard_class_words(enum edl_error_class cls);
 
 #endif

@@ -36,7 +36,9 @@ static const struct command commands[] = {
 int edl_cli_station_exit(int rc, const struct edl_station_summary *sum)
 {
 	if (rc == EDL_OK)
-		return sum->failed > 0 ? EDL_EXIT_UNITS_FAILED : EDL_EXIT_OK;
+		return sum->not_recorded > 0 ? EDL_EXIT_NOT_RECORDED
+		       : sum->failed > 0     ? EDL_EXIT_UNITS_FAILED
+		                             : EDL_EXIT_OK;
 	/* What the operator must fix before the station can run. */
 	if (rc == EDL_E_USAGE || rc == EDL_E_CONFIG || rc == EDL_E_BUSY || rc == EDL_E_DB_LOCKED ||
 	    (rc <= EDL_E_PKG_MISSING && rc >= EDL_E_PKG_XML_UNSAFE))

@@ -111,6 +111,28 @@ bool job_plan_commands_listed(struct edl_flash_job *job)
 	return true;
 }
 
+bool job_payload_fits(struct edl_flash_job *job, uint64_t payload)
+{
+	const struct edl_plan *plan = job->opt.plan;
+
+	if (plan == NULL || payload == 0)
+		return true;
+	for (size_t i = 0; i < plan->n_steps; i++) {
+		const struct edl_plan_step *s = &plan->steps[i];
+		if (s->kind != EDL_STEP_PROGRAM || s->sector_size == 0 || payload >= s->sector_size)
+			continue;
+		/* Raw data goes in whole sectors: nothing of this package can be sent. */
+		job_fail_with(job, EDL_E_WRONG_PACKAGE,
+		              "the unit's programmer takes at most %" PRIu64
+		              " bytes per transfer, less than one %" PRIu32
+		              "-byte sector of this package (step %zu, %s); no byte was written "
+		              "— check the programmer and the package chosen for this line",
+		              payload, s->sector_size, i + 1, s->label);
+		return false;
+	}
+	return true;
+}
+
 /*
  * Checks the plan against what getstorageinfo said of one LUN: the storage
  * type, the sector size and every range. Returns false after failing the job.

@@ -481,6 +481,8 @@ static void run_configure(struct edl_flash_job *job, uint64_t now)
 	edl_log_info(job->opt.log, "configured: payload %" PRIu64 " bytes after %u round(s)",
 	             ev.payload, ev.rounds);
 	job_emit(job, &ev);
+	if (!job_payload_fits(job, ev.payload))
+		return;
 	job_set_stage(job, EDL_STAGE_STORAGE_INFO);
 }
 

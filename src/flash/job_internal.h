@@ -75,6 +75,9 @@ void job_start_plan(struct edl_flash_job *job);
 void job_fail_fh(struct edl_flash_job *job);
 /* False (after failing the job) when the programmer lacks a command the plan needs. */
 bool job_plan_commands_listed(struct edl_flash_job *job);
+/* The agreed payload carries at least one sector of every program step; false
+ * after failing the job (a wrong package or programmer, not retried). */
+bool job_payload_fits(struct edl_flash_job *job, uint64_t payload);
 void job_run_storage_info(struct edl_flash_job *job, uint64_t now);
 
 /* verify.c */

@@ -173,6 +173,8 @@ static int line_act(struct edl_unit *u, struct edl_unit_action *a, void *data)
 		lu->spec->cancels++;
 		return EDL_OK;
 	case EDL_UNIT_ACT_RUN_START:
+		if (l->opt->run_start_fail)
+			return l->opt->run_start_fail;
 		if (res->n_runs == sizeof(res->runs) / sizeof(res->runs[0])) {
 			a->run_id = 0;
 			return EDL_OK;
@@ -216,7 +218,11 @@ static int line_act(struct edl_unit *u, struct edl_unit_action *a, void *data)
 	case EDL_UNIT_ACT_FINISHED:
 		lu->spec->finished = true;
 		lu->spec->result = a->result;
+		lu->spec->code = a->code;
+		lu->spec->cls = a->cls;
 		lu->spec->finished_ms = l->now;
+		if (a->code == EDL_E_NOT_RECORDED)
+			res->not_recorded++;
 		if (a->result == EDL_RESULT_PASS)
 			res->passed++;
 		else if (a->result == EDL_RESULT_FAIL)
@@ -419,7 +425,8 @@ static bool unit_work(struct line *l, struct lunit *lu)
 	if (lu->commit_pending && lu->commit_at <= now) {
 		lu->commit_pending = false;
 		edl_unit_commit_done(u, l->opt->commit_fail,
-		                     l->opt->commit_fail ? "injected commit failure" : "", now);
+		                     l->opt->commit_fail ? "injected commit failure" : "",
+		                     l->opt->commit_fail && l->opt->commit_kept, now);
 		return true;
 	}
 	if (lu->armed_at != 0 && lu->armed_at <= now) {

@@ -123,6 +123,7 @@ static void give_up(struct station *st, const struct station_return *r)
 		        .station = st->cfg->name,
 		        .package_hash = st->package_hash,
 		        .slot = r->slot,
+		        .slot_label = strcmp(r->label, r->port) != 0 ? r->label : NULL,
 		        .port = r->port,
 		        .attempt = 1,
 		        .retry_of = r->run_id,

@@ -104,7 +104,7 @@ static void on_defer(uv_timer_t *t)
 	if (s->defer_pending && s->unit != NULL) {
 		s->defer_pending = false;
 		edl_unit_commit_done(s->unit, s->defer_commit, "the results writer refused it",
-		                     now_ms());
+		                     false, now_ms());
 	}
 }
 
@@ -114,7 +114,7 @@ static void on_recorded(const struct edl_store_done *done, void *data)
 {
 	struct session *s = data;
 	if (s->unit != NULL)
-		edl_unit_commit_done(s->unit, done->code, done->detail, now_ms());
+		edl_unit_commit_done(s->unit, done->code, done->detail, done->kept, now_ms());
 }
 
 static void on_product(struct edl_usb_dev *dev, int status, const char *text, void *user)
@@ -136,10 +136,13 @@ static int do_record(struct session *s, struct edl_unit_action *a)
 		close_transcript(s);
 		open_transcript(s, a->run_start->attempt, a->run_start->start_ms);
 		a->run_start->transcript = s->transcript_path[0] ? s->transcript_path : NULL;
-		if (w == NULL ||
-		    edl_store_writer_run_start(&a->run_id, w, a->run_start, NULL, NULL) != EDL_OK)
-			a->run_id = 0;
-		return EDL_OK;
+		a->run_id = 0;
+		s->progress_stage[0] = '\0';
+		if (w == NULL)
+			return EDL_OK;
+		/* Refused: the unit fails before a byte goes out (never flashed
+		 * unrecorded). A store that cannot write keeps the op and says OK. */
+		return edl_store_writer_run_start(&a->run_id, w, a->run_start, NULL, NULL);
 	case EDL_UNIT_ACT_RUN_IDENTIFY:
 		if (w != NULL)
 			edl_store_writer_run_identify(w, a->run_id, a->device, NULL, NULL);
@@ -159,6 +162,30 @@ static int do_record(struct session *s, struct edl_unit_action *a)
 	default:
 		return EDL_E_INTERNAL;
 	}
+}
+
+/* How far the running run has come, persisted on each stage change and at
+ * most every SESSION_PROGRESS_MS: an interrupted run then says where it
+ * stopped. The bytes are those the unit took, not those handed out. */
+static void persist_progress(struct session *s, const struct edl_unit_action *a)
+{
+	uint64_t now = now_ms();
+	int64_t run_id = edl_unit_run_id(s->unit);
+	bool stage_changed = strcmp(s->progress_stage, a->stage) != 0;
+
+	if (s->st->store == NULL || run_id == 0 ||
+	    (!stage_changed && now - s->progress_at < SESSION_PROGRESS_MS))
+		return;
+	snprintf(s->progress_stage, sizeof(s->progress_stage), "%s", a->stage);
+	s->progress_at = now;
+	struct edl_store_progress p = {
+	        .run_id = run_id,
+	        .stage = a->stage,
+	        .bytes_done = edl_unit_bytes_accepted(s->unit),
+	        .bytes_total = a->bytes_total,
+	        .at_ms = (int64_t)now + s->env.wall_offset_ms,
+	};
+	(void)edl_store_writer_run_progress(s->st->store, &p, NULL, NULL);
 }
 
 static int session_act(struct edl_unit *u, struct edl_unit_action *a, void *data)
@@ -197,10 +224,11 @@ static int session_act(struct edl_unit *u, struct edl_unit_action *a, void *data
 		snprintf(s->stage, sizeof(s->stage), "%s", a->stage);
 		s->bytes_done = a->bytes_done;
 		s->bytes_total = a->bytes_total;
+		persist_progress(s, a);
 		view_progress(s->st, s);
 		return EDL_OK;
 	case EDL_UNIT_ACT_FINISHED:
-		station_unit_finished(s->st, s, a->result);
+		station_unit_finished(s->st, s, a);
 		return EDL_OK;
 	case EDL_UNIT_ACT_CLOSE:
 		/* Asynchronous: the unit is freed after its timers and the device

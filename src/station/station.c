@@ -4,6 +4,14 @@
  * keeps the per-serial lock, the concurrency limit and the unit count; and stops
  * cleanly on SIGINT/SIGTERM (no new units, a grace period for running ones,
  * the rest recorded as interrupted).
+ *
+ * The line stop: the station takes no new unit while results cannot be
+ * written (the store's on_state, the free-space reserve checked before each
+ * unit), while the package changed under it, or after failures alike (the line
+ * guard, policy.c). Devices that arrive meanwhile wait, neither flashed nor
+ * refused. A store stop resumes by itself once the store writes again
+ * ([line] resume = auto); every other stop waits for the operator (a key on the
+ * terminal, or SIGUSR1).
  */
 #include "station_internal.h"
 #include "edlstation/store_cli.h"
@@ -16,6 +24,167 @@
 
 static void maybe_start_waiting(struct station *st);
 static void begin_stop(struct station *st, const char *why);
+
+#define LINE_POLL_MS 250 /* how often a stopped line looks for the resume key */
+
+static const char *db_path(const struct station *st)
+{
+	return st->cfg->db[0] ? st->cfg->db : EDL_STORE_DEFAULT_DB;
+}
+
+/* ---- the line stop ------------------------------------------------------------------ */
+
+/* Stops taking new units. by_store: only because results cannot be written
+ * (may resume by itself); any other reason needs the operator. */
+static void line_stop(struct station *st, bool by_store, const char *reason, const char *check)
+{
+	if (st->line_stopped && (by_store || !st->line_stop_by_store))
+		return; /* already stopped, for a reason at least as strong */
+	st->line_stop_by_store = by_store;
+	snprintf(st->line_reason, sizeof(st->line_reason), "%s", reason);
+	snprintf(st->line_check, sizeof(st->line_check), "%s", check ? check : "");
+	st->line_stopped = true;
+	if (st->line_ready)
+		view_line(st);
+}
+
+static void line_resume(struct station *st, const char *how)
+{
+	if (!st->line_stopped)
+		return;
+	st->line_stopped = st->line_stop_by_store = false;
+	st->line_reason[0] = st->line_check[0] = '\0';
+	edl_line_guard_reset(&st->guard);
+	view_event(st, NULL, "resume", "%s", how);
+	view_line(st);
+	maybe_start_waiting(st);
+}
+
+/* Whether results can be written now, from the writer's state and the reserve;
+ * *why gets the reason when not. */
+static bool store_can_write(struct station *st, char *why, size_t n)
+{
+	struct edl_store_state state;
+	struct edl_error err;
+	uint64_t free_bytes = 0;
+	bool above = true;
+
+	if (st->store == NULL)
+		return true;
+	edl_store_writer_state(st->store, &state);
+	if (!state.writable) {
+		snprintf(why, n, "%s",
+		         state.detail && state.detail[0] ? state.detail : edl_strerror(state.code));
+		return false;
+	}
+	if (edl_store_writer_space(st->store, &free_bytes, &above, &err) == EDL_OK && !above) {
+		snprintf(why, n,
+		         "results database disk nearly full: %llu MiB free on the filesystem of "
+		         "%.100s, below the reserve of %llu MiB ([store] min_free_mb)",
+		         (unsigned long long)(free_bytes >> 20), db_path(st),
+		         (unsigned long long)st->cfg->min_free_mb);
+		return false;
+	}
+	return true;
+}
+
+/* The store writes again: say what it recorded, and resume when allowed. */
+static void store_writable_again(struct station *st, uint64_t recovered, size_t kept)
+{
+	if (recovered > 0)
+		view_event(st, NULL, "recorded", "%llu kept result(s) recorded",
+		           (unsigned long long)recovered);
+	if (kept == 0)
+		st->unrecorded_kept = 0;
+	if (!st->line_stopped || !st->line_stop_by_store)
+		return;
+	char why[256];
+	if (!store_can_write(st, why, sizeof(why)))
+		return;
+	if (st->cfg->resume_auto) {
+		line_resume(st, "results database writable again: taking new units");
+	} else if (strstr(st->line_check, "writable again") == NULL) {
+		snprintf(st->line_check, sizeof(st->line_check),
+		         "results database writable again: press a key or send SIGUSR1 to resume");
+		view_line(st);
+	}
+}
+
+static void on_store_state(const struct edl_store_state *state, void *data)
+{
+	struct station *st = data;
+
+	if (!state->writable) {
+		line_stop(st, true,
+		          state->detail && state->detail[0] ? state->detail
+		                                            : edl_strerror(state->code),
+		          "free space on the results disk (or fix the database); kept results are "
+		          "recorded by themselves");
+		return;
+	}
+	store_writable_again(st, state->recovered, state->kept);
+}
+
+/* Before each new unit: the store can take its result and the package is the
+ * one loaded. False stops the line (the unit waits). */
+static bool line_takes_unit(struct station *st)
+{
+	char why[256];
+	struct edl_error err;
+
+	if (st->line_stopped || st->stopping)
+		return false;
+	if (!store_can_write(st, why, sizeof(why))) {
+		line_stop(st, true, why,
+		          "free space on the results disk; the line resumes once it can write");
+		return false;
+	}
+	if (st->pkg != NULL && edl_package_unchanged(st->pkg, &err) != EDL_OK) {
+		line_stop(st, false, err.detail,
+		          "put the package back as it was loaded, or restart the station to load "
+		          "the new one");
+		return false;
+	}
+	return true;
+}
+
+/* The operator asked to resume (a key, SIGUSR1). */
+static void operator_resume(struct station *st)
+{
+	char why[256];
+
+	if (!st->line_stopped || st->stopping)
+		return;
+	if (!store_can_write(st, why, sizeof(why))) {
+		view_event(st, NULL, "line-stopped", "cannot resume yet: %s", why);
+		return;
+	}
+	line_resume(st, "resumed by the operator: taking new units");
+}
+
+static void on_sigusr1(uv_signal_t *h, int signum)
+{
+	(void)signum;
+	operator_resume(h->data);
+}
+
+static void on_line_timer(uv_timer_t *t)
+{
+	struct station *st = t->data;
+	uint64_t now = edl_clock_ms();
+	uint64_t every = st->cfg->store_retry_ms ? st->cfg->store_retry_ms : 1000;
+
+	if (view_take_resume(st))
+		operator_resume(st);
+	/* A store stop is also lifted by looking: the state callback may come only
+	 * with the next commit, and the reserve is not the writer's to report. */
+	if (st->line_stopped && st->line_stop_by_store && now - st->line_checked_ms >= every) {
+		struct edl_store_state state;
+		st->line_checked_ms = now;
+		edl_store_writer_state(st->store, &state);
+		store_writable_again(st, 0, state.kept);
+	}
+}
 
 /* The per-serial lock, asked by a unit that learned its serial: the port of
  * another unit holding it, or NULL. */
@@ -56,12 +225,21 @@ static void finish_stop(struct station *st)
 	uv_close((uv_handle_t *)&st->sigint, on_handle_closed);
 	uv_close((uv_handle_t *)&st->sigterm, on_handle_closed);
 	view_close(st, on_handle_closed);
+	uv_close((uv_handle_t *)&st->sigusr1, on_handle_closed);
+	uv_timer_stop(&st->line_timer);
+	uv_close((uv_handle_t *)&st->line_timer, on_handle_closed);
 	returns_close(st, on_handle_closed);
 	for (size_t i = 0; i < st->n_waiting; i++)
 		libusb_unref_device(st->waiting[i]);
 	st->n_waiting = 0;
 	edl_usb_close(st->usb);
 	st->usb = NULL;
+	if (st->store != NULL) {
+		struct edl_store_state state;
+		edl_store_writer_state(st->store, &state);
+		if (state.kept == 0)
+			st->unrecorded_kept = 0;
+	}
 	edl_store_writer_close(st->store);
 	st->store = NULL;
 }
@@ -90,16 +268,11 @@ void station_session_ended(struct station *st, struct session *s)
 	maybe_start_waiting(st);
 }
 
-void station_unit_finished(struct station *st, struct session *s, enum edl_store_result r)
+void station_unit_finished(struct station *st, struct session *s, const struct edl_unit_action *a)
 {
+	enum edl_store_result r = a->result;
 	struct slot_view *v = view_slot(st, s->port, s->slot_label);
-	/* The board's interim hook (issue 11): the station's failure bookkeeping
-	 * will hand over the unit's recorded code, stage and reason. */
-	const struct edl_flash_job *job = s->unit != NULL ? edl_unit_job(s->unit) : NULL;
-	const struct edl_error *jerr = job != NULL ? edl_flash_job_error(job) : NULL;
-	int code = r == EDL_RESULT_FAIL ? (jerr != NULL && jerr->code ? jerr->code : EDL_E_INTERNAL)
-	                                : 0;
-	view_unit_result(st, s, r, code, NULL, NULL);
+	struct edl_line_verdict verdict;
 	const char *word = r == EDL_RESULT_PASS   ? "PASS"
 	                   : r == EDL_RESULT_FAIL ? "FAIL"
 	                                          : "STOPPED";
@@ -108,21 +281,48 @@ void station_unit_finished(struct station *st, struct session *s, enum edl_store
 		snprintf(v->result, sizeof(v->result), "%s", word);
 		v->end_ms = edl_clock_ms();
 	}
+	view_unit_result(st, s, r, a->code, a->stage, a->text);
 	if (r == EDL_RESULT_INTERRUPTED) {
 		st->interrupted++;
-		view_event(st, s, "interrupted", "recorded as interrupted");
+		view_event(st, s, "interrupted",
+		           a->kept ? "interrupted (kept: recorded once the database can write)"
+		                   : "recorded as interrupted");
 		return;
 	}
 	if (r == EDL_RESULT_PASS) {
 		if (st->cfg->identify_only)
 			view_event(st, s, "done", "left in EDL, ready for flashing");
 		else
-			view_event(st, s, "pass", "%s written and verified, result committed",
-			           s->serial[0] ? s->serial : s->port);
+			view_event(st, s, "pass", "%s %s, result committed",
+			           s->serial[0] ? s->serial : s->port,
+			           a->verified                         ? "written and verified"
+			           : st->cfg->verify == EDL_VERIFY_OFF ? "written (verify off)"
+			                                               : "written (not verified)");
+	} else if (a->code == EDL_E_NOT_RECORDED) {
+		/* A station fault: the line stops at once (the store's state says so
+		 * too, but maybe later); the unit counts as failed, never passed. */
+		st->not_recorded++;
+		if (a->kept)
+			st->unrecorded_kept++;
+		else
+			st->unrecorded_lost++;
+		char why[256];
+		if (store_can_write(st, why, sizeof(why)))
+			snprintf(why, sizeof(why),
+			         "results database cannot record: the result of the unit on %s "
+			         "was not committed",
+			         s->slot_label);
+		line_stop(st, true, why,
+		          "free space on the results disk (or fix the database); kept results are "
+		          "recorded by themselves");
 	} else {
-		view_event(st, s, "recorded", "failure committed");
+		view_event(st, s, "recorded", "failure committed (%s: %s)",
+		           edl_error_class_name(a->cls), edl_error_action(a->code));
 	}
 	station_count_finished(st, r);
+	if (!st->cfg->identify_only && a->code != EDL_E_NOT_RECORDED &&
+	    edl_line_guard_feed(&st->guard, s->slot, a->code, edl_clock_ms(), &verdict))
+		line_stop(st, false, verdict.reason, verdict.check);
 }
 
 void station_count_finished(struct station *st, enum edl_store_result r)
@@ -168,6 +368,15 @@ static void on_arrive(struct edl_usb *usb, libusb_device *dev,
 			st->waiting[st->n_waiting++] = libusb_ref_device(dev);
 		return;
 	case EDL_ADMIT_START:
+		if (!line_takes_unit(st)) {
+			/* Not flashed, not refused: it starts when the line resumes. */
+			view_event(st, NULL, "waiting",
+			           "unit on %s waits: the line is stopped (%s)", info->port,
+			           st->line_reason);
+			if (st->n_waiting < EDL_STATION_MAX_PORTS)
+				st->waiting[st->n_waiting++] = libusb_ref_device(dev);
+			return;
+		}
 		start_session(st, dev, info);
 		return;
 	}
@@ -198,7 +407,8 @@ static void maybe_start_waiting(struct station *st)
 		libusb_device *dev = st->waiting[0];
 		struct edl_usb_device_info info;
 		edl_usb_fill_info(dev, &info);
-		if (edl_station_admit(st->cfg, info.port, st->active) == EDL_ADMIT_WAIT)
+		if (edl_station_admit(st->cfg, info.port, st->active) == EDL_ADMIT_WAIT ||
+		    !line_takes_unit(st))
 			break;
 		memmove(st->waiting, st->waiting + 1, (st->n_waiting - 1) * sizeof(st->waiting[0]));
 		st->n_waiting--;
@@ -311,11 +521,16 @@ static int load_package(struct station *st, struct edl_error *err)
 static int open_store(struct station *st, uv_loop_t *loop, struct edl_error *err)
 {
 	const struct edl_station_config *cfg = st->cfg;
-	struct edl_store_writer_options wopt = {.loop = loop};
+	struct edl_store_writer_options wopt = {
+	        .loop = loop,
+	        .min_free_bytes = cfg->min_free_mb << 20,
+	        .retry_ms = cfg->store_retry_ms,
+	        .on_state = on_store_state,
+	        .state_data = st,
+	};
 	char host[128] = "";
 
-	int rc = edl_store_writer_open(&st->store, cfg->db[0] ? cfg->db : EDL_STORE_DEFAULT_DB,
-	                               &wopt, err);
+	int rc = edl_store_writer_open(&st->store, db_path(st), &wopt, err);
 	if (rc != EDL_OK)
 		return rc;
 	gethostname(host, sizeof(host) - 1);
@@ -324,7 +539,8 @@ static int open_store(struct station *st, uv_loop_t *loop, struct edl_error *err
 	struct edl_store_package spk = {
 	        .manifest_hash = st->package_hash,
 	        .path = cfg->package,
-	        .name = edl_package_product(st->pkg)[0] ? edl_package_product(st->pkg) : NULL,
+	        .name = edl_package_name(st->pkg)[0] ? edl_package_name(st->pkg) : NULL,
+	        .version = edl_package_version(st->pkg)[0] ? edl_package_version(st->pkg) : NULL,
 	        .storage = edl_storage_name(st->plan->storage),
 	        .bytes = st->plan->total_bytes,
 	};
@@ -382,7 +598,15 @@ int edl_station_run(const struct edl_station_config *cfg, struct edl_station_sum
 	st.sigint.data = st.sigterm.data = &st;
 	uv_signal_start(&st.sigint, on_signal, SIGINT);
 	uv_signal_start(&st.sigterm, on_signal, SIGTERM);
+	uv_signal_init(&loop, &st.sigusr1);
+	st.sigusr1.data = &st;
+	uv_signal_start(&st.sigusr1, on_sigusr1, SIGUSR1);
+	edl_line_guard_init(&st.guard, cfg);
+	uv_timer_init(&loop, &st.line_timer);
+	st.line_timer.data = &st;
+	uv_timer_start(&st.line_timer, on_line_timer, LINE_POLL_MS, LINE_POLL_MS);
 	view_init(&st);
+	st.line_ready = true;
 	if (!cfg->identify_only) {
 		view_event(&st, NULL, "ready",
 		           "station %s: package %s (%s, %zu steps, %llu bytes), waiting for EDL "
@@ -394,6 +618,15 @@ int edl_station_run(const struct edl_station_config *cfg, struct edl_station_sum
 			           "%llu run(s) left running by an earlier station marked "
 			           "interrupted",
 			           (unsigned long long)edl_store_writer_recovered(st.store));
+		/* A restart on a full disk starts stopped: the writer opened
+		 * not writable (its state may have come before the view). */
+		char why[256];
+		if (!st.line_stopped && !store_can_write(&st, why, sizeof(why)))
+			line_stop(&st, true, why,
+			          "free space on the results disk; the line starts once it can "
+			          "write");
+		else if (st.line_stopped)
+			view_line(&st);
 	}
 	rc = edl_usb_new(&st.usb, &loop, cfg->usbfs_budget, err);
 	if (rc == EDL_OK)
@@ -404,6 +637,15 @@ int edl_station_run(const struct edl_station_config *cfg, struct edl_station_sum
 		finish_stop(&st);
 	}
 	uv_run(&loop, UV_RUN_DEFAULT);
+	unsigned unrecorded = st.unrecorded_kept + st.unrecorded_lost;
+	if (unrecorded > 0)
+		view_event(&st, NULL, "not-recorded",
+		           "%u flashed but NOT RECORDED (kept in %s.pending; recorded at the next "
+		           "start)%s",
+		           unrecorded, db_path(&st),
+		           st.unrecorded_lost ? "; some were refused by the writer and are lost: "
+		                                "flash those units again"
+		                              : "");
 	view_final(&st);
 	uv_loop_close(&loop);
 	edl_package_free(st.pkg);
@@ -411,5 +653,6 @@ int edl_station_run(const struct edl_station_config *cfg, struct edl_station_sum
 	sum->passed = st.passed;
 	sum->failed = st.failed;
 	sum->interrupted = st.interrupted;
+	sum->not_recorded = unrecorded;
 	return st.exit_code;
 }

@@ -18,6 +18,7 @@
 #include "edlstation/usb.h"
 
 #define SESSION_IN_BUF (64 * 1024)
+#define SESSION_PROGRESS_MS 2000 /* a running run's progress persisted at most this often */
 
 struct station;
 
@@ -53,6 +54,9 @@ struct session {
 	int attempt;
 	char stage[24];
 	uint64_t bytes_done, bytes_total;
+	/* The progress last persisted (session.c). */
+	char progress_stage[24];
+	uint64_t progress_at;
 };
 
 /* What a slot shows, from the port map's order (view_init makes one per mapped
@@ -135,10 +139,17 @@ struct station {
 	unsigned finished, passed, failed, interrupted, not_recorded;
 	/* The line stop (policy.c decides, station.c applies, view.c shows). */
 	bool line_stopped;
-	bool line_stop_by_store; /* stopped because results cannot be written */
-	char line_reason[256];   /* "3 units in a row failed: wrong package" */
-	char line_check[256];    /* what to check before resuming */
-	uv_signal_t sigusr1;     /* resume */
+	bool line_stop_by_store;     /* stopped because results cannot be written */
+	char line_reason[256];       /* "3 units in a row failed: wrong package" */
+	char line_check[256];        /* what to check before resuming */
+	uv_signal_t sigusr1;         /* resume */
+	struct edl_line_guard guard; /* when failures alike stop the line (policy.c) */
+	uv_timer_t line_timer;       /* while stopped: the resume key, the store's recovery */
+	uint64_t line_checked_ms;    /* when the store was last asked while stopped */
+	bool line_ready;             /* the view is up: line changes are shown */
+	/* Units shown "flashed, NOT RECORDED" whose result is not known committed:
+	 * kept by the store (committed once it writes again), or lost. */
+	unsigned unrecorded_kept, unrecorded_lost;
 	/* Failures for the board's sticky list and the end summary (oldest dropped). */
 	struct view_failure failures[VIEW_FAILURES];
 	size_t n_failures, failures_total;
@@ -179,7 +190,8 @@ void session_free(struct session *s);
 
 /* station.c */
 void station_session_ended(struct station *st, struct session *s);
-void station_unit_finished(struct station *st, struct session *s, enum edl_store_result r);
+/* The unit's FINISHED action: shown, counted, fed to the line guard. */
+void station_unit_finished(struct station *st, struct session *s, const struct edl_unit_action *a);
 /* Counts a finished unit (and stops at the unit count). */
 void station_count_finished(struct station *st, enum edl_store_result r);
 

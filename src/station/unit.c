@@ -31,7 +31,13 @@
  *               -> CLOSED      detached or stopped: the last failure stands.
  *   COMMITTING  the final run record is being committed.
  *               -> CLOSED      committed: FINISHED(result) and CLOSE. A failed
- *                              commit is FINISHED(FAIL), said so, never PASS.
+ *                              commit is FINISHED(FAIL) with EDL_E_NOT_RECORDED
+ *                              ("flashed, NOT RECORDED"), never PASS.
+ *
+ * A run start the store refuses ends the attempt before its job starts: a unit
+ * is never flashed unrecorded. Which failures are retried is decided by their
+ * class (edl_error_class): a wrong package or programmer, a station fault and
+ * a unit that needs a power cycle fail the same way again.
  *   CLOSED      the driver closes the device and frees the unit.
  *
  * One function changes the state and traces it (set_state); one function per
@@ -107,6 +113,8 @@ struct edl_unit {
 	bool have_pending;
 	bool waits_budget;
 	uint64_t accepted;    /* OUT bytes the device accepted this attempt */
+	uint64_t submitted;   /* OUT bytes handed to the driver this attempt */
+	bool verified;        /* a VERIFY stage ran this attempt */
 	uint64_t last_accept; /* when an OUT transfer last completed (or one was first sent) */
 	bool cancelled;       /* CANCEL asked this attempt */
 	uint64_t drain_deadline;
@@ -133,8 +141,10 @@ struct edl_unit {
 	uint64_t payload;
 	uint64_t bytes_done, bytes_total;
 
-	/* The final result while it commits. */
+	/* The final result while it commits, and what FINISHED says of it. */
 	enum edl_store_result final_result;
+	int final_code;
+	char final_stage[24];
 	char final_detail[EDL_ERROR_DETAIL_MAX + 64];
 
 	uint64_t armed_at;
@@ -151,6 +161,7 @@ struct edl_unit {
 };
 
 static void step(struct edl_unit *u, uint64_t now);
+static uint64_t accepted_data(const struct edl_unit *u);
 
 const char *edl_unit_state_name(const struct edl_unit *u)
 {
@@ -313,6 +324,8 @@ static void on_stage(struct edl_unit *u, enum edl_flash_stage stage)
 	bool in_plan = plan_stage(stage), was_in_plan = plan_stage(u->shown);
 
 	u->stage = stage;
+	if (stage == EDL_STAGE_VERIFY)
+		u->verified = true;
 	if (stage == u->shown)
 		return;
 	u->shown = stage;
@@ -510,6 +523,7 @@ static void pump_out(struct edl_unit *u, uint64_t now)
 			u->last_accept =
 			        now; /* the progress clock starts with the first byte out */
 		u->have_pending = false;
+		u->submitted += u->pending.len;
 		u->out_inflight++;
 		u->out_bytes += u->pending.len;
 		u->out_len[u->out_head] = u->pending.len;
@@ -549,25 +563,37 @@ static void progress(struct edl_unit *u)
 
 /* ---- records -------------------------------------------------------------------- */
 
-static void record_start(struct edl_unit *u, uint64_t now)
+/* Records the attempt's run; false when the store refused it (u->why says so). */
+static bool record_start(struct edl_unit *u, uint64_t now)
 {
 	struct edl_unit_action a = {.kind = EDL_UNIT_ACT_RUN_START};
 
 	u->run_id = 0;
 	if (!u->env->store)
-		return;
+		return true;
 	memset(&u->rs, 0, sizeof(u->rs));
 	u->rs.serial = u->serial[0] ? u->serial : NULL;
 	u->rs.station = u->cfg->name;
 	u->rs.package_hash = u->env->package_hash;
 	u->rs.slot = u->slot;
+	/* The port map's label; an unmapped port's label is its path: none. */
+	u->rs.slot_label = strcmp(u->label, u->port) != 0 ? u->label : NULL;
 	u->rs.port = u->port;
 	u->rs.attempt = u->attempt;
 	u->rs.retry_of = u->prev_run_id;
 	u->rs.start_ms = wall(u, now);
 	a.run_start = &u->rs;
-	act(u, &a);
-	u->run_id = a.run_id;
+	int rc = act(u, &a);
+	u->run_id = rc == EDL_OK ? a.run_id : 0;
+	if (rc != EDL_OK) {
+		/* Flashing it now would give a unit no record: not one byte goes out. */
+		edl_error_set(&u->why, EDL_E_NOT_RECORDED,
+		              "the results database refused to record the run (%s): the unit was "
+		              "not flashed",
+		              edl_strerror(rc));
+		return false;
+	}
+	return true;
 }
 
 /* Emits the run's end; returns whether the unit must wait for the commit. */
@@ -590,7 +616,7 @@ static bool record_finish(struct edl_unit *u, enum edl_store_result result, cons
 	u->re.error_code = e ? e->code : 0;
 	u->re.message = e ? edl_error_format(e, u->msg, sizeof(u->msg)) : NULL;
 	u->re.end_ms = wall(u, now);
-	u->re.bytes_written = u->bytes_done;
+	u->re.bytes_written = accepted_data(u); /* what the unit took */
 	u->re.duration_ms = (int64_t)(now - u->attempt_start);
 	u->re.payload = (uint32_t)u->payload;
 	u->re.log_lines = u->log_lines;
@@ -632,9 +658,19 @@ static bool record_finish(struct edl_unit *u, enum edl_store_result result, cons
 	return final;
 }
 
-static void finished(struct edl_unit *u, enum edl_store_result result)
+/* The unit's result is final: FINISHED with the code, class, stage and reason
+ * kept by conclude() (code overrides them: EDL_E_NOT_RECORDED). */
+static void finished(struct edl_unit *u, enum edl_store_result result, int code, bool kept)
 {
 	struct edl_unit_action a = {.kind = EDL_UNIT_ACT_FINISHED, .result = result};
+
+	a.code = code;
+	a.cls = edl_error_class(code);
+	a.flashed = u->final_result;
+	a.kept = kept;
+	a.verified = u->verified;
+	a.stage = code != EDL_OK && u->final_stage[0] ? u->final_stage : NULL;
+	a.text = code != EDL_OK && u->final_detail[0] ? u->final_detail : NULL;
 	act(u, &a);
 	set_state(u, UNIT_CLOSED);
 }
@@ -644,10 +680,18 @@ static void conclude(struct edl_unit *u, enum edl_store_result result, const cha
                      const struct edl_error *e, uint64_t now)
 {
 	u->final_result = result;
+	u->final_code = e != NULL ? e->code : EDL_OK;
+	if (result == EDL_RESULT_PASS)
+		u->final_code = EDL_OK;
+	snprintf(u->final_stage, sizeof(u->final_stage), "%s", stage ? stage : "");
+	if (e != NULL && e->code != EDL_OK)
+		edl_error_format(e, u->final_detail, sizeof(u->final_detail));
+	else
+		u->final_detail[0] = '\0';
 	if (record_finish(u, result, stage, e, true, now))
 		set_state(u, UNIT_COMMITTING);
 	else
-		finished(u, result);
+		finished(u, result, u->final_code, false);
 }
 
 /* ---- attempts -------------------------------------------------------------------- */
@@ -663,7 +707,8 @@ static void reset_attempt(struct edl_unit *u)
 	u->stalled = u->refused = u->cancelled = u->identified = false;
 	u->timed_out = EDL_WAIT_NONE;
 	u->have_pending = u->waits_budget = false;
-	u->accepted = 0;
+	u->accepted = u->submitted = 0;
+	u->verified = false;
 	u->payload = u->bytes_done = u->bytes_total = 0;
 	u->stage = u->shown = u->progress_stage = EDL_STAGE_PROBE;
 	u->drain_deadline = 0;
@@ -696,7 +741,10 @@ static void start_attempt(struct edl_unit *u, uint64_t now)
 			}
 		}
 	}
-	record_start(u, now);
+	if (!record_start(u, now)) {
+		set_state(u, UNIT_DRAINING);
+		return;
+	}
 	edl_unit_job_options(&o, u->cfg, plan, u->env->image, u->attempt, u->usb_serial[0] != '\0');
 	if (u->env->skip_exec != NULL && u->usb_serial[0] != '\0')
 		o.sahara.skip_exec_mask = u->env->skip_exec(u->usb_serial, u->env->data);
@@ -720,15 +768,22 @@ static bool retryable(const struct edl_unit *u, int code)
 		return false;
 	if ((unsigned)u->attempt > u->cfg->retries)
 		return false;
+	/* The same package, programmer or station fails the same way again, and a
+	 * unit that needs a power cycle answers nothing until it has one. */
+	switch (edl_error_class(code)) {
+	case EDL_CLASS_WRONG_PACKAGE:
+	case EDL_CLASS_WRONG_PROGRAMMER:
+	case EDL_CLASS_STATION:
+	case EDL_CLASS_POWER_CYCLE:
+		return false;
+	default:
+		break;
+	}
 	switch (code) {
-	case EDL_E_POWER_CYCLE:
 	case EDL_E_MEMORY_DUMP:
 	case EDL_E_USB_GONE:
-	case EDL_E_USB_NOMEM:
 	case EDL_E_SERIAL_BUSY:
-	case EDL_E_USB_ACCESS:
-	case EDL_E_WRONG_PACKAGE: /* the same package fails the same way again */
-	case EDL_E_STALLED:       /* a hung unit hangs again: re-seat or set aside */
+	case EDL_E_STALLED: /* a hung unit hangs again: re-seat or set aside */
 		return false;
 	default:
 		return true;
@@ -752,6 +807,14 @@ static void stall_error(struct edl_unit *u, uint64_t now)
 	              "at byte %" PRIu64 " of %s (no byte accepted "
 	              "for %" PRIu64 " ms); re-seat the cable or set the unit aside",
 	              at, what, now - u->last_accept);
+}
+
+/* The plan's bytes the unit took: what the job handed out, less what the
+ * unit never accepted (transfers cancelled or failed when it left). */
+static uint64_t accepted_data(const struct edl_unit *u)
+{
+	uint64_t lost = u->submitted > u->accepted ? u->submitted - u->accepted : 0;
+	return u->bytes_done > lost ? u->bytes_done - lost : 0;
 }
 
 /* The attempt is over and nothing is in flight: decide what it was. */
@@ -816,8 +879,9 @@ static void attempt_over(struct edl_unit *u, uint64_t now)
 	} else if (u->why.code == EDL_OK) {
 		if (u->gone) {
 			edl_error_set(&u->why, EDL_E_USB_GONE,
-			              "unplugged during %s after %" PRIu64 " of %" PRIu64 " bytes",
-			              stage, u->bytes_done, u->bytes_total);
+			              "unplugged during %s after %" PRIu64 " of %" PRIu64
+			              " bytes taken by the unit",
+			              stage, accepted_data(u), u->bytes_total);
 		} else {
 			edl_error_set(&u->why, EDL_E_INTERRUPTED, "station stopped during %s",
 			              stage);
@@ -836,6 +900,9 @@ static void attempt_over(struct edl_unit *u, uint64_t now)
 		show(u, "retry", "%s: %s (attempt %d of %u)", stage, u->final_detail, u->attempt,
 		     u->cfg->retries + 1);
 		record_finish(u, EDL_RESULT_FAIL, stage, e, false, now);
+		/* Should the unit leave before the next attempt, this failure stands. */
+		u->final_code = e->code;
+		snprintf(u->final_stage, sizeof(u->final_stage), "%s", stage);
 		u->prev_run_id = u->run_id;
 		edl_flash_job_free(u->job);
 		u->job = NULL;
@@ -898,7 +965,8 @@ static void state_retry_wait(struct edl_unit *u, uint64_t now)
 		/* The failure recorded for the last attempt stands. */
 		if (u->gone)
 			show(u, "gone", "unplugged before attempt %d", u->attempt + 1);
-		finished(u, EDL_RESULT_FAIL);
+		u->final_result = EDL_RESULT_FAIL;
+		finished(u, EDL_RESULT_FAIL, u->final_code, false);
 		return;
 	}
 	if (now >= u->retry_at)
@@ -1053,7 +1121,7 @@ static void refuse_at_open(struct edl_unit *u, const char *owner, uint64_t now)
 	              "serial %s is already being flashed on port %s: a cloned serial, or the "
 	              "same unit re-enumerated",
 	              u->serial, owner);
-	record_start(u, now);
+	(void)record_start(u, now); /* refused either way: u->why says why */
 	show(u, "fail", "%s", u->why.detail);
 	conclude(u, EDL_RESULT_FAIL, edl_flash_stage_name(EDL_STAGE_PROBE), &u->why, now);
 }
@@ -1148,18 +1216,27 @@ void edl_unit_timer(struct edl_unit *u, uint64_t now)
 	step(u, now);
 }
 
-void edl_unit_commit_done(struct edl_unit *u, int code, const char *detail, uint64_t now)
+void edl_unit_commit_done(struct edl_unit *u, int code, const char *detail, bool kept, uint64_t now)
 {
-	(void)now;
 	if (u->state != UNIT_COMMITTING)
 		return;
-	if (code != EDL_OK) {
-		/* Not on disk: never shown as PASS. The operator sees a failure. */
-		show(u, "fail", "the result (%s) could not be recorded: %s; set the unit aside",
-		     edl_store_result_name(u->final_result), detail ? detail : edl_strerror(code));
-		finished(u, EDL_RESULT_FAIL);
+	if (code == EDL_OK) {
+		finished(u, u->final_result, u->final_code, false);
+	} else if (u->final_result == EDL_RESULT_INTERRUPTED) {
+		/* The station stops: the run stays interrupted either way. */
+		finished(u, EDL_RESULT_INTERRUPTED, u->final_code, kept);
 	} else {
-		finished(u, u->final_result);
+		/* Not on disk: never shown as PASS. A station fault, not the unit's. */
+		snprintf(u->final_stage, sizeof(u->final_stage), "record");
+		snprintf(u->final_detail, sizeof(u->final_detail),
+		         "flashed, NOT RECORDED: the result (%s) could not be recorded: %s; %s",
+		         edl_store_result_name(u->final_result),
+		         detail && detail[0] ? detail : edl_strerror(code),
+		         kept ? "it is kept and will be recorded once the database can write "
+		                "again"
+		              : "set the unit aside and flash it again");
+		show(u, "not-recorded", "%s", u->final_detail);
+		finished(u, EDL_RESULT_FAIL, EDL_E_NOT_RECORDED, kept);
 	}
 	step(u, now);
 }
@@ -1241,6 +1318,10 @@ bool edl_unit_closed(const struct edl_unit *u)
 int edl_unit_attempts(const struct edl_unit *u)
 {
 	return u->attempt;
+}
+uint64_t edl_unit_bytes_accepted(const struct edl_unit *u)
+{
+	return accepted_data(u);
 }
 const struct edl_flash_job *edl_unit_job(const struct edl_unit *u)
 {

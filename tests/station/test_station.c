@@ -156,10 +156,206 @@ static void test_station_failed_commit_is_a_failure_not_pass(void **state)
 	rig_run(&r);
 	assert_true(r.units[0].finished);
 	assert_int_equal(r.units[0].result, EDL_RESULT_FAIL);
+	assert_int_equal(r.units[0].code, EDL_E_NOT_RECORDED);
 	assert_int_equal(r.res->passed, 0);
 	assert_int_equal(r.res->failed, 1);
-	assert_shown(&r, "fail: the result (pass) could not be recorded: injected commit failure");
+	assert_int_equal(r.res->not_recorded, 1);
+	assert_shown(&r, "not-recorded: flashed, NOT RECORDED: the result (pass) could not be "
+	                 "recorded: injected commit failure; set the unit aside");
+	assert_null(strstr(r.res->show_log, "pass:"));
 	rig_free(&r);
+}
+
+/* A disk full: the store keeps the result, the unit is a station fault (NOT
+ * RECORDED, counted failed and not_recorded), never PASS, on every unit. */
+static void test_station_kept_commit_is_not_recorded_station_fault(void **state)
+{
+	struct rig r;
+	(void)state;
+	rig_init(&r, EDL_STORAGE_UFS, 3);
+	r.opt.commit_fail = EDL_E_DB_FULL;
+	r.opt.commit_kept = true;
+	rig_run(&r);
+	for (size_t i = 0; i < 3; i++) {
+		assert_true(r.units[i].finished);
+		assert_int_equal(r.units[i].result, EDL_RESULT_FAIL);
+		assert_int_equal(r.units[i].code, EDL_E_NOT_RECORDED);
+		assert_int_equal(r.units[i].cls, EDL_CLASS_STATION);
+		assert_images_stored(&r, i); /* flashed all the same */
+	}
+	assert_int_equal(r.res->passed, 0);
+	assert_int_equal(r.res->failed, 3);
+	assert_int_equal(r.res->not_recorded, 3);
+	assert_shown(&r, "it is kept and will be recorded once the database can write again");
+	rig_free(&r);
+}
+
+/* The writer refuses the run's start: the unit fails before any byte goes
+ * out, as a station fault, not retried. */
+static void test_station_refused_run_start_flashes_nothing(void **state)
+{
+	struct rig r;
+	(void)state;
+	rig_init(&r, EDL_STORAGE_EMMC, 1);
+	r.cfg.retries = 2;
+	r.opt.run_start_fail = EDL_E_DB_FULL;
+	rig_run(&r);
+	assert_true(r.units[0].finished);
+	assert_int_equal(r.units[0].result, EDL_RESULT_FAIL);
+	assert_int_equal(r.units[0].code, EDL_E_NOT_RECORDED);
+	assert_int_equal(r.units[0].cls, EDL_CLASS_STATION);
+	assert_int_equal(r.res->n_runs, 0);
+	assert_int_equal(r.res->max_inflight_bytes, 0); /* not one byte went out */
+	assert_int_equal(r.res->failed, 1);
+	assert_shown(&r, "the results database refused to record the run (database disk is "
+	                 "full): the unit was not flashed");
+	assert_null(strstr(r.res->show_log, "retry:"));
+	rig_free(&r);
+}
+
+/* A NAND package on UFS units: the programmer refuses the storage type at
+ * configure; a wrong package, named, not retried. */
+static void test_station_wrong_package_not_retried(void **state)
+{
+	struct rig r;
+	(void)state;
+	rig_init(&r, EDL_STORAGE_NAND, 2);
+	r.cfg.retries = 3;
+	for (size_t i = 0; i < r.n; i++) {
+		uint32_t serial = r.tcfg[i].pbl.serial;
+		edl_target_config_default(&r.tcfg[i], EDL_STORAGE_UFS);
+		r.tcfg[i].pbl.serial = serial;
+	}
+	rig_run(&r);
+	for (size_t i = 0; i < r.n; i++) {
+		const struct edl_memline_run *runs[4];
+		assert_int_equal(runs_of(&r, r.units[i].port, runs, 4), 1);
+		assert_int_equal(runs[0]->attempt, 1);
+		assert_int_equal(runs[0]->error_code, EDL_E_WRONG_PACKAGE);
+		assert_int_equal(r.units[i].code, EDL_E_WRONG_PACKAGE);
+		assert_int_equal(r.units[i].cls, EDL_CLASS_WRONG_PACKAGE);
+	}
+	assert_shown(&r, "this package is for nand units");
+	assert_null(strstr(r.res->show_log, "retry:"));
+	rig_free(&r);
+}
+
+/* A programmer whose payload is below the package's sector size cannot send
+ * one sector: a wrong package at configure, not an invalid argument retried. */
+static void test_station_payload_below_sector_is_wrong_package(void **state)
+{
+	struct rig r;
+	(void)state;
+	rig_init(&r, EDL_STORAGE_NAND, 1);
+	r.cfg.retries = 2;
+	r.tcfg[0].faults.payload_max = 512;
+	rig_run(&r);
+	const struct edl_memline_run *runs[4];
+	assert_int_equal(runs_of(&r, "1-1.1", runs, 4), 1);
+	assert_int_equal(runs[0]->error_code, EDL_E_WRONG_PACKAGE);
+	assert_string_equal(runs[0]->stage, "configure");
+	assert_shown(&r, "takes at most 512 bytes per transfer, less than one 4096-byte sector");
+	rig_free(&r);
+}
+
+/* ---- the line guard ----------------------------------------------------------------- */
+
+static void guard_cfg(struct edl_station_config *cfg, unsigned after, unsigned slots,
+                      uint32_t window_s)
+{
+	edl_station_config_default(cfg);
+	cfg->stop_after = after;
+	cfg->stop_slots = slots;
+	cfg->stop_window_s = window_s;
+}
+
+static void test_line_guard_stops_after_same_class_in_a_row(void **state)
+{
+	struct edl_station_config cfg;
+	struct edl_line_guard g;
+	struct edl_line_verdict v;
+	(void)state;
+	guard_cfg(&cfg, 3, 0, 60);
+	edl_line_guard_init(&g, &cfg);
+	assert_false(edl_line_guard_feed(&g, 1, EDL_E_WRONG_PACKAGE, 1000, &v));
+	assert_false(edl_line_guard_feed(&g, 1, EDL_E_WRONG_PACKAGE, 2000, &v));
+	assert_true(edl_line_guard_feed(&g, 1, EDL_E_WRONG_PACKAGE, 3000, &v));
+	assert_true(v.stop);
+	assert_int_equal(v.cls, EDL_CLASS_WRONG_PACKAGE);
+	assert_string_equal(v.reason, "3 units in a row failed: wrong package");
+	assert_string_equal(v.check, "check the package matches the units (storage type, product)");
+}
+
+static void test_line_guard_pass_or_other_class_resets_the_run(void **state)
+{
+	struct edl_station_config cfg;
+	struct edl_line_guard g;
+	struct edl_line_verdict v;
+	(void)state;
+	guard_cfg(&cfg, 3, 0, 60);
+	edl_line_guard_init(&g, &cfg);
+	assert_false(edl_line_guard_feed(&g, 1, EDL_E_WRONG_PACKAGE, 1000, &v));
+	assert_false(edl_line_guard_feed(&g, 2, EDL_E_WRONG_PACKAGE, 1000, &v));
+	assert_false(edl_line_guard_feed(&g, 3, EDL_OK, 1000, &v)); /* a pass */
+	assert_false(v.stop);
+	assert_false(edl_line_guard_feed(&g, 1, EDL_E_WRONG_PACKAGE, 1000, &v));
+	assert_false(edl_line_guard_feed(&g, 2, EDL_E_WRONG_PACKAGE, 1000, &v));
+	/* Another class breaks the run too: re-seat is not a wrong package. */
+	assert_false(edl_line_guard_feed(&g, 3, EDL_E_USB_GONE, 1000, &v));
+	assert_false(edl_line_guard_feed(&g, 1, EDL_E_WRONG_PACKAGE, 1000, &v));
+	assert_false(edl_line_guard_feed(&g, 2, EDL_E_WRONG_PACKAGE, 1000, &v));
+	assert_true(edl_line_guard_feed(&g, 2, EDL_E_PKG_GEOMETRY, 1000, &v)); /* same class */
+	/* After a resume nothing before counts. */
+	edl_line_guard_reset(&g);
+	assert_false(edl_line_guard_feed(&g, 1, EDL_E_WRONG_PACKAGE, 2000, &v));
+	assert_false(edl_line_guard_feed(&g, 1, EDL_E_WRONG_PACKAGE, 2000, &v));
+}
+
+static void test_line_guard_stops_on_slots_within_window(void **state)
+{
+	struct edl_station_config cfg;
+	struct edl_line_guard g;
+	struct edl_line_verdict v;
+	(void)state;
+	guard_cfg(&cfg, 0, 3, 60); /* in a row: off */
+	edl_line_guard_init(&g, &cfg);
+	assert_false(edl_line_guard_feed(&g, 1, EDL_E_USB_GONE, 1000, &v));
+	assert_false(edl_line_guard_feed(&g, 1, EDL_E_USB_GONE, 2000, &v)); /* same slot */
+	assert_false(edl_line_guard_feed(&g, 2, EDL_E_USB_GONE, 3000, &v));
+	assert_false(edl_line_guard_feed(&g, 9, EDL_OK, 3500, &v));
+	/* A different class on a third slot does not count for this one. */
+	assert_false(edl_line_guard_feed(&g, 3, EDL_E_POWER_CYCLE, 4000, &v));
+	assert_true(edl_line_guard_feed(&g, 4, EDL_E_STALLED, 5000, &v));
+	assert_int_equal(v.cls, EDL_CLASS_RESEAT);
+	assert_string_equal(v.reason, "3 slots failed within 60 s: cable or contact (re-seat)");
+	assert_string_equal(v.check, "check the cables, the hub and its power supply");
+
+	/* Outside the window the old failures no longer count. */
+	edl_line_guard_init(&g, &cfg);
+	assert_false(edl_line_guard_feed(&g, 1, EDL_E_USB_GONE, 1000, &v));
+	assert_false(edl_line_guard_feed(&g, 2, EDL_E_USB_GONE, 2000, &v));
+	assert_false(edl_line_guard_feed(&g, 3, EDL_E_USB_GONE, 70000, &v));
+	assert_false(edl_line_guard_feed(&g, 4, EDL_E_USB_GONE, 71000, &v));
+	assert_true(edl_line_guard_feed(&g, 5, EDL_E_USB_GONE, 72000, &v));
+}
+
+static void test_line_guard_off_never_stops(void **state)
+{
+	struct edl_station_config cfg;
+	struct edl_line_guard g;
+	struct edl_line_verdict v;
+	(void)state;
+	guard_cfg(&cfg, 0, 0, 60);
+	edl_line_guard_init(&g, &cfg);
+	for (int i = 0; i < 1000; i++)
+		assert_false(edl_line_guard_feed(&g, i % 32, EDL_E_WRONG_PACKAGE, (uint64_t)i, &v));
+	/* Every class has words and something to check. */
+	for (int c = EDL_CLASS_RESEAT; c < EDL_CLASS_COUNT; c++) {
+		assert_string_not_equal(edl_line_guard_class_words((enum edl_error_class)c),
+		                        "unknown");
+		assert_string_not_equal(edl_line_guard_check((enum edl_error_class)c),
+		                        "check the line");
+	}
 }
 
 /* ---- per-step records and device logs, from the job's events ------------------------ */
@@ -602,6 +798,14 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_station_pass_shown_only_after_commit),
 	        cmocka_unit_test(test_station_failed_commit_is_a_failure_not_pass),
+	        cmocka_unit_test(test_station_kept_commit_is_not_recorded_station_fault),
+	        cmocka_unit_test(test_station_refused_run_start_flashes_nothing),
+	        cmocka_unit_test(test_station_wrong_package_not_retried),
+	        cmocka_unit_test(test_station_payload_below_sector_is_wrong_package),
+	        cmocka_unit_test(test_line_guard_stops_after_same_class_in_a_row),
+	        cmocka_unit_test(test_line_guard_pass_or_other_class_resets_the_run),
+	        cmocka_unit_test(test_line_guard_stops_on_slots_within_window),
+	        cmocka_unit_test(test_line_guard_off_never_stops),
 	        cmocka_unit_test(test_station_records_every_step_of_a_pass),
 	        cmocka_unit_test(test_station_records_failed_step_skipped_rest_and_device_log),
 	        cmocka_unit_test(test_station_retry_counts_attempts_and_links_retry_of),
