@@ -44,9 +44,7 @@ wait_for() { # wait_for PATTERN COUNT SECONDS: COUNT lines of $OUT match
 	return 1
 }
 
-# A NAND package (mkpackage says --storage nand where it knows the option).
-"$EDL" mkpackage "$W/pkg" --size 8 --storage nand >/dev/null 2>&1 ||
-	"$EDL" mkpackage "$W/pkg" --size 8 >/dev/null || { echo "FAIL: mkpackage"; exit 1; }
+"$EDL" mkpackage "$W/pkg" --storage nand --size 8 >/dev/null || { echo "FAIL: mkpackage"; exit 1; }
 # No reserve for the line itself ([store] min_free_mb = 0): the commits fail on
 # the full disk, the results are kept (<db>.pending) and retried every 200 ms.
 # The restart below keeps a reserve of 1 MiB, checked before each unit.

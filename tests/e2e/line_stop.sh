@@ -30,9 +30,7 @@ wait_for() { # wait_for PATTERN COUNT SECONDS: COUNT lines of $OUT match
 	return 1
 }
 
-# A NAND package (mkpackage says --storage nand where it knows the option).
-"$EDL" mkpackage "$W/pkg" --size 8 --storage nand >/dev/null 2>&1 ||
-	"$EDL" mkpackage "$W/pkg" --size 8 >/dev/null || { echo "FAIL: mkpackage"; exit 1; }
+"$EDL" mkpackage "$W/pkg" --storage nand --size 8 >/dev/null || { echo "FAIL: mkpackage"; exit 1; }
 printf '[line]\nstop_after = 3\nstop_slots = 0\n' >"$W/line.ini"
 
 # 4 ports, 8 units: the first 4 fail at once (the line stops at the third),
