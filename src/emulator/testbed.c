@@ -259,6 +259,24 @@ static char *socket_path(const struct edl_emu_bed *bed, const char *devnode)
 	return g_build_filename(bed->root, "ioctl", devnode, NULL);
 }
 
+/*
+ * /sys/dev/char/189:MINOR, the link from a device number to its sysfs
+ * directory. umockdev (0.17) names the link from the "dev" attribute with its
+ * newline when it removes a device, so the link outlives the device; the next
+ * device at that address would then abort umockdev ("File exists"). The bed
+ * removes it itself, so an address is free again only once nothing of its
+ * previous device is left.
+ */
+static void remove_dev_link(const struct edl_emu_bed *bed, int devnum)
+{
+	char minor[32], *path;
+
+	snprintf(minor, sizeof(minor), "189:%d", devnum - 1);
+	path = g_build_filename(bed->root, "sys", "dev", "char", minor, NULL);
+	(void)unlink(path);
+	g_free(path);
+}
+
 /* Makes the device node a FIFO kept full (see usbfs.c) and opens our end of it. */
 static int make_gate(struct edl_emu_dev *dev, struct edl_error *err)
 {
@@ -473,6 +491,7 @@ void edl_emu_dev_unplug(struct edl_emu_dev *dev)
 	g_free(ifpath);
 	umockdev_testbed_uevent(bed->tb, dev->syspath, "remove");
 	umockdev_testbed_remove_device(bed->tb, dev->syspath);
+	remove_dev_link(bed, dev->devnum);
 
 	path = node_path(bed, dev->devnode);
 	(void)unlink(path);
