@@ -73,9 +73,10 @@ struct edl_emu_line {
 	struct edl_emu_bed *bed;
 	struct port ports[EDL_EMU_MAX_PORTS];
 	unsigned n_ports;
-	GPtrArray *units;
+	GPtrArray *units; /* on the line (or rebooting into EDL): a unit that left is freed */
 	uint32_t next_serial;
 	unsigned plugged, finished, failed;
+	uint64_t left_bytes_out, left_bytes_in; /* USB traffic of the units that left */
 	uint64_t t0;
 };
 
@@ -472,6 +473,21 @@ static int unit_new(struct edl_emu_line *line, struct port *p, uint64_t now, str
 	return rc;
 }
 
+static void remove_flat_dir(const char *dir);
+
+/* A unit that left is folded into the line's totals and freed, its temporary
+ * storage removed (a dump keeps it): a long line costs neither memory nor disk
+ * per unit that went through it. */
+static void unit_forget(struct edl_emu_line *line, struct unit *u)
+{
+	line->left_bytes_out += u->bytes_out;
+	line->left_bytes_in += u->bytes_in;
+	if (line->tmp_dir)
+		remove_flat_dir(u->dir);
+	g_ptr_array_remove_fast(line->units, u);
+	g_free(u);
+}
+
 /* The unit leaves the line for good. */
 static void unit_leave(struct edl_emu_line *line, struct unit *u, uint64_t now, const char *end)
 {
@@ -490,6 +506,7 @@ static void unit_leave(struct edl_emu_line *line, struct unit *u, uint64_t now, 
 	p->unit = NULL;
 	if (line->cfg.units && line->plugged < line->cfg.units)
 		p->swap_at = now + (uint64_t)(line->cfg.swap_delay * 1000.0) + 1;
+	unit_forget(line, u);
 }
 
 /* A unit reset to EDL reboots: off the bus now, back with a fresh HELLO later. */
@@ -846,6 +863,8 @@ void edl_emu_line_stats(struct edl_emu_line *line, struct edl_emu_line_stats *ou
 	out->plugged = line->plugged;
 	out->finished = line->finished;
 	out->failed = line->failed;
+	out->bytes_out = line->left_bytes_out;
+	out->bytes_in = line->left_bytes_in;
 	edl_emu_bed_lock(line->bed);
 	for (guint i = 0; i < line->units->len; i++) {
 		struct unit *u = g_ptr_array_index(line->units, i);
