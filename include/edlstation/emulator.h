@@ -102,6 +102,8 @@ struct edl_emu_line_config {
 	double fail_hold;        /* seconds; 0 = never */
 	double reboot_delay;     /* seconds a unit reset to EDL stays away */
 	double rate_mbps, hub_rate_mbps, write_rate_mbps;
+	unsigned max_address;     /* highest USB device address, 2..127 (0 = 127); lower
+	                             values make addresses come round sooner (tests) */
 	unsigned usbfs_memory_mb; /* host transfers in flight, all devices, as Linux's
 	                             usbfs_memory_mb (a submit beyond: ENOMEM); 0 = no limit */
 	const char *dump_dir;     /* NULL: no dump */

@@ -77,6 +77,8 @@ static void usage(FILE *f)
 	        "  --usbfs-memory-mb N    transfer memory in flight over all devices, as Linux's\n"
 	        "                         usbfs_memory_mb: a submit beyond it fails with ENOMEM\n"
 	        "                         (default 16, 0 = no limit)\n"
+	        "  --max-address N        highest USB device address (default 127, as Linux);\n"
+	        "                         lower makes addresses come round sooner (tests)\n"
 	        "output:\n"
 	        "  --dump DIR             each unit's storage DIR/<serial>/lun<N>.img (sparse) "
 	        "and\n"
@@ -152,6 +154,8 @@ static const char *option_wants(int opt)
 		return "MB/s (10^6 bytes), 0 = unlimited";
 	case 'M':
 		return "MiB, 0..1048576 (0 = no limit)";
+	case 'A':
+		return "a USB device address, 2..127";
 	case 'g':
 		return "seconds, 0..3600";
 	case 'f':
@@ -271,6 +275,7 @@ int edl_cli_emulate(int argc, char **argv)
 	        {"hub-rate", required_argument, NULL, 'R'},
 	        {"write-rate", required_argument, NULL, 'W'},
 	        {"usbfs-memory-mb", required_argument, NULL, 'M'},
+	        {"max-address", required_argument, NULL, 'A'},
 	        {"dump", required_argument, NULL, 'd'},
 	        {"verbose", no_argument, NULL, 'v'},
 	        {"product-suffix", required_argument, NULL, 'P'},
@@ -404,6 +409,11 @@ int edl_cli_emulate(int argc, char **argv)
 				cfg.hub_rate_mbps = d;
 			else
 				cfg.write_rate_mbps = d;
+			break;
+		case 'A':
+			if (parse_uint(optarg, 127, 10, &v) < 0 || v < 2)
+				goto bad;
+			cfg.max_address = (unsigned)v;
 			break;
 		case 'M':
 			if (parse_uint(optarg, 1u << 20, 10, &v) < 0)

@@ -695,6 +695,13 @@ static int check_config(const struct edl_emu_line_config *cfg, struct edl_error 
 		                     "--devices %u: must be 1..%d, on at most %d hubs of %u ports",
 		                     cfg->devices, EDL_EMU_MAX_PORTS, EDL_EMU_MAX_HUBS,
 		                     cfg->hub_ports);
+	if (cfg->max_address && (cfg->max_address < 2 + hubs || cfg->max_address > 127 ||
+	                         cfg->max_address < 1 + hubs + cfg->devices))
+		return edl_error_set(
+		        err, EDL_E_USAGE,
+		        "--max-address %u: must be 2..127 and leave an address for the "
+		        "root hub, each of the %u hubs and each of the %u ports",
+		        cfg->max_address, hubs, cfg->devices);
 	if (cfg->sahara_version != 2 && cfg->sahara_version != 3)
 		return edl_error_set(err, EDL_E_USAGE, "Sahara version %u: must be 2 or 3",
 		                     cfg->sahara_version);
@@ -799,6 +806,8 @@ int edl_emu_line_new(struct edl_emu_line **out, const struct edl_emu_line_config
 	 * joins: free OpenSSL's state of that thread before the line goes. */
 	edl_emu_bed_set_worker_cleanup(line->bed, OPENSSL_thread_stop);
 	edl_emu_bed_set_usbfs_limit(line->bed, (uint64_t)cfg->usbfs_memory_mb * 1024 * 1024);
+	if (cfg->max_address)
+		edl_emu_bed_set_max_devnum(line->bed, (int)cfg->max_address);
 	if (strlen(edl_emu_bed_root(line->bed)) + sizeof("/ioctl/dev/bus/usb/001/001") > 108) {
 		rc = edl_error_set(err, EDL_E_USAGE,
 		                   "the testbed directory %s is too long for its sockets (108 "
