@@ -892,7 +892,7 @@ unsigned edl_emu_line_tick(struct edl_emu_line *line, uint64_t now)
 		struct unit *u = p->unit;
 		struct edl_error err;
 		enum edl_target_state st;
-		bool drained, claimed;
+		bool drained, claimed, held;
 		size_t unread;
 		int64_t idle_us;
 
@@ -932,6 +932,7 @@ unsigned edl_emu_line_tick(struct edl_emu_line *line, uint64_t now)
 		drained = u->dev->in_q.length == 0;
 		unread = u->dev->in_q_bytes;
 		claimed = u->dev->claimed;
+		held = u->dev->clients != NULL;
 		idle_us =
 		        g_get_monotonic_time() - MAX(u->dev->last_activity_us, u->dev->plugged_us);
 		edl_emu_bed_unlock(line->bed);
@@ -944,8 +945,9 @@ unsigned edl_emu_line_tick(struct edl_emu_line *line, uint64_t now)
 		if (terminal(st)) {
 			if (!u->ended_at)
 				u->ended_at = now;
-			/* The answer to the reset goes out before the unit does. */
-			if (!drained && now - u->ended_at < 1000)
+			/* The answer to the reset goes out before the unit does, to a
+			 * host still holding it; one that closed it reads no more. */
+			if (!drained && held && now - u->ended_at < 1000)
 				continue;
 			if (!drained)
 				note(line,
