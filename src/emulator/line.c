@@ -566,14 +566,15 @@ static int unit_new(struct edl_emu_line *line, struct port *p, uint64_t now, str
 	if (!p->fault_used) {
 		p->fault_used = true;
 		u->faults = p->faults;
-		if (p->unplug_timed)
-			u->unplug_at = now + p->unplug_ms;
 		snprintf(u->fault_specs, sizeof(u->fault_specs), "%s", p->fault_specs);
 	}
 	g_ptr_array_add(line->units, u);
 	line->plugged++;
 	p->unit = u;
 	rc = unit_power_on(line, u, now, err);
+	/* Timed from the moment the unit is on the bus (plugging takes a while). */
+	if (rc == EDL_OK && p->unplug_timed && u->fault_specs[0])
+		u->unplug_at = edl_clock_ms() + p->unplug_ms;
 	if (rc != EDL_OK) {
 		u->end = "plug-failed";
 		u->left_at = now;
