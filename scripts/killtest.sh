@@ -11,8 +11,7 @@
 #     after the last clean stop);
 #   - PRAGMA integrity_check says ok.
 # It prints the figures (PASS shown, lost, interrupted marked, rows) and exits
-# 0 when all hold, 1 otherwise. Not part of ctest at N=100 (minutes); the e2e
-# test killtest_short runs it with N=5.
+# 0 when all hold, 1 otherwise. Not part of ctest: it runs for minutes.
 # usage: scripts/killtest.sh [N]
 #   EDL=PATH          the edlstation binary (default build/src/cli/edlstation)
 #   KILLTEST_KEEP=1   keep the work directory (database, outputs)
