@@ -527,6 +527,7 @@ static void unit_power_off(struct edl_emu_line *line, struct unit *u)
 		u->bytes_out += u->dev->bytes_out;
 		u->bytes_in += u->dev->bytes_in;
 		edl_emu_bed_unlock(line->bed);
+		edl_emu_dev_forget(u->dev);
 		u->dev = NULL;
 	}
 	if (u->target) {
