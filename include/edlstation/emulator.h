@@ -22,6 +22,8 @@
  *     HELLO, same serial and storage, its injected faults cleared (they model
  *     one bad session);
  *   - gone (the unplug-at fault): unplugged at once;
+ *   - the unplug-ms fault: pulled that long after it was plugged, whatever
+ *     it is doing (attach, descriptors, Sahara, any Firehose stage);
  *   - line mode only: a unit whose programmer ACKed a <power> with a
  *     DelayInSeconds and whose host then closed it is pulled at once, as an
  *     operator does (the power change happens then, it counts as finished);
@@ -59,6 +61,8 @@ struct edl_emu_line;
 struct edl_emu_fault {
 	char port[16];                   /* "1-1.3" */
 	struct edl_target_faults faults; /* merged with the other faults of the port */
+	bool unplug_timed;               /* unplug-ms=MS: the unit is pulled ... */
+	uint32_t unplug_ms;              /* ... MS ms after it was plugged (the line's fault) */
 	char spec[64];                   /* as written, for unit.json */
 };
 
@@ -98,6 +102,8 @@ struct edl_emu_line_config {
 	double fail_hold;        /* seconds; 0 = never */
 	double reboot_delay;     /* seconds a unit reset to EDL stays away */
 	double rate_mbps, hub_rate_mbps, write_rate_mbps;
+	unsigned max_address;     /* highest USB device address, 2..127 (0 = 127); lower
+	                             values make addresses come round sooner (tests) */
 	unsigned usbfs_memory_mb; /* host transfers in flight, all devices, as Linux's
 	                             usbfs_memory_mb (a submit beyond: ENOMEM); 0 = no limit */
 	const char *dump_dir;     /* NULL: no dump */
@@ -118,15 +124,22 @@ struct edl_emu_line_config {
  * fail_hold 5 s, reboot_delay 0.2 s, no rates, usbfs_memory_mb 16, no dump. */
 void edl_emu_line_config_default(struct edl_emu_line_config *cfg);
 
-/* Parses "PORT:KIND[=ARG]" (PORT as 1-H.P, or a 1-based port number N for the
- * N-th port given hub_ports) into f; KIND[=ARG] is edl_target_fault_parse()'s
- * (firehose-running, silent, unplug-at=BYTES, nak=COMMAND[:N], corrupt,
- * payload-max=BYTES, ...). Returns EDL_OK or EDL_E_USAGE with a detail. */
+/* Parses "PORT:KIND[=ARG]" into f. PORT is 1-H.P (hub H 1..15, port P 1..15)
+ * or a 1-based port number N (1..105, the N-th port given hub_ports); only its
+ * form is checked here, edl_emu_line_new() warns about a port its line lacks.
+ * KIND[=ARG] is unplug-ms=MS (the line pulls the unit MS ms after plugging it)
+ * or edl_target_fault_parse()'s (firehose-running, silent, unplug-at=BYTES,
+ * nak=COMMAND[:N], corrupt, payload-max=BYTES, ...). Returns EDL_OK or
+ * EDL_E_USAGE with a detail naming the spec and the valid forms. */
 int edl_emu_fault_parse(struct edl_emu_fault *f, const char *spec, unsigned hub_ports,
                         struct edl_error *err);
 
+/* Every fault kind of edl_emu_fault_parse(), for usage texts. */
+const char *edl_emu_fault_kinds(void);
+
 /* Parses "NAME" (port NULL: every port) or "PORT:NAME" (PORT as in
- * edl_emu_fault_parse) into pp; *every is set when the spec names no port.
+ * edl_emu_fault_parse; a port the line lacks gets a warning from
+ * edl_emu_line_new()) into pp; *every is set when the spec names no port.
  * Returns EDL_OK or EDL_E_USAGE with a detail listing edl_profile_names(). */
 int edl_emu_profile_parse(struct edl_emu_port_profile *pp, bool *every, const char *spec,
                           unsigned hub_ports, struct edl_error *err);
@@ -190,14 +203,21 @@ struct edl_emu_run_config {
 	/* argv of COMMAND, NULL-terminated; NULL or empty: print UMOCKDEV_DIR and
 	 * LD_PRELOAD on stdout and run until SIGINT/SIGTERM/SIGHUP. */
 	char *const *command;
+	/* After the first SIGINT/SIGTERM/SIGHUP, COMMAND gets this many seconds
+	 * to exit, then it is killed (SIGKILL); 0 = at once. */
+	double grace_s;
 };
+
+/* The grace period of `edlstation emulate --grace` when none is given. */
+#define EDL_EMU_DEFAULT_GRACE_S 10.0
 
 /*
  * The emulated line around a command (src/emulator/run.c): sets the line up
  * (TMPDIR is replaced by /tmp for this process when longer than 40 bytes,
  * COMMAND keeps the caller's), runs COMMAND under libumockdev-preload with
  * UMOCKDEV_DIR set, ticks the line and plays the events until COMMAND exits,
- * passes SIGINT/SIGTERM/SIGHUP sent by other processes on to it, then frees
+ * passes SIGINT/SIGTERM/SIGHUP sent by other processes on to it (and kills it
+ * with SIGKILL when it is still running grace_s seconds later), then frees
  * the line (writing the dump). Returns COMMAND's exit status (128 + signal
  * when killed, 0 without COMMAND), 127 with err set when it cannot be run, 2
  * (bad line configuration) or 1 (setup failed) with err set.

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <glib.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -53,7 +54,8 @@ static void usage(FILE *f)
 	        "  --bad-blocks B[,B...]  NAND bad erase blocks of every unit\n"
 	        "  --sahara-version 2|3   boot ROM's Sahara version (default 2)\n"
 	        "  --max-payload BYTES    programmer's largest raw transfer (default 1M)\n"
-	        "  --fault PORT:KIND[=ARG]  fault of the first unit on PORT (repeatable); kinds:\n"
+	        "  --fault PORT:KIND[=ARG]  fault of the first unit on PORT (repeatable); PORT\n"
+	        "                         1-H.P or a port number; kinds:\n"
 	        "                         %s\n"
 	        "  --empty PORT           leave PORT empty at start (repeatable)\n"
 	        "  --at SECS:plug:PORT, --at SECS:unplug:PORT\n"
@@ -68,10 +70,15 @@ static void usage(FILE *f)
 	        "  --rate MBPS            each device's link\n"
 	        "  --hub-rate MBPS        shared by the devices of one hub\n"
 	        "  --write-rate MBPS      storage speed (a program's final ACK waits for it)\n"
+	        "command:\n"
+	        "  --grace SECONDS        after SIGINT/SIGTERM/SIGHUP, COMMAND gets this long to\n"
+	        "                         exit, then it is killed with SIGKILL (default 10)\n"
 	        "host:\n"
 	        "  --usbfs-memory-mb N    transfer memory in flight over all devices, as Linux's\n"
 	        "                         usbfs_memory_mb: a submit beyond it fails with ENOMEM\n"
 	        "                         (default 16, 0 = no limit)\n"
+	        "  --max-address N        highest USB device address (default 127, as Linux);\n"
+	        "                         lower makes addresses come round sooner (tests)\n"
 	        "output:\n"
 	        "  --dump DIR             each unit's storage DIR/<serial>/lun<N>.img (sparse) "
 	        "and\n"
@@ -80,7 +87,7 @@ static void usage(FILE *f)
 	        "  -v, --verbose          one line per unit event on stderr, a summary at exit\n"
 	        "  --product-suffix TEXT  appended to every unit's iProduct (hostile-descriptor "
 	        "tests)\n",
-	        EDL_EMU_MAX_PORTS, edl_target_fault_kinds());
+	        EDL_EMU_MAX_PORTS, edl_emu_fault_kinds());
 	fprintf(f, "\nprofiles (%s):\n", edl_profile_names());
 	for (size_t i = 0; edl_profile_at(i) != NULL; i++) {
 		const struct edl_device_profile *p = edl_profile_at(i);
@@ -89,6 +96,78 @@ static void usage(FILE *f)
 		fprintf(f, "  %-9s %s; %s, %u-byte sectors, write-rate %.1f MB/s\n", p->name,
 		        p->summary, edl_storage_name(p->storage), p->sector_size,
 		        (double)p->write_rate_bps / 1e6);
+	}
+}
+
+/* A usage error: what was wrong on one line, the usage on the next, exit 2. */
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("edlstation emulate: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nusage: edlstation emulate [OPTIONS] [-- COMMAND [ARGS...]] (see edlstation "
+	      "emulate --help)\n",
+	      stderr);
+	return EDL_EXIT_USAGE;
+}
+
+/* What an option takes, for the message of a bad value. */
+static const char *option_wants(int opt)
+{
+	switch (opt) {
+	case 'n':
+		return "a number of ports, 1..105";
+	case 'H':
+		return "a number of ports per hub, 1..15";
+	case 's':
+		return "a serial of up to 8 hex digits";
+	case 'S':
+		return "emmc, ufs or nand";
+	case 'z':
+		return "a sector size in bytes, 512..65536";
+	case 'c':
+		return "a number of sectors per LUN, 1..2^40";
+	case 'l':
+		return "a number of LUNs, 1..8";
+	case 'p':
+		return "a number of pages per erase block, 1..4096";
+	case 'b':
+		return "erase block numbers B[,B...], at most 256";
+	case 'V':
+		return "2 or 3";
+	case 'm':
+		return "a byte count 512..64M (K/M/G suffixes)";
+	case 'u':
+		return "a number of units, 0..1000000";
+	case 'w':
+	case 'F':
+	case 'B':
+		return "seconds, 0..1000000";
+	case 'r':
+	case 'R':
+	case 'W':
+		return "MB/s (10^6 bytes), 0 = unlimited";
+	case 'M':
+		return "MiB, 0..1048576 (0 = no limit)";
+	case 'A':
+		return "a USB device address, 2..127";
+	case 'g':
+		return "seconds, 0..3600";
+	case 'f':
+		return "at most 64 --fault options";
+	case 'e':
+		return "at most 105 --empty options";
+	case 'a':
+		return "at most 64 --at options";
+	case 'o':
+		return "at most 105 --profile options";
+	default:
+		return "a valid value (see edlstation emulate --help)";
 	}
 }
 
@@ -196,10 +275,12 @@ int edl_cli_emulate(int argc, char **argv)
 	        {"hub-rate", required_argument, NULL, 'R'},
 	        {"write-rate", required_argument, NULL, 'W'},
 	        {"usbfs-memory-mb", required_argument, NULL, 'M'},
+	        {"max-address", required_argument, NULL, 'A'},
 	        {"dump", required_argument, NULL, 'd'},
 	        {"verbose", no_argument, NULL, 'v'},
 	        {"product-suffix", required_argument, NULL, 'P'},
 	        {"profile", required_argument, NULL, 'o'},
+	        {"grace", required_argument, NULL, 'g'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
@@ -217,7 +298,7 @@ int edl_cli_emulate(int argc, char **argv)
 	size_t n_port_profiles = 0;
 	struct edl_error err;
 	uint64_t v;
-	double d;
+	double d, grace_s = EDL_EMU_DEFAULT_GRACE_S;
 	int opt, li = 0, rc;
 
 	edl_emu_line_config_default(&cfg);
@@ -329,6 +410,11 @@ int edl_cli_emulate(int argc, char **argv)
 			else
 				cfg.write_rate_mbps = d;
 			break;
+		case 'A':
+			if (parse_uint(optarg, 127, 10, &v) < 0 || v < 2)
+				goto bad;
+			cfg.max_address = (unsigned)v;
+			break;
 		case 'M':
 			if (parse_uint(optarg, 1u << 20, 10, &v) < 0)
 				goto bad;
@@ -338,41 +424,39 @@ int edl_cli_emulate(int argc, char **argv)
 			cfg.dump_dir = optarg;
 			break;
 		case 'P':
-			if (strlen(optarg) > 80) {
-				fprintf(stderr,
-				        "emulate: --product-suffix: at most 80 bytes (a string "
-				        "descriptor holds 126 characters)\n");
-				return 2;
-			}
+			if (strlen(optarg) > 80)
+				return usage_error(
+				        "--product-suffix: %zu bytes, at most 80 (a string "
+				        "descriptor holds 126 characters)",
+				        strlen(optarg));
 			cfg.product_suffix = optarg;
 			break;
 		case 'v':
 			cfg.verbose = true;
 			break;
+		case 'g':
+			if (parse_seconds(optarg, &grace_s) < 0 || grace_s > 3600)
+				goto bad;
+			break;
 		case 'h':
 			usage(stdout);
 			return EDL_EXIT_OK;
 		default:
-			fprintf(stderr,
-			        "edlstation emulate: unknown option or missing value '%s'\n\n",
-			        argv[optind - 1]);
-			usage(stderr);
-			return EDL_EXIT_USAGE;
+			if (optopt)
+				for (const struct option *o = opts; o->name; o++)
+					if (o->val == optopt)
+						return usage_error("--%s needs a value: %s",
+						                   o->name, option_wants(optopt));
+			return usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	for (size_t i = 0; i < n_faults; i++) {
-		if (edl_emu_fault_parse(&faults[i], fault_specs[i], cfg.hub_ports, &err) !=
-		    EDL_OK) {
-			fprintf(stderr, "edlstation emulate: %s\n", err.detail);
-			return EDL_EXIT_USAGE;
-		}
+		if (edl_emu_fault_parse(&faults[i], fault_specs[i], cfg.hub_ports, &err) != EDL_OK)
+			return usage_error("--%s", err.detail);
 	}
 	for (size_t i = 0; i < n_events; i++) {
-		if (edl_emu_event_parse(&events[i], event_specs[i], cfg.hub_ports, &err) !=
-		    EDL_OK) {
-			fprintf(stderr, "edlstation emulate: %s\n", err.detail);
-			return EDL_EXIT_USAGE;
-		}
+		if (edl_emu_event_parse(&events[i], event_specs[i], cfg.hub_ports, &err) != EDL_OK)
+			return usage_error("%s", err.detail);
 	}
 	/* --profile NAME sets every port (the last one given wins), --profile
 	 * PORT:NAME one port, whatever the order. */
@@ -381,10 +465,8 @@ int edl_cli_emulate(int argc, char **argv)
 		bool every;
 
 		if (edl_emu_profile_parse(&pp, &every, profile_specs[i], cfg.hub_ports, &err) !=
-		    EDL_OK) {
-			fprintf(stderr, "edlstation emulate: --profile: %s\n", err.detail);
-			return EDL_EXIT_USAGE;
-		}
+		    EDL_OK)
+			return usage_error("--profile: %s", err.detail);
 		if (every)
 			cfg.profile = pp.profile;
 		else
@@ -404,13 +486,21 @@ int edl_cli_emulate(int argc, char **argv)
 	run.events = events;
 	run.n_events = n_events;
 	run.command = optind < argc ? argv + optind : NULL;
+	run.grace_s = grace_s;
 	err.detail[0] = '\0';
 	rc = edl_emu_run(&run, &err);
+	if (rc == EDL_EXIT_USAGE && err.detail[0])
+		return usage_error("%s", err.detail);
 	if (err.detail[0])
 		fprintf(stderr, "edlstation emulate: %s\n", err.detail);
 	return rc;
 bad:
-	fprintf(stderr, "edlstation emulate: bad value '%s' for --%s\n\n", optarg, opts[li].name);
-	usage(stderr);
-	return EDL_EXIT_USAGE;
+	for (const struct option *o = opts; o->name; o++)
+		if (o->val == opt && strchr("feao", opt))
+			return usage_error("--%s '%s': too many (%s)", o->name, optarg,
+			                   option_wants(opt));
+		else if (o->val == opt)
+			return usage_error("--%s '%s': expected %s", o->name, optarg,
+			                   option_wants(opt));
+	return usage_error("bad value '%s'", optarg);
 }

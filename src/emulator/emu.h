@@ -72,6 +72,7 @@ struct edl_emu_bed {
 	void (*worker_cleanup)(void); /* run on the worker thread before teardown */
 	uint64_t usbfs_limit;         /* bytes of URBs in flight, as usbfs_memory_mb; 0 = none */
 	uint64_t usbfs_used;
+	bool closing; /* edl_emu_bed_free() has begun: no device is reaped any more */
 };
 
 struct edl_emu_dev {
@@ -105,6 +106,10 @@ struct edl_emu_dev {
 	int64_t last_activity_us; /* g_get_monotonic_time() of the last ioctl; 0 = none */
 	bool claimed;             /* interface 0 was claimed at least once */
 	int64_t plugged_us;
+	/* Freeing a device that left (edl_emu_dev_forget): all three must hold. */
+	bool disconnected; /* the worker failed what was pending (after gone) */
+	bool forgotten;    /* its owner will not read it again */
+	bool reap_queued;  /* a reap is scheduled on the worker */
 };
 
 struct edl_emu_dev_config {
@@ -161,6 +166,16 @@ int edl_emu_dev_plug(struct edl_emu_dev **out, struct edl_emu_bed *bed,
  * out, the model is never called again (the caller may free it on return). The
  * struct stays valid (clients may still hold it) until edl_emu_bed_free(). */
 void edl_emu_dev_unplug(struct edl_emu_dev *dev);
+
+/* The caller is done with an unplugged device (it reads none of its fields
+ * again): the bed frees it once no client holds it and the worker has let go,
+ * so a long line keeps no memory per device that left. Without this call a
+ * device is freed with the bed. */
+void edl_emu_dev_forget(struct edl_emu_dev *dev);
+
+/* Frees dev if it is forgotten, disconnected and has no client, on the
+ * worker thread (deferred: never inside the caller). Bed lock held. */
+void edl_emu_dev_reap_if_done(struct edl_emu_dev *dev);
 
 /* Runs the model once more (pull its output, re-arm its deadline): for changes
  * made to the model outside the callbacks. Any thread. */

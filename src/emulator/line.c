@@ -38,6 +38,8 @@ struct port {
 	bool fault_used;                          /* the port's faults went to its first unit */
 	const struct edl_device_profile *profile; /* of every unit on the port; NULL generic */
 	struct edl_target_faults faults;
+	bool unplug_timed;  /* the unplug-ms fault: its first unit is pulled ... */
+	uint32_t unplug_ms; /* ... this long after it was plugged */
 	char fault_specs[256];
 };
 
@@ -51,6 +53,7 @@ struct unit {
 	struct edl_target *target;                /* NULL while rebooting and after it left */
 	struct edl_emu_dev *dev;                  /* NULL while not on the bus */
 	struct edl_target_faults faults;
+	uint64_t unplug_at; /* the unplug-ms fault: pulled then (ms); 0 = not */
 	char fault_specs[256];
 	enum edl_target_state state;
 	bool woke;          /* the wake callback fired for the current end of session */
@@ -73,9 +76,10 @@ struct edl_emu_line {
 	struct edl_emu_bed *bed;
 	struct port ports[EDL_EMU_MAX_PORTS];
 	unsigned n_ports;
-	GPtrArray *units;
+	GPtrArray *units; /* on the line (or rebooting into EDL): a unit that left is freed */
 	uint32_t next_serial;
 	unsigned plugged, finished, failed;
+	uint64_t left_bytes_out, left_bytes_in; /* USB traffic of the units that left */
 	uint64_t t0;
 };
 
@@ -100,30 +104,115 @@ void edl_emu_port_name(char out[16], unsigned n, unsigned hub_ports)
 	snprintf(out, 16, "1-%u.%u", n / hub_ports + 1, n % hub_ports + 1);
 }
 
-/* "1-H.P" or a 1-based number; returns the 0-based port index or -1. */
-static int port_index(const char *s, unsigned hub_ports, unsigned n_ports)
+/* The forms of a port, for messages. */
+#define PORT_FORMS                                                                    \
+	"1-H.P (hub H 1..15, port P 1..15, as the kernel names USB ports) or a port " \
+	"number 1..105 (the N-th port of the line)"
+
+/*
+ * A port as written: "1-H.P" (*hub, *port set, *number 0) or a 1-based port
+ * number (*number set). Only the form and the bus's limits are checked here:
+ * whether a line has that port depends on its --devices and --hub-ports.
+ * Returns 0 or -1.
+ */
+static int port_parse(const char *s, unsigned *hub, unsigned *port, unsigned *number)
 {
 	char *end;
-	unsigned long hub, port, n;
+	unsigned long h, p, n;
 
+	*hub = *port = *number = 0;
 	if (s[0] == '1' && s[1] == '-') {
+		if (s[2] < '0' || s[2] > '9')
+			return -1;
 		errno = 0;
-		hub = strtoul(s + 2, &end, 10);
-		if (errno || end == s + 2 || *end != '.' || hub < 1 || hub > EDL_EMU_MAX_HUBS)
+		h = strtoul(s + 2, &end, 10);
+		if (errno || *end != '.' || h < 1 || h > EDL_EMU_MAX_HUBS)
 			return -1;
 		s = end + 1;
-		port = strtoul(s, &end, 10);
-		if (errno || end == s || *end || port < 1 || port > hub_ports)
+		if (*s < '0' || *s > '9')
 			return -1;
-		n = (hub - 1) * hub_ports + (port - 1);
-	} else {
-		errno = 0;
-		n = strtoul(s, &end, 10);
-		if (errno || end == s || *end || n < 1)
+		p = strtoul(s, &end, 10);
+		if (errno || *end || p < 1 || p > EDL_EMU_MAX_HUB_PORTS)
 			return -1;
-		n--;
+		*hub = (unsigned)h;
+		*port = (unsigned)p;
+		return 0;
 	}
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	n = strtoul(s, &end, 10);
+	if (errno || *end || n < 1 || n > EDL_EMU_MAX_PORTS)
+		return -1;
+	*number = (unsigned)n;
+	return 0;
+}
+
+/* The 0-based index of a port on a line of n_ports ports, hub_ports per hub;
+ * -1 when the line has no such port (or the text is no port). */
+static int port_index(const char *s, unsigned hub_ports, unsigned n_ports)
+{
+	unsigned hub, port, number, n;
+
+	if (port_parse(s, &hub, &port, &number) < 0)
+		return -1;
+	if (number)
+		n = number - 1;
+	else if (port > hub_ports)
+		return -1;
+	else
+		n = (hub - 1) * hub_ports + (port - 1);
 	return n < n_ports ? (int)n : -1;
+}
+
+/* "this line's 8 ports are 1-1.1..1-2.1" */
+static void line_ports_text(char *out, size_t len, unsigned n_ports, unsigned hub_ports)
+{
+	char first[16], last[16];
+
+	edl_emu_port_name(first, 0, hub_ports);
+	edl_emu_port_name(last, n_ports - 1, hub_ports);
+	if (n_ports == 1)
+		snprintf(out, len, "this line's one port is %s", first);
+	else
+		snprintf(out, len, "this line's %u ports are %s..%s (%u per hub)", n_ports, first,
+		         last, hub_ports);
+}
+
+const char *edl_emu_fault_kinds(void)
+{
+	return "unplug-ms=MS (the unit is pulled MS ms after it was plugged), "
+	       "unplug-at=BYTES (pulled once the host sent BYTES), firehose-running, "
+	       "firehose-stale, firehose-busy[=BYTES] (programmer running inside a program's "
+	       "raw data, BYTES still due, default 8M), silent, hello-consumed, stall-at=BYTES "
+	       "(OUT endpoint stops draining after BYTES), nak=COMMAND[:N], corrupt, "
+	       "payload-max=BYTES, slow-ack=MS, write-rate=BYTES_PER_S, xbl-refuse=CMD (the ROM "
+	       "refuses command-mode request CMD, then takes only RESET and reboots into EDL)";
+}
+
+/* The kinds' forms alone, for messages that must fit an edl_error. */
+#define FAULT_FORMS                                                                           \
+	"unplug-ms=MS, unplug-at=BYTES, stall-at=BYTES, silent, hello-consumed, "             \
+	"firehose-running, firehose-stale, firehose-busy[=BYTES], nak=COMMAND[:N], corrupt, " \
+	"payload-max=BYTES, slow-ack=MS, write-rate=BYTES_PER_S, xbl-refuse=CMD"
+
+/* "unplug-ms=MS": the line's own fault (a time), not the target's. */
+static int unplug_ms_parse(struct edl_emu_fault *f, const char *spec, const char *arg,
+                           struct edl_error *err)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = arg[0] >= '0' && arg[0] <= '9' ? strtoull(arg, &end, 10) : 0;
+	if (arg[0] < '0' || arg[0] > '9' || errno || *end || v > 3600ull * 1000)
+		return edl_error_set(err, EDL_E_USAGE,
+		                     "fault '%s': bad argument '%s': unplug-ms takes =MS "
+		                     "(milliseconds after the unit was plugged, 0..3600000)",
+		                     spec, arg);
+	f->unplug_timed = true;
+	f->unplug_ms = (uint32_t)v;
+	return EDL_OK;
 }
 
 int edl_emu_fault_parse(struct edl_emu_fault *f, const char *spec, unsigned hub_ports,
@@ -131,24 +220,41 @@ int edl_emu_fault_parse(struct edl_emu_fault *f, const char *spec, unsigned hub_
 {
 	const char *colon = strchr(spec, ':'), *kind;
 	struct edl_error inner;
+	unsigned hub, port, number;
 	size_t plen;
 
+	(void)hub_ports; /* a port the line lacks is the line's to report */
 	memset(f, 0, sizeof(*f));
-	if (!colon || colon == spec)
-		return edl_error_set(err, EDL_E_USAGE, "fault '%s': expected PORT:KIND[=ARG]",
+	if (!colon || colon == spec || !colon[1])
+		return edl_error_set(err, EDL_E_USAGE,
+		                     "fault '%s': expected PORT:KIND[=ARG], PORT " PORT_FORMS
+		                     ", KIND one of " FAULT_FORMS,
 		                     spec);
 	plen = (size_t)(colon - spec);
-	if (plen >= sizeof(f->port))
-		return edl_error_set(err, EDL_E_USAGE, "fault '%s': bad port", spec);
-	memcpy(f->port, spec, plen);
-	if (port_index(f->port, hub_ports, EDL_EMU_MAX_PORTS) < 0)
+	if (plen >= sizeof(f->port) || (memcpy(f->port, spec, plen), f->port[plen] = '\0',
+	                                port_parse(f->port, &hub, &port, &number) < 0))
 		return edl_error_set(err, EDL_E_USAGE,
-		                     "fault '%s': port '%s' is neither 1-H.P nor a port number",
-		                     spec, f->port);
+		                     "fault '%s': port '%.*s' is not a port: PORT is " PORT_FORMS,
+		                     spec, (int)plen, spec);
 	kind = colon + 1;
 	snprintf(f->spec, sizeof(f->spec), "%s", kind);
-	if (edl_target_fault_parse(&f->faults, kind, &inner) != EDL_OK)
-		return edl_error_set(err, EDL_E_USAGE, "port %s: %s", f->port, inner.detail);
+	if (strncmp(kind, "unplug-ms", 9) == 0 && (kind[9] == '=' || kind[9] == '\0'))
+		return unplug_ms_parse(f, spec, kind[9] ? kind + 10 : "", err);
+	if (edl_target_fault_parse(&f->faults, kind, &inner) != EDL_OK) {
+		char prefix[sizeof(f->spec) + 16];
+		const char *why = inner.detail;
+
+		if (strstr(inner.detail, "no such fault"))
+			return edl_error_set(err, EDL_E_USAGE,
+			                     "fault '%s': no such fault kind '%.*s'; expected "
+			                     "PORT:KIND[=ARG], KIND one of " FAULT_FORMS,
+			                     spec, (int)strcspn(kind, "="), kind);
+		/* The target's "fault 'KIND=ARG': " is said once, with the port. */
+		snprintf(prefix, sizeof(prefix), "fault '%s': ", kind);
+		if (strncmp(why, prefix, strlen(prefix)) == 0)
+			why += strlen(prefix);
+		return edl_error_set(err, EDL_E_USAGE, "fault '%s': %s", spec, why);
+	}
 	return EDL_OK;
 }
 
@@ -160,15 +266,17 @@ int edl_emu_profile_parse(struct edl_emu_port_profile *pp, bool *every, const ch
 
 	memset(pp, 0, sizeof(*pp));
 	*every = colon == NULL;
+	(void)hub_ports; /* a port the line lacks is the line's to report */
 	if (colon) {
-		if (plen == 0 || plen >= sizeof(pp->port))
-			return edl_error_set(err, EDL_E_USAGE, "profile '%s': bad port", spec);
-		memcpy(pp->port, spec, plen);
-		if (port_index(pp->port, hub_ports, EDL_EMU_MAX_PORTS) < 0)
-			return edl_error_set(err, EDL_E_USAGE,
-			                     "profile '%s': port '%s' is neither 1-H.P nor a port "
-			                     "number",
-			                     spec, pp->port);
+		unsigned hub, port, number;
+
+		if (plen == 0 || plen >= sizeof(pp->port) ||
+		    (memcpy(pp->port, spec, plen), port_parse(pp->port, &hub, &port, &number) < 0))
+			return edl_error_set(
+			        err, EDL_E_USAGE,
+			        "profile '%s': port '%.*s' is not a port: expected NAME "
+			        "or PORT:NAME, PORT " PORT_FORMS,
+			        spec, (int)plen, spec);
 	}
 	pp->profile = edl_profile_find(name);
 	if (!pp->profile)
@@ -419,6 +527,7 @@ static void unit_power_off(struct edl_emu_line *line, struct unit *u)
 		u->bytes_out += u->dev->bytes_out;
 		u->bytes_in += u->dev->bytes_in;
 		edl_emu_bed_unlock(line->bed);
+		edl_emu_dev_forget(u->dev);
 		u->dev = NULL;
 	}
 	if (u->target) {
@@ -464,12 +573,30 @@ static int unit_new(struct edl_emu_line *line, struct port *p, uint64_t now, str
 	line->plugged++;
 	p->unit = u;
 	rc = unit_power_on(line, u, now, err);
+	/* Timed from the moment the unit is on the bus (plugging takes a while). */
+	if (rc == EDL_OK && p->unplug_timed && u->fault_specs[0])
+		u->unplug_at = edl_clock_ms() + p->unplug_ms;
 	if (rc != EDL_OK) {
 		u->end = "plug-failed";
 		u->left_at = now;
 		p->unit = NULL;
 	}
 	return rc;
+}
+
+static void remove_flat_dir(const char *dir);
+
+/* A unit that left is folded into the line's totals and freed, its temporary
+ * storage removed (a dump keeps it): a long line costs neither memory nor disk
+ * per unit that went through it. */
+static void unit_forget(struct edl_emu_line *line, struct unit *u)
+{
+	line->left_bytes_out += u->bytes_out;
+	line->left_bytes_in += u->bytes_in;
+	if (line->tmp_dir)
+		remove_flat_dir(u->dir);
+	g_ptr_array_remove_fast(line->units, u);
+	g_free(u);
 }
 
 /* The unit leaves the line for good. */
@@ -490,6 +617,7 @@ static void unit_leave(struct edl_emu_line *line, struct unit *u, uint64_t now, 
 	p->unit = NULL;
 	if (line->cfg.units && line->plugged < line->cfg.units)
 		p->swap_at = now + (uint64_t)(line->cfg.swap_delay * 1000.0) + 1;
+	unit_forget(line, u);
 }
 
 /* A unit reset to EDL reboots: off the bus now, back with a fresh HELLO later. */
@@ -500,6 +628,7 @@ static void unit_reboot(struct edl_emu_line *line, struct unit *u, uint64_t now)
 	unit_power_off(line, u);
 	memset(&u->faults, 0, sizeof(u->faults));
 	u->faults.xbl_refuse = xbl_refuse;
+	u->unplug_at = 0;
 	u->replug_at = now + (uint64_t)(line->cfg.reboot_delay * 1000.0) + 1;
 	note(line, "%s: unit %08x reboots into EDL", u->port->name, u->serial);
 }
@@ -541,6 +670,20 @@ static void remove_flat_dir(const char *dir)
 	(void)rmdir(dir);
 }
 
+/* A port given for an option that the line does not have: the option is
+ * taken (its form is right) and does nothing, which the user is told. */
+static void warn_absent_port(const struct edl_emu_line *line, const char *option, const char *port,
+                             const char *what)
+{
+	char ports[96];
+
+	line_ports_text(ports, sizeof(ports), line->n_ports, line->cfg.hub_ports);
+	fprintf(stderr,
+	        "edlstation emulate: warning: %s %s%s%s: no port %s on this line, so it applies to "
+	        "no unit (%s; --devices and --hub-ports shape the line)\n",
+	        option, port, what ? ":" : "", what ? what : "", port, ports);
+}
+
 static int check_config(const struct edl_emu_line_config *cfg, struct edl_error *err)
 {
 	unsigned hubs;
@@ -554,6 +697,13 @@ static int check_config(const struct edl_emu_line_config *cfg, struct edl_error 
 		                     "--devices %u: must be 1..%d, on at most %d hubs of %u ports",
 		                     cfg->devices, EDL_EMU_MAX_PORTS, EDL_EMU_MAX_HUBS,
 		                     cfg->hub_ports);
+	if (cfg->max_address && (cfg->max_address < 2 + hubs || cfg->max_address > 127 ||
+	                         cfg->max_address < 1 + hubs + cfg->devices))
+		return edl_error_set(
+		        err, EDL_E_USAGE,
+		        "--max-address %u: must be 2..127 and leave an address for the "
+		        "root hub, each of the %u hubs and each of the %u ports",
+		        cfg->max_address, hubs, cfg->devices);
 	if (cfg->sahara_version != 2 && cfg->sahara_version != 3)
 		return edl_error_set(err, EDL_E_USAGE, "Sahara version %u: must be 2 or 3",
 		                     cfg->sahara_version);
@@ -622,14 +772,11 @@ int edl_emu_line_new(struct edl_emu_line **out, const struct edl_emu_line_config
 		const struct edl_emu_port_profile *pp = &cfg->port_profiles[i];
 		int n = port_index(pp->port, cfg->hub_ports, line->n_ports);
 
-		if (n < 0) {
-			rc = edl_error_set(err, EDL_E_USAGE,
-			                   "profile %s:%s names port %s, not one of the %u ports",
-			                   pp->port, pp->profile ? pp->profile->name : "?",
-			                   pp->port, line->n_ports);
-			goto fail;
-		}
-		line->ports[n].profile = pp->profile;
+		if (n < 0)
+			warn_absent_port(line, "--profile", pp->port,
+			                 pp->profile ? pp->profile->name : "?");
+		else
+			line->ports[n].profile = pp->profile;
 	}
 	for (size_t i = 0; i < cfg->n_faults; i++) {
 		const struct edl_emu_fault *f = &cfg->faults[i];
@@ -637,18 +784,22 @@ int edl_emu_line_new(struct edl_emu_line **out, const struct edl_emu_line_config
 		struct port *p;
 
 		if (n < 0) {
-			rc = edl_error_set(err, EDL_E_USAGE,
-			                   "fault %s:%s names port %s, not one of "
-			                   "the %u ports",
-			                   f->port, f->spec, f->port, line->n_ports);
-			goto fail;
+			warn_absent_port(line, "--fault", f->port, f->spec);
+			continue;
 		}
 		p = &line->ports[n];
 		merge_faults(&p->faults, &f->faults);
+		if (f->unplug_timed) {
+			p->unplug_timed = true;
+			p->unplug_ms = f->unplug_ms;
+		}
 		snprintf(p->fault_specs + strlen(p->fault_specs),
 		         sizeof(p->fault_specs) - strlen(p->fault_specs), "%s%s",
 		         p->fault_specs[0] ? "," : "", f->spec);
 	}
+	for (size_t k = 0; k < cfg->n_empty_ports; k++)
+		if (port_index(cfg->empty_ports[k], cfg->hub_ports, line->n_ports) < 0)
+			warn_absent_port(line, "--empty", cfg->empty_ports[k], NULL);
 
 	rc = edl_emu_bed_new(&line->bed, err);
 	if (rc != EDL_OK)
@@ -657,6 +808,8 @@ int edl_emu_line_new(struct edl_emu_line **out, const struct edl_emu_line_config
 	 * joins: free OpenSSL's state of that thread before the line goes. */
 	edl_emu_bed_set_worker_cleanup(line->bed, OPENSSL_thread_stop);
 	edl_emu_bed_set_usbfs_limit(line->bed, (uint64_t)cfg->usbfs_memory_mb * 1024 * 1024);
+	if (cfg->max_address)
+		edl_emu_bed_set_max_devnum(line->bed, (int)cfg->max_address);
 	if (strlen(edl_emu_bed_root(line->bed)) + sizeof("/ioctl/dev/bus/usb/001/001") > 108) {
 		rc = edl_error_set(err, EDL_E_USAGE,
 		                   "the testbed directory %s is too long for its sockets (108 "
@@ -741,7 +894,7 @@ unsigned edl_emu_line_tick(struct edl_emu_line *line, uint64_t now)
 		struct unit *u = p->unit;
 		struct edl_error err;
 		enum edl_target_state st;
-		bool drained, claimed;
+		bool drained, claimed, held;
 		size_t unread;
 		int64_t idle_us;
 
@@ -763,6 +916,17 @@ unsigned edl_emu_line_tick(struct edl_emu_line *line, uint64_t now)
 			continue;
 		}
 
+		if (u->unplug_at) {
+			if (now >= u->unplug_at) {
+				note(line,
+				     "%s: unit %08x pulled %u ms after it was plugged (unplug-ms)",
+				     p->name, u->serial, p->unplug_ms);
+				unit_leave(line, u, now, "unplugged");
+				continue;
+			}
+			if (u->unplug_at - now < next)
+				next = (unsigned)(u->unplug_at - now);
+		}
 		edl_emu_bed_lock(line->bed);
 		if (line->cfg.units && power_pending_and_released(u))
 			power_now(line, u);
@@ -770,6 +934,7 @@ unsigned edl_emu_line_tick(struct edl_emu_line *line, uint64_t now)
 		drained = u->dev->in_q.length == 0;
 		unread = u->dev->in_q_bytes;
 		claimed = u->dev->claimed;
+		held = u->dev->clients != NULL;
 		idle_us =
 		        g_get_monotonic_time() - MAX(u->dev->last_activity_us, u->dev->plugged_us);
 		edl_emu_bed_unlock(line->bed);
@@ -782,8 +947,9 @@ unsigned edl_emu_line_tick(struct edl_emu_line *line, uint64_t now)
 		if (terminal(st)) {
 			if (!u->ended_at)
 				u->ended_at = now;
-			/* The answer to the reset goes out before the unit does. */
-			if (!drained && now - u->ended_at < 1000)
+			/* The answer to the reset goes out before the unit does, to a
+			 * host still holding it; one that closed it reads no more. */
+			if (!drained && held && now - u->ended_at < 1000)
 				continue;
 			if (!drained)
 				note(line,
@@ -846,6 +1012,8 @@ void edl_emu_line_stats(struct edl_emu_line *line, struct edl_emu_line_stats *ou
 	out->plugged = line->plugged;
 	out->finished = line->finished;
 	out->failed = line->failed;
+	out->bytes_out = line->left_bytes_out;
+	out->bytes_in = line->left_bytes_in;
 	edl_emu_bed_lock(line->bed);
 	for (guint i = 0; i < line->units->len; i++) {
 		struct unit *u = g_ptr_array_index(line->units, i);

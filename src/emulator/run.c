@@ -4,9 +4,9 @@
  * libumockdev-preload with UMOCKDEV_DIR pointing at the testbed, ticks the line
  * on a GLib main loop (every 20 ms and whenever a unit wakes it from umockdev's
  * worker thread), plays the timed plug/unplug events, passes
- * SIGINT/SIGTERM/SIGHUP on to COMMAND, and tears the line down (writing the
- * dump) once COMMAND has exited. Without COMMAND the line runs until a signal,
- * after printing the environment a host program needs.
+ * SIGINT/SIGTERM/SIGHUP on to COMMAND (and kills it when it outlives its grace
+ * period), and tears the line down (writing the dump) once COMMAND has exited. Without COMMAND the
+ * line runs until a signal, after printing the environment a host program needs.
  */
 #include "edlstation/emulator.h"
 
@@ -31,6 +31,9 @@
 #define RUN_USAGE 2
 #define RUN_CANNOT_EXEC 127
 
+/* The line's regular tick. */
+#define RUN_TICK_MS 20
+
 struct run;
 
 struct run_event {
@@ -46,6 +49,11 @@ struct run {
 	bool have_child;
 	int status;
 	gint wake_pending;
+	double grace_s;   /* a signalled COMMAND gets this long, then SIGKILL */
+	guint grace_id;   /* the grace timer, 0 = none armed */
+	guint soon_id;    /* a tick sooner than the regular one, 0 = none */
+	int stop_signal;  /* the first SIGINT/SIGTERM/SIGHUP seen, for the message */
+	const char *name; /* COMMAND's argv[0], for the message */
 };
 
 int edl_emu_event_parse(struct edl_emu_event *ev, const char *spec, unsigned hub_ports,
@@ -89,11 +97,20 @@ bad:
 	                     "--at '%s': expected SECS:plug:PORT or SECS:unplug:PORT", spec);
 }
 
+static gboolean soon_cb(gpointer data);
+
+/* Ticks the line; when it needs the next tick before the regular one (a
+ * timed unplug due in a few ms), a one-shot timer brings it then. */
 static void run_tick(struct run *r)
 {
+	unsigned next;
+
 	g_atomic_int_set(&r->wake_pending, 0);
-	if (r->line)
-		edl_emu_line_tick(r->line, edl_clock_ms());
+	if (!r->line)
+		return;
+	next = edl_emu_line_tick(r->line, edl_clock_ms());
+	if (next < RUN_TICK_MS && !r->soon_id)
+		r->soon_id = g_timeout_add(next, soon_cb, r);
 }
 
 static gboolean tick_cb(gpointer data)
@@ -105,6 +122,15 @@ static gboolean tick_cb(gpointer data)
 static gboolean wake_cb(gpointer data)
 {
 	run_tick(data);
+	return G_SOURCE_REMOVE;
+}
+
+static gboolean soon_cb(gpointer data)
+{
+	struct run *r = data;
+
+	r->soon_id = 0;
+	run_tick(r);
 	return G_SOURCE_REMOVE;
 }
 
@@ -148,11 +174,29 @@ static void on_child(GPid pid, gint status, gpointer data)
 	g_main_loop_quit(r->loop);
 }
 
+/* COMMAND outlived its grace period after a stop signal: it is killed, so that
+ * the emulator never waits for ever on a child that ignores signals. */
+static gboolean grace_cb(gpointer data)
+{
+	struct run *r = data;
+
+	r->grace_id = 0;
+	if (r->have_child) {
+		fprintf(stderr,
+		        "edlstation emulate: %s still running %.1f s after SIG%s: killing it "
+		        "(SIGKILL; --grace sets the wait)\n",
+		        r->name, r->grace_s, sigabbrev_np(r->stop_signal));
+		kill(r->child, SIGKILL);
+	}
+	return G_SOURCE_REMOVE;
+}
+
 /*
  * SIGINT/SIGTERM/SIGHUP arrive through a signalfd (blocked in every thread).
  * One sent by a process (kill, timeout) is passed on to COMMAND; one the
  * terminal sent (Ctrl-C: si_code SI_KERNEL) reached COMMAND's process group
- * already, and a second copy would turn a graceful stop into an abort.
+ * already, and a second copy would turn a graceful stop into an abort. Either
+ * way the first one starts COMMAND's grace period.
  */
 static gboolean on_signalfd(gint fd, GIOCondition cond, gpointer data)
 {
@@ -161,10 +205,16 @@ static gboolean on_signalfd(gint fd, GIOCondition cond, gpointer data)
 
 	(void)cond;
 	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-		if (!r->have_child)
+		if (!r->have_child) {
 			g_main_loop_quit(r->loop);
-		else if (si.ssi_code != SI_KERNEL)
+			continue;
+		}
+		if (si.ssi_code != SI_KERNEL)
 			kill(r->child, (int)si.ssi_signo);
+		if (!r->stop_signal) {
+			r->stop_signal = (int)si.ssi_signo;
+			r->grace_id = g_timeout_add((guint)(r->grace_s * 1000.0), grace_cb, r);
+		}
 	}
 	return G_SOURCE_CONTINUE;
 }
@@ -222,6 +272,8 @@ int edl_emu_run(const struct edl_emu_run_config *cfg, struct edl_error *err)
 	int sig_fd, rc;
 
 	memset(&r, 0, sizeof(r));
+	r.grace_s = cfg->grace_s;
+	r.name = cfg->command && cfg->command[0] ? cfg->command[0] : "COMMAND";
 	lc.wake = wake;
 	lc.wake_data = &r;
 
@@ -253,7 +305,7 @@ int edl_emu_run(const struct edl_emu_run_config *cfg, struct edl_error *err)
 		goto out;
 	}
 	r.loop = g_main_loop_new(NULL, FALSE);
-	tick_id = g_timeout_add(20, tick_cb, &r);
+	tick_id = g_timeout_add(RUN_TICK_MS, tick_cb, &r);
 	sig_id = g_unix_fd_add(sig_fd, G_IO_IN, on_signalfd, &r);
 	for (size_t i = 0; i < cfg->n_events; i++) {
 		events[i].r = &r;
@@ -299,6 +351,10 @@ out:
 		g_source_remove(sig_id);
 	if (tick_id)
 		g_source_remove(tick_id);
+	if (r.grace_id)
+		g_source_remove(r.grace_id);
+	if (r.soon_id)
+		g_source_remove(r.soon_id);
 	for (size_t i = 0; i < cfg->n_events; i++)
 		if (events[i].id)
 			g_source_remove(events[i].id);

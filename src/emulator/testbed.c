@@ -259,6 +259,24 @@ static char *socket_path(const struct edl_emu_bed *bed, const char *devnode)
 	return g_build_filename(bed->root, "ioctl", devnode, NULL);
 }
 
+/*
+ * /sys/dev/char/189:MINOR, the link from a device number to its sysfs
+ * directory. umockdev (0.17) names the link from the "dev" attribute with its
+ * newline when it removes a device, so the link outlives the device; the next
+ * device at that address would then abort umockdev ("File exists"). The bed
+ * removes it itself, so an address is free again only once nothing of its
+ * previous device is left.
+ */
+static void remove_dev_link(const struct edl_emu_bed *bed, int devnum)
+{
+	char minor[32], *path;
+
+	snprintf(minor, sizeof(minor), "189:%d", devnum - 1);
+	path = g_build_filename(bed->root, "sys", "dev", "char", minor, NULL);
+	(void)unlink(path);
+	g_free(path);
+}
+
 /* Makes the device node a FIFO kept full (see usbfs.c) and opens our end of it. */
 static int make_gate(struct edl_emu_dev *dev, struct edl_error *err)
 {
@@ -473,6 +491,7 @@ void edl_emu_dev_unplug(struct edl_emu_dev *dev)
 	g_free(ifpath);
 	umockdev_testbed_uevent(bed->tb, dev->syspath, "remove");
 	umockdev_testbed_remove_device(bed->tb, dev->syspath);
+	remove_dev_link(bed, dev->devnum);
 
 	path = node_path(bed, dev->devnode);
 	(void)unlink(path);
@@ -487,6 +506,65 @@ void edl_emu_dev_unplug(struct edl_emu_dev *dev)
 
 	g_rec_mutex_lock(&bed->lock);
 	bed->devnum_used[dev->devnum] = false;
+	g_rec_mutex_unlock(&bed->lock);
+}
+
+/* Frees a device that left for good; bed lock held, on the worker thread (or
+ * on the caller's when no client ever came, so no worker is involved). */
+static void dev_free(struct edl_emu_dev *d)
+{
+	g_ptr_array_remove_fast(d->bed->devs, d);
+	edl_emu_usbfs_release(d);
+	g_signal_handlers_disconnect_matched(d->handler, G_SIGNAL_MATCH_DATA, 0, 0, NULL, NULL, d);
+	g_object_unref(d->handler);
+	g_free(d);
+}
+
+static bool reapable(const struct edl_emu_dev *d)
+{
+	return d->gone && d->disconnected && d->forgotten && d->clients == NULL && !d->bed->closing;
+}
+
+static gboolean reap_cb(gpointer data)
+{
+	struct edl_emu_dev *d = data;
+	struct edl_emu_bed *bed = d->bed;
+
+	g_rec_mutex_lock(&bed->lock);
+	d->reap_queued = false;
+	if (reapable(d))
+		dev_free(d);
+	g_rec_mutex_unlock(&bed->lock);
+	return G_SOURCE_REMOVE;
+}
+
+void edl_emu_dev_reap_if_done(struct edl_emu_dev *d)
+{
+	GSource *src;
+
+	if (!reapable(d) || d->reap_queued)
+		return;
+	if (!d->bed->worker) {
+		dev_free(d);
+		return;
+	}
+	/* An idle source, not g_main_context_invoke(): on the worker that would
+	 * free the device inside the caller, which still holds it. */
+	d->reap_queued = true;
+	src = g_idle_source_new();
+	g_source_set_priority(src, G_PRIORITY_DEFAULT);
+	g_source_set_callback(src, reap_cb, d, NULL);
+	g_source_attach(src, d->bed->worker);
+	g_source_unref(src);
+}
+
+void edl_emu_dev_forget(struct edl_emu_dev *dev)
+{
+	struct edl_emu_bed *bed = dev->bed;
+
+	g_rec_mutex_lock(&bed->lock);
+	dev->forgotten = true;
+	edl_emu_dev_reap_if_done(dev);
 	g_rec_mutex_unlock(&bed->lock);
 }
 
@@ -574,6 +652,9 @@ void edl_emu_bed_free(struct edl_emu_bed *bed)
 
 	if (!bed)
 		return;
+	g_rec_mutex_lock(&bed->lock);
+	bed->closing = true;
+	g_rec_mutex_unlock(&bed->lock);
 	for (guint i = 0; i < bed->devs->len; i++)
 		edl_emu_dev_unplug(g_ptr_array_index(bed->devs, i));
 	/* Clients of processes that exited vanish once the worker sees their

@@ -71,7 +71,8 @@ struct edl_emu_msg {
 
 /* One open file of the device node (umockdev's client). */
 struct edl_emu_client {
-	struct edl_emu_dev *dev;
+	struct edl_emu_dev *dev; /* valid while connected */
+	struct edl_emu_bed *bed;
 	UMockdevIoctlClient *cl; /* not owned */
 	GQueue reapable;         /* struct edl_emu_urb *, completed */
 	bool reap_waiting;       /* a blocking REAPURB waits (holds a ref on cl) */
@@ -641,6 +642,8 @@ static void client_drop(struct edl_emu_client *c)
 	}
 	d->clients = g_list_remove(d->clients, c);
 	gate_update(d);
+	if (d->gone)
+		edl_emu_dev_reap_if_done(d);
 }
 
 static void on_client_notify(UMockdevIoctlClient *cl, GParamSpec *ps, gpointer data)
@@ -660,7 +663,7 @@ static void on_client_notify(UMockdevIoctlClient *cl, GParamSpec *ps, gpointer d
 static void client_free(gpointer data)
 {
 	struct edl_emu_client *c = data;
-	struct edl_emu_bed *bed = c->dev->bed;
+	struct edl_emu_bed *bed = c->bed; /* c->dev may be freed once c was dropped */
 
 	g_rec_mutex_lock(&bed->lock);
 	client_drop(c);
@@ -681,6 +684,7 @@ static void on_client_connected(UMockdevIoctlBase *h, UMockdevIoctlClient *cl, g
 
 	(void)h;
 	c->dev = d;
+	c->bed = d->bed;
 	c->cl = cl;
 	c->connected = true;
 	g_queue_init(&c->reapable);
@@ -1152,6 +1156,8 @@ static gboolean disconnect_in_worker(gpointer data)
 		close(d->gate_fd);
 		d->gate_fd = -1;
 	}
+	d->disconnected = true;
+	edl_emu_dev_reap_if_done(d);
 	g_rec_mutex_unlock(&d->bed->lock);
 	return G_SOURCE_REMOVE;
 }

@@ -50,6 +50,34 @@ const char *edl_target_fault_kinds(void)
 	       "and reboots into EDL)";
 }
 
+/* What each kind takes after '=', for the message of a bad argument. */
+static const struct {
+	const char *kind;
+	const char *form;
+} arg_forms[] = {
+        {"firehose-running", "no argument"},
+        {"firehose-stale", "no argument"},
+        {"firehose-busy", "no argument or =BYTES (above 0; K/M/G suffixes)"},
+        {"stall-at", "=BYTES (above 0; K/M/G suffixes)"},
+        {"xbl-refuse", "=CMD (a Sahara command-mode request, 1..31)"},
+        {"silent", "no argument"},
+        {"hello-consumed", "no argument"},
+        {"corrupt", "no argument"},
+        {"unplug-at", "=BYTES (above 0; K/M/G suffixes)"},
+        {"payload-max", "=BYTES (512 to 64M; K/M/G suffixes)"},
+        {"slow-ack", "=MS (0..3600000)"},
+        {"write-rate", "=BYTES_PER_S (above 0; K/M/G suffixes)"},
+        {"nak", "=COMMAND[:N] (a Firehose command, the N-th one, N from 1)"},
+};
+
+static const char *arg_form(const char *kind)
+{
+	for (size_t i = 0; i < sizeof(arg_forms) / sizeof(arg_forms[0]); i++)
+		if (strcmp(arg_forms[i].kind, kind) == 0)
+			return arg_forms[i].form;
+	return NULL;
+}
+
 int edl_target_fault_parse(struct edl_target_faults *f, const char *spec, struct edl_error *err)
 {
 	char kind[32];
@@ -118,12 +146,17 @@ int edl_target_fault_parse(struct edl_target_faults *f, const char *spec, struct
 				goto bad_arg;
 			f->nak_nth = (uint32_t)v;
 		}
-	} else {
+	} else if (arg_form(kind) == NULL) {
 		return edl_error_set(err, EDL_E_INVAL, "fault '%s': no such fault (known: %s)",
 		                     spec, edl_target_fault_kinds());
+	} else {
+		goto bad_arg;
 	}
 	return EDL_OK;
 bad_arg:
-	return edl_error_set(err, EDL_E_INVAL, "fault '%s': bad or missing argument '%s'", spec,
-	                     arg ? arg : "");
+	if (arg == NULL)
+		return edl_error_set(err, EDL_E_INVAL, "fault '%s': %s takes %s", spec, kind,
+		                     arg_form(kind));
+	return edl_error_set(err, EDL_E_INVAL, "fault '%s': bad argument '%s': %s takes %s", spec,
+	                     arg, kind, arg_form(kind));
 }

@@ -219,6 +219,74 @@ EOF
 	want=$(sha256sum "$pkg/prog_firehose_emu.mbn" | cut -d' ' -f1)
 	[ "$(json_field "$u/unit.json" programmer_sha256)" = "$want" ] || fail "programmer SHA-256"
 	;;
+grace)
+	# A COMMAND that ignores SIGTERM is killed after --grace: emulate never
+	# waits for ever (the outer timeout would make it exit 124).
+	set +e
+	timeout -s KILL 30 "$EDLSTATION" emulate --grace 1 -- \
+		sh -c 'trap "" TERM INT; while :; do sleep 0.1; done' 2>"$WORK/err" &
+	pid=$!
+	sleep 1
+	kill -TERM "$(pgrep -P $pid)"
+	wait $pid
+	rc=$?
+	set -e
+	[ "$rc" -eq 137 ] || fail "exit $rc, expected 137 (COMMAND killed): $(cat "$WORK/err")"
+	grep -q 'still running 1.0 s after SIGTERM: killing it' "$WORK/err" ||
+		fail "no message: $(cat "$WORK/err")"
+	;;
+usage)
+	# One line of what was wrong, one usage line, exit 2.
+	for args in "--devices 0" "--bogus" "--fault 1-1.1:melt" "--fault silent" \
+		"--fault 1-1.1:unplug-at=lots" "--fault 1-16.1:silent" "--grace x" "--devices"; do
+		set +e
+		# shellcheck disable=SC2086
+		emu $args -- true 2>"$WORK/err"
+		rc=$?
+		set -e
+		[ "$rc" -eq 2 ] || fail "emulate $args: exit $rc, expected 2"
+		[ "$(wc -l <"$WORK/err")" -eq 2 ] || fail "emulate $args: $(wc -l <"$WORK/err") lines: $(cat "$WORK/err")"
+		head -1 "$WORK/err" | grep -q '^edlstation emulate: ' || fail "emulate $args: $(head -1 "$WORK/err")"
+		tail -1 "$WORK/err" | grep -q '^usage: edlstation emulate \[OPTIONS\]' ||
+			fail "emulate $args: no usage line"
+	done
+	emu --devices 0 -- true 2>"$WORK/err" || true
+	grep -q "devices '0': expected a number of ports, 1..105" "$WORK/err" || fail "$(cat "$WORK/err")"
+	# A fault spec error names the spec and the valid forms.
+	emu --fault 1-1.1:melt -- true 2>"$WORK/err" || true
+	grep -q "'1-1.1:melt'.*PORT:KIND\[=ARG\].*unplug-ms=MS" "$WORK/err" || fail "$(cat "$WORK/err")"
+	emu --fault 1-1.1:unplug-at=lots -- true 2>"$WORK/err" || true
+	grep -q "'1-1.1:unplug-at=lots': bad argument 'lots': unplug-at takes =BYTES" "$WORK/err" ||
+		fail "$(cat "$WORK/err")"
+	emu --fault silent -- true 2>"$WORK/err" || true
+	grep -q "'silent': expected PORT:KIND\[=ARG\], PORT 1-H.P" "$WORK/err" || fail "$(cat "$WORK/err")"
+	# 1-9.9 is a port path: taken, with a word that this line has no such port.
+	emu --fault 1-9.9:silent -- true 2>"$WORK/err" || fail "--fault 1-9.9:silent refused: $(cat "$WORK/err")"
+	grep -q 'warning: --fault 1-9.9:silent: no port 1-9.9 on this line' "$WORK/err" || fail "$(cat "$WORK/err")"
+	# ... and on a line with 9 ports a hub, port 9 of a hub gets it.
+	emu --devices 18 --hub-ports 9 --fault 1-2.9:silent --dump "$WORK/dump" -- true 2>"$WORK/err" ||
+		fail "$(cat "$WORK/err")"
+	[ "$(json_field "$WORK/dump/1a2b3c5e/unit.json" faults)" = silent ] || fail "1-2.9 did not get the fault"
+	[ "$(json_field "$WORK/dump/1a2b3c5e/unit.json" port)" = 1-2.9 ] || fail "1-2.9 is not the 18th port"
+	;;
+address-reuse)
+	# The station through 12 units on 2 ports with addresses 1..4 (root hub,
+	# hub, two units): every unit takes an address its predecessor just left.
+	# Before the bed removed the /sys/dev/char link umockdev leaves, the
+	# second unit on an address aborted the emulator ("File exists").
+	command -v sqlite3 >/dev/null || { echo "SKIP: no sqlite3" >&2; exit 77; }
+	"$EDLSTATION" mkpackage "$WORK/pkg" --size 8 >/dev/null
+	set +e
+	TMPDIR=$WORK timeout -s KILL 60 "$EDLSTATION" emulate --storage nand --devices 2 --units 12 \
+		--swap-delay 0 --max-address 4 -- "$EDLSTATION" run --package "$WORK/pkg" \
+		--db "$WORK/r.db" --cache-dir "$WORK/cache" --log-format text --reset-delay 0 \
+		--count 12 >"$WORK/out" 2>&1
+	rc=$?
+	set -e
+	[ "$rc" -eq 0 ] || fail "exit $rc: $(tail -5 "$WORK/out")"
+	[ "$(sqlite3 "$WORK/r.db" "select count(distinct serial) from run where result='pass'")" = 12 ] ||
+		fail "not 12 passed units: $(tail -3 "$WORK/out")"
+	;;
 *)
 	fail "unknown case $case_name"
 	;;

@@ -45,13 +45,46 @@ static void test_fault_parse_rejects_bad_ports_and_kinds(void **state)
 
 	(void)state;
 	assert_int_equal(edl_emu_fault_parse(&f, "silent", 7, &err), EDL_E_USAGE);
+	assert_non_null(strstr(err.detail, "'silent'"));
 	assert_non_null(strstr(err.detail, "PORT:KIND"));
-	assert_int_equal(edl_emu_fault_parse(&f, "1-1.8:silent", 7, &err), EDL_E_USAGE);
-	assert_non_null(strstr(err.detail, "1-1.8"));
+	assert_non_null(strstr(err.detail, "1-H.P"));
+	/* Beyond the bus (15 hubs of 15 ports, 105 ports): not a port. */
+	assert_int_equal(edl_emu_fault_parse(&f, "1-16.1:silent", 7, &err), EDL_E_USAGE);
+	assert_non_null(strstr(err.detail, "'1-16.1:silent'"));
+	assert_non_null(strstr(err.detail, "1-H.P"));
+	assert_int_equal(edl_emu_fault_parse(&f, "1-1.x:silent", 7, &err), EDL_E_USAGE);
 	assert_int_equal(edl_emu_fault_parse(&f, "0:silent", 7, &err), EDL_E_USAGE);
+	assert_int_equal(edl_emu_fault_parse(&f, "106:silent", 7, &err), EDL_E_USAGE);
 	assert_int_equal(edl_emu_fault_parse(&f, "1:melt", 7, &err), EDL_E_USAGE);
-	assert_non_null(strstr(err.detail, "melt"));
+	assert_non_null(strstr(err.detail, "'1:melt'"));
+	assert_non_null(strstr(err.detail, "unplug-ms=MS"));
 	assert_int_equal(edl_emu_fault_parse(&f, "1:unplug-at=lots", 7, &err), EDL_E_USAGE);
+	assert_non_null(strstr(err.detail, "'1:unplug-at=lots'"));
+	assert_non_null(strstr(err.detail, "=BYTES"));
+	assert_int_equal(edl_emu_fault_parse(&f, "1:silent=3", 7, &err), EDL_E_USAGE);
+	assert_non_null(strstr(err.detail, "no argument"));
+	assert_int_equal(edl_emu_fault_parse(&f, "1:unplug-ms=soon", 7, &err), EDL_E_USAGE);
+	assert_non_null(strstr(err.detail, "=MS"));
+}
+
+static void test_fault_parse_takes_every_port_form_of_the_bus(void **state)
+{
+	struct edl_emu_fault f;
+	struct edl_error err;
+
+	(void)state;
+	/* A valid port path whatever the line: hub 9 port 9 exists with 9+ ports a hub. */
+	assert_int_equal(edl_emu_fault_parse(&f, "1-9.9:silent", 7, &err), EDL_OK);
+	assert_string_equal(f.port, "1-9.9");
+	assert_true(f.faults.silent);
+	assert_int_equal(edl_emu_fault_parse(&f, "1-15.15:corrupt", 7, &err), EDL_OK);
+	assert_int_equal(edl_emu_fault_parse(&f, "105:corrupt", 7, &err), EDL_OK);
+	assert_int_equal(edl_emu_fault_parse(&f, "1-1.3:unplug-ms=40", 7, &err), EDL_OK);
+	assert_true(f.unplug_timed);
+	assert_int_equal(f.unplug_ms, 40);
+	assert_int_equal(edl_emu_fault_parse(&f, "1-1.3:unplug-ms=0", 7, &err), EDL_OK);
+	assert_true(f.unplug_timed);
+	assert_int_equal(f.unplug_ms, 0);
 }
 
 static void test_port_names_fill_hubs_in_order(void **state)
@@ -73,7 +106,6 @@ static void test_line_rejects_bad_configuration(void **state)
 {
 	struct edl_emu_line_config cfg;
 	struct edl_emu_line *line;
-	struct edl_emu_fault f;
 	struct edl_error err;
 
 	(void)state;
@@ -86,11 +118,9 @@ static void test_line_rejects_bad_configuration(void **state)
 	assert_int_equal(edl_emu_line_new(&line, &cfg, &err), EDL_E_USAGE);
 	edl_emu_line_config_default(&cfg);
 	cfg.devices = 2;
-	assert_int_equal(edl_emu_fault_parse(&f, "5:silent", 7, &err), EDL_OK);
-	cfg.faults = &f;
-	cfg.n_faults = 1;
+	cfg.max_address = 3; /* root hub, hub 1-1, one unit: the second has none */
 	assert_int_equal(edl_emu_line_new(&line, &cfg, &err), EDL_E_USAGE);
-	assert_non_null(strstr(err.detail, "port 5"));
+	assert_non_null(strstr(err.detail, "--max-address 3"));
 }
 
 /* Opens the EDL device at port and claims it; NULL when absent. */
@@ -227,8 +257,10 @@ static void test_profile_parse_takes_names_and_ports(void **state)
 	assert_int_equal(edl_emu_profile_parse(&pp, &every, "msm0000", 7, &err), EDL_E_USAGE);
 	assert_non_null(strstr(err.detail, "msm0000"));
 	assert_non_null(strstr(err.detail, edl_profile_names()));
-	assert_int_equal(edl_emu_profile_parse(&pp, &every, "1-1.9:sdx55", 7, &err), EDL_E_USAGE);
+	assert_int_equal(edl_emu_profile_parse(&pp, &every, "1-1.16:sdx55", 7, &err), EDL_E_USAGE);
+	assert_non_null(strstr(err.detail, "1-H.P"));
 	assert_int_equal(edl_emu_profile_parse(&pp, &every, ":sdx55", 7, &err), EDL_E_USAGE);
+	assert_int_equal(edl_emu_profile_parse(&pp, &every, "1-1.9:sdx55", 7, &err), EDL_OK);
 }
 
 static uint32_t le32(const uint8_t *p)
@@ -359,14 +391,22 @@ static void test_ports_take_profiles_and_explicit_options_win(void **state)
 	assert_json_has(json, "\"kind\": \"ufs\", \"sector_size\": 4096, \"luns\": 6");
 	g_free(json);
 
-	/* A profile for a port the line does not have is refused. */
+	/* A profile for a port the line does not have applies to no unit (the
+	 * line warns on stderr): both units are the generic target. */
 	edl_emu_line_config_default(&cfg);
 	strcpy(pp.port, "3");
 	cfg.devices = 2;
+	cfg.first_serial = 0x200;
 	cfg.port_profiles = &pp;
 	cfg.n_port_profiles = 1;
-	assert_int_equal(edl_emu_line_new(&line, &cfg, &err), EDL_E_USAGE);
-	assert_non_null(strstr(err.detail, "port 3"));
+	cfg.dump_dir = dump;
+	assert_int_equal(edl_emu_line_new(&line, &cfg, &err), EDL_OK);
+	edl_emu_line_free(line);
+	for (uint32_t serial = 0x200; serial <= 0x201; serial++) {
+		json = unit_json(dump, serial);
+		assert_json_has(json, "\"profile\": null");
+		g_free(json);
+	}
 
 	remove_dump(dump);
 }
@@ -420,6 +460,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_fault_parse_maps_kinds_onto_target_faults),
 	        cmocka_unit_test(test_fault_parse_rejects_bad_ports_and_kinds),
+	        cmocka_unit_test(test_fault_parse_takes_every_port_form_of_the_bus),
 	        cmocka_unit_test(test_port_names_fill_hubs_in_order),
 	        cmocka_unit_test(test_line_rejects_bad_configuration),
 	        cmocka_unit_test(test_line_takes_idle_units_off_and_swaps_in_the_next),

@@ -668,6 +668,54 @@ static void test_ports_and_addresses_are_reused_after_unplug(void **state)
 	}
 }
 
+static void test_an_address_moves_to_another_port_and_left_devices_are_freed(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t buf[512];
+
+	/* Addresses 4 and 5 only; the port changes every second device, so an
+	 * address comes back on the other port. umockdev keeps the old
+	 * /sys/dev/char link of an address unless the bed removes it, and the
+	 * next device there aborted the process ("File exists"). */
+	edl_emu_bed_set_max_devnum(f->bed, 5);
+	start_usb(f);
+	for (unsigned i = 0; i < 12; i++) {
+		char port[16], want[16];
+		unsigned p = (i / 2) % 2 + 1;
+		struct edl_emu_dev *d = plug(f, 1, p, 0x200 + i, 0);
+		libusb_device_handle *h;
+
+		snprintf(port, sizeof(port), "1-1.%u", p);
+		h = open_port(f, port);
+		assert_non_null(h);
+		assert_int_equal(bulk_in(h, buf, sizeof(buf), 1000), 48);
+		snprintf(want, sizeof(want), "%08X", 0x200 + i);
+		assert_string_equal((char *)buf + 8, want);
+		close_handle(h);
+		edl_emu_dev_unplug(d);
+		edl_emu_dev_forget(d);
+		if (f->n == 8) {
+			for (unsigned k = 0; k < f->n; k++)
+				echo_free(f->model[k]);
+			f->n = 0;
+		}
+	}
+	/* Every device left, was forgotten and has no client: the bed frees them. */
+	for (int i = 0; i < 200; i++) {
+		guint left;
+
+		edl_emu_bed_lock(f->bed);
+		left = f->bed->devs->len;
+		edl_emu_bed_unlock(f->bed);
+		if (left == 0)
+			break;
+		g_usleep(10000);
+	}
+	edl_emu_bed_lock(f->bed);
+	assert_int_equal(f->bed->devs->len, 0);
+	edl_emu_bed_unlock(f->bed);
+}
+
 /* What the model was fed, from the worker thread's side: under the bed lock. */
 static GArray *fed_lengths(struct fixture *f, struct echo *e)
 {
@@ -842,6 +890,9 @@ int main(void)
 	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_hotplug_arrival_and_unplug_mid_transfer, setup,
 	                                        teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_an_address_moves_to_another_port_and_left_devices_are_freed, setup,
+	                teardown),
 	        cmocka_unit_test_setup_teardown(test_ports_and_addresses_are_reused_after_unplug,
 	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_zero_length_packets_reach_the_model, setup,
