@@ -28,6 +28,7 @@ static void usage(FILE *f)
 	        "  --storage KIND         emmc|ufs|nand\n"
 	        "  --station NAME         station name recorded with each run\n"
 	        "  --log-dir DIR          keep a transcript per run\n"
+	        "  --record DIR           keep each run's USB traffic as DIR/SERIAL-RUNID.pcapng\n"
 	        "  --log-format FMT       auto (live view on a terminal) | text | json\n"
 	        "  --retries N            extra attempts after a failure (default 1)\n"
 	        "  --running POLICY       a programmer found running: auto | reuse | reset\n"
@@ -85,6 +86,7 @@ int edl_cli_run(int argc, char **argv)
 		O_INFLIGHT,
 		O_GRACE,
 		O_CACHE,
+		O_RECORD,
 	};
 	static const struct option longopts[] = {
 	        {"package", required_argument, NULL, O_PACKAGE},
@@ -104,6 +106,7 @@ int edl_cli_run(int argc, char **argv)
 	        {"inflight", required_argument, NULL, O_INFLIGHT},
 	        {"grace", required_argument, NULL, O_GRACE},
 	        {"cache-dir", required_argument, NULL, O_CACHE},
+	        {"record", required_argument, NULL, O_RECORD},
 	        {"verbose", no_argument, NULL, 'v'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
@@ -166,6 +169,9 @@ int edl_cli_run(int argc, char **argv)
 			break;
 		case O_LOGDIR:
 			bad = copy_opt(cfg.log_dir, sizeof(cfg.log_dir), optarg, "--log-dir");
+			break;
+		case O_RECORD: /* issue 16 */
+			bad = copy_opt(cfg.record_dir, sizeof(cfg.record_dir), optarg, "--record");
 			break;
 		case O_LOGFMT:
 			if (!strcmp(optarg, "json"))

@@ -145,6 +145,7 @@ static void pack_run_start(struct edl_store_run_start *dst, const struct edl_sto
 	dst->package_hash = pack(k, src->package_hash);
 	dst->port = pack(k, src->port);
 	dst->transcript = pack(k, src->transcript);
+	dst->capture = pack(k, src->capture);
 }
 
 struct edl_store_oprec *edl_store_oprec_run_start(const struct edl_store_run_start *run)
@@ -261,8 +262,8 @@ static const struct {
              " last_seen_ms = max(last_seen_ms, excluded.last_seen_ms)"),
         STMT(run_insert,
              "INSERT INTO run (id, serial, station_id, slot, port, package_id, attempt, retry_of,"
-             " start_ms, result, transcript) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'running',"
-             " ?10)"),
+             " start_ms, result, transcript, capture) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+             " 'running', ?10, ?11)"),
         STMT(run_identify, "UPDATE run SET serial = ?2 WHERE id = ?1"),
         STMT(run_finish,
              "UPDATE run SET result = ?2, stage = ?3, error = ?4, message = ?5, end_ms = ?6,"
@@ -482,6 +483,7 @@ static int apply_run_start(struct edl_store_recorder *r, const struct edl_store_
 	bind_optional_int(st, 8, s->retry_of, s->retry_of > 0);
 	sqlite3_bind_int64(st, 9, s->start_ms);
 	edl_store_bind_text(st, 10, s->transcript);
+	edl_store_bind_text(st, 11, s->capture);
 	rc = run_stmt(st);
 	if (rc != SQLITE_OK)
 		return edl_store_sqlite_error(err, r->db, rc, "recording the start of the run");
