@@ -75,7 +75,7 @@ record() {
 same_storage() {
 	local n=0
 	for img in "$W"/dump-rec/1a2b3c4d/lun*.img; do
-		cmp "$img" "$1/1a2b3c4d/$(basename "$img")" || return 1
+		python3 "$HERE/cmp_sparse.py" "$img" "$1/1a2b3c4d/$(basename "$img")" || return 1
 		n=$((n + 1))
 	done
 	for raw in "${RAWS[@]}"; do
