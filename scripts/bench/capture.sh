@@ -15,7 +15,10 @@ ROUNDS=${3:-3}
 BUILD=${EDL_BENCH_BUILD:-build}
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$BUILD" -j"$(nproc)" --target edlstation >/dev/null
-EDL=$PWD/$BUILD/src/cli/edlstation
+case "$BUILD" in
+/*) EDL=$BUILD/src/cli/edlstation ;;
+*) EDL=$PWD/$BUILD/src/cli/edlstation ;;
+esac
 W=$(mktemp -d /tmp/edl-bench-cap.XXXXXX)
 trap 'rm -rf "$W"' EXIT
 export TMPDIR=$W
