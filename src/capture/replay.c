@@ -117,7 +117,7 @@ int edl_replay_new(struct edl_replay **out, const uint8_t *buf, size_t len, cons
 	struct edl_capture_packet *pk = NULL, p = {0};
 	size_t n = 0, cap = 0, icap = 0;
 	struct edl_replay *r = calloc(1, sizeof(*r));
-	bool have_dev = false;
+	bool have_dev = false, edl_dev = false;
 	uint16_t bus = 0;
 	uint8_t devnum = 0;
 	int rc;
@@ -144,8 +144,17 @@ int edl_replay_new(struct edl_replay **out, const uint8_t *buf, size_t len, cons
 			cap = ncap;
 		}
 		pk[n++] = p;
-		if (!have_dev && p.ev.xfer_type == EDL_CAPTURE_BULK) {
+		/* The EDL device of a bus capture (tcpdump -i usbmonN holds the hubs and
+		 * every other device too): the first to send Sahara or Firehose XML,
+		 * else the first with bulk traffic. */
+		if (!edl_dev && p.ev.xfer_type == EDL_CAPTURE_BULK &&
+		    (!have_dev || (p.ev.type == 'C' && (p.ev.endpoint & 0x80) &&
+		                   edl_capture_classify(p.ev.data, p.ev.data_len, p.ev.length) !=
+		                           EDL_CAPTURE_KIND_RAW))) {
 			have_dev = true;
+			edl_dev = p.ev.type == 'C' && (p.ev.endpoint & 0x80) &&
+			          edl_capture_classify(p.ev.data, p.ev.data_len, p.ev.length) !=
+			                  EDL_CAPTURE_KIND_RAW;
 			bus = p.ev.bus;
 			devnum = p.ev.devnum;
 		}

@@ -36,7 +36,7 @@ void edl_station_config_default(struct edl_station_config *cfg)
 	cfg->digest_timeout_ms = 60000;
 	cfg->grace_s = 30;
 	cfg->min_free_mb = 64;
-	cfg->record_max_mb = 64; /* issue 16 */
+	cfg->record_max_mb = 8; /* issue 16 */
 	cfg->store_retry_ms = 1000;
 	cfg->stop_after = 3;
 	cfg->stop_slots = 4;

@@ -586,6 +586,40 @@ static void test_replay_reports_the_first_departure(void **state)
 	free(buf);
 }
 
+static void test_replay_picks_the_edl_device_of_a_bus_capture(void **state)
+{
+	(void)state;
+	struct edl_capture *c = open_capture(0);
+	static uint8_t stick[4096];
+	struct edl_capture_event other = {.urb_id = 9,
+	                                  .type = 'C',
+	                                  .xfer_type = EDL_CAPTURE_BULK,
+	                                  .endpoint = 0x82,
+	                                  .devnum = 5,
+	                                  .bus = 1,
+	                                  .length = sizeof(stick),
+	                                  .data = stick,
+	                                  .data_len = sizeof(stick)};
+	struct edl_replay *r;
+	struct edl_chunk ch;
+	struct edl_error err;
+	size_t len;
+
+	memset(stick, 0xee, sizeof(stick));
+	edl_capture_write(c, &other); /* a USB stick's read on the same bus, first */
+	sahara(c, true, EDL_SAHARA_HELLO, 2, 1, 1024);
+	edl_capture_write(c, &other);
+	uint8_t *buf = close_and_load(c, &len);
+	assert_int_equal(edl_replay_new(&r, buf, len, "bus.pcapng", &err), EDL_OK);
+	assert_true(edl_replay_next_in(r, &ch));
+	assert_int_equal(ch.len, 0x30);
+	assert_int_equal(edl_sahara_get_le32(ch.data), EDL_SAHARA_HELLO);
+	assert_false(edl_replay_next_in(r, &ch));
+	assert_true(edl_replay_finished(r));
+	edl_replay_free(r);
+	free(buf);
+}
+
 static void test_capture_classify_and_describe(void **state)
 {
 	(void)state;
@@ -617,6 +651,7 @@ int main(void)
 	        cmocka_unit_test(test_capture_rejects_other_link_types_and_files),
 	        cmocka_unit_test(test_replay_any_chunking_and_raw_content_match),
 	        cmocka_unit_test(test_replay_reports_the_first_departure),
+	        cmocka_unit_test(test_replay_picks_the_edl_device_of_a_bus_capture),
 	        cmocka_unit_test(test_capture_classify_and_describe),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
