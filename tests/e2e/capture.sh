@@ -13,6 +13,7 @@
 #   tshark        tshark reads our file without warnings and shows bulk transfers
 #   bound         record_max_mb elides raw data (marked), keeps Sahara and XML,
 #                 and the bounded file still replays to PASS
+#   two           two units recorded at once replay at once (--replay A,B)
 set -u
 EDL=$1
 CASE=$2
@@ -95,6 +96,7 @@ replay() { # replay DUMP CAPTURE...: the station on units served from the captur
 case "$CASE" in
 profile)
 	record
+	check "history --format json gives the capture" sh -c "\"$EDL\" history --db \"$DB\" --format json 1a2b3c4d | grep -q '\"capture\": \"$CAP\"'"
 	check "history shows the capture" sh -c "\"$EDL\" history --db \"$DB\" 1a2b3c4d | grep -q 'capture .*1a2b3c4d-1.pcapng'"
 	replay "$W/dump-replay" "$CAP"
 	check "replayed run passed" [ "$rc" -eq 0 ]
@@ -186,6 +188,26 @@ bound)
 	replay "$W/dump-replay" "$CAP"
 	check "the bounded capture replays to PASS" grep -q "replay .*: PASS" "$OUT"
 	check "and the replayed storage holds the host's bytes" same_storage "$W/dump-replay"
+	;;
+two)
+	timeout -s KILL 120 "$EDL" emulate "${TARGET[@]}" --devices 2 --dump "$W/dump-rec" -- \
+		"$EDL" run --package "$PKG" --db "$DB" --cache-dir "$W/cache" --log-format text \
+		--reset-delay 0 --count 2 --record "$W/rec" >"$OUT" 2>&1
+	check "two recorded runs passed" [ $? -eq 0 ]
+	check "two captures, one per serial" [ "$(ls "$W/rec" | sed 's/-[0-9]*\.pcapng$//' | sort | tr '\n' ' ')" = "1a2b3c4d 1a2b3c4e " ]
+	check "each run points to its own capture" [ "$(sql "select count(distinct capture) from run where capture like '%/' || serial || '-' || id || '.pcapng'")" = 2 ]
+	rm -f "$W/replay.db"
+	timeout -s KILL 120 "$EDL" emulate "${TARGET[@]}" --dump "$W/dump-replay" \
+		--replay "$(ls "$W"/rec/1a2b3c4e-*.pcapng),$(ls "$W"/rec/1a2b3c4d-*.pcapng)" -- \
+		"$EDL" run --package "$PKG" --db "$W/replay.db" --cache-dir "$W/cache" --log-format text \
+		--reset-delay 0 --count 2 >"$OUT" 2>&1
+	check "both replayed runs passed" [ $? -eq 0 ]
+	check "both replays say PASS" [ "$(grep -c 'replay .*: PASS' "$OUT")" = 2 ]
+	check "the replayed units carry the recorded serials" \
+		[ "$(sqlite3 -batch -noheader "$W/replay.db" "select group_concat(serial, ' ') from (select serial from run where result = 'pass' order by serial)")" = "1a2b3c4d 1a2b3c4e" ]
+	for sn in 1a2b3c4d 1a2b3c4e; do
+		check "$sn: replayed storage identical" python3 "$HERE/cmp_sparse.py" "$W/dump-rec/$sn/lun0.img" "$W/dump-replay/$sn/lun0.img"
+	done
 	;;
 *)
 	echo "unknown case $CASE"
