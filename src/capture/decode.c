@@ -177,6 +177,11 @@ int edl_capture_show(FILE *f, const char *path, bool all_raw, struct edl_error *
 	size_t len = 0, shown_if = 0;
 	int64_t t0 = -1;
 	uint64_t packets = 0, bulk = 0;
+	struct {
+		uint64_t image, offset, length;
+	} sahara_read = {0, 0, 0};
+	bool exec_pending = false;
+	uint32_t exec_cmd = 0;
 	int rc;
 
 	rc = edl_capture_load(path, &buf, &len, err);
@@ -237,6 +242,53 @@ int edl_capture_show(FILE *f, const char *path, bool all_raw, struct edl_error *
 		        edl_capture_classify(ev->data, ev->data_len, ev->length);
 		uint64_t at = dir[in].stream;
 		dir[in].stream += ev->length;
+		/* Sahara's raw answers, named by the request they answer: the image
+		 * bytes a READ_DATA asked for, a command-mode EXECUTE's data. */
+		if (kind == EDL_CAPTURE_KIND_RAW && !in && sahara_read.length == ev->length) {
+			flush_raw(f, &rr);
+			fprintf(f,
+			        "%12.6f  OUT  Sahara image %" PRIu64 " data: offset %" PRIu64
+			        ", %u bytes\n",
+			        t, sahara_read.image, sahara_read.offset, ev->length);
+			sahara_read.length = 0;
+			continue;
+		}
+		if (kind == EDL_CAPTURE_KIND_RAW && in && exec_pending) {
+			flush_raw(f, &rr);
+			exec_pending = false;
+			fprintf(f,
+			        "%12.6f  IN   Sahara command-mode data for client-command %u (%s), "
+			        "%u bytes:",
+			        t, exec_cmd,
+			        exec_cmd == 1    ? "serial"
+			        : exec_cmd == 2  ? "MSM HW id"
+			        : exec_cmd == 3  ? "OEM PK hash"
+			        : exec_cmd == 7  ? "SBL version"
+			        : exec_cmd == 10 ? "chip id (v3)"
+			                         : "other",
+			        ev->length);
+			for (uint32_t i = 0; i < ev->data_len && i < 48; i++)
+				fprintf(f, "%s%02x", i % 4 ? "" : " ", ev->data[i]);
+			fprintf(f, "%s\n", ev->data_len > 48 ? " ..." : "");
+			continue;
+		}
+		sahara_read.length = 0;
+		exec_pending = false;
+		if (kind == EDL_CAPTURE_KIND_SAHARA && ev->data_len >= 8) {
+			uint32_t cmd = edl_sahara_get_le32(ev->data);
+			if (in && cmd == EDL_SAHARA_READ_DATA && ev->data_len >= 20) {
+				sahara_read.image = edl_sahara_get_le32(ev->data + 8);
+				sahara_read.offset = edl_sahara_get_le32(ev->data + 12);
+				sahara_read.length = edl_sahara_get_le32(ev->data + 16);
+			} else if (in && cmd == EDL_SAHARA_READ_DATA64 && ev->data_len >= 32) {
+				sahara_read.image = edl_sahara_get_le64(ev->data + 8);
+				sahara_read.offset = edl_sahara_get_le64(ev->data + 16);
+				sahara_read.length = edl_sahara_get_le64(ev->data + 24);
+			} else if (!in && cmd == EDL_SAHARA_EXECUTE_DATA && ev->data_len >= 12) {
+				exec_pending = true;
+				exec_cmd = edl_sahara_get_le32(ev->data + 8);
+			}
+		}
 		if (kind == EDL_CAPTURE_KIND_RAW && !all_raw) {
 			if (rr.open && (rr.in != in || rr.first + rr.bytes != at))
 				flush_raw(f, &rr);

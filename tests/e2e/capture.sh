@@ -151,6 +151,8 @@ truncated)
 	check "show names Sahara packets" grep -q "IN   Sahara HELLO version" "$W/show.txt"
 	check "show names READ_DATA" grep -q "IN   Sahara READ_DATA image" "$W/show.txt"
 	check "show names END_OF_IMAGE and DONE" sh -c "grep -q 'Sahara END_OF_IMAGE' \"$W/show.txt\" && grep -q 'OUT  Sahara DONE' \"$W/show.txt\""
+	check "show names the image data a READ_DATA asked for" grep -q "OUT  Sahara image 13 data: offset 0, [0-9]* bytes" "$W/show.txt"
+	check "show decodes the command-mode serial" grep -q "command-mode data for client-command 1 (serial), 4 bytes: 4d3c2b1a" "$W/show.txt"
 	check "show prints Firehose XML documents" grep -q "<configure " "$W/show.txt"
 	check "show gives raw data as ranges" grep -q "OUT  raw data: bytes [0-9]*\.\.[0-9]* of the OUT stream" "$W/show.txt"
 	check "show names the interface (station, port, slot)" grep -q "interface 0: usbmon1: edlstation station .*, port 1-1.1, slot" "$W/show.txt"
