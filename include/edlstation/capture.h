@@ -52,6 +52,7 @@ struct edl_capture_event {
 	uint32_t length; /* 'S': requested; 'C': transferred */
 	bool has_setup;
 	uint8_t setup[8];
+	uint32_t xfer_flags; /* the URB's transfer_flags (URB_ZERO_PACKET 0x40, URB_DIR_IN 0x200) */
 	int64_t ts_us;       /* microseconds since the epoch */
 	const uint8_t *data; /* the captured bytes (data_len of length; may be fewer) */
 	uint32_t data_len;

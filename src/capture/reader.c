@@ -137,6 +137,8 @@ static int usbmon(struct edl_capture_reader *r, struct edl_capture_packet *out, 
 	uint32_t len_cap = cap_rd32(pkt + 36, be);
 	if (ev->has_setup)
 		memcpy(ev->setup, pkt + 40, 8);
+	if (hl == USBMON_HDR_MMAPPED)
+		ev->xfer_flags = cap_rd32(pkt + 56, be);
 	/* The data is what follows the header, at most len_cap of it. */
 	uint32_t avail = caplen - (uint32_t)hl;
 	ev->data = pkt + hl;

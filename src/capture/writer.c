@@ -193,6 +193,7 @@ void edl_capture_write(struct edl_capture *c, const struct edl_capture_event *ev
 	if (ev->has_setup)
 		memcpy(h + 40, ev->setup, 8);
 	/* interval 0, start_frame 0, xfer_flags, ndesc 0 */
+	cap_wr32(h + 56, ev->xfer_flags);
 	put(c, b, sizeof(b));
 	put(c, ev->data, cap);
 	put(c, zero, cap_pad4(plen) - plen);

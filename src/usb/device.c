@@ -87,6 +87,9 @@ static void capture_event(struct edl_usb_dev *dev, const struct xfer *x, char ty
 	        .devnum = dev->devnum,
 	        .bus = dev->bus,
 	        .ts_us = edl_capture_now_us(),
+	        /* As the kernel's URB has them: direction, and the ZLP libusb asks for. */
+	        .xfer_flags = (in ? 0x0200u : 0) |
+	                      (t->flags & LIBUSB_TRANSFER_ADD_ZERO_PACKET ? 0x0040u : 0),
 	};
 
 	if (type == 'S') {

@@ -139,6 +139,7 @@ static void test_capture_round_trip_keeps_every_field(void **state)
 	                                .status = -104,
 	                                .length = 1001,
 	                                .ts_us = 1764590000999999ll,
+	                                .xfer_flags = 0x40,
 	                                .data = payload,
 	                                .data_len = 1001};
 	edl_capture_write(c, &out);
@@ -175,6 +176,7 @@ static void test_capture_round_trip_keeps_every_field(void **state)
 	assert_int_equal(p.ev.status, -104);
 	assert_int_equal(p.ev.length, 1001);
 	assert_int_equal(p.ev.data_len, 1001);
+	assert_int_equal(p.ev.xfer_flags, 0x40);
 	assert_memory_equal(p.ev.data, payload, 1001);
 	assert_null(p.ev.comment);
 	assert_int_equal(edl_capture_reader_next(&r, &p, &err), 0);
