@@ -11,6 +11,7 @@ libcmocka-dev libncurses-dev tmux
 umockdev libumockdev-dev libglib2.0-dev libudev-dev usbutils qdl procps
 android-libsparse-dev android-sdk-libsparse-utils
 scdoc man-db groff-base dpkg-dev systemd libsystemd-dev
+tshark
 "
 
 missing=""
@@ -34,4 +35,4 @@ echo "setup: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 # shellcheck disable=SC2086
-apt-get install -y -q --no-install-recommends $missing
+DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing

@@ -77,5 +77,6 @@ int edl_cli_emulate(int argc, char **argv);
 int edl_cli_memflash(int argc, char **argv);
 int edl_cli_mkpackage(int argc, char **argv);
 int edl_cli_udev_rule(int argc, char **argv);
+int edl_cli_capture(int argc, char **argv); /* cmd_capture.c */
 
 #endif

@@ -109,6 +109,10 @@ struct edl_emu_line_config {
 	const char *dump_dir;     /* NULL: no dump */
 	const struct edl_emu_fault *faults;
 	size_t n_faults;
+	/* issue 16, --replay: port N's units answer from capture file replay[N]
+	 * (src/emulator/replay.c); the line's unit model keeps their storage. */
+	const char *const *replay;
+	size_t n_replay;
 	const char *const *empty_ports; /* ports left empty at start */
 	size_t n_empty_ports;
 	bool verbose; /* one line per event on stderr */

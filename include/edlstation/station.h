@@ -65,6 +65,11 @@ struct edl_station_config {
 	char cache_dir[1024];
 	char db[1024];      /* results database; "" = edlstation.db in the current directory */
 	char log_dir[1024]; /* per-run transcripts; "" = none */
+	/* issue 16: [station] record = DIR (run --record DIR): each run's USB traffic
+	 * as DIR/SERIAL-RUNID.pcapng (usbmon); "" = off. record_max_mb bounds each
+	 * file (raw data elided past it; Sahara and XML always kept); 0 = no bound. */
+	char record_dir[1024];
+	uint32_t record_max_mb;
 	struct edl_station_port ports[EDL_STATION_MAX_PORTS];
 	size_t n_ports;
 	bool accept_unmapped; /* flash devices on ports not in the map */

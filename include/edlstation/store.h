@@ -37,7 +37,7 @@
 #include "edlstation/plan.h"
 
 /* The schema version this program writes (PRAGMA user_version). */
-#define EDL_STORE_SCHEMA_VERSION 4
+#define EDL_STORE_SCHEMA_VERSION 5
 
 /* ---- results ---------------------------------------------------------------------------- */
 
@@ -95,6 +95,7 @@ struct edl_store_run_start {
 	int64_t retry_of;         /* run id this run retries, 0 when none */
 	int64_t start_ms;
 	const char *transcript; /* path of the session's transcript file */
+	const char *capture;    /* path of the run's USB capture (run --record), NULL none (v5) */
 };
 
 struct edl_store_step {
@@ -225,6 +226,11 @@ int edl_store_writer_package(struct edl_store_writer *w, const struct edl_store_
                              edl_store_done_fn cb, void *data);
 int edl_store_writer_device(struct edl_store_writer *w, const struct edl_store_device *dev,
                             edl_store_done_fn cb, void *data);
+
+/* The id the next edl_store_writer_run_start() will give (same thread, no
+ * other run start in between): for files named after their run before it is
+ * queued, such as the run's capture (issue 16). */
+int64_t edl_store_writer_next_run_id(struct edl_store_writer *w);
 
 /* Records a run as "running" and gives its id at once in *out_run_id, so that
  * finish, identify and a retry's retry_of can be queued before this commits.
@@ -478,6 +484,7 @@ struct edl_store_history_run {
 	double avg_mbps;     /* NaN: none */
 	uint32_t payload;
 	const char *transcript;
+	const char *capture;   /* the run's USB capture file; NULL: none (v5) */
 	const char *functions; /* the programmer's function list; NULL: none seen */
 	const char *warnings;  /* one a line; NULL: none */
 	const char **log_lines;

@@ -106,6 +106,12 @@ uint16_t edl_usb_dev_max_packet(const struct edl_usb_dev *dev);
  * otherwise (OUT transfers have no timeout; the flash job's deadline decides). */
 void edl_usb_dev_cancel(struct edl_usb_dev *dev);
 
+struct edl_capture;
+/* Records every later submission and completion of dev's transfers into
+ * capture (capture.h: usbmon events), or stops recording (NULL). The capture
+ * stays the caller's: set NULL before closing it. */
+void edl_usb_dev_set_capture(struct edl_usb_dev *dev, struct edl_capture *capture);
+
 /* Cancels everything in flight; when the last transfer is back, releases the
  * interface, closes the handle, frees dev and calls closed(user). The done
  * callbacks of cancelled transfers still run (status EDL_E_INTERRUPTED or

@@ -86,7 +86,15 @@ static void usage(FILE *f)
 	        "digits\n"
 	        "  -v, --verbose          one line per unit event on stderr, a summary at exit\n"
 	        "  --product-suffix TEXT  appended to every unit's iProduct (hostile-descriptor "
-	        "tests)\n",
+	        "tests)\n"
+	        "replay:\n"
+	        "  --replay FILE[,FILE...]  one unit per capture (pcapng/pcap, usbmon: run "
+	        "--record\n"
+	        "                         files or tcpdump -i usbmonN), on ports 1, 2, ...: it\n"
+	        "                         answers the host as recorded (any chunking; raw data\n"
+	        "                         of the same length matches), keeps the host's data in\n"
+	        "                         its storage, and stops at the first departure with a\n"
+	        "                         report on stderr (expected, came, offsets)\n",
 	        EDL_EMU_MAX_PORTS, edl_emu_fault_kinds());
 	fprintf(f, "\nprofiles (%s):\n", edl_profile_names());
 	for (size_t i = 0; edl_profile_at(i) != NULL; i++) {
@@ -158,6 +166,8 @@ static const char *option_wants(int opt)
 		return "a USB device address, 2..127";
 	case 'g':
 		return "seconds, 0..3600";
+	case 'Y':
+		return "capture files, at most 64 --replay options and 105 files";
 	case 'f':
 		return "at most 64 --fault options";
 	case 'e':
@@ -281,6 +291,7 @@ int edl_cli_emulate(int argc, char **argv)
 	        {"product-suffix", required_argument, NULL, 'P'},
 	        {"profile", required_argument, NULL, 'o'},
 	        {"grace", required_argument, NULL, 'g'},
+	        {"replay", required_argument, NULL, 'Y'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
@@ -293,6 +304,9 @@ int edl_cli_emulate(int argc, char **argv)
 	const char *empty[EDL_EMU_MAX_PORTS];
 	const char *fault_specs[MAX_FAULTS];
 	const char *profile_specs[MAX_PROFILES];
+	const char *replay[EDL_EMU_MAX_PORTS]; /* issue 16: pointers into argv's copies */
+	char *replay_arg[MAX_FAULTS];
+	size_t n_replay = 0, n_replay_arg = 0;
 	uint32_t bad_blocks[MAX_BAD_BLOCKS];
 	size_t n_faults = 0, n_events = 0, n_empty = 0, n_bad = 0, n_profiles = 0;
 	size_t n_port_profiles = 0;
@@ -438,6 +452,18 @@ int edl_cli_emulate(int argc, char **argv)
 			if (parse_seconds(optarg, &grace_s) < 0 || grace_s > 3600)
 				goto bad;
 			break;
+		case 'Y': /* issue 16: --replay FILE[,FILE...], repeatable */
+			if (n_replay_arg >= MAX_FAULTS)
+				goto bad;
+			replay_arg[n_replay_arg] = g_strdup(optarg);
+			for (char *save = NULL,
+			          *tok = strtok_r(replay_arg[n_replay_arg++], ",", &save);
+			     tok; tok = strtok_r(NULL, ",", &save)) {
+				if (n_replay >= EDL_EMU_MAX_PORTS)
+					goto bad;
+				replay[n_replay++] = tok;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			return EDL_EXIT_OK;
@@ -480,6 +506,10 @@ int edl_cli_emulate(int argc, char **argv)
 	cfg.n_empty_ports = n_empty;
 	cfg.bad_blocks = bad_blocks;
 	cfg.n_bad_blocks = n_bad;
+	cfg.replay = replay;
+	cfg.n_replay = n_replay;
+	if (cfg.devices < n_replay)
+		cfg.devices = (unsigned)n_replay;
 
 	memset(&run, 0, sizeof(run));
 	run.line = cfg;
@@ -493,6 +523,8 @@ int edl_cli_emulate(int argc, char **argv)
 		return usage_error("%s", err.detail);
 	if (err.detail[0])
 		fprintf(stderr, "edlstation emulate: %s\n", err.detail);
+	for (size_t i = 0; i < n_replay_arg; i++)
+		g_free(replay_arg[i]);
 	return rc;
 bad:
 	for (const struct option *o = opts; o->name; o++)

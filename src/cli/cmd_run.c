@@ -35,6 +35,7 @@ static void usage(FILE *f)
 	        "  --storage KIND         emmc|ufs|nand\n"
 	        "  --station NAME         station name recorded with each run\n"
 	        "  --log-dir DIR          keep a transcript per run\n"
+	        "  --record DIR           keep each run's USB traffic as DIR/SERIAL-RUNID.pcapng\n"
 	        "  --log-format FMT       auto (board on a terminal, journal under systemd) | text "
 	        "|\n"
 	        "                         json | journal\n"
@@ -198,6 +199,7 @@ int edl_cli_run(int argc, char **argv)
 		O_GRACE,
 		O_CACHE,
 		O_DRY_RUN,
+		O_RECORD,
 	};
 	static const struct option longopts[] = {
 	        {"package", required_argument, NULL, O_PACKAGE},
@@ -218,6 +220,7 @@ int edl_cli_run(int argc, char **argv)
 	        {"grace", required_argument, NULL, O_GRACE},
 	        {"cache-dir", required_argument, NULL, O_CACHE},
 	        {"dry-run", no_argument, NULL, O_DRY_RUN},
+	        {"record", required_argument, NULL, O_RECORD},
 	        {"verbose", no_argument, NULL, 'v'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
@@ -296,6 +299,9 @@ int edl_cli_run(int argc, char **argv)
 		case O_LOGDIR:
 			bad = copy_opt(cfg->log_dir, sizeof(cfg->log_dir), optarg, "--log-dir");
 			edl_station_config_set_by(cfg, "results", "log_dir", "--log-dir");
+			break;
+		case O_RECORD: /* issue 16 */
+			bad = copy_opt(cfg.record_dir, sizeof(cfg.record_dir), optarg, "--record");
 			break;
 		case O_LOGFMT:
 			bad = one_of("--log-format", optarg, logfmts, &pick);

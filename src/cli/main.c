@@ -29,6 +29,7 @@ static const struct command commands[] = {
         {"memflash", edl_cli_memflash, "flash one emulated unit over the in-memory link (no USB)"},
         {"mkpackage", edl_cli_mkpackage,
          "write a synthetic package (ufs, emmc or nand) for demos and tests"},
+        {"capture", edl_cli_capture, "decode a unit's USB capture (pcapng/pcap, usbmon)"},
         {"udev-rule", edl_cli_udev_rule,
          "print the udev rule that lets the station's user at EDL devices"},
 };

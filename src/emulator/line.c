@@ -27,6 +27,7 @@
 #include "edlstation/clock.h"
 #include "emu.h"
 #include "line.h"
+#include "replay.h"
 
 struct unit;
 
@@ -65,12 +66,14 @@ struct unit {
 	uint8_t sha[32];
 	unsigned commands[EDL_EMU_N_COMMANDS];
 	uint64_t raw_bytes, bytes_out, bytes_in;
-	const char *end; /* NULL while on the line */
+	const char *end;               /* NULL while on the line */
+	struct edl_emu_replay *replay; /* issue 16: answers from a capture; NULL none */
 };
 
 struct edl_emu_line {
 	struct edl_emu_line_config cfg;
 	uint32_t *bad_blocks;
+	char **replay; /* issue 16: capture file per port (owned copies), n_replay of them */
 	char *dump_dir;
 	char *tmp_dir; /* units' storage when there is no dump */
 	struct edl_emu_bed *bed;
@@ -504,6 +507,11 @@ static int unit_power_on(struct edl_emu_line *line, struct unit *u, uint64_t now
 	dc.product_suffix = line->cfg.product_suffix;
 	dc.ops = &unit_ops;
 	dc.model = u;
+	if (u->replay) { /* issue 16: the capture answers, the unit keeps the storage */
+		edl_emu_replay_wrap(u->replay, &unit_ops, u);
+		dc.ops = &edl_emu_replay_ops;
+		dc.model = u->replay;
+	}
 	dc.link_rate = (uint64_t)(line->cfg.rate_mbps * 1e6);
 	rc = edl_emu_dev_plug(&u->dev, line->bed, &dc, err);
 	if (rc != EDL_OK) {
@@ -558,6 +566,14 @@ static int unit_new(struct edl_emu_line *line, struct port *p, uint64_t now, str
 	u->profile = p->profile;
 	u->serial = line->next_serial++;
 	u->plugged_at = now;
+	if ((size_t)(p - line->ports) < line->cfg.n_replay) { /* issue 16: --replay */
+		rc = edl_emu_replay_open(&u->replay, line->replay[p - line->ports], err);
+		if (rc != EDL_OK) {
+			g_free(u);
+			return rc;
+		}
+		edl_emu_replay_serial(u->replay, &u->serial);
+	}
 	snprintf(u->dir, sizeof(u->dir), "%s/%08x", base, u->serial);
 	if (g_mkdir_with_parents(u->dir, 0755) < 0) {
 		rc = edl_error_set(err, EDL_E_IO, "creating %s: %s", u->dir, g_strerror(errno));
@@ -739,6 +755,10 @@ int edl_emu_line_new(struct edl_emu_line **out, const struct edl_emu_line_config
 	line->cfg.port_profiles = NULL;
 	line->cfg.n_port_profiles = 0;
 	line->cfg.dump_dir = NULL;
+	line->replay = g_new0(char *, cfg->n_replay + 1); /* issue 16 */
+	for (size_t i = 0; i < cfg->n_replay; i++)
+		line->replay[i] = g_strdup(cfg->replay[i]);
+	line->cfg.replay = NULL;
 	line->units = g_ptr_array_new();
 	line->next_serial = cfg->first_serial;
 	line->t0 = now;
@@ -1060,6 +1080,7 @@ void edl_emu_line_free(struct edl_emu_line *line)
 
 			if (line->tmp_dir)
 				remove_flat_dir(u->dir);
+			edl_emu_replay_free(u->replay);
 			g_free(u);
 		}
 		g_ptr_array_free(line->units, TRUE);
@@ -1069,5 +1090,6 @@ void edl_emu_line_free(struct edl_emu_line *line)
 	g_free(line->tmp_dir);
 	g_free(line->dump_dir);
 	g_free(line->bad_blocks);
+	g_strfreev(line->replay);
 	g_free(line);
 }

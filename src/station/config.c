@@ -39,6 +39,7 @@ void edl_station_config_default(struct edl_station_config *cfg)
 	cfg->digest_timeout_ms = 60000;
 	cfg->grace_s = 30;
 	cfg->min_free_mb = 64;
+	cfg->record_max_mb = 8; /* issue 16 */
 	cfg->store_retry_ms = 1000;
 	cfg->stop_after = 3;
 	cfg->stop_slots = 4;
@@ -534,6 +535,11 @@ static int on_key(void *data, const char *section, const char *name, const char 
 			U32(count, 0, 100000000);
 		} else if (!strcmp(name, "grace_seconds")) {
 			U32(grace_s, 0, 3600);
+		} else if (!strcmp(name, "record")) { /* issue 16 */
+			if (copy(cfg->record_dir, sizeof(cfg->record_dir), value))
+				return bad(l, section, name, "path too long");
+		} else if (!strcmp(name, "record_max_mb")) {
+			U32(record_max_mb, 0, 1048576);
 		} else {
 			return unknown(l, section, name);
 		}

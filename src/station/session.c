@@ -21,7 +21,99 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "edlstation/capture.h"
+
 static void close_session(struct session *s);
+
+/* ---- issue 16: the session's USB capture ([station] record = DIR) --------------------- */
+
+static void mkdir_p(const char *dir)
+{
+	char path[1100];
+	snprintf(path, sizeof(path), "%s", dir);
+	for (char *p = path + 1; *p; p++) {
+		if (*p == '/') {
+			*p = '\0';
+			mkdir(path, 0755);
+			*p = '/';
+		}
+	}
+	mkdir(path, 0755);
+}
+
+/* Opens a capture for the traffic from now on, named after the port until a
+ * run names it (capture_for_run). A capture that cannot be written is a
+ * warning: recording never fails a unit. */
+static void capture_open(struct session *s)
+{
+	const struct edl_station_config *cfg = s->st->cfg;
+	struct edl_capture_options o = {0};
+	char path[1200], ifname[32], desc[256];
+	struct edl_error err;
+
+	if (cfg->record_dir[0] == '\0' || s->dev == NULL)
+		return;
+	mkdir_p(cfg->record_dir);
+	snprintf(path, sizeof(path), "%s/port-%s-%" PRIu64 ".pcapng", cfg->record_dir, s->port,
+	         (uint64_t)(edl_capture_now_us() / 1000));
+	snprintf(ifname, sizeof(ifname), "usbmon%.8s", s->port);
+	for (char *c = ifname + 6; *c; c++)
+		if (*c == '-') {
+			*c = '\0';
+			break;
+		}
+	snprintf(desc, sizeof(desc), "edlstation station %s, port %s, slot %s", cfg->name, s->port,
+	         s->slot_label);
+	o.if_name = ifname;
+	o.if_description = desc;
+	o.max_bytes = (uint64_t)cfg->record_max_mb * 1024 * 1024;
+	if (edl_capture_open(&s->capture, path, &o, &err) != EDL_OK) {
+		view_event(s->st, s, "warning", "not recording: %s", err.detail);
+		return;
+	}
+	s->capture_has_run = false;
+	edl_usb_dev_set_capture(s->dev, s->capture);
+}
+
+static void capture_close(struct session *s)
+{
+	struct edl_error err;
+
+	if (s->capture == NULL)
+		return;
+	if (s->dev != NULL)
+		edl_usb_dev_set_capture(s->dev, NULL);
+	if (edl_capture_close(s->capture, &err) != EDL_OK)
+		view_event(s->st, s, "warning", "%s", err.detail);
+	s->capture = NULL;
+}
+
+/* A run starts: its capture is DIR/SERIAL-RUNID.pcapng, the traffic since the
+ * session opened included for the first run; a retry gets a fresh file. */
+static const char *capture_for_run(struct session *s, const struct edl_store_run_start *rs)
+{
+	struct edl_store_writer *w = s->st->store;
+	char path[1200];
+	struct edl_error err;
+
+	if (s->st->cfg->record_dir[0] == '\0' || w == NULL)
+		return NULL;
+	if (s->capture != NULL && s->capture_has_run) {
+		capture_close(s);
+		capture_open(s);
+	}
+	if (s->capture == NULL)
+		return NULL;
+	snprintf(path, sizeof(path), "%s/%s-%" PRId64 ".pcapng", s->st->cfg->record_dir,
+	         rs->serial     ? rs->serial
+	         : s->serial[0] ? s->serial
+	                        : s->port,
+	         edl_store_writer_next_run_id(w));
+	if (edl_capture_rename(s->capture, path, &err) != EDL_OK)
+		view_event(s->st, s, "warning", "%s", err.detail);
+	s->capture_has_run = true;
+	return edl_capture_path(s->capture);
+}
 
 static uint64_t now_ms(void)
 {
@@ -138,6 +230,7 @@ static int do_record(struct session *s, struct edl_unit_action *a)
 		a->run_start->transcript = s->transcript_path[0] ? s->transcript_path : NULL;
 		a->run_id = 0;
 		s->progress_stage[0] = '\0';
+		a->run_start->capture = capture_for_run(s, a->run_start);
 		if (w == NULL)
 			return EDL_OK;
 		/* Refused: the unit fails before a byte goes out (never flashed
@@ -265,6 +358,7 @@ static void close_session(struct session *s)
 		return;
 	s->closing = true;
 	close_transcript(s);
+	capture_close(s);
 	uv_timer_stop(&s->timer);
 	uv_timer_stop(&s->defer);
 	uv_close((uv_handle_t *)&s->timer, on_timer_closed);
@@ -345,6 +439,7 @@ int session_new(struct station *st, libusb_device *udev, const struct edl_usb_de
 		edl_unit_detached(s->unit, now_ms());
 		return EDL_OK;
 	}
+	capture_open(s);
 	if (edl_usb_dev_read_product(s->dev, on_product, s) != EDL_OK)
 		edl_unit_product(s->unit, EDL_E_USB, "", now_ms());
 	return EDL_OK;
@@ -354,6 +449,7 @@ void session_free(struct session *s)
 {
 	edl_unit_free(s->unit);
 	close_transcript(s);
+	capture_close(s);
 	libusb_unref_device(s->udev);
 	free(s->inbuf);
 	free(s);

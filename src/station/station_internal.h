@@ -41,8 +41,10 @@ struct session {
 	int slot;
 	FILE *transcript;
 	char transcript_path[1100];
-	uv_timer_t timer; /* the unit's one deadline */
-	uv_timer_t defer; /* completions that must not run inside an action */
+	struct edl_capture *capture; /* issue 16: [station] record (session.c) */
+	bool capture_has_run;        /* the capture was named after a run already */
+	uv_timer_t timer;            /* the unit's one deadline */
+	uv_timer_t defer;            /* completions that must not run inside an action */
 	unsigned open_timers;
 	bool closing;
 	int defer_commit; /* a commit the writer refused: delivered from `defer` */

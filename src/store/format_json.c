@@ -274,6 +274,7 @@ static void history_run(struct edl_json *j, const struct edl_store_history_run *
 	key_num(j, "avg_mbps", run->avg_mbps);
 	key_u64(j, "payload", run->payload);
 	key_str(j, "transcript", run->transcript);
+	key_str(j, "capture", run->capture); /* issue 16 */
 	key_str(j, "functions", run->functions);
 	key_str(j, "warnings", run->warnings);
 	edl_json_key(j, "log");

@@ -406,6 +406,11 @@ int edl_store_history_text(struct edl_buf *b, const struct edl_store_history *h)
 			text(&o, run->transcript, 0, "-");
 			printf_out(&o, "\n");
 		}
+		if (run->capture != NULL) { /* issue 16: run --record */
+			printf_out(&o, "    capture ");
+			text(&o, run->capture, 0, "-");
+			printf_out(&o, "\n");
+		}
 	}
 	return o.rc;
 }

@@ -146,6 +146,7 @@ static void pack_run_start(struct edl_store_run_start *dst, const struct edl_sto
 	dst->slot_label = pack(k, src->slot_label);
 	dst->port = pack(k, src->port);
 	dst->transcript = pack(k, src->transcript);
+	dst->capture = pack(k, src->capture);
 }
 
 struct edl_store_oprec *edl_store_oprec_run_start(const struct edl_store_run_start *run)
@@ -295,8 +296,8 @@ static const struct {
              " last_seen_ms = max(last_seen_ms, excluded.last_seen_ms)"),
         STMT(run_insert,
              "INSERT INTO run (id, serial, station_id, slot, port, package_id, attempt, retry_of,"
-             " start_ms, result, transcript, slot_label) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
-             " ?9, 'running', ?10, ?11)"),
+             " start_ms, result, transcript, slot_label, capture) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
+             " ?8, ?9, 'running', ?10, ?11, ?12)"),
         STMT(run_identify, "UPDATE run SET serial = ?2 WHERE id = ?1"),
         STMT(run_finish,
              "UPDATE run SET result = ?2, stage = ?3, error = ?4, message = ?5, end_ms = ?6,"
@@ -531,6 +532,7 @@ static int apply_run_start(struct edl_store_recorder *r, const struct edl_store_
 	sqlite3_bind_int64(st, 9, s->start_ms);
 	edl_store_bind_text(st, 10, s->transcript);
 	edl_store_bind_text(st, 11, s->slot_label);
+	edl_store_bind_text(st, 12, s->capture);
 	rc = run_stmt(st);
 	if (rc != SQLITE_OK)
 		return edl_store_sqlite_error(err, r->db, rc, "recording the start of the run");

@@ -108,6 +108,9 @@ static const char *const migrations[] = {
         "ALTER TABLE run ADD COLUMN bytes_total INTEGER;"
         "ALTER TABLE run ADD COLUMN progress_ms INTEGER;"
         "CREATE INDEX run_by_result ON run(result, start_ms);",
+
+        /* v5 (issue 16): the run's USB capture (run --record), NULL when none. */
+        "ALTER TABLE run ADD COLUMN capture TEXT;",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == EDL_STORE_SCHEMA_VERSION + 1,

@@ -607,6 +607,16 @@ static void on_async(uv_async_t *handle)
 	deliver(container_of(handle, struct edl_store_writer, async));
 }
 
+int64_t edl_store_writer_next_run_id(struct edl_store_writer *w)
+{
+	int64_t id;
+
+	pthread_mutex_lock(&w->lock);
+	id = w->next_run_id;
+	pthread_mutex_unlock(&w->lock);
+	return id;
+}
+
 static int enqueue(struct edl_store_writer *w, struct edl_store_oprec *op, edl_store_done_fn cb,
                    void *data, int64_t *out_run_id)
 {

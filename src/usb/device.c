@@ -5,8 +5,11 @@
  */
 #include "usb_internal.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "edlstation/capture.h"
 
 struct xfer {
 	struct libusb_transfer *t;
@@ -34,7 +37,82 @@ struct edl_usb_dev {
 	void (*closed)(void *user);
 	void *closed_user;
 	struct edl_usb_dev *reap_next;
+	struct edl_capture *capture; /* the session's, while it records; NULL otherwise */
+	uint16_t bus;                /* for the capture's usbmon headers */
+	uint8_t devnum;
 };
+
+void edl_usb_dev_set_capture(struct edl_usb_dev *dev, struct edl_capture *capture)
+{
+	dev->capture = capture;
+}
+
+/* What usbmon would report for a completion. */
+static int32_t usbmon_status(enum libusb_transfer_status s)
+{
+	switch (s) {
+	case LIBUSB_TRANSFER_COMPLETED:
+		return 0;
+	case LIBUSB_TRANSFER_TIMED_OUT:
+		return -ENOENT;
+	case LIBUSB_TRANSFER_CANCELLED:
+		return -ECONNRESET;
+	case LIBUSB_TRANSFER_NO_DEVICE:
+		return -ESHUTDOWN;
+	case LIBUSB_TRANSFER_STALL:
+		return -EPIPE;
+	case LIBUSB_TRANSFER_OVERFLOW:
+		return -EOVERFLOW;
+	default:
+		return -EPROTO;
+	}
+}
+
+/*
+ * One usbmon event of a transfer into the session's capture: its submission
+ * (OUT data, control setup) or its completion (status, length, IN data).
+ * The transfer's address is its URB id, as the kernel's URB pointer is.
+ */
+static void capture_event(struct edl_usb_dev *dev, const struct xfer *x, char type)
+{
+	const struct libusb_transfer *t = x->t;
+	bool control = t->type == LIBUSB_TRANSFER_TYPE_CONTROL;
+	bool in =
+	        control ? (t->buffer[0] & LIBUSB_ENDPOINT_IN) : (t->endpoint & LIBUSB_ENDPOINT_IN);
+	struct edl_capture_event ev = {
+	        .urb_id = (uint64_t)(uintptr_t)x,
+	        .type = type,
+	        .xfer_type = control ? 2 : 3,
+	        .endpoint = (uint8_t)(control ? (in ? 0x80 : 0) : t->endpoint),
+	        .devnum = dev->devnum,
+	        .bus = dev->bus,
+	        .ts_us = edl_capture_now_us(),
+	        /* As the kernel's URB has them: direction, and the ZLP libusb asks for. */
+	        .xfer_flags = (in ? 0x0200u : 0) |
+	                      (t->flags & LIBUSB_TRANSFER_ADD_ZERO_PACKET ? 0x0040u : 0),
+	};
+
+	if (type == 'S') {
+		ev.status = -EINPROGRESS;
+		ev.length = (uint32_t)(t->length - (control ? LIBUSB_CONTROL_SETUP_SIZE : 0));
+		if (control) {
+			ev.has_setup = true;
+			memcpy(ev.setup, t->buffer, 8);
+		}
+		if (!in && !control) {
+			ev.data = t->buffer;
+			ev.data_len = ev.length;
+		}
+	} else {
+		ev.status = usbmon_status(t->status);
+		ev.length = (uint32_t)t->actual_length;
+		if (in) {
+			ev.data = control ? t->buffer + LIBUSB_CONTROL_SETUP_SIZE : t->buffer;
+			ev.data_len = ev.length;
+		}
+	}
+	edl_capture_write(dev->capture, &ev);
+}
 
 struct edl_usb_dev **edl_usb_dev_reap_next(struct edl_usb_dev *dev)
 {
@@ -92,6 +170,8 @@ static void LIBUSB_CALL on_transfer(struct libusb_transfer *t)
 	size_t n = (size_t)t->actual_length;
 
 	unlink_xfer(dev, x);
+	if (dev->capture != NULL)
+		capture_event(dev, x, 'C');
 	/* Raised before the budget callback: it pumps the sessions, and one of them
 	 * may close this very device; the close must then wait for this callback
 	 * to end instead of finalizing the device under it. */
@@ -153,6 +233,8 @@ static int submit(struct edl_usb_dev *dev, struct xfer *x)
 		dev->xfers->prev = x;
 	dev->xfers = x;
 	dev->inflight++;
+	if (dev->capture != NULL)
+		capture_event(dev, x, 'S');
 	return EDL_OK;
 }
 
@@ -169,6 +251,8 @@ int edl_usb_dev_open(struct edl_usb *usb, libusb_device *device, struct edl_usb_
 	if (dev == NULL)
 		return edl_error_set(err, EDL_E_NOMEM, "out of memory");
 	dev->usb = usb;
+	dev->bus = libusb_get_bus_number(device);
+	dev->devnum = libusb_get_device_address(device);
 	rc = libusb_open(device, &dev->handle);
 	if (rc != 0) {
 		edl_error_set(err, edl_error_from_libusb(rc), "cannot open USB device at %s: %s%s",
