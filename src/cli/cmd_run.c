@@ -301,7 +301,8 @@ int edl_cli_run(int argc, char **argv)
 			edl_station_config_set_by(cfg, "results", "log_dir", "--log-dir");
 			break;
 		case O_RECORD: /* issue 16 */
-			bad = copy_opt(cfg.record_dir, sizeof(cfg.record_dir), optarg, "--record");
+			bad = copy_opt(cfg->record_dir, sizeof(cfg->record_dir), optarg,
+			               "--record");
 			break;
 		case O_LOGFMT:
 			bad = one_of("--log-format", optarg, logfmts, &pick);

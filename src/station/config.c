@@ -537,7 +537,7 @@ static int on_key(void *data, const char *section, const char *name, const char 
 			U32(grace_s, 0, 3600);
 		} else if (!strcmp(name, "record")) { /* issue 16 */
 			if (copy(cfg->record_dir, sizeof(cfg->record_dir), value))
-				return bad(l, section, name, "path too long");
+				return bad(l, section, name, value, "use a shorter path");
 		} else if (!strcmp(name, "record_max_mb")) {
 			U32(record_max_mb, 0, 1048576);
 		} else {

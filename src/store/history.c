@@ -79,7 +79,7 @@ static int read_runs(struct history_owner *o, sqlite3 *db, struct edl_error *err
 	        "SELECT r.id, s.name, r.slot, r.port, p.name, p.version, p.path, p.manifest_hash,"
 	        " r.attempt, r.retry_of, r.start_ms, r.end_ms, r.result, r.stage, r.error,"
 	        " r.message, r.bytes_written, r.duration_ms, r.avg_mbps, r.payload, r.transcript,"
- r.functions, r.warnings, r.slot_label, r.error_class, r.capture"
+	        " r.functions, r.warnings, r.slot_label, r.error_class, r.capture"
 	        " FROM run r JOIN station s ON s.id = r.station_id"
 	        " LEFT JOIN package p ON p.id = r.package_id"
 	        " WHERE r.serial = ?1 ORDER BY r.start_ms, r.id",

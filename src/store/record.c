@@ -296,7 +296,8 @@ static const struct {
              " last_seen_ms = max(last_seen_ms, excluded.last_seen_ms)"),
         STMT(run_insert,
              "INSERT INTO run (id, serial, station_id, slot, port, package_id, attempt, retry_of,"
-             " start_ms, result, transcript, slot_label, capture) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
+             " start_ms, result, transcript, slot_label, capture) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+             "?7,"
              " ?8, ?9, 'running', ?10, ?11, ?12)"),
         STMT(run_identify, "UPDATE run SET serial = ?2 WHERE id = ?1"),
         STMT(run_finish,
