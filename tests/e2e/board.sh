@@ -67,7 +67,8 @@ else
 	} >"$W/station.ini"
 	ORDER=${ORDER# }
 fi
-UNITS=$((SLOTS + 4))
+# Enough units that the line still runs when both failures are on the board.
+UNITS=$((SLOTS <= 8 ? SLOTS * 3 : SLOTS + 4))
 
 # The line: a silent unit on A3 (power-cycle), a NAK on program on B2 (set
 # aside for RMA); failed units stay on their port (--fail-hold), so their

@@ -40,9 +40,9 @@ if [ -n "$PROFILE" ]; then
 	SECTOR=$(echo "$pline" | sed -n 's/.*; \([a-z]*\), \([0-9]*\)-byte sectors.*/\2/p')
 fi
 if [ "$KIND" = nand ] && [ "$SECTOR" = 4096 ]; then
-	"$EDL" mkpackage "$PKG" --size 8 >/dev/null || { echo "FAIL: mkpackage"; exit 1; }
+	"$EDL" mkpackage "$PKG" --storage nand --size 8 >/dev/null || { echo "FAIL: mkpackage"; exit 1; }
 else
-	"$EDL" mkpackage "$W/pkg-nand4k" --size 8 >/dev/null || { echo "FAIL: mkpackage"; exit 1; }
+	"$EDL" mkpackage "$W/pkg-nand4k" --storage nand --size 8 >/dev/null || { echo "FAIL: mkpackage"; exit 1; }
 	mapfile -t RAWS < <(python3 "$HERE/mkpkg.py" "$W/pkg-nand4k" "$PKG" "$KIND" "$SECTOR") ||
 		{ echo "FAIL: mkpkg.py $KIND $SECTOR"; exit 1; }
 fi

@@ -276,7 +276,7 @@ address-reuse)
 	# Before the bed removed the /sys/dev/char link umockdev leaves, the
 	# second unit on an address aborted the emulator ("File exists").
 	command -v sqlite3 >/dev/null || { echo "SKIP: no sqlite3" >&2; exit 77; }
-	"$EDLSTATION" mkpackage "$WORK/pkg" --size 8 >/dev/null
+	"$EDLSTATION" mkpackage "$WORK/pkg" --storage nand --size 8 >/dev/null
 	set +e
 	TMPDIR=$WORK timeout -s KILL 60 "$EDLSTATION" emulate --storage nand --devices 2 --units 12 \
 		--swap-delay 0 --max-address 4 -- "$EDLSTATION" run --package "$WORK/pkg" \
