@@ -213,10 +213,15 @@ unsigned edl_cli_config_check_paths(const struct edl_station_config *cfg, bool t
 	if (cfg->package[0] && (thorough || edl_station_config_line(cfg, "package", "dir") > 0))
 		check_package(&c, thorough);
 	check_database(&c, thorough);
-	if (thorough && cfg->log_dir[0])
+	/* Directories the station writes while it runs: checked before "ready"
+	 * too (a stat and an access each), so that an unwritable one stops the
+	 * start with the fix instead of a warning per unit later. */
+	if (cfg->log_dir[0])
 		check_dir_creatable(&c, "results", "log_dir", cfg->log_dir);
-	if (thorough && cfg->cache_dir[0])
+	if (cfg->cache_dir[0])
 		check_dir_creatable(&c, "package", "cache_dir", cfg->cache_dir);
+	if (cfg->record_dir[0])
+		check_dir_creatable(&c, "station", "record", cfg->record_dir);
 	return c.problems;
 }
 

@@ -178,6 +178,21 @@ dry_run)
 	timeout -s KILL 120 "$EDL" run --dry-run --package "$W/db" --db "$W/other.db" >"$OUT" 2>&1
 	check "dry run, not a package: exit 2" [ $? -eq 2 ]
 	check "dry run, not a package: no database created" [ ! -e "$W/other.db" ]
+	# A log directory the station's user cannot create stops the start before
+	# "ready", naming the key, its line and the fix (root may write anywhere:
+	# tried as nobody).
+	if [ "$(id -u)" = 0 ] && command -v runuser >/dev/null; then
+		mkdir -p "$W/ro" && chmod 555 "$W/ro" && chmod 755 "$W"
+		chmod -R a+rX "$W/pkg"
+		printf '[results]\nlog_dir = %s/ro/runs\n' "$W" >"$W/ro.ini"
+		chmod 644 "$W/ro.ini"
+		timeout -s KILL 60 runuser -u nobody -- "$EDL" run --config "$W/ro.ini" --package "$W/pkg" \
+			--db /tmp/edl-config-nobody-$$.db --cache-dir /tmp/edl-config-nobody-$$ >"$OUT" 2>&1
+		rc=$?
+		rm -rf /tmp/edl-config-nobody-$$*
+		check "unwritable log_dir: exit 2 before ready" sh -c "[ $rc -eq 2 ] && ! grep -q 'ready' '$OUT'"
+		check "unwritable log_dir: key, line and fix" grep -q "ro.ini:2: \[results\] log_dir: $W/ro/runs does not exist and cannot be created .* — create it" "$OUT"
+	fi
 	;;
 cli)
 	# usage_error CMD ARGS...: exit 2, exactly two lines on stderr: what was
