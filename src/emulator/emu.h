@@ -136,6 +136,12 @@ void edl_emu_bed_free(struct edl_emu_bed *bed);
 /* The testbed's root directory: the host side needs UMOCKDEV_DIR set to it. */
 const char *edl_emu_bed_root(const struct edl_emu_bed *bed);
 
+/* Removes the uevent sockets (umockdev's preload names them event<N> in the
+ * testbed) of hosts that no longer listen: umockdev aborts when a uevent meets
+ * one ("sendmsg failed: Connection refused"), e.g. after the station exited or
+ * was killed. Called before every uevent the bed sends. */
+void edl_emu_bed_prune_listeners(struct edl_emu_bed *bed);
+
 /* Highest device address handed out (default 127); lower values make tests
  * reuse addresses sooner. */
 void edl_emu_bed_set_max_devnum(struct edl_emu_bed *bed, int max_devnum);

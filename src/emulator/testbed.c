@@ -18,7 +18,9 @@
 #include <glib/gstdio.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "edlstation/clock.h"
@@ -367,6 +369,37 @@ static bool port_taken(struct edl_emu_bed *bed, unsigned hub, unsigned port)
 	return false;
 }
 
+void edl_emu_bed_prune_listeners(struct edl_emu_bed *bed)
+{
+	GDir *dir = g_dir_open(bed->root, 0, NULL);
+	const char *name;
+
+	if (dir == NULL)
+		return;
+	while ((name = g_dir_read_name(dir)) != NULL) {
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+		struct stat st;
+		char *path;
+		int fd;
+
+		if (strncmp(name, "event", 5) != 0)
+			continue;
+		path = g_build_filename(bed->root, name, NULL);
+		if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+		    strlen(path) < sizeof(sa.sun_path)) {
+			memcpy(sa.sun_path, path, strlen(path) + 1);
+			fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+			if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 &&
+			    errno == ECONNREFUSED)
+				(void)unlink(path);
+			if (fd >= 0)
+				close(fd);
+		}
+		g_free(path);
+	}
+	g_dir_close(dir);
+}
+
 int edl_emu_dev_plug(struct edl_emu_dev **out, struct edl_emu_bed *bed,
                      const struct edl_emu_dev_config *cfg, struct edl_error *err)
 {
@@ -437,7 +470,8 @@ int edl_emu_dev_plug(struct edl_emu_dev **out, struct edl_emu_bed *bed,
 	edl_emu_usbfs_service(dev);
 	g_rec_mutex_unlock(&bed->lock);
 
-	/* 3. sysfs and the "add" uevent */
+	/* 3. sysfs and the "add" uevent (to hosts still listening) */
+	edl_emu_bed_prune_listeners(bed);
 	rec = device_record(dev);
 	if (!umockdev_testbed_add_from_string(bed->tb, rec, &gerr)) {
 		rc = edl_error_set(err, EDL_E_IO, "adding %s to the umockdev testbed: %s",
@@ -483,8 +517,10 @@ void edl_emu_dev_unplug(struct edl_emu_dev *dev)
 	edl_emu_usbfs_disconnect(dev);
 	g_rec_mutex_unlock(&bed->lock);
 
-	/* The interface child first: removing the device alone leaves its
-	 * /sys/bus link dangling and a later device on this port aborts umockdev. */
+	/* The "remove" uevents go to hosts still listening. The interface child
+	 * first: removing the device alone leaves its /sys/bus link dangling and
+	 * a later device on this port aborts umockdev. */
+	edl_emu_bed_prune_listeners(bed);
 	ifpath = g_strdup_printf("%s:1.0", dev->syspath);
 	umockdev_testbed_uevent(bed->tb, ifpath, "remove");
 	umockdev_testbed_remove_device(bed->tb, ifpath);

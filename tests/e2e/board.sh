@@ -68,7 +68,7 @@ else
 	ORDER=${ORDER# }
 fi
 # Enough units that the line still runs when both failures are on the board.
-UNITS=$((SLOTS <= 8 ? SLOTS * 3 : SLOTS + 4))
+UNITS=$((SLOTS <= 8 ? SLOTS * 3 : SLOTS * 2))
 
 # The line: a silent unit on A3 (power-cycle), a NAK on program on B2 (set
 # aside for RMA); failed units stay on their port (--fail-hold), so their
@@ -88,9 +88,9 @@ start_pane() { # start_pane ENV_ASSIGNMENTS...
 	{
 		echo "cd \"$W\""
 		echo "export TMPDIR=\"$W\" $*"
-		echo "$(line_cmd) 2>\"$W/stderr\""
+		echo "timeout --foreground -s KILL 150 $(line_cmd) 2>\"$W/stderr\""
 		echo "echo \$? >\"$W/rc.tmp\"; mv \"$W/rc.tmp\" \"$W/rc\""
-		echo "sleep 300"
+		echo "sleep 120"
 	} >"$W/run.sh"
 	# Started larger, resized to COLS x ROWS once the board is up: what is
 	# checked is drawn after a SIGWINCH.
@@ -192,7 +192,7 @@ demo)
 		echo "cd \"$ROOT\""
 		echo "EDL_DEMO_BIN=\"$EDL\" EDL_DEMO_DIR=\"$W/demo\" sh scripts/demo.sh"
 		echo "echo \$? >\"$W/rc.tmp\"; mv \"$W/rc.tmp\" \"$W/rc\""
-		echo "sleep 300"
+		echo "sleep 120"
 	} >"$W/run.sh"
 	tmux -L "$SOCK" -f /dev/null new-session -d -s board -x "$COLS" -y "$ROWS" "bash $W/run.sh"
 	wait_screen '^ edlstation demo-line  package RM502QAEAAR13A03M4G' '\bPASS\b' 'last failures \(1 in all' ||
