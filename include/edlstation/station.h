@@ -148,6 +148,14 @@ void edl_station_config_set_by(struct edl_station_config *cfg, const char *secti
 const char *edl_station_config_where(const struct edl_station_config *cfg, const char *section,
                                      const char *key, char *buf, size_t len);
 
+struct edl_package_options;
+/* The package options a station config asks for (dir, rawprogram choice,
+ * programmer, storage, cache dir): the one place run, --dry-run and config
+ * check build them. raw holds the rawprogram pointers (at least
+ * EDL_STATION_MAX_LIST); it and cfg must outlive opt. */
+void edl_station_package_options(const struct edl_station_config *cfg,
+                                 struct edl_package_options *opt, const char **raw);
+
 /* Slot of a port path; NULL when unmapped. */
 const struct edl_station_port *edl_station_config_port(const struct edl_station_config *cfg,
                                                        const char *port);

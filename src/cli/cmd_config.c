@@ -104,16 +104,7 @@ static void check_package(struct checker *c, bool thorough)
 	struct edl_package *pkg = NULL;
 	struct edl_error err;
 
-	edl_package_options_init(&popt);
-	popt.dir = cfg->package;
-	for (size_t i = 0; i < cfg->n_rawprogram; i++)
-		raw[i] = cfg->rawprogram[i];
-	popt.rawprogram = raw;
-	popt.n_rawprogram = cfg->n_rawprogram;
-	popt.programmer = cfg->programmer[0] ? cfg->programmer : NULL;
-	popt.storage_set = cfg->storage_set;
-	popt.storage = cfg->storage;
-	popt.cache_dir = cfg->cache_dir[0] ? cfg->cache_dir : NULL;
+	edl_station_package_options(cfg, &popt, raw);
 	if (edl_package_load(&pkg, &popt, &err) != EDL_OK) {
 		/* A named rawprogram or programmer is the likelier culprit. */
 		const char *key = "dir";

@@ -121,16 +121,7 @@ static int dry_run(const struct edl_station_config *cfg)
 	size_t n = 0;
 	int rc;
 
-	edl_package_options_init(&popt);
-	popt.dir = cfg->package;
-	for (size_t i = 0; i < cfg->n_rawprogram; i++)
-		raw[i] = cfg->rawprogram[i];
-	popt.rawprogram = raw;
-	popt.n_rawprogram = cfg->n_rawprogram;
-	popt.programmer = cfg->programmer[0] ? cfg->programmer : NULL;
-	popt.storage_set = cfg->storage_set;
-	popt.storage = cfg->storage;
-	popt.cache_dir = cfg->cache_dir[0] ? cfg->cache_dir : NULL;
+	edl_station_package_options(cfg, &popt, raw);
 	rc = edl_package_load(&pkg, &popt, &err);
 	if (rc != EDL_OK) {
 		fprintf(stderr, "edlstation run: %s\n", edl_error_format(&err, buf, sizeof(buf)));

@@ -5,6 +5,7 @@
  * each key is kept (cfg->source) so later checks can name it too.
  */
 #include "edlstation/station.h"
+#include "edlstation/package.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -45,6 +46,21 @@ void edl_station_config_default(struct edl_station_config *cfg)
 	cfg->stop_slots = 4;
 	cfg->stop_window_s = 60;
 	cfg->resume_auto = true;
+}
+
+void edl_station_package_options(const struct edl_station_config *cfg,
+                                 struct edl_package_options *opt, const char **raw)
+{
+	edl_package_options_init(opt);
+	opt->dir = cfg->package;
+	for (size_t i = 0; i < cfg->n_rawprogram; i++)
+		raw[i] = cfg->rawprogram[i];
+	opt->rawprogram = raw;
+	opt->n_rawprogram = cfg->n_rawprogram;
+	opt->programmer = cfg->programmer[0] ? cfg->programmer : NULL;
+	opt->storage_set = cfg->storage_set;
+	opt->storage = cfg->storage;
+	opt->cache_dir = cfg->cache_dir[0] ? cfg->cache_dir : NULL;
 }
 
 const struct edl_station_port *edl_station_config_port(const struct edl_station_config *cfg,

@@ -480,16 +480,7 @@ static int load_package(struct station *st, struct edl_error *err)
 	struct edl_package_options popt;
 	const char *raw[EDL_STATION_MAX_LIST];
 
-	edl_package_options_init(&popt);
-	popt.dir = cfg->package;
-	for (size_t i = 0; i < cfg->n_rawprogram; i++)
-		raw[i] = cfg->rawprogram[i];
-	popt.rawprogram = raw;
-	popt.n_rawprogram = cfg->n_rawprogram;
-	popt.programmer = cfg->programmer[0] ? cfg->programmer : NULL;
-	popt.storage_set = cfg->storage_set;
-	popt.storage = cfg->storage;
-	popt.cache_dir = cfg->cache_dir[0] ? cfg->cache_dir : NULL;
+	edl_station_package_options(cfg, &popt, raw);
 	int rc = edl_package_load(&st->pkg, &popt, err);
 	if (rc != EDL_OK)
 		return rc;
