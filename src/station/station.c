@@ -41,8 +41,11 @@ static void line_stop(struct station *st, bool by_store, const char *reason, con
 	if (st->line_stopped && (by_store || !st->line_stop_by_store))
 		return; /* already stopped, for a reason at least as strong */
 	st->line_stop_by_store = by_store;
-	snprintf(st->line_reason, sizeof(st->line_reason), "%s", reason);
-	snprintf(st->line_check, sizeof(st->line_check), "%s", check ? check : "");
+	/* Cut to the fields (a store detail can be longer): the board shows a line. */
+	snprintf(st->line_reason, sizeof(st->line_reason), "%.*s", (int)sizeof(st->line_reason) - 1,
+	         reason);
+	snprintf(st->line_check, sizeof(st->line_check), "%.*s", (int)sizeof(st->line_check) - 1,
+	         check ? check : "");
 	st->line_stopped = true;
 	if (st->line_ready)
 		view_line(st);
