@@ -577,6 +577,7 @@ static int unit_new(struct edl_emu_line *line, struct port *p, uint64_t now, str
 	snprintf(u->dir, sizeof(u->dir), "%s/%08x", base, u->serial);
 	if (g_mkdir_with_parents(u->dir, 0755) < 0) {
 		rc = edl_error_set(err, EDL_E_IO, "creating %s: %s", u->dir, g_strerror(errno));
+		edl_emu_replay_free(u->replay);
 		g_free(u);
 		return rc;
 	}
@@ -612,6 +613,7 @@ static void unit_forget(struct edl_emu_line *line, struct unit *u)
 	if (line->tmp_dir)
 		remove_flat_dir(u->dir);
 	g_ptr_array_remove_fast(line->units, u);
+	edl_emu_replay_free(u->replay);
 	g_free(u);
 }
 

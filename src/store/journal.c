@@ -137,6 +137,7 @@ static int encode_op(struct edl_buf *b, uint64_t generation, const struct edl_st
 		rc = rc ? rc : enc_u64(b, (uint64_t)s->retry_of);
 		rc = rc ? rc : enc_u64(b, (uint64_t)s->start_ms);
 		rc = rc ? rc : enc_str(b, s->transcript);
+		rc = rc ? rc : enc_str(b, s->capture);
 		break;
 	}
 	case EDL_STORE_OP_RUN_FINISH: {
@@ -245,6 +246,7 @@ static struct edl_store_oprec *decode_op(struct reader *r)
 	}
 	case EDL_STORE_OP_PACKAGE: {
 		struct edl_store_package p;
+		memset(&p, 0, sizeof(p));
 		p.manifest_hash = dec_str(r);
 		p.path = dec_str(r);
 		p.name = dec_str(r);
@@ -258,6 +260,7 @@ static struct edl_store_oprec *decode_op(struct reader *r)
 	case EDL_STORE_OP_DEVICE:
 	case EDL_STORE_OP_RUN_IDENTIFY: {
 		struct edl_store_device d;
+		memset(&d, 0, sizeof(d));
 		d.serial = dec_str(r);
 		d.usb_serial = dec_str(r);
 		d.hw_id = dec_str(r);
@@ -272,6 +275,7 @@ static struct edl_store_oprec *decode_op(struct reader *r)
 	}
 	case EDL_STORE_OP_RUN_START: {
 		struct edl_store_run_start s;
+		memset(&s, 0, sizeof(s)); /* fields the record does not carry stay NULL */
 		s.serial = dec_str(r);
 		s.station = dec_str(r);
 		s.package_hash = dec_str(r);
@@ -282,6 +286,7 @@ static struct edl_store_oprec *decode_op(struct reader *r)
 		s.retry_of = (int64_t)dec_u64(r);
 		s.start_ms = (int64_t)dec_u64(r);
 		s.transcript = dec_str(r);
+		s.capture = dec_str(r);
 		if (!r->bad && s.station != NULL)
 			op = edl_store_oprec_run_start(&s);
 		break;
