@@ -131,7 +131,10 @@ static int usbmon(struct edl_capture_reader *r, struct edl_capture_packet *out, 
 	ev->devnum = pkt[11];
 	ev->bus = cap_rd16(pkt + 12, be);
 	ev->has_setup = pkt[14] == 0;
-	ev->ts_us = (int64_t)cap_rd64(pkt + 16, be) * 1000000 + (int32_t)cap_rd32(pkt + 24, be);
+	/* Wrapping arithmetic: a hostile header's seconds must not overflow (the
+	 * time is only shown, never trusted). */
+	ev->ts_us = (int64_t)(cap_rd64(pkt + 16, be) * UINT64_C(1000000) +
+	                      (uint64_t)(int64_t)(int32_t)cap_rd32(pkt + 24, be));
 	ev->status = (int32_t)cap_rd32(pkt + 28, be);
 	ev->length = cap_rd32(pkt + 32, be);
 	uint32_t len_cap = cap_rd32(pkt + 36, be);
