@@ -62,6 +62,9 @@ static void advance_out(struct edl_replay *r)
 	}
 }
 
+/* The largest bulk transfer a capture may claim (usbfs's per-URB ceiling). */
+#define REPLAY_MAX_TRANSFER (16u << 20)
+
 static int push(struct edl_replay *r, size_t *cap, const struct item *it)
 {
 	if (r->n_items == *cap) {
@@ -179,6 +182,17 @@ int edl_replay_new(struct edl_replay **out, const uint8_t *buf, size_t len, cons
 			learn_serial(r, ev->data, ev->data_len);
 		if (ev->xfer_type != EDL_CAPTURE_BULK)
 			continue;
+		if (ev->length > REPLAY_MAX_TRANSFER) {
+			/* No EDL transfer is this large (usbfs caps one at 16 MiB): a
+			 * damaged or hostile header, never an allocation of its size. */
+			rc = edl_error_set(err, EDL_E_INVAL,
+			                   "%s: packet %u at byte %llu claims a %u-byte transfer, "
+			                   "more than usbfs allows (%u): the capture is damaged",
+			                   name, (unsigned)pk[i].index,
+			                   (unsigned long long)pk[i].offset, ev->length,
+			                   (unsigned)REPLAY_MAX_TRANSFER);
+			goto fail;
+		}
 		it.in = ev->endpoint & 0x80;
 		it.file_off = pk[i].offset;
 		it.packet = pk[i].index;
