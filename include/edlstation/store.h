@@ -37,7 +37,7 @@
 #include "edlstation/plan.h"
 
 /* The schema version this program writes (PRAGMA user_version). */
-#define EDL_STORE_SCHEMA_VERSION 5
+#define EDL_STORE_SCHEMA_VERSION 6
 
 /* ---- results ---------------------------------------------------------------------------- */
 
@@ -96,6 +96,12 @@ struct edl_store_run_start {
 	int64_t start_ms;
 	const char *transcript; /* path of the session's transcript file */
 	const char *capture;    /* path of the run's USB capture (run --record), NULL none (v5) */
+	/* v6 */
+	const char *kind;       /* "flash" (NULL), "dump", "backup", "restore" */
+	const char *product;    /* the [route] entry that chose the package (issue 15) */
+	const char *lot;        /* from the MES before_unit hook (issue 13) */
+	const char *work_order;
+	const char *operator_name;
 };
 
 struct edl_store_step {

@@ -138,6 +138,11 @@ static int encode_op(struct edl_buf *b, uint64_t generation, const struct edl_st
 		rc = rc ? rc : enc_u64(b, (uint64_t)s->start_ms);
 		rc = rc ? rc : enc_str(b, s->transcript);
 		rc = rc ? rc : enc_str(b, s->capture);
+		rc = rc ? rc : enc_str(b, s->kind);
+		rc = rc ? rc : enc_str(b, s->product);
+		rc = rc ? rc : enc_str(b, s->lot);
+		rc = rc ? rc : enc_str(b, s->work_order);
+		rc = rc ? rc : enc_str(b, s->operator_name);
 		break;
 	}
 	case EDL_STORE_OP_RUN_FINISH: {
@@ -287,6 +292,13 @@ static struct edl_store_oprec *decode_op(struct reader *r)
 		s.start_ms = (int64_t)dec_u64(r);
 		s.transcript = dec_str(r);
 		s.capture = dec_str(r);
+		if (r->p < r->end) { /* v6 fields; a v5 journal ends here */
+			s.kind = dec_str(r);
+			s.product = dec_str(r);
+			s.lot = dec_str(r);
+			s.work_order = dec_str(r);
+			s.operator_name = dec_str(r);
+		}
 		if (!r->bad && s.station != NULL)
 			op = edl_store_oprec_run_start(&s);
 		break;

@@ -147,6 +147,11 @@ static void pack_run_start(struct edl_store_run_start *dst, const struct edl_sto
 	dst->port = pack(k, src->port);
 	dst->transcript = pack(k, src->transcript);
 	dst->capture = pack(k, src->capture);
+	dst->kind = pack(k, src->kind);
+	dst->product = pack(k, src->product);
+	dst->lot = pack(k, src->lot);
+	dst->work_order = pack(k, src->work_order);
+	dst->operator_name = pack(k, src->operator_name);
 }
 
 struct edl_store_oprec *edl_store_oprec_run_start(const struct edl_store_run_start *run)
@@ -296,14 +301,15 @@ static const struct {
              " last_seen_ms = max(last_seen_ms, excluded.last_seen_ms)"),
         STMT(run_insert,
              "INSERT INTO run (id, serial, station_id, slot, port, package_id, attempt, retry_of,"
-             " start_ms, result, transcript, slot_label, capture) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
-             "?7,"
-             " ?8, ?9, 'running', ?10, ?11, ?12)"),
+             " start_ms, result, transcript, slot_label, capture, kind, product, lot, work_order,"
+             " operator) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'running', ?10, ?11, ?12,"
+             " coalesce(?13, 'flash'), ?14, ?15, ?16, ?17)"),
         STMT(run_identify, "UPDATE run SET serial = ?2 WHERE id = ?1"),
         STMT(run_finish,
              "UPDATE run SET result = ?2, stage = ?3, error = ?4, message = ?5, end_ms = ?6,"
              " bytes_written = ?7, duration_ms = ?8, avg_mbps = ?9, payload = ?10,"
-             " functions = ?11, warnings = ?12, error_class = ?13"
+             " functions = ?11, warnings = ?12, error_class = ?13,"
+             " commit_seq = (SELECT coalesce(max(commit_seq), 0) + 1 FROM run)"
              " WHERE id = ?1 AND result = 'running'"),
         STMT(run_result, "SELECT result FROM run WHERE id = ?1"),
         STMT(step_insert,
@@ -534,6 +540,11 @@ static int apply_run_start(struct edl_store_recorder *r, const struct edl_store_
 	edl_store_bind_text(st, 10, s->transcript);
 	edl_store_bind_text(st, 11, s->slot_label);
 	edl_store_bind_text(st, 12, s->capture);
+	edl_store_bind_text(st, 13, s->kind);
+	edl_store_bind_text(st, 14, s->product);
+	edl_store_bind_text(st, 15, s->lot);
+	edl_store_bind_text(st, 16, s->work_order);
+	edl_store_bind_text(st, 17, s->operator_name);
 	rc = run_stmt(st);
 	if (rc != SQLITE_OK)
 		return edl_store_sqlite_error(err, r->db, rc, "recording the start of the run");

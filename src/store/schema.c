@@ -30,6 +30,9 @@
  * Version 4: the slot's label as the line names it, the failure's class (what
  * the operator does), and how far a running run has come (stage, bytes,
  * last progress), so that an interrupted run says where it stopped.
+ * Version 5: the run's USB capture.
+ * Version 6: run kind, product, lot/work order/operator and commit order;
+ * archived files; the MES outbox; the factory sync cursor.
  */
 static const char *const migrations[] = {
         NULL, /* version 0: the empty database */
@@ -111,6 +114,47 @@ static const char *const migrations[] = {
 
         /* v5 (issue 16): the run's USB capture (run --record), NULL when none. */
         "ALTER TABLE run ADD COLUMN capture TEXT;",
+
+        /* v6 (issues 13, 14, 15): what kind of run (flash, dump, backup,
+         * restore), the product [route] chose, the MES's lot, work order and
+         * operator, the order finished runs committed in (the factory sync's
+         * cursor), the files a run archived (preserved partitions, memory
+         * dumps), the after_unit hook's durable outbox, and each factory
+         * database's sync position. */
+        "ALTER TABLE run ADD COLUMN kind TEXT NOT NULL DEFAULT 'flash';"
+        "ALTER TABLE run ADD COLUMN product TEXT;"
+        "ALTER TABLE run ADD COLUMN lot TEXT;"
+        "ALTER TABLE run ADD COLUMN work_order TEXT;"
+        "ALTER TABLE run ADD COLUMN operator TEXT;"
+        "ALTER TABLE run ADD COLUMN commit_seq INTEGER;"
+        "UPDATE run SET commit_seq = id WHERE result <> 'running';"
+        "CREATE UNIQUE INDEX run_by_commit ON run(commit_seq);"
+        "CREATE TABLE archive ("
+        " id INTEGER PRIMARY KEY,"
+        " run_id INTEGER NOT NULL REFERENCES run(id),"
+        " serial TEXT NOT NULL,"
+        " kind TEXT NOT NULL,"  /* 'preserve' or 'dump' */
+        " label TEXT NOT NULL," /* partition label or dump region name */
+        " path TEXT NOT NULL,"
+        " bytes INTEGER NOT NULL,"
+        " sha256 TEXT NOT NULL,"
+        " restored INTEGER," /* preserve: 1 written back and verified, 0 untouched */
+        " created_ms INTEGER NOT NULL);"
+        "CREATE INDEX archive_by_serial ON archive(serial, created_ms);"
+        "CREATE INDEX archive_by_run ON archive(run_id);"
+        "CREATE TABLE mes_outbox ("
+        " run_id INTEGER PRIMARY KEY REFERENCES run(id),"
+        " payload TEXT NOT NULL,"
+        " attempts INTEGER NOT NULL DEFAULT 0,"
+        " next_ms INTEGER NOT NULL,"
+        " delivered_ms INTEGER,"
+        " last_error TEXT);"
+        "CREATE INDEX mes_outbox_due ON mes_outbox(next_ms) WHERE delivered_ms IS NULL;"
+        "CREATE TABLE sync_state ("
+        " target TEXT PRIMARY KEY," /* the factory database, password removed */
+        " last_seq INTEGER NOT NULL DEFAULT 0,"
+        " last_ok_ms INTEGER,"
+        " last_error TEXT);",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == EDL_STORE_SCHEMA_VERSION + 1,
@@ -218,8 +262,12 @@ int edl_store_recover(uint64_t *out_count, sqlite3 *db, int64_t now_ms, struct e
 	/* Stage and bytes stay as the last progress left them: they say where it stopped. */
 	rc = sqlite3_prepare_v2(db,
 	                        "UPDATE run SET result = 'interrupted', error = ?1, message = ?2,"
-	                        " error_class = ?3, end_ms = coalesce(progress_ms, ?4)"
-	                        " WHERE result = 'running'",
+	                        " error_class = ?3, end_ms = coalesce(progress_ms, ?4),"
+	                        " commit_seq = m.base + m.n"
+	                        " FROM (SELECT id, row_number() OVER (ORDER BY id) AS n,"
+	                        "  (SELECT coalesce(max(commit_seq), 0) FROM run) AS base"
+	                        "  FROM run WHERE result = 'running') AS m"
+	                        " WHERE run.id = m.id",
 	                        -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		goto out;
