@@ -53,6 +53,8 @@ enum edl_flash_outcome {
 	EDL_FLASH_OUTCOME_FLASHED,     /* plan executed, verified, device reset */
 	EDL_FLASH_OUTCOME_IDENTIFIED,  /* identify-only job finished */
 	EDL_FLASH_OUTCOME_REENUMERATE, /* sent reset_to_edl: the device comes back as a new one */
+	EDL_FLASH_OUTCOME_DUMPED,      /* memory-debug mode: the dump went to opt.sahara.dump, the
+	                                  unit was reset; nothing was flashed */
 };
 
 /* How a programmed range is checked (`[flash] verify`). */

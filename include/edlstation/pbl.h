@@ -77,23 +77,56 @@ struct edl_pbl_config {
 	size_t pk_hash_len; /* returned twice, or zero-padded (quirks.pk_hash_zero_padded) */
 	uint32_t sbl_version;
 	uint32_t image_id;   /* programmer id it asks for, default 0x0d */
-	bool memory_dump;    /* starts in memory-debug mode (HELLO mode 2) */
+	bool memory_dump;    /* starts in memory-debug mode (HELLO mode 2), serving a memory
+	                        table (ramdump.c) and its regions */
+	uint32_t dump_table; /* with memory_dump: enum edl_pbl_dump_table */
 	bool hello_consumed; /* fault: its HELLO was sent before anyone listened: it waits silently
 	                        until a packet arrives, then says HELLO again */
 	size_t max_image;    /* refuse images larger than this (default 16 MiB) */
 	struct edl_pbl_quirks quirks;
 };
 
+/* Which memory table a memory-debug ROM serves (ramdump.c). */
+enum edl_pbl_dump_table {
+	EDL_PBL_DUMP_REAL = 0,      /* DDRCS0_0.BIN, OCIMEM.BIN, CODERAM.BIN, RST_STAT.BIN */
+	EDL_PBL_DUMP_HOSTILE_NAMES, /* file names "../../x", "/etc/passwd", "", 20 bytes no NUL */
+	EDL_PBL_DUMP_BAD_TABLE,     /* a region that wraps past the end of the address space */
+};
+
+/* One entry of the memory table (bkerler/edl parttbl: save_pref, mem_base,
+ * length, desc[20], filename[20]; the strings here hold up to 20 characters). */
+struct edl_pbl_region {
+	uint64_t save_pref;
+	uint64_t base;
+	uint64_t length;
+	char desc[21];
+	char filename[21];
+};
+
+/* The table a memory-debug ROM with this config serves: *out points to static
+ * entries (the 32-bit table keeps the low 32 bits of each number). */
+size_t edl_pbl_dump_regions(const struct edl_pbl_config *cfg, const struct edl_pbl_region **out);
+/* Bytes of one table entry: 64 on 64-bit targets (MEMORY_DEBUG64), 52 on 32-bit ones. */
+size_t edl_pbl_dump_entry_size(bool is64);
+/* Encodes n entries into out (n * edl_pbl_dump_entry_size(is64) bytes). */
+void edl_pbl_dump_table_bytes(const struct edl_pbl_region *r, size_t n, bool is64, uint8_t *out);
+/* The bytes [offset, offset+len) of the region named filename of the unit with
+ * this chip serial, as the ROM serves them (ramdump.c says how they are made). */
+void edl_pbl_dump_fill(uint32_t serial, const char *filename, uint64_t offset, uint8_t *out,
+                       size_t len);
+
 enum edl_pbl_state {
 	EDL_PBL_WAIT_HELLO_RESP, /* HELLO sent (or consumed), waiting for HELLO_RESP */
 	EDL_PBL_COMMAND,         /* in command mode: EXECUTE / EXECUTE_DATA / SWITCH_MODE */
 	EDL_PBL_TRANSFER,        /* requesting the programmer with READ_DATA(64) */
-	EDL_PBL_LOADED,     /* programmer received, DONE_RESP sent: the caller now switches to the
-	                       programmer */
-	EDL_PBL_RESET,      /* host sent RESET */
-	EDL_PBL_WAIT_RESET, /* refusal_needs_reset: an error END_OF_IMAGE went out, only RESET is
-	                       accepted */
-	EDL_PBL_HUNG,       /* zlp_breaks_transfer: a ZLP arrived mid-transfer; answers nothing */
+	EDL_PBL_LOADED,       /* programmer received, DONE_RESP sent: the caller now switches to the
+	                         programmer */
+	EDL_PBL_RESET,        /* host sent RESET */
+	EDL_PBL_WAIT_RESET,   /* refusal_needs_reset: an error END_OF_IMAGE went out, only RESET is
+	                         accepted */
+	EDL_PBL_HUNG,         /* zlp_breaks_transfer: a ZLP arrived mid-transfer; answers nothing */
+	EDL_PBL_MEMORY_DEBUG, /* memory_dump: MEMORY_DEBUG(64) sent, serving MEMORY_READ(64) of the
+	                         table and the regions until RESET */
 };
 
 /* Fills cfg with an SDX55-like v2 device: serial 0x1a2b3c4d, hwid 0x000cf0e1000098a9,

@@ -19,6 +19,7 @@
 #include "edlstation/error.h"
 #include "edlstation/io.h"
 #include "edlstation/log.h"
+#include "edlstation/sahara_dump.h"
 
 /* Command ids; every packet starts with u32 cmd, u32 length (whole packet). */
 enum edl_sahara_cmd {
@@ -255,6 +256,12 @@ struct edl_sahara_host_config {
 	 * re-enumerated unit would only re-enumerate it again. The serial (bit 1)
 	 * is always asked. 0 = ask everything. */
 	uint32_t skip_exec_mask;
+	/* Memory dumps (sahara_dump.h): a unit in memory-debug mode (HELLO mode 2,
+	 * or MEMORY_DEBUG at once) has its table and regions read into this sink,
+	 * then RESET (outcome DUMPED). NULL: such a unit fails with
+	 * EDL_E_MEMORY_DUMP, nothing read. Not copied: the caller keeps it alive. */
+	const struct edl_sahara_dump_sink *dump;
+	uint32_t dump_read_bytes; /* bytes per MEMORY_READ; 0 = EDL_SAHARA_DUMP_READ (512 KiB) */
 };
 
 #define EDL_SAHARA_FLUSH_DEFAULT ((uint64_t)16 << 20)
@@ -272,6 +279,8 @@ enum edl_sahara_outcome {
 	                                         streamed sectors */
 	EDL_SAHARA_OUTCOME_IDENTIFIED,  /* identify-only job finished; device back in image-transfer
 	                                   mode */
+	EDL_SAHARA_OUTCOME_DUMPED,      /* memory-debug mode: every region of the memory table
+	                                   went to the dump sink, RESET was queued */
 	EDL_SAHARA_OUTCOME_REENUMERATE, /* the ROM answered SWITCH_MODE or RESET_STATE_MACHINE
 	                                   with END_OF_IMAGE (XBL: only RESET is accepted then):
 	                                   RESET was queued, the unit reboots into EDL and comes
@@ -313,6 +322,8 @@ struct edl_sahara_identity {
 	                                                  before the first READ_DATA gets a       \
 	                                                  fresh HELLO_RESP */                     \
 	XX(WAIT_DONE_RESP, "waiting for DONE_RESP")    /* DONE sent */                            \
+	XX(WAIT_MEM_DEBUG, "waiting for MEMORY_DEBUG") /* HELLO_RESP mode 2 sent (dump sink) */   \
+	XX(DUMP, "reading the memory dump")            /* MEMORY_READ(64) out, raw bytes due */   \
 	XX(FINISHED, "finished")                       /* DONE or FAILED: see status */
 
 enum edl_sahara_host_state {
@@ -380,6 +391,11 @@ const struct edl_sahara_identity *edl_sahara_host_identity(const struct edl_saha
 /* FIREHOSE_RUNNING: the XML bytes already received, to hand to the Firehose engine.
  * Owned by the engine; NULL with *len 0 otherwise. */
 const uint8_t *edl_sahara_host_leftover(const struct edl_sahara_host *h, size_t *len);
+
+/* A memory dump's progress: region bytes read so far and in the table (0
+ * before the table was read). */
+void edl_sahara_host_dump_progress(const struct edl_sahara_host *h, uint64_t *done,
+                                   uint64_t *total);
 
 /* Whether the engine sent the XML probe (so the Firehose side knows a stray <response> will
  * come). */

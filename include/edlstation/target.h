@@ -85,6 +85,11 @@ struct edl_target_faults {
 	/* Storage speed in bytes/s (0 = instant): the final ACK of a program comes no
 	 * earlier than bytes/rate after the program command arrived. */
 	uint64_t write_rate_bps;
+	/* The unit crashed into memory-debug mode (PBL HELLO mode 2): it serves a
+	 * memory table and its regions (pbl.h); dump_table is enum
+	 * edl_pbl_dump_table (a real table, hostile names, a broken table). */
+	bool memory_dump;
+	uint32_t dump_table;
 };
 
 /*

@@ -295,6 +295,10 @@ static void merge_faults(struct edl_target_faults *dst, const struct edl_target_
 	dst->firehose_stale_output |= src->firehose_stale_output;
 	dst->silent |= src->silent;
 	dst->hello_consumed |= src->hello_consumed;
+	if (src->memory_dump) {
+		dst->memory_dump = true;
+		dst->dump_table = src->dump_table;
+	}
 	if (src->xbl_refuse)
 		dst->xbl_refuse = src->xbl_refuse;
 	dst->corrupt |= src->corrupt;

@@ -417,6 +417,10 @@ static void run_sahara(struct edl_flash_job *job, uint64_t now)
 			job_set_stage(job, EDL_STAGE_RESET);
 		return;
 	}
+	case EDL_SAHARA_OUTCOME_DUMPED:
+		/* A crashed unit's memory was collected and RESET sent: nothing to flash. */
+		finish(job, EDL_FLASH_OUTCOME_DUMPED);
+		return;
 	case EDL_SAHARA_OUTCOME_REENUMERATE:
 		/* The ROM accepts only RESET (XBL); it was sent: the unit comes back new. */
 		finish(job, EDL_FLASH_OUTCOME_REENUMERATE);
@@ -925,6 +929,16 @@ void edl_flash_job_progress(const struct edl_flash_job *job, struct edl_flash_pr
 	out->n_steps = job->opt.plan ? job->opt.plan->n_steps : 0;
 	out->payload = edl_fh_host_payload(job->fh);
 	out->configure_rounds = edl_fh_host_configure_rounds(job->fh);
+	if (!job->in_firehose && job->sahara != NULL) {
+		uint64_t done, total;
+
+		/* A memory dump's bytes are the job's progress while it lasts. */
+		edl_sahara_host_dump_progress(job->sahara, &done, &total);
+		if (total > 0) {
+			out->bytes_done = done;
+			out->bytes_total = total;
+		}
+	}
 }
 
 const struct edl_fh_storage_info *edl_flash_job_storage_info(const struct edl_flash_job *job)

@@ -9,6 +9,10 @@
  *       RESET_STATE_MACHINE -> WAIT_HELLO; silence -> WAIT_FLUSH: zero filler
  *       up to flush_max_bytes for a programmer stuck mid-<program>; XML ->
  *       programmer running; silence -> the unit needs a power cycle.
+ *   HELLO mode 2 (memory debug), with a dump sink: HELLO_RESP mode 2 ->
+ *       WAIT_MEM_DEBUG --MEMORY_DEBUG(64)--> DUMP: MEMORY_READ(64) of the
+ *       table, then of every region in 512 KiB pieces (dump.c) -> RESET, done
+ *       (DUMPED); without a sink: failed, EDL_E_MEMORY_DUMP.
  *   WAIT_HELLO --END_OF_IMAGE--> RESET, re-enumerate: after SWITCH_MODE (XBL
  *       accepts only RESET after a refused EXECUTE) or after
  *       RESET_STATE_MACHINE (a ROM with no handler for it).
@@ -26,6 +30,8 @@
  * mode refusals (#16).
  */
 #include "edlstation/sahara.h"
+
+#include "dump_internal.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -96,6 +102,11 @@ struct edl_sahara_host {
 	char junk_why[160];
 	uint8_t *leftover;
 	size_t leftover_len;
+
+	/* Memory dump (cfg.dump). */
+	struct edl_sahara_dumper *dumper;
+	bool dump_fresh; /* no byte of the outstanding read has come yet */
+	uint64_t now;    /* of the transfer being fed */
 };
 
 static const char *const state_names[] = {
@@ -166,6 +177,7 @@ void edl_sahara_host_free(struct edl_sahara_host *h)
 		return;
 	free(h->image_done);
 	free(h->leftover);
+	edl_sahara_dumper_free(h->dumper);
 	free(h);
 }
 
@@ -309,15 +321,123 @@ static size_t find_xml(const uint8_t *data, size_t len)
 	return len;
 }
 
+/* RESET, then the failure: a unit in memory-debug mode takes RESET at any
+ * point (boot_sahara), and a dump that cannot go on should not leave it
+ * waiting. */
+static int dump_fail(struct edl_sahara_host *h, const struct edl_error *e)
+{
+	uint8_t pkt[EDL_SAHARA_MAX_PKT];
+	int rc = send_pkt(h, pkt, edl_sahara_encode_reset(pkt, sizeof(pkt)));
+
+	if (rc != EDL_OK)
+		return rc;
+	return fail(h, e->code != EDL_OK ? e->code : EDL_E_MEMORY_DUMP, "%s", e->detail);
+}
+
+/* The next MEMORY_READ(64), or RESET and DUMPED when every region is read. */
+static int dump_next(struct edl_sahara_host *h, uint64_t now)
+{
+	uint8_t pkt[EDL_SAHARA_MAX_PKT];
+	uint64_t addr, len;
+	size_t n;
+	int rc;
+
+	if (!edl_sahara_dumper_next_read(h->dumper, &addr, &len)) {
+		edl_log_info(h->log, "sahara: memory dump complete: %zu regions, %" PRIu64 " bytes",
+		             edl_sahara_dumper_regions(h->dumper),
+		             edl_sahara_dumper_done_bytes(h->dumper));
+		rc = send_pkt(h, pkt, edl_sahara_encode_reset(pkt, sizeof(pkt)));
+		return rc == EDL_OK ? finish(h, EDL_SAHARA_OUTCOME_DUMPED) : rc;
+	}
+	if (edl_sahara_dumper_is64(h->dumper))
+		n = edl_sahara_encode_memory_read64(pkt, sizeof(pkt), addr, len);
+	else
+		n = edl_sahara_encode_memory_read(pkt, sizeof(pkt), (uint32_t)addr, (uint32_t)len);
+	rc = send_pkt(h, pkt, n);
+	if (rc == EDL_OK) {
+		h->dump_fresh = true;
+		set_state(h, EDL_SAHARA_HOST_DUMP, now, h->cfg.packet_timeout_ms);
+	}
+	return rc;
+}
+
+/* MEMORY_DEBUG(64): the table's address and length; the dump starts. */
+static int dump_start(struct edl_sahara_host *h, const struct edl_sahara_pkt *pkt, uint64_t now)
+{
+	struct edl_error e;
+	bool is64 = pkt->cmd == EDL_SAHARA_MEMORY_DEBUG64;
+
+	edl_error_clear(&e);
+	edl_log_info(h->log,
+	             "sahara: memory-dump mode: %s table at 0x%" PRIx64 ", %" PRIu64 " bytes",
+	             edl_sahara_cmd_name(pkt->cmd), pkt->u.mem.addr, pkt->u.mem.len);
+	edl_sahara_dumper_free(h->dumper);
+	h->dumper = NULL;
+	if (edl_sahara_dumper_new(&h->dumper, h->cfg.dump, is64, pkt->u.mem.addr, pkt->u.mem.len,
+	                          h->cfg.dump_read_bytes, &e) != EDL_OK)
+		return dump_fail(h, &e);
+	return dump_next(h, now);
+}
+
+/* Raw bytes answering the outstanding MEMORY_READ, or the ROM's refusal. */
+static int on_dump_data(struct edl_sahara_host *h, const uint8_t *data, size_t len, uint64_t now)
+{
+	struct edl_sahara_pkt pkt;
+	struct edl_error e;
+	char what[96];
+
+	edl_error_clear(&e);
+	edl_sahara_dumper_what(h->dumper, what, sizeof(what));
+	/* A refused read is answered END_OF_IMAGE instead of the bytes. */
+	if (h->dump_fresh && len == 16 && edl_sahara_decode(&pkt, data, len, NULL) == EDL_OK &&
+	    pkt.cmd == EDL_SAHARA_END_OF_IMAGE && pkt.u.end_of_image.status != 0) {
+		edl_error_set(&e, EDL_E_MEMORY_DUMP,
+		              "the unit refused to read %s: status 0x%02x (%s)", what,
+		              pkt.u.end_of_image.status,
+		              edl_sahara_status_name(pkt.u.end_of_image.status));
+		return dump_fail(h, &e);
+	}
+	h->dump_fresh = false;
+	if (edl_sahara_dumper_feed(h->dumper, data, len, &e) != EDL_OK)
+		return dump_fail(h, &e);
+	if (edl_sahara_dumper_due(h->dumper) > 0) {
+		set_state(h, EDL_SAHARA_HOST_DUMP, now, h->cfg.packet_timeout_ms);
+		return EDL_OK;
+	}
+	return dump_next(h, now);
+}
+
 static int memory_dump(struct edl_sahara_host *h, const struct edl_sahara_pkt *pkt)
 {
+	int rc;
+
+	if (h->cfg.dump != NULL && pkt->cmd == EDL_SAHARA_HELLO) {
+		/* Answer in the ROM's mode, as qdl does (it echoes the HELLO's mode). */
+		if (h->state == EDL_SAHARA_HOST_WAIT_MEM_DEBUG &&
+		    ++h->hello_repeats > MAX_HELLO_REPEATS)
+			return fail(h, EDL_E_SAHARA_UNEXPECTED,
+			            "device sent HELLO %u times in a row while %s: it never takes "
+			            "our HELLO_RESP",
+			            h->hello_repeats, state_name(h));
+		h->id.sahara_version = pkt->u.hello.version;
+		rc = send_hello_resp(h, EDL_SAHARA_MODE_MEMORY_DEBUG,
+		                     pkt->u.hello.version_compatible, pkt->u.hello.version);
+		if (rc == EDL_OK)
+			set_state(h, EDL_SAHARA_HOST_WAIT_MEM_DEBUG, h->now,
+			          h->cfg.packet_timeout_ms);
+		return rc;
+	}
+	if (h->cfg.dump != NULL &&
+	    (pkt->cmd == EDL_SAHARA_MEMORY_DEBUG || pkt->cmd == EDL_SAHARA_MEMORY_DEBUG64))
+		return dump_start(h, pkt, h->now);
 	if (pkt->cmd == EDL_SAHARA_HELLO)
 		return fail(h, EDL_E_MEMORY_DUMP,
 		            "unit is in memory-dump mode: HELLO mode 2 (memory debug), Sahara "
-		            "version %u",
+		            "version %u; not collected: no dump directory ([rma] dump_dir)",
 		            pkt->u.hello.version);
 	return fail(h, EDL_E_MEMORY_DUMP,
-	            "unit is in memory-dump mode: %s with a region table at 0x%llx (%llu bytes)",
+	            "unit is in memory-dump mode: %s with a region table at 0x%llx (%llu bytes); "
+	            "not collected: no dump directory ([rma] dump_dir)",
 	            edl_sahara_cmd_name(pkt->cmd), (unsigned long long)pkt->u.mem.addr,
 	            (unsigned long long)pkt->u.mem.len);
 }
@@ -868,7 +988,10 @@ int edl_sahara_host_feed(struct edl_sahara_host *h, const uint8_t *data, size_t 
 		return h->status == EDL_ENGINE_FAILED ? h->err.code : EDL_OK;
 	if (len == 0)
 		return EDL_OK;
+	h->now = now;
 	switch (h->state) {
+	case EDL_SAHARA_HOST_DUMP:
+		return on_dump_data(h, data, len, now);
 	case EDL_SAHARA_HOST_IDLE:
 		return fail(h, EDL_E_SAHARA_UNEXPECTED, "%zu bytes fed before the engine started",
 		            len);
@@ -886,6 +1009,7 @@ int edl_sahara_host_feed(struct edl_sahara_host *h, const uint8_t *data, size_t 
 		return fail(h, derr.code, "%s, while %s", derr.detail, state_name(h));
 	if (pkt.cmd == EDL_SAHARA_HELLO && h->state != EDL_SAHARA_HOST_WAIT_HELLO) {
 		if (h->state == EDL_SAHARA_HOST_WAIT_CMD_READY ||
+		    h->state == EDL_SAHARA_HOST_WAIT_MEM_DEBUG ||
 		    (h->state == EDL_SAHARA_HOST_TRANSFER && !h->any_read))
 			return on_repeated_hello(h, &pkt, now);
 		/* Past the handshake a HELLO is stale: QSaharaServer discards it too. */
@@ -909,6 +1033,13 @@ int edl_sahara_host_feed(struct edl_sahara_host *h, const uint8_t *data, size_t 
 		break;
 	case EDL_SAHARA_HOST_WAIT_EXEC_RESP:
 		return on_exec_resp(h, &pkt, now);
+	case EDL_SAHARA_HOST_WAIT_MEM_DEBUG:
+		if (pkt.cmd == EDL_SAHARA_END_OF_IMAGE && pkt.u.end_of_image.status != 0)
+			return fail(h, EDL_E_MEMORY_DUMP,
+			            "the unit refused memory-debug mode: status 0x%02x (%s)",
+			            pkt.u.end_of_image.status,
+			            edl_sahara_status_name(pkt.u.end_of_image.status));
+		break;
 	case EDL_SAHARA_HOST_TRANSFER:
 		return on_transfer(h, &pkt, now);
 	case EDL_SAHARA_HOST_WAIT_DONE_RESP:
@@ -1068,6 +1199,12 @@ const uint8_t *edl_sahara_host_leftover(const struct edl_sahara_host *h, size_t 
 {
 	*len = h->leftover_len;
 	return h->leftover;
+}
+
+void edl_sahara_host_dump_progress(const struct edl_sahara_host *h, uint64_t *done, uint64_t *total)
+{
+	*done = h->dumper ? edl_sahara_dumper_done_bytes(h->dumper) : 0;
+	*total = h->dumper ? edl_sahara_dumper_total_bytes(h->dumper) : 0;
 }
 
 bool edl_sahara_host_probe_sent(const struct edl_sahara_host *h)

@@ -5,6 +5,7 @@
  * edl_target_faults. Shared by `edlstation memflash` and `edlstation emulate`.
  */
 #include "edlstation/target.h"
+#include "edlstation/pbl.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -47,7 +48,9 @@ const char *edl_target_fault_kinds(void)
 	       "unplug-at=BYTES, stall-at=BYTES (OUT endpoint stops draining after BYTES), "
 	       "nak=COMMAND[:N], corrupt, payload-max=BYTES, slow-ack=MS, write-rate=BYTES_PER_S, "
 	       "xbl-refuse=CMD (the ROM refuses command-mode request CMD, then takes only RESET "
-	       "and reboots into EDL)";
+	       "and reboots into EDL), memory-dump[=real|hostile-names|bad-table] (crashed into "
+	       "the boot "
+	       "ROM's memory-debug mode: serves a memory table and its regions)";
 }
 
 /* What each kind takes after '=', for the message of a bad argument. */
@@ -68,6 +71,7 @@ static const struct {
         {"slow-ack", "=MS (0..3600000)"},
         {"write-rate", "=BYTES_PER_S (above 0; K/M/G suffixes)"},
         {"nak", "=COMMAND[:N] (a Firehose command, the N-th one, N from 1)"},
+        {"memory-dump", "no argument or =real, =hostile-names, =bad-table"},
 };
 
 static const char *arg_form(const char *kind)
@@ -146,6 +150,16 @@ int edl_target_fault_parse(struct edl_target_faults *f, const char *spec, struct
 				goto bad_arg;
 			f->nak_nth = (uint32_t)v;
 		}
+	} else if (strcmp(kind, "memory-dump") == 0) {
+		if (arg == NULL || strcmp(arg, "real") == 0)
+			f->dump_table = EDL_PBL_DUMP_REAL;
+		else if (strcmp(arg, "hostile-names") == 0)
+			f->dump_table = EDL_PBL_DUMP_HOSTILE_NAMES;
+		else if (strcmp(arg, "bad-table") == 0)
+			f->dump_table = EDL_PBL_DUMP_BAD_TABLE;
+		else
+			goto bad_arg;
+		f->memory_dump = true;
 	} else if (arg_form(kind) == NULL) {
 		return edl_error_set(err, EDL_E_INVAL, "fault '%s': no such fault (known: %s)",
 		                     spec, edl_target_fault_kinds());

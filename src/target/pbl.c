@@ -21,6 +21,11 @@
  *       WAIT_HELLO_RESP, COMMAND stays (edl #663); with refusal_needs_reset
  *       every one leads to WAIT_RESET, where only RESET is accepted
  *   TRANSFER --ZLP, zlp_breaks_transfer--> HUNG (answers nothing, qdl #320)
+ *   memory_dump: HELLO mode 2 --HELLO_RESP--> MEMORY_DEBUG (MEMORY_DEBUG64 on
+ *       v3: table address and length), MEMORY_DEBUG --MEMORY_READ(64) inside
+ *       the table or a region--> the raw bytes; outside, or longer than 1 MiB
+ *       --> END_OF_IMAGE "invalid memory read" (stays); --RESET--> RESET
+ *       (ramdump.c has the table and the contents)
  *
  * Junk outside WAIT_HELLO_RESP (bytes that are no host packet, a packet of
  * another state) is answered END_OF_IMAGE "invalid command": that is what a
@@ -91,7 +96,18 @@ struct edl_pbl {
 	 * matching EXECUTE_DATA is valid (boot_sahara's WAIT_CMD_EXEC_DATA). */
 	bool exec_armed;
 	uint32_t exec_cmd;
+
+	/* Memory debug: the table as served, and the answer to the last read. */
+	uint8_t *table;
+	size_t table_len;
+	bool table64;
+	uint8_t *mem_out;
+	size_t mem_out_len;
+	bool mem_due;
 };
+
+/* Where the memory table lies (SDM670's dump table area, linux-ramdump-parser-v2). */
+#define PBL_DUMP_TABLE_ADDR 0x146bf000u
 
 void edl_pbl_config_default(struct edl_pbl_config *cfg)
 {
@@ -161,6 +177,8 @@ void edl_pbl_free(struct edl_pbl *p)
 		return;
 	drop_transfer(p);
 	free(p->img);
+	free(p->table);
+	free(p->mem_out);
 	free(p);
 }
 
@@ -471,6 +489,74 @@ static int on_command(struct edl_pbl *p, const struct edl_sahara_pkt *pkt)
 	return send_end(p, EDL_SAHARA_STATUS_INVALID_CMD);
 }
 
+/* Memory debug: build the table and announce it, 64-bit entries and
+ * MEMORY_DEBUG64 on v3 targets, 32-bit ones and MEMORY_DEBUG before. */
+static int announce_table(struct edl_pbl *p)
+{
+	uint8_t out[EDL_SAHARA_MAX_PKT];
+	const struct edl_pbl_region *r;
+	size_t n = edl_pbl_dump_regions(&p->cfg, &r);
+
+	p->table64 = p->cfg.sahara_version >= 3;
+	free(p->table);
+	p->table_len = n * edl_pbl_dump_entry_size(p->table64);
+	p->table = malloc(p->table_len);
+	if (p->table == NULL)
+		return EDL_E_NOMEM;
+	edl_pbl_dump_table_bytes(r, n, p->table64, p->table);
+	p->state = EDL_PBL_MEMORY_DEBUG;
+	if (p->table64)
+		return push(p, out,
+		            edl_sahara_encode_memory_debug64(out, sizeof(out), PBL_DUMP_TABLE_ADDR,
+		                                             p->table_len));
+	return push(p, out,
+	            edl_sahara_encode_memory_debug(out, sizeof(out), PBL_DUMP_TABLE_ADDR,
+	                                           (uint32_t)p->table_len));
+}
+
+/* Whether [addr, addr+len) lies inside [base, base+size). */
+static bool inside(uint64_t addr, uint64_t len, uint64_t base, uint64_t size)
+{
+	return addr >= base && addr - base <= size && len <= size - (addr - base);
+}
+
+/* MEMORY_READ(64): the bytes of the table or of one region, as one transfer. */
+static int on_memory_read(struct edl_pbl *p, const struct edl_sahara_pkt *pkt)
+{
+	const struct edl_pbl_region *r;
+	size_t n = edl_pbl_dump_regions(&p->cfg, &r);
+	uint64_t addr = pkt->u.mem.addr, len = pkt->u.mem.len;
+	uint8_t *buf;
+
+	if (len == 0 || len > PBL_PIECE_MAX)
+		return send_end(p, EDL_SAHARA_STATUS_INVALID_MEMORY_READ);
+	buf = realloc(p->mem_out, (size_t)len);
+	if (buf == NULL)
+		return EDL_E_NOMEM;
+	p->mem_out = buf;
+	if (inside(addr, len, PBL_DUMP_TABLE_ADDR, p->table_len)) {
+		memcpy(buf, p->table + (addr - PBL_DUMP_TABLE_ADDR), (size_t)len);
+	} else {
+		size_t i;
+
+		for (i = 0; i < n; i++) {
+			uint64_t base = p->table64 ? r[i].base : (uint32_t)r[i].base;
+			uint64_t size = p->table64 ? r[i].length : (uint32_t)r[i].length;
+
+			if (inside(addr, len, base, size)) {
+				edl_pbl_dump_fill(p->cfg.serial, r[i].filename, addr - base, buf,
+				                  (size_t)len);
+				break;
+			}
+		}
+		if (i == n)
+			return send_end(p, EDL_SAHARA_STATUS_INVALID_MEMORY_READ);
+	}
+	p->mem_out_len = (size_t)len;
+	p->mem_due = true;
+	return EDL_OK;
+}
+
 /* boot_sahara_handle_hello_resp: the host's status, version and mode are checked. */
 static int on_hello_resp(struct edl_pbl *p, const struct edl_sahara_pkt *pkt)
 {
@@ -487,13 +573,8 @@ static int on_hello_resp(struct edl_pbl *p, const struct edl_sahara_pkt *pkt)
 		return abort_transfer(p, EDL_SAHARA_STATUS_PROTOCOL_MISMATCH);
 	if (pkt->u.hello_resp.mode >= PBL_MODE_LAST)
 		return abort_transfer(p, EDL_SAHARA_STATUS_INVALID_HOST_MODE);
-	if (p->cfg.memory_dump) {
-		/* Announce an empty region table; dumping itself is not emulated. */
-		if (p->cfg.sahara_version >= 3)
-			return push(p, out,
-			            edl_sahara_encode_memory_debug64(out, sizeof(out), 0, 0));
-		return push(p, out, edl_sahara_encode_memory_debug(out, sizeof(out), 0, 0));
-	}
+	if (p->cfg.memory_dump)
+		return announce_table(p);
 	p->mode = pkt->u.hello_resp.mode;
 	switch (p->mode) {
 	case EDL_SAHARA_MODE_COMMAND:
@@ -554,6 +635,7 @@ int edl_pbl_feed(struct edl_pbl *p, const uint8_t *data, size_t len)
 
 	if (is_pkt && pkt.cmd == EDL_SAHARA_RESET) {
 		drop_transfer(p);
+		p->mem_due = false;
 		p->state = EDL_PBL_RESET;
 		return push(p, out, edl_sahara_encode_reset_resp(out, sizeof(out)));
 	}
@@ -570,6 +652,11 @@ int edl_pbl_feed(struct edl_pbl *p, const uint8_t *data, size_t len)
 	case EDL_PBL_COMMAND:
 		if (is_pkt)
 			return on_command(p, &pkt);
+		break;
+	case EDL_PBL_MEMORY_DEBUG:
+		if (is_pkt &&
+		    (pkt.cmd == EDL_SAHARA_MEMORY_READ || pkt.cmd == EDL_SAHARA_MEMORY_READ64))
+			return on_memory_read(p, &pkt);
 		break;
 	case EDL_PBL_TRANSFER:
 		if (is_pkt && pkt.cmd == EDL_SAHARA_DONE && p->phase == PBL_PHASE_END_SENT) {
@@ -595,8 +682,16 @@ bool edl_pbl_next_out(struct edl_pbl *p, struct edl_chunk *out)
 {
 	struct pbl_slot *s;
 
-	if (p->out_count == 0)
-		return false;
+	if (p->out_count == 0) {
+		if (!p->mem_due)
+			return false;
+		/* A memory read's answer: raw bytes, one transfer (split by USB). */
+		p->mem_due = false;
+		out->data = p->mem_out;
+		out->len = p->mem_out_len;
+		out->zlp = true;
+		return true;
+	}
 	s = &p->out[p->out_head];
 	out->data = s->buf;
 	out->len = s->len;

@@ -71,6 +71,10 @@ int edl_target_new(struct edl_target **out, const struct edl_target_config *cfg,
 	} else {
 		struct edl_pbl_config pc = cfg->pbl;
 		pc.hello_consumed = pc.hello_consumed || t->faults.hello_consumed;
+		if (t->faults.memory_dump) {
+			pc.memory_dump = true;
+			pc.dump_table = t->faults.dump_table;
+		}
 		if (t->faults.xbl_refuse != 0) {
 			pc.quirks.refuse_exec_mask |= 1u << t->faults.xbl_refuse;
 			pc.quirks.refusal_needs_reset = true;
