@@ -91,15 +91,21 @@ static void safe_name(struct edl_sahara_region *r, size_t index,
 	}
 }
 
+/* A name field for people: printable ASCII kept, other bytes escaped as \xNN
+ * (escape) or shown as '?'. */
 static void printable(char *out, size_t cap, const uint8_t *field, bool escape)
 {
 	size_t o = 0;
 
 	out[0] = '\0';
-	for (size_t i = 0; i < NAME_FIELD && field[i] != '\0' && o + 5 < cap; i++) {
+	for (size_t i = 0; i < NAME_FIELD && field[i] != '\0'; i++) {
 		unsigned char c = field[i];
+		bool plain = c >= 0x20 && c < 0x7f && c != '\\';
+		size_t need = plain || !escape ? 1 : 4;
 
-		if (c >= 0x20 && c < 0x7f && c != '\\')
+		if (o + need >= cap)
+			break;
+		if (plain)
 			out[o++] = (char)c;
 		else if (escape)
 			o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
