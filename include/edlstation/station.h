@@ -96,8 +96,12 @@ struct edl_station_config {
 	bool resume_auto;       /* resume = auto|operator: a line stopped by the store resumes
 	                           by itself once it writes again (auto, default); stops for a
 	                           failure class always wait for the operator (key or SIGUSR1) */
-	bool dry_run;           /* run --dry-run: load, open, list devices, flash nothing */
-	unsigned inflight;      /* OUT transfers in flight per device, 1..8 */
+	/* [rma] memory dumps (issue 15, src/station/dump_writer.c) */
+	char dump_dir[1024];  /* dump_dir: a unit in memory-debug mode is dumped to
+	                         DIR/<serial>/<time>/; "" = not collected (the unit fails) */
+	uint64_t dump_max_mb; /* dump_max_mb: a larger memory table is not dumped (4096) */
+	bool dry_run;         /* run --dry-run: load, open, list devices, flash nothing */
+	unsigned inflight;    /* OUT transfers in flight per device, 1..8 */
 	bool zlp; /* zero-length packet after full-packet writes (ZlpAwareHost); off for chips that
 	             break on it */
 	uint64_t usbfs_budget; /* bytes in flight station-wide */

@@ -97,9 +97,9 @@ struct edl_store_run_start {
 	const char *transcript; /* path of the session's transcript file */
 	const char *capture;    /* path of the run's USB capture (run --record), NULL none (v5) */
 	/* v6 */
-	const char *kind;       /* "flash" (NULL), "dump", "backup", "restore" */
-	const char *product;    /* the [route] entry that chose the package (issue 15) */
-	const char *lot;        /* from the MES before_unit hook (issue 13) */
+	const char *kind;    /* "flash" (NULL), "dump", "backup", "restore" */
+	const char *product; /* the [route] entry that chose the package (issue 15) */
+	const char *lot;     /* from the MES before_unit hook (issue 13) */
 	const char *work_order;
 	const char *operator_name;
 };
@@ -113,6 +113,18 @@ struct edl_store_step {
 	uint64_t bytes;
 	int64_t duration_ms;
 	enum edl_store_step_result result;
+};
+
+/* One file a run archived (table archive, schema v6): a preserved partition
+ * or a memory-dump region. */
+struct edl_store_archive {
+	const char *serial;
+	const char *kind;   /* "preserve" or "dump" */
+	const char *label;  /* partition label or dump region name */
+	const char *path;   /* where the file is */
+	uint64_t bytes;     /* its size */
+	const char *sha256; /* 64 lower-case hex digits */
+	int64_t created_ms;
 };
 
 struct edl_store_run_end {
@@ -133,6 +145,12 @@ struct edl_store_run_end {
 	size_t n_log_lines;
 	const char *functions; /* the programmer's banner list, space-separated; NULL: none seen */
 	const char *warnings;  /* the run's warnings, one a line; NULL: none */
+	/* Memory dumps (issue 15): the run's kind as it turned out ("dump" for a
+	 * unit found in memory-debug mode; NULL: as started), and the files it
+	 * archived, recorded in the same transaction. */
+	const char *kind;
+	const struct edl_store_archive *archives;
+	size_t n_archives;
 };
 
 /* ---- the writer ------------------------------------------------------------------------- */

@@ -46,6 +46,7 @@ void edl_station_config_default(struct edl_station_config *cfg)
 	cfg->stop_slots = 4;
 	cfg->stop_window_s = 60;
 	cfg->resume_auto = true;
+	cfg->dump_max_mb = 4096; /* [rma] dump_max_mb (issue 15) */
 }
 
 void edl_station_package_options(const struct edl_station_config *cfg,
@@ -152,6 +153,7 @@ static const char *const known_keys[][16] = {
          "digest_ms", "progress_ms", "reenumerate_ms"},
         {"store", "min_free_mb", "retry_ms"},
         {"line", "stop_after", "stop_slots", "stop_window_s", "resume"},
+        {"rma", "dump_dir", "dump_max_mb"},
 };
 #define N_SECTIONS (sizeof(known_keys) / sizeof(known_keys[0]))
 
@@ -712,6 +714,17 @@ static int on_key(void *data, const char *section, const char *name, const char 
 				return bad(l, section, name, value, "set auto or operator");
 		} else
 			return unknown(l, section, name);
+	} else if (!strcmp(section, "rma") && !strcmp(name, "dump_dir")) {
+		/* Memory dumps of units in memory-debug mode (issue 15). */
+		if (copy(cfg->dump_dir, sizeof(cfg->dump_dir), value))
+			return bad(l, section, name, value, "use a shorter path");
+	} else if (!strcmp(section, "rma") && !strcmp(name, "dump_max_mb")) {
+		if (get_u64(value, 1, 1u << 24, &x) != 0)
+			return bad(l, section, name, value,
+			           "set a whole number of MiB from 1 to 16777216");
+		cfg->dump_max_mb = x;
+	} else if (!strcmp(section, "rma")) {
+		return unknown(l, section, name);
 	} else {
 		return unknown(l, section, NULL);
 	}

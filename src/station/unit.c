@@ -45,6 +45,7 @@
  * arms the one timer for the earliest deadline (curl's multi_runsingle).
  */
 #include "edlstation/unit.h"
+#include "edlstation/dump_writer.h"
 #include "edlstation/usb.h"
 
 #include <inttypes.h>
@@ -158,6 +159,12 @@ struct edl_unit {
 	const char *log_lines[UNIT_LOG_KEEP];
 	char msg[EDL_ERROR_DETAIL_MAX + 64];
 	char text[EDL_ERROR_DETAIL_MAX + 256];
+
+	/* Memory dump ([rma] dump_dir, issue 15): this attempt's writer, and the
+	 * archive rows of its run record. */
+	struct edl_dump_writer *dump;
+	struct edl_store_archive *dump_rows;
+	char dump_serial[24];
 };
 
 static void step(struct edl_unit *u, uint64_t now);
@@ -596,6 +603,95 @@ static bool record_start(struct edl_unit *u, uint64_t now)
 	return true;
 }
 
+/* ---- memory dumps ([rma] dump_dir) ------------------------------------------------- */
+
+/* Whether this attempt met a unit in memory-debug mode. */
+static bool dump_attempt(const struct edl_unit *u)
+{
+	const struct edl_error *e = u->job ? edl_flash_job_error(u->job) : NULL;
+
+	if (u->dump == NULL)
+		return false;
+	return edl_dump_writer_dir(u->dump)[0] != '\0' ||
+	       (u->job && edl_flash_job_outcome(u->job) == EDL_FLASH_OUTCOME_DUMPED) ||
+	       (e != NULL && e->code == EDL_E_MEMORY_DUMP) || u->why.code == EDL_E_MEMORY_DUMP;
+}
+
+/* A dump run's record: kind "dump", each region written whole an archive row. */
+static void dump_record(struct edl_unit *u, uint64_t now)
+{
+	size_t n, k = 0;
+
+	if (!dump_attempt(u))
+		return;
+	u->re.kind = "dump";
+	n = edl_dump_writer_files(u->dump);
+	free(u->dump_rows);
+	u->dump_rows = n ? calloc(n, sizeof(*u->dump_rows)) : NULL;
+	for (size_t i = 0; u->dump_rows != NULL && i < n; i++) {
+		const struct edl_dump_file *f = edl_dump_writer_file(u->dump, i);
+
+		if (!f->complete)
+			continue;
+		u->dump_rows[k++] = (struct edl_store_archive){.serial = u->dump_serial,
+		                                               .kind = "dump",
+		                                               .label = f->name,
+		                                               .path = f->path,
+		                                               .bytes = f->written,
+		                                               .sha256 = f->sha256,
+		                                               .created_ms = wall(u, now)};
+	}
+	u->re.archives = u->dump_rows;
+	u->re.n_archives = k;
+}
+
+/* The attempt's dump writer, when [rma] dump_dir is set: named by the USB
+ * serial (iProduct's SN:, the chip serial on real units) since a unit in
+ * memory-debug mode cannot be asked in command mode. */
+static void dump_prepare(struct edl_unit *u, struct edl_flash_options *o, uint64_t now)
+{
+	struct edl_dump_writer_options d = {0};
+
+	edl_dump_writer_free(u->dump);
+	u->dump = NULL;
+	if (u->cfg->dump_dir[0] == '\0')
+		return;
+	if (u->usb_serial[0])
+		snprintf(u->dump_serial, sizeof(u->dump_serial), "%s", u->usb_serial);
+	else
+		snprintf(u->dump_serial, sizeof(u->dump_serial), "unknown-slot%d", u->slot);
+	d.dir = u->cfg->dump_dir;
+	d.serial = u->dump_serial;
+	d.max_bytes = u->cfg->dump_max_mb << 20;
+	d.wall_ms = wall(u, now);
+	if (edl_dump_writer_new(&u->dump, &d) == EDL_OK)
+		o->sahara.dump = edl_dump_writer_sink(u->dump);
+}
+
+/* The attempt is over: a dump that did not complete says so in its manifest;
+ * the run gets the USB serial as its unit. */
+static void dump_over(struct edl_unit *u, const char *why)
+{
+	struct edl_unit_action a = {.kind = EDL_UNIT_ACT_RUN_IDENTIFY};
+	struct edl_error err;
+
+	if (!dump_attempt(u))
+		return;
+	if (!edl_dump_writer_complete(u->dump) &&
+	    edl_dump_writer_abandon(u->dump, why, &err) != EDL_OK)
+		show(u, "warning", "%s", err.detail);
+	if (u->serial[0] == '\0' && u->usb_serial[0] != '\0' && u->env->store && u->run_id != 0) {
+		snprintf(u->serial, sizeof(u->serial), "%s", u->usb_serial);
+		u->dev = (struct edl_store_device){.serial = u->serial,
+		                                   .usb_serial =
+		                                           u->usb_token[0] ? u->usb_token : NULL,
+		                                   .seen_ms = wall(u, u->attempt_start)};
+		a.run_id = u->run_id;
+		a.device = &u->dev;
+		act(u, &a);
+	}
+}
+
 /* Emits the run's end; returns whether the unit must wait for the commit. */
 static bool record_finish(struct edl_unit *u, enum edl_store_result result, const char *stage,
                           const struct edl_error *e, bool final, uint64_t now)
@@ -650,6 +746,7 @@ static bool record_finish(struct edl_unit *u, enum edl_store_result result, cons
 		u->re.steps = out;
 		u->re.n_steps = n;
 	}
+	dump_record(u, now);
 	a.run_id = u->run_id;
 	a.run_end = &u->re;
 	a.commit = final;
@@ -751,6 +848,7 @@ static void start_attempt(struct edl_unit *u, uint64_t now)
 	o.on_event = on_job_event;
 	o.event_data = u;
 	o.log = &u->log;
+	dump_prepare(u, &o, now);
 	set_state(u, UNIT_RUNNING);
 	if (edl_flash_job_new(&u->job, &o) != EDL_OK) {
 		u->job = NULL;
@@ -859,6 +957,16 @@ static void attempt_over(struct edl_unit *u, uint64_t now)
 			set_state(u, UNIT_CLOSED);
 			return;
 		}
+		if (edl_flash_job_outcome(job) == EDL_FLASH_OUTCOME_DUMPED) {
+			dump_over(u, NULL);
+			show(u, "dumped",
+			     "memory dump collected: %zu regions, %" PRIu64
+			     " bytes in %s; the unit was reset",
+			     edl_dump_writer_files(u->dump), edl_dump_writer_bytes(u->dump),
+			     edl_dump_writer_dir(u->dump));
+			conclude(u, EDL_RESULT_PASS, NULL, NULL, now);
+			return;
+		}
 		if (edl_flash_job_outcome(job) == EDL_FLASH_OUTCOME_IDENTIFIED &&
 		    edl_flash_job_identity(job) == NULL)
 			show(u, "identified",
@@ -891,6 +999,7 @@ static void attempt_over(struct edl_unit *u, uint64_t now)
 		}
 	}
 	edl_error_format(e, u->final_detail, sizeof(u->final_detail));
+	dump_over(u, u->final_detail);
 	if (u->stopping && e->code != EDL_E_USB_GONE && !u->stalled) {
 		show(u, "interrupted", "during %s", stage);
 		conclude(u, EDL_RESULT_INTERRUPTED, stage, e, now);
@@ -1099,6 +1208,8 @@ void edl_unit_free(struct edl_unit *u)
 	edl_flash_job_free(u->job);
 	clear_device_logs(u);
 	free(u->steps);
+	edl_dump_writer_free(u->dump);
+	free(u->dump_rows);
 	free(u);
 }
 

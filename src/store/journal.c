@@ -175,6 +175,19 @@ static int encode_op(struct edl_buf *b, uint64_t generation, const struct edl_st
 		rc = rc ? rc : enc_u64(b, e->n_log_lines);
 		for (size_t i = 0; rc == EDL_OK && i < e->n_log_lines; i++)
 			rc = enc_str(b, e->log_lines[i] != NULL ? e->log_lines[i] : "");
+		/* v6 (issue 15): the run's kind and its archived files. */
+		rc = rc ? rc : enc_str(b, e->kind);
+		rc = rc ? rc : enc_u64(b, e->n_archives);
+		for (size_t i = 0; rc == EDL_OK && i < e->n_archives; i++) {
+			const struct edl_store_archive *a = &e->archives[i];
+			rc = enc_str(b, a->serial);
+			rc = rc ? rc : enc_str(b, a->kind);
+			rc = rc ? rc : enc_str(b, a->label);
+			rc = rc ? rc : enc_str(b, a->path);
+			rc = rc ? rc : enc_u64(b, a->bytes);
+			rc = rc ? rc : enc_str(b, a->sha256);
+			rc = rc ? rc : enc_u64(b, (uint64_t)a->created_ms);
+		}
 		break;
 	}
 	case EDL_STORE_OP_RUN_PROGRESS: {
@@ -307,6 +320,7 @@ static struct edl_store_oprec *decode_op(struct reader *r)
 		struct edl_store_run_end e;
 		struct edl_store_step *steps = NULL;
 		const char **lines = NULL;
+		struct edl_store_archive *archives = NULL;
 		uint64_t mbps, n;
 
 		memset(&e, 0, sizeof(e));
@@ -350,11 +364,33 @@ static struct edl_store_oprec *decode_op(struct reader *r)
 				lines[i] = dec_str(r);
 			e.log_lines = lines;
 			e.n_log_lines = n;
-			if (!r->bad && (unsigned)e.result <= EDL_RESULT_INTERRUPTED)
-				op = edl_store_oprec_run_end(&e);
 		}
+		if (lines != NULL && !r->bad && r->p < r->end) { /* v6; a v5 journal ends here */
+			e.kind = dec_str(r);
+			n = dec_u64(r);
+			/* Each archive takes at least 36 bytes: a count beyond the record is bad.
+			 */
+			if (r->bad || n > (uint64_t)(r->end - r->p) / 36)
+				r->bad = true;
+			else if ((archives = calloc(n > 0 ? n : 1, sizeof(*archives))) == NULL)
+				r->bad = true;
+			for (uint64_t i = 0; archives != NULL && i < n; i++) {
+				archives[i].serial = dec_str(r);
+				archives[i].kind = dec_str(r);
+				archives[i].label = dec_str(r);
+				archives[i].path = dec_str(r);
+				archives[i].bytes = dec_u64(r);
+				archives[i].sha256 = dec_str(r);
+				archives[i].created_ms = (int64_t)dec_u64(r);
+			}
+			e.archives = archives;
+			e.n_archives = archives != NULL ? n : 0;
+		}
+		if (lines != NULL && !r->bad && (unsigned)e.result <= EDL_RESULT_INTERRUPTED)
+			op = edl_store_oprec_run_end(&e);
 		free(steps);
 		free(lines);
+		free(archives);
 		break;
 	}
 	case EDL_STORE_OP_RUN_PROGRESS: {

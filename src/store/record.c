@@ -171,9 +171,24 @@ struct edl_store_oprec *edl_store_oprec_run_start(const struct edl_store_run_sta
 /* Steps and log-line pointers go in the arrays area; with steps == NULL only
  * the strings are counted. Log lines are kept only for runs that did not pass. */
 static void pack_run_end(struct edl_store_run_end *dst, const struct edl_store_run_end *src,
-                         struct edl_store_step *steps, const char **lines, struct packer *k)
+                         struct edl_store_step *steps, const char **lines,
+                         struct edl_store_archive *archives, struct packer *k)
 {
 	*dst = *src;
+	dst->kind = pack(k, src->kind);
+	for (size_t i = 0; i < src->n_archives; i++) {
+		const struct edl_store_archive *a = &src->archives[i];
+		struct edl_store_archive c = *a;
+
+		c.serial = pack(k, a->serial);
+		c.kind = pack(k, a->kind);
+		c.label = pack(k, a->label);
+		c.path = pack(k, a->path);
+		c.sha256 = pack(k, a->sha256);
+		if (archives != NULL)
+			archives[i] = c;
+	}
+	dst->archives = archives;
 	dst->stage = pack(k, src->stage);
 	dst->message = pack(k, src->message);
 	dst->functions = pack(k, src->functions);
@@ -206,20 +221,25 @@ struct edl_store_oprec *edl_store_oprec_run_end(const struct edl_store_run_end *
 	struct edl_store_step *steps;
 	const char **lines;
 	size_t n_lines = end->result == EDL_RESULT_PASS ? 0 : end->n_log_lines;
-	size_t steps_bytes, arrays;
+	struct edl_store_archive *archives;
+	size_t steps_bytes, lines_bytes, arrays;
 	void *at;
 
-	if (end->n_steps > SIZE_MAX / 4 / sizeof(*steps) || n_lines > SIZE_MAX / 4 / sizeof(*lines))
+	if (end->n_steps > SIZE_MAX / 4 / sizeof(*steps) ||
+	    n_lines > SIZE_MAX / 4 / sizeof(*lines) ||
+	    end->n_archives > SIZE_MAX / 4 / sizeof(*archives))
 		return NULL;
 	steps_bytes = end->n_steps * sizeof(*steps);
-	arrays = steps_bytes + n_lines * sizeof(*lines);
-	pack_run_end(&tmp, end, NULL, NULL, &k);
+	lines_bytes = n_lines * sizeof(*lines);
+	arrays = steps_bytes + lines_bytes + end->n_archives * sizeof(*archives);
+	pack_run_end(&tmp, end, NULL, NULL, NULL, &k);
 	op = op_alloc(EDL_STORE_OP_RUN_FINISH, arrays, k.need, &at, &k.to);
 	if (op == NULL)
 		return NULL;
 	steps = at;
 	lines = (const char **)((char *)at + steps_bytes);
-	pack_run_end(&op->u.end, end, steps, lines, &k);
+	archives = (struct edl_store_archive *)((char *)at + steps_bytes + lines_bytes);
+	pack_run_end(&op->u.end, end, steps, lines, end->n_archives ? archives : NULL, &k);
 	op->run_id = end->run_id;
 	return op;
 }
@@ -571,6 +591,53 @@ static int explain_not_running(struct edl_store_recorder *r, int64_t run_id, str
 	return rc;
 }
 
+/* A memory-dump run (issue 15): the run's kind and its archive rows, in the
+ * finish's transaction. Rare, so the statements are prepared here. */
+static int apply_run_archives(struct edl_store_recorder *r, const struct edl_store_run_end *e,
+                              struct edl_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = SQLITE_OK;
+
+	if (e->kind != NULL) {
+		rc = sqlite3_prepare_v2(r->db, "UPDATE run SET kind = ?2 WHERE id = ?1", -1, &st,
+		                        NULL);
+		if (rc == SQLITE_OK) {
+			sqlite3_bind_int64(st, 1, e->run_id);
+			sqlite3_bind_text(st, 2, e->kind, -1, SQLITE_STATIC);
+			rc = run_stmt(st);
+		}
+		sqlite3_finalize(st);
+		if (rc != SQLITE_OK)
+			return edl_store_sqlite_error(err, r->db, rc, "recording the run's kind");
+	}
+	if (e->n_archives == 0)
+		return EDL_OK;
+	rc = sqlite3_prepare_v2(r->db,
+	                        "INSERT INTO archive (run_id, serial, kind, label, path, bytes, "
+	                        "sha256, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	                        -1, &st, NULL);
+	for (size_t i = 0; rc == SQLITE_OK && i < e->n_archives; i++) {
+		const struct edl_store_archive *a = &e->archives[i];
+
+		sqlite3_bind_int64(st, 1, e->run_id);
+		sqlite3_bind_text(st, 2, a->serial ? a->serial : "", -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, a->kind ? a->kind : "dump", -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, a->label ? a->label : "", -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 5, a->path ? a->path : "", -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 6, a->bytes > INT64_MAX ? INT64_MAX : (int64_t)a->bytes);
+		sqlite3_bind_text(st, 7, a->sha256 ? a->sha256 : "", -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 8, a->created_ms);
+		rc = run_stmt(st);
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_OK)
+		return edl_store_sqlite_error(err, r->db, rc, "recording the run's archived files");
+	return EDL_OK;
+}
+
 static int apply_run_finish(struct edl_store_recorder *r, const struct edl_store_oprec *op,
                             struct edl_error *err)
 {
@@ -636,7 +703,7 @@ static int apply_run_finish(struct edl_store_recorder *r, const struct edl_store
 		if (rc != SQLITE_OK)
 			return edl_store_sqlite_error(err, r->db, rc, "recording the device's log");
 	}
-	return EDL_OK;
+	return apply_run_archives(r, e, err);
 }
 
 /* Only while the run is running: a progress that arrives after the finish (or
