@@ -84,6 +84,7 @@ struct edl_unit_action {
 	enum edl_store_result flashed;
 	bool kept;
 	bool verified;
+	bool dumped; /* FINISHED: a pass that collected a memory dump, nothing flashed */
 };
 
 typedef int (*edl_unit_act_fn)(struct edl_unit *u, struct edl_unit_action *a, void *data);

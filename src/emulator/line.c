@@ -190,14 +190,17 @@ const char *edl_emu_fault_kinds(void)
 	       "raw data, BYTES still due, default 8M), silent, hello-consumed, stall-at=BYTES "
 	       "(OUT endpoint stops draining after BYTES), nak=COMMAND[:N], corrupt, "
 	       "payload-max=BYTES, slow-ack=MS, write-rate=BYTES_PER_S, xbl-refuse=CMD (the ROM "
-	       "refuses command-mode request CMD, then takes only RESET and reboots into EDL)";
+	       "refuses command-mode request CMD, then takes only RESET and reboots into EDL), "
+	       "memory-dump[=real|hostile-names|bad-table] (crashed into the boot ROM's "
+	       "memory-debug mode: serves a memory table and its regions, then takes RESET)";
 }
 
 /* The kinds' forms alone, for messages that must fit an edl_error. */
 #define FAULT_FORMS                                                                           \
 	"unplug-ms=MS, unplug-at=BYTES, stall-at=BYTES, silent, hello-consumed, "             \
 	"firehose-running, firehose-stale, firehose-busy[=BYTES], nak=COMMAND[:N], corrupt, " \
-	"payload-max=BYTES, slow-ack=MS, write-rate=BYTES_PER_S, xbl-refuse=CMD"
+	"payload-max=BYTES, slow-ack=MS, write-rate=BYTES_PER_S, xbl-refuse=CMD, "            \
+	"memory-dump[=VARIANT]"
 
 /* "unplug-ms=MS": the line's own fault (a time), not the target's. */
 static int unplug_ms_parse(struct edl_emu_fault *f, const char *spec, const char *arg,

@@ -295,6 +295,9 @@ void station_unit_finished(struct station *st, struct session *s, const struct e
 	if (r == EDL_RESULT_PASS) {
 		if (st->cfg->identify_only)
 			view_event(st, s, "done", "left in EDL, ready for flashing");
+		else if (a->dumped)
+			view_event(st, s, "pass", "%s memory dump collected, result committed",
+			           s->serial[0] ? s->serial : s->port);
 		else
 			view_event(st, s, "pass", "%s %s, result committed",
 			           s->serial[0] ? s->serial : s->port,

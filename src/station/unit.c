@@ -165,6 +165,7 @@ struct edl_unit {
 	struct edl_dump_writer *dump;
 	struct edl_store_archive *dump_rows;
 	char dump_serial[24];
+	bool dumped; /* the attempt's dump completed */
 };
 
 static void step(struct edl_unit *u, uint64_t now);
@@ -617,6 +618,16 @@ static bool dump_attempt(const struct edl_unit *u)
 	       (e != NULL && e->code == EDL_E_MEMORY_DUMP) || u->why.code == EDL_E_MEMORY_DUMP;
 }
 
+/* The job failed on a memory dump (refused, too large, a damaged table): the
+ * engine queued RESET, which must still go out, as a pass's power command. */
+static bool dump_refused(const struct edl_unit *u)
+{
+	return u->dump != NULL && u->job != NULL &&
+	       edl_flash_job_status(u->job) == EDL_ENGINE_FAILED &&
+	       edl_flash_job_error(u->job)->code == EDL_E_MEMORY_DUMP && u->why.code == EDL_OK &&
+	       !u->gone && !u->stopping && !u->stalled;
+}
+
 /* A dump run's record: kind "dump", each region written whole an archive row. */
 static void dump_record(struct edl_unit *u, uint64_t now)
 {
@@ -766,6 +777,7 @@ static void finished(struct edl_unit *u, enum edl_store_result result, int code,
 	a.flashed = u->final_result;
 	a.kept = kept;
 	a.verified = u->verified;
+	a.dumped = u->dumped;
 	a.stage = code != EDL_OK && u->final_stage[0] ? u->final_stage : NULL;
 	a.text = code != EDL_OK && u->final_detail[0] ? u->final_detail : NULL;
 	act(u, &a);
@@ -959,6 +971,7 @@ static void attempt_over(struct edl_unit *u, uint64_t now)
 		}
 		if (edl_flash_job_outcome(job) == EDL_FLASH_OUTCOME_DUMPED) {
 			dump_over(u, NULL);
+			u->dumped = true;
 			show(u, "dumped",
 			     "memory dump collected: %zu regions, %" PRIu64
 			     " bytes in %s; the unit was reset",
@@ -1044,8 +1057,10 @@ static void state_running(struct edl_unit *u, uint64_t now)
 	if (!over)
 		return;
 	set_state(u, UNIT_DRAINING);
-	/* A finished job may still have its last bytes (the power command). */
-	if (u->job != NULL && edl_flash_job_status(u->job) == EDL_ENGINE_DONE && !u->gone) {
+	/* A finished job may still have its last bytes (the power command, or
+	 * the RESET after a memory dump that was refused). */
+	if (u->job != NULL &&
+	    (edl_flash_job_status(u->job) == EDL_ENGINE_DONE || dump_refused(u)) && !u->gone) {
 		pump_out(u, now);
 		u->drain_deadline =
 		        now + (u->cfg->progress_timeout_ms ? u->cfg->progress_timeout_ms : 10000);
@@ -1054,8 +1069,9 @@ static void state_running(struct edl_unit *u, uint64_t now)
 
 static void state_draining(struct edl_unit *u, uint64_t now)
 {
-	bool passed = u->job != NULL && edl_flash_job_status(u->job) == EDL_ENGINE_DONE &&
-	              u->why.code == EDL_OK && !u->gone && !u->stopping;
+	bool passed = (u->job != NULL && edl_flash_job_status(u->job) == EDL_ENGINE_DONE &&
+	               u->why.code == EDL_OK && !u->gone && !u->stopping) ||
+	              dump_refused(u);
 
 	progress(u);
 	/* A failed, stalled, gone or stopped attempt's transfers will not all come
