@@ -161,6 +161,28 @@ static void test_config_every_problem_reported_with_its_fix(void **state)
 	                    "t.ini:2: [flash] verfy: unknown key — did you mean verify?");
 }
 
+/* [rma] memory dumps (issue 15): the keys, their defaults and bad values. */
+static void test_config_rma_dump_keys(void **state)
+{
+	(void)state;
+	static const char t[] = "[rma]\ndump_dir = /srv/dumps\ndump_max_mb = 512\n";
+	static const char bad[] = "[rma]\ndump_max_mb = 0\n";
+	static const char typo[] = "[rma]\ndump_dri = /x\n";
+	struct problems p;
+	struct edl_error err;
+
+	assert_int_equal(parse("", 0, &p, &err), EDL_OK);
+	assert_string_equal(cfg.dump_dir, "");
+	assert_int_equal(cfg.dump_max_mb, 4096);
+	assert_int_equal(parse(t, sizeof(t) - 1, &p, &err), EDL_OK);
+	assert_string_equal(cfg.dump_dir, "/srv/dumps");
+	assert_int_equal(cfg.dump_max_mb, 512);
+	assert_int_equal(parse(bad, sizeof(bad) - 1, &p, &err), EDL_E_CONFIG);
+	assert_non_null(strstr(err.detail, "[rma] dump_max_mb: '0' is not accepted"));
+	assert_int_equal(parse(typo, sizeof(typo) - 1, &p, &err), EDL_E_CONFIG);
+	assert_non_null(strstr(err.detail, "did you mean dump_dir?"));
+}
+
 static void test_config_where_names_line_or_option(void **state)
 {
 	(void)state;
@@ -188,6 +210,7 @@ int main(void)
 	        cmocka_unit_test(test_config_unknown_text_is_an_error_never_a_key),
 	        cmocka_unit_test(test_config_every_problem_reported_with_its_fix),
 	        cmocka_unit_test(test_config_where_names_line_or_option),
+	        cmocka_unit_test(test_config_rma_dump_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
