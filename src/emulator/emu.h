@@ -81,6 +81,7 @@ struct edl_emu_dev {
 	char syspath[96];  /* "/sys/devices/pci0000:00/0000:00:14.0/usb1/1-2/1-2.3" */
 	char devnode[32];  /* "/dev/bus/usb/001/007" */
 	char product[128]; /* "QUSB__BULK_SN:1A2B3C4D" (+ a test's suffix) */
+	uint16_t pid;      /* idProduct: 0x9008, or 0x900e in memory-dump mode */
 	unsigned hub, portno;
 	int devnum;
 	uint32_t serial;
@@ -121,6 +122,8 @@ struct edl_emu_dev_config {
 	uint64_t link_rate; /* bytes/s of the device's link, both directions; 0 = unlimited */
 	const char *
 	        product_suffix; /* appended to iProduct (tests of hostile descriptors); NULL none */
+	uint16_t pid;           /* idProduct: 0x9008 (0 = that), 0x900e for a unit in
+	                           memory-dump mode */
 };
 
 /* Creates the testbed (in $TMPDIR, keep it short: socket paths must stay under
@@ -201,6 +204,6 @@ void edl_emu_usbfs_service(struct edl_emu_dev *dev);
 void edl_emu_usbfs_release(struct edl_emu_dev *dev);
 
 /* The 18-byte device descriptor followed by the configuration descriptor. */
-size_t edl_emu_descriptors(uint8_t *out, size_t cap);
+size_t edl_emu_descriptors(uint8_t *out, size_t cap, uint16_t pid);
 
 #endif

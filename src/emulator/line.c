@@ -512,6 +512,8 @@ static int unit_power_on(struct edl_emu_line *line, struct unit *u, uint64_t now
 	dc.port = u->port->portno;
 	dc.serial = u->serial;
 	dc.product_suffix = line->cfg.product_suffix;
+	/* A unit crashed into memory-debug mode enumerates as 05c6:900e (PROTOCOL.md §2). */
+	dc.pid = u->faults.memory_dump ? 0x900e : 0x9008;
 	dc.ops = &unit_ops;
 	dc.model = u;
 	if (u->replay) { /* issue 16: the capture answers, the unit keeps the storage */

@@ -53,7 +53,7 @@ static void device_descriptor(uint8_t d[18], uint8_t cls, uint8_t proto, unsigne
 	d[17] = 1; /* bNumConfigurations */
 }
 
-size_t edl_emu_descriptors(uint8_t *out, size_t cap)
+size_t edl_emu_descriptors(uint8_t *out, size_t cap, uint16_t pid)
 {
 	/* EDL: one vendor-specific interface with bulk IN 0x81 and OUT 0x01 of 512 bytes. */
 	static const uint8_t cfg[32] = {
@@ -70,7 +70,7 @@ size_t edl_emu_descriptors(uint8_t *out, size_t cap)
 	if (cap < 18 + sizeof(cfg))
 		return 0;
 	/* iSerialNumber 0 like real units: the serial lives in iProduct. */
-	device_descriptor(out, 0, 0, 0x05c6, 0x9008, 0x0000, 1, 2, 0);
+	device_descriptor(out, 0, 0, 0x05c6, pid, 0x0000, 1, 2, 0);
 	memcpy(out + 18, cfg, sizeof(cfg));
 	return 18 + sizeof(cfg);
 }
@@ -312,7 +312,7 @@ out:
 static char *device_record(const struct edl_emu_dev *dev)
 {
 	uint8_t desc[64];
-	size_t n = edl_emu_descriptors(desc, sizeof(desc));
+	size_t n = edl_emu_descriptors(desc, sizeof(desc), dev->pid);
 	char *h = hex(desc, n);
 	const char *sys = dev->syspath + 4; /* without "/sys" */
 	char product[sizeof(dev->product)];
@@ -331,10 +331,10 @@ static char *device_record(const struct edl_emu_dev *dev)
 	        "P: %s\n"
 	        "E: SUBSYSTEM=usb\nE: DEVTYPE=usb_device\nE: DRIVER=usb\n"
 	        "E: DEVNAME=%s\nE: BUSNUM=001\nE: DEVNUM=%03d\n"
-	        "E: MAJOR=189\nE: MINOR=%d\nE: PRODUCT=5c6/9008/0\nE: TYPE=0/0/0\n"
-	        "E: ID_VENDOR_ID=05c6\nE: ID_MODEL_ID=9008\n"
+	        "E: MAJOR=189\nE: MINOR=%d\nE: PRODUCT=5c6/%x/0\nE: TYPE=0/0/0\n"
+	        "E: ID_VENDOR_ID=05c6\nE: ID_MODEL_ID=%04x\n"
 	        "A: busnum=1\\n\nA: devnum=%d\\n\nA: speed=480\\n\nA: bConfigurationValue=1\\n\n"
-	        "A: idVendor=05c6\\n\nA: idProduct=9008\\n\nA: bcdDevice=0000\\n\n"
+	        "A: idVendor=05c6\\n\nA: idProduct=%04x\\n\nA: bcdDevice=0000\\n\n"
 	        "A: bDeviceClass=00\\n\nA: bDeviceSubClass=00\\n\nA: bDeviceProtocol=00\\n\n"
 	        "A: bNumInterfaces= 1\\n\nA: bNumConfigurations=1\\n\nA: bMaxPacketSize0=64\\n\n"
 	        "A: bmAttributes=80\\n\nA: bMaxPower=100mA\\n\nA: configuration=\\n\n"
@@ -344,15 +344,16 @@ static char *device_record(const struct edl_emu_dev *dev)
 	        "H: descriptors=%s\n"
 	        "\n"
 	        "P: %s:1.0\n"
-	        "E: SUBSYSTEM=usb\nE: DEVTYPE=usb_interface\nE: PRODUCT=5c6/9008/0\n"
+	        "E: SUBSYSTEM=usb\nE: DEVTYPE=usb_interface\nE: PRODUCT=5c6/%x/0\n"
 	        "E: TYPE=0/0/0\nE: INTERFACE=255/255/255\n"
-	        "E: MODALIAS=usb:v05C6p9008d0000dc00dsc00dp00icFFiscFFipFFin00\n"
+	        "E: MODALIAS=usb:v05C6p%04Xd0000dc00dsc00dp00icFFiscFFipFFin00\n"
 	        "A: bInterfaceNumber=00\\n\nA: bAlternateSetting= 0\\n\nA: bNumEndpoints=02\\n\n"
 	        "A: bInterfaceClass=ff\\n\nA: bInterfaceSubClass=ff\\n\n"
 	        "A: bInterfaceProtocol=ff\\n\nA: supports_autosuspend=1\\n\n"
-	        "A: modalias=usb:v05C6p9008d0000dc00dsc00dp00icFFiscFFipFFin00\\n\n",
-	        sys, dev->devnode, dev->devnum, dev->devnum - 1, dev->devnum, dev->hub, dev->portno,
-	        dev->devnum - 1, product, h, sys);
+	        "A: modalias=usb:v05C6p%04Xd0000dc00dsc00dp00icFFiscFFipFFin00\\n\n",
+	        sys, dev->devnode, dev->devnum, dev->devnum - 1, dev->pid, dev->pid, dev->devnum,
+	        dev->pid, dev->hub, dev->portno, dev->devnum - 1, product, h, sys, dev->pid,
+	        dev->pid, dev->pid);
 
 	g_free(h);
 	return rec;
@@ -430,6 +431,7 @@ int edl_emu_dev_plug(struct edl_emu_dev **out, struct edl_emu_bed *bed,
 	dev->portno = cfg->port;
 	dev->devnum = devnum;
 	dev->serial = cfg->serial;
+	dev->pid = cfg->pid ? cfg->pid : 0x9008;
 	dev->gate_fd = -1;
 	dev->link_rate = cfg->link_rate;
 	dev->plugged_us = g_get_monotonic_time();

@@ -554,7 +554,7 @@ static int control(const struct edl_emu_dev *d, uint8_t type, uint8_t req, unsig
 		return -EPIPE;
 	switch (req) {
 	case 6: /* GET_DESCRIPTOR */
-		n = edl_emu_descriptors(desc, sizeof(desc));
+		n = edl_emu_descriptors(desc, sizeof(desc), d->pid);
 		switch (value >> 8) {
 		case 1:
 			n = MIN(length, 18u);
@@ -1076,7 +1076,7 @@ static gboolean on_read(UMockdevIoctlBase *h, UMockdevIoctlClient *cl, gpointer 
 	UMockdevIoctlData *arg = umockdev_ioctl_client_get_arg(cl);
 	struct edl_emu_client *c = client_of(cl);
 	uint8_t desc[64];
-	size_t total = edl_emu_descriptors(desc, sizeof(desc)), n = 0;
+	size_t total = edl_emu_descriptors(desc, sizeof(desc), d->pid), n = 0;
 
 	(void)h;
 	g_rec_mutex_lock(&d->bed->lock);

@@ -104,6 +104,9 @@ for label, path, n, sha, kind, serial in rows:
     assert hashlib.sha256(data).hexdigest() == sha and os.path.basename(path) == label
 PYEOF
 	check "the unit was reset" unit_reset "$SERIAL"
+	timeout -s KILL 60 "$EDL" emulate --devices 2 --fault 1:memory-dump -- "$EDL" list >"$W/list.txt" 2>&1
+	check "the crashed unit enumerates as 05c6:900e (list: mode dump), its neighbour as 9008" \
+		sh -c "grep -q '^1-1.1 .* dump .*1a2b3c4d' '$W/list.txt' && grep -q '^1-1.2 .* edl .*1a2b3c4e' '$W/list.txt'"
 	check "the operator saw the dump" grep -q "memory dump collected: 4 regions, 2973737 bytes in $D; the unit was reset" "$OUT"
 	;;
 collect_v3)

@@ -170,7 +170,7 @@ static struct edl_emu_dev *plug(struct fixture *f, unsigned hub, unsigned port, 
                                 uint64_t rate)
 {
 	struct edl_error err;
-	struct edl_emu_dev_config cfg = {hub, port, serial, &echo_ops, NULL, rate, NULL};
+	struct edl_emu_dev_config cfg = {hub, port, serial, &echo_ops, NULL, rate, NULL, 0x9008};
 	unsigned i = f->n++;
 
 	assert_true(i < 8);
