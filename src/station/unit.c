@@ -618,14 +618,13 @@ static bool dump_attempt(const struct edl_unit *u)
 	       (e != NULL && e->code == EDL_E_MEMORY_DUMP) || u->why.code == EDL_E_MEMORY_DUMP;
 }
 
-/* The job failed on a memory dump (refused, too large, a damaged table): the
- * engine queued RESET, which must still go out, as a pass's power command. */
+/* The job failed during a memory dump (refused, too large, a damaged table,
+ * a write error): the engine queued RESET, which must still go out, as a
+ * pass's power command does. */
 static bool dump_refused(const struct edl_unit *u)
 {
-	return u->dump != NULL && u->job != NULL &&
-	       edl_flash_job_status(u->job) == EDL_ENGINE_FAILED &&
-	       edl_flash_job_error(u->job)->code == EDL_E_MEMORY_DUMP && u->why.code == EDL_OK &&
-	       !u->gone && !u->stopping && !u->stalled;
+	return u->job != NULL && edl_flash_job_status(u->job) == EDL_ENGINE_FAILED &&
+	       dump_attempt(u) && u->why.code == EDL_OK && !u->gone && !u->stopping && !u->stalled;
 }
 
 /* A dump run's record: kind "dump", each region written whole an archive row. */
@@ -665,7 +664,8 @@ static void dump_prepare(struct edl_unit *u, struct edl_flash_options *o, uint64
 
 	edl_dump_writer_free(u->dump);
 	u->dump = NULL;
-	if (u->cfg->dump_dir[0] == '\0')
+	/* identify only reads identities: a crashed unit is reported, not dumped. */
+	if (u->cfg->dump_dir[0] == '\0' || u->cfg->identify_only)
 		return;
 	if (u->usb_serial[0])
 		snprintf(u->dump_serial, sizeof(u->dump_serial), "%s", u->usb_serial);
