@@ -81,7 +81,7 @@ int edl_route_table_load(struct edl_route_table **out, const struct edl_station_
                          struct edl_error *err);
 void edl_route_table_free(struct edl_route_table *t);
 /* Loads route i's package and frees it again: `config check`. EDL_OK or the
- * package error, err naming the route. */
+ * package's own error (the caller names the route's key). */
 int edl_route_check_package(const struct edl_station_config *cfg, size_t i, struct edl_error *err);
 size_t edl_route_table_count(const struct edl_route_table *t);
 const struct edl_route_entry *edl_route_table_entry(const struct edl_route_table *t, size_t i);

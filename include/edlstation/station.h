@@ -53,7 +53,7 @@ enum edl_running_policy {
 struct edl_station_route {
 	char name[32];
 	char product[64]; /* recorded as run.product; default: the route's name */
-	unsigned line;    /* of the section, for messages */
+	unsigned line;    /* of the section's first key (inih tells no section lines) */
 	/* Match keys (have_*: the key was given). */
 	bool have_msm, have_oem, have_model;
 	uint32_t msm_id;

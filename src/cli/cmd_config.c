@@ -206,13 +206,16 @@ unsigned edl_cli_config_check_paths(const struct edl_station_config *cfg, bool t
 		check_package(&c, thorough);
 	/* issue 15: every routed package loads (as the single one does). */
 	for (size_t i = 0; thorough && i < cfg->n_routes; i++) {
+		if (cfg->routes[i].package[0] == '\0')
+			continue; /* said by the loader: no package */
 		struct edl_error err;
 		char section[48];
 		snprintf(section, sizeof(section), "route %s", cfg->routes[i].name);
 		if (edl_route_check_package(cfg, i, &err) != EDL_OK)
 			report(&c, section, "package",
-			       "%s — fix it (edlstation package check %s lists every problem)",
-			       err.detail, cfg->routes[i].package);
+			       "the package %s does not load: %s — fix it (edlstation package "
+			       "check %s lists every problem)",
+			       cfg->routes[i].package, err.detail, cfg->routes[i].package);
 	}
 	check_database(&c, thorough);
 	/* Directories the station writes while it runs: checked before "ready"

@@ -170,7 +170,7 @@ void edl_route_package_hash(const struct edl_package *pkg, char out[65])
 
 /* Route i's package, as [package]'s is loaded (hashes checked, plan built). */
 static int load_one(const struct edl_station_config *cfg, size_t i, struct edl_package **pkg,
-                    struct edl_error *err)
+                    bool named, struct edl_error *err)
 {
 	const struct edl_station_route *r = &cfg->routes[i];
 	struct edl_package_options popt;
@@ -192,6 +192,8 @@ static int load_one(const struct edl_station_config *cfg, size_t i, struct edl_p
 	if (rc != EDL_OK) {
 		edl_package_free(*pkg);
 		*pkg = NULL;
+		if (!named)
+			return edl_error_set(err, rc, "%s", perr.detail);
 		return edl_error_set(err, rc, "[route %s] package %s: %s", r->name, r->package,
 		                     perr.detail);
 	}
@@ -201,7 +203,7 @@ static int load_one(const struct edl_station_config *cfg, size_t i, struct edl_p
 int edl_route_check_package(const struct edl_station_config *cfg, size_t i, struct edl_error *err)
 {
 	struct edl_package *pkg = NULL;
-	int rc = load_one(cfg, i, &pkg, err);
+	int rc = load_one(cfg, i, &pkg, false, err);
 	edl_package_free(pkg);
 	return rc;
 }
@@ -217,7 +219,7 @@ int edl_route_table_load(struct edl_route_table **out, const struct edl_station_
 	for (size_t i = 0; i < cfg->n_routes; i++) {
 		const struct edl_station_route *r = &cfg->routes[i];
 		struct route_loaded *ld = &t->loaded[i];
-		int rc = load_one(cfg, i, &ld->pkg, err);
+		int rc = load_one(cfg, i, &ld->pkg, true, err);
 		if (rc != EDL_OK) {
 			t->n = i;
 			edl_route_table_free(t);
