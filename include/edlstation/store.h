@@ -166,6 +166,7 @@ enum edl_store_op {
 	EDL_STORE_OP_RUN_IDENTIFY,
 	EDL_STORE_OP_RUN_FINISH,
 	EDL_STORE_OP_RUN_PROGRESS,
+	EDL_STORE_OP_RUN_ROUTE, /* issue 15: the product and package [route] chose */
 };
 
 /* The outcome of one queued operation, valid during the callback only. */
@@ -290,6 +291,17 @@ struct edl_store_progress {
 int edl_store_writer_run_progress(struct edl_store_writer *w, const struct edl_store_progress *p,
                                   edl_store_done_fn cb, void *data);
 
+/* The identity gate's decision for a run started before the unit was known
+ * (issue 15, route by identity): sets run.product and, when package_hash names
+ * a recorded package, run.package_id. NULL leaves that column as it is. */
+struct edl_store_run_route {
+	int64_t run_id;
+	const char *product;
+	const char *package_hash;
+};
+int edl_store_writer_run_route(struct edl_store_writer *w, int64_t run_id, const char *product,
+                               const char *package_hash, edl_store_done_fn cb, void *data);
+
 /* Free bytes on the database's filesystem now (statvfs, cheap: call before each
  * unit), and whether that is above the reserve. EDL_OK or EDL_E_IO. */
 int edl_store_writer_space(struct edl_store_writer *w, uint64_t *free_bytes, bool *above_reserve,
@@ -358,6 +370,8 @@ struct edl_store_filter {
 	/* Unit: a chip or USB serial as edl_store_find_unit() takes it, resolved by
 	 * the caller to the chip serial stored with the runs; NULL: any. */
 	const char *serial;
+	/* issue 15: product (run.product, any case) as [route] recorded it; NULL: any. */
+	const char *product;
 	size_t failed_max;            /* failed units listed, newest first; 0: all */
 	enum edl_store_bucket bucket; /* the buckets' width */
 };
@@ -432,6 +446,16 @@ struct edl_store_package_stat {
 	uint64_t runs, passes, failures;
 };
 
+/* issue 15: units by product. A unit counts under the product of its last
+ * finished run in the selection (a unit rerouted counts once); product NULL:
+ * runs no [route] named. */
+struct edl_store_product_stat {
+	const char *product;
+	uint64_t runs, passes, failures; /* finished runs of the product */
+	uint64_t units, passed_units, failed_units, first_pass_units;
+	double first_pass_yield, final_yield; /* NaN when no units */
+};
+
 struct edl_store_report {
 	struct edl_store_filter filter; /* as asked; strings owned by the report */
 	int64_t window_start_ms;        /* since, or the first run's start */
@@ -464,6 +488,8 @@ struct edl_store_report {
 	size_t n_buckets;
 	struct edl_store_package_stat *packages; /* most runs first */
 	size_t n_packages;
+	struct edl_store_product_stat *products; /* most units first; none without products */
+	size_t n_products;
 };
 
 /* Computes the report over one consistent snapshot. *out is freed with
@@ -515,6 +541,21 @@ struct edl_store_history_run {
 	size_t n_log_lines;
 	struct edl_store_history_step *steps; /* only with EDL_STORE_HISTORY_STEPS */
 	size_t n_steps;
+	const char *kind;    /* issue 15: "flash", "dump", "backup", "restore" (v6) */
+	const char *product; /* the product [route] chose; NULL: none */
+};
+
+/* issue 15: data kept from the unit (the archive table, filled by the
+ * preserve and dump helpers): a preserved partition or a dump region. */
+struct edl_store_history_archive {
+	int64_t run_id;
+	const char *kind;  /* "preserve" or "dump" */
+	const char *label; /* partition label or dump region name */
+	const char *path;
+	uint64_t bytes;
+	const char *sha256;
+	int restored; /* preserve: 1 written back and verified, 0 not; -1: not told (dumps) */
+	int64_t created_ms;
 };
 
 struct edl_store_history {
@@ -524,6 +565,8 @@ struct edl_store_history {
 	int64_t first_seen_ms, last_seen_ms;
 	struct edl_store_history_run *runs; /* oldest first */
 	size_t n_runs;
+	struct edl_store_history_archive *archives; /* oldest first, of every run */
+	size_t n_archives;
 };
 
 #define EDL_STORE_HISTORY_STEPS 0x1u

@@ -240,6 +240,11 @@ static int do_record(struct session *s, struct edl_unit_action *a)
 		if (w != NULL)
 			edl_store_writer_run_identify(w, a->run_id, a->device, NULL, NULL);
 		return EDL_OK;
+	case EDL_UNIT_ACT_RUN_ROUTE:
+		if (w != NULL)
+			edl_store_writer_run_route(w, a->run_id, a->product, a->package_hash, NULL,
+			                           NULL);
+		return EDL_OK;
 	case EDL_UNIT_ACT_RUN_FINISH: {
 		int rc = w == NULL ? EDL_E_DB
 		                   : edl_store_writer_run_finish(w, a->run_end,
@@ -308,6 +313,7 @@ static int session_act(struct edl_unit *u, struct edl_unit_action *a, void *data
 		return EDL_OK;
 	case EDL_UNIT_ACT_RUN_START:
 	case EDL_UNIT_ACT_RUN_IDENTIFY:
+	case EDL_UNIT_ACT_RUN_ROUTE:
 	case EDL_UNIT_ACT_RUN_FINISH:
 		return do_record(s, a);
 	case EDL_UNIT_ACT_SHOW:
