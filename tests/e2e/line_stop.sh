@@ -90,7 +90,10 @@ DB=$W/changed.db
 OUT=$W/changed.txt
 cp -a "$W/pkg" "$W/pkg2"
 IMG=$(find "$W/pkg2" -name '*.mbn' ! -name 'prog_*' | head -1)
-timeout -s KILL 60 "$EDL" emulate --storage nand --devices 1 --units 3 --swap-delay 0.1 -- \
+# The next unit arrives 2 s after the first leaves (--swap-delay): time enough
+# for the touch below to land before the station looks at the package again,
+# even on a loaded machine (at 0.1 s the second unit could start first).
+timeout -s KILL 60 "$EDL" emulate --storage nand --devices 1 --units 3 --swap-delay 2 -- \
 	"$EDL" run --package "$W/pkg2" --db "$DB" --cache-dir "$W/cache" --log-format text \
 	--reset-delay 0 --count 3 >"$OUT" 2>&1 &
 EMU=$!
