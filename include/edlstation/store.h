@@ -133,6 +133,9 @@ struct edl_store_run_end {
 	size_t n_log_lines;
 	const char *functions; /* the programmer's banner list, space-separated; NULL: none seen */
 	const char *warnings;  /* the run's warnings, one a line; NULL: none */
+	/* issue 13: the after_unit hook's payload (JSON); queued in mes_outbox in
+	 * the same transaction as the finish. NULL: no [mes] after_unit. */
+	const char *mes_payload;
 };
 
 /* ---- the writer ------------------------------------------------------------------------- */
@@ -148,6 +151,8 @@ enum edl_store_op {
 	EDL_STORE_OP_RUN_IDENTIFY,
 	EDL_STORE_OP_RUN_FINISH,
 	EDL_STORE_OP_RUN_PROGRESS,
+	EDL_STORE_OP_RUN_MES,  /* issue 13: lot, work order, operator of a run */
+	EDL_STORE_OP_MES_MARK, /* issue 13: an after_unit delivery's outcome */
 };
 
 /* The outcome of one queued operation, valid during the callback only. */
@@ -272,6 +277,52 @@ struct edl_store_progress {
 int edl_store_writer_run_progress(struct edl_store_writer *w, const struct edl_store_progress *p,
                                   edl_store_done_fn cb, void *data);
 
+/* ---- issue 13: the MES hooks' records ---------------------------------------------- */
+
+/* The before_unit hook's per-unit data, recorded on the run (it answers after
+ * the run started). NULL strings leave a column as it is. */
+struct edl_store_run_mes {
+	int64_t run_id;
+	const char *lot;
+	const char *work_order;
+	const char *operator_name;
+};
+int edl_store_writer_run_mes(struct edl_store_writer *w, const struct edl_store_run_mes *m,
+                             edl_store_done_fn cb, void *data);
+
+/* One after_unit delivery's outcome: delivered (delivered_ms = at_ms), or
+ * failed (attempts + 1, next_ms, last_error). */
+struct edl_store_mes_mark {
+	int64_t run_id;
+	bool delivered;
+	int64_t at_ms;
+	int64_t next_ms;   /* failed: when to try again */
+	const char *error; /* failed: why, a sentence */
+};
+int edl_store_writer_mes_mark(struct edl_store_writer *w, const struct edl_store_mes_mark *m,
+                              edl_store_done_fn cb, void *data);
+
+struct edl_store;
+
+/* An undelivered outbox entry (strings owned by the entry). */
+struct edl_store_mes_entry {
+	int64_t run_id;
+	char *payload;
+	unsigned attempts;
+	int64_t next_ms;
+};
+
+/*
+ * The lowest run id whose delivery is due at now_ms (next_ms <= now_ms) into
+ * *out (found), else *found false and *next_due_ms the earliest next_ms of
+ * any undelivered entry (INT64_MAX: none). *pending: undelivered entries.
+ * Read-only; callable from any one thread at a time for s. EDL_OK or EDL_E_DB.
+ */
+int edl_store_mes_due(struct edl_store *s, int64_t now_ms, struct edl_store_mes_entry *out,
+                      bool *found, int64_t *next_due_ms, uint64_t *pending,
+                      struct edl_error *err);
+void edl_store_mes_entry_clear(struct edl_store_mes_entry *e);
+
 /* Free bytes on the database's filesystem now (statvfs, cheap: call before each
  * unit), and whether that is above the reserve. EDL_OK or EDL_E_IO. */
 int edl_store_writer_space(struct edl_store_writer *w, uint64_t *free_bytes, bool *above_reserve,
@@ -340,6 +391,11 @@ struct edl_store_filter {
 	/* Unit: a chip or USB serial as edl_store_find_unit() takes it, resolved by
 	 * the caller to the chip serial stored with the runs; NULL: any. */
 	const char *serial;
+	/* issue 13: the MES's lot, work order and operator as recorded (exact);
+	 * NULL: any. */
+	const char *lot;
+	const char *work_order;
+	const char *operator_name;
 	size_t failed_max;            /* failed units listed, newest first; 0: all */
 	enum edl_store_bucket bucket; /* the buckets' width */
 };

@@ -175,6 +175,22 @@ static int encode_op(struct edl_buf *b, uint64_t generation, const struct edl_st
 		rc = rc ? rc : enc_u64(b, e->n_log_lines);
 		for (size_t i = 0; rc == EDL_OK && i < e->n_log_lines; i++)
 			rc = enc_str(b, e->log_lines[i] != NULL ? e->log_lines[i] : "");
+		rc = rc ? rc : enc_str(b, e->mes_payload); /* issue 13 */
+		break;
+	}
+	case EDL_STORE_OP_RUN_MES: { /* issue 13 */
+		const struct edl_store_run_mes *m = &op->u.mes;
+		rc = enc_str(b, m->lot);
+		rc = rc ? rc : enc_str(b, m->work_order);
+		rc = rc ? rc : enc_str(b, m->operator_name);
+		break;
+	}
+	case EDL_STORE_OP_MES_MARK: { /* issue 13 */
+		const struct edl_store_mes_mark *m = &op->u.mes_mark;
+		rc = enc_u64(b, m->delivered ? 1 : 0);
+		rc = rc ? rc : enc_u64(b, (uint64_t)m->at_ms);
+		rc = rc ? rc : enc_u64(b, (uint64_t)m->next_ms);
+		rc = rc ? rc : enc_str(b, m->error);
 		break;
 	}
 	case EDL_STORE_OP_RUN_PROGRESS: {
@@ -350,6 +366,8 @@ static struct edl_store_oprec *decode_op(struct reader *r)
 				lines[i] = dec_str(r);
 			e.log_lines = lines;
 			e.n_log_lines = n;
+			if (!r->bad && r->p < r->end) /* issue 13; older journals end here */
+				e.mes_payload = dec_str(r);
 			if (!r->bad && (unsigned)e.result <= EDL_RESULT_INTERRUPTED)
 				op = edl_store_oprec_run_end(&e);
 		}
@@ -366,6 +384,25 @@ static struct edl_store_oprec *decode_op(struct reader *r)
 		p.at_ms = (int64_t)dec_u64(r);
 		if (!r->bad)
 			op = edl_store_oprec_progress(&p);
+		break;
+	}
+	case EDL_STORE_OP_RUN_MES: { /* issue 13 */
+		struct edl_store_run_mes m = {.run_id = run_id};
+		m.lot = dec_str(r);
+		m.work_order = dec_str(r);
+		m.operator_name = dec_str(r);
+		if (!r->bad)
+			op = edl_store_oprec_run_mes(&m);
+		break;
+	}
+	case EDL_STORE_OP_MES_MARK: { /* issue 13 */
+		struct edl_store_mes_mark m = {.run_id = run_id};
+		m.delivered = dec_u64(r) != 0;
+		m.at_ms = (int64_t)dec_u64(r);
+		m.next_ms = (int64_t)dec_u64(r);
+		m.error = dec_str(r);
+		if (!r->bad)
+			op = edl_store_oprec_mes_mark(&m);
 		break;
 	}
 	default:
