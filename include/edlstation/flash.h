@@ -95,6 +95,9 @@ enum edl_flash_event_kind {
 	EDL_FLASH_EV_DEVICE_LOG, /* one <log> line of the programmer: text */
 	EDL_FLASH_EV_WARNING,    /* something the run record should keep: text (no storage
 	                            geometry, a command the programmer does not list, ...) */
+	EDL_FLASH_EV_HELD,       /* hold_at_identity: the job waits at the identity gate
+	                            for edl_flash_job_release() or _refuse(): identity
+	                            (NULL when command mode told no serial) */
 };
 
 struct edl_flash_event {
@@ -123,7 +126,8 @@ typedef void (*edl_flash_event_fn)(const struct edl_flash_event *ev, void *data)
 	XX(EDL_WAIT_BANNER, "banner")       /* the programmer's start-up logs */               \
 	XX(EDL_WAIT_COMMAND, "command")     /* the response to a Firehose command */           \
 	XX(EDL_WAIT_PROGRESS, "progress")   /* bytes handed to the transport, none accepted */ \
-	XX(EDL_WAIT_FINAL_ACK, "final-ack") /* the response after a program's raw data */
+	XX(EDL_WAIT_FINAL_ACK, "final-ack") /* the response after a program's raw data */      \
+	XX(EDL_WAIT_DECISION, "decision")   /* held at identity: the driver's decision */
 
 enum edl_flash_wait {
 #define EDL_XX_WAIT(sym, name) sym,
@@ -158,6 +162,19 @@ struct edl_flash_options {
 	/* No byte accepted by the device for this long while bytes are handed to the
 	 * transport: the unit stalled (default 10000). See edl_flash_job_out_done(). */
 	uint32_t progress_timeout_ms;
+	/* The identity gate: after Sahara command mode told the unit's identity the
+	 * job sends nothing (the ROM waits in image-transfer mode, its fresh HELLO
+	 * kept) until edl_flash_job_release() names what to upload, or
+	 * edl_flash_job_refuse() fails the unit before any programmer byte. The
+	 * progress and Sahara timers do not run while held; hold_timeout_ms
+	 * (default 60000) bounds the wait (then EDL_E_TIMEOUT). A programmer found
+	 * already running cannot be identified: with the gate on it is sent
+	 * reset_to_edl (outcome REENUMERATE) so its identity is read on the fresh
+	 * HELLO, unless reuse_running_programmer (a retry of a decided unit: the
+	 * caller then starts the job without the gate). A ROM that refuses a
+	 * command-mode request still re-enumerates (outcome REENUMERATE). */
+	bool hold_at_identity;
+	uint32_t hold_timeout_ms;
 	edl_flash_event_fn on_event; /* NULL: no events */
 	void *event_data;
 	struct edl_log *log; /* NULL: silent */
@@ -208,6 +225,35 @@ bool edl_flash_job_found_running(const struct edl_flash_job *job);
 /* Identity from Sahara command mode; NULL when the unit was not identified. */
 const struct edl_sahara_identity *edl_flash_job_identity(const struct edl_flash_job *job);
 void edl_flash_job_progress(const struct edl_flash_job *job, struct edl_flash_progress *out);
+
+/* ---- the identity gate (hold_at_identity) ---- */
+
+/*
+ * The driver's decision for a unit held at identity. Every field is optional:
+ * NULL / 0 keeps what the job's options had. What it points to is not copied:
+ * keep it alive until the job is freed (as the options' plan and images).
+ */
+struct edl_flash_release {
+	const struct edl_plan *plan;           /* the routed package's plan; NULL: keep the options'
+	                                          (a job whose plan ends NULL finishes IDENTIFIED) */
+	const struct edl_sahara_image *images; /* the routed programmer; NULL: keep */
+	size_t n_images;
+	/* Reserved for the MES helper's per-unit extra (e.g. extra plan steps, a
+	 * unit-specific payload): carried, not interpreted by the job today. */
+	const void *extra;
+};
+
+/* True while the job waits at the identity gate. */
+bool edl_flash_job_held(const struct edl_flash_job *job);
+/* Goes on from the gate: the programmer is uploaded (the kept HELLO answered)
+ * and the plan runs. Not from inside the job's event callback. Returns EDL_OK,
+ * EDL_E_INVAL when the job is not held, EDL_E_NOMEM. */
+int edl_flash_job_release(struct edl_flash_job *job, const struct edl_flash_release *r,
+                          uint64_t now);
+/* Fails the held job with code and message (stage sahara), before a byte of
+ * any programmer went out; the ROM is left waiting in image-transfer mode.
+ * Returns EDL_OK or EDL_E_INVAL when the job is not held. */
+int edl_flash_job_refuse(struct edl_flash_job *job, int code, const char *message, uint64_t now);
 const struct edl_fh_storage_info *edl_flash_job_storage_info(const struct edl_flash_job *job);
 
 #endif

@@ -97,9 +97,9 @@ struct edl_store_run_start {
 	const char *transcript; /* path of the session's transcript file */
 	const char *capture;    /* path of the run's USB capture (run --record), NULL none (v5) */
 	/* v6 */
-	const char *kind;       /* "flash" (NULL), "dump", "backup", "restore" */
-	const char *product;    /* the [route] entry that chose the package (issue 15) */
-	const char *lot;        /* from the MES before_unit hook (issue 13) */
+	const char *kind;    /* "flash" (NULL), "dump", "backup", "restore" */
+	const char *product; /* the [route] entry that chose the package (issue 15) */
+	const char *lot;     /* from the MES before_unit hook (issue 13) */
 	const char *work_order;
 	const char *operator_name;
 };
@@ -151,6 +151,7 @@ enum edl_store_op {
 	EDL_STORE_OP_RUN_IDENTIFY,
 	EDL_STORE_OP_RUN_FINISH,
 	EDL_STORE_OP_RUN_PROGRESS,
+	EDL_STORE_OP_RUN_ROUTE, /* issue 15: the product and package [route] chose */
 	EDL_STORE_OP_RUN_MES,  /* issue 13: lot, work order, operator of a run */
 	EDL_STORE_OP_MES_MARK, /* issue 13: an after_unit delivery's outcome */
 };
@@ -277,6 +278,16 @@ struct edl_store_progress {
 int edl_store_writer_run_progress(struct edl_store_writer *w, const struct edl_store_progress *p,
                                   edl_store_done_fn cb, void *data);
 
+/* The identity gate's decision for a run started before the unit was known
+ * (issue 15, route by identity): sets run.product and, when package_hash names
+ * a recorded package, run.package_id. NULL leaves that column as it is. */
+struct edl_store_run_route {
+	int64_t run_id;
+	const char *product;
+	const char *package_hash;
+};
+int edl_store_writer_run_route(struct edl_store_writer *w, int64_t run_id, const char *product,
+                               const char *package_hash, edl_store_done_fn cb, void *data);
 /* ---- issue 13: the MES hooks' records ---------------------------------------------- */
 
 /* The before_unit hook's per-unit data, recorded on the run (it answers after

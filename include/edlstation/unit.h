@@ -48,6 +48,8 @@ enum edl_unit_action_kind {
 	                              an error when the writer refused it: the unit then
 	                              fails before a byte goes out (station fault) */
 	EDL_UNIT_ACT_RUN_IDENTIFY, /* device: the run's unit is now known */
+	EDL_UNIT_ACT_RUN_ROUTE,    /* product, package_hash: the identity gate's decision,
+	                              recorded with the run (run_id) */
 	EDL_UNIT_ACT_RUN_FINISH,   /* run_end: commit it; if commit, report the outcome
 	                              with edl_unit_commit_done() (never from this call) */
 	EDL_UNIT_ACT_SHOW,         /* event (a word), text: what the operator sees */
@@ -71,6 +73,7 @@ struct edl_unit_action {
 	const char *event;
 	const char *text;
 	const char *stage;
+	const char *product, *package_hash; /* RUN_ROUTE */
 	uint64_t bytes_done, bytes_total;
 	enum edl_store_result result;
 	/* FINISHED: the final code (EDL_OK on a pass; EDL_E_NOT_RECORDED when the
@@ -87,6 +90,46 @@ struct edl_unit_action {
 };
 
 typedef int (*edl_unit_act_fn)(struct edl_unit *u, struct edl_unit_action *a, void *data);
+
+/*
+ * The identity gate. With env->identified set, each unit's job holds after
+ * Sahara command mode (edl_flash_options.hold_at_identity): nothing is sent
+ * to the unit until the driver decides what it gets (src/station/route.c:
+ * its product's package and programmer; the MES hook after it) or refuses it
+ * (the unit fails before a byte of any programmer went out; the run is
+ * recorded with the code and message). A decision is taken once per unit: a
+ * retry reuses it, without holding again.
+ */
+struct edl_unit_identity {
+	const char *port;
+	const char *usb_serial; /* the iProduct _SN: token as the descriptor has it; "" none */
+	const char *serial;     /* the chip serial (8 hex digits); "" when not told */
+	const struct edl_sahara_identity *sahara; /* NULL: command mode told no serial */
+	int64_t run_id;                           /* the attempt's run; 0 when not recorded */
+};
+
+struct edl_unit_decision {
+	bool refuse; /* fail the unit now with code (its class applies) and message */
+	int code;
+	char message[EDL_ERROR_DETAIL_MAX];
+	/* The routed package: NULL keeps the env's. Kept by pointer: alive until the
+	 * unit is freed (the station's route table). */
+	const struct edl_plan *plan;
+	const struct edl_sahara_image *image;
+	const char *package_hash; /* recorded with the run (RUN_ROUTE); NULL: the env's */
+	const char *product;      /* recorded with the run (run.product); NULL: none */
+	const char *route;        /* the route's name, shown; NULL: none */
+	/* Reserved for the MES helper: a per-unit extra its hook fills (carried to
+	 * edl_flash_release.extra; the job does not interpret it today). */
+	const void *extra;
+};
+
+/* Returns EDL_OK with *out filled (decided now), EDL_E_AGAIN (the decision comes
+ * later through edl_unit_release(); the unit waits, bounded by [route]
+ * hold_timeout_ms), or another code: the unit fails with it (a station fault).
+ * Called from inside the unit: it must not call an edl_unit_* function. */
+typedef int (*edl_unit_identified_fn)(struct edl_unit *u, const struct edl_unit_identity *id,
+                                      struct edl_unit_decision *out, void *data);
 
 /* What the station gives a unit; kept by pointer: keep it alive until free. */
 struct edl_unit_env {
@@ -107,6 +150,10 @@ struct edl_unit_env {
 	uint32_t (*skip_exec)(const char *usb_serial, void *data);
 	edl_unit_act_fn act;
 	void *data;
+	/* The identity gate (above); NULL: no gate, every unit gets plan and image. */
+	edl_unit_identified_fn identified;
+	void *identified_data;
+	uint32_t hold_timeout_ms; /* bound on a held unit's wait; 0 = the job's 60 s */
 	/* Every line of the job and of the unit (the transcript); NULL: none. */
 	edl_log_sink_fn log_sink;
 	void *log_data;
@@ -142,6 +189,15 @@ void edl_unit_budget_freed(struct edl_unit *u, uint64_t now);
 void edl_unit_detached(struct edl_unit *u, uint64_t now);
 /* The station stops: the attempt ends now and is recorded interrupted. */
 void edl_unit_stop(struct edl_unit *u, uint64_t now);
+/* The decision for a unit held at identity (env->identified returned
+ * EDL_E_AGAIN); copied. Ignored when the unit is not waiting for one (it left,
+ * stopped or timed out meanwhile): a driver with a decision pending must drop
+ * it when the unit closes. */
+void edl_unit_release(struct edl_unit *u, const struct edl_unit_decision *d, uint64_t now);
+/* True while the unit waits at the identity gate for its decision. */
+bool edl_unit_held(const struct edl_unit *u);
+/* The product its decision named; "" when none. */
+const char *edl_unit_product_name(const struct edl_unit *u);
 
 /* Queries for the station's policies and view. */
 const char *edl_unit_serial(const struct edl_unit *u); /* "" until known */
@@ -194,6 +250,8 @@ struct edl_memline_run {
 	char step_labels[64][40];
 	size_t n_steps;
 	char logs[16][160]; /* the last device log lines */
+	char product[64];   /* RUN_ROUTE */
+	char package_hash[72];
 	size_t n_logs;
 	uint64_t start_ms, end_ms; /* virtual */
 };
@@ -207,6 +265,7 @@ struct edl_memline_unit {
 	 * endpoint stops draining: transfers stay pending until cancelled, the unit
 	 * stays attached (what the target's stall-at fault does, at the transport). */
 	uint64_t stall_at_bytes;
+	uint64_t detach_at_ms; /* virtual time the unit is unplugged; 0 = never */
 	/* Filled by the run: */
 	enum edl_store_result result; /* RUNNING: never finished */
 	int code;                     /* FINISHED's code (EDL_OK on a pass) */
@@ -234,6 +293,10 @@ struct edl_memline_options {
 	uint64_t budget;          /* station-wide in-flight OUT bytes; 0 = none */
 	FILE *show;               /* SHOW events printed here ("PORT event: text"); NULL */
 	FILE *transcript;         /* every log line here; NULL */
+	/* The identity gate: a decision env->identified gave at once is delivered
+	 * this much later through edl_unit_release() (an asynchronous hook); 0 =
+	 * at once. */
+	uint64_t decision_delay_ms;
 };
 
 struct edl_memline_result {

@@ -68,6 +68,7 @@ enum edl_error_class edl_error_class(int code)
 		return EDL_CLASS_RMA;
 
 	/* The package does not fit the unit (or is not a package). */
+	case EDL_E_NO_ROUTE:
 	case EDL_E_WRONG_PACKAGE:
 	case EDL_E_FH_NEGOTIATE:
 	case EDL_E_PKG_MISSING:
@@ -91,6 +92,7 @@ enum edl_error_class edl_error_class(int code)
 	case EDL_E_SAHARA_VERSION:
 	case EDL_E_SAHARA_EXEC:
 	case EDL_E_ELF:
+	case EDL_E_PK_MISMATCH:
 		return EDL_CLASS_WRONG_PROGRAMMER;
 
 	/* The station: memory, disk, database, configuration, its own package. */

@@ -78,6 +78,7 @@ void edl_flash_options_default(struct edl_flash_options *opt)
 	opt->banner_quiet_ms = 300;
 	opt->configure_window_ms = 5000;
 	opt->progress_timeout_ms = 10000;
+	opt->hold_timeout_ms = 60000;
 }
 
 /* ---- events ---- */
@@ -200,6 +201,23 @@ void job_fail_with(struct edl_flash_job *job, int code, const char *fmt, ...)
 	job_fail(job, &e);
 }
 
+/* The plan's totals, and whether it sets the boot drive itself. */
+static void take_plan(struct edl_flash_job *job, const struct edl_plan *plan)
+{
+	job->opt.plan = plan;
+	job->opt.set_bootable = job->set_bootable_asked;
+	job->bytes_total = 0;
+	if (plan == NULL)
+		return;
+	for (size_t i = 0; i < plan->n_steps; i++) {
+		const struct edl_plan_step *s = &plan->steps[i];
+		job->bytes_total += job_step_bytes(s);
+		/* A plan that sets the boot drive itself needs no second one. */
+		if (s->kind == EDL_STEP_SET_BOOTABLE)
+			job->opt.set_bootable = false;
+	}
+}
+
 int edl_flash_job_new(struct edl_flash_job **out, const struct edl_flash_options *opt)
 {
 	struct edl_flash_job *job = calloc(1, sizeof(*job));
@@ -208,21 +226,24 @@ int edl_flash_job_new(struct edl_flash_job **out, const struct edl_flash_options
 	if (job == NULL)
 		return EDL_E_NOMEM;
 	job->opt = *opt;
+	job->set_bootable_asked = opt->set_bootable;
 	job->opt.sahara.identify = opt->identify;
 	job->opt.sahara.upload = opt->plan != NULL;
+	/* The gate needs an identity to hold on; the upload waits for the release. */
+	if (opt->hold_at_identity) {
+		if (!opt->identify) {
+			free(job);
+			return EDL_E_INVAL;
+		}
+		job->opt.sahara.upload = false;
+		if (job->opt.hold_timeout_ms == 0)
+			job->opt.hold_timeout_ms = 60000;
+	}
 	if (job->opt.banner_quiet_ms != 0)
 		job->opt.firehose.drain_quiet_ms = job->opt.banner_quiet_ms;
 	job->opt.firehose.on_device_log = on_device_log;
 	job->opt.firehose.device_log_data = job;
-	if (opt->plan != NULL) {
-		for (size_t i = 0; i < opt->plan->n_steps; i++) {
-			const struct edl_plan_step *s = &opt->plan->steps[i];
-			job->bytes_total += job_step_bytes(s);
-			/* A plan that sets the boot drive itself needs no second one. */
-			if (s->kind == EDL_STEP_SET_BOOTABLE)
-				job->opt.set_bootable = false;
-		}
-	}
+	take_plan(job, opt->plan);
 	rc = edl_sahara_host_new(&job->sahara, &job->opt.sahara);
 	if (rc != EDL_OK)
 		goto err;
@@ -383,6 +404,19 @@ static void run_sahara(struct edl_flash_job *job, uint64_t now)
 	}
 	switch (edl_sahara_host_outcome(job->sahara)) {
 	case EDL_SAHARA_OUTCOME_IDENTIFIED:
+		if (job->opt.hold_at_identity && !job->held && job->have_hello) {
+			/* The ROM said its fresh HELLO and waits for our HELLO_RESP. */
+			job->held = true;
+			job->held_since = now;
+			edl_log_info(job->opt.log, "held at identity: waiting for the decision");
+			struct edl_flash_event ev = {.kind = EDL_FLASH_EV_HELD,
+			                             .identity = job->have_identity ? &job->identity
+			                                                            : NULL};
+			job_emit(job, &ev);
+			return;
+		}
+		if (job->held)
+			return;
 		finish(job, EDL_FLASH_OUTCOME_IDENTIFIED);
 		return;
 	case EDL_SAHARA_OUTCOME_PROGRAMMER_LOADED:
@@ -411,7 +445,11 @@ static void run_sahara(struct edl_flash_job *job, uint64_t now)
 			job_fail(job, edl_fh_host_error(job->fh));
 			return;
 		}
-		if (job->opt.reuse_running_programmer || job->opt.plan == NULL)
+		/* At the gate, an unknown programmer is not reused: whose unit it is
+		 * shows only on the fresh HELLO after reset_to_edl. */
+		if (job->opt.hold_at_identity && !job->opt.reuse_running_programmer)
+			job_set_stage(job, EDL_STAGE_RESET);
+		else if (job->opt.reuse_running_programmer || job->opt.plan == NULL)
 			job_set_stage(job, EDL_STAGE_DRAIN);
 		else
 			job_set_stage(job, EDL_STAGE_RESET);
@@ -606,6 +644,8 @@ static void run_reset(struct edl_flash_job *job, uint64_t now)
 
 static uint64_t progress_deadline(const struct edl_flash_job *job)
 {
+	if (job->held)
+		return 0;
 	if (!job->tracks_out || job->opt.progress_timeout_ms == 0 ||
 	    job->out_handed <= job->out_accepted)
 		return 0;
@@ -673,7 +713,7 @@ static void advance(struct edl_flash_job *job, uint64_t now)
 		size_t step_before = job->step, lun_before = job->si_lun;
 		enum edl_flash_checked method_before = job->verify_method;
 
-		if (job->status != EDL_ENGINE_RUNNING)
+		if (job->status != EDL_ENGINE_RUNNING || job->held)
 			return;
 		switch (job->stage) {
 		case EDL_STAGE_PROBE:
@@ -789,6 +829,17 @@ int edl_flash_job_feed(struct edl_flash_job *job, const uint8_t *data, size_t le
 		if (job->stage == EDL_STAGE_PROBE)
 			job_set_stage(job, EDL_STAGE_SAHARA);
 	}
+	if (!job->in_firehose && is_sahara_hello(data, len)) {
+		/* Kept for the gate: the HELLO answered once the unit is released. */
+		memcpy(job->last_hello, data, len);
+		job->have_hello = true;
+	}
+	if (job->held) {
+		/* A ROM repeating its HELLO while it waits: the newest is answered. */
+		if (!is_sahara_hello(data, len))
+			edl_log_debug(job->opt.log, "held at identity: %zu bytes dropped", len);
+		return EDL_OK;
+	}
 	if (job->in_firehose && job->stage == EDL_STAGE_DRAIN && !job->found_running &&
 	    is_sahara_hello(data, len)) {
 		sahara_again(job, data, len, now);
@@ -806,6 +857,17 @@ void edl_flash_job_timeout(struct edl_flash_job *job, uint64_t now)
 	job->now = now;
 	if (job->status != EDL_ENGINE_RUNNING)
 		return;
+	if (job->held) {
+		if (now >= job->held_since + job->opt.hold_timeout_ms) {
+			job->held = false;
+			job_fail_with(job, EDL_E_TIMEOUT,
+			              "held at identity for %" PRIu32
+			              " ms and no decision came (routing or the MES hook did not "
+			              "answer); the unit was not flashed",
+			              job->opt.hold_timeout_ms);
+		}
+		return;
+	}
 	uint64_t p = progress_deadline(job);
 	if (p != 0 && now >= p) {
 		fail_stalled(job);
@@ -845,6 +907,8 @@ uint64_t edl_flash_job_deadline(const struct edl_flash_job *job)
 {
 	if (job->status != EDL_ENGINE_RUNNING)
 		return 0;
+	if (job->held)
+		return job->held_since + job->opt.hold_timeout_ms;
 	uint64_t e = engine_deadline(job), p = progress_deadline(job);
 	if (e == 0 || (p != 0 && p < e))
 		return p;
@@ -857,6 +921,8 @@ enum edl_flash_wait edl_flash_job_deadline_reason(const struct edl_flash_job *jo
 
 	if (d == 0)
 		return EDL_WAIT_NONE;
+	if (job->held)
+		return EDL_WAIT_DECISION;
 	if (d == progress_deadline(job))
 		return EDL_WAIT_PROGRESS;
 	if (!job->in_firehose) {
@@ -930,4 +996,69 @@ void edl_flash_job_progress(const struct edl_flash_job *job, struct edl_flash_pr
 const struct edl_fh_storage_info *edl_flash_job_storage_info(const struct edl_flash_job *job)
 {
 	return job->storage.valid ? &job->storage : NULL;
+}
+
+/* ---- the identity gate ---- */
+
+bool edl_flash_job_held(const struct edl_flash_job *job)
+{
+	return job->held && job->status == EDL_ENGINE_RUNNING;
+}
+
+int edl_flash_job_release(struct edl_flash_job *job, const struct edl_flash_release *r,
+                          uint64_t now)
+{
+	struct edl_sahara_host_config cfg;
+	struct edl_sahara_host *h = NULL;
+	int rc;
+
+	job->now = now;
+	if (!edl_flash_job_held(job))
+		return EDL_E_INVAL;
+	job->held = false;
+	if (r != NULL) {
+		if (r->plan != NULL)
+			take_plan(job, r->plan);
+		if (r->images != NULL) {
+			job->opt.sahara.images = r->images;
+			job->opt.sahara.n_images = r->n_images;
+		}
+		job->release_extra = r->extra;
+	}
+	if (job->opt.plan == NULL) {
+		finish(job, EDL_FLASH_OUTCOME_IDENTIFIED);
+		return EDL_OK;
+	}
+	/* A fresh engine answers the kept HELLO in image-transfer mode, as for a
+	 * ROM that asks again (sahara_again). */
+	cfg = job->opt.sahara;
+	cfg.identify = false;
+	cfg.upload = true;
+	rc = edl_sahara_host_new(&h, &cfg);
+	if (rc != EDL_OK) {
+		job_fail_with(job, rc == EDL_E_INVAL ? EDL_E_CONFIG : rc,
+		              "released at identity, but the upload cannot start: %s",
+		              rc == EDL_E_INVAL ? "no programmer image given" : edl_strerror(rc));
+		return rc;
+	}
+	edl_sahara_host_free(job->sahara);
+	job->sahara = h;
+	if (job->opt.log != NULL)
+		edl_sahara_host_set_log(h, job->opt.log);
+	edl_log_info(job->opt.log, "released at identity: uploading the programmer");
+	edl_sahara_host_start(h, now);
+	edl_sahara_host_feed(h, job->last_hello, sizeof(job->last_hello), now);
+	advance(job, now);
+	return EDL_OK;
+}
+
+int edl_flash_job_refuse(struct edl_flash_job *job, int code, const char *message, uint64_t now)
+{
+	job->now = now;
+	if (!edl_flash_job_held(job))
+		return EDL_E_INVAL;
+	job->held = false;
+	job_fail_with(job, code != EDL_OK ? code : EDL_E_INTERNAL, "%s",
+	              message && message[0] ? message : "refused at identity");
+	return EDL_OK;
 }

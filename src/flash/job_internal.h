@@ -50,6 +50,14 @@ struct edl_flash_job {
 	uint64_t out_handed;
 	uint64_t out_accepted;
 	uint64_t progress_at; /* last acceptance, or when bytes became outstanding */
+
+	/* The identity gate (hold_at_identity). */
+	bool held;
+	bool set_bootable_asked; /* the options' set_bootable, before any plan's step */
+	uint64_t held_since;
+	uint8_t last_hello[EDL_SAHARA_MAX_PKT]; /* the ROM's latest HELLO, answered on release */
+	bool have_hello;
+	const void *release_extra; /* edl_flash_release.extra, for the MES helper */
 };
 
 /* job.c: events, stages, failures, commands. */

@@ -42,12 +42,17 @@ struct lunit {
 	uint64_t taken; /* OUT bytes the device took, for stall_at_bytes */
 	bool commit_pending;
 	uint64_t commit_at;
-	size_t run; /* index of the run being finished */
+	size_t run;            /* index of the run being finished */
+	bool unplugged;        /* detach_at_ms passed: the device is gone */
+	bool decision_pending; /* the identity gate's decision, delivered at decision_at */
+	uint64_t decision_at;
+	struct edl_unit_decision decision;
 	uint8_t inbuf[64 * 1024];
 };
 
 struct line {
 	struct edl_unit_env env;
+	const struct edl_unit_env *caller; /* its identified callback and data */
 	const struct edl_memline_options *opt;
 	struct edl_memline_result *res;
 	struct lunit units[LINE_MAX_UNITS];
@@ -87,6 +92,28 @@ static const char *line_serial_owner(const char *serial, const struct edl_unit *
 			return edl_unit_port(o);
 	}
 	return NULL;
+}
+
+/* The identity gate over the caller's callback; a decision it gives at once
+ * is delivered decision_delay_ms later, as an asynchronous hook would. */
+static int line_identified(struct edl_unit *u, const struct edl_unit_identity *id,
+                           struct edl_unit_decision *out, void *data)
+{
+	struct line *l = data;
+	struct lunit *lu = lunit_of(l, u);
+	int rc = l->caller->identified(u, id, out, l->caller->identified_data);
+
+	if (rc != EDL_OK || l->opt->decision_delay_ms == 0 || lu == NULL)
+		return rc;
+	lu->decision = *out;
+	lu->decision_pending = true;
+	lu->decision_at = l->now + l->opt->decision_delay_ms;
+	return EDL_E_AGAIN;
+}
+
+static bool target_gone(const struct lunit *lu)
+{
+	return lu->unplugged || edl_target_state(lu->spec->target) == EDL_TARGET_GONE;
 }
 
 static uint64_t line_out_share(void *data)
@@ -153,7 +180,7 @@ static int line_act(struct edl_unit *u, struct edl_unit_action *a, void *data)
 		if (l->opt->budget && l->inflight_bytes > 0 &&
 		    l->inflight_bytes + a->chunk.len > l->opt->budget)
 			return EDL_E_AGAIN;
-		if (edl_target_state(lu->spec->target) == EDL_TARGET_GONE)
+		if (target_gone(lu))
 			return EDL_E_USB_GONE;
 		lu->out[(lu->out_head + lu->out_count++) % LINE_OUT_MAX] = a->chunk;
 		l->inflight_bytes += a->chunk.len;
@@ -161,7 +188,7 @@ static int line_act(struct edl_unit *u, struct edl_unit_action *a, void *data)
 			res->max_inflight_bytes = l->inflight_bytes;
 		return EDL_OK;
 	case EDL_UNIT_ACT_POST_IN:
-		if (edl_target_state(lu->spec->target) == EDL_TARGET_GONE)
+		if (target_gone(lu))
 			return EDL_E_USB_GONE;
 		lu->in_posted = true;
 		return EDL_OK;
@@ -195,6 +222,14 @@ static int line_act(struct edl_unit *u, struct edl_unit_action *a, void *data)
 		if (a->run_id > 0 && (size_t)a->run_id <= res->n_runs)
 			copy_str(res->runs[a->run_id - 1].serial, sizeof(res->runs[0].serial),
 			         a->device->serial);
+		return EDL_OK;
+	case EDL_UNIT_ACT_RUN_ROUTE:
+		if (a->run_id > 0 && (size_t)a->run_id <= res->n_runs) {
+			copy_str(res->runs[a->run_id - 1].product, sizeof(res->runs[0].product),
+			         a->product);
+			copy_str(res->runs[a->run_id - 1].package_hash,
+			         sizeof(res->runs[0].package_hash), a->package_hash);
+		}
 		return EDL_OK;
 	case EDL_UNIT_ACT_RUN_FINISH:
 		record_finish(l, lu, a->run_end);
@@ -324,6 +359,7 @@ static void close_unit(struct line *l, struct lunit *lu)
 	lu->close_req = false;
 	l->active--;
 	lu->in_posted = lu->cancel = false;
+	lu->decision_pending = false; /* a decision for a closed unit is dropped */
 	lu->armed_at = 0;
 	lu->out_count = 0;
 	edl_buf_consume(&lu->stream, edl_buf_size(&lu->stream));
@@ -362,7 +398,9 @@ static bool unit_work(struct line *l, struct lunit *lu)
 		}
 		return true;
 	}
-	if (edl_target_state(t) == EDL_TARGET_GONE && !lu->detach_sent) {
+	if (lu->spec->detach_at_ms != 0 && now >= lu->spec->detach_at_ms)
+		lu->unplugged = true;
+	if (target_gone(lu) && !lu->detach_sent) {
 		lu->detach_sent = true;
 		while (lu->out_count > 0 && !lu->close_req) {
 			l->inflight_bytes -= lu->out[lu->out_head].len;
@@ -379,7 +417,7 @@ static bool unit_work(struct line *l, struct lunit *lu)
 		return true;
 	}
 	uint64_t stall = lu->spec->stall_at_bytes;
-	if (lu->out_count > 0 && !edl_target_stalled(t) && edl_target_state(t) != EDL_TARGET_GONE &&
+	if (lu->out_count > 0 && !edl_target_stalled(t) && !target_gone(lu) &&
 	    (stall == 0 || lu->taken < stall)) {
 		struct edl_chunk o = lu->out[lu->out_head];
 		if (stall != 0 && lu->taken + o.len > stall) {
@@ -429,6 +467,11 @@ static bool unit_work(struct line *l, struct lunit *lu)
 		                     l->opt->commit_fail && l->opt->commit_kept, now);
 		return true;
 	}
+	if (lu->decision_pending && lu->decision_at <= now) {
+		lu->decision_pending = false;
+		edl_unit_release(u, &lu->decision, now);
+		return true;
+	}
 	if (lu->armed_at != 0 && lu->armed_at <= now) {
 		lu->armed_at = 0;
 		edl_unit_timer(u, now);
@@ -467,6 +510,11 @@ int edl_memline_run(const struct edl_unit_env *env, struct edl_memline_unit *uni
 		return edl_error_set(err, EDL_E_NOMEM, "in-memory line: out of memory");
 	memset(res, 0, sizeof(*res));
 	l->env = *env;
+	l->caller = env;
+	if (env->identified != NULL) {
+		l->env.identified = line_identified;
+		l->env.identified_data = l;
+	}
 	l->env.serial_owner = line_serial_owner;
 	l->env.out_share = line_out_share;
 	l->env.act = line_act;
@@ -552,6 +600,10 @@ int edl_memline_run(const struct edl_unit_env *env, struct edl_memline_unit *uni
 			next = earliest(next, edl_target_deadline(units[i].target));
 			if (lu->commit_pending)
 				next = earliest(next, lu->commit_at);
+			if (lu->decision_pending)
+				next = earliest(next, lu->decision_at);
+			if (units[i].detach_at_ms > l->now && !lu->detach_sent)
+				next = earliest(next, units[i].detach_at_ms);
 		}
 		if (!stopped && opt->stop_at_ms)
 			next = earliest(next, opt->stop_at_ms);

@@ -98,6 +98,17 @@ struct edl_unit {
 
 	struct edl_flash_job *job;
 	int attempt;
+
+	/* What the unit gets: the env's package, or the identity gate's decision. */
+	const struct edl_plan *plan;
+	const struct edl_sahara_image *image;
+	const char *package_hash;
+	char product[64];
+	bool held;           /* the job waits at the identity gate */
+	bool decision_ready; /* ... and the decision is here, applied by state_running */
+	bool decided;        /* taken once per unit: a retry does not hold again */
+	bool gate_refused;   /* the decision refused the unit: not retried */
+	struct edl_unit_decision decision;
 	int64_t run_id, prev_run_id;
 	bool reset_to_edl;     /* closed to come back as a new device */
 	uint32_t refused_exec; /* before that reset, its ROM refused these (bit n = n) */
@@ -162,6 +173,7 @@ struct edl_unit {
 
 static void step(struct edl_unit *u, uint64_t now);
 static uint64_t accepted_data(const struct edl_unit *u);
+static void build_steps(struct edl_unit *u, const struct edl_plan *plan);
 
 const char *edl_unit_state_name(const struct edl_unit *u)
 {
@@ -320,7 +332,7 @@ static bool plan_stage(enum edl_flash_stage stage)
 
 static void on_stage(struct edl_unit *u, enum edl_flash_stage stage)
 {
-	const struct edl_plan *plan = u->env->plan;
+	const struct edl_plan *plan = u->plan;
 	bool in_plan = plan_stage(stage), was_in_plan = plan_stage(u->shown);
 
 	u->stage = stage;
@@ -401,6 +413,79 @@ static void on_identity(struct edl_unit *u, const struct edl_sahara_identity *id
 	     u->dev_pk[0] ? u->dev_pk : "-", (unsigned)id->sahara_version);
 }
 
+/* The job waits at the identity gate: ask the driver what the unit gets. */
+static void on_held(struct edl_unit *u, const struct edl_sahara_identity *sid)
+{
+	struct edl_unit_identity id = {
+	        .port = u->port,
+	        .usb_serial = u->usb_token,
+	        .serial = u->serial,
+	        .sahara = sid,
+	        .run_id = u->run_id,
+	};
+
+	u->held = true;
+	if (u->refused || u->why.code != EDL_OK)
+		return; /* the attempt ends anyway (serial busy): nothing to decide */
+	memset(&u->decision, 0, sizeof(u->decision));
+	int rc = u->env->identified(u, &id, &u->decision, u->env->identified_data);
+	if (rc == EDL_OK) {
+		u->decision_ready = true;
+	} else if (rc == EDL_E_AGAIN) {
+		show(u, "held", "identified; waiting for the decision on what it gets");
+	} else {
+		u->gate_refused = true;
+		edl_error_set(&u->why, rc, "no decision for this unit at identity: %s",
+		              edl_strerror(rc));
+	}
+}
+
+/* The decision is here (from inside the job's callback or later): the job is
+ * released or refused from state_running, outside any job callback. */
+static void apply_decision(struct edl_unit *u, uint64_t now)
+{
+	struct edl_unit_decision *d = &u->decision;
+
+	u->held = u->decision_ready = false;
+	u->decided = true;
+	if (d->refuse) {
+		u->gate_refused = true;
+		show(u, "refused", "%s", d->message[0] ? d->message : "refused at identity");
+		edl_flash_job_refuse(u->job, d->code, d->message, now);
+		return;
+	}
+	if (d->plan != NULL && d->plan != u->plan) {
+		u->plan = d->plan;
+		if (!u->cfg->identify_only)
+			build_steps(u, u->plan);
+	}
+	if (d->image != NULL)
+		u->image = d->image;
+	if (d->package_hash != NULL)
+		u->package_hash = d->package_hash;
+	snprintf(u->product, sizeof(u->product), "%s", d->product ? d->product : "");
+	if (u->env->store && u->run_id != 0 && (d->product != NULL || d->package_hash != NULL)) {
+		struct edl_unit_action a = {.kind = EDL_UNIT_ACT_RUN_ROUTE,
+		                            .run_id = u->run_id,
+		                            .product = d->product,
+		                            .package_hash = u->package_hash};
+		act(u, &a);
+	}
+	if (d->route != NULL || d->product != NULL)
+		show(u, "routed", "route %s: product %s", d->route ? d->route : "-",
+		     d->product ? d->product : "-");
+	struct edl_flash_release r = {
+	        .plan = u->cfg->identify_only ? NULL : u->plan,
+	        .images = u->image,
+	        .n_images = u->image != NULL ? 1 : 0,
+	        .extra = d->extra,
+	};
+	int rc = edl_flash_job_release(u->job, &r, now);
+	if (rc != EDL_OK && edl_flash_job_status(u->job) == EDL_ENGINE_RUNNING)
+		edl_error_set(&u->why, rc, "could not release the unit at identity: %s",
+		              edl_strerror(rc));
+}
+
 static void on_job_event(const struct edl_flash_event *ev, void *data)
 {
 	struct edl_unit *u = data;
@@ -451,6 +536,9 @@ static void on_job_event(const struct edl_flash_event *ev, void *data)
 			show(u, "warning", "%s", ev->text);
 			keep_warning(u, ev->text);
 		}
+		break;
+	case EDL_FLASH_EV_HELD:
+		on_held(u, ev->identity);
 		break;
 	}
 }
@@ -574,7 +662,7 @@ static bool record_start(struct edl_unit *u, uint64_t now)
 	memset(&u->rs, 0, sizeof(u->rs));
 	u->rs.serial = u->serial[0] ? u->serial : NULL;
 	u->rs.station = u->cfg->name;
-	u->rs.package_hash = u->env->package_hash;
+	u->rs.package_hash = u->package_hash;
 	u->rs.slot = u->slot;
 	/* The port map's label; an unmapped port's label is its path: none. */
 	u->rs.slot_label = strcmp(u->label, u->port) != 0 ? u->label : NULL;
@@ -705,6 +793,7 @@ static void reset_attempt(struct edl_unit *u)
 	u->n_steps = 0;
 	u->in_step = false;
 	u->stalled = u->refused = u->cancelled = u->identified = false;
+	u->held = u->decision_ready = false;
 	u->timed_out = EDL_WAIT_NONE;
 	u->have_pending = u->waits_budget = false;
 	u->accepted = u->submitted = 0;
@@ -714,38 +803,56 @@ static void reset_attempt(struct edl_unit *u)
 	u->drain_deadline = 0;
 }
 
+/* One record per plan step, filled as the job's STEP events come. */
+static void build_steps(struct edl_unit *u, const struct edl_plan *plan)
+{
+	free(u->steps);
+	u->steps = NULL;
+	u->n_steps = 0;
+	if (plan == NULL || plan->n_steps == 0)
+		return;
+	u->steps = calloc(plan->n_steps, sizeof(*u->steps));
+	if (u->steps == NULL)
+		return;
+	u->n_steps = plan->n_steps;
+	for (size_t i = 0; i < plan->n_steps; i++) {
+		const struct edl_plan_step *ps = &plan->steps[i];
+		struct edl_store_step *r = &u->steps[i].rec;
+		r->kind = ps->kind;
+		r->label = ps->label;
+		r->lun = ps->lun;
+		r->start_sector = ps->start_sector;
+		r->sectors = ps->num_sectors;
+		r->bytes = ps->kind == EDL_STEP_PROGRAM ? ps->num_sectors * ps->sector_size : 0;
+		r->result = EDL_STEP_RESULT_SKIPPED;
+	}
+}
+
 static void start_attempt(struct edl_unit *u, uint64_t now)
 {
 	struct edl_flash_options o;
-	const struct edl_plan *plan = u->cfg->identify_only ? NULL : u->env->plan;
+	const struct edl_plan *plan = u->cfg->identify_only ? NULL : u->plan;
+	bool hold = u->env->identified != NULL && !u->decided && !u->cfg->identify_only;
 
 	u->attempt++;
 	reset_attempt(u);
 	u->attempt_start = now;
-	if (plan != NULL && plan->n_steps > 0) {
-		u->steps = calloc(plan->n_steps, sizeof(*u->steps));
-		if (u->steps != NULL) {
-			u->n_steps = plan->n_steps;
-			for (size_t i = 0; i < plan->n_steps; i++) {
-				const struct edl_plan_step *ps = &plan->steps[i];
-				struct edl_store_step *r = &u->steps[i].rec;
-				r->kind = ps->kind;
-				r->label = ps->label;
-				r->lun = ps->lun;
-				r->start_sector = ps->start_sector;
-				r->sectors = ps->num_sectors;
-				r->bytes = ps->kind == EDL_STEP_PROGRAM
-				                   ? ps->num_sectors * ps->sector_size
-				                   : 0;
-				r->result = EDL_STEP_RESULT_SKIPPED;
-			}
-		}
-	}
+	build_steps(u, plan);
 	if (!record_start(u, now)) {
 		set_state(u, UNIT_DRAINING);
 		return;
 	}
-	edl_unit_job_options(&o, u->cfg, plan, u->env->image, u->attempt, u->usb_serial[0] != '\0');
+	edl_unit_job_options(&o, u->cfg, plan, u->image, u->attempt, u->usb_serial[0] != '\0');
+	if (hold) {
+		/* The gate: identity first, the decision names the package. */
+		o.hold_at_identity = true;
+		o.identify = true;
+		if (u->env->hold_timeout_ms)
+			o.hold_timeout_ms = u->env->hold_timeout_ms;
+		/* Whose programmer a running one is shows only after a reset. */
+		if (u->attempt == 1)
+			o.reuse_running_programmer = false;
+	}
 	if (u->env->skip_exec != NULL && u->usb_serial[0] != '\0')
 		o.sahara.skip_exec_mask = u->env->skip_exec(u->usb_serial, u->env->data);
 	o.on_event = on_job_event;
@@ -764,7 +871,7 @@ static void start_attempt(struct edl_unit *u, uint64_t now)
 
 static bool retryable(const struct edl_unit *u, int code)
 {
-	if (u->gone || u->stopping || u->stalled || u->refused)
+	if (u->gone || u->stopping || u->stalled || u->refused || u->gate_refused)
 		return false;
 	if ((unsigned)u->attempt > u->cfg->retries)
 		return false;
@@ -921,6 +1028,9 @@ static void attempt_over(struct edl_unit *u, uint64_t now)
 
 static void state_running(struct edl_unit *u, uint64_t now)
 {
+	if (u->held && u->decision_ready && u->job != NULL && !u->gone && !u->stopping &&
+	    edl_flash_job_held(u->job))
+		apply_decision(u, now);
 	bool over = u->job == NULL || edl_flash_job_status(u->job) != EDL_ENGINE_RUNNING ||
 	            u->gone || u->stopping || u->stalled || u->refused || u->why.code != EDL_OK;
 
@@ -1080,6 +1190,9 @@ int edl_unit_new(struct edl_unit **out, const struct edl_unit_env *env, const ch
 		return EDL_E_NOMEM;
 	u->env = env;
 	u->cfg = env->cfg;
+	u->plan = env->plan;
+	u->image = env->image;
+	u->package_hash = env->package_hash;
 	snprintf(u->port, sizeof(u->port), "%s", port);
 	snprintf(u->label, sizeof(u->label), "%s", label ? label : port);
 	u->slot = slot;
@@ -1276,6 +1389,27 @@ void edl_unit_stop(struct edl_unit *u, uint64_t now)
 		break;
 	}
 	step(u, now);
+}
+
+void edl_unit_release(struct edl_unit *u, const struct edl_unit_decision *d, uint64_t now)
+{
+	if (u->state != UNIT_RUNNING || !u->held || u->decision_ready || d == NULL ||
+	    u->job == NULL || !edl_flash_job_held(u->job))
+		return;
+	u->decision = *d;
+	u->decision.message[sizeof(u->decision.message) - 1] = '\0';
+	u->decision_ready = true;
+	step(u, now);
+}
+
+bool edl_unit_held(const struct edl_unit *u)
+{
+	return u->state == UNIT_RUNNING && u->held && u->job != NULL && edl_flash_job_held(u->job);
+}
+
+const char *edl_unit_product_name(const struct edl_unit *u)
+{
+	return u->product;
 }
 
 const char *edl_unit_serial(const struct edl_unit *u)

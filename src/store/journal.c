@@ -201,6 +201,10 @@ static int encode_op(struct edl_buf *b, uint64_t generation, const struct edl_st
 		rc = rc ? rc : enc_u64(b, (uint64_t)p->at_ms);
 		break;
 	}
+	case EDL_STORE_OP_RUN_ROUTE:
+		rc = enc_str(b, op->u.route.product);
+		rc = rc ? rc : enc_str(b, op->u.route.package_hash);
+		break;
 	}
 	return rc;
 }
@@ -384,6 +388,14 @@ static struct edl_store_oprec *decode_op(struct reader *r)
 		p.at_ms = (int64_t)dec_u64(r);
 		if (!r->bad)
 			op = edl_store_oprec_progress(&p);
+		break;
+	}
+	case EDL_STORE_OP_RUN_ROUTE: {
+		struct edl_store_run_route rt = {.run_id = run_id};
+		rt.product = dec_str(r);
+		rt.package_hash = dec_str(r);
+		if (!r->bad)
+			op = edl_store_oprec_route(&rt);
 		break;
 	}
 	case EDL_STORE_OP_RUN_MES: { /* issue 13 */

@@ -241,6 +241,24 @@ struct edl_store_oprec *edl_store_oprec_progress(const struct edl_store_progress
 	return op;
 }
 
+struct edl_store_oprec *edl_store_oprec_route(const struct edl_store_run_route *rt)
+{
+	struct packer k = {0};
+	struct edl_store_oprec *op;
+	void *arrays;
+
+	pack(&k, rt->product);
+	pack(&k, rt->package_hash);
+	op = op_alloc(EDL_STORE_OP_RUN_ROUTE, 0, k.need, &arrays, &k.to);
+	if (op == NULL)
+		return NULL;
+	op->u.route.run_id = rt->run_id;
+	op->u.route.product = pack(&k, rt->product);
+	op->u.route.package_hash = pack(&k, rt->package_hash);
+	op->run_id = rt->run_id;
+	return op;
+}
+
 struct edl_store_oprec *edl_store_oprec_notice(const struct edl_store_oprec *op)
 {
 	struct edl_store_oprec *n = calloc(1, sizeof(*n));
@@ -306,6 +324,9 @@ static const struct {
              " operator) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'running', ?10, ?11, ?12,"
              " coalesce(?13, 'flash'), ?14, ?15, ?16, ?17)"),
         STMT(run_identify, "UPDATE run SET serial = ?2 WHERE id = ?1"),
+        STMT(run_route, "UPDATE run SET product = coalesce(?2, product), package_id = "
+                        "coalesce((SELECT id FROM package WHERE manifest_hash = ?3), package_id) "
+                        "WHERE id = ?1"),
         STMT(run_finish,
              "UPDATE run SET result = ?2, stage = ?3, error = ?4, message = ?5, end_ms = ?6,"
              " bytes_written = ?7, duration_ms = ?8, avg_mbps = ?9, payload = ?10,"
@@ -668,6 +689,26 @@ static int apply_run_progress(struct edl_store_recorder *r, const struct edl_sto
 	return EDL_OK;
 }
 
+/* The product and package the identity gate chose for the run. */
+static int apply_run_route(struct edl_store_recorder *r, const struct edl_store_oprec *op,
+                           struct edl_error *err)
+{
+	const struct edl_store_run_route *rt = &op->u.route;
+	sqlite3_stmt *st = r->run_route;
+	int rc;
+
+	sqlite3_bind_int64(st, 1, op->run_id);
+	edl_store_bind_text(st, 2, rt->product);
+	edl_store_bind_text(st, 3, rt->package_hash);
+	rc = run_stmt(st);
+	if (rc != SQLITE_OK)
+		return edl_store_sqlite_error(err, r->db, rc, "recording the product of the run");
+	if (sqlite3_changes(r->db) == 0 && !op->replay)
+		return edl_error_set(err, EDL_E_NOENT, "run %" PRId64 " does not exist",
+		                     op->run_id);
+	return EDL_OK;
+}
+
 int edl_store_recorder_apply(struct edl_store_recorder *r, const struct edl_store_oprec *op,
                              struct edl_error *err)
 {
@@ -685,6 +726,8 @@ int edl_store_recorder_apply(struct edl_store_recorder *r, const struct edl_stor
 		return apply_run_finish(r, op, err);
 	case EDL_STORE_OP_RUN_PROGRESS:
 		return apply_run_progress(r, op, err);
+	case EDL_STORE_OP_RUN_ROUTE:
+		return apply_run_route(r, op, err);
 	case EDL_STORE_OP_RUN_MES:
 	case EDL_STORE_OP_MES_MARK:
 		return edl_store_mes_apply(r->db, op, err);

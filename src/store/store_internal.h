@@ -91,6 +91,7 @@ struct edl_store_oprec {
 		struct edl_store_run_start start;
 		struct edl_store_run_end end;
 		struct edl_store_progress progress;
+		struct edl_store_run_route route;
 		struct edl_store_run_mes mes;       /* issue 13 */
 		struct edl_store_mes_mark mes_mark; /* issue 13 */
 	} u;
@@ -104,6 +105,7 @@ struct edl_store_oprec *edl_store_oprec_device(enum edl_store_op kind,
 struct edl_store_oprec *edl_store_oprec_run_start(const struct edl_store_run_start *run);
 struct edl_store_oprec *edl_store_oprec_run_end(const struct edl_store_run_end *end);
 struct edl_store_oprec *edl_store_oprec_progress(const struct edl_store_progress *p);
+struct edl_store_oprec *edl_store_oprec_route(const struct edl_store_run_route *rt);
 /* issue 13 (src/store/mes.c): the MES records' copies and how they apply. */
 struct edl_store_oprec *edl_store_oprec_run_mes(const struct edl_store_run_mes *m);
 struct edl_store_oprec *edl_store_oprec_mes_mark(const struct edl_store_mes_mark *m);
@@ -123,6 +125,7 @@ struct edl_store_recorder {
 	sqlite3_stmt *station_upsert, *station_id, *package_upsert, *package_id;
 	sqlite3_stmt *device_upsert, *run_insert, *run_identify, *run_finish, *run_result;
 	sqlite3_stmt *step_insert, *log_insert, *run_progress;
+	sqlite3_stmt *run_route;
 	char *station_name; /* cache of the last station looked up */
 	int64_t station_id_cached;
 	char *package_hash; /* cache of the last package looked up */

@@ -711,6 +711,17 @@ int edl_store_writer_run_finish(struct edl_store_writer *w, const struct edl_sto
 	return enqueue(w, edl_store_oprec_run_end(end), cb, data, NULL);
 }
 
+int edl_store_writer_run_route(struct edl_store_writer *w, int64_t run_id, const char *product,
+                               const char *package_hash, edl_store_done_fn cb, void *data)
+{
+	struct edl_store_run_route rt = {
+	        .run_id = run_id, .product = product, .package_hash = package_hash};
+
+	if (run_id <= 0 || (product == NULL && package_hash == NULL))
+		return EDL_E_INVAL;
+	return enqueue(w, edl_store_oprec_route(&rt), cb, data, NULL);
+}
+
 int edl_store_writer_run_progress(struct edl_store_writer *w, const struct edl_store_progress *p,
                                   edl_store_done_fn cb, void *data)
 {

@@ -370,7 +370,7 @@ static void test_flash_identifies_sahara_v3_unit(void **state)
 /* ---- events, stalls, verify methods, wrong packages ---- */
 
 struct seen {
-	unsigned stages, identities, payloads, starts, ends, passes, fails, logs, warnings;
+	unsigned stages, identities, payloads, starts, ends, passes, fails, logs, warnings, helds;
 	unsigned checked[3];
 	size_t last_end_step;
 	char last_warning[256];
@@ -392,6 +392,9 @@ static void on_event(const struct edl_flash_event *ev, void *data)
 		s->identities++;
 		break;
 	case EDL_FLASH_EV_FUNCTIONS:
+		break;
+	case EDL_FLASH_EV_HELD:
+		s->helds++;
 		break;
 	case EDL_FLASH_EV_PAYLOAD:
 		assert_true(ev->payload > 0);

@@ -793,6 +793,183 @@ static void test_station_job_options_built_in_one_place(void **state)
 	testplan_free(&tp);
 }
 
+/* ---- the identity gate (issue 15) --------------------------------------------------- */
+
+struct gate {
+	int calls;
+	int rc;                     /* what the callback returns: EDL_OK or EDL_E_AGAIN */
+	struct edl_unit_decision d; /* what it decides when rc is EDL_OK */
+	char serial[16];            /* the serial the gate saw */
+	bool had_sahara;
+	uint32_t msm;
+};
+
+static int gate_identified(struct edl_unit *u, const struct edl_unit_identity *id,
+                           struct edl_unit_decision *out, void *data)
+{
+	struct gate *g = data;
+	(void)u;
+	g->calls++;
+	snprintf(g->serial, sizeof(g->serial), "%s", id->serial);
+	g->had_sahara = id->sahara != NULL;
+	g->msm = id->sahara ? id->sahara->msm_id : 0;
+	*out = g->d;
+	return g->rc;
+}
+
+static void gate_init(struct rig *r, struct gate *g, size_t n)
+{
+	rig_init(r, EDL_STORAGE_EMMC, n);
+	memset(g, 0, sizeof(*g));
+	g->rc = EDL_OK;
+	r->env.identified = gate_identified;
+	r->env.identified_data = g;
+}
+
+static bool programmer_received(struct rig *r, size_t unit)
+{
+	uint8_t sha[32], zero[32] = {0};
+	edl_target_programmer_sha256(r->targets[unit], sha);
+	return memcmp(sha, zero, sizeof(sha)) != 0;
+}
+
+/* Held, then released with the routed package (the env has none: no default
+ * route), after an asynchronous wait: flashed, product recorded. */
+static void test_gate_held_then_released_with_routed_package(void **state)
+{
+	struct rig r;
+	struct gate g;
+	(void)state;
+	gate_init(&r, &g, 1);
+	r.env.plan = NULL; /* only the decision names a package */
+	g.d.plan = &r.tp.plan;
+	g.d.image = &r.image;
+	g.d.product = "alpha";
+	g.d.route = "alpha";
+	g.d.package_hash = "a1a1";
+	r.opt.decision_delay_ms = 3000; /* longer than any Sahara or progress timer */
+	r.cfg.packet_timeout_ms = 1000;
+	rig_run(&r);
+	assert_int_equal(g.calls, 1);
+	assert_string_equal(g.serial, "1a2b3c4d");
+	assert_true(g.had_sahara);
+	assert_int_equal(g.msm, 0x000cf0e1);
+	assert_int_equal(r.units[0].result, EDL_RESULT_PASS);
+	assert_images_stored(&r, 0);
+	assert_int_equal(r.res->n_runs, 1);
+	assert_string_equal(r.res->runs[0].product, "alpha");
+	assert_string_equal(r.res->runs[0].package_hash, "a1a1");
+	/* The wait did not count against the unit: flashed after the decision. */
+	assert_true(r.units[0].finished_ms >= r.opt.start_ms + 3000);
+	assert_non_null(strstr(r.res->show_log, "held: identified; waiting for the decision"));
+	assert_non_null(strstr(r.res->show_log, "routed: route alpha: product alpha"));
+	rig_free(&r);
+}
+
+/* Refused at the gate: failed with the decision's code and words, recorded,
+ * not retried, and not one programmer byte went out. */
+static void test_gate_held_then_refused_before_upload(void **state)
+{
+	struct rig r;
+	struct gate g;
+	(void)state;
+	gate_init(&r, &g, 2);
+	r.cfg.retries = 2;
+	g.d.refuse = true;
+	g.d.code = EDL_E_PK_MISMATCH;
+	snprintf(g.d.message, sizeof(g.d.message),
+	         "secure-boot key mismatch: this unit's OEM key is 0123, no programmer for it");
+	rig_run(&r);
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(r.units[i].result, EDL_RESULT_FAIL);
+		assert_int_equal(r.units[i].code, EDL_E_PK_MISMATCH);
+		assert_int_equal(r.units[i].cls, EDL_CLASS_WRONG_PROGRAMMER);
+		assert_false(programmer_received(&r, i));
+		assert_int_equal(edl_target_commands_seen(r.targets[i], "configure"), 0);
+	}
+	assert_int_equal(r.res->n_runs, 2); /* once each: not retried */
+	assert_int_equal(r.res->runs[0].error_code, EDL_E_PK_MISMATCH);
+	assert_string_equal(r.res->runs[0].stage, "sahara");
+	assert_non_null(strstr(r.res->runs[0].message, "secure-boot key mismatch"));
+	rig_free(&r);
+}
+
+/* Held with no decision coming, then unplugged: failed as gone, no upload. */
+static void test_gate_held_then_detached(void **state)
+{
+	struct rig r;
+	struct gate g;
+	(void)state;
+	gate_init(&r, &g, 1);
+	g.rc = EDL_E_AGAIN;
+	r.units[0].detach_at_ms = r.opt.start_ms + 4000;
+	rig_run(&r);
+	assert_int_equal(g.calls, 1);
+	assert_int_equal(r.units[0].result, EDL_RESULT_FAIL);
+	assert_int_equal(r.units[0].code, EDL_E_USB_GONE);
+	assert_true(r.units[0].finished_ms >= r.opt.start_ms + 4000);
+	assert_false(programmer_received(&r, 0));
+	assert_int_equal(r.res->n_runs, 1);
+	assert_non_null(strstr(r.res->runs[0].message, "unplugged during sahara"));
+	rig_free(&r);
+}
+
+/* Held, then the station stops: the run is interrupted, nothing uploaded. */
+static void test_gate_held_then_stopped(void **state)
+{
+	struct rig r;
+	struct gate g;
+	(void)state;
+	gate_init(&r, &g, 1);
+	g.rc = EDL_E_AGAIN;
+	r.opt.stop_at_ms = r.opt.start_ms + 5000;
+	rig_run(&r);
+	assert_int_equal(r.units[0].result, EDL_RESULT_INTERRUPTED);
+	assert_int_equal(r.res->runs[0].result, EDL_RESULT_INTERRUPTED);
+	assert_int_equal(r.res->runs[0].error_code, EDL_E_INTERRUPTED);
+	assert_true(r.units[0].finished_ms >= r.opt.start_ms + 5000);
+	assert_false(programmer_received(&r, 0));
+	rig_free(&r);
+}
+
+/* No decision ever: the hold is bounded, the unit fails with words for it. */
+static void test_gate_hold_is_bounded(void **state)
+{
+	struct rig r;
+	struct gate g;
+	(void)state;
+	gate_init(&r, &g, 1);
+	g.rc = EDL_E_AGAIN;
+	r.cfg.retries = 0;
+	r.env.hold_timeout_ms = 7000;
+	rig_run(&r);
+	assert_int_equal(r.units[0].result, EDL_RESULT_FAIL);
+	assert_int_equal(r.units[0].code, EDL_E_TIMEOUT);
+	assert_non_null(strstr(r.res->runs[0].message, "held at identity for 7000 ms"));
+	assert_true(r.units[0].finished_ms >= r.opt.start_ms + 7000);
+	assert_false(programmer_received(&r, 0));
+	rig_free(&r);
+}
+
+/* A decided unit that fails and is retried is not held again. */
+static void test_gate_retry_reuses_the_decision(void **state)
+{
+	struct rig r;
+	struct gate g;
+	(void)state;
+	gate_init(&r, &g, 1);
+	r.cfg.retries = 2;
+	g.d.product = "alpha";
+	r.tcfg[0].faults.unplug_at_bytes = 0;
+	snprintf(r.tcfg[0].faults.nak_command, sizeof(r.tcfg[0].faults.nak_command), "program");
+	r.tcfg[0].faults.nak_nth = 1;
+	rig_run(&r);
+	assert_int_equal(g.calls, 1);
+	assert_int_equal(r.units[0].result, EDL_RESULT_PASS);
+	assert_true(r.res->n_runs >= 2);
+	rig_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -825,6 +1002,12 @@ int main(void)
 	        cmocka_unit_test(test_station_stall_in_sahara_upload_fails_unit),
 	        cmocka_unit_test(test_station_stall_in_program_fails_unit),
 	        cmocka_unit_test(test_station_job_options_built_in_one_place),
+	        cmocka_unit_test(test_gate_held_then_released_with_routed_package),
+	        cmocka_unit_test(test_gate_held_then_refused_before_upload),
+	        cmocka_unit_test(test_gate_held_then_detached),
+	        cmocka_unit_test(test_gate_held_then_stopped),
+	        cmocka_unit_test(test_gate_hold_is_bounded),
+	        cmocka_unit_test(test_gate_retry_reuses_the_decision),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
