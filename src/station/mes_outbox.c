@@ -15,7 +15,10 @@
  *             committed it, nothing is read again (a mark kept by a full disk
  *             is committed before the writer is writable again), so an entry
  *             is never handed out twice by one station.
- *   STOPPED   the station stops; a delivery in flight ran to its end first.
+ *   STOPPED   the station stops: what is due is still delivered while the
+ *             MES answers and within one hook timeout, so the last unit's
+ *             result need not wait for the next start; a failure, or the
+ *             deadline, ends it (the rest waits in the table).
  *
  * A failure also pauses every delivery (consecutive failures back off as one
  * entry's do): a MES that is down for an hour costs one hook run per backoff
@@ -63,6 +66,7 @@ struct edl_mes_outbox {
 	size_t pending; /* as last read, plus kicks since */
 	uint64_t delivered, failures;
 	bool stopping;
+	int64_t stop_deadline_ms; /* no delivery starts after it once stopping */
 	void (*stopped)(void *data);
 	void *stopped_data;
 };
@@ -104,10 +108,11 @@ static void on_timer_closed(uv_handle_t *h)
 		stopped(data);
 }
 
-/* Called whenever the outbox goes idle: a pending stop completes now. */
-static bool stop_if_asked(struct edl_mes_outbox *ob)
+/* Called whenever the outbox goes idle: a pending stop completes now, unless
+ * it drains what is due (each delivery succeeding, within its deadline). */
+static bool stop_if_asked(struct edl_mes_outbox *ob, bool draining)
 {
-	if (!ob->stopping)
+	if (!ob->stopping || (draining && wall_ms() < ob->stop_deadline_ms))
 		return false;
 	ob->state = OUTBOX_STOPPED;
 	uv_timer_stop(&ob->timer);
@@ -149,7 +154,7 @@ static void read_done(uv_work_t *w, int status)
 
 	ob->again = false;
 	ob->state = OUTBOX_IDLE;
-	if (stop_if_asked(ob))
+	if (stop_if_asked(ob, status == 0 && ob->read_rc == EDL_OK && ob->found))
 		return;
 	if (status != 0 || ob->read_rc != EDL_OK) {
 		arm_at(ob, wall_ms() + ob->retry_min_ms);
@@ -187,7 +192,10 @@ static void look(struct edl_mes_outbox *ob)
 		ob->again = true;
 		return;
 	}
-	if (stop_if_asked(ob))
+	/* Stopping, the outbox drains only while the MES answers. */
+	edl_store_writer_state(ob->writer, &state);
+	bool can_go = now >= ob->pause_until_ms && state.writable && state.kept == 0;
+	if (stop_if_asked(ob, can_go))
 		return;
 	uv_timer_stop(&ob->timer);
 	if (now < ob->pause_until_ms) {
@@ -195,8 +203,7 @@ static void look(struct edl_mes_outbox *ob)
 		return;
 	}
 	/* A mark still kept (disk full) is not in the database yet: wait. */
-	edl_store_writer_state(ob->writer, &state);
-	if (!state.writable || state.kept > 0) {
+	if (!can_go) {
 		arm_at(ob, now + ob->retry_min_ms);
 		return;
 	}
@@ -250,7 +257,7 @@ static void on_hook_done(const struct edl_mes_run_result *r, void *data)
 	if (edl_store_writer_mes_mark(ob->writer, &m, on_marked, ob) != EDL_OK) {
 		/* The writer is closing: the entry stays undelivered in the database. */
 		ob->state = OUTBOX_IDLE;
-		if (!stop_if_asked(ob))
+		if (!stop_if_asked(ob, false))
 			arm_at(ob, now + ob->retry_min_ms);
 	}
 }
@@ -316,8 +323,9 @@ uint64_t edl_mes_outbox_failures(const struct edl_mes_outbox *ob)
 void edl_mes_outbox_stop(struct edl_mes_outbox *ob, void (*stopped)(void *data), void *data)
 {
 	ob->stopping = true;
+	ob->stop_deadline_ms = wall_ms() + ob->timeout_ms;
 	ob->stopped = stopped;
 	ob->stopped_data = data;
 	if (ob->state == OUTBOX_IDLE)
-		stop_if_asked(ob);
+		look(ob);
 }

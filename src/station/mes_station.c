@@ -303,7 +303,7 @@ static void read_done(uv_work_t *w, int status)
 		return;
 	}
 	if (status != 0 || sm->read_rc != EDL_OK)
-		refuse(sm, EDL_E_MES_REFUSED, "the MES's provisioning cannot be done: %s",
+		refuse(sm, EDL_E_MES_REFUSED, "its provisioning cannot be done: %s",
 		       sm->read_error[0] ? sm->read_error : "cancelled");
 	else
 		accept_unit(sm);
@@ -319,7 +319,7 @@ static void on_answer(const struct edl_mes_run_result *r, void *data)
 	if (s == NULL || s->unit == NULL)
 		return;
 	if (r->code != EDL_OK) {
-		refuse(sm, EDL_E_MES_HOOK, "not flashed: %s", r->detail);
+		refuse(sm, EDL_E_MES_HOOK, "%s; the unit was not flashed", r->detail);
 		return;
 	}
 	if (edl_mes_parse_answer(&sm->answer, r->out, r->out_len, &err) != EDL_OK) {
@@ -328,7 +328,7 @@ static void on_answer(const struct edl_mes_run_result *r, void *data)
 	}
 	sm->answered = true;
 	if (!sm->answer.accept) {
-		refuse(sm, EDL_E_MES_REFUSED, "the MES refused the unit: %s", sm->answer.reason);
+		refuse(sm, EDL_E_MES_REFUSED, "%s", sm->answer.reason);
 		return;
 	}
 	if (!sm->answer.provision) {
@@ -340,7 +340,8 @@ static void on_answer(const struct edl_mes_run_result *r, void *data)
 	sm->work.data = sm;
 	if (uv_queue_work(s->st->loop, &sm->work, read_work, read_done) != 0) {
 		sm->reading = false;
-		refuse(sm, EDL_E_MES_HOOK, "not flashed: the provisioning file could not be read");
+		refuse(sm, EDL_E_MES_HOOK, "the provisioning file could not be read; the unit was "
+		                           "not flashed");
 	}
 }
 
@@ -404,7 +405,8 @@ int station_mes_identified(struct session *s, const struct edl_unit_identity *id
 		memset(d, 0, sizeof(*d));
 		d->refuse = true;
 		d->code = EDL_E_MES_HOOK;
-		snprintf(d->message, sizeof(d->message), "not flashed: %.480s", err.detail);
+		snprintf(d->message, sizeof(d->message), "%.450s; the unit was not flashed",
+		         err.detail);
 		return EDL_OK;
 	}
 	view_event(s->st, s, "mes", "asking the MES (before_unit) about %s",
