@@ -323,7 +323,7 @@ static void on_answer(const struct edl_mes_run_result *r, void *data)
 		return;
 	}
 	if (edl_mes_parse_answer(&sm->answer, r->out, r->out_len, &err) != EDL_OK) {
-		refuse(sm, EDL_E_MES_HOOK, "not flashed: %.480s", err.detail);
+		refuse(sm, EDL_E_MES_HOOK, "%.480s; the unit was not flashed", err.detail);
 		return;
 	}
 	sm->answered = true;
