@@ -142,13 +142,15 @@ int edl_mes_parse_answer(struct edl_mes_answer *a, const char *text, size_t len,
 
 /*
  * A copy of base whose one PROGRAM step labelled label writes data (len
- * bytes, zero-padded to the partition) instead of the package's image, with
- * its verify digest recomputed. data is not copied: keep it alive as long as
+ * bytes, zero-padded over at least the sectors the package's image covered)
+ * instead of that image, with its verify digest recomputed; len may grow the
+ * step up to the partition's num_partition_sectors. data is not copied: keep it alive as long as
  * the plan. *out is freed with edl_mes_plan_free() (base is untouched).
  * Errors (err names the label and the file): EDL_E_NOENT (no program step of
  * that label: ship a placeholder image for it in the package), EDL_E_INVAL
  * (the label is written in several pieces, a sparse image), EDL_E_RANGE
- * (bigger than the partition), EDL_E_NOMEM.
+ * (bigger than the partition; without a num_partition_sectors, than the
+ * package's image), EDL_E_NOMEM.
  */
 int edl_mes_plan_provision(struct edl_plan **out, const struct edl_plan *base, const char *label,
                            const uint8_t *data, size_t len, const char *file,

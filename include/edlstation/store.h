@@ -558,6 +558,8 @@ struct edl_store_history_run {
 	uint32_t payload;
 	const char *transcript;
 	const char *capture;   /* the run's USB capture file; NULL: none (v5) */
+	/* issue 13: the MES's before_unit data; NULL: none */
+	const char *lot, *work_order, *operator_name;
 	const char *functions; /* the programmer's function list; NULL: none seen */
 	const char *warnings;  /* one a line; NULL: none */
 	const char **log_lines;

@@ -211,12 +211,20 @@ int edl_mes_plan_provision(struct edl_plan **out, const struct edl_plan *base, c
 		                     "sparse image): give it a plain image in the package",
 		                     file, label, found);
 	const struct edl_plan_step *s = &base->steps[at];
-	uint64_t room = s->num_sectors * (uint64_t)s->sector_size;
-	if ((uint64_t)len > room)
+	/* The partition as the rawprogram sizes it; without a size, the image's. */
+	uint64_t part_sectors = s->partition_sectors ? s->partition_sectors : s->num_sectors;
+	uint64_t part = part_sectors * (uint64_t)s->sector_size;
+	if ((uint64_t)len > part || s->sector_size == 0)
 		return edl_error_set(err, EDL_E_RANGE,
 		                     "provisioning %s: %zu bytes do not fit partition '%s' (%" PRIu64
 		                     " bytes, %" PRIu64 " sectors of %u)",
-		                     file, len, label, room, s->num_sectors, s->sector_size);
+		                     file, len, label, part, part_sectors, s->sector_size);
+	/* The file, then zeros over at least what the package's image covered:
+	 * none of the image is left behind it. */
+	uint64_t sectors = ((uint64_t)len + s->sector_size - 1) / s->sector_size;
+	if (sectors < s->num_sectors)
+		sectors = s->num_sectors;
+	uint64_t room = sectors * (uint64_t)s->sector_size;
 	p = calloc(1, sizeof(*p));
 	struct edl_plan_step *steps = calloc(base->n_steps ? base->n_steps : 1, sizeof(*steps));
 	if (p == NULL || steps == NULL) {
@@ -231,6 +239,8 @@ int edl_mes_plan_provision(struct edl_plan **out, const struct edl_plan *base, c
 	struct edl_plan_step *t = &steps[at];
 	t->data = data;
 	t->data_len = len;
+	p->total_bytes += (sectors - s->num_sectors) * (uint64_t)s->sector_size;
+	t->num_sectors = sectors;
 	t->fill = false;
 	t->file_offset = 0;
 	snprintf(t->filename, sizeof(t->filename), "%s", file);

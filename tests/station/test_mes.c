@@ -371,6 +371,23 @@ static void test_mes_plan_provision_replaces_one_partition(void **state)
 	assert_int_equal(edl_mes_plan_provision(&p, &base, "persist", data, 1, "/k", &err),
 	                 EDL_E_NOENT);
 	assert_non_null(strstr(err.detail, "no partition labelled 'persist'"));
+	/* A partition larger than the package's image: the file may fill it. */
+	steps[1].partition_sectors = 4;
+	static uint8_t more[12000];
+	memset(more, 0x5a, sizeof(more));
+	assert_int_equal(edl_mes_plan_provision(&p, &base, "rpm", more, sizeof(more), "/m", &err),
+	                 EDL_OK);
+	assert_int_equal(p->steps[1].num_sectors, 3);
+	assert_int_equal(p->total_bytes, 16384 + 4096);
+	static uint8_t padded3[12288];
+	memcpy(padded3, more, sizeof(more));
+	EVP_Digest(padded3, sizeof(padded3), md, &mdlen, EVP_sha256(), NULL);
+	assert_memory_equal(p->steps[1].sha256, md, 32);
+	edl_mes_plan_free(p);
+	static uint8_t huge[16385];
+	assert_int_equal(edl_mes_plan_provision(&p, &base, "rpm", huge, sizeof(huge), "/h", &err),
+	                 EDL_E_RANGE);
+	assert_non_null(strstr(err.detail, "(16384 bytes, 4 sectors of 4096)"));
 	snprintf(steps[2].label, sizeof(steps[2].label), "rpm");
 	assert_int_equal(edl_mes_plan_provision(&p, &base, "rpm", data, 1, "/k", &err),
 	                 EDL_E_INVAL);
