@@ -132,6 +132,8 @@ EOF
 	rc=$?
 	check "a missing hook program: the start fails with a config error" [ "$rc" -ne 0 ]
 	check "... naming file, line, key and program" grep -q "missing.ini:2: \[mes\] after_unit.*missing-hook does not exist" "$W/m.txt"
+	"$EDL" config check --config "$W/missing.ini" >"$W/c.txt" 2>&1
+	check "config check names the missing hook program" grep -q "missing.ini:2: \[mes\] after_unit: program .*missing-hook does not exist — install it" "$W/c.txt"
 	printf "[mes]\nbefore_unit = /bin/true 'open\n" >"$W/quote.ini"
 	"$EDL" config check --config "$W/quote.ini" >"$W/q.txt" 2>&1
 	check "an unsplittable command is a config error at its line" grep -q "quote.ini:2: \[mes\] before_unit: .*without a shell" "$W/q.txt"
