@@ -38,7 +38,42 @@ enum edl_running_policy {
 	EDL_RUNNING_RESET = 2, /* always reset it to EDL and identify on the fresh HELLO */
 };
 
-#define EDL_STATION_MAX_SOURCE (EDL_STATION_MAX_PORTS + 64)
+#define EDL_STATION_MAX_SOURCE (EDL_STATION_MAX_PORTS + 64 + 16 * 12) /* 12 keys a route */
+
+/*
+ * Route by identity (issue 15): one `[route NAME]` section each, in file order
+ * (src/station/route_config.c parses them, src/station/route.c decides). A
+ * unit takes the first route whose match keys all match its identity (a key
+ * left out matches anything) and whose programmer is signed for the unit's
+ * OEM key (pk_hash); with routes, [package] is not used.
+ */
+#define EDL_STATION_MAX_ROUTES 16
+#define EDL_ROUTE_MAX_RAWPROGRAM 8
+
+struct edl_station_route {
+	char name[32];
+	char product[64]; /* recorded as run.product; default: the route's name */
+	unsigned line;    /* of the section's first key (inih tells no section lines) */
+	/* Match keys (have_*: the key was given). */
+	bool have_msm, have_oem, have_model;
+	uint32_t msm_id;
+	uint16_t oem_id, model_id;
+	char usb_serial[64]; /* prefix of the iProduct _SN: serial, case-insensitive; "" any */
+	/* The OEM key the route's programmer is signed for: the unit's PK hash,
+	 * whole (64/96 hex digits) or its first 16+ hex digits (as bkerler/edl
+	 * names loaders); pk_any: `pk_hash = any` (unfused units: no check). */
+	uint8_t pk_hash[64];
+	size_t pk_hash_len; /* bytes given (a prefix when shorter than the unit's) */
+	bool pk_half;       /* an odd number of hex digits: the last nibble counts too */
+	bool pk_any;
+	/* The package. */
+	char package[1024];
+	char programmer[256];
+	char rawprogram[EDL_ROUTE_MAX_RAWPROGRAM][256];
+	size_t n_rawprogram;
+	bool storage_set;
+	enum edl_storage_kind storage;
+};
 
 /* Where each key of a config came from, so later checks (paths, permissions)
  * can name the line: filled by edl_station_config_load(); an option of the
@@ -46,10 +81,10 @@ enum edl_running_policy {
 struct edl_station_config_source {
 	char path[512]; /* the INI file loaded; "" = none */
 	struct edl_station_config_key {
-		char section[16];
-		char key[32];    /* port path for [ports] */
-		unsigned line;   /* 1-based; 0 = set by an option */
-		char option[24]; /* the option that set it ("--db"); "" = the file */
+		char section[48]; /* "route NAME" fits (issue 15) */
+		char key[32];     /* port path for [ports] */
+		unsigned line;    /* 1-based; 0 = set by an option */
+		char option[24];  /* the option that set it ("--db"); "" = the file */
 	} keys[EDL_STATION_MAX_SOURCE];
 	size_t n_keys;
 };
@@ -122,6 +157,11 @@ struct edl_station_config {
 	                     */
 	struct edl_station_mes mes; /* [mes] */
 	struct edl_station_config_source source;
+	/* issue 15: [route NAME] sections (route_config.c); hold_ms: [route]
+	 * decision_ms, a held unit's bound (default 60000). */
+	struct edl_station_route routes[EDL_STATION_MAX_ROUTES];
+	size_t n_routes;
+	uint32_t route_hold_ms;
 };
 
 void edl_station_config_default(struct edl_station_config *cfg);

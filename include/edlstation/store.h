@@ -402,6 +402,8 @@ struct edl_store_filter {
 	/* Unit: a chip or USB serial as edl_store_find_unit() takes it, resolved by
 	 * the caller to the chip serial stored with the runs; NULL: any. */
 	const char *serial;
+	/* issue 15: product (run.product, any case) as [route] recorded it; NULL: any. */
+	const char *product;
 	/* issue 13: the MES's lot, work order and operator as recorded (exact);
 	 * NULL: any. */
 	const char *lot;
@@ -481,6 +483,16 @@ struct edl_store_package_stat {
 	uint64_t runs, passes, failures;
 };
 
+/* issue 15: units by product. A unit counts under the product of its last
+ * finished run in the selection (a unit rerouted counts once); product NULL:
+ * runs no [route] named. */
+struct edl_store_product_stat {
+	const char *product;
+	uint64_t runs, passes, failures; /* finished runs of the product */
+	uint64_t units, passed_units, failed_units, first_pass_units;
+	double first_pass_yield, final_yield; /* NaN when no units */
+};
+
 struct edl_store_report {
 	struct edl_store_filter filter; /* as asked; strings owned by the report */
 	int64_t window_start_ms;        /* since, or the first run's start */
@@ -513,6 +525,8 @@ struct edl_store_report {
 	size_t n_buckets;
 	struct edl_store_package_stat *packages; /* most runs first */
 	size_t n_packages;
+	struct edl_store_product_stat *products; /* most units first; none without products */
+	size_t n_products;
 };
 
 /* Computes the report over one consistent snapshot. *out is freed with
@@ -566,6 +580,21 @@ struct edl_store_history_run {
 	size_t n_log_lines;
 	struct edl_store_history_step *steps; /* only with EDL_STORE_HISTORY_STEPS */
 	size_t n_steps;
+	const char *kind;    /* issue 15: "flash", "dump", "backup", "restore" (v6) */
+	const char *product; /* the product [route] chose; NULL: none */
+};
+
+/* issue 15: data kept from the unit (the archive table, filled by the
+ * preserve and dump helpers): a preserved partition or a dump region. */
+struct edl_store_history_archive {
+	int64_t run_id;
+	const char *kind;  /* "preserve" or "dump" */
+	const char *label; /* partition label or dump region name */
+	const char *path;
+	uint64_t bytes;
+	const char *sha256;
+	int restored; /* preserve: 1 written back and verified, 0 not; -1: not told (dumps) */
+	int64_t created_ms;
 };
 
 struct edl_store_history {
@@ -575,6 +604,8 @@ struct edl_store_history {
 	int64_t first_seen_ms, last_seen_ms;
 	struct edl_store_history_run *runs; /* oldest first */
 	size_t n_runs;
+	struct edl_store_history_archive *archives; /* oldest first, of every run */
+	size_t n_archives;
 };
 
 #define EDL_STORE_HISTORY_STEPS 0x1u

@@ -11,6 +11,7 @@
  */
 #include "edlstation/cli.h"
 #include "edlstation/package.h"
+#include "edlstation/route.h"
 #include "edlstation/mes.h"
 #include "edlstation/station.h"
 #include "edlstation/store_cli.h"
@@ -222,6 +223,19 @@ unsigned edl_cli_config_check_paths(const struct edl_station_config *cfg, bool t
 	 * here: one given by --package is the station's to report. */
 	if (cfg->package[0] && (thorough || edl_station_config_line(cfg, "package", "dir") > 0))
 		check_package(&c, thorough);
+	/* issue 15: every routed package loads (as the single one does). */
+	for (size_t i = 0; thorough && i < cfg->n_routes; i++) {
+		if (cfg->routes[i].package[0] == '\0')
+			continue; /* said by the loader: no package */
+		struct edl_error err;
+		char section[48];
+		snprintf(section, sizeof(section), "route %s", cfg->routes[i].name);
+		if (edl_route_check_package(cfg, i, &err) != EDL_OK)
+			report(&c, section, "package",
+			       "the package %s does not load: %s — fix it (edlstation package "
+			       "check %s lists every problem)",
+			       cfg->routes[i].package, err.detail, cfg->routes[i].package);
+	}
 	check_database(&c, thorough);
 	/* Directories the station writes while it runs: checked before "ready"
 	 * too (a stat and an access each), so that an unwritable one stops the
@@ -306,7 +320,7 @@ int edl_cli_config(int argc, char **argv)
 		edl_cli_config_check_paths(cfg, true, print_problem, &problems);
 	if (path == NULL)
 		path = "the defaults (no --config)";
-	if (!cfg->package[0])
+	if (!cfg->package[0] && cfg->n_routes == 0)
 		printf("note: %s set no [package] dir: run needs --package DIR\n", path);
 	free(cfg);
 	if (problems > 0) {

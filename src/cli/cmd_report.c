@@ -19,10 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SHORT_USAGE                                                                   \
-	"usage: edlstation report [--db FILE] [--since T] [--until T] [--station S] " \
-	"[--package P] [--slot L] [--serial X] [--lot L] [--work-order W] [--operator O] "  \
-	"[--failed N] [--by hour|shift] [--format F]"
+#define SHORT_USAGE                                                                           \
+	"usage: edlstation report [--db FILE] [--since T] [--until T] [--station S] "         \
+	"[--package P] [--product N] [--slot L] [--serial X] [--lot L] [--work-order W] "     \
+	"[--operator O] [--failed N] [--by hour|shift] [--format F]"
 
 /* Failed units listed in text unless --failed says otherwise. */
 #define TEXT_FAILED_DEFAULT 20
@@ -31,14 +31,15 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: edlstation report [--db FILE] [--since T] [--until T] [--station S]\n"
-	        "                         [--package P] [--slot L] [--serial X] [--failed N]\n"
-	        "                         [--lot L] [--work-order W] [--operator O]\n"
+	        "                         [--package P] [--product N] [--slot L] [--serial X]\n"
+	        "                         [--lot L] [--work-order W] [--operator O] [--failed N]\n"
 	        "                         [--by hour|shift] [--format text|csv|json]\n"
 	        "  Yield report: units, runs, first-pass and final yield, retests, units and\n"
 	        "  good units per hour, flashing time p50/p95, throughput, failures by slot\n"
 	        "  (with a flag on a slot failing significantly more than the others), the\n"
 	        "  failure Pareto with each failure's class, the failed units with what to do,\n"
-	        "  the runs by package, and units, passes and yield per hour or shift.\n"
+	        "  the runs by package, units by product (the product [route] recorded), and\n"
+	        "  units, passes and yield per hour or shift.\n"
 	        "  --db FILE        results database (default $EDLSTATION_DB or %s)\n"
 	        "  --since T        runs started at or after T: ISO-8601 (2024-05-01,\n"
 	        "                   2024-05-01T08:00:00Z; no zone means UTC) or a span back\n"
@@ -47,6 +48,7 @@ static void usage(FILE *f)
 	        "  --station S      only runs of station S\n"
 	        "  --package P      only runs of package P: name (any case), version,\n"
 	        "                   name-version, path or manifest hash prefix (6+ digits)\n"
+	        "  --product N      only runs of product N (any case), as [route] recorded it\n"
 	        "  --slot L         only runs on slot L: its label (A3, any case) or USB port\n"
 	        "  --serial X       only runs of one unit (chip or USB serial, any case, 0x,\n"
 	        "                   or a unique start, as in history)\n"
@@ -95,6 +97,7 @@ int edl_cli_report(int argc, char **argv)
 	        {"station", required_argument, NULL, 'S'},
 	        {"package", required_argument, NULL, 'P'},
 	        {"slot", required_argument, NULL, 'L'},
+	        {"product", required_argument, NULL, 'R'},
 	        {"serial", required_argument, NULL, 'X'},
 	        {"failed", required_argument, NULL, 'F'},
 	        {"lot", required_argument, NULL, 'l'}, /* issue 13 */
@@ -146,6 +149,11 @@ int edl_cli_report(int argc, char **argv)
 			break;
 		case 'L':
 			filter.slot = optarg;
+			break;
+		case 'R':
+			if (optarg[0] == '\0')
+				return usage_error("--product wants a product name, not", optarg);
+			filter.product = optarg;
 			break;
 		case 'X':
 			serial_text = optarg;

@@ -9,6 +9,7 @@
  */
 #include "edlstation/cli.h"
 #include "edlstation/package.h"
+#include "edlstation/route.h"
 #include "edlstation/station.h"
 #include "edlstation/store.h"
 #include "edlstation/store_cli.h"
@@ -121,16 +122,39 @@ static int dry_run(const struct edl_station_config *cfg)
 	size_t n = 0;
 	int rc;
 
-	edl_station_package_options(cfg, &popt, raw);
-	rc = edl_package_load(&pkg, &popt, &err);
-	if (rc != EDL_OK) {
-		fprintf(stderr, "edlstation run: %s\n", edl_error_format(&err, buf, sizeof(buf)));
-		goto out;
+	if (cfg->n_routes > 0) {
+		/* issue 15: every routed package, as the station loads them. */
+		struct edl_route_table *t = NULL;
+		rc = cfg->package[0] ? edl_error_set(&err, EDL_E_USAGE,
+		                                     "a package (%s) and [route] sections both "
+		                                     "given: drop --package or [package] dir",
+		                                     cfg->package)
+		                     : edl_route_table_load(&t, cfg, &err);
+		if (rc != EDL_OK) {
+			fprintf(stderr, "edlstation run: %s\n",
+			        edl_error_format(&err, buf, sizeof(buf)));
+			goto out;
+		}
+		for (size_t i = 0; i < edl_route_table_count(t); i++) {
+			const struct edl_route_entry *e = edl_route_table_entry(t, i);
+			printf("route %s: package %s (%s, %zu steps, %llu bytes)\n", e->cfg->name,
+			       e->cfg->package, edl_storage_name(e->plan->storage),
+			       e->plan->n_steps, (unsigned long long)e->plan->total_bytes);
+		}
+		edl_route_table_free(t);
+	} else {
+		edl_station_package_options(cfg, &popt, raw);
+		rc = edl_package_load(&pkg, &popt, &err);
+		if (rc != EDL_OK) {
+			fprintf(stderr, "edlstation run: %s\n",
+			        edl_error_format(&err, buf, sizeof(buf)));
+			goto out;
+		}
+		const struct edl_plan *plan = edl_package_plan(pkg);
+		printf("package: %s (%s, %zu steps, %llu bytes)\n", cfg->package,
+		       edl_storage_name(plan->storage), plan->n_steps,
+		       (unsigned long long)plan->total_bytes);
 	}
-	const struct edl_plan *plan = edl_package_plan(pkg);
-	printf("package: %s (%s, %zu steps, %llu bytes)\n", cfg->package,
-	       edl_storage_name(plan->storage), plan->n_steps,
-	       (unsigned long long)plan->total_bytes);
 
 	struct edl_store_writer_options wopt = {.min_free_bytes = cfg->min_free_mb << 20,
 	                                        .retry_ms = cfg->store_retry_ms};
@@ -358,10 +382,10 @@ int edl_cli_run(int argc, char **argv)
 	}
 	if (cfg->db[0] == '\0')
 		snprintf(cfg->db, sizeof(cfg->db), "%s", edl_store_default_db());
-	if (cfg->package[0] == '\0') {
+	if (cfg->package[0] == '\0' && cfg->n_routes == 0) {
 		edl_cli_usage_error("run", RUN_USAGE,
-		                    "no package: give --package DIR or set [package] dir in the "
-		                    "config");
+		                    "no package: give --package DIR, set [package] dir in the "
+		                    "config, or give [route NAME] sections");
 		goto out;
 	}
 	/* What the file names that does not exist: its key and line, before the

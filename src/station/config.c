@@ -6,6 +6,7 @@
  */
 #include "edlstation/station.h"
 #include "edlstation/package.h"
+#include "edlstation/route.h"
 #include "edlstation/mes.h"
 
 #include <ctype.h>
@@ -47,6 +48,7 @@ void edl_station_config_default(struct edl_station_config *cfg)
 	cfg->stop_slots = 4;
 	cfg->stop_window_s = 60;
 	cfg->resume_auto = true;
+	cfg->route_hold_ms = 60000; /* issue 15: [route] decision_ms */
 	cfg->mes.timeout_ms = 10000; /* issue 13 */
 	cfg->mes.retry_min_ms = 1000;
 	cfg->mes.retry_max_ms = 300000;
@@ -156,6 +158,7 @@ static const char *const known_keys[][16] = {
          "digest_ms", "progress_ms", "reenumerate_ms"},
         {"store", "min_free_mb", "retry_ms"},
         {"line", "stop_after", "stop_slots", "stop_window_s", "resume"},
+        {"route", "decision_ms"}, /* issue 15; [route NAME] sections: route_config.c */
         {"mes", "before_unit", "after_unit", "timeout_ms", "retry_min_ms", "retry_max_ms"},
 };
 #define N_SECTIONS (sizeof(known_keys) / sizeof(known_keys[0]))
@@ -500,7 +503,8 @@ static int on_line(void *data, const char *section, const char *name, const char
 {
 	struct load *l = data;
 
-	if (!known_section(section)) {
+	bool route = !strncmp(section, "route ", 6);
+	if (!known_section(section) && !route) {
 		/* Told once per section: at its first key. */
 		if (section[0] == '\0')
 			return bad_key(l, "", name, "key before any [section]",
@@ -513,7 +517,7 @@ static int on_line(void *data, const char *section, const char *name, const char
 		return unknown(l, section, NULL);
 	}
 	unsigned first = edl_station_config_line(l->cfg, section, name);
-	bool repeatable = !strcmp(section, "package") && !strcmp(name, "rawprogram");
+	bool repeatable = (!strcmp(section, "package") || route) && !strcmp(name, "rawprogram");
 	if (first > 0 && !repeatable) {
 		char fix[96];
 		snprintf(fix, sizeof(fix), "remove one of the two (it is also on line %u)", first);
@@ -728,6 +732,16 @@ static int on_key(void *data, const char *section, const char *name, const char 
 		} else {
 			return unknown(l, section, name);
 		}
+	} else if (!strncmp(section, "route ", 6)) {
+		/* issue 15: one [route NAME] section a route (route_config.c). */
+		char msg[EDL_ERROR_DETAIL_MAX - 128];
+		if (edl_route_config_key(cfg, section + 6, l->line, name, value, msg, sizeof(msg)))
+			problem(l, "[%s] %s: %s", section, name, msg);
+	} else if (!strcmp(section, "route")) {
+		if (!strcmp(name, "decision_ms"))
+			U32(route_hold_ms, 100, 3600000);
+		else
+			return unknown(l, section, name);
 	} else if (!strcmp(section, "line")) {
 		if (!strcmp(name, "stop_after"))
 			U32(stop_after, 0, 100000);
@@ -752,6 +766,14 @@ static int on_key(void *data, const char *section, const char *name, const char 
 	return 1;
 }
 
+/* issue 15: what a [route NAME] section lacks, at its line. */
+static void route_problem(unsigned line, const char *msg, void *data)
+{
+	struct load *l = data;
+	l->line = line;
+	problem(l, "%s", msg);
+}
+
 int edl_station_config_parse(struct edl_station_config *cfg, const char *name, const char *text,
                              size_t len, edl_station_config_problem_fn problem_fn, void *data,
                              struct edl_error *err)
@@ -773,6 +795,7 @@ int edl_station_config_parse(struct edl_station_config *cfg, const char *name, c
 			l.line = (unsigned)rc;
 		problem(&l, "not INI syntax — write [section] and key = value lines");
 	}
+	edl_route_config_check(cfg, route_problem, &l);
 	return l.problems ? EDL_E_CONFIG : EDL_OK;
 }
 

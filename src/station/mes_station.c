@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "edlstation/mes.h"
+#include "edlstation/route.h"
 
 struct station_mes {
 	char **before_argv; /* NULL: no before_unit */
@@ -107,10 +108,8 @@ int station_mes_open(struct station *st, const char *db_path, struct edl_error *
 			st->env.hold_timeout_ms = need;
 		if (st->env.hold_timeout_ms == 0 && need > 60000)
 			st->env.hold_timeout_ms = need;
-		if (st->env.identified == NULL) {
-			/* No [route] gate: the MES alone decides at identity. */
-			st->env.identified = station_mes_gate;
-		}
+		/* At identity: [route] first (when configured), then the MES. */
+		st->env.identified = station_mes_gate;
 	}
 	if (c->after_unit[0] != '\0') {
 		rc = split(&m->after_argv, st, "after_unit", c->after_unit, err);
@@ -336,6 +335,11 @@ static void on_answer(const struct edl_mes_run_result *r, void *data)
 		return;
 	}
 	sm->base = sm->decision.plan != NULL ? sm->decision.plan : s->st->plan;
+	if (sm->base == NULL) {
+		refuse(sm, EDL_E_MES_REFUSED, "no package plan to provision %s into",
+		       sm->answer.provision_label);
+		return;
+	}
 	sm->reading = true;
 	sm->work.data = sm;
 	if (uv_queue_work(s->st->loop, &sm->work, read_work, read_done) != 0) {
@@ -418,8 +422,13 @@ int station_mes_gate(struct edl_unit *u, const struct edl_unit_identity *id,
                      struct edl_unit_decision *out, void *data)
 {
 	struct session *s = data;
-	(void)u;
+
 	memset(out, 0, sizeof(*out));
+	if (s->st->routes != NULL) {
+		int rc = edl_route_identified(u, id, out, s->st->routes);
+		if (rc != EDL_OK)
+			return rc;
+	}
 	return station_mes_identified(s, id, out);
 }
 

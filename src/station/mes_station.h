@@ -26,8 +26,8 @@ size_t station_mes_pending(const struct station *st);
 /* A run finish with a payload was committed: the outbox looks again. */
 void station_mes_queued(struct station *st);
 
-/* The identity gate's MES step (route.c chains it after routing; without
- * [route] it is env->identified itself through station_mes_gate): d holds the
+/* The identity gate's MES step, after [route]'s decision (station_mes_gate is
+ * env->identified when before_unit is set: routing, then this): d holds the
  * decision so far. EDL_OK: nothing to ask (d as it is, or refused now);
  * EDL_E_AGAIN: the hook runs, edl_unit_release() follows. */
 int station_mes_identified(struct session *s, const struct edl_unit_identity *id,

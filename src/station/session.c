@@ -439,7 +439,8 @@ int session_new(struct station *st, libusb_device *udev, const struct edl_usb_de
 	s->env = st->env;
 	s->env.act = session_act;
 	s->env.data = s;
-	s->env.identified_data = s; /* the identity gate asks about this session */
+	if (s->env.identified == station_mes_gate)
+		s->env.identified_data = s; /* issue 13: the MES asks about this session */
 	s->env.log_sink = log_sink;
 	s->env.log_data = s;
 	s->inbuf = malloc(SESSION_IN_BUF);

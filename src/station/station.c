@@ -498,20 +498,7 @@ static int load_package(struct station *st, struct edl_error *err)
 	st->image.len = len;
 
 	/* The package's identity: SHA-256 over the (path, sha256) of its files. */
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	uint8_t md[32];
-	unsigned int mdlen = 32;
-	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-	for (size_t i = 0; i < edl_package_file_count(st->pkg); i++) {
-		struct edl_package_file f;
-		edl_package_file(st->pkg, i, &f);
-		EVP_DigestUpdate(ctx, f.path, strlen(f.path) + 1);
-		EVP_DigestUpdate(ctx, f.sha256, sizeof(f.sha256));
-	}
-	EVP_DigestFinal_ex(ctx, md, &mdlen);
-	EVP_MD_CTX_free(ctx);
-	for (int i = 0; i < 32; i++)
-		snprintf(st->package_hash + 2 * i, 3, "%02x", md[i]);
+	edl_route_package_hash(st->pkg, st->package_hash);
 	return EDL_OK;
 }
 
@@ -534,6 +521,10 @@ static int open_store(struct station *st, uv_loop_t *loop, struct edl_error *err
 	gethostname(host, sizeof(host) - 1);
 	struct edl_store_station sst = {.name = cfg->name, .host = host};
 	edl_store_writer_station(st->store, &sst, NULL, NULL);
+	if (st->routes != NULL) {
+		station_routes_record(st);
+		return EDL_OK;
+	}
 	struct edl_store_package spk = {
 	        .manifest_hash = st->package_hash,
 	        .path = cfg->package,
@@ -558,7 +549,12 @@ int edl_station_run(const struct edl_station_config *cfg, struct edl_station_sum
 	st.cfg = cfg;
 	st.loop = &loop;
 	edl_error_clear(err);
-	if (!cfg->identify_only) {
+	if (!cfg->identify_only && cfg->n_routes > 0) {
+		/* issue 15: every routed package, loaded and verified now. */
+		rc = station_routes_load(&st, err);
+		if (rc != EDL_OK)
+			return rc;
+	} else if (!cfg->identify_only) {
 		if (cfg->package[0] == '\0') {
 			return edl_error_set(err, EDL_E_USAGE,
 			                     "no package: give --package DIR or [package] dir");
@@ -578,12 +574,19 @@ int edl_station_run(const struct edl_station_config *cfg, struct edl_station_sum
 	st.env.serial_owner = serial_owner;
 	st.env.out_share = out_share;
 	st.env.skip_exec = returns_skip_exec;
+	if (st.routes != NULL) {
+		st.env.package_hash = NULL; /* the route's, at identity (RUN_ROUTE) */
+		st.env.identified = edl_route_identified;
+		st.env.identified_data = st.routes;
+		st.env.hold_timeout_ms = cfg->route_hold_ms;
+	}
 	uv_loop_init(&loop);
 	st.start_ms = edl_clock_ms();
 	if (!cfg->identify_only) {
 		rc = open_store(&st, &loop, err);
 		if (rc != EDL_OK) {
 			edl_package_free(st.pkg);
+			edl_route_table_free(st.routes);
 			uv_loop_close(&loop);
 			return rc;
 		}
@@ -615,11 +618,14 @@ int edl_station_run(const struct edl_station_config *cfg, struct edl_station_sum
 	view_init(&st);
 	st.line_ready = true;
 	if (!cfg->identify_only) {
-		view_event(&st, NULL, "ready",
-		           "station %s: package %s (%s, %zu steps, %llu bytes), waiting for EDL "
-		           "devices",
-		           cfg->name, cfg->package, edl_storage_name(st.plan->storage),
-		           st.plan->n_steps, (unsigned long long)st.plan->total_bytes);
+		if (st.routes != NULL)
+			station_routes_ready(&st);
+		else
+			view_event(&st, NULL, "ready",
+			           "station %s: package %s (%s, %zu steps, %llu bytes), waiting "
+			           "for EDL devices",
+			           cfg->name, cfg->package, edl_storage_name(st.plan->storage),
+			           st.plan->n_steps, (unsigned long long)st.plan->total_bytes);
 		if (edl_store_writer_recovered(st.store) > 0)
 			view_event(&st, NULL, "recovered",
 			           "%llu run(s) left running by an earlier station marked "
@@ -657,6 +663,7 @@ int edl_station_run(const struct edl_station_config *cfg, struct edl_station_sum
 	station_mes_free(&st); /* issue 13 */
 	uv_loop_close(&loop);
 	edl_package_free(st.pkg);
+	edl_route_table_free(st.routes);
 	sum->finished = st.finished;
 	sum->passed = st.passed;
 	sum->failed = st.failed;

@@ -12,6 +12,7 @@
 #include "edlstation/clock.h"
 #include "edlstation/flash.h"
 #include "edlstation/package.h"
+#include "edlstation/route.h"
 #include "edlstation/station.h"
 #include "edlstation/store.h"
 #include "edlstation/unit.h"
@@ -128,7 +129,8 @@ struct station {
 	struct edl_package *pkg;
 	const struct edl_plan *plan;
 	struct edl_sahara_image image;
-	struct edl_unit_env env; /* what every unit gets; sessions copy it */
+	struct edl_unit_env env;        /* what every unit gets; sessions copy it */
+	struct edl_route_table *routes; /* issue 15: [route NAME] sections; NULL: none */
 	char package_hash[65];
 	struct session *sessions;
 	unsigned active;
@@ -258,5 +260,10 @@ void board_draw(struct station *st);
 void board_close_handles(struct station *st, uv_close_cb cb);
 /* Leaves the alternate screen and frees the board (after the loop has ended). */
 void board_end(struct station *st);
+
+/* station_route.c (issue 15): the routed packages at start. */
+int station_routes_load(struct station *st, struct edl_error *err);
+void station_routes_record(struct station *st); /* each package into the store */
+void station_routes_ready(struct station *st);  /* the "ready" event, one line a route */
 
 #endif

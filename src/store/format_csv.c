@@ -165,6 +165,33 @@ static void report_packages(struct out *o, const struct edl_store_report *r)
 	}
 }
 
+/* issue 15: units by product; the table is left out when no run has one. */
+static void report_products(struct out *o, const struct edl_store_report *r)
+{
+	if (r->n_products == 0)
+		return;
+	raw(o, "\ntable,product,units,passed_units,failed_units,first_pass_yield,final_yield,"
+	       "runs\n");
+	for (size_t i = 0; i < r->n_products; i++) {
+		const struct edl_store_product_stat *p = &r->products[i];
+		raw(o, "product,");
+		field(o, p->product);
+		raw(o, ",");
+		u64(o, p->units);
+		raw(o, ",");
+		u64(o, p->passed_units);
+		raw(o, ",");
+		u64(o, p->failed_units);
+		raw(o, ",");
+		num(o, p->first_pass_yield);
+		raw(o, ",");
+		num(o, p->final_yield);
+		raw(o, ",");
+		u64(o, p->runs);
+		raw(o, "\n");
+	}
+}
+
 int edl_store_report_csv(struct edl_buf *b, const struct edl_store_report *r)
 {
 	struct out o = {b, EDL_OK};
@@ -182,6 +209,8 @@ int edl_store_report_csv(struct edl_buf *b, const struct edl_store_report *r)
 	field(&o, r->filter.slot);
 	raw(&o, "\nsummary,serial,");
 	field(&o, r->filter.serial);
+	raw(&o, "\nsummary,product,");
+	field(&o, r->filter.product);
 	raw(&o, "\n");
 	metric_u64(&o, "units", r->units);
 	metric_u64(&o, "runs", r->runs);
@@ -252,6 +281,7 @@ int edl_store_report_csv(struct edl_buf *b, const struct edl_store_report *r)
 	report_failed(&o, r);
 	report_buckets(&o, r);
 	report_packages(&o, r);
+	report_products(&o, r);
 	return o.rc;
 }
 
@@ -261,7 +291,7 @@ int edl_store_history_csv(struct edl_buf *b, const struct edl_store_history *h)
 
 	raw(&o, "serial,run_id,start,end,result,station,slot,port,package,version,manifest_hash,"
 	        "attempt,retry_of,stage,error,message,bytes_written,duration_ms,avg_mbps,payload,"
-	        "transcript,functions,warnings,slot_label,class,action\n");
+	        "transcript,functions,warnings,slot_label,class,action,kind,product\n");
 	for (size_t i = 0; i < h->n_runs; i++) {
 		const struct edl_store_history_run *run = &h->runs[i];
 		field(&o, h->serial);
@@ -317,6 +347,35 @@ int edl_store_history_csv(struct edl_buf *b, const struct edl_store_history *h)
 		field(&o, run->error_class);
 		raw(&o, ",");
 		field(&o, run->action);
+		raw(&o, ",");
+		field(&o, run->kind);
+		raw(&o, ",");
+		field(&o, run->product);
+		raw(&o, "\n");
+	}
+	/* issue 15: the unit's archives, a second table after a blank line (only
+	 * when there are any). */
+	if (h->n_archives > 0)
+		raw(&o, "\narchive,run_id,kind,label,path,bytes,sha256,restored,created\n");
+	for (size_t i = 0; i < h->n_archives; i++) {
+		const struct edl_store_history_archive *a = &h->archives[i];
+		raw(&o, "archive,");
+		i64(&o, a->run_id);
+		raw(&o, ",");
+		field(&o, a->kind);
+		raw(&o, ",");
+		field(&o, a->label);
+		raw(&o, ",");
+		field(&o, a->path);
+		raw(&o, ",");
+		u64(&o, a->bytes);
+		raw(&o, ",");
+		field(&o, a->sha256);
+		raw(&o, ",");
+		if (a->restored >= 0)
+			i64(&o, a->restored);
+		raw(&o, ",");
+		when(&o, a->created_ms, true);
 		raw(&o, "\n");
 	}
 	return o.rc;

@@ -136,6 +136,29 @@ static void report_packages(struct edl_json *j, const struct edl_store_report *r
 	edl_json_array_end(j);
 }
 
+/* issue 15: units by product; [] when no run has one. */
+static void report_products(struct edl_json *j, const struct edl_store_report *r)
+{
+	edl_json_key(j, "products");
+	edl_json_array_begin(j);
+	for (size_t i = 0; i < r->n_products; i++) {
+		const struct edl_store_product_stat *p = &r->products[i];
+		edl_json_object_begin(j);
+		key_str(j, "product", p->product);
+		key_u64(j, "units", p->units);
+		key_u64(j, "passed_units", p->passed_units);
+		key_u64(j, "failed_units", p->failed_units);
+		key_u64(j, "first_pass_units", p->first_pass_units);
+		key_num(j, "first_pass_yield", p->first_pass_yield);
+		key_num(j, "final_yield", p->final_yield);
+		key_u64(j, "runs", p->runs);
+		key_u64(j, "passes", p->passes);
+		key_u64(j, "failures", p->failures);
+		edl_json_object_end(j);
+	}
+	edl_json_array_end(j);
+}
+
 int edl_store_report_json(struct edl_buf *b, const struct edl_store_report *r)
 {
 	struct edl_json j;
@@ -157,6 +180,7 @@ int edl_store_report_json(struct edl_buf *b, const struct edl_store_report *r)
 	key_str(&j, "package", r->filter.package);
 	key_str(&j, "slot", r->filter.slot);
 	key_str(&j, "serial", r->filter.serial);
+	key_str(&j, "product", r->filter.product);
 	key_str(&j, "lot", r->filter.lot); /* issue 13 */
 	key_str(&j, "work_order", r->filter.work_order);
 	key_str(&j, "operator", r->filter.operator_name);
@@ -239,6 +263,7 @@ int edl_store_report_json(struct edl_buf *b, const struct edl_store_report *r)
 	report_failed(&j, r);
 	report_buckets(&j, r);
 	report_packages(&j, r);
+	report_products(&j, r);
 	edl_json_object_end(&j);
 	return finish(&j);
 }
@@ -278,6 +303,8 @@ static void history_run(struct edl_json *j, const struct edl_store_history_run *
 	key_u64(j, "payload", run->payload);
 	key_str(j, "transcript", run->transcript);
 	key_str(j, "capture", run->capture); /* issue 16 */
+	key_str(j, "kind", run->kind);       /* issue 15 */
+	key_str(j, "product", run->product);
 	key_str(j, "lot", run->lot); /* issue 13 */
 	key_str(j, "work_order", run->work_order);
 	key_str(j, "operator", run->operator_name);
@@ -335,6 +362,27 @@ int edl_store_history_json(struct edl_buf *b, const struct edl_store_history *h)
 	edl_json_array_begin(&j);
 	for (size_t i = 0; i < h->n_runs; i++)
 		history_run(&j, &h->runs[i]);
+	edl_json_array_end(&j);
+	/* issue 15: preserved partitions and dumps of the unit. */
+	edl_json_key(&j, "archives");
+	edl_json_array_begin(&j);
+	for (size_t i = 0; i < h->n_archives; i++) {
+		const struct edl_store_history_archive *a = &h->archives[i];
+		edl_json_object_begin(&j);
+		key_i64(&j, "run_id", a->run_id);
+		key_str(&j, "kind", a->kind);
+		key_str(&j, "label", a->label);
+		key_str(&j, "path", a->path);
+		key_u64(&j, "bytes", a->bytes);
+		key_str(&j, "sha256", a->sha256);
+		edl_json_key(&j, "restored");
+		if (a->restored >= 0)
+			edl_json_bool(&j, a->restored != 0);
+		else
+			edl_json_null(&j);
+		key_time(&j, "created", a->created_ms, true);
+		edl_json_object_end(&j);
+	}
 	edl_json_array_end(&j);
 	edl_json_object_end(&j);
 	return finish(&j);

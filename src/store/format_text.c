@@ -155,6 +155,27 @@ static void report_packages(struct out *o, const struct edl_store_report *r)
 		printf_out(o, "  (no runs)\n");
 }
 
+/* issue 15: units by the product [route] recorded; only when runs have one. */
+static void report_products(struct out *o, const struct edl_store_report *r)
+{
+	if (r->n_products == 0)
+		return;
+	printf_out(o, "\nby product\n");
+	printf_out(o, "  %-24s %6s %6s %6s %8s %8s %6s\n", "product", "units", "pass", "fail",
+	           "fpy", "yield", "runs");
+	for (size_t i = 0; i < r->n_products; i++) {
+		const struct edl_store_product_stat *p = &r->products[i];
+		printf_out(o, "  ");
+		text(o, p->product, 24, "(no route)");
+		printf_out(o, " %6" PRIu64 " %6" PRIu64 " %6" PRIu64 " ", p->units, p->passed_units,
+		           p->failed_units);
+		percent(o, p->first_pass_yield);
+		printf_out(o, " ");
+		percent(o, p->final_yield);
+		printf_out(o, " %6" PRIu64 "\n", p->runs);
+	}
+}
+
 /* Shown only when the window spans more than one bucket. */
 static void report_buckets(struct out *o, const struct edl_store_report *r)
 {
@@ -189,7 +210,7 @@ int edl_store_report_text(struct edl_buf *b, const struct edl_store_report *r)
 	time_text(&o, r->window_end_ms, true);
 	printf_out(&o, " (%.1f h)\n", (double)(r->window_end_ms - r->window_start_ms) / 3600000.0);
 	if (r->filter.station != NULL || r->filter.package != NULL || r->filter.slot != NULL ||
-	    r->filter.serial != NULL) {
+	    r->filter.serial != NULL || r->filter.product != NULL) {
 		printf_out(&o, "filter: station ");
 		text(&o, r->filter.station, 0, "any");
 		printf_out(&o, ", package ");
@@ -300,8 +321,51 @@ int edl_store_report_text(struct edl_buf *b, const struct edl_store_report *r)
 		printf_out(&o, "  (no failures)\n");
 	report_failed(&o, r);
 	report_packages(&o, r);
+	report_products(&o, r);
 	report_buckets(&o, r);
 	return o.rc;
+}
+
+/* issue 15: one preserved partition or dump region. */
+static void archive_line(struct out *o, const struct edl_store_history_archive *a)
+{
+	printf_out(o, "    %-9s ",
+	           a->kind != NULL && !strcmp(a->kind, "dump") ? "dump" : "preserved");
+	text(o, a->label, 16, "-");
+	printf_out(o, " ");
+	bytes_text(o, a->bytes);
+	printf_out(o, ", sha256 ");
+	text(o, a->sha256, 0, "-");
+	if (a->restored >= 0)
+		printf_out(o, ", %s", a->restored ? "restored" : "not restored");
+	printf_out(o, "\n      ");
+	text(o, a->path, 0, "-");
+	printf_out(o, "\n");
+}
+
+static void history_archives(struct out *o, const struct edl_store_history *h, int64_t run_id)
+{
+	for (size_t i = 0; i < h->n_archives; i++)
+		if (h->archives[i].run_id == run_id)
+			archive_line(o, &h->archives[i]);
+}
+
+/* Archives whose run is not among the unit's (kept after its runs were pruned). */
+static void history_orphan_archives(struct out *o, const struct edl_store_history *h)
+{
+	bool said = false;
+
+	for (size_t i = 0; i < h->n_archives; i++) {
+		bool found = false;
+		for (size_t k = 0; k < h->n_runs && !found; k++)
+			found = h->runs[k].id == h->archives[i].run_id;
+		if (found)
+			continue;
+		if (!said)
+			printf_out(o, "\narchives of runs not listed\n");
+		said = true;
+		archive_line(o, &h->archives[i]);
+	}
 }
 
 int edl_store_history_text(struct edl_buf *b, const struct edl_store_history *h)
@@ -344,6 +408,15 @@ int edl_store_history_text(struct edl_buf *b, const struct edl_store_history *h)
 		printf_out(&o, ")  attempt %d", run->attempt);
 		if (run->retry_of > 0)
 			printf_out(&o, ", retry of run %" PRId64, run->retry_of);
+		/* issue 15: a run that is not a plain flash, and the routed product. */
+		if (run->kind != NULL && strcmp(run->kind, "flash") != 0) {
+			printf_out(&o, ", kind ");
+			text(&o, run->kind, 0, "-");
+		}
+		if (run->product != NULL) {
+			printf_out(&o, ", product ");
+			text(&o, run->product, 0, "-");
+		}
 		printf_out(&o, "\n    package ");
 		text(&o, run->package_name, 0, "-");
 		printf_out(&o, " ");
@@ -431,6 +504,8 @@ int edl_store_history_text(struct edl_buf *b, const struct edl_store_history *h)
 			text(&o, run->capture, 0, "-");
 			printf_out(&o, "\n");
 		}
+		history_archives(&o, h, run->id);
 	}
+	history_orphan_archives(&o, h);
 	return o.rc;
 }

@@ -109,7 +109,8 @@ static int read_runs(struct history_owner *o, sqlite3 *db, struct edl_error *err
 	        "SELECT r.id, s.name, r.slot, r.port, p.name, p.version, p.path, p.manifest_hash,"
 	        " r.attempt, r.retry_of, r.start_ms, r.end_ms, r.result, r.stage, r.error,"
 	        " r.message, r.bytes_written, r.duration_ms, r.avg_mbps, r.payload, r.transcript,"
-	        " r.functions, r.warnings, r.slot_label, r.error_class, r.capture"
+	        " r.functions, r.warnings, r.slot_label, r.error_class, r.capture, r.kind,"
+	        " r.product"
 	        " FROM run r JOIN station s ON s.id = r.station_id"
 	        " LEFT JOIN package p ON p.id = r.package_id"
 	        " WHERE r.serial = ?1 ORDER BY r.start_ms, r.id",
@@ -180,6 +181,8 @@ static int read_runs(struct history_owner *o, sqlite3 *db, struct edl_error *err
 			                        &run->error_class, &run->action);
 		}
 		COPY(run->capture, st, 25);
+		COPY(run->kind, st, 26);
+		COPY(run->product, st, 27);
 	}
 	if (rc != SQLITE_DONE)
 		goto fail;
@@ -289,6 +292,60 @@ static int read_details(struct history_owner *o, sqlite3 *db, unsigned flags, st
 	return rc;
 }
 
+/* issue 15: the unit's preserved partitions and dumps, oldest first. */
+static int read_archives(struct history_owner *o, sqlite3 *db, struct edl_error *err)
+{
+	struct edl_store_history *h = &o->pub;
+	struct edl_store_history_archive *a = NULL;
+	size_t cap = 0;
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db,
+	                            "SELECT run_id, kind, label, path, bytes, sha256, restored,"
+	                            " created_ms FROM archive WHERE serial = ?1"
+	                            " ORDER BY created_ms, id",
+	                            -1, &st, NULL);
+
+	if (rc != SQLITE_OK)
+		goto fail;
+	edl_store_bind_text(st, 1, h->serial);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (h->n_archives == cap) {
+			size_t ncap = cap == 0 ? 8 : cap * 2;
+			struct edl_store_history_archive *more =
+			        edl_arena_alloc(&o->arena, ncap * sizeof(*more));
+			if (more == NULL)
+				goto nomem;
+			if (h->n_archives > 0)
+				memcpy(more, a, h->n_archives * sizeof(*more));
+			a = more;
+			cap = ncap;
+			h->archives = a;
+		}
+		struct edl_store_history_archive *e = &a[h->n_archives++];
+		memset(e, 0, sizeof(*e));
+		e->run_id = sqlite3_column_int64(st, 0);
+		COPY(e->kind, st, 1);
+		COPY(e->label, st, 2);
+		COPY(e->path, st, 3);
+		e->bytes = (uint64_t)sqlite3_column_int64(st, 4);
+		COPY(e->sha256, st, 5);
+		e->restored =
+		        sqlite3_column_type(st, 6) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 6);
+		e->created_ms = sqlite3_column_int64(st, 7);
+	}
+	if (rc != SQLITE_DONE)
+		goto fail;
+	sqlite3_finalize(st);
+	return EDL_OK;
+fail:
+	rc = edl_store_sqlite_error(err, db, rc, "reading the unit's archives");
+	sqlite3_finalize(st);
+	return rc;
+nomem:
+	sqlite3_finalize(st);
+	return edl_error_set(err, EDL_E_NOMEM, "reading the unit's archives");
+}
+
 int edl_store_history(struct edl_store_history **out, struct edl_store *s, const char *serial,
                       unsigned flags, struct edl_error *err)
 {
@@ -316,6 +373,8 @@ int edl_store_history(struct edl_store_history **out, struct edl_store *s, const
 		rc = read_mes_fields(o, s->db, err); /* issue 13 */
 	if (rc == EDL_OK)
 		rc = read_details(o, s->db, flags, err);
+	if (rc == EDL_OK)
+		rc = read_archives(o, s->db, err);
 	sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
 	if (rc == EDL_OK && !o->pub.have_device && o->pub.n_runs == 0)
 		rc = edl_error_set(err, EDL_E_NOENT, "no unit with this serial in the database");

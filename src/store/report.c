@@ -30,7 +30,14 @@ struct unit_agg {
 	int64_t first_start, first_id;
 	int64_t last_start, last_id;
 	uint32_t runs;
+	uint32_t last_product; /* issue 15: index into products of the last run's */
 	uint8_t first_result, last_result;
+};
+
+/* issue 15: one product (run.product) of the selection; index 0 is "none". */
+struct product_agg {
+	const char *product;
+	uint64_t runs, passes, failures;
 };
 
 struct slot_agg {
@@ -87,6 +94,9 @@ struct scan {
 	struct edl_arena *arena;
 	struct edl_keymap units_map, slots_map, pareto_map;
 	struct vec units, slots, pareto, durations, stations, packages;
+	struct edl_keymap products_map; /* issue 15 */
+	struct vec products;
+	bool any_product;
 	size_t last_package; /* index of the last package seen: runs come in runs of one */
 	int64_t min_start, max_end;
 	uint64_t pass_duration_ms;
@@ -139,8 +149,8 @@ static int prepare_selection(sqlite3_stmt **out, sqlite3 *db, const struct edl_s
 	         /* ifnull(): one column call per value where NULL has a stand-in. */
 	         "SELECT serial, station_id, slot, port, start_ms, ifnull(end_ms, -1), result,"
 	         " stage, error, bytes_written, ifnull(duration_ms, -1), id, slot_label,"
-	         " error_class, ifnull(package_id, 0)"
-	         " FROM run WHERE %s%s%s%s%s%s%s%s",
+	         " error_class, ifnull(package_id, 0), product"
+	         " FROM run WHERE %s%s%s%s%s%s%s%s%s",
 	         bounded ? "start_ms >= ?1 AND start_ms < ?2" : "1",
 	         f->station != NULL ? " AND station_id IN (SELECT id FROM station WHERE name = ?3)"
 	                            : "",
@@ -155,6 +165,7 @@ static int prepare_selection(sqlite3_stmt **out, sqlite3 *db, const struct edl_s
 	                 : "",
 	         f->slot != NULL ? " AND (slot_label = ?5 COLLATE NOCASE OR port = ?5)" : "",
 	         f->serial != NULL ? " AND serial = ?6" : "",
+	         f->product != NULL ? " AND product = ?7 COLLATE NOCASE" : "",
 	         /* issue 13: the MES's per-unit data, as recorded */
 	         f->lot != NULL ? " AND lot = ?10" : "",
 	         f->work_order != NULL ? " AND work_order = ?11" : "",
@@ -174,6 +185,8 @@ static int prepare_selection(sqlite3_stmt **out, sqlite3 *db, const struct edl_s
 		edl_store_bind_text(*out, 5, f->slot);
 	if (f->serial != NULL)
 		edl_store_bind_text(*out, 6, f->serial);
+	if (f->product != NULL)
+		edl_store_bind_text(*out, 7, f->product);
 	if (f->lot != NULL)
 		edl_store_bind_text(*out, 10, f->lot);
 	if (f->work_order != NULL)
@@ -183,7 +196,36 @@ static int prepare_selection(sqlite3_stmt **out, sqlite3 *db, const struct edl_s
 	return EDL_OK;
 }
 
-static int add_unit(struct scan *sc, sqlite3_stmt *st, int result, int64_t start, int64_t id)
+/* issue 15: the row's product, interned; index 0 stands for "none". */
+static int product_index(struct scan *sc, sqlite3_stmt *st, uint32_t *out)
+{
+	const char *product = (const char *)sqlite3_column_text(st, 15);
+	size_t idx;
+	bool added;
+
+	if (sc->products.n == 0 && vec_push(&sc->products) == NULL) /* "none" */
+		return EDL_E_NOMEM;
+	if (product == NULL || product[0] == '\0') {
+		*out = 0;
+		return EDL_OK;
+	}
+	sc->any_product = true;
+	if (edl_keymap_intern(&idx, &added, &sc->products_map, product, strlen(product)) != EDL_OK)
+		return EDL_E_NOMEM;
+	if (added) {
+		struct product_agg *p = vec_push(&sc->products);
+		if (p == NULL)
+			return EDL_E_NOMEM;
+		p->product = edl_arena_strdup(sc->arena, product);
+		if (p->product == NULL)
+			return EDL_E_NOMEM;
+	}
+	*out = (uint32_t)idx + 1;
+	return EDL_OK;
+}
+
+static int add_unit(struct scan *sc, sqlite3_stmt *st, int result, int64_t start, int64_t id,
+                    uint32_t product)
 {
 	const void *serial = sqlite3_column_blob(st, 0);
 	size_t len = (size_t)sqlite3_column_bytes(st, 0);
@@ -201,6 +243,7 @@ static int add_unit(struct scan *sc, sqlite3_stmt *st, int result, int64_t start
 		u->first_start = u->last_start = start;
 		u->first_id = u->last_id = id;
 		u->first_result = u->last_result = (uint8_t)result;
+		u->last_product = product;
 		u->runs = 1;
 		return EDL_OK;
 	}
@@ -215,6 +258,7 @@ static int add_unit(struct scan *sc, sqlite3_stmt *st, int result, int64_t start
 		u->last_start = start;
 		u->last_id = id;
 		u->last_result = (uint8_t)result;
+		u->last_product = product;
 	}
 	return EDL_OK;
 }
@@ -349,9 +393,12 @@ static int add_row(struct scan *sc, struct edl_store_report *r, sqlite3_stmt *st
 	int64_t end = sqlite3_column_int64(st, 5); /* -1: none */
 	int64_t id = sqlite3_column_int64(st, 11);
 	int result = edl_store_result_parse((const char *)sqlite3_column_text(st, 6));
+	uint32_t product = 0;
 	int rc;
 
 	r->runs++;
+	if (product_index(sc, st, &product) != EDL_OK)
+		return EDL_E_NOMEM;
 	if (!sc->any || start < sc->min_start)
 		sc->min_start = start;
 	if (!sc->any || start > sc->max_end)
@@ -375,9 +422,13 @@ static int add_row(struct scan *sc, struct edl_store_report *r, sqlite3_stmt *st
 		r->running++;
 		return EDL_OK;
 	}
+	struct product_agg *pa = (struct product_agg *)sc->products.items + product;
+	pa->runs++;
+	pa->passes += result == EDL_RESULT_PASS;
+	pa->failures += result == EDL_RESULT_FAIL;
 	rc = add_slot(sc, st, result, start);
 	if (rc == EDL_OK && sqlite3_column_type(st, 0) != SQLITE_NULL)
-		rc = add_unit(sc, st, result, start, id);
+		rc = add_unit(sc, st, result, start, id, product);
 	if (rc == EDL_OK && result != EDL_RESULT_PASS)
 		rc = add_failure(sc, st);
 	if (rc == EDL_OK && result == EDL_RESULT_PASS) {
@@ -722,6 +773,54 @@ out:
 	return EDL_OK;
 }
 
+static int cmp_product(const void *a, const void *b)
+{
+	const struct edl_store_product_stat *x = a, *y = b;
+
+	if (x->units != y->units)
+		return x->units < y->units ? 1 : -1;
+	if ((x->product == NULL) != (y->product == NULL))
+		return x->product == NULL ? 1 : -1;
+	return x->product ? strcmp(x->product, y->product) : 0;
+}
+
+/* issue 15: units by the product of their last run; only when some run has one. */
+static int finish_products(struct edl_store_report *r, struct scan *sc, struct edl_error *err)
+{
+	const struct product_agg *agg = sc->products.items;
+	const struct unit_agg *units = sc->units.items;
+
+	if (!sc->any_product)
+		return EDL_OK;
+	r->products = edl_arena_alloc(sc->arena, sc->products.n * sizeof(*r->products));
+	if (r->products == NULL)
+		return edl_error_set(err, EDL_E_NOMEM, "counting units by product");
+	memset(r->products, 0, sc->products.n * sizeof(*r->products));
+	for (size_t i = 0; i < sc->products.n; i++) {
+		r->products[i].product = agg[i].product;
+		r->products[i].runs = agg[i].runs;
+		r->products[i].passes = agg[i].passes;
+		r->products[i].failures = agg[i].failures;
+	}
+	for (size_t i = 0; i < sc->units.n; i++) {
+		struct edl_store_product_stat *p = &r->products[units[i].last_product];
+		p->units++;
+		p->passed_units += units[i].last_result == EDL_RESULT_PASS;
+		p->first_pass_units += units[i].first_result == EDL_RESULT_PASS;
+	}
+	for (size_t i = 0; i < sc->products.n; i++) {
+		struct edl_store_product_stat *p = &r->products[i];
+		if (p->runs == 0 && p->units == 0)
+			continue;
+		p->failed_units = p->units - p->passed_units;
+		p->first_pass_yield = ratio(p->first_pass_units, p->units);
+		p->final_yield = ratio(p->passed_units, p->units);
+		r->products[r->n_products++] = *p;
+	}
+	qsort(r->products, r->n_products, sizeof(*r->products), cmp_product);
+	return EDL_OK;
+}
+
 #define HOUR_MS 3600000LL
 /* More buckets than this (a window of decades) are not listed. */
 #define BUCKETS_MAX 200000
@@ -800,6 +899,8 @@ static void scan_free(struct scan *sc)
 	free(sc->durations.items);
 	free(sc->stations.items);
 	free(sc->packages.items);
+	free(sc->products.items);
+	edl_keymap_free(&sc->products_map);
 }
 
 void edl_store_filter_init(struct edl_store_filter *f)
@@ -810,6 +911,7 @@ void edl_store_filter_init(struct edl_store_filter *f)
 	f->package = NULL;
 	f->slot = NULL;
 	f->serial = NULL;
+	f->product = NULL;
 	f->lot = f->work_order = f->operator_name = NULL;
 	f->failed_max = 0;
 	f->bucket = EDL_STORE_BUCKET_HOUR;
@@ -836,6 +938,7 @@ int edl_store_report(struct edl_store_report **out, struct edl_store *s,
 	r->filter.package = edl_arena_strdup(&o->arena, filter->package);
 	r->filter.slot = edl_arena_strdup(&o->arena, filter->slot);
 	r->filter.serial = edl_arena_strdup(&o->arena, filter->serial);
+	r->filter.product = edl_arena_strdup(&o->arena, filter->product);
 	r->filter.lot = edl_arena_strdup(&o->arena, filter->lot); /* issue 13 */
 	r->filter.work_order = edl_arena_strdup(&o->arena, filter->work_order);
 	r->filter.operator_name = edl_arena_strdup(&o->arena, filter->operator_name);
@@ -846,6 +949,8 @@ int edl_store_report(struct edl_store_report **out, struct edl_store *s,
 	sc.durations.size = sizeof(int64_t);
 	sc.stations.size = sizeof(struct station_name);
 	sc.packages.size = sizeof(struct package_agg);
+	sc.products.size = sizeof(struct product_agg);
+	edl_keymap_init(&sc.products_map);
 	edl_keymap_init(&sc.units_map);
 	edl_keymap_init(&sc.slots_map);
 	edl_keymap_init(&sc.pareto_map);
@@ -853,6 +958,7 @@ int edl_store_report(struct edl_store_report **out, struct edl_store *s,
 	    (filter->package != NULL && r->filter.package == NULL) ||
 	    (filter->slot != NULL && r->filter.slot == NULL) ||
 	    (filter->serial != NULL && r->filter.serial == NULL) ||
+	    (filter->product != NULL && r->filter.product == NULL) ||
 	    (filter->lot != NULL && r->filter.lot == NULL) ||
 	    (filter->work_order != NULL && r->filter.work_order == NULL) ||
 	    (filter->operator_name != NULL && r->filter.operator_name == NULL)) {
@@ -900,6 +1006,8 @@ int edl_store_report(struct edl_store_report **out, struct edl_store *s,
 		rc = finish_packages(r, &sc, s->db, err);
 	if (rc == EDL_OK)
 		rc = finish_buckets(r, &sc, err);
+	if (rc == EDL_OK)
+		rc = finish_products(r, &sc, err);
 out:
 	sqlite3_finalize(st);
 	if (in_txn)

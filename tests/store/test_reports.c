@@ -301,7 +301,7 @@ static void test_history_shows_slot_label_class_and_action(void **state)
 	assert_has(text, "package demo 1.0 (/srv/firmware/demo)");
 	free(text);
 	text = render_history(h, EDL_STORE_FORMAT_CSV);
-	assert_has(text, ",warnings,slot_label,class,action\n");
+	assert_has(text, ",warnings,slot_label,class,action,kind,product\n");
 	assert_has(text, ",A3,rma,set the unit aside for RMA");
 	free(text);
 	text = render_history(h, EDL_STORE_FORMAT_JSON);
