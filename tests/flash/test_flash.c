@@ -976,6 +976,156 @@ static void test_flash_hello_after_done_resp_pending_is_answered(void **state)
 	rig_free(&r);
 }
 
+/* ---- the identity gate (issue 15) ---- */
+
+/* Pumps bytes and time between job and target by hand (memlink cannot release
+ * a held job): until the job is held (until_held) or over. Returns the bytes
+ * the job sent. */
+static uint64_t pump(struct rig *r, uint64_t *now, bool until_held, uint64_t until_ms)
+{
+	uint64_t sent = 0;
+
+	for (int guard = 0; guard < 200000; guard++) {
+		struct edl_chunk c;
+		bool progress = false;
+
+		if (edl_flash_job_status(r->job) != EDL_ENGINE_RUNNING)
+			break;
+		if (until_held && edl_flash_job_held(r->job))
+			break;
+		while (edl_flash_job_next_out(r->job, &c)) {
+			if (c.len == 0)
+				continue;
+			edl_target_feed(r->target, c.data, c.len, *now);
+			edl_flash_job_out_done(r->job, c.len, *now);
+			sent += c.len;
+			progress = true;
+		}
+		while (edl_target_next_out(r->target, &c, *now)) {
+			edl_flash_job_feed(r->job, c.data, c.len, *now);
+			progress = true;
+		}
+		if (progress)
+			continue;
+		uint64_t d = edl_flash_job_deadline(r->job), t = edl_target_deadline(r->target);
+		uint64_t next = d == 0 ? t : (t == 0 || d < t ? d : t);
+		if (next == 0 || (until_ms != 0 && next > until_ms))
+			break;
+		if (next > *now)
+			*now = next;
+		if (t != 0 && t <= *now)
+			edl_target_timeout(r->target, *now);
+		if (d != 0 && d <= *now)
+			edl_flash_job_timeout(r->job, *now);
+	}
+	return sent;
+}
+
+static void gate_start(struct rig *r, struct seen *s, uint64_t *now)
+{
+	struct edl_error err;
+
+	r->fopt.plan = NULL; /* what the unit gets is decided at the gate */
+	r->fopt.sahara.images = NULL;
+	r->fopt.sahara.n_images = 0;
+	r->fopt.hold_at_identity = true;
+	r->fopt.hold_timeout_ms = 20000;
+	r->fopt.on_event = on_event;
+	r->fopt.event_data = s;
+	assert_int_equal(edl_target_new(&r->target, &r->tcfg, &err), EDL_OK);
+	assert_int_equal(edl_flash_job_new(&r->job, &r->fopt), EDL_OK);
+	*now = 1000;
+	edl_target_start(r->target, *now);
+	edl_flash_job_start(r->job, *now);
+	pump(r, now, true, 0);
+	assert_true(edl_flash_job_held(r->job));
+	assert_int_equal(s->identities, 1);
+	assert_int_equal(s->helds, 1);
+	assert_int_equal(edl_flash_job_deadline_reason(r->job), EDL_WAIT_DECISION);
+	assert_int_equal(edl_flash_job_deadline(r->job), *now + 20000);
+}
+
+static void test_flash_gate_holds_then_uploads_the_released_package(void **state)
+{
+	struct rig r;
+	struct seen s = {0};
+	uint64_t now, held_at;
+	(void)state;
+	rig_init(&r, EDL_STORAGE_UFS);
+	gate_start(&r, &s, &now);
+	held_at = now;
+	/* Held: nothing goes out, and no Sahara or progress timer fires for 15 s. */
+	assert_int_equal(pump(&r, &now, false, held_at + 15000), 0);
+	assert_true(edl_flash_job_held(r.job));
+	assert_int_equal(edl_flash_job_status(r.job), EDL_ENGINE_RUNNING);
+	now = held_at + 15000;
+	struct edl_flash_release rel = {
+	        .plan = &r.tp.plan, .images = &r.image, .n_images = 1, .extra = &rel};
+	assert_int_equal(edl_flash_job_release(r.job, &rel, now), EDL_OK);
+	assert_false(edl_flash_job_held(r.job));
+	assert_int_equal(edl_flash_job_release(r.job, &rel, now), EDL_E_INVAL); /* once */
+	pump(&r, &now, false, 0);
+	assert_passed(&r);
+	assert_images_stored(&r);
+	assert_programmer_received(&r);
+	assert_int_equal(s.identities, 1); /* the second engine does not identify again */
+	rig_free(&r);
+}
+
+static void test_flash_gate_refusal_fails_before_any_programmer_byte(void **state)
+{
+	struct rig r;
+	struct seen s = {0};
+	uint64_t now;
+	uint8_t zero[32] = {0}, got[32];
+	(void)state;
+	rig_init(&r, EDL_STORAGE_EMMC);
+	gate_start(&r, &s, &now);
+	assert_int_equal(
+	        edl_flash_job_refuse(r.job, EDL_E_PK_MISMATCH, "secure-boot key mismatch", now),
+	        EDL_OK);
+	assert_int_equal(edl_flash_job_status(r.job), EDL_ENGINE_FAILED);
+	assert_int_equal(edl_flash_job_error(r.job)->code, EDL_E_PK_MISMATCH);
+	assert_string_equal(edl_flash_job_error(r.job)->detail, "secure-boot key mismatch");
+	assert_int_equal(edl_flash_job_failed_stage(r.job), EDL_STAGE_SAHARA);
+	assert_int_equal(pump(&r, &now, false, 0), 0);
+	edl_target_programmer_sha256(r.target, got);
+	assert_memory_equal(got, zero, 32);
+	assert_int_equal(edl_flash_job_refuse(r.job, EDL_E_PK_MISMATCH, "again", now), EDL_E_INVAL);
+	rig_free(&r);
+}
+
+static void test_flash_gate_hold_is_bounded(void **state)
+{
+	struct rig r;
+	struct seen s = {0};
+	uint64_t now, held_at;
+	(void)state;
+	rig_init(&r, EDL_STORAGE_NAND);
+	gate_start(&r, &s, &now);
+	held_at = now;
+	pump(&r, &now, false, 0);
+	assert_int_equal(edl_flash_job_status(r.job), EDL_ENGINE_FAILED);
+	assert_int_equal(edl_flash_job_error(r.job)->code, EDL_E_TIMEOUT);
+	assert_non_null(
+	        strstr(edl_flash_job_error(r.job)->detail, "held at identity for 20000 ms"));
+	assert_int_equal(now, held_at + 20000);
+	rig_free(&r);
+}
+
+/* Without an identity to hold on, the gate makes no sense: refused at creation. */
+static void test_flash_gate_needs_identify(void **state)
+{
+	struct edl_flash_options o;
+	struct edl_flash_job *job = NULL;
+	(void)state;
+	edl_flash_options_default(&o);
+	o.hold_at_identity = true;
+	o.identify = false;
+	assert_int_equal(edl_flash_job_new(&job, &o), EDL_E_INVAL);
+	assert_null(job);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1010,6 +1160,10 @@ int main(void)
 	        cmocka_unit_test(test_flash_wrong_storage_is_a_wrong_package_before_any_write),
 	        cmocka_unit_test(test_flash_lenient_programmer_wrong_storage_is_a_wrong_package),
 	        cmocka_unit_test(test_flash_recovers_programmer_left_mid_raw_data),
+	        cmocka_unit_test(test_flash_gate_holds_then_uploads_the_released_package),
+	        cmocka_unit_test(test_flash_gate_refusal_fails_before_any_programmer_byte),
+	        cmocka_unit_test(test_flash_gate_hold_is_bounded),
+	        cmocka_unit_test(test_flash_gate_needs_identify),
 	        cmocka_unit_test(test_flash_quectel_vendor_erase_sent_verbatim),
 	        cmocka_unit_test(test_flash_programmer_without_digest_is_read_back),
 	        cmocka_unit_test(test_flash_programmer_lacking_a_plan_command_is_refused),

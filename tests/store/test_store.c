@@ -477,6 +477,47 @@ static void test_writer_identify_gives_a_run_its_unit(void **state)
 	assert_int_equal(sql_int(fx->db, "SELECT first_seen_ms FROM device"), T0 + 5);
 }
 
+/* issue 15: a run started before its unit was routed gets its product and
+ * package afterwards; an unknown package hash leaves the package as it was. */
+static void test_writer_route_records_product_and_package(void **state)
+{
+	struct fixture *fx = *state;
+	struct edl_store_writer *w = open_writer(fx->db);
+	struct outcomes out = {0};
+	struct edl_store_run_start start = {.station = "line-1", .slot = 1, .start_ms = T0};
+	int64_t id, id2;
+	char buf[64];
+
+	fixture_station_and_package(w);
+	assert_int_equal(edl_store_writer_run_start(&id, w, &start, NULL, NULL), EDL_OK);
+	assert_int_equal(edl_store_writer_run_start(&id2, w, &start, NULL, NULL), EDL_OK);
+	assert_int_equal(
+	        edl_store_writer_run_route(w, id, "Alpha", "pkg-hash-0001", count_done, &out),
+	        EDL_OK);
+	assert_int_equal(
+	        edl_store_writer_run_route(w, id2, "Beta", "no-such-package", count_done, &out),
+	        EDL_OK);
+	assert_int_equal(edl_store_writer_run_route(w, 4242, "Gamma", NULL, count_done, &out),
+	                 EDL_OK);
+	assert_int_equal(edl_store_writer_run_route(w, id, NULL, NULL, NULL, NULL), EDL_E_INVAL);
+	edl_store_writer_flush(w);
+	assert_int_equal(out.ok, 2);
+	assert_int_equal(out.failed, 1); /* run 4242 does not exist */
+	assert_int_equal(out.last_code, EDL_E_NOENT);
+	edl_store_writer_close(w);
+	assert_string_equal(sql_text(fx->db, "SELECT product FROM run WHERE id = 1", buf, 64),
+	                    "Alpha");
+	assert_string_equal(sql_text(fx->db,
+	                             "SELECT p.manifest_hash FROM run r JOIN package p ON p.id = "
+	                             "r.package_id WHERE r.id = 1",
+	                             buf, 64),
+	                    "pkg-hash-0001");
+	assert_string_equal(sql_text(fx->db, "SELECT product FROM run WHERE id = 2", buf, 64),
+	                    "Beta");
+	assert_int_equal(
+	        sql_int(fx->db, "SELECT count(*) FROM run WHERE id = 2 AND package_id IS NULL"), 1);
+}
+
 static void test_writer_marks_runs_left_running_interrupted(void **state)
 {
 	struct fixture *fx = *state;
@@ -1404,6 +1445,7 @@ int main(void)
 	        T(test_writer_fails_a_bad_operation_alone),
 	        T(test_writer_rejects_invalid_records_at_once),
 	        T(test_writer_identify_gives_a_run_its_unit),
+	        T(test_writer_route_records_product_and_package),
 	        T(test_writer_marks_runs_left_running_interrupted),
 	        T(test_writer_delivers_completions_on_the_libuv_loop),
 	        T(test_reports_read_while_the_writer_commits),
