@@ -52,9 +52,9 @@ int edl_mes_check_program(const char *program, char *why, size_t len);
 struct edl_mes_run;
 
 struct edl_mes_run_options {
-	const char *name;       /* "before_unit", for messages */
-	char *const *argv;      /* argv[0] is exec'd (PATH searched); copied */
-	const char *input;      /* written to stdin, then stdin is closed; copied */
+	const char *name;  /* "before_unit", for messages */
+	char *const *argv; /* argv[0] is exec'd (PATH searched); copied */
+	const char *input; /* written to stdin, then stdin is closed; copied */
 	size_t input_len;
 	uint32_t timeout_ms;    /* 0: 10000 */
 	uint32_t kill_grace_ms; /* 0: EDL_MES_KILL_GRACE_MS */
@@ -169,7 +169,7 @@ struct edl_mes_result {
 	int slot;
 	int attempt;
 	int64_t retry_of;
-	bool final; /* the unit's last word; false: a retry follows */
+	bool final;         /* the unit's last word; false: a retry follows */
 	const char *result; /* "pass", "fail", "interrupted" */
 	const char *stage;
 	int error_code;
@@ -190,8 +190,7 @@ int edl_mes_after_payload(struct edl_buf *b, const struct edl_mes_result *r);
  * quarter of it as jitter from `random` (any 32-bit number), never more than
  * max_ms and never less than min_ms. Pure.
  */
-uint64_t edl_mes_backoff_ms(unsigned failures, uint32_t min_ms, uint32_t max_ms,
-                            uint32_t random);
+uint64_t edl_mes_backoff_ms(unsigned failures, uint32_t min_ms, uint32_t max_ms, uint32_t random);
 
 /* ---- the outbox deliverer ---------------------------------------------------------- */
 

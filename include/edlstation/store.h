@@ -152,8 +152,8 @@ enum edl_store_op {
 	EDL_STORE_OP_RUN_FINISH,
 	EDL_STORE_OP_RUN_PROGRESS,
 	EDL_STORE_OP_RUN_ROUTE, /* issue 15: the product and package [route] chose */
-	EDL_STORE_OP_RUN_MES,  /* issue 13: lot, work order, operator of a run */
-	EDL_STORE_OP_MES_MARK, /* issue 13: an after_unit delivery's outcome */
+	EDL_STORE_OP_RUN_MES,   /* issue 13: lot, work order, operator of a run */
+	EDL_STORE_OP_MES_MARK,  /* issue 13: an after_unit delivery's outcome */
 };
 
 /* The outcome of one queued operation, valid during the callback only. */
@@ -330,8 +330,7 @@ struct edl_store_mes_entry {
  * Read-only; callable from any one thread at a time for s. EDL_OK or EDL_E_DB.
  */
 int edl_store_mes_due(struct edl_store *s, int64_t now_ms, struct edl_store_mes_entry *out,
-                      bool *found, int64_t *next_due_ms, uint64_t *pending,
-                      struct edl_error *err);
+                      bool *found, int64_t *next_due_ms, uint64_t *pending, struct edl_error *err);
 void edl_store_mes_entry_clear(struct edl_store_mes_entry *e);
 
 /* Free bytes on the database's filesystem now (statvfs, cheap: call before each
@@ -571,7 +570,7 @@ struct edl_store_history_run {
 	double avg_mbps;     /* NaN: none */
 	uint32_t payload;
 	const char *transcript;
-	const char *capture;   /* the run's USB capture file; NULL: none (v5) */
+	const char *capture; /* the run's USB capture file; NULL: none (v5) */
 	/* issue 13: the MES's before_unit data; NULL: none */
 	const char *lot, *work_order, *operator_name;
 	const char *functions; /* the programmer's function list; NULL: none seen */

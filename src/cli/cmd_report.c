@@ -19,9 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SHORT_USAGE                                                                           \
-	"usage: edlstation report [--db FILE] [--since T] [--until T] [--station S] "         \
-	"[--package P] [--product N] [--slot L] [--serial X] [--lot L] [--work-order W] "     \
+#define SHORT_USAGE                                                                       \
+	"usage: edlstation report [--db FILE] [--since T] [--until T] [--station S] "     \
+	"[--package P] [--product N] [--slot L] [--serial X] [--lot L] [--work-order W] " \
 	"[--operator O] [--failed N] [--by hour|shift] [--format F]"
 
 /* Failed units listed in text unless --failed says otherwise. */

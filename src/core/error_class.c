@@ -170,7 +170,8 @@ const char *edl_error_action(int code)
 		return "set the unit aside: the MES refused it (the reason says why); ask the line "
 		       "lead";
 	case EDL_E_MES_HOOK:
-		return "station fault: the MES hook gave no answer (the reason says why); check the "
+		return "station fault: the MES hook gave no answer (the reason says why); check "
+		       "the "
 		       "MES link, then put the unit back (it was not flashed)";
 	default:
 		return class_actions[edl_error_class(code)];

@@ -48,7 +48,7 @@ void edl_station_config_default(struct edl_station_config *cfg)
 	cfg->stop_slots = 4;
 	cfg->stop_window_s = 60;
 	cfg->resume_auto = true;
-	cfg->route_hold_ms = 60000; /* issue 15: [route] decision_ms */
+	cfg->route_hold_ms = 60000;  /* issue 15: [route] decision_ms */
 	cfg->mes.timeout_ms = 10000; /* issue 13 */
 	cfg->mes.retry_min_ms = 1000;
 	cfg->mes.retry_max_ms = 300000;
@@ -547,7 +547,8 @@ static int on_mes_key(struct load *l, const char *section, const char *name, con
 	char why[256];
 
 	if (!strcmp(name, "before_unit") || !strcmp(name, "after_unit")) {
-		char *dst = !strcmp(name, "before_unit") ? cfg->mes.before_unit : cfg->mes.after_unit;
+		char *dst =
+		        !strcmp(name, "before_unit") ? cfg->mes.before_unit : cfg->mes.after_unit;
 		if (copy(dst, sizeof(cfg->mes.before_unit), value))
 			return bad(l, section, name, value, "use a shorter command");
 		if (*value && edl_mes_check_command(value, why, sizeof(why)) != EDL_OK) {

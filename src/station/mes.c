@@ -116,10 +116,11 @@ int edl_mes_parse_answer(struct edl_mes_answer *a, const char *text, size_t len,
 		                     "object such as {\"accept\": true}");
 	root = json_loadb(text + start, len - start, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL)
-		return edl_error_set(err, EDL_E_MES_HOOK,
-		                     "before_unit hook printed no valid JSON (%s at line %d, column "
-		                     "%d): it must print one JSON object such as {\"accept\": true}",
-		                     jerr.text, jerr.line, jerr.column);
+		return edl_error_set(
+		        err, EDL_E_MES_HOOK,
+		        "before_unit hook printed no valid JSON (%s at line %d, column "
+		        "%d): it must print one JSON object such as {\"accept\": true}",
+		        jerr.text, jerr.line, jerr.column);
 	if (!json_is_object(root)) {
 		rc = edl_error_set(err, EDL_E_MES_HOOK,
 		                   "before_unit hook printed JSON that is not an object: it must "
@@ -128,9 +129,10 @@ int edl_mes_parse_answer(struct edl_mes_answer *a, const char *text, size_t len,
 	}
 	v = json_object_get(root, "accept");
 	if (!json_is_boolean(v)) {
-		rc = edl_error_set(err, EDL_E_MES_HOOK,
-		                   "before_unit hook answered %s \"accept\": it must be true or false",
-		                   v == NULL ? "without" : "a non-boolean");
+		rc = edl_error_set(
+		        err, EDL_E_MES_HOOK,
+		        "before_unit hook answered %s \"accept\": it must be true or false",
+		        v == NULL ? "without" : "a non-boolean");
 		goto out;
 	}
 	a->accept = json_is_true(v);
@@ -138,7 +140,8 @@ int edl_mes_parse_answer(struct edl_mes_answer *a, const char *text, size_t len,
 	if (rc == EDL_OK)
 		rc = take_text(a->lot, sizeof(a->lot), root, "lot", false, err);
 	if (rc == EDL_OK)
-		rc = take_text(a->work_order, sizeof(a->work_order), root, "work_order", false, err);
+		rc = take_text(a->work_order, sizeof(a->work_order), root, "work_order", false,
+		               err);
 	if (rc == EDL_OK)
 		rc = take_text(a->operator_name, sizeof(a->operator_name), root, "operator", false,
 		               err);
@@ -146,30 +149,33 @@ int edl_mes_parse_answer(struct edl_mes_answer *a, const char *text, size_t len,
 		goto out;
 	if (!a->accept) {
 		if (a->reason[0] == '\0')
-			snprintf(a->reason, sizeof(a->reason), "refused by the MES (no reason given)");
+			snprintf(a->reason, sizeof(a->reason),
+			         "refused by the MES (no reason given)");
 		goto out;
 	}
 	v = json_object_get(root, "provision");
 	if (v != NULL && !json_is_null(v)) {
 		if (!json_is_object(v)) {
-			rc = edl_error_set(err, EDL_E_MES_HOOK,
-			                   "before_unit hook answered a \"provision\" that is not an "
-			                   "object: give {\"label\": \"PARTITION\", \"file\": "
-			                   "\"/path\"}");
+			rc = edl_error_set(
+			        err, EDL_E_MES_HOOK,
+			        "before_unit hook answered a \"provision\" that is not an "
+			        "object: give {\"label\": \"PARTITION\", \"file\": "
+			        "\"/path\"}");
 			goto out;
 		}
 		rc = take_text(a->provision_label, sizeof(a->provision_label), v, "label", true,
 		               err);
 		if (rc == EDL_OK)
-			rc = take_text(a->provision_file, sizeof(a->provision_file), v, "file", true,
-			               err);
+			rc = take_text(a->provision_file, sizeof(a->provision_file), v, "file",
+			               true, err);
 		if (rc != EDL_OK)
 			goto out;
 		if (a->provision_label[0] == '\0' || a->provision_file[0] != '/') {
-			rc = edl_error_set(err, EDL_E_MES_HOOK,
-			                   "before_unit hook answered a \"provision\" without a label "
-			                   "or with a file path that is not absolute ('%s')",
-			                   a->provision_file);
+			rc = edl_error_set(
+			        err, EDL_E_MES_HOOK,
+			        "before_unit hook answered a \"provision\" without a label "
+			        "or with a file path that is not absolute ('%s')",
+			        a->provision_file);
 			goto out;
 		}
 		a->provision = true;
@@ -184,8 +190,7 @@ out:
 /* ---- provisioning ------------------------------------------------------------------ */
 
 int edl_mes_plan_provision(struct edl_plan **out, const struct edl_plan *base, const char *label,
-                           const uint8_t *data, size_t len, const char *file,
-                           struct edl_error *err)
+                           const uint8_t *data, size_t len, const char *file, struct edl_error *err)
 {
 	struct edl_plan *p;
 	size_t found = 0, at = 0;
@@ -215,10 +220,11 @@ int edl_mes_plan_provision(struct edl_plan **out, const struct edl_plan *base, c
 	uint64_t part_sectors = s->partition_sectors ? s->partition_sectors : s->num_sectors;
 	uint64_t part = part_sectors * (uint64_t)s->sector_size;
 	if ((uint64_t)len > part || s->sector_size == 0)
-		return edl_error_set(err, EDL_E_RANGE,
-		                     "provisioning %s: %zu bytes do not fit partition '%s' (%" PRIu64
-		                     " bytes, %" PRIu64 " sectors of %u)",
-		                     file, len, label, part, part_sectors, s->sector_size);
+		return edl_error_set(
+		        err, EDL_E_RANGE,
+		        "provisioning %s: %zu bytes do not fit partition '%s' (%" PRIu64
+		        " bytes, %" PRIu64 " sectors of %u)",
+		        file, len, label, part, part_sectors, s->sector_size);
 	/* The file, then zeros over at least what the package's image covered:
 	 * none of the image is left behind it. */
 	uint64_t sectors = ((uint64_t)len + s->sector_size - 1) / s->sector_size;

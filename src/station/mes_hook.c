@@ -427,8 +427,8 @@ int edl_mes_run_start(struct edl_mes_run **out, uv_loop_t *loop,
 	rc = uv_spawn(loop, &r->proc, &po);
 	init_handle(r, (uv_handle_t *)&r->proc);
 	if (rc != 0) {
-		edl_error_set(err, EDL_E_MES_HOOK, "%s hook: cannot run %s: %s", r->name, r->program,
-		              uv_strerror(rc));
+		edl_error_set(err, EDL_E_MES_HOOK, "%s hook: cannot run %s: %s", r->name,
+		              r->program, uv_strerror(rc));
 		r->told = true;
 		close_all(r);
 		return EDL_E_MES_HOOK;

@@ -243,13 +243,12 @@ static void on_hook_done(const struct edl_mes_run_result *r, void *data)
 	} else {
 		ob->failures++;
 		ob->consecutive_failures++;
-		m.next_ms = now + (int64_t)edl_mes_backoff_ms(ob->entry.attempts + 1,
-		                                              ob->retry_min_ms, ob->retry_max_ms,
-		                                              (uint32_t)random());
-		ob->pause_until_ms = now + (int64_t)edl_mes_backoff_ms(ob->consecutive_failures,
-		                                                       ob->retry_min_ms,
-		                                                       ob->retry_max_ms,
-		                                                       (uint32_t)random());
+		m.next_ms =
+		        now + (int64_t)edl_mes_backoff_ms(ob->entry.attempts + 1, ob->retry_min_ms,
+		                                          ob->retry_max_ms, (uint32_t)random());
+		ob->pause_until_ms = now + (int64_t)edl_mes_backoff_ms(
+		                                   ob->consecutive_failures, ob->retry_min_ms,
+		                                   ob->retry_max_ms, (uint32_t)random());
 		snprintf(why, sizeof(why), "%s", r->detail);
 		m.error = why;
 	}

@@ -250,15 +250,15 @@ static void read_work(uv_work_t *w)
 
 	sm->read_rc = EDL_OK;
 	if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-		snprintf(sm->read_error, sizeof(sm->read_error),
-		         "provisioning file %.300s: %s", path,
-		         fd < 0 ? strerror(errno) : "not a regular file");
+		snprintf(sm->read_error, sizeof(sm->read_error), "provisioning file %.300s: %s",
+		         path, fd < 0 ? strerror(errno) : "not a regular file");
 		sm->read_rc = EDL_E_NOENT;
 		goto out;
 	}
 	if ((uint64_t)sb.st_size > (1ull << 30)) {
 		snprintf(sm->read_error, sizeof(sm->read_error),
-		         "provisioning file %.300s is %lld bytes: larger than any partition it may be "
+		         "provisioning file %.300s is %lld bytes: larger than any partition it may "
+		         "be "
 		         "for (1 GiB)",
 		         path, (long long)sb.st_size);
 		sm->read_rc = EDL_E_RANGE;
@@ -344,8 +344,9 @@ static void on_answer(const struct edl_mes_run_result *r, void *data)
 	sm->work.data = sm;
 	if (uv_queue_work(s->st->loop, &sm->work, read_work, read_done) != 0) {
 		sm->reading = false;
-		refuse(sm, EDL_E_MES_HOOK, "the provisioning file could not be read; the unit was "
-		                           "not flashed");
+		refuse(sm, EDL_E_MES_HOOK,
+		       "the provisioning file could not be read; the unit was "
+		       "not flashed");
 	}
 }
 
@@ -456,8 +457,7 @@ void session_mes_run_start(struct session *s, struct edl_store_run_start *rs)
 	}
 }
 
-const char *session_mes_payload(struct session *s, const struct edl_store_run_end *re,
-                                bool final)
+const char *session_mes_payload(struct session *s, const struct edl_store_run_end *re, bool final)
 {
 	struct session_mes *sm = s->mes;
 	const char *product;

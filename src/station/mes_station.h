@@ -40,8 +40,7 @@ int station_mes_gate(struct edl_unit *u, const struct edl_unit_identity *id,
 void session_mes_run_start(struct session *s, struct edl_store_run_start *rs);
 /* RUN_FINISH: the run's after_unit payload (valid until the next call), or
  * NULL without after_unit. */
-const char *session_mes_payload(struct session *s, const struct edl_store_run_end *re,
-                                bool final);
+const char *session_mes_payload(struct session *s, const struct edl_store_run_end *re, bool final);
 /* session_free, after the unit is freed (its plan may be the session's). */
 void session_mes_free(struct session *s);
 

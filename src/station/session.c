@@ -264,9 +264,8 @@ static int do_record(struct session *s, struct edl_unit_action *a)
 		int rc = w == NULL ? EDL_E_DB
 		         : a->commit
 		                 ? edl_store_writer_run_finish(w, &end, on_recorded, s)
-		                 : edl_store_writer_run_finish(w, &end,
-		                                               end.mes_payload ? on_mes_queued : NULL,
-		                                               s->st);
+		                 : edl_store_writer_run_finish(
+		                           w, &end, end.mes_payload ? on_mes_queued : NULL, s->st);
 		close_transcript(s);
 		if (rc != EDL_OK && a->commit) {
 			s->defer_commit = rc;

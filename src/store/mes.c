@@ -64,7 +64,8 @@ struct edl_store_oprec *edl_store_oprec_run_mes(const struct edl_store_run_mes *
 struct edl_store_oprec *edl_store_oprec_mes_mark(const struct edl_store_mes_mark *m)
 {
 	char *at;
-	struct edl_store_oprec *op = alloc_op(EDL_STORE_OP_MES_MARK, m->run_id, need(m->error), &at);
+	struct edl_store_oprec *op =
+	        alloc_op(EDL_STORE_OP_MES_MARK, m->run_id, need(m->error), &at);
 
 	if (op == NULL)
 		return NULL;
@@ -118,7 +119,8 @@ int edl_store_mes_apply(sqlite3 *db, const struct edl_store_oprec *op, struct ed
 		                 "UPDATE run SET lot = coalesce(?2, lot),"
 		                 " work_order = coalesce(?3, work_order),"
 		                 " operator = coalesce(?4, operator) WHERE id = ?1",
-		                 "recording the MES's data of the run", err, fill_run_mes, &op->u.mes);
+		                 "recording the MES's data of the run", err, fill_run_mes,
+		                 &op->u.mes);
 		if (rc == EDL_OK && sqlite3_changes(db) == 0 && !op->replay)
 			return edl_error_set(err, EDL_E_NOENT, "run %" PRId64 " does not exist",
 			                     op->run_id);
@@ -132,10 +134,11 @@ int edl_store_mes_apply(sqlite3 *db, const struct edl_store_oprec *op, struct ed
 		               " attempts = attempts + (delivered_ms IS NULL), last_error = NULL"
 		               " WHERE run_id = ?1",
 		               "recording an after_unit delivery", err, fill_mark, &op->u.mes_mark);
-	return run_sql(db,
-	               "UPDATE mes_outbox SET attempts = attempts + 1, next_ms = ?3, last_error = ?4"
-	               " WHERE run_id = ?1 AND delivered_ms IS NULL",
-	               "recording a failed after_unit delivery", err, fill_mark, &op->u.mes_mark);
+	return run_sql(
+	        db,
+	        "UPDATE mes_outbox SET attempts = attempts + 1, next_ms = ?3, last_error = ?4"
+	        " WHERE run_id = ?1 AND delivered_ms IS NULL",
+	        "recording a failed after_unit delivery", err, fill_mark, &op->u.mes_mark);
 }
 
 struct enqueue_args {

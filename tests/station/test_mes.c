@@ -31,9 +31,9 @@ static void test_mes_split_command_like_a_shell(void **state)
 	char why[256];
 
 	(void)state;
-	assert_int_equal(edl_mes_split_command(&argv, "/bin/hook 'a b' c\\ d \"e f\"", why,
-	                                       sizeof(why)),
-	                 EDL_OK);
+	assert_int_equal(
+	        edl_mes_split_command(&argv, "/bin/hook 'a b' c\\ d \"e f\"", why, sizeof(why)),
+	        EDL_OK);
 	assert_string_equal(argv[0], "/bin/hook");
 	assert_string_equal(argv[1], "a b");
 	assert_string_equal(argv[2], "c d");
@@ -503,8 +503,8 @@ static void test_mes_outbox_table_in_run_order(void **state)
 	edl_store_mes_entry_clear(&e);
 
 	/* The first fails: it waits; the second is due first now. */
-	struct edl_store_mes_mark fail = {.run_id = ids[0], .at_ms = 5000, .next_ms = 9000,
-	                                  .error = "exit 1"};
+	struct edl_store_mes_mark fail = {
+	        .run_id = ids[0], .at_ms = 5000, .next_ms = 9000, .error = "exit 1"};
 	edl_store_writer_mes_mark(w, &fail, NULL, NULL);
 	edl_store_writer_flush(w);
 	assert_int_equal(edl_store_mes_due(s, 5000, &e, &found, &next, &pending, &err), EDL_OK);
