@@ -34,6 +34,8 @@
 
 #include "edlstation/store.h"
 
+#define OUTBOX_IDLE_LOOK_MS 60000 /* nothing queued: look again this often anyway */
+
 enum outbox_state {
 	OUTBOX_IDLE,
 	OUTBOX_READING,
@@ -166,6 +168,8 @@ static void read_done(uv_work_t *w, int status)
 			look(ob);
 		else if (ob->next_due_ms != INT64_MAX)
 			arm_at(ob, ob->next_due_ms);
+		else /* kicks bring new entries; a slow look catches a lost one */
+			arm_at(ob, wall_ms() + OUTBOX_IDLE_LOOK_MS);
 		return;
 	}
 	struct edl_mes_run_options o = {

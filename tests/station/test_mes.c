@@ -540,6 +540,92 @@ static void test_mes_outbox_table_in_run_order(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* ---- the deliverer on a real loop and writer --------------------------------------- */
+
+struct deliver_watch {
+	struct edl_mes_outbox *ob;
+	uv_timer_t t;
+	bool stopped;
+	int ticks;
+};
+
+static void on_outbox_stopped(void *data)
+{
+	((struct deliver_watch *)data)->stopped = true;
+}
+
+static void on_watch(uv_timer_t *t)
+{
+	struct deliver_watch *dw = t->data;
+	if (edl_mes_outbox_delivered(dw->ob) < 3 && ++dw->ticks < 500)
+		return; /* at most 10 s */
+	uv_timer_stop(t);
+	uv_close((uv_handle_t *)t, NULL);
+	edl_mes_outbox_stop(dw->ob, on_outbox_stopped, dw);
+}
+
+static void test_mes_outbox_delivers_each_run_once_after_failures(void **state)
+{
+	char dir[] = "/tmp/edl-mes-XXXXXX", path[64], script[512], cmd[256];
+	struct edl_store_writer *w;
+	struct edl_error err;
+	struct deliver_watch dw = {0};
+	uv_loop_t loop;
+	int64_t ids[3];
+	(void)state;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/r.db", dir);
+	/* Fails its first two calls (the MES "down"), then records each run id. */
+	snprintf(script, sizeof(script),
+	         "n=$(cat %s/calls 2>/dev/null || echo 0); echo $((n + 1)) >%s/calls; "
+	         "[ $n -ge 2 ] || { echo down >&2; exit 1; }; "
+	         "sed -n 's/.*\"run_id\":\\([0-9]*\\).*/\\1/p' >>%s/got",
+	         dir, dir, dir);
+	uv_loop_init(&loop);
+	struct edl_store_writer_options wo = {.loop = &loop};
+	assert_int_equal(edl_store_writer_open(&w, path, &wo, &err), EDL_OK);
+	struct edl_store_station st = {.name = "s"};
+	edl_store_writer_station(w, &st, NULL, NULL);
+	int64_t now = edl_store_time_now_ms();
+	char payload[3][64];
+	for (int i = 0; i < 3; i++) {
+		snprintf(payload[i], sizeof(payload[i]), "{\"run_id\":%lld}\n",
+		         (long long)edl_store_writer_next_run_id(w));
+		finish_run(w, &ids[i], now - 1000 + i, payload[i]);
+	}
+	edl_store_writer_flush(w); /* committed: the station kicks on each commit */
+	char *argv[] = {"/bin/sh", "-c", script, NULL};
+	struct edl_mes_outbox_options o = {.argv = argv,
+	                                   .timeout_ms = 5000,
+	                                   .retry_min_ms = 20,
+	                                   .retry_max_ms = 60,
+	                                   .db_path = path,
+	                                   .writer = w};
+	assert_int_equal(edl_mes_outbox_start(&dw.ob, &loop, &o, &err), EDL_OK);
+	uv_timer_init(&loop, &dw.t);
+	dw.t.data = &dw;
+	uv_timer_start(&dw.t, on_watch, 20, 20);
+	while (!dw.stopped)
+		uv_run(&loop, UV_RUN_ONCE);
+	edl_store_writer_close(w);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+
+	snprintf(cmd, sizeof(cmd), "test \"$(sort -n %s/got | tr '\\n' ' ')\" = '%lld %lld %lld '",
+	         dir, (long long)ids[0], (long long)ids[1], (long long)ids[2]);
+	assert_int_equal(system(cmd), 0); /* each run id exactly once */
+	snprintf(cmd, sizeof(cmd), "test \"$(cat %s/calls)\" = 5", dir);
+	assert_int_equal(system(cmd), 0); /* 2 failures, 3 deliveries, nothing more */
+	snprintf(cmd, sizeof(cmd),
+	         "test \"$(sqlite3 %s 'select count(*), sum(attempts) from mes_outbox where "
+	         "delivered_ms is not null')\" = '3|5'",
+	         path);
+	assert_int_equal(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -560,6 +646,7 @@ int main(void)
 	        cmocka_unit_test(test_mes_payload_carries_the_run_id),
 	        cmocka_unit_test(test_mes_backoff_doubles_within_bounds),
 	        cmocka_unit_test(test_mes_outbox_table_in_run_order),
+	        cmocka_unit_test(test_mes_outbox_delivers_each_run_once_after_failures),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
