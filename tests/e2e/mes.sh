@@ -13,7 +13,9 @@
 #             station restarts with more units and the hook comes back after
 #             failing twice more: every result is delivered exactly once per
 #             run id, across the restart.
-# usage: mes.sh EDLSTATION_BINARY answers|broken|outbox
+#   routed    [route] decides first, then the MES (it hears the product); a
+#             unit the route refuses is never asked about.
+# usage: mes.sh EDLSTATION_BINARY answers|routed|broken|outbox
 set -u
 EDL=$1
 CASE=$2
@@ -95,6 +97,36 @@ EOF
 	check "report --work-order --operator: one unit" $PY -c "import json; d=json.load(open('$W/r.json')); assert d['units'] == 1 and d['passed_units'] == 1, d"
 	"$EDL" report --db "$DB" --operator nobody >"$W/r.txt"
 	check "report --operator nobody: nothing" grep -Eq "^runs +0 " "$W/r.txt"
+	;;
+routed)
+	# [route] decides first, then the MES: it hears the product, and a unit the
+	# route refuses (another OEM key) is never asked about.
+	cat >"$W/before.py" <<EOF
+import json, sys
+unit = json.load(sys.stdin)
+open("$W/asked", "a").write("%s %s %s\\n" % (unit["serial"], unit.get("product"), unit.get("package", "")[:8]))
+print(json.dumps({"accept": True, "lot": "LOT-R"}))
+EOF
+	cat >"$W/st.ini" <<EOF
+[route gen]
+pk_hash = 7be49b72f9e4337223ccb84d6eccca4e61ce16e3602ac2008cb18b75babe6195
+package = $W/pkg
+product = Gen-1
+[mes]
+before_unit = $PY $W/before.py
+$line_off
+EOF
+	timeout -s KILL 60 "$EDL" emulate --devices 2 --profile 1-1.2:sm8550 --dump "$W/dump" -- \
+		"$EDL" run --db "$DB" --cache-dir "$W/cache" --log-format text \
+		--reset-delay 0 --count 2 --retries 0 --config "$W/st.ini" >"$OUT" 2>&1
+	rc=$?
+	check "exit 3 (the other key refused)" [ "$rc" -eq 3 ]
+	check "the MES was asked about the routed unit only, with its product" \
+		sh -c "[ \$(wc -l <'$W/asked') = 1 ] && grep -q '^1a2b3c4d Gen-1 [0-9a-f]\{8\}$' '$W/asked'"
+	check "the routed unit passed with the route's product and the MES's lot" \
+		[ "$(sql "select result, product, lot from run where serial = '1a2b3c4d'")" = "pass|Gen-1|LOT-R" ]
+	check "the unit of another key was refused by the route, not the MES" \
+		[ "$(sql "select count(*) from run where error = 'EDL_E_PK_MISMATCH' and lot is null")" = 1 ]
 	;;
 broken)
 	cat >"$W/before.sh" <<'EOF'
@@ -191,7 +223,7 @@ EOF
 	check "the hook failed twice more after the restart, then delivered" [ "$(cat "$W/flaky")" = 0 ]
 	;;
 *)
-	echo "usage: mes.sh EDLSTATION answers|broken|outbox" >&2
+	echo "usage: mes.sh EDLSTATION answers|routed|broken|outbox" >&2
 	exit 2
 	;;
 esac
