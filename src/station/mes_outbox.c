@@ -31,6 +31,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "edlstation/store.h"
 
@@ -67,6 +68,7 @@ struct edl_mes_outbox {
 	unsigned consecutive_failures;
 	size_t pending; /* as last read, plus kicks since */
 	uint64_t delivered, failures;
+	uint64_t jitter_state; /* xorshift: stations that lost the MES together spread out */
 	bool stopping;
 	int64_t stop_deadline_ms; /* no delivery starts after it once stopping */
 	void (*stopped)(void *data);
@@ -74,6 +76,16 @@ struct edl_mes_outbox {
 };
 
 static void look(struct edl_mes_outbox *ob);
+
+static uint32_t jitter(struct edl_mes_outbox *ob)
+{
+	uint64_t x = ob->jitter_state;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	ob->jitter_state = x;
+	return (uint32_t)(x >> 32);
+}
 
 static int64_t wall_ms(void)
 {
@@ -249,10 +261,10 @@ static void on_hook_done(const struct edl_mes_run_result *r, void *data)
 		ob->consecutive_failures++;
 		m.next_ms =
 		        now + (int64_t)edl_mes_backoff_ms(ob->entry.attempts + 1, ob->retry_min_ms,
-		                                          ob->retry_max_ms, (uint32_t)random());
+		                                          ob->retry_max_ms, jitter(ob));
 		ob->pause_until_ms = now + (int64_t)edl_mes_backoff_ms(
 		                                   ob->consecutive_failures, ob->retry_min_ms,
-		                                   ob->retry_max_ms, (uint32_t)random());
+		                                   ob->retry_max_ms, jitter(ob));
 		snprintf(why, sizeof(why), "%s", r->detail);
 		m.error = why;
 	}
@@ -292,6 +304,7 @@ int edl_mes_outbox_start(struct edl_mes_outbox **out, uv_loop_t *loop,
 	ob->retry_max_ms = o->retry_max_ms >= ob->retry_min_ms ? o->retry_max_ms : ob->retry_min_ms;
 	snprintf(ob->db_path, sizeof(ob->db_path), "%s", o->db_path);
 	ob->writer = o->writer;
+	ob->jitter_state = (((uint64_t)wall_ms() * 0x9e3779b97f4a7c15ull) ^ (uint64_t)getpid()) | 1;
 	uv_timer_init(loop, &ob->timer);
 	ob->timer.data = ob;
 	/* What an earlier station left undelivered goes first. */
