@@ -22,6 +22,7 @@
 
 #include "edlstation/mes.h"
 #include "edlstation/store.h"
+#include "store/store_internal.h"
 
 /* ---- commands ---------------------------------------------------------------------- */
 
@@ -540,6 +541,66 @@ static void test_mes_outbox_table_in_run_order(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* A station killed while its results are kept (disk full) keeps the payload,
+ * the MES data and the marks in <db>.pending: they come back as they went. */
+static void test_mes_records_survive_the_journal(void **state)
+{
+	char dir[] = "/tmp/edl-mes-XXXXXX", path[64];
+	struct edl_store_journal j = {.fd = -1};
+	struct edl_store_oprec *ops = NULL, *op;
+	struct edl_error err;
+	int64_t max_id = 0;
+	(void)state;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/r.db", dir);
+	assert_int_equal(edl_store_journal_open(&j, path, &ops, &max_id, &err), EDL_OK);
+	struct edl_store_run_end re = {.run_id = 9,
+	                               .result = EDL_RESULT_FAIL,
+	                               .error_code = EDL_E_MES_REFUSED,
+	                               .end_ms = 5,
+	                               .mes_payload = "{\"run_id\":9}\n"};
+	struct edl_store_run_mes rm = {.run_id = 9, .lot = "L7", .operator_name = "ann"};
+	struct edl_store_mes_mark mk = {.run_id = 8, .at_ms = 3, .next_ms = 4, .error = "down"};
+	ops = edl_store_oprec_run_end(&re);
+	ops->next = edl_store_oprec_run_mes(&rm);
+	ops->next->next = edl_store_oprec_mes_mark(&mk);
+	assert_int_equal(edl_store_journal_append(&j, ops, &err), EDL_OK);
+	while (ops != NULL) {
+		op = ops->next;
+		edl_store_oprec_free(ops);
+		ops = op;
+	}
+	edl_store_journal_close(&j);
+	assert_int_equal(edl_store_journal_open(&j, path, &ops, &max_id, &err), EDL_OK);
+	assert_non_null(ops);
+	assert_int_equal(ops->kind, EDL_STORE_OP_RUN_FINISH);
+	assert_string_equal(ops->u.end.mes_payload, "{\"run_id\":9}\n");
+	op = ops->next;
+	assert_int_equal(op->kind, EDL_STORE_OP_RUN_MES);
+	assert_int_equal(op->run_id, 9);
+	assert_string_equal(op->u.mes.lot, "L7");
+	assert_null(op->u.mes.work_order);
+	assert_string_equal(op->u.mes.operator_name, "ann");
+	op = op->next;
+	assert_int_equal(op->kind, EDL_STORE_OP_MES_MARK);
+	assert_int_equal(op->run_id, 8);
+	assert_false(op->u.mes_mark.delivered);
+	assert_int_equal(op->u.mes_mark.next_ms, 4);
+	assert_string_equal(op->u.mes_mark.error, "down");
+	assert_null(op->next);
+	while (ops != NULL) {
+		op = ops->next;
+		edl_store_oprec_free(ops);
+		ops = op;
+	}
+	edl_store_journal_rewind(&j, &err);
+	edl_store_journal_close(&j);
+	char cmd[96];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 /* ---- the deliverer on a real loop and writer --------------------------------------- */
 
 struct deliver_watch {
@@ -646,6 +707,7 @@ int main(void)
 	        cmocka_unit_test(test_mes_payload_carries_the_run_id),
 	        cmocka_unit_test(test_mes_backoff_doubles_within_bounds),
 	        cmocka_unit_test(test_mes_outbox_table_in_run_order),
+	        cmocka_unit_test(test_mes_records_survive_the_journal),
 	        cmocka_unit_test(test_mes_outbox_delivers_each_run_once_after_failures),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
