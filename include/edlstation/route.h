@@ -88,8 +88,10 @@ const struct edl_route_entry *edl_route_table_entry(const struct edl_route_table
 /* The loaded package of route i (for its name, version and storage). */
 const struct edl_package *edl_route_table_package(const struct edl_route_table *t, size_t i);
 
-/* The unit core's env->identified for a station with routes: data is the
- * table. Decides at once (EDL_OK). The MES hook chains after it. */
+/* The station's one entry point at identity (the unit core's env->identified):
+ * data is the route table, or NULL (no routes: the env's package). Routes
+ * first and decides at once (EDL_OK); the MES before_unit hook chains after
+ * the routing, in this function. */
 int edl_route_identified(struct edl_unit *u, const struct edl_unit_identity *id,
                          struct edl_unit_decision *out, void *data);
 

@@ -231,7 +231,8 @@ static int unknown(struct load *l, const char *section, const char *key)
 	else if (key == NULL)
 		problem(l,
 		        "[%s]: unknown section — the sections are [station], [package], "
-		        "[results], [ports], [flash], [timeouts], [store], [line]",
+		        "[results], [ports], [flash], [timeouts], [store], [line], [route], [route "
+		        "NAME]",
 		        shown(section, b, sizeof(b)));
 	else if (best != NULL)
 		problem(l, "[%s] %s: unknown key — did you mean %s?", section,

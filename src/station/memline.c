@@ -213,6 +213,7 @@ static int line_act(struct edl_unit *u, struct edl_unit_action *a, void *data)
 			copy_str(r->port, sizeof(r->port), a->run_start->port);
 			r->attempt = a->run_start->attempt;
 			r->retry_of = a->run_start->retry_of;
+			copy_str(r->product, sizeof(r->product), a->run_start->product);
 			r->result = EDL_RESULT_RUNNING;
 			r->start_ms = l->now;
 			a->run_id = r->id;

@@ -272,6 +272,15 @@ int edl_route_identified(struct edl_unit *u, const struct edl_unit_identity *id,
 	const struct edl_route_table *t = data;
 
 	(void)u;
-	edl_route_decide(t->entries, t->n, id, out);
+	/* Routing first: the unit's package and programmer (none: the env's). */
+	if (t != NULL)
+		edl_route_decide(t->entries, t->n, id, out);
+	else
+		memset(out, 0, sizeof(*out));
+	if (out->refuse)
+		return EDL_OK;
+	/* The MES before_unit hook chains here, after routing (wt-mes): it may
+	 * refuse the routed unit or add its per-unit data (out->extra), at once
+	 * or later (return EDL_E_AGAIN, then edl_unit_release()). */
 	return EDL_OK;
 }

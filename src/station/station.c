@@ -574,6 +574,8 @@ int edl_station_run(const struct edl_station_config *cfg, struct edl_station_sum
 	st.env.serial_owner = serial_owner;
 	st.env.out_share = out_share;
 	st.env.skip_exec = returns_skip_exec;
+	/* The identity gate: with routes (the MES hook joins here too), every unit
+	 * is held at identity for edl_route_identified's decision. */
 	if (st.routes != NULL) {
 		st.env.package_hash = NULL; /* the route's, at identity (RUN_ROUTE) */
 		st.env.identified = edl_route_identified;

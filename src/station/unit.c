@@ -448,6 +448,13 @@ static void apply_decision(struct edl_unit *u, uint64_t now)
 
 	u->held = u->decision_ready = false;
 	u->decided = true;
+	if (!d->refuse && !u->cfg->identify_only && d->plan == NULL && u->plan == NULL) {
+		/* Released with nothing to flash: never a pass for an unflashed unit. */
+		d->refuse = true;
+		d->code = EDL_E_NO_ROUTE;
+		snprintf(d->message, sizeof(d->message),
+		         "released at identity without a package (no route gave one): not flashed");
+	}
 	if (d->refuse) {
 		u->gate_refused = true;
 		show(u, "refused", "%s", d->message[0] ? d->message : "refused at identity");
@@ -663,6 +670,8 @@ static bool record_start(struct edl_unit *u, uint64_t now)
 	u->rs.serial = u->serial[0] ? u->serial : NULL;
 	u->rs.station = u->cfg->name;
 	u->rs.package_hash = u->package_hash;
+	/* A retry of a routed unit is that product's from its start. */
+	u->rs.product = u->product[0] ? u->product : NULL;
 	u->rs.slot = u->slot;
 	/* The port map's label; an unmapped port's label is its path: none. */
 	u->rs.slot_label = strcmp(u->label, u->port) != 0 ? u->label : NULL;

@@ -951,6 +951,22 @@ static void test_gate_hold_is_bounded(void **state)
 	rig_free(&r);
 }
 
+/* Released without any package (no env plan, none in the decision): refused,
+ * never a pass for a unit nothing was flashed on. */
+static void test_gate_release_without_package_is_refused(void **state)
+{
+	struct rig r;
+	struct gate g;
+	(void)state;
+	gate_init(&r, &g, 1);
+	r.env.plan = NULL;
+	rig_run(&r);
+	assert_int_equal(r.units[0].result, EDL_RESULT_FAIL);
+	assert_int_equal(r.units[0].code, EDL_E_NO_ROUTE);
+	assert_false(programmer_received(&r, 0));
+	rig_free(&r);
+}
+
 /* A decided unit that fails and is retried is not held again. */
 static void test_gate_retry_reuses_the_decision(void **state)
 {
@@ -967,6 +983,8 @@ static void test_gate_retry_reuses_the_decision(void **state)
 	assert_int_equal(g.calls, 1);
 	assert_int_equal(r.units[0].result, EDL_RESULT_PASS);
 	assert_true(r.res->n_runs >= 2);
+	assert_string_equal(r.res->runs[0].product, "alpha");
+	assert_string_equal(r.res->runs[1].product, "alpha"); /* recorded at its start */
 	rig_free(&r);
 }
 
@@ -1008,6 +1026,7 @@ int main(void)
 	        cmocka_unit_test(test_gate_held_then_stopped),
 	        cmocka_unit_test(test_gate_hold_is_bounded),
 	        cmocka_unit_test(test_gate_retry_reuses_the_decision),
+	        cmocka_unit_test(test_gate_release_without_package_is_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -322,8 +322,10 @@ static void test_journal_replayed_once_after_a_kill(void **state)
 		record_runs(w, 100, 20, &k);
 		/* Left running: marked interrupted after the replay. */
 		edl_store_writer_run_start(&id, w, &start, on_done, &k);
+		/* issue 15: its routed product, kept in the journal with it. */
+		edl_store_writer_run_route(w, id, "Alpha", "pkg-hash-0001", on_done, &k);
 		edl_store_writer_flush(w);
-		_exit(k.kept == 41 && k.ok == 0 ? 0 : 11);
+		_exit(k.kept == 42 && k.ok == 0 ? 0 : 11);
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
@@ -340,6 +342,9 @@ static void test_journal_replayed_once_after_a_kill(void **state)
 	                 1);
 	assert_int_equal(sql_int(fx->db, "SELECT count(*) FROM run WHERE result = 'running'"), 0);
 	assert_int_equal(sql_int(fx->db, "SELECT count(DISTINCT serial) FROM run"), 23);
+	assert_int_equal(sql_int(fx->db, "SELECT count(*) FROM run WHERE serial = '00000777'"
+	                                 " AND product = 'Alpha' AND package_id IS NOT NULL"),
+	                 1);
 
 	/* Opening again replays nothing twice. */
 	w = open_writer(fx->db, NULL);
