@@ -21,6 +21,7 @@
 #include <openssl/evp.h>
 
 #include "edlstation/mes.h"
+#include "edlstation/station.h"
 #include "edlstation/store.h"
 #include "store/store_internal.h"
 
@@ -50,6 +51,52 @@ static void test_mes_split_command_like_a_shell(void **state)
 	assert_int_equal(edl_mes_check_program("sh", why, sizeof(why)), EDL_OK);
 	assert_int_equal(edl_mes_check_program("no-such-program-xyz", why, sizeof(why)),
 	                 EDL_E_NOENT);
+}
+
+static void test_mes_config_keys(void **state)
+{
+	static struct edl_station_config cfg;
+	struct edl_error err;
+	const char *good = "[mes]\nbefore_unit = /usr/bin/python3 '/srv/mes/ask me.py' --line 3\n"
+	                   "after_unit = /srv/mes/tell\ntimeout_ms = 2500\nretry_min_ms = 50\n"
+	                   "retry_max_ms = 9000\n";
+	(void)state;
+
+	edl_station_config_default(&cfg);
+	assert_int_equal(cfg.mes.timeout_ms, 10000);
+	assert_int_equal(cfg.mes.retry_min_ms, 1000);
+	assert_int_equal(cfg.mes.retry_max_ms, 300000);
+	assert_string_equal(cfg.mes.before_unit, "");
+	assert_int_equal(
+	        edl_station_config_parse(&cfg, "t.ini", good, strlen(good), NULL, NULL, &err),
+	        EDL_OK);
+	assert_string_equal(cfg.mes.before_unit, "/usr/bin/python3 '/srv/mes/ask me.py' --line 3");
+	assert_string_equal(cfg.mes.after_unit, "/srv/mes/tell");
+	assert_int_equal(cfg.mes.timeout_ms, 2500);
+	assert_int_equal(cfg.mes.retry_min_ms, 50);
+	assert_int_equal(cfg.mes.retry_max_ms, 9000);
+	assert_int_equal(edl_station_config_line(&cfg, "mes", "after_unit"), 3);
+
+	static const struct {
+		const char *text, *says;
+	} bad[] = {
+	        {"[mes]\nbefore_unit = /bin/hook 'open\n",
+	         "t.ini:2: [mes] before_unit: '/bin/hook 'open' is not accepted — cannot split it "
+	         "into words"},
+	        {"[mes]\ntimeout_ms = 5\n",
+	         "t.ini:2: [mes] timeout_ms: '5' is not accepted — set a whole number from 100"},
+	        {"[mes]\nretry_max_ms = soon\n", "[mes] retry_max_ms: 'soon' is not accepted"},
+	        {"[mes]\nbefor_unit = /bin/x\n",
+	         "[mes] befor_unit: unknown key — did you mean before_unit?"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		edl_station_config_default(&cfg);
+		assert_int_equal(edl_station_config_parse(&cfg, "t.ini", bad[i].text,
+		                                          strlen(bad[i].text), NULL, NULL, &err),
+		                 EDL_E_CONFIG);
+		if (strstr(err.detail, bad[i].says) == NULL)
+			fail_msg("case %zu: '%s' lacks '%s'", i, err.detail, bad[i].says);
+	}
 }
 
 /* ---- the runner -------------------------------------------------------------------- */
@@ -691,6 +738,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_mes_split_command_like_a_shell),
+	        cmocka_unit_test(test_mes_config_keys),
 	        cmocka_unit_test(test_mes_run_exit_zero_gives_stdout),
 	        cmocka_unit_test(test_mes_run_exit_code_and_stderr_in_reason),
 	        cmocka_unit_test(test_mes_run_timeout_kills_the_process_group),
