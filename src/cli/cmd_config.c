@@ -212,6 +212,10 @@ static void check_mes(struct checker *c)
 			report(c, "mes", keys[i], "%s — install it, or fix the path", why);
 		edl_mes_argv_free(argv);
 	}
+	if (c->cfg->mes.retry_min_ms > c->cfg->mes.retry_max_ms)
+		report(c, "mes", "retry_max_ms",
+		       "%u ms is below retry_min_ms (%u ms) — set it at least as large",
+		       c->cfg->mes.retry_max_ms, c->cfg->mes.retry_min_ms);
 }
 
 unsigned edl_cli_config_check_paths(const struct edl_station_config *cfg, bool thorough,

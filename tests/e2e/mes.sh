@@ -166,6 +166,9 @@ EOF
 	check "... naming file, line, key and program" grep -q "missing.ini:2: \[mes\] after_unit.*missing-hook does not exist" "$W/m.txt"
 	"$EDL" config check --config "$W/missing.ini" >"$W/c.txt" 2>&1
 	check "config check names the missing hook program" grep -q "missing.ini:2: \[mes\] after_unit: program .*missing-hook does not exist — install it" "$W/c.txt"
+	printf '[mes]\nretry_min_ms = 5000\nretry_max_ms = 1000\n' >"$W/retry.ini"
+	"$EDL" config check --config "$W/retry.ini" >"$W/c.txt" 2>&1
+	check "config check: a backoff maximum below its minimum" grep -q "retry.ini:3: \[mes\] retry_max_ms: 1000 ms is below retry_min_ms (5000 ms)" "$W/c.txt"
 	printf "[mes]\nbefore_unit = /bin/true 'open\n" >"$W/quote.ini"
 	"$EDL" config check --config "$W/quote.ini" >"$W/q.txt" 2>&1
 	check "an unsplittable command is a config error at its line" grep -q "quote.ini:2: \[mes\] before_unit: .*without a shell" "$W/q.txt"
