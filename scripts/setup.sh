@@ -12,7 +12,7 @@ umockdev libumockdev-dev libglib2.0-dev libudev-dev usbutils qdl procps
 android-libsparse-dev android-sdk-libsparse-utils
 scdoc man-db groff-base dpkg-dev systemd libsystemd-dev
 tshark
-libh2o-dev libpq-dev postgresql
+libh2o-dev libpq-dev postgresql libjansson-dev
 chromium chromium-driver python3-selenium python3-prometheus-client fonts-dejavu-core
 "
 

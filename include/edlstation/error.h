@@ -39,6 +39,8 @@
 	/* issue 15, route by identity (values apart from other helpers' additions) */            \
 	XX(EDL_E_PK_MISMATCH, -120, "no programmer for this unit's secure-boot key")              \
 	XX(EDL_E_NO_ROUTE, -121, "no route matches this unit")                                    \
+	XX(EDL_E_MES_REFUSED, -130, "the MES refused the unit (before_unit hook)")                \
+	XX(EDL_E_MES_HOOK, -131, "the MES hook gave no usable answer")                            \
 	/* Sahara */                                                                              \
 	XX(EDL_E_SAHARA_TRUNCATED, -200, "Sahara packet truncated")                               \
 	XX(EDL_E_SAHARA_LENGTH, -201, "Sahara packet length field does not match the bytes read") \

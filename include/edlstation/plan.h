@@ -69,6 +69,10 @@ struct edl_plan_step {
 	bool bootloader;      /* erases/programs the boot loader (SBL/XBL): see plan ordering */
 	bool synthesized;     /* not in the XML: added by the ordering rules (boot loader erase) */
 	uint64_t file_offset; /* PROGRAM: offset of data in the image file (sparse RAW chunks) */
+	/* PROGRAM: the partition's num_partition_sectors from the rawprogram (0:
+	 * none given); num_sectors covers only the image (issue 13: a provisioning
+	 * file may fill the rest). */
+	uint64_t partition_sectors;
 };
 
 #define EDL_PLAN_MAX_LUNS 8

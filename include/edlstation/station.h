@@ -89,6 +89,17 @@ struct edl_station_config_source {
 	size_t n_keys;
 };
 
+/* [mes] (issue 13): the factory's MES hooks (src/station/mes*.c). A command is
+ * split into argv like a POSIX shell would (quotes, backslashes; no
+ * expansion, no pipes) and exec'd, never passed to a shell. */
+struct edl_station_mes {
+	char before_unit[1024]; /* run when a unit is identified, before upload; "" = none */
+	char after_unit[1024];  /* every finished run is delivered to it; "" = none */
+	uint32_t timeout_ms;    /* a hook still running past this is killed (10000) */
+	uint32_t retry_min_ms;  /* after_unit redelivery backoff: first delay (1000) */
+	uint32_t retry_max_ms;  /* ... and the most it grows to (300000) */
+};
+
 struct edl_station_config {
 	char name[64]; /* station name recorded with every run */
 	char package[1024];
@@ -148,6 +159,7 @@ struct edl_station_config {
 	bool verbose;
 	bool identify_only; /* `edlstation identify`: no package, no store, Sahara command mode only
 	                     */
+	struct edl_station_mes mes; /* [mes] */
 	struct edl_station_config_source source;
 	/* issue 15: [route NAME] sections (route_config.c); hold_ms: [route]
 	 * decision_ms, a held unit's bound (default 60000). */

@@ -151,6 +151,9 @@ struct edl_store_run_end {
 	const char *kind;
 	const struct edl_store_archive *archives;
 	size_t n_archives;
+	/* issue 13: the after_unit hook's payload (JSON); queued in mes_outbox in
+	 * the same transaction as the finish. NULL: no [mes] after_unit. */
+	const char *mes_payload;
 };
 
 /* ---- the writer ------------------------------------------------------------------------- */
@@ -167,6 +170,8 @@ enum edl_store_op {
 	EDL_STORE_OP_RUN_FINISH,
 	EDL_STORE_OP_RUN_PROGRESS,
 	EDL_STORE_OP_RUN_ROUTE, /* issue 15: the product and package [route] chose */
+	EDL_STORE_OP_RUN_MES,   /* issue 13: lot, work order, operator of a run */
+	EDL_STORE_OP_MES_MARK,  /* issue 13: an after_unit delivery's outcome */
 };
 
 /* The outcome of one queued operation, valid during the callback only. */
@@ -301,6 +306,50 @@ struct edl_store_run_route {
 };
 int edl_store_writer_run_route(struct edl_store_writer *w, int64_t run_id, const char *product,
                                const char *package_hash, edl_store_done_fn cb, void *data);
+/* ---- issue 13: the MES hooks' records ---------------------------------------------- */
+
+/* The before_unit hook's per-unit data, recorded on the run (it answers after
+ * the run started). NULL strings leave a column as it is. */
+struct edl_store_run_mes {
+	int64_t run_id;
+	const char *lot;
+	const char *work_order;
+	const char *operator_name;
+};
+int edl_store_writer_run_mes(struct edl_store_writer *w, const struct edl_store_run_mes *m,
+                             edl_store_done_fn cb, void *data);
+
+/* One after_unit delivery's outcome: delivered (delivered_ms = at_ms), or
+ * failed (attempts + 1, next_ms, last_error). */
+struct edl_store_mes_mark {
+	int64_t run_id;
+	bool delivered;
+	int64_t at_ms;
+	int64_t next_ms;   /* failed: when to try again */
+	const char *error; /* failed: why, a sentence */
+};
+int edl_store_writer_mes_mark(struct edl_store_writer *w, const struct edl_store_mes_mark *m,
+                              edl_store_done_fn cb, void *data);
+
+struct edl_store;
+
+/* An undelivered outbox entry (strings owned by the entry). */
+struct edl_store_mes_entry {
+	int64_t run_id;
+	char *payload;
+	unsigned attempts;
+	int64_t next_ms;
+};
+
+/*
+ * The lowest run id whose delivery is due at now_ms (next_ms <= now_ms) into
+ * *out (found), else *found false and *next_due_ms the earliest next_ms of
+ * any undelivered entry (INT64_MAX: none). *pending: undelivered entries.
+ * Read-only; callable from any one thread at a time for s. EDL_OK or EDL_E_DB.
+ */
+int edl_store_mes_due(struct edl_store *s, int64_t now_ms, struct edl_store_mes_entry *out,
+                      bool *found, int64_t *next_due_ms, uint64_t *pending, struct edl_error *err);
+void edl_store_mes_entry_clear(struct edl_store_mes_entry *e);
 
 /* Free bytes on the database's filesystem now (statvfs, cheap: call before each
  * unit), and whether that is above the reserve. EDL_OK or EDL_E_IO. */
@@ -372,6 +421,11 @@ struct edl_store_filter {
 	const char *serial;
 	/* issue 15: product (run.product, any case) as [route] recorded it; NULL: any. */
 	const char *product;
+	/* issue 13: the MES's lot, work order and operator as recorded (exact);
+	 * NULL: any. */
+	const char *lot;
+	const char *work_order;
+	const char *operator_name;
 	size_t failed_max;            /* failed units listed, newest first; 0: all */
 	enum edl_store_bucket bucket; /* the buckets' width */
 };
@@ -534,7 +588,9 @@ struct edl_store_history_run {
 	double avg_mbps;     /* NaN: none */
 	uint32_t payload;
 	const char *transcript;
-	const char *capture;   /* the run's USB capture file; NULL: none (v5) */
+	const char *capture; /* the run's USB capture file; NULL: none (v5) */
+	/* issue 13: the MES's before_unit data; NULL: none */
+	const char *lot, *work_order, *operator_name;
 	const char *functions; /* the programmer's function list; NULL: none seen */
 	const char *warnings;  /* one a line; NULL: none */
 	const char **log_lines;

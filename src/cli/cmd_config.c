@@ -12,6 +12,7 @@
 #include "edlstation/cli.h"
 #include "edlstation/package.h"
 #include "edlstation/route.h"
+#include "edlstation/mes.h"
 #include "edlstation/station.h"
 #include "edlstation/store_cli.h"
 
@@ -195,6 +196,28 @@ static void check_database(struct checker *c, bool thorough)
 	}
 }
 
+/* issue 13: the MES hooks' programs exist and can be run. */
+static void check_mes(struct checker *c)
+{
+	const char *keys[2] = {"before_unit", "after_unit"};
+	const char *cmds[2] = {c->cfg->mes.before_unit, c->cfg->mes.after_unit};
+	char why[300];
+
+	for (int i = 0; i < 2; i++) {
+		char **argv = NULL;
+		if (cmds[i][0] == '\0')
+			continue;
+		if (edl_mes_split_command(&argv, cmds[i], why, sizeof(why)) == EDL_OK &&
+		    edl_mes_check_program(argv[0], why, sizeof(why)) != EDL_OK)
+			report(c, "mes", keys[i], "%s — install it, or fix the path", why);
+		edl_mes_argv_free(argv);
+	}
+	if (c->cfg->mes.retry_min_ms > c->cfg->mes.retry_max_ms)
+		report(c, "mes", "retry_max_ms",
+		       "%u ms is below retry_min_ms (%u ms) — set it at least as large",
+		       c->cfg->mes.retry_max_ms, c->cfg->mes.retry_min_ms);
+}
+
 unsigned edl_cli_config_check_paths(const struct edl_station_config *cfg, bool thorough,
                                     edl_cli_problem_fn problem, void *data)
 {
@@ -227,6 +250,7 @@ unsigned edl_cli_config_check_paths(const struct edl_station_config *cfg, bool t
 		check_dir_creatable(&c, "package", "cache_dir", cfg->cache_dir);
 	if (cfg->record_dir[0])
 		check_dir_creatable(&c, "station", "record", cfg->record_dir);
+	check_mes(&c);
 	return c.problems;
 }
 

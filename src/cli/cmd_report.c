@@ -19,10 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SHORT_USAGE                                                                           \
-	"usage: edlstation report [--db FILE] [--since T] [--until T] [--station S] "         \
-	"[--package P] [--product N] [--slot L] [--serial X] [--failed N] [--by hour|shift] " \
-	"[--format F]"
+#define SHORT_USAGE                                                                       \
+	"usage: edlstation report [--db FILE] [--since T] [--until T] [--station S] "     \
+	"[--package P] [--product N] [--slot L] [--serial X] [--lot L] [--work-order W] " \
+	"[--operator O] [--failed N] [--by hour|shift] [--format F]"
 
 /* Failed units listed in text unless --failed says otherwise. */
 #define TEXT_FAILED_DEFAULT 20
@@ -32,7 +32,7 @@ static void usage(FILE *f)
 	fprintf(f,
 	        "usage: edlstation report [--db FILE] [--since T] [--until T] [--station S]\n"
 	        "                         [--package P] [--product N] [--slot L] [--serial X]\n"
-	        "                         [--failed N]\n"
+	        "                         [--lot L] [--work-order W] [--operator O] [--failed N]\n"
 	        "                         [--by hour|shift] [--format text|csv|json]\n"
 	        "  Yield report: units, runs, first-pass and final yield, retests, units and\n"
 	        "  good units per hour, flashing time p50/p95, throughput, failures by slot\n"
@@ -52,6 +52,9 @@ static void usage(FILE *f)
 	        "  --slot L         only runs on slot L: its label (A3, any case) or USB port\n"
 	        "  --serial X       only runs of one unit (chip or USB serial, any case, 0x,\n"
 	        "                   or a unique start, as in history)\n"
+	        "  --lot L, --work-order W, --operator O\n"
+	        "                   only runs the MES's before_unit hook gave that lot,\n"
+	        "                   work order or operator (exact text, as recorded)\n"
 	        "  --failed N       list at most N failed units (text default %d; csv and\n"
 	        "                   json list all; 0: all)\n"
 	        "  --by hour|shift  buckets of one UTC hour (default) or 8 h shifts from\n"
@@ -97,6 +100,9 @@ int edl_cli_report(int argc, char **argv)
 	        {"product", required_argument, NULL, 'R'},
 	        {"serial", required_argument, NULL, 'X'},
 	        {"failed", required_argument, NULL, 'F'},
+	        {"lot", required_argument, NULL, 'l'}, /* issue 13 */
+	        {"work-order", required_argument, NULL, 'w'},
+	        {"operator", required_argument, NULL, 'o'},
 	        {"by", required_argument, NULL, 'B'},
 	        {"format", required_argument, NULL, 'f'},
 	        {"help", no_argument, NULL, 'h'},
@@ -151,6 +157,15 @@ int edl_cli_report(int argc, char **argv)
 			break;
 		case 'X':
 			serial_text = optarg;
+			break;
+		case 'l':
+			filter.lot = optarg;
+			break;
+		case 'w':
+			filter.work_order = optarg;
+			break;
+		case 'o':
+			filter.operator_name = optarg;
 			break;
 		case 'F':
 			if (!parse_count(&filter.failed_max, optarg))

@@ -64,6 +64,7 @@ enum edl_error_class edl_error_class(int code)
 	case EDL_E_SERIAL_MISMATCH:
 	case EDL_E_TARGET_NOT_ERASED:
 	case EDL_E_TARGET_BAD_BLOCKS:
+	case EDL_E_MES_REFUSED: /* the MES said no: set aside, the reason says why */
 		return EDL_CLASS_RMA;
 
 	/* The package does not fit the unit (or is not a package). */
@@ -109,6 +110,7 @@ enum edl_error_class edl_error_class(int code)
 	case EDL_E_CONFIG:
 	case EDL_E_USAGE:
 	case EDL_E_NOT_RECORDED:
+	case EDL_E_MES_HOOK: /* the MES link, not the unit */
 	case EDL_E_PKG_CACHE:
 	case EDL_E_PKG_CHANGED:
 	case EDL_E_USB_NOMEM:
@@ -164,6 +166,13 @@ const char *edl_error_action(int code)
 		return "set the unit aside for RMA: it crashed into memory-dump mode";
 	case EDL_E_STALLED:
 		return "re-seat the cable; if it stalls again, set the unit aside";
+	case EDL_E_MES_REFUSED:
+		return "set the unit aside: the MES refused it (the reason says why); ask the line "
+		       "lead";
+	case EDL_E_MES_HOOK:
+		return "station fault: the MES hook gave no answer (the reason says why); check "
+		       "the "
+		       "MES link, then put the unit back (it was not flashed)";
 	default:
 		return class_actions[edl_error_class(code)];
 	}

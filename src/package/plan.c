@@ -333,6 +333,7 @@ static uint64_t build_program(struct builder *b, size_t ei, enum phase phase, bo
 		return 0;
 	step_from_entry(&t->step, pkg, e, EDL_STEP_PROGRAM);
 	t->step.num_sectors = sectors;
+	t->step.partition_sectors = e->num_sectors; /* issue 13 */
 	t->step.data = f->map + off;
 	t->step.data_len = data_len;
 	t->step.file_offset = off;

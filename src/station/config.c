@@ -7,6 +7,7 @@
 #include "edlstation/station.h"
 #include "edlstation/package.h"
 #include "edlstation/route.h"
+#include "edlstation/mes.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -47,8 +48,11 @@ void edl_station_config_default(struct edl_station_config *cfg)
 	cfg->stop_slots = 4;
 	cfg->stop_window_s = 60;
 	cfg->resume_auto = true;
-	cfg->dump_max_mb = 4096; /* [rma] dump_max_mb (issue 15) */
-	cfg->route_hold_ms = 60000; /* issue 15: [route] decision_ms */
+	cfg->dump_max_mb = 4096;     /* [rma] dump_max_mb (issue 15) */
+	cfg->route_hold_ms = 60000;  /* issue 15: [route] decision_ms */
+	cfg->mes.timeout_ms = 10000; /* issue 13 */
+	cfg->mes.retry_min_ms = 1000;
+	cfg->mes.retry_max_ms = 300000;
 }
 
 void edl_station_package_options(const struct edl_station_config *cfg,
@@ -157,6 +161,7 @@ static const char *const known_keys[][16] = {
         {"line", "stop_after", "stop_slots", "stop_window_s", "resume"},
         {"rma", "dump_dir", "dump_max_mb"},
         {"route", "decision_ms"}, /* issue 15; [route NAME] sections: route_config.c */
+        {"mes", "before_unit", "after_unit", "timeout_ms", "retry_min_ms", "retry_max_ms"},
 };
 #define N_SECTIONS (sizeof(known_keys) / sizeof(known_keys[0]))
 
@@ -537,6 +542,34 @@ static int on_line(void *data, const char *section, const char *name, const char
 		cfg->field = (uint32_t)x_;                                       \
 	} while (0)
 
+/* [mes] (issue 13): a hook command must split into argv (edl_mes_split_command);
+ * whether the program exists is checked when the station starts. */
+static int on_mes_key(struct load *l, const char *section, const char *name, const char *value)
+{
+	struct edl_station_config *cfg = l->cfg;
+	char why[256];
+
+	if (!strcmp(name, "before_unit") || !strcmp(name, "after_unit")) {
+		char *dst =
+		        !strcmp(name, "before_unit") ? cfg->mes.before_unit : cfg->mes.after_unit;
+		if (copy(dst, sizeof(cfg->mes.before_unit), value))
+			return bad(l, section, name, value, "use a shorter command");
+		if (*value && edl_mes_check_command(value, why, sizeof(why)) != EDL_OK) {
+			dst[0] = '\0';
+			return bad(l, section, name, value, why);
+		}
+	} else if (!strcmp(name, "timeout_ms")) {
+		U32(mes.timeout_ms, 100, 3600000);
+	} else if (!strcmp(name, "retry_min_ms")) {
+		U32(mes.retry_min_ms, 10, 3600000);
+	} else if (!strcmp(name, "retry_max_ms")) {
+		U32(mes.retry_max_ms, 10, 86400000);
+	} else {
+		return unknown(l, section, name);
+	}
+	return 1;
+}
+
 static int on_key(void *data, const char *section, const char *name, const char *value)
 {
 	struct load *l = data;
@@ -740,6 +773,8 @@ static int on_key(void *data, const char *section, const char *name, const char 
 		cfg->dump_max_mb = x;
 	} else if (!strcmp(section, "rma")) {
 		return unknown(l, section, name);
+	} else if (!strcmp(section, "mes")) {
+		return on_mes_key(l, section, name, value);
 	} else {
 		return unknown(l, section, NULL);
 	}

@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 
 #include "edlstation/capture.h"
+#include "mes_station.h"
 
 static void close_session(struct session *s);
 
@@ -202,9 +203,19 @@ static void on_defer(uv_timer_t *t)
 
 /* The store's completion of the final record: the only moment a result is on
  * disk. The session itself is the context (nothing allocated per record). */
+/* A retry's (not final) finish committed: the MES's outbox has it (issue 13).
+ * The station is the context: the session may be gone by then. */
+static void on_mes_queued(const struct edl_store_done *done, void *data)
+{
+	if (done->code == EDL_OK)
+		station_mes_queued(data);
+}
+
 static void on_recorded(const struct edl_store_done *done, void *data)
 {
 	struct session *s = data;
+	if (done->code == EDL_OK)
+		station_mes_queued(s->st); /* issue 13 */
 	if (s->unit != NULL)
 		edl_unit_commit_done(s->unit, done->code, done->detail, done->kept, now_ms());
 }
@@ -231,6 +242,7 @@ static int do_record(struct session *s, struct edl_unit_action *a)
 		a->run_id = 0;
 		s->progress_stage[0] = '\0';
 		a->run_start->capture = capture_for_run(s, a->run_start);
+		session_mes_run_start(s, a->run_start); /* issue 13 */
 		if (w == NULL)
 			return EDL_OK;
 		/* Refused: the unit fails before a byte goes out (never flashed
@@ -246,9 +258,14 @@ static int do_record(struct session *s, struct edl_unit_action *a)
 			                           NULL);
 		return EDL_OK;
 	case EDL_UNIT_ACT_RUN_FINISH: {
+		/* issue 13: the after_unit payload rides in the finish's transaction. */
+		struct edl_store_run_end end = *a->run_end;
+		end.mes_payload = session_mes_payload(s, a->run_end, a->commit);
 		int rc = w == NULL ? EDL_E_DB
-		                   : edl_store_writer_run_finish(w, a->run_end,
-		                                                 a->commit ? on_recorded : NULL, s);
+		         : a->commit
+		                 ? edl_store_writer_run_finish(w, &end, on_recorded, s)
+		                 : edl_store_writer_run_finish(
+		                           w, &end, end.mes_payload ? on_mes_queued : NULL, s->st);
 		close_transcript(s);
 		if (rc != EDL_OK && a->commit) {
 			s->defer_commit = rc;
@@ -421,6 +438,8 @@ int session_new(struct station *st, libusb_device *udev, const struct edl_usb_de
 	s->env = st->env;
 	s->env.act = session_act;
 	s->env.data = s;
+	if (s->env.identified == station_mes_gate)
+		s->env.identified_data = s; /* issue 13: the MES asks about this session */
 	s->env.log_sink = log_sink;
 	s->env.log_data = s;
 	s->inbuf = malloc(SESSION_IN_BUF);
@@ -454,6 +473,7 @@ int session_new(struct station *st, libusb_device *udev, const struct edl_usb_de
 void session_free(struct session *s)
 {
 	edl_unit_free(s->unit);
+	session_mes_free(s); /* issue 13: after the unit (its plan may be the session's) */
 	close_transcript(s);
 	capture_close(s);
 	libusb_unref_device(s->udev);

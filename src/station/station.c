@@ -14,6 +14,7 @@
  * terminal, or SIGUSR1).
  */
 #include "station_internal.h"
+#include "mes_station.h"
 #include "edlstation/store_cli.h"
 
 #include <openssl/evp.h>
@@ -221,6 +222,9 @@ static void on_handle_closed(uv_handle_t *h)
 static void finish_stop(struct station *st)
 {
 	if (st->stop_done)
+		return;
+	/* issue 13: an after_unit delivery in flight is marked before the writer closes. */
+	if (!station_mes_stop(st, finish_stop))
 		return;
 	st->stop_done = true;
 	uv_timer_stop(&st->grace);
@@ -591,6 +595,15 @@ int edl_station_run(const struct edl_station_config *cfg, struct edl_station_sum
 			uv_loop_close(&loop);
 			return rc;
 		}
+		rc = station_mes_open(&st, db_path(&st), err); /* issue 13 */
+		if (rc != EDL_OK) {
+			station_mes_free(&st);
+			edl_store_writer_close(st.store);
+			uv_run(&loop, UV_RUN_DEFAULT);
+			edl_package_free(st.pkg);
+			uv_loop_close(&loop);
+			return rc;
+		}
 	}
 	uv_timer_init(&loop, &st.grace);
 	st.grace.data = &st;
@@ -652,6 +665,7 @@ int edl_station_run(const struct edl_station_config *cfg, struct edl_station_sum
 		                                "flash those units again"
 		                              : "");
 	view_final(&st);
+	station_mes_free(&st); /* issue 13 */
 	uv_loop_close(&loop);
 	edl_package_free(st.pkg);
 	edl_route_table_free(st.routes);

@@ -60,6 +60,7 @@ struct session {
 	/* The progress last persisted (session.c). */
 	char progress_stage[24];
 	uint64_t progress_at;
+	struct session_mes *mes; /* issue 13: the MES hooks' state (mes_station.c) */
 };
 
 /* What a slot shows, from the port map's order (view_init makes one per mapped
@@ -183,6 +184,7 @@ struct station {
 	/* Devices waiting for a free session (concurrency limit). */
 	libusb_device *waiting[EDL_STATION_MAX_PORTS];
 	size_t n_waiting;
+	struct station_mes *mes; /* issue 13: [mes] hooks (mes_station.c); NULL: none */
 };
 
 /* session.c */

@@ -181,6 +181,9 @@ int edl_store_report_json(struct edl_buf *b, const struct edl_store_report *r)
 	key_str(&j, "slot", r->filter.slot);
 	key_str(&j, "serial", r->filter.serial);
 	key_str(&j, "product", r->filter.product);
+	key_str(&j, "lot", r->filter.lot); /* issue 13 */
+	key_str(&j, "work_order", r->filter.work_order);
+	key_str(&j, "operator", r->filter.operator_name);
 	edl_json_object_end(&j);
 
 	static const struct {
@@ -302,6 +305,9 @@ static void history_run(struct edl_json *j, const struct edl_store_history_run *
 	key_str(j, "capture", run->capture); /* issue 16 */
 	key_str(j, "kind", run->kind);       /* issue 15 */
 	key_str(j, "product", run->product);
+	key_str(j, "lot", run->lot); /* issue 13 */
+	key_str(j, "work_order", run->work_order);
+	key_str(j, "operator", run->operator_name);
 	key_str(j, "functions", run->functions);
 	key_str(j, "warnings", run->warnings);
 	edl_json_key(j, "log");

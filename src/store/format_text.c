@@ -221,6 +221,16 @@ int edl_store_report_text(struct edl_buf *b, const struct edl_store_report *r)
 		text(&o, r->filter.serial, 0, "any");
 		printf_out(&o, "\n");
 	}
+	if (r->filter.lot != NULL || r->filter.work_order != NULL ||
+	    r->filter.operator_name != NULL) { /* issue 13 */
+		printf_out(&o, "filter: lot ");
+		text(&o, r->filter.lot, 0, "any");
+		printf_out(&o, ", work order ");
+		text(&o, r->filter.work_order, 0, "any");
+		printf_out(&o, ", operator ");
+		text(&o, r->filter.operator_name, 0, "any");
+		printf_out(&o, "\n");
+	}
 	printf_out(&o,
 	           "\nunits             %8" PRIu64 "   passed %" PRIu64 ", failed %" PRIu64 "\n",
 	           r->units, r->passed_units, r->failed_units);
@@ -477,6 +487,16 @@ int edl_store_history_text(struct edl_buf *b, const struct edl_store_history *h)
 		if (run->transcript != NULL) {
 			printf_out(&o, "    transcript ");
 			text(&o, run->transcript, 0, "-");
+			printf_out(&o, "\n");
+		}
+		if (run->lot != NULL || run->work_order != NULL ||
+		    run->operator_name != NULL) { /* issue 13: the MES's data */
+			printf_out(&o, "    lot ");
+			text(&o, run->lot, 0, "-");
+			printf_out(&o, ", work order ");
+			text(&o, run->work_order, 0, "-");
+			printf_out(&o, ", operator ");
+			text(&o, run->operator_name, 0, "-");
 			printf_out(&o, "\n");
 		}
 		if (run->capture != NULL) { /* issue 16: run --record */

@@ -71,6 +71,36 @@ nomem:
 	return edl_error_set(err, EDL_E_NOMEM, "reading the device");
 }
 
+/* issue 13: the MES's lot, work order and operator of each run read. */
+static int read_mes_fields(struct history_owner *o, sqlite3 *db, struct edl_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db, "SELECT lot, work_order, operator FROM run WHERE id = ?1",
+	                            -1, &st, NULL);
+
+	for (size_t i = 0; rc == SQLITE_OK && i < o->pub.n_runs; i++) {
+		struct edl_store_history_run *run = &o->runs[i];
+		sqlite3_bind_int64(st, 1, run->id);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			COPY(run->lot, st, 0);
+			COPY(run->work_order, st, 1);
+			COPY(run->operator_name, st, 2);
+			rc = SQLITE_OK;
+		} else if (rc == SQLITE_DONE) {
+			rc = SQLITE_OK;
+		}
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_OK)
+		return edl_store_sqlite_error(err, db, rc, "reading the runs' MES data");
+	return EDL_OK;
+nomem:
+	sqlite3_finalize(st);
+	return edl_error_set(err, EDL_E_NOMEM, "reading the runs' MES data");
+}
+
 static int read_runs(struct history_owner *o, sqlite3 *db, struct edl_error *err)
 {
 	sqlite3_stmt *st = NULL;
@@ -339,6 +369,8 @@ int edl_store_history(struct edl_store_history **out, struct edl_store *s, const
 	rc = read_device(o, s->db, err);
 	if (rc == EDL_OK)
 		rc = read_runs(o, s->db, err);
+	if (rc == EDL_OK)
+		rc = read_mes_fields(o, s->db, err); /* issue 13 */
 	if (rc == EDL_OK)
 		rc = read_details(o, s->db, flags, err);
 	if (rc == EDL_OK)

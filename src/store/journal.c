@@ -188,6 +188,22 @@ static int encode_op(struct edl_buf *b, uint64_t generation, const struct edl_st
 			rc = rc ? rc : enc_str(b, a->sha256);
 			rc = rc ? rc : enc_u64(b, (uint64_t)a->created_ms);
 		}
+		rc = rc ? rc : enc_str(b, e->mes_payload); /* issue 13 */
+		break;
+	}
+	case EDL_STORE_OP_RUN_MES: { /* issue 13 */
+		const struct edl_store_run_mes *m = &op->u.mes;
+		rc = enc_str(b, m->lot);
+		rc = rc ? rc : enc_str(b, m->work_order);
+		rc = rc ? rc : enc_str(b, m->operator_name);
+		break;
+	}
+	case EDL_STORE_OP_MES_MARK: { /* issue 13 */
+		const struct edl_store_mes_mark *m = &op->u.mes_mark;
+		rc = enc_u64(b, m->delivered ? 1 : 0);
+		rc = rc ? rc : enc_u64(b, (uint64_t)m->at_ms);
+		rc = rc ? rc : enc_u64(b, (uint64_t)m->next_ms);
+		rc = rc ? rc : enc_str(b, m->error);
 		break;
 	}
 	case EDL_STORE_OP_RUN_PROGRESS: {
@@ -390,6 +406,9 @@ static struct edl_store_oprec *decode_op(struct reader *r)
 			e.archives = archives;
 			e.n_archives = archives != NULL ? n : 0;
 		}
+		if (lines != NULL && !r->bad &&
+		    r->p < r->end) /* issue 13; older journals end here */
+			e.mes_payload = dec_str(r);
 		if (lines != NULL && !r->bad && (unsigned)e.result <= EDL_RESULT_INTERRUPTED)
 			op = edl_store_oprec_run_end(&e);
 		free(steps);
@@ -414,6 +433,25 @@ static struct edl_store_oprec *decode_op(struct reader *r)
 		rt.package_hash = dec_str(r);
 		if (!r->bad)
 			op = edl_store_oprec_route(&rt);
+		break;
+	}
+	case EDL_STORE_OP_RUN_MES: { /* issue 13 */
+		struct edl_store_run_mes m = {.run_id = run_id};
+		m.lot = dec_str(r);
+		m.work_order = dec_str(r);
+		m.operator_name = dec_str(r);
+		if (!r->bad)
+			op = edl_store_oprec_run_mes(&m);
+		break;
+	}
+	case EDL_STORE_OP_MES_MARK: { /* issue 13 */
+		struct edl_store_mes_mark m = {.run_id = run_id};
+		m.delivered = dec_u64(r) != 0;
+		m.at_ms = (int64_t)dec_u64(r);
+		m.next_ms = (int64_t)dec_u64(r);
+		m.error = dec_str(r);
+		if (!r->bad)
+			op = edl_store_oprec_mes_mark(&m);
 		break;
 	}
 	default:

@@ -193,6 +193,7 @@ static void pack_run_end(struct edl_store_run_end *dst, const struct edl_store_r
 	dst->message = pack(k, src->message);
 	dst->functions = pack(k, src->functions);
 	dst->warnings = pack(k, src->warnings);
+	dst->mes_payload = pack(k, src->mes_payload); /* issue 13 */
 	for (size_t i = 0; i < src->n_steps; i++) {
 		const char *label = pack(k, src->steps[i].label);
 		const char *start = pack(k, src->steps[i].start_sector);
@@ -724,7 +725,13 @@ static int apply_run_finish(struct edl_store_recorder *r, const struct edl_store
 		if (rc != SQLITE_OK)
 			return edl_store_sqlite_error(err, r->db, rc, "recording the device's log");
 	}
-	return apply_run_archives(r, e, err);
+	rc = apply_run_archives(r, e, err);
+	if (rc != EDL_OK)
+		return rc;
+	/* issue 13: the MES hears of it, durably, in this very transaction. */
+	if (e->mes_payload != NULL)
+		return edl_store_mes_enqueue(r->db, e->run_id, e->mes_payload, e->end_ms, err);
+	return EDL_OK;
 }
 
 /* Only while the run is running: a progress that arrives after the finish (or
@@ -791,6 +798,9 @@ int edl_store_recorder_apply(struct edl_store_recorder *r, const struct edl_stor
 		return apply_run_progress(r, op, err);
 	case EDL_STORE_OP_RUN_ROUTE:
 		return apply_run_route(r, op, err);
+	case EDL_STORE_OP_RUN_MES:
+	case EDL_STORE_OP_MES_MARK:
+		return edl_store_mes_apply(r->db, op, err);
 	}
 	assert(!"unknown store operation");
 	return EDL_E_INTERNAL;

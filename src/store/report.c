@@ -150,7 +150,7 @@ static int prepare_selection(sqlite3_stmt **out, sqlite3 *db, const struct edl_s
 	         "SELECT serial, station_id, slot, port, start_ms, ifnull(end_ms, -1), result,"
 	         " stage, error, bytes_written, ifnull(duration_ms, -1), id, slot_label,"
 	         " error_class, ifnull(package_id, 0), product"
-	         " FROM run WHERE %s%s%s%s%s%s",
+	         " FROM run WHERE %s%s%s%s%s%s%s%s%s",
 	         bounded ? "start_ms >= ?1 AND start_ms < ?2" : "1",
 	         f->station != NULL ? " AND station_id IN (SELECT id FROM station WHERE name = ?3)"
 	                            : "",
@@ -165,7 +165,11 @@ static int prepare_selection(sqlite3_stmt **out, sqlite3 *db, const struct edl_s
 	                 : "",
 	         f->slot != NULL ? " AND (slot_label = ?5 COLLATE NOCASE OR port = ?5)" : "",
 	         f->serial != NULL ? " AND serial = ?6" : "",
-	         f->product != NULL ? " AND product = ?7 COLLATE NOCASE" : "");
+	         f->product != NULL ? " AND product = ?7 COLLATE NOCASE" : "",
+	         /* issue 13: the MES's per-unit data, as recorded */
+	         f->lot != NULL ? " AND lot = ?10" : "",
+	         f->work_order != NULL ? " AND work_order = ?11" : "",
+	         f->operator_name != NULL ? " AND operator = ?12" : "");
 	rc = sqlite3_prepare_v2(db, sql, -1, out, NULL);
 	if (rc != SQLITE_OK)
 		return edl_store_sqlite_error(err, db, rc, "preparing the report query");
@@ -183,6 +187,12 @@ static int prepare_selection(sqlite3_stmt **out, sqlite3 *db, const struct edl_s
 		edl_store_bind_text(*out, 6, f->serial);
 	if (f->product != NULL)
 		edl_store_bind_text(*out, 7, f->product);
+	if (f->lot != NULL)
+		edl_store_bind_text(*out, 10, f->lot);
+	if (f->work_order != NULL)
+		edl_store_bind_text(*out, 11, f->work_order);
+	if (f->operator_name != NULL)
+		edl_store_bind_text(*out, 12, f->operator_name);
 	return EDL_OK;
 }
 
@@ -902,6 +912,7 @@ void edl_store_filter_init(struct edl_store_filter *f)
 	f->slot = NULL;
 	f->serial = NULL;
 	f->product = NULL;
+	f->lot = f->work_order = f->operator_name = NULL;
 	f->failed_max = 0;
 	f->bucket = EDL_STORE_BUCKET_HOUR;
 }
@@ -928,6 +939,9 @@ int edl_store_report(struct edl_store_report **out, struct edl_store *s,
 	r->filter.slot = edl_arena_strdup(&o->arena, filter->slot);
 	r->filter.serial = edl_arena_strdup(&o->arena, filter->serial);
 	r->filter.product = edl_arena_strdup(&o->arena, filter->product);
+	r->filter.lot = edl_arena_strdup(&o->arena, filter->lot); /* issue 13 */
+	r->filter.work_order = edl_arena_strdup(&o->arena, filter->work_order);
+	r->filter.operator_name = edl_arena_strdup(&o->arena, filter->operator_name);
 	sc.arena = &o->arena;
 	sc.units.size = sizeof(struct unit_agg);
 	sc.slots.size = sizeof(struct slot_agg);
@@ -944,7 +958,10 @@ int edl_store_report(struct edl_store_report **out, struct edl_store *s,
 	    (filter->package != NULL && r->filter.package == NULL) ||
 	    (filter->slot != NULL && r->filter.slot == NULL) ||
 	    (filter->serial != NULL && r->filter.serial == NULL) ||
-	    (filter->product != NULL && r->filter.product == NULL)) {
+	    (filter->product != NULL && r->filter.product == NULL) ||
+	    (filter->lot != NULL && r->filter.lot == NULL) ||
+	    (filter->work_order != NULL && r->filter.work_order == NULL) ||
+	    (filter->operator_name != NULL && r->filter.operator_name == NULL)) {
 		rc = edl_error_set(err, EDL_E_NOMEM, "allocating the report");
 		goto out;
 	}

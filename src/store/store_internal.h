@@ -92,6 +92,8 @@ struct edl_store_oprec {
 		struct edl_store_run_end end;
 		struct edl_store_progress progress;
 		struct edl_store_run_route route;
+		struct edl_store_run_mes mes;       /* issue 13 */
+		struct edl_store_mes_mark mes_mark; /* issue 13 */
 	} u;
 };
 
@@ -104,6 +106,14 @@ struct edl_store_oprec *edl_store_oprec_run_start(const struct edl_store_run_sta
 struct edl_store_oprec *edl_store_oprec_run_end(const struct edl_store_run_end *end);
 struct edl_store_oprec *edl_store_oprec_progress(const struct edl_store_progress *p);
 struct edl_store_oprec *edl_store_oprec_route(const struct edl_store_run_route *rt);
+/* issue 13 (src/store/mes.c): the MES records' copies and how they apply. */
+struct edl_store_oprec *edl_store_oprec_run_mes(const struct edl_store_run_mes *m);
+struct edl_store_oprec *edl_store_oprec_mes_mark(const struct edl_store_mes_mark *m);
+int edl_store_mes_apply(sqlite3 *db, const struct edl_store_oprec *op, struct edl_error *err);
+/* Queues a finished run's payload (INSERT OR IGNORE: a replay adds nothing). */
+int edl_store_mes_enqueue(sqlite3 *db, int64_t run_id, const char *payload, int64_t next_ms,
+                          struct edl_error *err);
+
 /* A bare copy of op's kind, callback, run id and outcome (no record), for
  * delivering the outcome while op itself is kept. */
 struct edl_store_oprec *edl_store_oprec_notice(const struct edl_store_oprec *op);

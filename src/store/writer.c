@@ -730,6 +730,23 @@ int edl_store_writer_run_progress(struct edl_store_writer *w, const struct edl_s
 	return enqueue(w, edl_store_oprec_progress(p), cb, data, NULL);
 }
 
+/* issue 13: the MES records (src/store/mes.c copies and applies them). */
+int edl_store_writer_run_mes(struct edl_store_writer *w, const struct edl_store_run_mes *m,
+                             edl_store_done_fn cb, void *data)
+{
+	if (m->run_id <= 0)
+		return EDL_E_INVAL;
+	return enqueue(w, edl_store_oprec_run_mes(m), cb, data, NULL);
+}
+
+int edl_store_writer_mes_mark(struct edl_store_writer *w, const struct edl_store_mes_mark *m,
+                              edl_store_done_fn cb, void *data)
+{
+	if (m->run_id <= 0)
+		return EDL_E_INVAL;
+	return enqueue(w, edl_store_oprec_mes_mark(m), cb, data, NULL);
+}
+
 int edl_store_writer_space(struct edl_store_writer *w, uint64_t *free_bytes, bool *above_reserve,
                            struct edl_error *err)
 {
