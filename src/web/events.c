@@ -194,6 +194,9 @@ int web_events_open(struct web_server *srv, h2o_req_t *req, const char *query, s
 	               H2O_STRLIT("no-store"));
 	h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-accel-buffering"), 0,
 	                      NULL, H2O_STRLIT("no"));
+	/* A stream's connection is not reused: it closes when the stream ends
+	 * (the station stops), so clients see the end at once. */
+	req->http1_is_persistent = 0;
 	h2o_start_response(req, &c->super);
 
 	/* The browser reconnects after a second; then what was missed. */
