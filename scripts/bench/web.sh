@@ -7,12 +7,12 @@
 # first run start), from the database; target ratio >= 0.97), p99 API latency
 # (target < 50 ms) and the board update delay, an event's "time" to its
 # receipt by a client (target < 1 s), both over the best-throughput loaded round.
-# usage: scripts/bench/web.sh [DEVICES] [MIB] [ROUNDS] [CLIENTS]   (default 8 64 3 20)
+# usage: scripts/bench/web.sh [DEVICES] [MIB] [ROUNDS] [CLIENTS]   (default 8 256 3 20)
 set -eu
 cd "$(dirname "$0")/../.."
 [ "${1:-}" = web ] && shift
 DEVICES=${1:-8}
-MIB=${2:-64}
+MIB=${2:-256}
 ROUNDS=${3:-3}
 CLIENTS=${4:-20}
 BUILD=${EDL_BENCH_BUILD:-build}
