@@ -279,6 +279,7 @@ int web_start(struct station *st, struct edl_error *err)
 		return rc;
 	}
 	srv->listening = true;
+	srv->line_since_ms = edl_store_time_now_ms();
 	/* A client that closes while we write must cost an EPIPE, not the
 	 * process (libuv and h2o write with write(2), no MSG_NOSIGNAL). */
 	signal(SIGPIPE, SIG_IGN);

@@ -247,6 +247,12 @@ def main():
     missing = sorted(k for k in keys if m is None or ("`%s`" % k) not in m.group(1))
     check("the README names every documented key", not missing, missing)
 
+    # A client that never reads its event stream (a tiny receive window).
+    stuck = socket.socket()
+    stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+    stuck.connect(("127.0.0.1", a.port))
+    stuck.sendall(b"GET /api/v1/events HTTP/1.1\r\nHost: x\r\n\r\n")
+
     check_schema("/api/v1/state has the documented keys", st, schema, "state")
     check("slots in the port map's order", [s["label"] for s in st["slots"]][:4] ==
           ["A1", "A2", "A3", "A4"], [s["label"] for s in st["slots"]])
@@ -442,6 +448,10 @@ def main():
     written = db_rows(a.db, "select sum(bytes_written) from run")[0][0]
     check("bytes written = the database's", got("edlstation_bytes_written_total") == written,
           (got("edlstation_bytes_written_total"), written))
+    check("the client that never read its stream was dropped",
+          got("edlstation_web_event_clients_dropped_total") >= 1,
+          (got("edlstation_web_event_clients_dropped_total"), "events so far", st["seq"]))
+    stuck.close()
     check("nothing in flight, line running, store backlog 0",
           got("edlstation_units_in_flight") == 0 and got("edlstation_line_stopped") == 0 and
           got("edlstation_store_backlog") == 0)
