@@ -32,7 +32,8 @@ struct web_sse {
 	struct web_sse *next;
 	struct edl_buf chunk; /* handed to h2o, untouched until proceed */
 	uint64_t cursor;      /* the seq to send next */
-	char preface[256];    /* sent before the next events ("retry:", a gap) */
+	char preface[512];    /* sent before the next events ("retry:", gaps) */
+	int fd;               /* the connection's socket (-1: unknown) */
 	bool keepalive;       /* send a comment line with the next write */
 	bool sending;
 	bool done;    /* FINAL or ERROR sent, or the client went away */
@@ -161,7 +162,11 @@ static void sse_kick(struct web_sse *c)
 	if (c->sending && sse_backlog(c) > (uint64_t)c->srv->cfg->sse_buffer_kb * 1024) {
 		c->drop = true;
 		c->srv->sse_dropped++;
-		return; /* closed once the write in flight is done (or the client goes) */
+		/* Its write may never finish: the socket is shut, the write fails,
+		 * h2o closes the connection and stops the stream (sse_stop). */
+		if (c->fd >= 0)
+			(void)shutdown(c->fd, SHUT_RDWR);
+		return;
 	}
 	sse_flush(c);
 }
@@ -242,9 +247,9 @@ int web_events_open(struct web_server *srv, h2o_req_t *req, const char *query, s
 	                             ? req->conn->callbacks->get_socket(req->conn)
 	                             : NULL;
 	int sndbuf = WEB_SSE_SNDBUF;
-	if (sock != NULL && h2o_socket_get_fd(sock) >= 0)
-		(void)setsockopt(h2o_socket_get_fd(sock), SOL_SOCKET, SO_SNDBUF, &sndbuf,
-		                 sizeof(sndbuf));
+	c->fd = sock != NULL ? h2o_socket_get_fd(sock) : -1;
+	if (c->fd >= 0)
+		(void)setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 	h2o_start_response(req, &c->super);
 
 	/* The browser reconnects after a second; then what was missed. */

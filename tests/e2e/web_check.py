@@ -476,11 +476,25 @@ def main():
     # Stop the station: the resumed stream ends, and together with the first
     # reader it saw every event exactly once.
     last_seq = api.state()["seq"]
+    # One more client that reads nothing, with the whole ring to replay: the
+    # station must not wait for it to stop.
+    stuck2 = socket.socket()
+    stuck2.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+    stuck2.connect(("127.0.0.1", a.port))
+    stuck2.sendall(b"GET /api/v1/events?after=0 HTTP/1.1\r\nHost: x\r\n\r\n")
+    time.sleep(0.3)
     pid = int(open(a.pidfile).read())
+    t_stop = time.monotonic()
     os.kill(pid, signal.SIGTERM)
     second.join(20)
     check("the event stream ends when the station stops", second.eof and second.error is None,
           (second.eof, second.error))
+    gone = poll("the station ends despite a client that reads nothing",
+                lambda: not os.path.exists("/proc/%d" % pid) or
+                open("/proc/%d/stat" % pid).read().split()[2] == "Z", 15)
+    check("within the 2 s grace and a little", gone and time.monotonic() - t_stop < 8,
+          time.monotonic() - t_stop)
+    stuck2.close()
     ids = first.ids + [i for i in second.ids if i is not None]
     check("cut and resumed, every seq exactly once, in order",
           ids == list(range(1, len(ids) + 1)), ids[:5] + ["..."] + ids[-5:])
