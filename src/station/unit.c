@@ -134,6 +134,7 @@ struct edl_unit {
 
 	/* Why the attempt ends when it is not (only) the job's own failure. */
 	bool gone, stopping, stalled, refused;
+	bool aborted; /* edl_unit_abort: fails now, no retry */
 	struct edl_error why;
 	enum edl_flash_stage stage;          /* last STAGE event */
 	enum edl_flash_stage shown;          /* last stage shown */
@@ -990,7 +991,8 @@ static void start_attempt(struct edl_unit *u, uint64_t now)
 
 static bool retryable(const struct edl_unit *u, int code)
 {
-	if (u->gone || u->stopping || u->stalled || u->refused || u->gate_refused)
+	if (u->gone || u->stopping || u->stalled || u->refused || u->gate_refused ||
+	    u->aborted)
 		return false;
 	if ((unsigned)u->attempt > u->cfg->retries)
 		return false;
@@ -1205,7 +1207,7 @@ static void state_draining(struct edl_unit *u, uint64_t now)
 
 static void state_retry_wait(struct edl_unit *u, uint64_t now)
 {
-	if (u->gone || u->stopping) {
+	if (u->gone || u->stopping || u->aborted) {
 		/* The failure recorded for the last attempt stands. */
 		if (u->gone)
 			show(u, "gone", "unplugged before attempt %d", u->attempt + 1);
@@ -1546,6 +1548,18 @@ bool edl_unit_held(const struct edl_unit *u)
 const char *edl_unit_product_name(const struct edl_unit *u)
 {
 	return u->product;
+}
+
+bool edl_unit_abort(struct edl_unit *u, uint64_t now, const char *reason)
+{
+	if (u->aborted || u->stopping || u->gone ||
+	    (u->state != UNIT_RUNNING && u->state != UNIT_RETRY_WAIT))
+		return false;
+	u->aborted = true;
+	if (u->state == UNIT_RUNNING && u->why.code == EDL_OK)
+		edl_error_set(&u->why, EDL_E_INTERRUPTED, "%s", reason);
+	step(u, now);
+	return true;
 }
 
 const char *edl_unit_serial(const struct edl_unit *u)
