@@ -1,18 +1,20 @@
 /*
  * The hooks through which the station's other queues show their backlog on
  * /api/v1/state (backlog.mes_pending, backlog.factory_sync_pending) and
- * /metrics (edlstation_mes_backlog, edlstation_factory_sync_backlog). Until
- * the MES outbox (issue 13, src/mes) and the factory sync (issue 14,
- * src/factory) are wired here at merge, they answer -1: null in the JSON and
- * no series in /metrics. Their owners replace the body with a call into
- * their module's in-memory count (never a store query: this runs on the loop).
+ * /metrics (edlstation_mes_backlog, edlstation_factory_sync_backlog): each
+ * its module's in-memory count (never a store query: this runs on the loop),
+ * or -1 when that queue is not configured: null in the JSON and no series in
+ * /metrics.
  */
 #include "web_internal.h"
 
+#include "../station/mes_station.h"
+
 int64_t web_backlog_mes(const struct station *st)
 {
-	(void)st;
-	return -1;
+	if (st->mes == NULL || st->cfg->mes.after_unit[0] == '\0')
+		return -1;
+	return (int64_t)station_mes_pending(st);
 }
 
 int64_t web_backlog_factory(const struct station *st)
