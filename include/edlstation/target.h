@@ -85,6 +85,10 @@ struct edl_target_faults {
 	/* Storage speed in bytes/s (0 = instant): the final ACK of a program comes no
 	 * earlier than bytes/rate after the program command arrived. */
 	uint64_t write_rate_bps;
+	/* issue 15 (preserve-read): a <read> touching the seeded modemst1 partition
+	 * (cal_seed.h layout) is NAKed with a storage read error, as a real
+	 * programmer answers a read the storage fails. */
+	bool preserve_read;
 };
 
 /*
@@ -129,6 +133,10 @@ struct edl_target_config {
 	uint64_t max_payload; /* programmer's largest raw transfer, default 1 MiB */
 	struct edl_prog_quirks prog;
 	struct edl_target_faults faults;
+	/* Seed the calibration partitions and their table from pbl.serial when the
+	 * device is created (edlstation/cal_seed.h; the emulated line sets it on a
+	 * unit's first power-on only). */
+	bool seed_cal;
 };
 
 /* Defaults: edl_pbl_config_default(), edl_storage_config_default(kind), 1 MiB, no faults. */

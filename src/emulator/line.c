@@ -473,6 +473,8 @@ static void unit_config(struct edl_emu_line *line, struct unit *u, struct edl_ta
 	if (c->max_payload)
 		tc->max_payload = c->max_payload;
 	tc->faults = u->faults;
+	/* Seeded once: a unit that comes back (reset to EDL) keeps what it has. */
+	tc->seed_cal = c->seed_cal && u->enumerations == 0;
 	if (c->write_rate_mbps > 0)
 		tc->faults.write_rate_bps = (uint64_t)(c->write_rate_mbps * 1e6);
 }
