@@ -36,6 +36,10 @@
 	XX(EDL_E_STALLED, -103, "unit stopped accepting data")                                    \
 	XX(EDL_E_WRONG_PACKAGE, -104, "package does not fit this unit")                           \
 	XX(EDL_E_NOT_RECORDED, -105, "unit flashed, but its result is NOT RECORDED")              \
+	/* issue 15: the unit's own data ([rma] preserve) */                                      \
+	XX(EDL_E_PRESERVE_READ, -110, "unit's own data cannot be read: not flashed")              \
+	XX(EDL_E_PRESERVE_WRITE, -111, "unit's own data was not written back")                    \
+	XX(EDL_E_ARCHIVE, -112, "archive of the unit's own data cannot be written")               \
 	/* Sahara */                                                                              \
 	XX(EDL_E_SAHARA_TRUNCATED, -200, "Sahara packet truncated")                               \
 	XX(EDL_E_SAHARA_LENGTH, -201, "Sahara packet length field does not match the bytes read") \

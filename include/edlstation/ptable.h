@@ -24,6 +24,7 @@
 
 #define EDL_PTABLE_NAME_MAX 73   /* 36 UTF-16 units as UTF-8 (ASCII kept, others '?') */
 #define EDL_GPT_MAX_ENTRIES 1024 /* more is a hostile header (qdl caps at 1024 too) */
+#define EDL_GPT_MAX_ARRAY_BYTES (1024u * 1024u) /* entries x entry size */
 
 /* One partition: sectors (eMMC/UFS) or pages (NAND) of its LUN, inclusive. */
 struct edl_ptable_entry {
@@ -45,9 +46,11 @@ struct edl_gpt_header {
 
 /*
  * Checks and decodes a GPT header from one sector read at LBA `lba`: signature
- * "EFI PART", header size 92..sector size, header CRC, MyLBA == lba, entry size
+ * "EFI PART", header size 92..512, header CRC, MyLBA == lba (any when lba is
+ * UINT64_MAX: a backup read at "NUM_DISK_SECTORS-1."), entry size
  * a multiple of 8 from 128 up to the sector size, at most EDL_GPT_MAX_ENTRIES
- * entries, an entry array that does not overlap the header. Returns true, or
+ * entries and EDL_GPT_MAX_ARRAY_BYTES, an entry array that does not overlap
+ * the header. Returns true, or
  * false with `why` (a sentence) filled.
  */
 bool edl_gpt_parse_header(const uint8_t *sector, size_t sector_size, uint64_t lba,

@@ -54,6 +54,8 @@ struct edl_station_config_source {
 	size_t n_keys;
 };
 
+#define EDL_RMA_MAX_LABELS 16
+
 struct edl_station_config {
 	char name[64]; /* station name recorded with every run */
 	char package[1024];
@@ -109,6 +111,16 @@ struct edl_station_config {
 	bool verbose;
 	bool identify_only; /* `edlstation identify`: no package, no store, Sahara command mode only
 	                     */
+	/* issue 15, [rma]: partitions kept across a flash (preserve = labels) and
+	 * where they are archived (archive_dir, required with preserve). */
+	char rma_preserve[EDL_RMA_MAX_LABELS][64];
+	size_t n_rma_preserve;
+	char rma_archive_dir[1024];
+	/* `edlstation backup` / `restore` (src/cli/cmd_rma.c): what the job does
+	 * with the labels instead of the plan, and (restore) the archive folder
+	 * the bytes come from. */
+	int rma_mode; /* enum edl_preserve_mode */
+	char rma_restore_dir[1200];
 	struct edl_station_config_source source;
 };
 

@@ -148,6 +148,7 @@ enum edl_store_op {
 	EDL_STORE_OP_RUN_IDENTIFY,
 	EDL_STORE_OP_RUN_FINISH,
 	EDL_STORE_OP_RUN_PROGRESS,
+	EDL_STORE_OP_ARCHIVE, /* issue 15: a file a run archived (edl_store_writer_archive) */
 };
 
 /* The outcome of one queued operation, valid during the callback only. */
@@ -271,6 +272,24 @@ struct edl_store_progress {
 };
 int edl_store_writer_run_progress(struct edl_store_writer *w, const struct edl_store_progress *p,
                                   edl_store_done_fn cb, void *data);
+
+/* issue 15: a file a run archived, a row of table `archive`. Recording the
+ * same (run, kind, label) again updates that row (path, bytes, sha256,
+ * restored): a preserved partition is recorded when it was read (restored 0)
+ * and again once it was written back and verified (restored 1). */
+struct edl_store_archive {
+	int64_t run_id;
+	const char *serial; /* required */
+	const char *kind;   /* required: "preserve" or "dump" */
+	const char *label;  /* required: partition label or dump region name */
+	const char *path;   /* required */
+	uint64_t bytes;
+	const char *sha256; /* required: 64 hex digits */
+	int restored;       /* 1, 0, or -1 for NULL (dumps) */
+	int64_t created_ms;
+};
+int edl_store_writer_archive(struct edl_store_writer *w, const struct edl_store_archive *a,
+                             edl_store_done_fn cb, void *data);
 
 /* Free bytes on the database's filesystem now (statvfs, cheap: call before each
  * unit), and whether that is above the reserve. EDL_OK or EDL_E_IO. */

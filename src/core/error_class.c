@@ -64,6 +64,8 @@ enum edl_error_class edl_error_class(int code)
 	case EDL_E_SERIAL_MISMATCH:
 	case EDL_E_TARGET_NOT_ERASED:
 	case EDL_E_TARGET_BAD_BLOCKS:
+	case EDL_E_PRESERVE_READ:
+	case EDL_E_PRESERVE_WRITE:
 		return EDL_CLASS_RMA;
 
 	/* The package does not fit the unit (or is not a package). */
@@ -107,6 +109,7 @@ enum edl_error_class edl_error_class(int code)
 	case EDL_E_CONFIG:
 	case EDL_E_USAGE:
 	case EDL_E_NOT_RECORDED:
+	case EDL_E_ARCHIVE:
 	case EDL_E_PKG_CACHE:
 	case EDL_E_PKG_CHANGED:
 	case EDL_E_USB_NOMEM:
@@ -162,6 +165,15 @@ const char *edl_error_action(int code)
 		return "set the unit aside for RMA: it crashed into memory-dump mode";
 	case EDL_E_STALLED:
 		return "re-seat the cable; if it stalls again, set the unit aside";
+	case EDL_E_PRESERVE_READ:
+		return "set the unit aside: its own data (calibration, IMEI) could not be read, so "
+		       "it was not flashed";
+	case EDL_E_PRESERVE_WRITE:
+		return "set the unit aside and restore its own data: edlstation restore SERIAL "
+		       "--run ID";
+	case EDL_E_ARCHIVE:
+		return "station fault: the [rma] archive_dir cannot be written (free space, "
+		       "permissions); the unit was not flashed";
 	default:
 		return class_actions[edl_error_class(code)];
 	}

@@ -61,7 +61,7 @@ bool edl_gpt_parse_header(const uint8_t *sector, size_t sector_size, uint64_t lb
 	out->n_entries = le32(sector + 80);
 	out->entry_size = le32(sector + 84);
 	out->entries_crc = le32(sector + 88);
-	if (out->my_lba != lba)
+	if (lba != UINT64_MAX && out->my_lba != lba)
 		return WHY("GPT header read at LBA %" PRIu64 " says it is at LBA %" PRIu64, lba,
 		           out->my_lba);
 	if (out->entry_size < 128 || out->entry_size % 8 != 0 || out->entry_size > sector_size)

@@ -240,6 +240,10 @@ static int do_record(struct session *s, struct edl_unit_action *a)
 		if (w != NULL)
 			edl_store_writer_run_identify(w, a->run_id, a->device, NULL, NULL);
 		return EDL_OK;
+	case EDL_UNIT_ACT_ARCHIVE: /* issue 15 */
+		if (w != NULL)
+			edl_store_writer_archive(w, a->archive, NULL, NULL);
+		return EDL_OK;
 	case EDL_UNIT_ACT_RUN_FINISH: {
 		int rc = w == NULL ? EDL_E_DB
 		                   : edl_store_writer_run_finish(w, a->run_end,
@@ -309,6 +313,7 @@ static int session_act(struct edl_unit *u, struct edl_unit_action *a, void *data
 	case EDL_UNIT_ACT_RUN_START:
 	case EDL_UNIT_ACT_RUN_IDENTIFY:
 	case EDL_UNIT_ACT_RUN_FINISH:
+	case EDL_UNIT_ACT_ARCHIVE:
 		return do_record(s, a);
 	case EDL_UNIT_ACT_SHOW:
 		view_event(s->st, s, a->event, "%s", a->text);

@@ -158,6 +158,9 @@ struct edl_unit {
 	const char *log_lines[UNIT_LOG_KEEP];
 	char msg[EDL_ERROR_DETAIL_MAX + 64];
 	char text[EDL_ERROR_DETAIL_MAX + 256];
+	/* issue 15: [rma] preserve labels and the run id as the archive's folder. */
+	const char *rma_labels[EDL_RMA_MAX_LABELS];
+	char rma_run[24];
 };
 
 static void step(struct edl_unit *u, uint64_t now);
@@ -401,6 +404,29 @@ static void on_identity(struct edl_unit *u, const struct edl_sahara_identity *id
 	     u->dev_pk[0] ? u->dev_pk : "-", (unsigned)id->sahara_version);
 }
 
+/* issue 15: a preserved partition was archived (restored 0) or written back
+ * and verified (restored 1): its row in the store's archive table. */
+static void on_archived(struct edl_unit *u, const struct edl_flash_event *ev, bool restored)
+{
+	struct edl_store_archive rec = {
+	        .run_id = u->run_id,
+	        .serial = u->serial[0] ? u->serial : "unidentified",
+	        .kind = "preserve",
+	        .label = ev->label,
+	        .path = ev->path,
+	        .bytes = ev->bytes,
+	        .sha256 = ev->sha256,
+	        .restored = restored ? 1 : 0,
+	        .created_ms = wall(u, ev->now),
+	};
+	struct edl_unit_action a = {.kind = EDL_UNIT_ACT_ARCHIVE, .archive = &rec};
+
+	show(u, restored ? "restored" : "preserved", "%s: %" PRIu64 " bytes, sha256 %.16s… (%s)",
+	     ev->label, ev->bytes, ev->sha256, ev->path);
+	if (u->env->store && u->run_id != 0)
+		act(u, &a);
+}
+
 static void on_job_event(const struct edl_flash_event *ev, void *data)
 {
 	struct edl_unit *u = data;
@@ -451,6 +477,10 @@ static void on_job_event(const struct edl_flash_event *ev, void *data)
 			show(u, "warning", "%s", ev->text);
 			keep_warning(u, ev->text);
 		}
+		break;
+	case EDL_FLASH_EV_PRESERVED: /* issue 15 */
+	case EDL_FLASH_EV_RESTORED:
+		on_archived(u, ev, ev->kind == EDL_FLASH_EV_RESTORED);
 		break;
 	}
 }
@@ -746,6 +776,7 @@ static void start_attempt(struct edl_unit *u, uint64_t now)
 		return;
 	}
 	edl_unit_job_options(&o, u->cfg, plan, u->env->image, u->attempt, u->usb_serial[0] != '\0');
+	edl_unit_rma_options(&o, u->cfg, u->rma_labels, u->rma_run, sizeof(u->rma_run), u->run_id);
 	if (u->env->skip_exec != NULL && u->usb_serial[0] != '\0')
 		o.sahara.skip_exec_mask = u->env->skip_exec(u->usb_serial, u->env->data);
 	o.on_event = on_job_event;

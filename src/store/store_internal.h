@@ -91,6 +91,7 @@ struct edl_store_oprec {
 		struct edl_store_run_start start;
 		struct edl_store_run_end end;
 		struct edl_store_progress progress;
+		struct edl_store_archive archive;
 	} u;
 };
 
@@ -102,6 +103,7 @@ struct edl_store_oprec *edl_store_oprec_device(enum edl_store_op kind,
 struct edl_store_oprec *edl_store_oprec_run_start(const struct edl_store_run_start *run);
 struct edl_store_oprec *edl_store_oprec_run_end(const struct edl_store_run_end *end);
 struct edl_store_oprec *edl_store_oprec_progress(const struct edl_store_progress *p);
+struct edl_store_oprec *edl_store_oprec_archive(const struct edl_store_archive *a);
 /* A bare copy of op's kind, callback, run id and outcome (no record), for
  * delivering the outcome while op itself is kept. */
 struct edl_store_oprec *edl_store_oprec_notice(const struct edl_store_oprec *op);
@@ -113,6 +115,7 @@ struct edl_store_recorder {
 	sqlite3_stmt *station_upsert, *station_id, *package_upsert, *package_id;
 	sqlite3_stmt *device_upsert, *run_insert, *run_identify, *run_finish, *run_result;
 	sqlite3_stmt *step_insert, *log_insert, *run_progress;
+	sqlite3_stmt *archive_update, *archive_insert; /* issue 15 */
 	char *station_name; /* cache of the last station looked up */
 	int64_t station_id_cached;
 	char *package_hash; /* cache of the last package looked up */
