@@ -180,7 +180,8 @@ struct edl_flash_options {
 	const char *const *preserve_labels;
 	size_t n_preserve;
 	const char *archive_dir;
-	const char *archive_run; /* a directory name: the run id */
+	const char *archive_run;    /* a directory name: the run id */
+	const char *archive_serial; /* the unit's serial when Sahara did not tell it */
 	/* PLAN (default): around the plan. BACKUP: read the labels, run no plan
 	 * step, reset. RESTORE: run no plan step, write every label back from
 	 * restore_dir/<label>.bin (checked against its .sha256), reset. */

@@ -298,6 +298,7 @@ static void merge_faults(struct edl_target_faults *dst, const struct edl_target_
 	if (src->xbl_refuse)
 		dst->xbl_refuse = src->xbl_refuse;
 	dst->corrupt |= src->corrupt;
+	dst->preserve_read |= src->preserve_read; /* issue 15 */
 	if (src->nak_command[0]) {
 		memcpy(dst->nak_command, src->nak_command, sizeof(dst->nak_command));
 		dst->nak_nth = src->nak_nth;

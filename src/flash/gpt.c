@@ -41,18 +41,16 @@ bool edl_gpt_parse_header(const uint8_t *sector, size_t sector_size, uint64_t lb
 	if (sector_size < 512)
 		return WHY("a sector of %zu bytes cannot hold a GPT header", sector_size);
 	if (memcmp(sector, "EFI PART", 8) != 0)
-		return WHY("no GPT signature at LBA %" PRIu64, lba);
+		return lba == UINT64_MAX ? WHY("no GPT signature at the last LBA")
+		                         : WHY("no GPT signature at LBA %" PRIu64, lba);
 	uint32_t hsize = le32(sector + 12);
 	if (hsize < 92 || hsize > 512)
-		return WHY("GPT header at LBA %" PRIu64 " claims %" PRIu32 " bytes (92..512)", lba,
-		           hsize);
+		return WHY("GPT header claims %" PRIu32 " bytes (92..512)", hsize);
 	memcpy(copy, sector, hsize);
 	memset(copy + 16, 0, 4);
 	uint32_t want = le32(sector + 16), got = edl_crc32(0, copy, hsize);
 	if (want != got)
-		return WHY("GPT header at LBA %" PRIu64 " has CRC %08" PRIx32
-		           ", computed %08" PRIx32,
-		           lba, want, got);
+		return WHY("GPT header has CRC %08" PRIx32 ", computed %08" PRIx32, want, got);
 	out->my_lba = le64(sector + 24);
 	out->alternate_lba = le64(sector + 32);
 	out->first_usable = le64(sector + 40);
@@ -61,26 +59,30 @@ bool edl_gpt_parse_header(const uint8_t *sector, size_t sector_size, uint64_t lb
 	out->n_entries = le32(sector + 80);
 	out->entry_size = le32(sector + 84);
 	out->entries_crc = le32(sector + 88);
-	if (lba != UINT64_MAX && out->my_lba != lba)
-		return WHY("GPT header read at LBA %" PRIu64 " says it is at LBA %" PRIu64, lba,
-		           out->my_lba);
+	uint64_t me = out->my_lba;
+	if (lba != UINT64_MAX && me != lba)
+		return WHY("GPT header read at LBA %" PRIu64 " says it is at LBA %" PRIu64, lba, me);
 	if (out->entry_size < 128 || out->entry_size % 8 != 0 || out->entry_size > sector_size)
 		return WHY("GPT header at LBA %" PRIu64 ": entry size %" PRIu32
 		           " (a multiple of 8, 128..%zu)",
-		           lba, out->entry_size, sector_size);
+		           me, out->entry_size, sector_size);
 	if (out->n_entries == 0 || out->n_entries > EDL_GPT_MAX_ENTRIES)
-		return WHY("GPT header at LBA %" PRIu64 ": %" PRIu32 " entries (1..%d)", lba,
+		return WHY("GPT header at LBA %" PRIu64 ": %" PRIu32 " entries (1..%d)", me,
 		           out->n_entries, EDL_GPT_MAX_ENTRIES);
+	if ((uint64_t)out->n_entries * out->entry_size > EDL_GPT_MAX_ARRAY_BYTES)
+		return WHY("GPT header at LBA %" PRIu64 ": an entry array of %" PRIu32 " x %" PRIu32
+		           " bytes (at most %u)",
+		           me, out->n_entries, out->entry_size, EDL_GPT_MAX_ARRAY_BYTES);
 	if (out->first_usable > out->last_usable)
 		return WHY("GPT header at LBA %" PRIu64 ": first usable LBA %" PRIu64
 		           " after last usable %" PRIu64,
-		           lba, out->first_usable, out->last_usable);
+		           me, out->first_usable, out->last_usable);
 	uint64_t n = edl_gpt_entries_sectors(out, (uint32_t)sector_size);
-	if (out->entries_lba == lba || (out->entries_lba < lba && out->entries_lba + n > lba) ||
-	    out->entries_lba > UINT64_MAX - n)
+	if (out->entries_lba > UINT64_MAX - n || out->entries_lba == me ||
+	    (out->entries_lba < me && out->entries_lba + n > me))
 		return WHY("GPT header at LBA %" PRIu64 ": entry array at LBA %" PRIu64
 		           " overlaps the header",
-		           lba, out->entries_lba);
+		           me, out->entries_lba);
 	return true;
 }
 

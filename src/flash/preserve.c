@@ -94,7 +94,9 @@ static void to_hex(const uint8_t *d, size_t n, char *out)
 
 static const char *pv_serial(const struct edl_flash_job *job)
 {
-	return job->have_identity ? job->identity.serial_hex : "unidentified";
+	if (job->have_identity)
+		return job->identity.serial_hex;
+	return job->opt.archive_serial != NULL ? job->opt.archive_serial : "unidentified";
 }
 
 static const char *pv_run(const struct edl_flash_job *job)
@@ -245,9 +247,21 @@ static void finish_locating(struct edl_flash_job *job)
 	start_reading(job);
 }
 
+static bool all_found(const struct edl_flash_job *job)
+{
+	for (size_t i = 0; i < job->pv.n; i++)
+		if (!job->pv.items[i].found)
+			return false;
+	return true;
+}
+
 static void next_lun(struct edl_flash_job *job)
 {
 	job->pv.lun_idx++;
+	if (all_found(job)) { /* the other LUNs have nothing to tell */
+		finish_locating(job);
+		return;
+	}
 	job->pv.backup_gpt = false;
 	if (job->pv.lun_idx < pv_n_luns(job))
 		pv_set(job, PV_GPT_HEADER);
@@ -458,13 +472,18 @@ static void run_read_label(struct edl_flash_job *job, uint64_t now)
 	if (r < 0)
 		return;
 	if (r == 0) {
+		char kept[1200];
+		if (pv->item > 0)
+			snprintf(kept, sizeof(kept), "; what was read before it is in %s/%s/%s",
+			         job->opt.archive_dir, pv_serial(job), pv_run(job));
+		else
+			snprintf(kept, sizeof(kept), "; nothing archived in %s", job->opt.archive_dir);
 		job_fail_with(job, EDL_E_PRESERVE_READ,
 		              "'%s' (LUN %" PRIu32 " sectors %" PRIu64 "+%" PRIu64
-		              ") could not be read: %s. The unit was NOT flashed (nothing written); "
-		              "what was read so far is in %s/%s/%s",
+		              ") could not be read (%.200s); the unit was NOT flashed, nothing "
+		              "written%s",
 		              it->label, it->lun, it->first, it->count,
-		              edl_fh_host_error(job->fh)->detail, job->opt.archive_dir,
-		              pv_serial(job), pv_run(job));
+		              edl_fh_host_error(job->fh)->detail, kept);
 		return;
 	}
 	unsigned int dl = 32;

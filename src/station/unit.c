@@ -777,6 +777,7 @@ static void start_attempt(struct edl_unit *u, uint64_t now)
 	}
 	edl_unit_job_options(&o, u->cfg, plan, u->env->image, u->attempt, u->usb_serial[0] != '\0');
 	edl_unit_rma_options(&o, u->cfg, u->rma_labels, u->rma_run, sizeof(u->rma_run), u->run_id);
+	o.archive_serial = u->serial[0] ? u->serial : NULL;
 	if (u->env->skip_exec != NULL && u->usb_serial[0] != '\0')
 		o.sahara.skip_exec_mask = u->env->skip_exec(u->usb_serial, u->env->data);
 	o.on_event = on_job_event;
@@ -815,6 +816,8 @@ static bool retryable(const struct edl_unit *u, int code)
 	case EDL_E_USB_GONE:
 	case EDL_E_SERIAL_BUSY:
 	case EDL_E_STALLED: /* a hung unit hangs again: re-seat or set aside */
+	case EDL_E_PRESERVE_READ: /* issue 15: its own data first, by a person */
+	case EDL_E_PRESERVE_WRITE:
 		return false;
 	default:
 		return true;
