@@ -55,6 +55,7 @@ struct edl_station_config_source {
 };
 
 #define EDL_RMA_MAX_LABELS 16
+#define EDL_RMA_MAX_SERIALS 64
 
 struct edl_station_config {
 	char name[64]; /* station name recorded with every run */
@@ -121,6 +122,8 @@ struct edl_station_config {
 	 * the bytes come from. */
 	int rma_mode; /* enum edl_preserve_mode */
 	char rma_restore_dir[1200];
+	char rma_serials[EDL_RMA_MAX_SERIALS][16]; /* only these units (backup/restore) */
+	size_t n_rma_serials;                      /* 0: every unit */
 	struct edl_station_config_source source;
 };
 

@@ -97,9 +97,9 @@ struct edl_store_run_start {
 	const char *transcript; /* path of the session's transcript file */
 	const char *capture;    /* path of the run's USB capture (run --record), NULL none (v5) */
 	/* v6 */
-	const char *kind;       /* "flash" (NULL), "dump", "backup", "restore" */
-	const char *product;    /* the [route] entry that chose the package (issue 15) */
-	const char *lot;        /* from the MES before_unit hook (issue 13) */
+	const char *kind;    /* "flash" (NULL), "dump", "backup", "restore" */
+	const char *product; /* the [route] entry that chose the package (issue 15) */
+	const char *lot;     /* from the MES before_unit hook (issue 13) */
 	const char *work_order;
 	const char *operator_name;
 };

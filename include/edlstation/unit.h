@@ -184,6 +184,10 @@ void edl_unit_job_options(struct edl_flash_options *opt, const struct edl_statio
  * name; both must outlive the job. */
 void edl_unit_rma_options(struct edl_flash_options *opt, const struct edl_station_config *cfg,
                           const char **labels, char *run, size_t run_len, int64_t run_id);
+/* The run kind recorded: NULL ('flash'), "backup" or "restore". */
+const char *edl_unit_rma_kind(const struct edl_station_config *cfg);
+/* Whether backup/restore was asked for this serial (always true for `run`). */
+bool edl_unit_rma_wanted(const struct edl_station_config *cfg, const char *serial);
 
 /* ---- the in-memory line: units over emulated devices on a virtual clock ------------- */
 

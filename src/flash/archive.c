@@ -69,7 +69,8 @@ static int write_whole(const char *path, const uint8_t *data, size_t len, struct
 			int e = n < 0 ? errno : ENOSPC;
 			close(fd);
 			unlink(tmp);
-			return edl_error_set(err, EDL_E_ARCHIVE, "writing %s: %s", tmp, strerror(e));
+			return edl_error_set(err, EDL_E_ARCHIVE, "writing %s: %s", tmp,
+			                     strerror(e));
 		}
 		off += (size_t)n;
 	}
@@ -125,17 +126,20 @@ int job_archive_read(const char *dir, const char *label, uint8_t **out, size_t *
 	snprintf(sum, sizeof(sum), "%s.sha256", path);
 	f = fopen(sum, "r");
 	if (f == NULL)
-		return edl_error_set(err, EDL_E_ARCHIVE, "cannot open %s: %s", sum, strerror(errno));
+		return edl_error_set(err, EDL_E_ARCHIVE, "cannot open %s: %s", sum,
+		                     strerror(errno));
 	bool ok = fgets(line, sizeof(line), f) != NULL;
 	fclose(f);
 	size_t hex = ok ? strspn(line, "0123456789abcdef") : 0;
 	if (hex != 64)
-		return edl_error_set(err, EDL_E_ARCHIVE, "%s holds no SHA-256 (64 hex digits)", sum);
+		return edl_error_set(err, EDL_E_ARCHIVE, "%s holds no SHA-256 (64 hex digits)",
+		                     sum);
 	memcpy(sha_hex, line, 64);
 	sha_hex[64] = '\0';
 	f = fopen(path, "rb");
 	if (f == NULL)
-		return edl_error_set(err, EDL_E_ARCHIVE, "cannot open %s: %s", path, strerror(errno));
+		return edl_error_set(err, EDL_E_ARCHIVE, "cannot open %s: %s", path,
+		                     strerror(errno));
 	if (fstat(fileno(f), &st) != 0 || st.st_size <= 0 ||
 	    (uint64_t)st.st_size > JOB_PRESERVE_MAX_BYTES) {
 		fclose(f);

@@ -61,7 +61,8 @@ bool edl_gpt_parse_header(const uint8_t *sector, size_t sector_size, uint64_t lb
 	out->entries_crc = le32(sector + 88);
 	uint64_t me = out->my_lba;
 	if (lba != UINT64_MAX && me != lba)
-		return WHY("GPT header read at LBA %" PRIu64 " says it is at LBA %" PRIu64, lba, me);
+		return WHY("GPT header read at LBA %" PRIu64 " says it is at LBA %" PRIu64, lba,
+		           me);
 	if (out->entry_size < 128 || out->entry_size % 8 != 0 || out->entry_size > sector_size)
 		return WHY("GPT header at LBA %" PRIu64 ": entry size %" PRIu32
 		           " (a multiple of 8, 128..%zu)",

@@ -21,10 +21,10 @@
 /* One label of [rma] preserve, as found on the unit (preserve.c). */
 struct job_preserved {
 	const char *label;
-	bool found;     /* located on the unit (or, failing a table, in the package) */
-	bool saved;     /* read and archived */
-	bool touched;   /* the plan erased or programmed over it */
-	bool restored;  /* written back and verified */
+	bool found;    /* located on the unit (or, failing a table, in the package) */
+	bool saved;    /* read and archived */
+	bool touched;  /* the plan erased or programmed over it */
+	bool restored; /* written back and verified */
 	uint32_t lun;
 	uint32_t sector_size;
 	uint64_t first, count; /* sectors (NAND: pages) */
@@ -38,17 +38,17 @@ struct job_preserved {
 /* The preserve and write-back stages' own progress (preserve.c). */
 enum job_pv_state {
 	PV_START = 0,
-	PV_GPT_HEADER,   /* reading LBA 1 of LUN luns[lun_idx] */
-	PV_GPT_ENTRIES,  /* reading the entry array the header names */
-	PV_GPT_BACKUP,   /* reading the backup header, NUM_DISK_SECTORS-1 */
-	PV_NAND_PROBE,   /* reading a MIBIB candidate page */
-	PV_NAND_TABLE,   /* reading the page after an MBN header */
-	PV_READ_LABEL,   /* reading item[item] whole */
-	PV_LOCATED,      /* done: plan (or write-back) next */
-	WB_ERASE,        /* NAND: erase item[item]'s blocks before the program */
-	WB_PROGRAM,      /* program item[item] from its saved bytes */
-	WB_DIGEST,       /* getsha256digest of it */
-	WB_READBACK,     /* read it back and hash */
+	PV_GPT_HEADER,  /* reading LBA 1 of LUN luns[lun_idx] */
+	PV_GPT_ENTRIES, /* reading the entry array the header names */
+	PV_GPT_BACKUP,  /* reading the backup header, NUM_DISK_SECTORS-1 */
+	PV_NAND_PROBE,  /* reading a MIBIB candidate page */
+	PV_NAND_TABLE,  /* reading the page after an MBN header */
+	PV_READ_LABEL,  /* reading item[item] whole */
+	PV_LOCATED,     /* done: plan (or write-back) next */
+	WB_ERASE,       /* NAND: erase item[item]'s blocks before the program */
+	WB_PROGRAM,     /* program item[item] from its saved bytes */
+	WB_DIGEST,      /* getsha256digest of it */
+	WB_READBACK,    /* read it back and hash */
 	WB_DONE,
 };
 
@@ -56,18 +56,18 @@ struct job_preserve {
 	struct job_preserved *items;
 	size_t n;
 	enum job_pv_state state;
-	bool backup_gpt;         /* reading the backup copy of this LUN's GPT */
-	unsigned seq;            /* bumped on every change: advance() keeps stepping */
-	size_t lun_idx;          /* index into the LUNs the package uses */
-	size_t cand;             /* NAND: MIBIB candidate tried */
+	bool backup_gpt; /* reading the backup copy of this LUN's GPT */
+	unsigned seq;    /* bumped on every change: advance() keeps stepping */
+	size_t lun_idx;  /* index into the LUNs the package uses */
+	size_t cand;     /* NAND: MIBIB candidate tried */
 	uint64_t cand_page;
-	size_t item;             /* label being read or written back */
-	uint8_t *buf;            /* current read */
+	size_t item;  /* label being read or written back */
+	uint8_t *buf; /* current read */
 	uint64_t buf_len, buf_have;
 	struct edl_gpt_header hdr;
 	struct edl_ptable_entry table[JOB_PTABLE_MAX];
 	size_t n_table;
-	bool table_read;         /* a table was found on the unit */
+	bool table_read; /* a table was found on the unit */
 	char start_text[32], last_text[32];
 	EVP_MD_CTX *md;
 };

@@ -187,7 +187,8 @@ static void assign_from_table(struct edl_flash_job *job, uint32_t lun, uint32_t 
 	pv->table_read = true;
 	for (size_t i = 0; i < pv->n; i++) {
 		struct job_preserved *it = &pv->items[i];
-		const struct edl_ptable_entry *e = edl_ptable_find(pv->table, pv->n_table, it->label);
+		const struct edl_ptable_entry *e =
+		        edl_ptable_find(pv->table, pv->n_table, it->label);
 		if (it->found || e == NULL)
 			continue;
 		it->found = true;
@@ -206,8 +207,9 @@ static void finish_locating(struct edl_flash_job *job)
 	struct job_preserve *pv = &job->pv;
 
 	if (!pv->table_read)
-		job_warn(job, "no partition table could be read from the unit (%s): the "
-		              "package's entries locate the preserved partitions",
+		job_warn(job,
+		         "no partition table could be read from the unit (%s): the "
+		         "package's entries locate the preserved partitions",
 		         pv_nand(job) ? "MIBIB" : "GPT");
 	for (size_t i = 0; i < pv->n; i++) {
 		struct job_preserved *it = &pv->items[i];
@@ -308,7 +310,8 @@ static void run_gpt(struct edl_flash_job *job, uint64_t now)
 	if (r < 0)
 		return;
 	if (r == 0) {
-		snprintf(why, sizeof(why), "read failed: %.400s", edl_fh_host_error(job->fh)->detail);
+		snprintf(why, sizeof(why), "read failed: %.400s",
+		         edl_fh_host_error(job->fh)->detail);
 		gpt_give_up_copy(job, why);
 		return;
 	}
@@ -375,8 +378,8 @@ static void run_nand(struct edl_flash_job *job, uint64_t now)
 	int r = pv_read_result(job);
 	if (r < 0)
 		return;
-	enum edl_mibib_page kind = r == 1 ? edl_mibib_classify(pv->buf, pv->buf_len)
-	                                  : EDL_MIBIB_NONE;
+	enum edl_mibib_page kind =
+	        r == 1 ? edl_mibib_classify(pv->buf, pv->buf_len) : EDL_MIBIB_NONE;
 	if (pv->state == PV_NAND_PROBE && kind == EDL_MIBIB_HEADER) {
 		pv_set(job, PV_NAND_TABLE);
 		return;
@@ -420,11 +423,12 @@ static bool load_archive(struct edl_flash_job *job)
 		EVP_Digest(data, len, digest, &dl, EVP_sha256(), NULL);
 		to_hex(digest, 32, it->sha_hex);
 		if (strcmp(it->sha_hex, want) != 0 || len != it->count * it->sector_size) {
-			job_fail_with(job, EDL_E_ARCHIVE,
-			              "%s: %zu bytes with sha256 %s, but its .sha256 says %s and the "
-			              "unit's '%s' is %" PRIu64 " bytes: nothing was written",
-			              it->path, len, it->sha_hex, want, it->label,
-			              it->count * it->sector_size);
+			job_fail_with(
+			        job, EDL_E_ARCHIVE,
+			        "%s: %zu bytes with sha256 %s, but its .sha256 says %s and the "
+			        "unit's '%s' is %" PRIu64 " bytes: nothing was written",
+			        it->path, len, it->sha_hex, want, it->label,
+			        it->count * it->sector_size);
 			free(data);
 			return false;
 		}
@@ -477,7 +481,8 @@ static void run_read_label(struct edl_flash_job *job, uint64_t now)
 			snprintf(kept, sizeof(kept), "; what was read before it is in %s/%s/%s",
 			         job->opt.archive_dir, pv_serial(job), pv_run(job));
 		else
-			snprintf(kept, sizeof(kept), "; nothing archived in %s", job->opt.archive_dir);
+			snprintf(kept, sizeof(kept), "; nothing archived in %s",
+			         job->opt.archive_dir);
 		job_fail_with(job, EDL_E_PRESERVE_READ,
 		              "'%s' (LUN %" PRIu32 " sectors %" PRIu64 "+%" PRIu64
 		              ") could not be read (%.200s); the unit was NOT flashed, nothing "
@@ -661,7 +666,8 @@ static void item_range(struct edl_flash_job *job, const struct job_preserved *it
 	r->num_sectors = it->count;
 	r->label = it->label;
 	if (pv_nand(job)) {
-		snprintf(pv->last_text, sizeof(pv->last_text), "%" PRIu64, it->first + it->count - 1);
+		snprintf(pv->last_text, sizeof(pv->last_text), "%" PRIu64,
+		         it->first + it->count - 1);
 		r->pages_per_block = pv_ppb(job);
 		r->last_sector = pv->last_text;
 	}
@@ -716,7 +722,8 @@ void job_run_write_back(struct edl_flash_job *job, uint64_t now)
 			        now);
 			return;
 		default:
-			job_fail_with(job, EDL_E_INTERNAL, "write-back in state %d", (int)pv->state);
+			job_fail_with(job, EDL_E_INTERNAL, "write-back in state %d",
+			              (int)pv->state);
 			return;
 		}
 	}
@@ -734,9 +741,10 @@ void job_run_write_back(struct edl_flash_job *job, uint64_t now)
 		if (pv->state == WB_ERASE)
 			pv_set(job, WB_PROGRAM);
 		else
-			pv_set(job, pv_nand(job) || job_programmer_lists(job, "getsha256digest") == 0
-			                    ? WB_READBACK
-			                    : WB_DIGEST);
+			pv_set(job,
+			       pv_nand(job) || job_programmer_lists(job, "getsha256digest") == 0
+			               ? WB_READBACK
+			               : WB_DIGEST);
 		return;
 	case WB_DIGEST: {
 		const uint8_t *got = st == EDL_ENGINE_DONE ? edl_fh_host_digest(job->fh) : NULL;
@@ -757,8 +765,9 @@ void job_run_write_back(struct edl_flash_job *job, uint64_t now)
 		uint8_t digest[32];
 		unsigned int dl = 32;
 		if (pv_read_result(job) != 1) {
-			fail_write_back(job, it, st == EDL_ENGINE_FAILED ? e->detail
-			                                                 : "the read-back stopped short");
+			fail_write_back(job, it,
+			                st == EDL_ENGINE_FAILED ? e->detail
+			                                        : "the read-back stopped short");
 			return;
 		}
 		EVP_Digest(pv->buf, pv->buf_len, digest, &dl, EVP_sha256(), NULL);

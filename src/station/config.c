@@ -152,9 +152,8 @@ static const char *const known_keys[][16] = {
          "digest_ms", "progress_ms", "reenumerate_ms"},
         {"store", "min_free_mb", "retry_ms"},
         {"line", "stop_after", "stop_slots", "stop_window_s", "resume"},
-        {"rma",
-         "preserve",    /* issue 15: labels kept across a flash */
-         "archive_dir", /* issue 15: where they are archived */
+        {"rma", "preserve", /* issue 15: labels kept across a flash */
+         "archive_dir",     /* issue 15: where they are archived */
          NULL},
 };
 #define N_SECTIONS (sizeof(known_keys) / sizeof(known_keys[0]))
@@ -510,8 +509,8 @@ static int parse_preserve(struct edl_station_config *cfg, const char *value)
 			return -1;
 		for (size_t i = 0; i < n; i++) {
 			char c = p[i];
-			if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			      c == '-' || c == '_' || c == '.'))
+			if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			      (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
 				return -1;
 		}
 		if (n <= 2 && p[0] == '.' && (n == 1 || p[1] == '.'))
@@ -755,11 +754,14 @@ static int on_key(void *data, const char *section, const char *name, const char 
 		if (!strcmp(name, "preserve")) {
 			if (parse_preserve(cfg, value) != 0)
 				return bad(l, section, name, value,
-				           "list at most 16 distinct partition labels, space-separated, "
+				           "list at most 16 distinct partition labels, "
+				           "space-separated, "
 				           "each 1-63 letters, digits, '-', '_' or '.'");
 		} else if (!strcmp(name, "archive_dir")) {
-			if (copy(cfg->rma_archive_dir, sizeof(cfg->rma_archive_dir), value) || !*value)
-				return bad(l, section, name, value, "set a directory (a shorter path)");
+			if (copy(cfg->rma_archive_dir, sizeof(cfg->rma_archive_dir), value) ||
+			    !*value)
+				return bad(l, section, name, value,
+				           "set a directory (a shorter path)");
 		} else
 			return unknown(l, section, name);
 	} else {

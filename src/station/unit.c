@@ -377,6 +377,12 @@ static void on_identity(struct edl_unit *u, const struct edl_sahara_identity *id
 		              u->serial, owner);
 		return;
 	}
+	if (!edl_unit_rma_wanted(u->cfg, u->serial)) { /* issue 15: backup/restore SERIAL */
+		u->refused = true;
+		edl_error_set(&u->why, EDL_E_USAGE,
+		              "serial %s was not named on the command line: not touched",
+		              u->serial);
+	}
 	u->dev_pk[0] = '\0';
 	for (size_t i = 0; i < id->pk_hash_len && i < 64; i++)
 		snprintf(u->dev_pk + 2 * i, 3, "%02x", id->pk_hash[i]);
@@ -612,6 +618,7 @@ static bool record_start(struct edl_unit *u, uint64_t now)
 	u->rs.attempt = u->attempt;
 	u->rs.retry_of = u->prev_run_id;
 	u->rs.start_ms = wall(u, now);
+	u->rs.kind = edl_unit_rma_kind(u->cfg); /* issue 15: backup, restore */
 	a.run_start = &u->rs;
 	int rc = act(u, &a);
 	u->run_id = rc == EDL_OK ? a.run_id : 0;
@@ -815,7 +822,7 @@ static bool retryable(const struct edl_unit *u, int code)
 	case EDL_E_MEMORY_DUMP:
 	case EDL_E_USB_GONE:
 	case EDL_E_SERIAL_BUSY:
-	case EDL_E_STALLED: /* a hung unit hangs again: re-seat or set aside */
+	case EDL_E_STALLED:       /* a hung unit hangs again: re-seat or set aside */
 	case EDL_E_PRESERVE_READ: /* issue 15: its own data first, by a person */
 	case EDL_E_PRESERVE_WRITE:
 		return false;

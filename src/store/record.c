@@ -347,9 +347,8 @@ static const struct {
              "UPDATE run SET stage = ?2, bytes_written = ?3, bytes_total = ?4, progress_ms = ?5"
              " WHERE id = ?1 AND result = 'running'"),
         /* issue 15: one row per (run, kind, label); recording it again updates it. */
-        STMT(archive_update,
-             "UPDATE archive SET path = ?5, bytes = ?6, sha256 = ?7, restored = ?8"
-             " WHERE run_id = ?1 AND kind = ?3 AND label = ?4"),
+        STMT(archive_update, "UPDATE archive SET path = ?5, bytes = ?6, sha256 = ?7, restored = ?8"
+                             " WHERE run_id = ?1 AND kind = ?3 AND label = ?4"),
         STMT(archive_insert,
              "INSERT INTO archive (run_id, serial, kind, label, path, bytes, sha256, restored,"
              " created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),

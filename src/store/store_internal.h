@@ -116,7 +116,7 @@ struct edl_store_recorder {
 	sqlite3_stmt *device_upsert, *run_insert, *run_identify, *run_finish, *run_result;
 	sqlite3_stmt *step_insert, *log_insert, *run_progress;
 	sqlite3_stmt *archive_update, *archive_insert; /* issue 15 */
-	char *station_name; /* cache of the last station looked up */
+	char *station_name;                            /* cache of the last station looked up */
 	int64_t station_id_cached;
 	char *package_hash; /* cache of the last package looked up */
 	int64_t package_id_cached;
