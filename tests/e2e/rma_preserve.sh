@@ -119,4 +119,17 @@ check "restore: the newest archive (run 1) written back, rows restored 1" \
 rc=$?
 check "restore --run of no archive: exit 1 with the fix" \
 	sh -c "[ $rc = 1 ] && grep -q 'no archive of $SERIAL' '$W/norun.out'"
+
+# The archive directory is checked before a unit is touched.
+printf '[rma]\npreserve = modemst1\n' >"$W/noarch.ini"
+"$EDL" run --config "$W/noarch.ini" --package "$W/pkg-emmc" --db "$W/cfg.db" >"$W/noarch.out" 2>&1
+rc=$?
+check "config: preserve without archive_dir stops run before ready (exit 2, key and fix)" \
+	sh -c "[ $rc = 2 ] && grep -q 'noarch.ini:2: \[rma\] preserve: .*set \[rma\] archive_dir' '$W/noarch.out' && ! grep -q ready '$W/noarch.out'"
+: >"$W/afile"
+printf '[rma]\npreserve = modemst1\narchive_dir = %s/afile/x\n' "$W" >"$W/badarch.ini"
+"$EDL" config check --config "$W/badarch.ini" >"$W/badarch.out" 2>&1
+rc=$?
+check "config: an archive_dir that cannot be created is named with its line" \
+	sh -c "[ $rc = 2 ] && grep -q 'badarch.ini:3: \[rma\] archive_dir: .*cannot be created' '$W/badarch.out'"
 exit $((fails > 0))
