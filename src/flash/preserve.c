@@ -527,6 +527,16 @@ bool job_preserve_before_plan(struct edl_flash_job *job)
 	if (job->opt.n_preserve == 0)
 		return false;
 	if (pv->state == PV_START) {
+		/* A programmer that lists its functions without read cannot give the
+		 * unit's data: refused before the first write. */
+		job_set_stage(job, EDL_STAGE_PRESERVE);
+		if (job_programmer_lists(job, "read") == 0) {
+			job_fail_with(job, EDL_E_PRESERVE_READ,
+			              "the programmer does not list read: the unit's own data (%s, "
+			              "...) cannot be preserved; the unit was NOT flashed",
+			              job->opt.preserve_labels[0]);
+			return true;
+		}
 		pv->items = calloc(job->opt.n_preserve, sizeof(*pv->items));
 		if (pv->items == NULL) {
 			job_fail_with(job, EDL_E_NOMEM, "no memory for the preserved partitions");

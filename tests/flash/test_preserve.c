@@ -482,6 +482,47 @@ static void test_preserve_read_fault_fails_before_a_write(void **state)
 	pv_free(&r);
 }
 
+/* The write-back's program is NAKed: the archive stays, the message says how
+ * to restore it. */
+static void test_preserve_failed_write_back_names_the_restore(void **state)
+{
+	struct pv_rig r;
+
+	(void)state;
+	pv_init(&r);
+	snprintf(r.tcfg.faults.nak_command, sizeof(r.tcfg.faults.nak_command), "program");
+	r.tcfg.faults.nak_nth = 2; /* the plan's is the first */
+	pv_run(&r);
+	assert_int_equal(edl_flash_job_status(r.job), EDL_ENGINE_FAILED);
+	assert_int_equal(edl_flash_job_error(r.job)->code, EDL_E_PRESERVE_WRITE);
+	assert_int_equal(edl_flash_job_failed_stage(r.job), EDL_STAGE_WRITE_BACK);
+	const char *d = edl_flash_job_error(r.job)->detail;
+	assert_non_null(strstr(d, "'modemst1' was not written back"));
+	assert_non_null(strstr(d, "edlstation restore 1a2b3c4d --run 7"));
+	char path[256];
+	snprintf(path, sizeof(path), "%s/1a2b3c4d/7/modemst1.bin", r.archive);
+	assert_int_equal(access(path, R_OK), 0);
+	pv_free(&r);
+}
+
+static void test_preserve_needs_a_programmer_that_reads(void **state)
+{
+	static const char *const functions[] = {"configure", "program",        "erase", "nop",
+	                                        "power",     "getstorageinfo", NULL};
+	struct pv_rig r;
+
+	(void)state;
+	pv_init(&r);
+	r.tcfg.prog.functions = functions;
+	pv_run(&r);
+	assert_int_equal(edl_flash_job_status(r.job), EDL_ENGINE_FAILED);
+	assert_int_equal(edl_flash_job_error(r.job)->code, EDL_E_PRESERVE_READ);
+	assert_int_equal(edl_flash_job_failed_stage(r.job), EDL_STAGE_PRESERVE);
+	assert_non_null(strstr(edl_flash_job_error(r.job)->detail, "does not list read"));
+	assert_int_equal(edl_target_commands_seen(r.target, "program"), 0);
+	pv_free(&r);
+}
+
 /* The unit's table and the package disagree: the unit's place wins, warned. */
 static void test_preserve_prefers_the_units_table_over_the_package(void **state)
 {
@@ -528,6 +569,8 @@ int main(void)
 	        cmocka_unit_test(test_preserve_reads_the_backup_gpt_when_the_primary_is_damaged),
 	        cmocka_unit_test(test_preserve_read_fault_fails_before_a_write),
 	        cmocka_unit_test(test_preserve_prefers_the_units_table_over_the_package),
+	        cmocka_unit_test(test_preserve_needs_a_programmer_that_reads),
+	        cmocka_unit_test(test_preserve_failed_write_back_names_the_restore),
 	        cmocka_unit_test(test_preserve_options_are_checked),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
