@@ -69,7 +69,6 @@ struct job_preserve {
 	size_t n_table;
 	bool table_read; /* a table was found on the unit */
 	char start_text[32], last_text[32];
-	EVP_MD_CTX *md;
 };
 
 struct edl_flash_job {

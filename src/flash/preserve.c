@@ -99,8 +99,13 @@ static const char *pv_serial(const struct edl_flash_job *job)
 	return job->opt.archive_serial != NULL ? job->opt.archive_serial : "unidentified";
 }
 
+/* The archive's run folder: this run's, or (restore) the one written back from. */
 static const char *pv_run(const struct edl_flash_job *job)
 {
+	if (job->opt.preserve_mode == EDL_PRESERVE_RESTORE && job->opt.restore_dir != NULL) {
+		const char *slash = strrchr(job->opt.restore_dir, '/');
+		return slash != NULL ? slash + 1 : job->opt.restore_dir;
+	}
 	return job->opt.archive_run != NULL ? job->opt.archive_run : "0";
 }
 
