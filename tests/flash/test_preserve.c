@@ -505,6 +505,28 @@ static void test_preserve_failed_write_back_names_the_restore(void **state)
 	pv_free(&r);
 }
 
+/* An archive that cannot be written stops the unit before any write. */
+static void test_preserve_unwritable_archive_fails_before_a_write(void **state)
+{
+	struct pv_rig r;
+	char file[128];
+
+	(void)state;
+	pv_init(&r);
+	snprintf(file, sizeof(file), "%s/a-file", r.dir);
+	FILE *f = fopen(file, "w");
+	assert_non_null(f);
+	fclose(f);
+	snprintf(r.archive, sizeof(r.archive), "%s/a-file/archive", r.dir);
+	pv_run(&r);
+	assert_int_equal(edl_flash_job_status(r.job), EDL_ENGINE_FAILED);
+	assert_int_equal(edl_flash_job_error(r.job)->code, EDL_E_ARCHIVE);
+	assert_non_null(strstr(edl_flash_job_error(r.job)->detail, "a-file"));
+	assert_non_null(strstr(edl_flash_job_error(r.job)->detail, "NOT flashed"));
+	assert_int_equal(edl_target_commands_seen(r.target, "program"), 0);
+	pv_free(&r);
+}
+
 static void test_preserve_needs_a_programmer_that_reads(void **state)
 {
 	static const char *const functions[] = {"configure", "program",        "erase", "nop",
@@ -570,6 +592,7 @@ int main(void)
 	        cmocka_unit_test(test_preserve_read_fault_fails_before_a_write),
 	        cmocka_unit_test(test_preserve_prefers_the_units_table_over_the_package),
 	        cmocka_unit_test(test_preserve_needs_a_programmer_that_reads),
+	        cmocka_unit_test(test_preserve_unwritable_archive_fails_before_a_write),
 	        cmocka_unit_test(test_preserve_failed_write_back_names_the_restore),
 	        cmocka_unit_test(test_preserve_options_are_checked),
 	};
