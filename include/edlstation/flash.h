@@ -184,7 +184,9 @@ struct edl_flash_options {
 	const char *archive_serial; /* the unit's serial when Sahara did not tell it */
 	/* PLAN (default): around the plan. BACKUP: read the labels, run no plan
 	 * step, reset. RESTORE: run no plan step, write every label back from
-	 * restore_dir/<label>.bin (checked against its .sha256), reset. */
+	 * restore_dir/<label>.bin (checked against its .sha256), reset. PLAN with
+	 * restore_dir (a retry of a unit an earlier attempt archived): the saved
+	 * bytes come from restore_dir instead of the unit. */
 	enum edl_preserve_mode {
 		EDL_PRESERVE_PLAN = 0,
 		EDL_PRESERVE_BACKUP,

@@ -179,6 +179,7 @@ void job_fail(struct edl_flash_job *job, const struct edl_error *cause)
 {
 	char msg[EDL_ERROR_DETAIL_MAX + 64];
 
+	job_preserve_failed(job, cause); /* issue 15: where the unit's own data is */
 	job->err = *cause;
 	job->failed_stage = job->stage;
 	job->status = EDL_ENGINE_FAILED;

@@ -155,6 +155,9 @@ void job_run_preserve(struct edl_flash_job *job, uint64_t now);
 bool job_preserve_after_plan(struct edl_flash_job *job);
 void job_run_write_back(struct edl_flash_job *job, uint64_t now);
 void job_preserve_free(struct edl_flash_job *job);
+/* The job fails (cause): after a write, a warning names the archive of the
+ * labels not written back and the restore command. */
+void job_preserve_failed(struct edl_flash_job *job, const struct edl_error *cause);
 /* What follows the plan (set-bootable or reset). */
 void job_after_plan(struct edl_flash_job *job);
 

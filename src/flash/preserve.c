@@ -102,7 +102,7 @@ static const char *pv_serial(const struct edl_flash_job *job)
 /* The archive's run folder: this run's, or (restore) the one written back from. */
 static const char *pv_run(const struct edl_flash_job *job)
 {
-	if (job->opt.preserve_mode == EDL_PRESERVE_RESTORE && job->opt.restore_dir != NULL) {
+	if (job->opt.restore_dir != NULL) {
 		const char *slash = strrchr(job->opt.restore_dir, '/');
 		return slash != NULL ? slash + 1 : job->opt.restore_dir;
 	}
@@ -405,7 +405,9 @@ static void run_nand(struct edl_flash_job *job, uint64_t now)
 	pv_set(job, PV_NAND_PROBE);
 }
 
-/* RESTORE: the saved bytes come from the archive given, not from the unit. */
+/* RESTORE, or a retry (PLAN with restore_dir: an earlier attempt of this unit
+ * archived its data, and its plan may have written over the partitions since):
+ * the saved bytes come from that archive, not from the unit. */
 static bool load_archive(struct edl_flash_job *job)
 {
 	struct job_preserve *pv = &job->pv;
@@ -441,7 +443,15 @@ static bool load_archive(struct edl_flash_job *job)
 		it->data = data;
 		it->have = len;
 		it->saved = true;
-		it->touched = true;
+		it->touched = job->opt.preserve_mode == EDL_PRESERVE_RESTORE;
+		if (job->opt.preserve_mode == EDL_PRESERVE_PLAN) {
+			struct edl_flash_event ev = {.kind = EDL_FLASH_EV_PRESERVED,
+			                             .label = it->label,
+			                             .path = it->path,
+			                             .bytes = it->have,
+			                             .sha256 = it->sha_hex};
+			job_emit(job, &ev);
+		}
 	}
 	return true;
 }
@@ -449,7 +459,12 @@ static bool load_archive(struct edl_flash_job *job)
 static void start_reading(struct edl_flash_job *job)
 {
 	job->pv.item = 0;
-	if (job->opt.preserve_mode == EDL_PRESERVE_RESTORE) {
+	if (job->opt.preserve_mode == EDL_PRESERVE_PLAN && job->opt.restore_dir != NULL)
+		job_warn(job,
+		         "an earlier attempt archived this unit's own data: it is taken from %s, "
+		         "not read again (the unit may hold the package's bytes by now)",
+		         job->opt.restore_dir);
+	if (job->opt.preserve_mode == EDL_PRESERVE_RESTORE || job->opt.restore_dir != NULL) {
 		if (!load_archive(job))
 			return;
 		pv_set(job, PV_LOCATED);
@@ -796,6 +811,32 @@ void job_run_write_back(struct edl_flash_job *job, uint64_t now)
 	default:
 		return;
 	}
+}
+
+void job_preserve_failed(struct edl_flash_job *job, const struct edl_error *cause)
+{
+	struct job_preserve *pv = &job->pv;
+	char labels[256] = "";
+	const char *path = NULL;
+
+	if (!job->wrote || cause->code == EDL_E_PRESERVE_WRITE)
+		return;
+	for (size_t i = 0; i < pv->n; i++) {
+		const struct job_preserved *it = &pv->items[i];
+		if (!it->saved || it->restored)
+			continue;
+		size_t o = strlen(labels);
+		snprintf(labels + o, sizeof(labels) - o, "%s%s", o ? " " : "", it->label);
+		path = it->path;
+	}
+	if (path == NULL)
+		return;
+	const char *slash = strrchr(path, '/');
+	job_warn(job,
+	         "the plan stopped after writing: the unit's own data (%s) is archived in %.*s; "
+	         "once the unit is flashed, `edlstation restore %s --run %s` puts it back",
+	         labels, slash ? (int)(slash - path) : (int)strlen(path), path, pv_serial(job),
+	         pv_run(job));
 }
 
 void job_preserve_free(struct edl_flash_job *job)

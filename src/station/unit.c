@@ -161,6 +161,7 @@ struct edl_unit {
 	/* issue 15: [rma] preserve labels and the run id as the archive's folder. */
 	const char *rma_labels[EDL_RMA_MAX_LABELS];
 	char rma_run[24];
+	char rma_source[1200]; /* the first attempt's archive folder: a retry's source */
 };
 
 static void step(struct edl_unit *u, uint64_t now);
@@ -426,6 +427,13 @@ static void on_archived(struct edl_unit *u, const struct edl_flash_event *ev, bo
 	        .created_ms = wall(u, ev->now),
 	};
 	struct edl_unit_action a = {.kind = EDL_UNIT_ACT_ARCHIVE, .archive = &rec};
+	const char *slash = strrchr(ev->path, '/');
+
+	/* A retry must not read back what this attempt's plan wrote over. */
+	if (!restored && !u->rma_source[0] && slash != NULL &&
+	    (size_t)(slash - ev->path) < sizeof(u->rma_source))
+		snprintf(u->rma_source, sizeof(u->rma_source), "%.*s", (int)(slash - ev->path),
+		         ev->path);
 
 	show(u, restored ? "restored" : "preserved", "%s: %" PRIu64 " bytes, sha256 %.16s… (%s)",
 	     ev->label, ev->bytes, ev->sha256, ev->path);
@@ -785,6 +793,8 @@ static void start_attempt(struct edl_unit *u, uint64_t now)
 	edl_unit_job_options(&o, u->cfg, plan, u->env->image, u->attempt, u->usb_serial[0] != '\0');
 	edl_unit_rma_options(&o, u->cfg, u->rma_labels, u->rma_run, sizeof(u->rma_run), u->run_id);
 	o.archive_serial = u->serial[0] ? u->serial : NULL;
+	if (o.n_preserve > 0 && o.preserve_mode == EDL_PRESERVE_PLAN && u->rma_source[0])
+		o.restore_dir = u->rma_source;
 	if (u->env->skip_exec != NULL && u->usb_serial[0] != '\0')
 		o.sahara.skip_exec_mask = u->env->skip_exec(u->usb_serial, u->env->data);
 	o.on_event = on_job_event;

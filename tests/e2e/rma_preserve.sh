@@ -97,6 +97,20 @@ check "fault: the unit's data is untouched" \
 	"$PY" "$HERE/check_cal.py" "$W/dump-fault/$SERIAL/lun0.img" emmc "$SERIAL" same
 check "fault: tried once (a preserve failure is not retried)" [ "$(sql "select count(*) from run")" = 1 ]
 
+# A retry after the plan wrote over the partitions: the first attempt's archive
+# is the source, never the unit's bytes of the moment.
+printf '[line]\nstop_after = 0\nstop_slots = 0\n[flash]\nretries = 1\n[rma]\npreserve = %s\narchive_dir = %s\n' \
+	"$LABELS" "$W/archive-retry" >"$W/retry.ini"
+station emmc "$W/dump-retry" "$W/retry.db" "$W/retry.ini" --cal --fault 1:nak=program:3 -- run --count 1 --reset-delay 0
+check "retry: attempt 1 failed in program after writing, attempt 2 passed" \
+	[ "$(sql "select group_concat(result || '/' || coalesce(stage, ''), ' ') from run")" = "fail/program pass/" ]
+check "retry: attempt 1's warning names the archive and the restore command" \
+	sh -c "sqlite3 '$W/retry.db' 'select warnings from run where id=1' | grep -q 'archived in $W/archive-retry/$SERIAL/1.*edlstation restore $SERIAL --run 1'"
+check "retry: attempt 2 wrote back attempt 1's archive" \
+	[ "$(sql "select count(*) from archive where run_id=2 and restored=1 and path like '%/$SERIAL/1/%'")" = 5 ]
+check "retry: every seeded byte is back" \
+	"$PY" "$HERE/check_cal.py" "$W/dump-retry/$SERIAL/lun0.img" emmc "$SERIAL" same
+
 # backup, a flash that loses the data, restore.
 rm -rf "$W/archive"
 station emmc "$W/dump-br" "$W/br.db" "$W/rma.ini" --cal -- backup "$SERIAL"
