@@ -474,6 +474,30 @@ static void start_reading(struct edl_flash_job *job)
 	pv_set(job, PV_READ_LABEL);
 }
 
+/* What the unit holds is byte for byte the package's image of the label: if
+ * the unit ever had its own data there, an earlier flash (without [rma], or
+ * interrupted) wrote over it. Not a failure (a package may ship a partition's
+ * default), but the operator is told where older archives are. */
+static void warn_if_package_image(struct edl_flash_job *job, const struct job_preserved *it)
+{
+	const struct edl_plan *plan = job->opt.plan;
+
+	for (size_t i = 0; i < plan->n_steps; i++) {
+		const struct edl_plan_step *s = &plan->steps[i];
+		uint64_t start = 0;
+		if (s->kind != EDL_STEP_PROGRAM || !s->verify || s->lun != it->lun ||
+		    s->num_sectors != it->count || strcasecmp(s->label, it->label) != 0 ||
+		    edl_expr_parse_number(&start, s->start_sector) != EDL_OK ||
+		    start != it->first || memcmp(s->sha256, it->sha256, 32) != 0)
+			continue;
+		job_warn(job,
+		         "'%s' on the unit is exactly the package's %s: if the unit had its own "
+		         "data there, an earlier flash wrote over it (older archives: %s/%s/)",
+		         it->label, s->filename, job->opt.archive_dir, pv_serial(job));
+		return;
+	}
+}
+
 static void run_read_label(struct edl_flash_job *job, uint64_t now)
 {
 	struct job_preserve *pv = &job->pv;
@@ -522,6 +546,7 @@ static void run_read_label(struct edl_flash_job *job, uint64_t now)
 		              err.detail, it->label);
 		return;
 	}
+	warn_if_package_image(job, it);
 	it->data = pv->buf;
 	it->have = pv->buf_len;
 	it->saved = true;

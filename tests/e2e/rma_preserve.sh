@@ -123,12 +123,20 @@ station emmc "$W/dump-br" "$W/br.db" "$W/plain.ini" -- run --count 1 --reset-del
 check "flash without [rma]: passed" [ "$(sql "select kind, result from run where id=2")" = "flash|pass" ]
 check "flash without [rma]: the unit's data is gone" \
 	"$PY" "$HERE/check_cal.py" "$W/dump-br/$SERIAL/lun0.img" emmc "$SERIAL" differ
-station emmc "$W/dump-br" "$W/br.db" "$W/rma.ini" -- restore "$SERIAL"
-check "restore: a passed run of kind restore" [ "$(sql "select kind, result from run where id=3")" = "restore|pass" ]
+# (what a bench must not do: preserving now would archive the package's bytes)
+station emmc "$W/dump-br" "$W/br.db" "$W/rma.ini" -- backup "$SERIAL"
+check "backup after the data was lost: warned that the unit holds the package's image" \
+	grep -q "'modemst1' on the unit is exactly the package's modemst1.bin" "$OUT"
+station emmc "$W/dump-br" "$W/br.db" "$W/rma.ini" -- restore "$SERIAL" --run 1
+check "restore: a passed run of kind restore" [ "$(sql "select kind, result from run where id=4")" = "restore|pass" ]
 check "restore: every seeded byte is back" \
 	"$PY" "$HERE/check_cal.py" "$W/dump-br/$SERIAL/lun0.img" emmc "$SERIAL" same
-check "restore: the newest archive (run 1) written back, rows restored 1" \
-	[ "$(sql "select count(*) from archive where run_id=3 and restored=1 and path like '%/$SERIAL/1/%'")" = 5 ]
+check "restore --run 1: that archive written back, rows restored 1" \
+	[ "$(sql "select count(*) from archive where run_id=4 and restored=1 and path like '%/$SERIAL/1/%'")" = 5 ]
+# Without --run: the newest archive (run 3's, the package's bytes) is the one taken.
+station emmc "$W/dump-br" "$W/br.db" "$W/rma.ini" -- restore "$SERIAL"
+check "restore without --run: the newest archive (run 3)" \
+	[ "$(sql "select count(*) from archive where run_id=5 and restored=1 and path like '%/$SERIAL/3/%'")" = 5 ]
 "$EDL" restore "$SERIAL" --config "$W/rma.ini" --package "$W/pkg-emmc" --db "$W/br.db" --run 99 >"$W/norun.out" 2>&1
 rc=$?
 check "restore --run of no archive: exit 1 with the fix" \
