@@ -26,11 +26,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BACKUP_USAGE                                                                      \
-	"backup SERIAL... [--config FILE] [--package DIR] [--db FILE] [--cache-dir DIR] " \
+#define BACKUP_USAGE                                                               \
+	"SERIAL... [--config FILE] [--package DIR] [--db FILE] [--cache-dir DIR] " \
 	"[--log-format auto|text|json|journal]"
-#define RESTORE_USAGE                                                                         \
-	"restore SERIAL [--run ID] [--config FILE] [--package DIR] [--db FILE] [--cache-dir " \
+#define RESTORE_USAGE                                                                 \
+	"SERIAL [--run ID] [--config FILE] [--package DIR] [--db FILE] [--cache-dir " \
 	"DIR] [--log-format auto|text|json|journal]"
 
 static void print_problem(const char *message, void *data)
@@ -188,7 +188,7 @@ static int rma_command(int argc, char **argv, bool restore)
 			run_arg = optarg;
 			break;
 		case 'h':
-			printf("usage: edlstation %s\n", usage);
+			printf("usage: edlstation %s %s\n", command, usage);
 			code = EDL_EXIT_OK;
 			goto out;
 		case ':':
@@ -224,7 +224,8 @@ static int rma_command(int argc, char **argv, bool restore)
 		fprintf(stderr,
 		        "edlstation %s: nothing to %s: set [rma] preserve (the partition labels) "
 		        "and [rma] archive_dir in the config%s%s\n",
-		        command, command, config ? " " : "", config ? config : "");
+		        command, restore ? "restore" : "back up", config ? " " : "",
+		        config ? config : "");
 		goto out;
 	}
 	if (cfg->db[0] == '\0')

@@ -141,6 +141,12 @@ check "restore without --run: the newest archive (run 3)" \
 rc=$?
 check "restore --run of no archive: exit 1 with the fix" \
 	sh -c "[ $rc = 1 ] && grep -q 'no archive of $SERIAL' '$W/norun.out'"
+"$EDL" backup --config "$W/rma.ini" >"$W/usage.out" 2>&1
+rc=$?
+"$EDL" backup 'x;y' --config "$W/rma.ini" >>"$W/usage.out" 2>&1
+rc2=$?
+check "backup without a serial, or with a bad one: exit 2, one line saying what is wrong" \
+	sh -c "[ $rc = 2 ] && [ $rc2 = 2 ] && grep -q 'name 1 to 64 SERIALs' '$W/usage.out' && grep -q \"'x;y' is not a unit serial\" '$W/usage.out'"
 
 # The archive directory is checked before a unit is touched.
 printf '[rma]\npreserve = modemst1\n' >"$W/noarch.ini"
