@@ -78,5 +78,7 @@ int edl_cli_memflash(int argc, char **argv);
 int edl_cli_mkpackage(int argc, char **argv);
 int edl_cli_udev_rule(int argc, char **argv);
 int edl_cli_capture(int argc, char **argv); /* cmd_capture.c */
+int edl_cli_backup(int argc, char **argv);  /* cmd_rma.c (issue 15) */
+int edl_cli_restore(int argc, char **argv); /* cmd_rma.c (issue 15) */
 
 #endif

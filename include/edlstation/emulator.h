@@ -115,7 +115,8 @@ struct edl_emu_line_config {
 	size_t n_replay;
 	const char *const *empty_ports; /* ports left empty at start */
 	size_t n_empty_ports;
-	bool verbose; /* one line per event on stderr */
+	bool verbose;  /* one line per event on stderr */
+	bool seed_cal; /* issue 15, --cal: units' calibration partitions (cal_seed.h) */
 	const char
 	        *product_suffix; /* appended to every unit's iProduct (hostile-descriptor tests) */
 	/* Called from umockdev's worker thread when a unit needs attention before

@@ -32,10 +32,12 @@
 	XX(EDL_STAGE_DRAIN, "drain")               /* read what a running programmer still had */ \
 	XX(EDL_STAGE_CONFIGURE, "configure")       /* payload size negotiation */                 \
 	XX(EDL_STAGE_STORAGE_INFO, "storage-info") /* geometry of the storage */                  \
+	XX(EDL_STAGE_PRESERVE, "preserve")         /* read the unit's own partitions ([rma]) */   \
 	XX(EDL_STAGE_ERASE, "erase")               /* a plan erase step */                        \
 	XX(EDL_STAGE_PROGRAM, "program")           /* a plan program step */                      \
 	XX(EDL_STAGE_PATCH, "patch")               /* a plan patch step */                        \
 	XX(EDL_STAGE_VERIFY, "verify")             /* getsha256digest of each programmed range */ \
+	XX(EDL_STAGE_WRITE_BACK, "write-back")     /* put preserved partitions back, verified */  \
 	XX(EDL_STAGE_SET_BOOTABLE, "set-bootable") /* setbootablestoragedrive */                  \
 	XX(EDL_STAGE_RESET, "reset")               /* power reset (or reset_to_edl) */            \
 	XX(EDL_STAGE_DONE, "done")                 /* finished: see status */
@@ -100,6 +102,10 @@ enum edl_flash_event_kind {
 	EDL_FLASH_EV_HELD,       /* hold_at_identity: the job waits at the identity gate
 	                            for edl_flash_job_release() or _refuse(): identity
 	                            (NULL when command mode told no serial) */
+	EDL_FLASH_EV_PRESERVED,  /* issue 15: a label was read and archived: label, path,
+	                            bytes, sha256 (hex) */
+	EDL_FLASH_EV_RESTORED,   /* issue 15: a preserved label was written back and
+	                            verified: label, path, bytes, sha256 */
 };
 
 struct edl_flash_event {
@@ -116,6 +122,9 @@ struct edl_flash_event {
 	const char *text;
 	uint64_t payload;
 	unsigned rounds;
+	const char *label;  /* PRESERVED, RESTORED */
+	const char *path;   /* the archive file */
+	const char *sha256; /* 64 hex digits */
 };
 
 typedef void (*edl_flash_event_fn)(const struct edl_flash_event *ev, void *data);
@@ -177,6 +186,32 @@ struct edl_flash_options {
 	 * command-mode request still re-enumerates (outcome REENUMERATE). */
 	bool hold_at_identity;
 	uint32_t hold_timeout_ms;
+	/*
+	 * issue 15, [rma] preserve: partitions that carry the unit's own data
+	 * (src/flash/preserve.c). With n_preserve > 0 the job locates each label
+	 * on the unit (GPT on eMMC/UFS, MIBIB on NAND; the package's entries are
+	 * the cross-check), reads it whole into
+	 * archive_dir/<serial>/<archive_run>/<label>.bin (+ .sha256) before the
+	 * plan's first step, and after the plan writes back and verifies every
+	 * label the plan erased or programmed over. Labels and strings are not
+	 * copied: keep them alive until the free.
+	 */
+	const char *const *preserve_labels;
+	size_t n_preserve;
+	const char *archive_dir;
+	const char *archive_run;    /* a directory name: the run id */
+	const char *archive_serial; /* the unit's serial when Sahara did not tell it */
+	/* PLAN (default): around the plan. BACKUP: read the labels, run no plan
+	 * step, reset. RESTORE: run no plan step, write every label back from
+	 * restore_dir/<label>.bin (checked against its .sha256), reset. PLAN with
+	 * restore_dir (a retry of a unit an earlier attempt archived): the saved
+	 * bytes come from restore_dir instead of the unit. */
+	enum edl_preserve_mode {
+		EDL_PRESERVE_PLAN = 0,
+		EDL_PRESERVE_BACKUP,
+		EDL_PRESERVE_RESTORE,
+	} preserve_mode;
+	const char *restore_dir;
 	edl_flash_event_fn on_event; /* NULL: no events */
 	void *event_data;
 	struct edl_log *log; /* NULL: silent */

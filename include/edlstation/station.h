@@ -100,6 +100,8 @@ struct edl_station_mes {
 	uint32_t retry_min_ms;  /* after_unit redelivery backoff: first delay (1000) */
 	uint32_t retry_max_ms;  /* ... and the most it grows to (300000) */
 };
+#define EDL_RMA_MAX_LABELS 16
+#define EDL_RMA_MAX_SERIALS 64
 
 struct edl_station_config {
 	char name[64]; /* station name recorded with every run */
@@ -162,6 +164,18 @@ struct edl_station_config {
 	bool identify_only; /* `edlstation identify`: no package, no store, Sahara command mode only
 	                     */
 	struct edl_station_mes mes; /* [mes] */
+	/* issue 15, [rma]: partitions kept across a flash (preserve = labels) and
+	 * where they are archived (archive_dir, required with preserve). */
+	char rma_preserve[EDL_RMA_MAX_LABELS][64];
+	size_t n_rma_preserve;
+	char rma_archive_dir[1024];
+	/* `edlstation backup` / `restore` (src/cli/cmd_rma.c): what the job does
+	 * with the labels instead of the plan, and (restore) the archive folder
+	 * the bytes come from. */
+	int rma_mode; /* enum edl_preserve_mode */
+	char rma_restore_dir[1200];
+	char rma_serials[EDL_RMA_MAX_SERIALS][16]; /* only these units (backup/restore) */
+	size_t n_rma_serials;                      /* 0: every unit */
 	struct edl_station_config_source source;
 	/* issue 15: [route NAME] sections (route_config.c); hold_ms: [route]
 	 * decision_ms, a held unit's bound (default 60000). */

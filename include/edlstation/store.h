@@ -115,15 +115,20 @@ struct edl_store_step {
 	enum edl_store_step_result result;
 };
 
-/* One file a run archived (table archive, schema v6): a preserved partition
- * or a memory-dump region. */
+/* issue 15: a file a run archived, a row of table `archive` (schema v6): a
+ * preserved partition or a memory-dump region. Recording the
+ * same (run, kind, label) again updates that row (path, bytes, sha256,
+ * restored): a preserved partition is recorded when it was read (restored 0)
+ * and again once it was written back and verified (restored 1). */
 struct edl_store_archive {
-	const char *serial;
-	const char *kind;   /* "preserve" or "dump" */
-	const char *label;  /* partition label or dump region name */
-	const char *path;   /* where the file is */
-	uint64_t bytes;     /* its size */
-	const char *sha256; /* 64 lower-case hex digits */
+	int64_t run_id;
+	const char *serial; /* required */
+	const char *kind;   /* required: "preserve" or "dump" */
+	const char *label;  /* required: partition label or dump region name */
+	const char *path;   /* required */
+	uint64_t bytes;
+	const char *sha256; /* required: 64 hex digits */
+	int restored;       /* 1, 0, or -1 for NULL (dumps) */
 	int64_t created_ms;
 };
 
@@ -172,6 +177,7 @@ enum edl_store_op {
 	EDL_STORE_OP_RUN_ROUTE, /* issue 15: the product and package [route] chose */
 	EDL_STORE_OP_RUN_MES,   /* issue 13: lot, work order, operator of a run */
 	EDL_STORE_OP_MES_MARK,  /* issue 13: an after_unit delivery's outcome */
+	EDL_STORE_OP_ARCHIVE, /* issue 15: a file a run archived (edl_store_writer_archive) */
 };
 
 /* The outcome of one queued operation, valid during the callback only. */
@@ -350,6 +356,9 @@ struct edl_store_mes_entry {
 int edl_store_mes_due(struct edl_store *s, int64_t now_ms, struct edl_store_mes_entry *out,
                       bool *found, int64_t *next_due_ms, uint64_t *pending, struct edl_error *err);
 void edl_store_mes_entry_clear(struct edl_store_mes_entry *e);
+
+int edl_store_writer_archive(struct edl_store_writer *w, const struct edl_store_archive *a,
+                             edl_store_done_fn cb, void *data);
 
 /* Free bytes on the database's filesystem now (statvfs, cheap: call before each
  * unit), and whether that is above the reserve. EDL_OK or EDL_E_IO. */

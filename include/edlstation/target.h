@@ -90,6 +90,10 @@ struct edl_target_faults {
 	 * edl_pbl_dump_table (a real table, hostile names, a broken table). */
 	bool memory_dump;
 	uint32_t dump_table;
+	/* issue 15 (preserve-read): a <read> touching the seeded modemst1 partition
+	 * (cal_seed.h layout) is NAKed with a storage read error, as a real
+	 * programmer answers a read the storage fails. */
+	bool preserve_read;
 };
 
 /*
@@ -134,6 +138,10 @@ struct edl_target_config {
 	uint64_t max_payload; /* programmer's largest raw transfer, default 1 MiB */
 	struct edl_prog_quirks prog;
 	struct edl_target_faults faults;
+	/* Seed the calibration partitions and their table from pbl.serial when the
+	 * device is created (edlstation/cal_seed.h; the emulated line sets it on a
+	 * unit's first power-on only). */
+	bool seed_cal;
 };
 
 /* Defaults: edl_pbl_config_default(), edl_storage_config_default(kind), 1 MiB, no faults. */

@@ -58,6 +58,7 @@ enum edl_unit_action_kind {
 	                              used): result, code, cls, stage, text (the reason),
 	                              flashed, kept, verified; counted by the station */
 	EDL_UNIT_ACT_CLOSE,        /* the unit is over: close the device, then free the unit */
+	EDL_UNIT_ACT_ARCHIVE,      /* archive: record a file the run archived (issue 15) */
 };
 
 struct edl_unit_action {
@@ -88,6 +89,7 @@ struct edl_unit_action {
 	bool kept;
 	bool verified;
 	bool dumped; /* FINISHED: a pass that collected a memory dump, nothing flashed */
+	const struct edl_store_archive *archive; /* ARCHIVE */
 };
 
 typedef int (*edl_unit_act_fn)(struct edl_unit *u, struct edl_unit_action *a, void *data);
@@ -237,6 +239,17 @@ const char *edl_unit_state_name(const struct edl_unit *u);
 void edl_unit_job_options(struct edl_flash_options *opt, const struct edl_station_config *cfg,
                           const struct edl_plan *plan, const struct edl_sahara_image *image,
                           int attempt, bool usb_serial_known);
+
+/* issue 15 (src/station/rma.c): the [rma] preserve options of the job (none
+ * when cfg preserves nothing, or identifies only): labels holds the label
+ * pointers (EDL_RMA_MAX_LABELS), run gets the run id as the archive's folder
+ * name; both must outlive the job. */
+void edl_unit_rma_options(struct edl_flash_options *opt, const struct edl_station_config *cfg,
+                          const char **labels, char *run, size_t run_len, int64_t run_id);
+/* The run kind recorded: NULL ('flash'), "backup" or "restore". */
+const char *edl_unit_rma_kind(const struct edl_station_config *cfg);
+/* Whether backup/restore was asked for this serial (always true for `run`). */
+bool edl_unit_rma_wanted(const struct edl_station_config *cfg, const char *serial);
 
 /* ---- the in-memory line: units over emulated devices on a virtual clock ------------- */
 

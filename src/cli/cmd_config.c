@@ -251,6 +251,13 @@ unsigned edl_cli_config_check_paths(const struct edl_station_config *cfg, bool t
 	if (cfg->record_dir[0])
 		check_dir_creatable(&c, "station", "record", cfg->record_dir);
 	check_mes(&c);
+	/* issue 15: the units' own data needs a place before a unit is touched. */
+	if (cfg->n_rma_preserve > 0 && !cfg->rma_archive_dir[0])
+		report(&c, "rma", "preserve",
+		       "labels to preserve but no archive directory — set [rma] archive_dir "
+		       "(e.g. /var/lib/edlstation/rma)");
+	if (cfg->n_rma_preserve > 0 && cfg->rma_archive_dir[0])
+		check_dir_creatable(&c, "rma", "archive_dir", cfg->rma_archive_dir);
 	return c.problems;
 }
 

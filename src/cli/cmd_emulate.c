@@ -52,6 +52,9 @@ static void usage(FILE *f)
 	        "  --sector-size N, --sectors N, --luns N, --pages-per-block N\n"
 	        "                         storage geometry (sectors per LUN; NAND: pages)\n"
 	        "  --bad-blocks B[,B...]  NAND bad erase blocks of every unit\n"
+	        "  --cal                  seed each unit's modemst1, modemst2, fsg, fsc and\n"
+	        "                         persist with data derived from its serial, and a GPT\n"
+	        "                         (eMMC/UFS LUN 0) or MIBIB (NAND) locating them\n"
 	        "  --sahara-version 2|3   boot ROM's Sahara version (default 2)\n"
 	        "  --max-payload BYTES    programmer's largest raw transfer (default 1M)\n"
 	        "  --fault PORT:KIND[=ARG]  fault of the first unit on PORT (repeatable); PORT\n"
@@ -288,6 +291,7 @@ int edl_cli_emulate(int argc, char **argv)
 	        {"max-address", required_argument, NULL, 'A'},
 	        {"dump", required_argument, NULL, 'd'},
 	        {"verbose", no_argument, NULL, 'v'},
+	        {"cal", no_argument, NULL, 'C'},
 	        {"product-suffix", required_argument, NULL, 'P'},
 	        {"profile", required_argument, NULL, 'o'},
 	        {"grace", required_argument, NULL, 'g'},
@@ -447,6 +451,9 @@ int edl_cli_emulate(int argc, char **argv)
 			break;
 		case 'v':
 			cfg.verbose = true;
+			break;
+		case 'C': /* issue 15: seeded calibration partitions */
+			cfg.seed_cal = true;
 			break;
 		case 'g':
 			if (parse_seconds(optarg, &grace_s) < 0 || grace_s > 3600)

@@ -27,6 +27,7 @@
  * loader erase, as QFirehose does) is exercised. Not verified that RM502Q
  * packages carry one; RG500Q ones do.
  */
+#include "edlstation/cal_seed.h"
 #include "edlstation/cli.h"
 #include "edlstation/elf_image.h"
 #include "edlstation/error.h"
@@ -113,6 +114,70 @@ static void fill_random(uint8_t *p, size_t n, uint32_t *state)
 	*state = x;
 }
 
+/*
+ * The partitions in the order they are laid out, each with its first 4 KiB
+ * page. Without --rma: the layout scaled to --size, from page 0. With --rma
+ * the calibration partitions sit where `emulate --cal` seeds them
+ * (edlstation/cal_seed.h): on NAND sbl takes blocks 0-9 and mibib 10-11 (page
+ * 0x280: where qdl looks for the MIBIB first), the calibration partitions
+ * follow, then the rest; on eMMC/UFS LUN 0 keeps its first MiB for the unit's
+ * GPT, the calibration partitions follow, then the rest.
+ */
+static size_t plan_layout(struct partition *plan, uint64_t *first_page, double scale, bool nand,
+                          bool rma)
+{
+	static const char *const files[EDL_CAL_N] = {"modemst1.bin", "modemst2.bin", "fsg.bin",
+	                                             "fsc.bin", "persist.img"};
+	size_t n = 0;
+	uint64_t page = 0;
+
+	for (size_t i = 0; i < sizeof(layout) / sizeof(layout[0]); i++) {
+		struct partition p = layout[i];
+		uint32_t blocks = (uint32_t)(p.blocks * scale);
+		p.blocks = blocks == 0 ? 1 : blocks;
+		if (rma && nand && strcmp(p.label, "sbl") == 0)
+			p.blocks = EDL_CAL_NAND_SBL_BLOCKS;
+		if (rma && nand && strcmp(p.label, "mibib") == 0)
+			p.blocks = EDL_CAL_NAND_MIBIB_BLOCKS;
+		bool cal_here = rma && (nand ? strcmp(p.label, "efs2") == 0 : i == 0);
+		if (cal_here) {
+			if (!nand)
+				page = EDL_CAL_REGION_BYTE / PAGE;
+			for (size_t k = 0; k < EDL_CAL_N; k++) {
+				plan[n] = (struct partition){edl_cal_layout[k].label, files[k],
+				                             edl_cal_layout[k].blocks, 1000};
+				first_page[n++] = page;
+				page += (uint64_t)edl_cal_layout[k].blocks * PAGES_PER_BLOCK;
+			}
+		}
+		plan[n] = p;
+		first_page[n++] = page;
+		page += (uint64_t)p.blocks * PAGES_PER_BLOCK;
+	}
+	return n;
+}
+
+/* --rma on NAND: the mibib image is the package's own MIBIB (MBN header page,
+ * SMEM partition table v4), as real NAND packages' partition mbn is. */
+static int mibib_image(const struct partition *plan, const uint64_t *first_page, size_t n,
+                       uint8_t *buf, size_t len)
+{
+	struct edl_cal_nand_part parts[sizeof(layout) / sizeof(layout[0]) + EDL_CAL_N];
+	char names[sizeof(parts) / sizeof(parts[0])][17];
+
+	if (len < 2 * PAGE)
+		return EDL_E_INVAL;
+	for (size_t i = 0; i < n; i++) {
+		snprintf(names[i], sizeof(names[i]), "0:%s", plan[i].label);
+		for (char *c = names[i]; *c; c++)
+			if (*c >= 'a' && *c <= 'z')
+				*c = (char)(*c - 'a' + 'A');
+		parts[i] = (struct edl_cal_nand_part){
+		        names[i], (uint32_t)(first_page[i] / PAGES_PER_BLOCK), plan[i].blocks};
+	}
+	return edl_cal_mibib_build(parts, n, PAGE, buf);
+}
+
 struct manifest_line {
 	char path[256]; /* Windows form, as Quectel writes it */
 	uint8_t md5[16];
@@ -138,6 +203,10 @@ static void usage(FILE *f)
 	        "  --seed N          seed of the image bytes (default 1)\n"
 	        "  --vendor-erase    add Quectel's vendor erase (<erase ... vendor=\"quectel\"/>,\n"
 	        "                    as RG500Q packages have it; nand only)\n"
+	        "  --rma             also program modemst1, modemst2, fsg, fsc and persist\n"
+	        "                    where `emulate --cal` seeds them (eMMC/UFS: LUN 0 from\n"
+	        "                    1 MiB, after the unit's GPT; NAND: blocks 12-17, after\n"
+	        "                    sbl and a real MIBIB at block 10), the rest after them\n"
 	        "  --force           write into a non-empty DIR (files of the same names are\n"
 	        "                    replaced, others kept)\n");
 }
@@ -188,17 +257,14 @@ static int write_text(const char *path, const char *text, size_t len)
 int edl_cli_mkpackage(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-	        {"size", required_argument, NULL, 's'},
-	        {"seed", required_argument, NULL, 'r'},
-	        {"storage", required_argument, NULL, 'S'},
-	        {"vendor-erase", no_argument, NULL, 'v'},
-	        {"force", no_argument, NULL, 'f'},
-	        {"help", no_argument, NULL, 'h'},
-	        {NULL, 0, NULL, 0},
+	        {"size", required_argument, NULL, 's'},    {"seed", required_argument, NULL, 'r'},
+	        {"storage", required_argument, NULL, 'S'}, {"vendor-erase", no_argument, NULL, 'v'},
+	        {"rma", no_argument, NULL, 'R'},           {"force", no_argument, NULL, 'f'},
+	        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
 	};
 	uint64_t size_mib = 32;
 	uint32_t seed = 1;
-	bool vendor_erase = false, force = false;
+	bool vendor_erase = false, force = false, rma = false;
 	enum edl_storage_kind kind = EDL_STORAGE_UFS;
 	int c;
 
@@ -226,6 +292,9 @@ int edl_cli_mkpackage(int argc, char **argv)
 			break;
 		case 'v':
 			vendor_erase = true;
+			break;
+		case 'R':
+			rma = true;
 			break;
 		case 'f':
 			force = true;
@@ -269,7 +338,7 @@ int edl_cli_mkpackage(int argc, char **argv)
 	 * package keeps everything at the root. */
 	const char *img_dir = nand ? "update/" : "";
 	char path[4096];
-	struct manifest_line lines[sizeof(layout) / sizeof(layout[0]) + 4];
+	struct manifest_line lines[sizeof(layout) / sizeof(layout[0]) + EDL_CAL_N + 4];
 	size_t n_lines = 0;
 	uint32_t total_blocks = 0;
 	int rc = EDL_EXIT_FAILURE;
@@ -325,12 +394,14 @@ int edl_cli_mkpackage(int argc, char **argv)
 	uint64_t start = 0;
 	uint64_t sbl_start = 0, sbl_pages = 0;
 	uint32_t state = seed * 2654435761u + 1;
-	for (size_t i = 0; i < sizeof(layout) / sizeof(layout[0]); i++) {
-		const struct partition *p = &layout[i];
-		uint32_t blocks = (uint32_t)(p->blocks * scale);
-		if (blocks == 0)
-			blocks = 1;
+	struct partition plan[sizeof(layout) / sizeof(layout[0]) + EDL_CAL_N];
+	uint64_t plan_start[sizeof(plan) / sizeof(plan[0])];
+	size_t n_plan = plan_layout(plan, plan_start, scale, nand, rma);
+	for (size_t i = 0; i < n_plan; i++) {
+		const struct partition *p = &plan[i];
+		uint32_t blocks = p->blocks;
 		uint64_t pages = (uint64_t)blocks * PAGES_PER_BLOCK;
+		start = plan_start[i];
 		uint64_t last = start + pages - 1;
 
 		if (nand)
@@ -362,6 +433,9 @@ int edl_cli_mkpackage(int argc, char **argv)
 			if (buf == NULL)
 				goto io_error;
 			fill_random(buf, len, &state);
+			if (rma && nand && strcmp(p->label, "mibib") == 0 &&
+			    mibib_image(plan, plan_start, n_plan, buf, len) != EDL_OK)
+				goto io_error;
 			snprintf(path, sizeof(path), "%s/%s%s", dir, img_dir, file);
 			struct manifest_line *ml = &lines[n_lines++];
 			snprintf(ml->path, sizeof(ml->path), "\\%s%s", img_dir, file);

@@ -29,6 +29,8 @@ static const struct command commands[] = {
         {"memflash", edl_cli_memflash, "flash one emulated unit over the in-memory link (no USB)"},
         {"mkpackage", edl_cli_mkpackage,
          "write a synthetic package (ufs, emmc or nand) for demos and tests"},
+        {"backup", edl_cli_backup, "read a unit's [rma] preserve partitions into the archive"},
+        {"restore", edl_cli_restore, "write a unit's archived [rma] partitions back"},
         {"capture", edl_cli_capture, "decode a unit's USB capture (pcapng/pcap, usbmon)"},
         {"udev-rule", edl_cli_udev_rule,
          "print the udev rule that lets the station's user at EDL devices"},

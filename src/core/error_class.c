@@ -65,6 +65,8 @@ enum edl_error_class edl_error_class(int code)
 	case EDL_E_TARGET_NOT_ERASED:
 	case EDL_E_TARGET_BAD_BLOCKS:
 	case EDL_E_MES_REFUSED: /* the MES said no: set aside, the reason says why */
+	case EDL_E_PRESERVE_READ:
+	case EDL_E_PRESERVE_WRITE:
 		return EDL_CLASS_RMA;
 
 	/* The package does not fit the unit (or is not a package). */
@@ -111,6 +113,7 @@ enum edl_error_class edl_error_class(int code)
 	case EDL_E_USAGE:
 	case EDL_E_NOT_RECORDED:
 	case EDL_E_MES_HOOK: /* the MES link, not the unit */
+	case EDL_E_ARCHIVE:
 	case EDL_E_PKG_CACHE:
 	case EDL_E_PKG_CHANGED:
 	case EDL_E_USB_NOMEM:
@@ -173,6 +176,15 @@ const char *edl_error_action(int code)
 		return "station fault: the MES hook gave no answer (the reason says why); check "
 		       "the "
 		       "MES link, then put the unit back (it was not flashed)";
+	case EDL_E_PRESERVE_READ:
+		return "set the unit aside: its own data (calibration, IMEI) could not be read, so "
+		       "it was not flashed";
+	case EDL_E_PRESERVE_WRITE:
+		return "set the unit aside and restore its own data: edlstation restore SERIAL "
+		       "--run ID";
+	case EDL_E_ARCHIVE:
+		return "station fault: the [rma] archive_dir cannot be written (free space, "
+		       "permissions); the unit was not flashed";
 	default:
 		return class_actions[edl_error_class(code)];
 	}

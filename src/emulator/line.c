@@ -305,6 +305,7 @@ static void merge_faults(struct edl_target_faults *dst, const struct edl_target_
 	if (src->xbl_refuse)
 		dst->xbl_refuse = src->xbl_refuse;
 	dst->corrupt |= src->corrupt;
+	dst->preserve_read |= src->preserve_read; /* issue 15 */
 	if (src->nak_command[0]) {
 		memcpy(dst->nak_command, src->nak_command, sizeof(dst->nak_command));
 		dst->nak_nth = src->nak_nth;
@@ -480,6 +481,8 @@ static void unit_config(struct edl_emu_line *line, struct unit *u, struct edl_ta
 	if (c->max_payload)
 		tc->max_payload = c->max_payload;
 	tc->faults = u->faults;
+	/* Seeded once: a unit that comes back (reset to EDL) keeps what it has. */
+	tc->seed_cal = c->seed_cal && u->enumerations == 0;
 	if (c->write_rate_mbps > 0)
 		tc->faults.write_rate_bps = (uint64_t)(c->write_rate_mbps * 1e6);
 }

@@ -180,6 +180,7 @@ void job_fail(struct edl_flash_job *job, const struct edl_error *cause)
 {
 	char msg[EDL_ERROR_DETAIL_MAX + 64];
 
+	job_preserve_failed(job, cause); /* issue 15: where the unit's own data is */
 	job->err = *cause;
 	job->failed_stage = job->stage;
 	job->status = EDL_ENGINE_FAILED;
@@ -225,6 +226,14 @@ int edl_flash_job_new(struct edl_flash_job **out, const struct edl_flash_options
 
 	if (job == NULL)
 		return EDL_E_NOMEM;
+	/* issue 15: preserving needs a plan (its storage and LUNs) and a place. */
+	if (opt->n_preserve > 0 &&
+	    (opt->preserve_labels == NULL || opt->plan == NULL ||
+	     (opt->preserve_mode != EDL_PRESERVE_RESTORE && opt->archive_dir == NULL) ||
+	     (opt->preserve_mode == EDL_PRESERVE_RESTORE && opt->restore_dir == NULL))) {
+		free(job);
+		return EDL_E_INVAL;
+	}
 	job->opt = *opt;
 	job->set_bootable_asked = opt->set_bootable;
 	job->opt.sahara.identify = opt->identify;
@@ -269,6 +278,7 @@ void edl_flash_job_free(struct edl_flash_job *job)
 	edl_sahara_host_free(job->sahara);
 	edl_fh_host_free(job->fh);
 	EVP_MD_CTX_free(job->readback);
+	job_preserve_free(job);
 	free(job);
 }
 
@@ -355,8 +365,8 @@ static void enter_step(struct edl_flash_job *job)
 	/* A new step of the same kind must still issue its command. */
 	job->command_pending = false;
 	if (s == NULL) {
-		job_set_stage(job,
-		              job->opt.set_bootable ? EDL_STAGE_SET_BOOTABLE : EDL_STAGE_RESET);
+		if (!job_preserve_after_plan(job))
+			job_after_plan(job);
 		return;
 	}
 	job_set_stage(job, stage_of_step(s));
@@ -368,6 +378,12 @@ static void enter_step(struct edl_flash_job *job)
 	job_emit(job, &ev);
 }
 
+void job_after_plan(struct edl_flash_job *job)
+{
+	bool bootable = job->opt.set_bootable && job->opt.preserve_mode == EDL_PRESERVE_PLAN;
+	job_set_stage(job, bootable ? EDL_STAGE_SET_BOOTABLE : EDL_STAGE_RESET);
+}
+
 void job_next_step(struct edl_flash_job *job)
 {
 	end_step(job, EDL_FLASH_STEP_PASS);
@@ -377,6 +393,8 @@ void job_next_step(struct edl_flash_job *job)
 
 void job_start_plan(struct edl_flash_job *job)
 {
+	if (job_preserve_before_plan(job))
+		return;
 	job->step = 0;
 	enter_step(job);
 }
@@ -716,6 +734,7 @@ static void advance(struct edl_flash_job *job, uint64_t now)
 		bool pending_before = job->command_pending;
 		size_t step_before = job->step, lun_before = job->si_lun;
 		enum edl_flash_checked method_before = job->verify_method;
+		unsigned pv_before = job->pv.seq;
 
 		if (job->status != EDL_ENGINE_RUNNING || job->held)
 			return;
@@ -743,6 +762,12 @@ static void advance(struct edl_flash_job *job, uint64_t now)
 		case EDL_STAGE_VERIFY:
 			job_run_verify(job, now);
 			break;
+		case EDL_STAGE_PRESERVE:
+			job_run_preserve(job, now);
+			break;
+		case EDL_STAGE_WRITE_BACK:
+			job_run_write_back(job, now);
+			break;
 		case EDL_STAGE_SET_BOOTABLE:
 			if (job_current_step(job) != NULL)
 				run_simple_step(job, now);
@@ -757,7 +782,7 @@ static void advance(struct edl_flash_job *job, uint64_t now)
 		}
 		if (job->stage == before && job->command_pending == pending_before &&
 		    job->step == step_before && job->si_lun == lun_before &&
-		    job->verify_method == method_before)
+		    job->verify_method == method_before && job->pv.seq == pv_before)
 			return;
 	}
 }

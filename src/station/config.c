@@ -160,7 +160,7 @@ static const char *const known_keys[][16] = {
          "digest_ms", "progress_ms", "reenumerate_ms"},
         {"store", "min_free_mb", "retry_ms"},
         {"line", "stop_after", "stop_slots", "stop_window_s", "resume"},
-        {"rma", "dump_dir", "dump_max_mb"},
+        {"rma", "preserve", "archive_dir", "dump_dir", "dump_max_mb"}, /* issue 15 */
         {"route", "decision_ms"}, /* issue 15; [route NAME] sections: route_config.c */
         {"mes", "before_unit", "after_unit", "timeout_ms", "retry_min_ms", "retry_max_ms"},
         {"web", "listen", "token", "token_file", "max_clients", "static_dir", "max_header_bytes",
@@ -504,6 +504,40 @@ static int copy(char *dst, size_t len, const char *v)
 
 static int on_key(void *data, const char *section, const char *name, const char *value);
 
+/* issue 15: [rma] preserve = "modemst1 modemst2 fsg ..." (empty: off). */
+static int parse_preserve(struct edl_station_config *cfg, const char *value)
+{
+	const char *p = value;
+
+	cfg->n_rma_preserve = 0;
+	while (*p) {
+		size_t n = strcspn(p, " \t");
+		if (n == 0) {
+			p++;
+			continue;
+		}
+		if (n >= sizeof(cfg->rma_preserve[0]) || cfg->n_rma_preserve == EDL_RMA_MAX_LABELS)
+			return -1;
+		for (size_t i = 0; i < n; i++) {
+			char c = p[i];
+			if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			      (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
+				return -1;
+		}
+		if (n <= 2 && p[0] == '.' && (n == 1 || p[1] == '.'))
+			return -1;
+		char *dst = cfg->rma_preserve[cfg->n_rma_preserve];
+		memcpy(dst, p, n);
+		dst[n] = '\0';
+		for (size_t i = 0; i < cfg->n_rma_preserve; i++)
+			if (!strcasecmp(cfg->rma_preserve[i], dst))
+				return -1;
+		cfg->n_rma_preserve++;
+		p += n;
+	}
+	return 0;
+}
+
 /* Every key passes here: the section must be known and a key not set twice. */
 static int on_line(void *data, const char *section, const char *name, const char *value)
 {
@@ -812,17 +846,30 @@ static int on_key(void *data, const char *section, const char *name, const char 
 				return bad(l, section, name, value, "set auto or operator");
 		} else
 			return unknown(l, section, name);
-	} else if (!strcmp(section, "rma") && !strcmp(name, "dump_dir")) {
-		/* Memory dumps of units in memory-debug mode (issue 15). */
-		if (copy(cfg->dump_dir, sizeof(cfg->dump_dir), value))
-			return bad(l, section, name, value, "use a shorter path");
-	} else if (!strcmp(section, "rma") && !strcmp(name, "dump_max_mb")) {
-		if (get_u64(value, 1, 1u << 24, &x) != 0)
-			return bad(l, section, name, value,
-			           "set a whole number of MiB from 1 to 16777216");
-		cfg->dump_max_mb = x;
 	} else if (!strcmp(section, "rma")) {
-		return unknown(l, section, name);
+		/* issue 15: preserve = labels kept across a flash, archive_dir = where. */
+		if (!strcmp(name, "preserve")) {
+			if (parse_preserve(cfg, value) != 0)
+				return bad(l, section, name, value,
+				           "list at most 16 distinct partition labels, "
+				           "space-separated, "
+				           "each 1-63 letters, digits, '-', '_' or '.'");
+		} else if (!strcmp(name, "archive_dir")) {
+			if (copy(cfg->rma_archive_dir, sizeof(cfg->rma_archive_dir), value) ||
+			    !*value)
+				return bad(l, section, name, value,
+				           "set a directory (a shorter path)");
+		} else if (!strcmp(name, "dump_dir")) {
+			/* Memory dumps of units in memory-debug mode (issue 15). */
+			if (copy(cfg->dump_dir, sizeof(cfg->dump_dir), value))
+				return bad(l, section, name, value, "use a shorter path");
+		} else if (!strcmp(name, "dump_max_mb")) {
+			if (get_u64(value, 1, 1u << 24, &x) != 0)
+				return bad(l, section, name, value,
+				           "set a whole number of MiB from 1 to 16777216");
+			cfg->dump_max_mb = x;
+		} else
+			return unknown(l, section, name);
 	} else if (!strcmp(section, "mes")) {
 		return on_mes_key(l, section, name, value);
 	} else if (!strcmp(section, "web")) {

@@ -219,6 +219,8 @@ static int line_act(struct edl_unit *u, struct edl_unit_action *a, void *data)
 			a->run_id = r->id;
 		}
 		return EDL_OK;
+	case EDL_UNIT_ACT_ARCHIVE: /* issue 15: not kept by the in-memory line */
+		return EDL_OK;
 	case EDL_UNIT_ACT_RUN_IDENTIFY:
 		if (a->run_id > 0 && (size_t)a->run_id <= res->n_runs)
 			copy_str(res->runs[a->run_id - 1].serial, sizeof(res->runs[0].serial),

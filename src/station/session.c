@@ -257,6 +257,10 @@ static int do_record(struct session *s, struct edl_unit_action *a)
 			edl_store_writer_run_route(w, a->run_id, a->product, a->package_hash, NULL,
 			                           NULL);
 		return EDL_OK;
+	case EDL_UNIT_ACT_ARCHIVE: /* issue 15 */
+		if (w != NULL)
+			edl_store_writer_archive(w, a->archive, NULL, NULL);
+		return EDL_OK;
 	case EDL_UNIT_ACT_RUN_FINISH: {
 		/* issue 13: the after_unit payload rides in the finish's transaction. */
 		struct edl_store_run_end end = *a->run_end;
@@ -332,6 +336,7 @@ static int session_act(struct edl_unit *u, struct edl_unit_action *a, void *data
 	case EDL_UNIT_ACT_RUN_IDENTIFY:
 	case EDL_UNIT_ACT_RUN_ROUTE:
 	case EDL_UNIT_ACT_RUN_FINISH:
+	case EDL_UNIT_ACT_ARCHIVE:
 		return do_record(s, a);
 	case EDL_UNIT_ACT_SHOW:
 		view_event(s->st, s, a->event, "%s", a->text);

@@ -350,6 +350,13 @@ void station_unit_finished(struct station *st, struct session *s, const struct e
 		else if (a->dumped)
 			view_event(st, s, "pass", "%s memory dump collected, result committed",
 			           s->serial[0] ? s->serial : s->port);
+		else if (edl_unit_rma_kind(st->cfg) != NULL) /* issue 15: backup, restore */
+			view_event(st, s, "pass", "%s %s, result committed",
+			           s->serial[0] ? s->serial : s->port,
+			           st->cfg->rma_mode == EDL_PRESERVE_BACKUP
+			                   ? "backed up ([rma] preserve partitions archived)"
+			                   : "restored (archived partitions written back and "
+			                     "verified)");
 		else
 			view_event(st, s, "pass", "%s %s, result committed",
 			           s->serial[0] ? s->serial : s->port,

@@ -178,6 +178,10 @@ struct edl_unit {
 	struct edl_store_archive *dump_rows;
 	char dump_serial[24];
 	bool dumped; /* the attempt's dump completed */
+	/* issue 15: [rma] preserve labels and the run id as the archive's folder. */
+	const char *rma_labels[EDL_RMA_MAX_LABELS];
+	char rma_run[24];
+	char rma_source[1200]; /* the first attempt's archive folder: a retry's source */
 };
 
 static void step(struct edl_unit *u, uint64_t now);
@@ -395,6 +399,12 @@ static void on_identity(struct edl_unit *u, const struct edl_sahara_identity *id
 		              u->serial, owner);
 		return;
 	}
+	if (!edl_unit_rma_wanted(u->cfg, u->serial)) { /* issue 15: backup/restore SERIAL */
+		u->refused = true;
+		edl_error_set(&u->why, EDL_E_USAGE,
+		              "serial %s was not named on the command line: not touched",
+		              u->serial);
+	}
 	u->dev_pk[0] = '\0';
 	for (size_t i = 0; i < id->pk_hash_len && i < 64; i++)
 		snprintf(u->dev_pk + 2 * i, 3, "%02x", id->pk_hash[i]);
@@ -502,6 +512,36 @@ static void apply_decision(struct edl_unit *u, uint64_t now)
 		              edl_strerror(rc));
 }
 
+/* issue 15: a preserved partition was archived (restored 0) or written back
+ * and verified (restored 1): its row in the store's archive table. */
+static void on_archived(struct edl_unit *u, const struct edl_flash_event *ev, bool restored)
+{
+	struct edl_store_archive rec = {
+	        .run_id = u->run_id,
+	        .serial = u->serial[0] ? u->serial : "unidentified",
+	        .kind = "preserve",
+	        .label = ev->label,
+	        .path = ev->path,
+	        .bytes = ev->bytes,
+	        .sha256 = ev->sha256,
+	        .restored = restored ? 1 : 0,
+	        .created_ms = wall(u, ev->now),
+	};
+	struct edl_unit_action a = {.kind = EDL_UNIT_ACT_ARCHIVE, .archive = &rec};
+	const char *slash = strrchr(ev->path, '/');
+
+	/* A retry must not read back what this attempt's plan wrote over. */
+	if (!restored && !u->rma_source[0] && slash != NULL &&
+	    (size_t)(slash - ev->path) < sizeof(u->rma_source))
+		snprintf(u->rma_source, sizeof(u->rma_source), "%.*s", (int)(slash - ev->path),
+		         ev->path);
+
+	show(u, restored ? "restored" : "preserved", "%s: %" PRIu64 " bytes, sha256 %.16s… (%s)",
+	     ev->label, ev->bytes, ev->sha256, ev->path);
+	if (u->env->store && u->run_id != 0)
+		act(u, &a);
+}
+
 static void on_job_event(const struct edl_flash_event *ev, void *data)
 {
 	struct edl_unit *u = data;
@@ -555,6 +595,10 @@ static void on_job_event(const struct edl_flash_event *ev, void *data)
 		break;
 	case EDL_FLASH_EV_HELD:
 		on_held(u, ev->identity);
+		break;
+	case EDL_FLASH_EV_PRESERVED: /* issue 15 */
+	case EDL_FLASH_EV_RESTORED:
+		on_archived(u, ev, ev->kind == EDL_FLASH_EV_RESTORED);
 		break;
 	}
 }
@@ -688,6 +732,7 @@ static bool record_start(struct edl_unit *u, uint64_t now)
 	u->rs.attempt = u->attempt;
 	u->rs.retry_of = u->prev_run_id;
 	u->rs.start_ms = wall(u, now);
+	u->rs.kind = edl_unit_rma_kind(u->cfg); /* issue 15: backup, restore */
 	a.run_start = &u->rs;
 	int rc = act(u, &a);
 	u->run_id = rc == EDL_OK ? a.run_id : 0;
@@ -747,6 +792,7 @@ static void dump_record(struct edl_unit *u, uint64_t now)
 		                                               .path = f->path,
 		                                               .bytes = f->written,
 		                                               .sha256 = f->sha256,
+		                                               .restored = -1,
 		                                               .created_ms = wall(u, now)};
 	}
 	u->re.archives = u->dump_rows;
@@ -962,6 +1008,10 @@ static void start_attempt(struct edl_unit *u, uint64_t now)
 		return;
 	}
 	edl_unit_job_options(&o, u->cfg, plan, u->image, u->attempt, u->usb_serial[0] != '\0');
+	edl_unit_rma_options(&o, u->cfg, u->rma_labels, u->rma_run, sizeof(u->rma_run), u->run_id);
+	o.archive_serial = u->serial[0] ? u->serial : NULL;
+	if (o.n_preserve > 0 && o.preserve_mode == EDL_PRESERVE_PLAN && u->rma_source[0])
+		o.restore_dir = u->rma_source;
 	if (hold) {
 		/* The gate: identity first, the decision names the package. */
 		o.hold_at_identity = true;
@@ -991,8 +1041,7 @@ static void start_attempt(struct edl_unit *u, uint64_t now)
 
 static bool retryable(const struct edl_unit *u, int code)
 {
-	if (u->gone || u->stopping || u->stalled || u->refused || u->gate_refused ||
-	    u->aborted)
+	if (u->gone || u->stopping || u->stalled || u->refused || u->gate_refused || u->aborted)
 		return false;
 	if ((unsigned)u->attempt > u->cfg->retries)
 		return false;
@@ -1011,7 +1060,9 @@ static bool retryable(const struct edl_unit *u, int code)
 	case EDL_E_MEMORY_DUMP:
 	case EDL_E_USB_GONE:
 	case EDL_E_SERIAL_BUSY:
-	case EDL_E_STALLED: /* a hung unit hangs again: re-seat or set aside */
+	case EDL_E_STALLED:       /* a hung unit hangs again: re-seat or set aside */
+	case EDL_E_PRESERVE_READ: /* issue 15: its own data first, by a person */
+	case EDL_E_PRESERVE_WRITE:
 		return false;
 	default:
 		return true;

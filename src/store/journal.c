@@ -218,6 +218,18 @@ static int encode_op(struct edl_buf *b, uint64_t generation, const struct edl_st
 		rc = enc_str(b, op->u.route.product);
 		rc = rc ? rc : enc_str(b, op->u.route.package_hash);
 		break;
+	case EDL_STORE_OP_ARCHIVE: {
+		const struct edl_store_archive *a = &op->u.archive;
+		rc = enc_str(b, a->serial);
+		rc = rc ? rc : enc_str(b, a->kind);
+		rc = rc ? rc : enc_str(b, a->label);
+		rc = rc ? rc : enc_str(b, a->path);
+		rc = rc ? rc : enc_u64(b, a->bytes);
+		rc = rc ? rc : enc_str(b, a->sha256);
+		rc = rc ? rc : enc_u64(b, (uint64_t)(int64_t)a->restored);
+		rc = rc ? rc : enc_u64(b, (uint64_t)a->created_ms);
+		break;
+	}
 	}
 	return rc;
 }
@@ -452,6 +464,23 @@ static struct edl_store_oprec *decode_op(struct reader *r)
 		m.error = dec_str(r);
 		if (!r->bad)
 			op = edl_store_oprec_mes_mark(&m);
+		break;
+	}
+
+	case EDL_STORE_OP_ARCHIVE: {
+		struct edl_store_archive a;
+		a.run_id = run_id;
+		a.serial = dec_str(r);
+		a.kind = dec_str(r);
+		a.label = dec_str(r);
+		a.path = dec_str(r);
+		a.bytes = dec_u64(r);
+		a.sha256 = dec_str(r);
+		a.restored = (int)(int64_t)dec_u64(r);
+		a.created_ms = (int64_t)dec_u64(r);
+		if (!r->bad && a.serial && a.kind && a.label && a.path && a.sha256 &&
+		    a.restored >= -1 && a.restored <= 1)
+			op = edl_store_oprec_archive(&a);
 		break;
 	}
 	default:

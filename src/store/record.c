@@ -279,6 +279,33 @@ struct edl_store_oprec *edl_store_oprec_route(const struct edl_store_run_route *
 	return op;
 }
 
+static void pack_archive(struct edl_store_archive *dst, const struct edl_store_archive *src,
+                         struct packer *k)
+{
+	*dst = *src;
+	dst->serial = pack(k, src->serial);
+	dst->kind = pack(k, src->kind);
+	dst->label = pack(k, src->label);
+	dst->path = pack(k, src->path);
+	dst->sha256 = pack(k, src->sha256);
+}
+
+struct edl_store_oprec *edl_store_oprec_archive(const struct edl_store_archive *a)
+{
+	struct packer k = {0};
+	struct edl_store_archive tmp;
+	struct edl_store_oprec *op;
+	void *arrays;
+
+	pack_archive(&tmp, a, &k);
+	op = op_alloc(EDL_STORE_OP_ARCHIVE, 0, k.need, &arrays, &k.to);
+	if (op == NULL)
+		return NULL;
+	pack_archive(&op->u.archive, a, &k);
+	op->run_id = a->run_id;
+	return op;
+}
+
 struct edl_store_oprec *edl_store_oprec_notice(const struct edl_store_oprec *op)
 {
 	struct edl_store_oprec *n = calloc(1, sizeof(*n));
@@ -361,6 +388,12 @@ static const struct {
         STMT(run_progress,
              "UPDATE run SET stage = ?2, bytes_written = ?3, bytes_total = ?4, progress_ms = ?5"
              " WHERE id = ?1 AND result = 'running'"),
+        /* issue 15: one row per (run, kind, label); recording it again updates it. */
+        STMT(archive_update, "UPDATE archive SET path = ?5, bytes = ?6, sha256 = ?7, restored = ?8"
+                             " WHERE run_id = ?1 AND kind = ?3 AND label = ?4"),
+        STMT(archive_insert,
+             "INSERT INTO archive (run_id, serial, kind, label, path, bytes, sha256, restored,"
+             " created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
 #undef STMT
 };
 
@@ -779,6 +812,36 @@ static int apply_run_route(struct edl_store_recorder *r, const struct edl_store_
 	return EDL_OK;
 }
 
+static void bind_archive(sqlite3_stmt *st, const struct edl_store_archive *a)
+{
+	sqlite3_bind_int64(st, 1, a->run_id);
+	edl_store_bind_text(st, 2, a->serial);
+	edl_store_bind_text(st, 3, a->kind);
+	edl_store_bind_text(st, 4, a->label);
+	edl_store_bind_text(st, 5, a->path);
+	sqlite3_bind_int64(st, 6, (int64_t)a->bytes);
+	edl_store_bind_text(st, 7, a->sha256);
+	bind_optional_int(st, 8, a->restored, a->restored >= 0);
+	sqlite3_bind_int64(st, 9, a->created_ms);
+}
+
+static int apply_archive(struct edl_store_recorder *r, const struct edl_store_oprec *op,
+                         struct edl_error *err)
+{
+	const struct edl_store_archive *a = &op->u.archive;
+	int rc;
+
+	bind_archive(r->archive_update, a);
+	rc = run_stmt(r->archive_update);
+	if (rc == SQLITE_OK && sqlite3_changes(r->db) == 0) {
+		bind_archive(r->archive_insert, a);
+		rc = run_stmt(r->archive_insert);
+	}
+	if (rc != SQLITE_OK)
+		return edl_store_sqlite_error(err, r->db, rc, "recording an archived file");
+	return EDL_OK;
+}
+
 int edl_store_recorder_apply(struct edl_store_recorder *r, const struct edl_store_oprec *op,
                              struct edl_error *err)
 {
@@ -801,6 +864,8 @@ int edl_store_recorder_apply(struct edl_store_recorder *r, const struct edl_stor
 	case EDL_STORE_OP_RUN_MES:
 	case EDL_STORE_OP_MES_MARK:
 		return edl_store_mes_apply(r->db, op, err);
+	case EDL_STORE_OP_ARCHIVE:
+		return apply_archive(r, op, err);
 	}
 	assert(!"unknown store operation");
 	return EDL_E_INTERNAL;

@@ -94,6 +94,7 @@ struct edl_store_oprec {
 		struct edl_store_run_route route;
 		struct edl_store_run_mes mes;       /* issue 13 */
 		struct edl_store_mes_mark mes_mark; /* issue 13 */
+		struct edl_store_archive archive;
 	} u;
 };
 
@@ -114,6 +115,7 @@ int edl_store_mes_apply(sqlite3 *db, const struct edl_store_oprec *op, struct ed
 int edl_store_mes_enqueue(sqlite3 *db, int64_t run_id, const char *payload, int64_t next_ms,
                           struct edl_error *err);
 
+struct edl_store_oprec *edl_store_oprec_archive(const struct edl_store_archive *a);
 /* A bare copy of op's kind, callback, run id and outcome (no record), for
  * delivering the outcome while op itself is kept. */
 struct edl_store_oprec *edl_store_oprec_notice(const struct edl_store_oprec *op);
@@ -126,7 +128,8 @@ struct edl_store_recorder {
 	sqlite3_stmt *device_upsert, *run_insert, *run_identify, *run_finish, *run_result;
 	sqlite3_stmt *step_insert, *log_insert, *run_progress;
 	sqlite3_stmt *run_route;
-	char *station_name; /* cache of the last station looked up */
+	sqlite3_stmt *archive_update, *archive_insert; /* issue 15 */
+	char *station_name;                            /* cache of the last station looked up */
 	int64_t station_id_cached;
 	char *package_hash; /* cache of the last package looked up */
 	int64_t package_id_cached;

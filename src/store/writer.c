@@ -747,6 +747,16 @@ int edl_store_writer_mes_mark(struct edl_store_writer *w, const struct edl_store
 	return enqueue(w, edl_store_oprec_mes_mark(m), cb, data, NULL);
 }
 
+int edl_store_writer_archive(struct edl_store_writer *w, const struct edl_store_archive *a,
+                             edl_store_done_fn cb, void *data)
+{
+	if (a->run_id <= 0 || a->serial == NULL || a->kind == NULL || a->label == NULL ||
+	    a->path == NULL || a->sha256 == NULL || a->restored < -1 || a->restored > 1 ||
+	    a->bytes > INT64_MAX)
+		return EDL_E_INVAL;
+	return enqueue(w, edl_store_oprec_archive(a), cb, data, NULL);
+}
+
 int edl_store_writer_space(struct edl_store_writer *w, uint64_t *free_bytes, bool *above_reserve,
                            struct edl_error *err)
 {

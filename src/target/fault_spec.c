@@ -49,8 +49,8 @@ const char *edl_target_fault_kinds(void)
 	       "nak=COMMAND[:N], corrupt, payload-max=BYTES, slow-ack=MS, write-rate=BYTES_PER_S, "
 	       "xbl-refuse=CMD (the ROM refuses command-mode request CMD, then takes only RESET "
 	       "and reboots into EDL), memory-dump[=real|hostile-names|bad-table] (crashed into "
-	       "the boot "
-	       "ROM's memory-debug mode: serves a memory table and its regions)";
+	       "the boot ROM's memory-debug mode: serves a memory table and its regions), "
+	       "preserve-read (a read of the seeded modemst1 is NAKed)";
 }
 
 /* What each kind takes after '=', for the message of a bad argument. */
@@ -64,6 +64,7 @@ static const struct {
         {"stall-at", "=BYTES (above 0; K/M/G suffixes)"},
         {"xbl-refuse", "=CMD (a Sahara command-mode request, 1..31)"},
         {"silent", "no argument"},
+        {"preserve-read", "no argument"},
         {"hello-consumed", "no argument"},
         {"corrupt", "no argument"},
         {"unplug-at", "=BYTES (above 0; K/M/G suffixes)"},
@@ -115,6 +116,8 @@ int edl_target_fault_parse(struct edl_target_faults *f, const char *spec, struct
 		if (parse_bytes(arg, &v) != EDL_OK || v == 0 || v > 31)
 			goto bad_arg;
 		f->xbl_refuse = (uint32_t)v;
+	} else if (strcmp(kind, "preserve-read") == 0 && !arg) {
+		f->preserve_read = true;
 	} else if (strcmp(kind, "silent") == 0 && !arg) {
 		f->silent = true;
 	} else if (strcmp(kind, "hello-consumed") == 0 && !arg) {

@@ -30,6 +30,7 @@
  * bytes/rate after the program command).
  */
 #include "target/programmer.h"
+#include "edlstation/cal_seed.h"
 
 #include <assert.h>
 #include <ctype.h>
@@ -898,6 +899,22 @@ static void cmd_patch(struct edl_target_prog *p, struct cmd *c, uint64_t now)
 	ack(p);
 }
 
+/* The preserve-read fault: whether r overlaps the seeded modemst1 (cal_seed.h). */
+static bool touches_modemst1(const struct edl_target_prog *p, const struct edl_target_range *r)
+{
+	uint32_t ss = edl_target_storage_sector_size(p->st);
+	uint64_t first, count = (uint64_t)edl_cal_layout[0].blocks * EDL_CAL_BLOCK_BYTES / ss;
+
+	if (edl_target_storage_kind(p->st) == EDL_STORAGE_NAND)
+		first = (uint64_t)(EDL_CAL_NAND_REGION_BLOCK + edl_cal_layout[0].block) *
+		        (EDL_CAL_BLOCK_BYTES / ss);
+	else
+		first = (EDL_CAL_REGION_BYTE +
+		         (uint64_t)edl_cal_layout[0].block * EDL_CAL_BLOCK_BYTES) /
+		        ss;
+	return r->start < first + count && r->start + r->count > first;
+}
+
 static void cmd_read(struct edl_target_prog *p, struct cmd *c, uint64_t now)
 {
 	struct edl_target_range r;
@@ -905,6 +922,11 @@ static void cmd_read(struct edl_target_prog *p, struct cmd *c, uint64_t now)
 	(void)now;
 	if (storage_refused(p) || !get_range(p, c, true, &r))
 		return;
+	if (p->faults.preserve_read && r.lun == 0 && touches_modemst1(p, &r)) {
+		fail(p, "Read failed: storage error reading sector %" PRIu64 " (LUN %" PRIu32 ")",
+		     r.start, r.lun);
+		return;
+	}
 	qresp(p, 0, true, true, OUT_DOC, "");
 	struct out_item *it = push(p, OUT_READ, NULL, 0, 0);
 	if (it != NULL)

@@ -90,4 +90,8 @@ int edl_target_storage_pwrite(struct edl_target_storage *s, uint32_t lun, uint64
 /* NAND: whether erase block `block` is bad; false on eMMC/UFS. */
 bool edl_target_storage_block_bad(const struct edl_target_storage *s, uint64_t block);
 
+/* cal_seed.c: the unit's calibration partitions and their table (GPT on
+ * eMMC/UFS LUN 0, MIBIB on NAND), filled from serial (edlstation/cal_seed.h). */
+int edl_target_seed_cal(struct edl_target_storage *s, uint32_t serial, struct edl_error *err);
+
 #endif

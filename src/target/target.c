@@ -56,6 +56,11 @@ int edl_target_new(struct edl_target **out, const struct edl_target_config *cfg,
 	rc = edl_target_storage_open(&t->st, &cfg->storage, err);
 	if (rc != EDL_OK)
 		goto out;
+	if (cfg->seed_cal) {
+		rc = edl_target_seed_cal(t->st, cfg->pbl.serial, err);
+		if (rc != EDL_OK)
+			goto out;
+	}
 	rc = edl_target_prog_new(&t->prog, t->st, cfg->max_payload, cfg->pbl.serial, &cfg->prog,
 	                         &t->faults);
 	if (rc != EDL_OK) {

@@ -425,6 +425,9 @@ static void on_event(const struct edl_flash_event *ev, void *data)
 		s->warnings++;
 		snprintf(s->last_warning, sizeof(s->last_warning), "%s", ev->text);
 		break;
+	case EDL_FLASH_EV_PRESERVED: /* issue 15: tests/flash/test_preserve.c */
+	case EDL_FLASH_EV_RESTORED:
+		break;
 	}
 }
 

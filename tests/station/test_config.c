@@ -241,6 +241,38 @@ static void test_config_web_keys_and_refusals(void **state)
 	assert_null(strstr(err.detail, "secret7"));
 }
 
+/* issue 15: [rma] preserve is a list of plain labels; bad lists name the fix. */
+static void test_config_rma_preserve_labels(void **state)
+{
+	static const char good[] = "[rma]\npreserve =  modemst1 modemst2\tfsg  persist\n"
+	                           "archive_dir = /var/lib/edlstation/rma\n";
+	static const char *const bad[] = {
+	        "[rma]\npreserve = modemst1 MODEMST1\n", /* the same label twice */
+	        "[rma]\npreserve = ../etc\n",            /* not a plain label */
+	        "[rma]\npreserve = a/b\n",
+	        "[rma]\npreserve = ..\n",
+	        "[rma]\npreserve = a b c d e f g h i j k l m n o p q\n", /* 17 */
+	        "[rma]\narchive_dir =\n",
+	        "[rma]\ndump_everything = yes\n",
+	};
+	struct problems p;
+	struct edl_error err;
+
+	(void)state;
+	assert_int_equal(parse(good, sizeof(good) - 1, &p, &err), EDL_OK);
+	assert_int_equal(cfg.n_rma_preserve, 4);
+	assert_string_equal(cfg.rma_preserve[0], "modemst1");
+	assert_string_equal(cfg.rma_preserve[2], "fsg");
+	assert_string_equal(cfg.rma_preserve[3], "persist");
+	assert_string_equal(cfg.rma_archive_dir, "/var/lib/edlstation/rma");
+	assert_int_equal(parse("[rma]\npreserve =\n", 17, &p, &err), EDL_OK);
+	assert_int_equal(cfg.n_rma_preserve, 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_not_equal(parse(bad[i], strlen(bad[i]), &p, &err), EDL_OK);
+		assert_non_null(strstr(p.first, "t.ini:2: [rma]"));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -253,6 +285,7 @@ int main(void)
 	        cmocka_unit_test(test_config_where_names_line_or_option),
 	        cmocka_unit_test(test_config_rma_dump_keys),
 	        cmocka_unit_test(test_config_web_keys_and_refusals),
+	        cmocka_unit_test(test_config_rma_preserve_labels),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1431,6 +1431,57 @@ static void test_cli_report_and_history_commands(void **state)
 	}
 }
 
+/* issue 15: a preserved file is one row per (run, kind, label): recorded when
+ * read (restored 0), again once written back (restored 1). */
+static void test_writer_records_archived_files(void **state)
+{
+	struct fixture *fx = *state;
+	struct edl_store_writer *w = open_writer(fx->db);
+	struct outcomes out = {0};
+	struct edl_store_run_start start = {.serial = "1a2b3c4d", .station = "line-1", .slot = 1};
+	struct edl_store_archive a = {
+	        .serial = "1a2b3c4d",
+	        .kind = "preserve",
+	        .label = "modemst1",
+	        .path = "/rma/1a2b3c4d/1/modemst1.bin",
+	        .bytes = 262144,
+	        .sha256 = "8461e932845b9e10aa",
+	        .restored = 0,
+	        .created_ms = T0,
+	};
+	int64_t id;
+	char buf[128];
+
+	fixture_station_and_package(w);
+	assert_int_equal(edl_store_writer_run_start(&id, w, &start, NULL, NULL), EDL_OK);
+	a.run_id = id;
+	assert_int_equal(edl_store_writer_archive(w, &a, count_done, &out), EDL_OK);
+	a.label = "fsg";
+	assert_int_equal(edl_store_writer_archive(w, &a, count_done, &out), EDL_OK);
+	a.label = "modemst1";
+	a.restored = 1;
+	assert_int_equal(edl_store_writer_archive(w, &a, count_done, &out), EDL_OK);
+	/* Missing fields and out-of-range values are refused at once. */
+	a.sha256 = NULL;
+	assert_int_equal(edl_store_writer_archive(w, &a, NULL, NULL), EDL_E_INVAL);
+	a.sha256 = "00";
+	a.restored = 2;
+	assert_int_equal(edl_store_writer_archive(w, &a, NULL, NULL), EDL_E_INVAL);
+	a.restored = 0;
+	a.run_id = 0;
+	assert_int_equal(edl_store_writer_archive(w, &a, NULL, NULL), EDL_E_INVAL);
+	edl_store_writer_flush(w);
+	assert_int_equal(out.ok, 3);
+	edl_store_writer_close(w);
+	assert_int_equal(sql_int(fx->db, "SELECT count(*) FROM archive"), 2);
+	assert_int_equal(sql_int(fx->db, "SELECT restored FROM archive WHERE label = 'modemst1'"),
+	                 1);
+	assert_int_equal(sql_int(fx->db, "SELECT restored FROM archive WHERE label = 'fsg'"), 0);
+	assert_string_equal(sql_text(fx->db, "SELECT path FROM archive WHERE label = 'modemst1'",
+	                             buf, sizeof(buf)),
+	                    "/rma/1a2b3c4d/1/modemst1.bin");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1446,6 +1497,7 @@ int main(void)
 	        T(test_writer_rejects_invalid_records_at_once),
 	        T(test_writer_identify_gives_a_run_its_unit),
 	        T(test_writer_route_records_product_and_package),
+	        T(test_writer_records_archived_files),
 	        T(test_writer_marks_runs_left_running_interrupted),
 	        T(test_writer_delivers_completions_on_the_libuv_loop),
 	        T(test_reports_read_while_the_writer_commits),

@@ -40,10 +40,22 @@ static int teardown(void **state)
 }
 
 static const struct edl_store_archive rows[] = {
-        {"1a2b3c4d", "dump", "DDRCS0_0.BIN", "/d/1a2b3c4d/t/DDRCS0_0.BIN", 2097152,
-         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", T0 + 1},
-        {"1a2b3c4d", "dump", "RST_STAT.BIN", "/d/1a2b3c4d/t/RST_STAT.BIN", 4,
-         "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", T0 + 2},
+        {.serial = "1a2b3c4d",
+         .kind = "dump",
+         .label = "DDRCS0_0.BIN",
+         .path = "/d/1a2b3c4d/t/DDRCS0_0.BIN",
+         .bytes = 2097152,
+         .sha256 = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+         .restored = -1,
+         .created_ms = T0 + 1},
+        {.serial = "1a2b3c4d",
+         .kind = "dump",
+         .label = "RST_STAT.BIN",
+         .path = "/d/1a2b3c4d/t/RST_STAT.BIN",
+         .bytes = 4,
+         .sha256 = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+         .restored = -1,
+         .created_ms = T0 + 2},
 };
 
 static void test_store_dump_run_records_kind_and_archive_rows(void **state)

@@ -290,6 +290,45 @@ static void test_reserve_keeps_results_and_reports_not_writable(void **state)
 	assert_int_equal(access(pending, F_OK), -1); /* nothing kept: removed */
 }
 
+/* issue 15: an archived file recorded while the store cannot write is kept in
+ * the journal and committed at the next open, its restored flag included. */
+static void test_journal_keeps_archived_files(void **state)
+{
+	struct fixture *fx = *state;
+	struct kept_count k = {0};
+	struct edl_store_writer_options opts = {.min_free_bytes = UINT64_MAX / 2};
+	struct edl_store_writer *w = NULL;
+	struct edl_error err;
+	int64_t id = 0;
+	struct edl_store_run_start start = {
+	        .serial = "1a2b3c4d", .station = "line-1", .slot = 1, .start_ms = 5000};
+	struct edl_store_archive a = {.serial = "1a2b3c4d",
+	                              .kind = "preserve",
+	                              .label = "persist",
+	                              .path = "/rma/1a2b3c4d/1/persist.bin",
+	                              .bytes = 524288,
+	                              .sha256 = "acf444d5b3c90f10",
+	                              .restored = 1,
+	                              .created_ms = 5100};
+
+	assert_int_equal(edl_store_writer_open(&w, fx->db, &opts, &err), EDL_OK);
+	fixture_station_and_package(w);
+	assert_int_equal(edl_store_writer_run_start(&id, w, &start, on_done, &k), EDL_OK);
+	a.run_id = id;
+	assert_int_equal(edl_store_writer_archive(w, &a, on_done, &k), EDL_OK);
+	edl_store_writer_flush(w);
+	assert_int_equal(k.ok, 0);
+	assert_int_equal(k.kept, 2);
+	edl_store_writer_close(w);
+	assert_int_equal(sql_int(fx->db, "SELECT count(*) FROM archive"), 0);
+
+	w = open_writer(fx->db, NULL);
+	edl_store_writer_close(w);
+	assert_int_equal(sql_int(fx->db, "SELECT count(*) FROM archive WHERE label = 'persist' AND "
+	                                 "restored = 1 AND bytes = 524288 AND created_ms = 5100"),
+	                 1);
+}
+
 static void test_journal_replayed_once_after_a_kill(void **state)
 {
 	struct fixture *fx = *state;
@@ -671,6 +710,7 @@ int main(void)
 	                teardown),
 	        cmocka_unit_test_setup_teardown(test_reserve_keeps_results_and_reports_not_writable,
 	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_journal_keeps_archived_files, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_journal_replayed_once_after_a_kill, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_damaged_database_refused_untouched, setup,
