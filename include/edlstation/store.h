@@ -177,7 +177,7 @@ enum edl_store_op {
 	EDL_STORE_OP_RUN_ROUTE, /* issue 15: the product and package [route] chose */
 	EDL_STORE_OP_RUN_MES,   /* issue 13: lot, work order, operator of a run */
 	EDL_STORE_OP_MES_MARK,  /* issue 13: an after_unit delivery's outcome */
-	EDL_STORE_OP_ARCHIVE, /* issue 15: a file a run archived (edl_store_writer_archive) */
+	EDL_STORE_OP_ARCHIVE,   /* issue 15: a file a run archived (edl_store_writer_archive) */
 };
 
 /* The outcome of one queued operation, valid during the callback only. */
@@ -221,7 +221,11 @@ struct edl_store_writer_options {
 	/* Free space the database's filesystem must keep ([store] min_free_mb); the
 	 * writer is not writable below it. 0: no reserve. */
 	uint64_t min_free_bytes;
-	uint32_t retry_ms;           /* retry kept operations this often; 0: 1000 */
+	uint32_t retry_ms; /* retry kept operations this often; 0: 1000 */
+	/* issue 13: runs marked interrupted at open are queued for the MES's
+	 * after_unit hook too (table mes_outbox, in the same transaction), so the
+	 * MES hears of every run, also one a killed station left running. */
+	bool mes_outbox;
 	edl_store_state_fn on_state; /* NULL: not told */
 	void *state_data;
 };

@@ -570,6 +570,7 @@ static int open_store(struct station *st, uv_loop_t *loop, struct edl_error *err
 	        .retry_ms = cfg->store_retry_ms,
 	        .on_state = on_store_state,
 	        .state_data = st,
+	        .mes_outbox = cfg->mes.after_unit[0] != '\0', /* issue 13: interrupted runs too */
 	};
 	char host[128] = "";
 

@@ -150,7 +150,10 @@ static int prepare_selection(sqlite3_stmt **out, sqlite3 *db, const struct edl_s
 	         "SELECT serial, station_id, slot, port, start_ms, ifnull(end_ms, -1), result,"
 	         " stage, error, bytes_written, ifnull(duration_ms, -1), id, slot_label,"
 	         " error_class, ifnull(package_id, 0), product"
-	         " FROM run WHERE %s%s%s%s%s%s%s%s%s",
+	         /* Flashing runs only: a memory dump, a backup or a restore
+	          * (issue 15) is not a flash outcome and must not move the
+	          * yield; `history` shows those runs. */
+	         " FROM run WHERE kind = 'flash' AND %s%s%s%s%s%s%s%s%s",
 	         bounded ? "start_ms >= ?1 AND start_ms < ?2" : "1",
 	         f->station != NULL ? " AND station_id IN (SELECT id FROM station WHERE name = ?3)"
 	                            : "",

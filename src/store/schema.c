@@ -248,8 +248,27 @@ int edl_store_schema_migrate(sqlite3 *db, int target, struct edl_error *err)
 	return EDL_OK;
 }
 
-int edl_store_recover(uint64_t *out_count, sqlite3 *db, int64_t now_ms, struct edl_error *err)
+/* The after_unit payload of a run the station never finished, built in SQL
+ * with the keys edl_mes_after_payload() gives a finished one. */
+static const char recover_outbox_sql[] =
+        "INSERT OR IGNORE INTO mes_outbox (run_id, payload, next_ms)"
+        " SELECT r.id, json_object('event', 'after_unit', 'run_id', r.id, 'station', s.name,"
+        "  'serial', r.serial, 'slot', r.slot, 'slot_label', r.slot_label, 'port', r.port,"
+        "  'attempt', r.attempt, 'retry_of', r.retry_of, 'final', json('true'),"
+        "  'result', r.result, 'stage', r.stage, 'error', r.error, 'class', r.error_class,"
+        "  'message', r.message,"
+        "  'start', strftime('%Y-%m-%dT%H:%M:%fZ', r.start_ms / 1000.0, 'unixepoch'),"
+        "  'end', strftime('%Y-%m-%dT%H:%M:%fZ', r.end_ms / 1000.0, 'unixepoch'),"
+        "  'bytes_written', r.bytes_written, 'package', p.manifest_hash, 'product', r.product,"
+        "  'lot', r.lot, 'work_order', r.work_order, 'operator', r.operator), ?1"
+        " FROM run r JOIN station s ON s.id = r.station_id"
+        " LEFT JOIN package p ON p.id = r.package_id"
+        " WHERE r.result = 'interrupted' AND r.commit_seq > ?2";
+
+int edl_store_recover(uint64_t *out_count, sqlite3 *db, int64_t now_ms, bool mes_outbox,
+                      struct edl_error *err)
 {
+	int64_t seq_before = 0;
 	sqlite3_stmt *st = NULL;
 	char when[32];
 	char message[160];
@@ -260,6 +279,15 @@ int edl_store_recover(uint64_t *out_count, sqlite3 *db, int64_t now_ms, struct e
 	         "the station stopped before this run finished (found when it started again at %s)",
 	         when);
 	/* Stage and bytes stay as the last progress left them: they say where it stopped. */
+	rc = sqlite3_prepare_v2(db, "SELECT coalesce(max(commit_seq), 0) FROM run", -1, &st, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		seq_before = sqlite3_column_int64(st, 0);
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (rc != SQLITE_OK)
+		goto out;
 	rc = sqlite3_prepare_v2(db,
 	                        "UPDATE run SET result = 'interrupted', error = ?1, message = ?2,"
 	                        " error_class = ?3, end_ms = coalesce(progress_ms, ?4),"
@@ -280,6 +308,16 @@ int edl_store_recover(uint64_t *out_count, sqlite3 *db, int64_t now_ms, struct e
 	if (rc == SQLITE_DONE) {
 		*out_count = (uint64_t)sqlite3_changes(db);
 		rc = SQLITE_OK;
+	}
+	if (rc == SQLITE_OK && mes_outbox && *out_count > 0) {
+		sqlite3_finalize(st);
+		rc = sqlite3_prepare_v2(db, recover_outbox_sql, -1, &st, NULL);
+		if (rc == SQLITE_OK) {
+			sqlite3_bind_int64(st, 1, now_ms);
+			sqlite3_bind_int64(st, 2, seq_before);
+			rc = sqlite3_step(st);
+			rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+		}
 	}
 out:
 	sqlite3_finalize(st);

@@ -50,7 +50,10 @@ int edl_store_schema_version(int *out, sqlite3 *db, struct edl_error *err);
 
 /* Marks every "running" run "interrupted", keeping its stage and bytes, with
  * end_ms its last progress (or now_ms); *out_count gets how many. */
-int edl_store_recover(uint64_t *out_count, sqlite3 *db, int64_t now_ms, struct edl_error *err);
+/* Marks runs left "running" interrupted; with mes_outbox also queues each
+ * for the after_unit hook (the payload keys of edl_mes_after_payload()). */
+int edl_store_recover(uint64_t *out_count, sqlite3 *db, int64_t now_ms, bool mes_outbox,
+                      struct edl_error *err);
 
 /* Maps an SQLite result to our code and fills err with "what: sqlite message". */
 int edl_store_sqlite_error(struct edl_error *err, sqlite3 *db, int rc, const char *what);

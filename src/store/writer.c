@@ -116,6 +116,7 @@ struct edl_store_writer {
 	char path[4096];
 	char dir[4096];
 	uint64_t min_free_bytes;
+	bool mes_outbox; /* recovered runs are queued for the MES too */
 	uint32_t retry_ms;
 	edl_store_state_fn on_state;
 	void *state_data;
@@ -315,7 +316,7 @@ static int write_transaction(struct edl_store_writer *w, struct edl_store_oprec 
 		return rc;
 	for (struct edl_store_oprec *op = first;; op = op->next, i++) {
 		if (recover && i == recover_after) {
-			rc = edl_store_recover(&marked, w->db, w->recover_ms, err);
+			rc = edl_store_recover(&marked, w->db, w->recover_ms, w->mes_outbox, err);
 			if (rc != EDL_OK)
 				goto rollback;
 		}
@@ -942,6 +943,7 @@ int edl_store_writer_open(struct edl_store_writer **out, const char *path,
 	w->loop = opts != NULL ? opts->loop : NULL;
 	w->recover_ms = opts != NULL && opts->now_ms != 0 ? opts->now_ms : edl_store_time_now_ms();
 	w->min_free_bytes = opts != NULL ? opts->min_free_bytes : 0;
+	w->mes_outbox = opts != NULL && opts->mes_outbox;
 	w->retry_ms = opts != NULL && opts->retry_ms > 0 ? opts->retry_ms : DEFAULT_RETRY_MS;
 	w->on_state = opts != NULL ? opts->on_state : NULL;
 	w->state_data = opts != NULL ? opts->state_data : NULL;

@@ -547,6 +547,53 @@ static void test_writer_marks_runs_left_running_interrupted(void **state)
 	                       "the station stopped before this run finished"));
 }
 
+/* Runs marked interrupted at open get distinct commit orders after every
+ * finished run's (the factory sync's cursor), and with mes_outbox each is
+ * queued for the MES's after_unit hook in the same transaction (issue 13:
+ * the MES hears of every run, also one a killed station left running). */
+static void test_writer_recovery_orders_and_queues_interrupted_runs(void **state)
+{
+	struct fixture *fx = *state;
+	struct edl_store_writer *w = open_writer(fx->db);
+	struct edl_store_run_start start = {.serial = "deadbeef", .station = "line-1", .slot = 5};
+	struct edl_store_writer_options opt = {.mes_outbox = true};
+	struct edl_error err;
+	int64_t a, b;
+	char buf[512];
+
+	fixture_station_and_package(w);
+	edl_store_writer_run_start(&a, w, &start, NULL, NULL);
+	edl_store_writer_run_start(&b, w, &start, NULL, NULL);
+	fixture_run(w, "feedf00d", 1, T0, 1000, EDL_RESULT_PASS, 0);
+	edl_store_writer_close(w);
+	assert_int_equal(sql_int(fx->db, "SELECT count(*) FROM run WHERE commit_seq IS NULL"), 2);
+
+	edl_error_clear(&err);
+	assert_int_equal(edl_store_writer_open(&w, fx->db, &opt, &err), EDL_OK);
+	assert_int_equal(edl_store_writer_recovered(w), 2);
+	edl_store_writer_close(w);
+	assert_int_equal(sql_int(fx->db, "SELECT count(DISTINCT commit_seq) FROM run"), 3);
+	assert_int_equal(sql_int(fx->db,
+	                         "SELECT min(commit_seq) FROM run WHERE result = "
+	                         "'interrupted'") > sql_int(fx->db, "SELECT commit_seq FROM "
+	                                                            "run WHERE result = "
+	                                                            "'pass'"),
+	                 1);
+	assert_int_equal(sql_int(fx->db, "SELECT count(*) FROM mes_outbox"), 2);
+	sql_text(fx->db, "SELECT payload FROM mes_outbox WHERE run_id = 2", buf, sizeof(buf));
+	assert_non_null(strstr(buf, "\"event\":\"after_unit\""));
+	assert_non_null(strstr(buf, "\"run_id\":2"));
+	assert_non_null(strstr(buf, "\"result\":\"interrupted\""));
+	assert_non_null(strstr(buf, "\"error\":\"EDL_E_INTERRUPTED\""));
+	assert_non_null(strstr(buf, "\"serial\":\"deadbeef\""));
+
+	/* A second open finds nothing left running and queues nothing twice. */
+	assert_int_equal(edl_store_writer_open(&w, fx->db, &opt, &err), EDL_OK);
+	assert_int_equal(edl_store_writer_recovered(w), 0);
+	edl_store_writer_close(w);
+	assert_int_equal(sql_int(fx->db, "SELECT count(*) FROM mes_outbox"), 2);
+}
+
 struct loop_state {
 	unsigned done;
 	unsigned wanted;
@@ -1499,6 +1546,7 @@ int main(void)
 	        T(test_writer_route_records_product_and_package),
 	        T(test_writer_records_archived_files),
 	        T(test_writer_marks_runs_left_running_interrupted),
+	        T(test_writer_recovery_orders_and_queues_interrupted_runs),
 	        T(test_writer_delivers_completions_on_the_libuv_loop),
 	        T(test_reports_read_while_the_writer_commits),
 	        T(test_report_figures_on_a_known_line),
