@@ -15,6 +15,9 @@
 #                 empty server (both migrate it at the same moment)
 #   sigkill       the station SIGKILLed while a batch is in its transaction,
 #                 restarted: nothing missing, nothing twice
+#   server_hangs  the server stops answering (SIGSTOP) mid-line: the batch is cut
+#                 after timeout_s, flashing goes on, it drains once the server answers
+#   hang_at_stop  the server hangs while the station stops: the exit is bounded
 # Exit 77 (SKIP) without PostgreSQL's server binaries.
 set -u
 EDL=$1
@@ -57,7 +60,7 @@ database = $URI
 line = L7
 batch = 3
 retry_max_s = 1
-timeout_s = 20
+timeout_s = ${TIMEOUT_S:-20}
 EOF
 }
 
@@ -105,8 +108,8 @@ wait_for() { # wait_for SECONDS COMMAND...: poll until COMMAND succeeds
 }
 
 sqlv() { sqlite3 -batch -noheader "$1" "$2"; }
-finished_runs() { sqlv "$1" "select count(*) from run where commit_seq is not null"; }
-has_runs() { [ "$(finished_runs "$1")" -ge "$2" ]; }
+finished_runs() { sqlv "$1" "select count(*) from run where commit_seq is not null" 2>/dev/null || echo 0; }
+has_runs() { [ "$(finished_runs "$1")" -ge "$2" ] 2>/dev/null; }
 in_sync() { "$EDL" sync status --config "$W/$1.ini" >/dev/null 2>&1; }
 sync_waiting_on_lock() {
 	[ "$(pg_psql "select count(*) from pg_stat_activity where application_name = 'edlstation-sync' and wait_event_type = 'Lock'")" -ge 1 ]
@@ -288,15 +291,52 @@ sigkill)
 	pid=$(station_pid "$LINE_PID")
 	check "found the station's process" [ -n "$pid" ]
 	[ -n "$pid" ] && kill -KILL "$pid"
-	wait "$LINE_PID"
+	{ wait "$LINE_PID"; } 2>/dev/null
 	unlock_runs
-	check "the killed batch left nothing on the server" [ "$(pg_psql 'select count(*) from run')" = 0 ]
+	check "the killed batch is not on the server" [ "$(pg_psql 'select count(*) from run')" -lt "$(finished_runs "$DB")" ]
 	# The restart: one more unit; the worker ships the backlog and it.
 	line a "$DB" 3a100001 --devices 1 -- --count 1
 	wait "$LINE_PID"
 	check "restarted station: exit 0" [ $? -eq 0 ]
 	check "in sync when the restarted station exits" in_sync a
 	check "PostgreSQL equals SQLite, row for row (nothing missing)" dump_equal "$DB"
+	check "no duplicates" no_duplicates
+	;;
+server_hangs)
+	# The server stops answering (SIGSTOP) while the line runs: libpq would wait
+	# forever; the watchdog cuts the batch after timeout_s + 2 s, flashing goes on.
+	TIMEOUT_S=1
+	line a "$DB" 4a000001 --devices 4 --units 8 --swap-delay 0.05
+	OUT=$W/a.out
+	check "the worker connected" wait_for 30 sh -c "[ \"\$(psql -X -At '$PG_URI' -c \"select count(*) from pg_stat_activity where application_name = 'edlstation-sync'\")\" -ge 1 ]"
+	pg_freeze
+	check "flashing goes on: 8 runs committed" wait_for 60 has_runs "$DB" 8
+	check "the hung batch is cut and said so" wait_for 20 grep -q "sync-failed: .*no answer within 3 s: connection cut" "$W/a.out"
+	pg_thaw
+	check "the backlog drains once the server answers" wait_for 30 in_sync a
+	pid=$(station_pid "$LINE_PID")
+	[ -n "$pid" ] && kill -INT "$pid"
+	wait "$LINE_PID"
+	check "PostgreSQL equals SQLite, row for row" dump_equal "$DB"
+	check "no duplicates" no_duplicates
+	;;
+hang_at_stop)
+	# The server hangs while the station stops with runs to ship: the stop is
+	# bounded (about 1.5 s), not timeout_s = 20 and not forever.
+	line a "$DB" 5a000001 --devices 4 --units 6 --swap-delay 0.05 -- --count 6
+	OUT=$W/a.out
+	check "the worker connected" wait_for 30 sh -c "[ \"\$(psql -X -At '$PG_URI' -c \"select count(*) from pg_stat_activity where application_name = 'edlstation-sync'\")\" -ge 1 ]"
+	pg_freeze
+	start=$SECONDS
+	wait "$LINE_PID"
+	rc=$?
+	waited=$((SECONDS - start))
+	pg_thaw
+	check "flashing went on: exit 0, 6 runs committed" [ "$rc" -eq 0 ] && [ "$(finished_runs "$DB")" = 6 ]
+	check "the station did not wait for the hung server (${waited} s for the line)" [ "$waited" -lt 15 ]
+	"$EDL" sync push --config "$W/a.ini" >"$W/push.txt" 2>&1
+	check "sync push once it answers: exit 0" [ $? -eq 0 ]
+	check "PostgreSQL equals SQLite, row for row" dump_equal "$DB"
 	check "no duplicates" no_duplicates
 	;;
 *)
