@@ -100,23 +100,29 @@ static const char *const pg_temp_tables =
         "CREATE TEMP TABLE IF NOT EXISTS edl_sync_log (station text, local_id bigint,"
         " seq integer, text text) ON COMMIT DELETE ROWS;";
 
-static const char *const pg_merge =
+/* The merge from the temporary tables, one statement each (its own error).
+ * A run is an upsert; its steps and log lines are written in the same
+ * transaction as the run and never change after it, so a resent run finds
+ * them all there already: DO NOTHING (cheaper than an update). */
+static const char *const merge_packages =
         "INSERT INTO package (manifest_hash, name, version, storage, bytes)"
         " SELECT manifest_hash, name, version, storage, coalesce(bytes, 0)"
         " FROM edl_sync_package ORDER BY manifest_hash"
-        " ON CONFLICT (manifest_hash) DO NOTHING;"
+        " ON CONFLICT (manifest_hash) DO NOTHING";
+static const char *const merge_devices =
         "INSERT INTO device (serial, usb_serial, hw_id, msm_id, oem_id, model_id, pk_hash,"
         " first_seen_ms, last_seen_ms)"
         " SELECT * FROM edl_sync_device ORDER BY serial"
         " ON CONFLICT (serial) DO UPDATE SET"
-        "  usb_serial = coalesce(EXCLUDED.usb_serial, device.usb_serial),"
-        "  hw_id = coalesce(EXCLUDED.hw_id, device.hw_id),"
-        "  msm_id = coalesce(EXCLUDED.msm_id, device.msm_id),"
-        "  oem_id = coalesce(EXCLUDED.oem_id, device.oem_id),"
-        "  model_id = coalesce(EXCLUDED.model_id, device.model_id),"
-        "  pk_hash = coalesce(EXCLUDED.pk_hash, device.pk_hash),"
-        "  first_seen_ms = least(device.first_seen_ms, EXCLUDED.first_seen_ms),"
-        "  last_seen_ms = greatest(device.last_seen_ms, EXCLUDED.last_seen_ms);"
+        " usb_serial = coalesce(EXCLUDED.usb_serial, device.usb_serial),"
+        " hw_id = coalesce(EXCLUDED.hw_id, device.hw_id),"
+        " msm_id = coalesce(EXCLUDED.msm_id, device.msm_id),"
+        " oem_id = coalesce(EXCLUDED.oem_id, device.oem_id),"
+        " model_id = coalesce(EXCLUDED.model_id, device.model_id),"
+        " pk_hash = coalesce(EXCLUDED.pk_hash, device.pk_hash),"
+        " first_seen_ms = least(device.first_seen_ms, EXCLUDED.first_seen_ms),"
+        " last_seen_ms = greatest(device.last_seen_ms, EXCLUDED.last_seen_ms)";
+static const char *const merge_runs =
         "INSERT INTO run (station_id, local_id, commit_seq, serial, slot, slot_label, port,"
         " package_hash, attempt, retry_of, kind, product, lot, work_order, operator, start_ms,"
         " end_ms, result, stage, error, error_class, message, bytes_written, bytes_total,"
@@ -128,31 +134,28 @@ static const char *const pg_merge =
         " t.functions, t.warnings"
         " FROM edl_sync_run t JOIN station s ON s.name = t.station"
         " ON CONFLICT (station_id, local_id) DO UPDATE SET"
-        "  commit_seq = EXCLUDED.commit_seq, serial = EXCLUDED.serial, slot = EXCLUDED.slot,"
-        "  slot_label = EXCLUDED.slot_label, port = EXCLUDED.port,"
-        "  package_hash = EXCLUDED.package_hash, attempt = EXCLUDED.attempt,"
-        "  retry_of = EXCLUDED.retry_of, kind = EXCLUDED.kind, product = EXCLUDED.product,"
-        "  lot = EXCLUDED.lot, work_order = EXCLUDED.work_order,"
-        "  operator = EXCLUDED.operator, start_ms = EXCLUDED.start_ms,"
-        "  end_ms = EXCLUDED.end_ms, result = EXCLUDED.result, stage = EXCLUDED.stage,"
-        "  error = EXCLUDED.error, error_class = EXCLUDED.error_class,"
-        "  message = EXCLUDED.message, bytes_written = EXCLUDED.bytes_written,"
-        "  bytes_total = EXCLUDED.bytes_total, duration_ms = EXCLUDED.duration_ms,"
-        "  avg_mbps = EXCLUDED.avg_mbps, payload = EXCLUDED.payload,"
-        "  functions = EXCLUDED.functions, warnings = EXCLUDED.warnings;"
+        " commit_seq = EXCLUDED.commit_seq, serial = EXCLUDED.serial, slot = EXCLUDED.slot,"
+        " slot_label = EXCLUDED.slot_label, port = EXCLUDED.port,"
+        " package_hash = EXCLUDED.package_hash, attempt = EXCLUDED.attempt,"
+        " retry_of = EXCLUDED.retry_of, kind = EXCLUDED.kind, product = EXCLUDED.product,"
+        " lot = EXCLUDED.lot, work_order = EXCLUDED.work_order, operator = EXCLUDED.operator,"
+        " start_ms = EXCLUDED.start_ms, end_ms = EXCLUDED.end_ms, result = EXCLUDED.result,"
+        " stage = EXCLUDED.stage, error = EXCLUDED.error, error_class = EXCLUDED.error_class,"
+        " message = EXCLUDED.message, bytes_written = EXCLUDED.bytes_written,"
+        " bytes_total = EXCLUDED.bytes_total, duration_ms = EXCLUDED.duration_ms,"
+        " avg_mbps = EXCLUDED.avg_mbps, payload = EXCLUDED.payload,"
+        " functions = EXCLUDED.functions, warnings = EXCLUDED.warnings";
+static const char *const merge_steps =
         "INSERT INTO run_step (station_id, local_id, idx, kind, label, lun, start_sector,"
         " sectors, bytes, duration_ms, result)"
         " SELECT s.id, t.local_id, t.idx, t.kind, t.label, t.lun, t.start_sector, t.sectors,"
         " t.bytes, t.duration_ms, t.result"
         " FROM edl_sync_step t JOIN station s ON s.name = t.station"
-        " ON CONFLICT (station_id, local_id, idx) DO UPDATE SET kind = EXCLUDED.kind,"
-        "  label = EXCLUDED.label, lun = EXCLUDED.lun, start_sector = EXCLUDED.start_sector,"
-        "  sectors = EXCLUDED.sectors, bytes = EXCLUDED.bytes,"
-        "  duration_ms = EXCLUDED.duration_ms, result = EXCLUDED.result;"
-        "INSERT INTO run_log (station_id, local_id, seq, text)"
-        " SELECT s.id, t.local_id, t.seq, t.text"
-        " FROM edl_sync_log t JOIN station s ON s.name = t.station"
-        " ON CONFLICT (station_id, local_id, seq) DO UPDATE SET text = EXCLUDED.text;";
+        " ON CONFLICT (station_id, local_id, idx) DO NOTHING";
+static const char *const merge_logs = "INSERT INTO run_log (station_id, local_id, seq, text)"
+                                      " SELECT s.id, t.local_id, t.seq, t.text"
+                                      " FROM edl_sync_log t JOIN station s ON s.name = t.station"
+                                      " ON CONFLICT (station_id, local_id, seq) DO NOTHING";
 
 static void finalize_all(struct edl_factory_shipper *sh)
 {
@@ -609,7 +612,15 @@ int edl_factory_shipper_batch(struct edl_factory_shipper *sh, int64_t *out_runs,
 	if (rc == EDL_OK)
 		rc = copy_in(sh->pg, "edl_sync_log", &sh->logs, err);
 	if (rc == EDL_OK)
-		rc = edl_factory_pg_exec(sh->pg, pg_merge, "merging the batch", err);
+		rc = edl_factory_pg_exec(sh->pg, merge_packages, "merging packages", err);
+	if (rc == EDL_OK)
+		rc = edl_factory_pg_exec(sh->pg, merge_devices, "merging devices", err);
+	if (rc == EDL_OK)
+		rc = edl_factory_pg_exec(sh->pg, merge_runs, "merging runs", err);
+	if (rc == EDL_OK)
+		rc = edl_factory_pg_exec(sh->pg, merge_steps, "merging run steps", err);
+	if (rc == EDL_OK)
+		rc = edl_factory_pg_exec(sh->pg, merge_logs, "merging run logs", err);
 	if (rc != EDL_OK) {
 		PQclear(PQexec(sh->pg, "ROLLBACK"));
 		return rc;
