@@ -245,6 +245,7 @@ server_down)
 	pid=$(station_pid "$LINE_PID")
 	[ -n "$pid" ] && kill -INT "$pid"
 	wait "$LINE_PID"
+	check "the station exits 0 on SIGINT" [ $? -eq 0 ]
 	check "PostgreSQL equals SQLite, row for row" dump_equal "$DB"
 	check "no duplicates" no_duplicates
 	check "the password is never printed" no_password "$W/a.out" "$W/status.txt"
@@ -261,6 +262,7 @@ pg_killed)
 	pid=$(station_pid "$LINE_PID")
 	[ -n "$pid" ] && kill -INT "$pid"
 	wait "$LINE_PID"
+	check "the station exits 0 on SIGINT" [ $? -eq 0 ]
 	check "PostgreSQL equals SQLite, row for row" dump_equal "$DB"
 	check "no duplicates" no_duplicates
 	;;
@@ -320,6 +322,7 @@ server_hangs)
 	pid=$(station_pid "$LINE_PID")
 	[ -n "$pid" ] && kill -INT "$pid"
 	wait "$LINE_PID"
+	check "the station exits 0 on SIGINT" [ $? -eq 0 ]
 	check "PostgreSQL equals SQLite, row for row" dump_equal "$DB"
 	check "no duplicates" no_duplicates
 	;;
@@ -347,4 +350,5 @@ hang_at_stop)
 	exit 2
 	;;
 esac
+check "no sanitizer report, no crash" sh -c "! grep -qiE 'sanitizer|runtime error|segmentation' '$W'/*.out"
 exit $fails
