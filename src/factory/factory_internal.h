@@ -29,6 +29,13 @@ int edl_factory_pg_error(struct edl_error *err, struct pg_conn *conn, const stru
 int edl_factory_pg_exec(struct pg_conn *conn, const char *sql, const char *what,
                         struct edl_error *err);
 
+/* ---- conninfo.c ---- */
+
+/* text with every occurrence of conninfo's password (as libpq parses it)
+ * replaced by "***": for messages from libpq or the server, which could
+ * quote it. Returns out. */
+char *edl_factory_redact(char *out, size_t len, const char *text, const char *conninfo);
+
 /* ---- ship.c: one batch from SQLite to PostgreSQL ---- */
 
 #define EDL_FACTORY_MAX_STATIONS 16 /* station names in one SQLite store */

@@ -299,11 +299,9 @@ static void attempt_failed(struct edl_factory_sync *s, const struct edl_error *e
 		set_connection(s, NULL);
 		s->schema_ready = false;
 	}
-	/* libpq's messages never hold the password; a message quoting the
-	 * conninfo is masked anyway. */
-	edl_factory_conninfo_mask(reason, sizeof(reason), e->detail);
-	if (strstr(e->detail, "password") == NULL)
-		snprintf(reason, sizeof(reason), "%s", e->detail);
+	/* libpq's messages do not hold the password; one that quoted it would
+	 * still not show it. */
+	edl_factory_redact(reason, sizeof(reason), e->detail, s->conninfo);
 	pthread_mutex_lock(&s->lock);
 	s->status.failures = s->failures;
 	s->status.in_sync = false;
@@ -613,7 +611,8 @@ int edl_factory_sync_drain(int64_t *out_shipped, const char *sqlite_path, const 
 	}
 	if (rc != EDL_OK) {
 		char reason[EDL_ERROR_DETAIL_MAX];
-		snprintf(reason, sizeof(reason), "%s", err->detail);
+		edl_factory_redact(reason, sizeof(reason), err->detail, conninfo);
+		snprintf(err->detail, sizeof(err->detail), "%s", reason);
 		edl_factory_shipper_record_error(&sh, reason);
 	}
 out:
