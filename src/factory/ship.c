@@ -101,9 +101,12 @@ static const char *const sql_counts = "SELECT (SELECT coalesce(max(commit_seq), 
  * same transaction as the run and never change after it, so a resent run
  * finds them all there already (DO NOTHING).
  */
+/* One probe of run's key per run of the batch (LATERAL ... LIMIT 1 keeps the
+ * planner from scanning run: the server may hold millions). */
 static const char *const sql_conflicts =
-        "SELECT count(*) FROM run r JOIN unnest($1::bigint[], $2::bigint[]) AS k(sid, lid)"
-        " ON r.station_id = k.sid AND r.local_id = k.lid";
+        "SELECT count(*) FROM unnest($1::bigint[], $2::bigint[]) AS k(sid, lid),"
+        " LATERAL (SELECT 1 FROM run r WHERE r.station_id = k.sid AND r.local_id = k.lid"
+        "  LIMIT 1) AS found";
 static const char *const pg_temp_tables =
         "SET LOCAL client_min_messages = warning;"
         "CREATE TEMP TABLE IF NOT EXISTS edl_sync_run AS SELECT " RUN_COLS " FROM run WITH NO DATA;"
