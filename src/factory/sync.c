@@ -102,14 +102,14 @@ static void apply_defaults(struct edl_factory_sync_opts *o)
 		o->stop_flush_ms = 1500;
 }
 
+static bool is_stopping(struct edl_factory_sync *s, int64_t *deadline);
+
 /*
  * Connects without blocking past the deadline or a stop: libpq's
  * PQconnectStartParams/PQconnectPoll, the socket polled here. Our settings
  * come first and the user's conninfo (dbname, expanded) last, so what the
  * user wrote wins.
  */
-static bool is_stopping(struct edl_factory_sync *s, int64_t *deadline);
-
 static PGconn *connect_server(const char *conninfo, const struct edl_factory_sync_opts *o,
                               struct edl_factory_sync *s, int64_t deadline, struct edl_error *err)
 {
@@ -247,7 +247,7 @@ static void set_connection(struct edl_factory_sync *s, PGconn *c)
 	pthread_mutex_lock(&s->lock);
 	s->cut = false;
 	if (s->sh.pg != NULL && c == NULL)
-		PQfinish(s->sh.pg); /* under the lock: the stopper never shuts a reused fd */
+		PQfinish(s->sh.pg); /* under the lock: the watchdog never shuts a reused fd */
 	s->sh.pg = c;
 	s->pg_fd = c != NULL ? PQsocket(c) : -1;
 	s->status.connected = c != NULL;
@@ -305,6 +305,8 @@ static void attempt_failed(struct edl_factory_sync *s, const struct edl_error *e
 	pthread_mutex_lock(&s->lock);
 	s->status.failures = s->failures;
 	s->status.in_sync = false;
+	s->status.last_code = e->code != EDL_OK ? e->code : EDL_E_DB;
+	s->status.attempts++;
 	snprintf(s->status.last_error, sizeof(s->status.last_error), "%s", reason);
 	int64_t waiting = s->status.waiting;
 	pthread_mutex_unlock(&s->lock);
@@ -334,6 +336,10 @@ static void attempt_ok(struct edl_factory_sync *s, int64_t shipped_now)
 		s->status.last_ok_ms = s->sh.last_ok_ms;
 	pthread_mutex_unlock(&s->lock);
 	refresh_counts(s);
+	pthread_mutex_lock(&s->lock);
+	s->status.last_code = EDL_OK;
+	s->status.attempts++; /* after the counts: a reader sees them with it */
+	pthread_mutex_unlock(&s->lock);
 	if (edl_factory_event_due(&s->events, true, edl_store_time_now_ms())) {
 		snprintf(text, sizeof(text),
 		         "factory database %.300s reachable again: %" PRId64
@@ -571,55 +577,31 @@ int edl_factory_sync_drain(int64_t *out_shipped, const char *sqlite_path, const 
                            const struct edl_factory_sync_opts *opts, struct edl_error *err)
 {
 	struct edl_factory_sync_opts o = {0};
-	struct edl_factory_shipper sh;
-	char target[256];
-	int64_t total = 0;
+	struct edl_factory_sync_status st;
+	struct edl_factory_sync *s = NULL;
 	int rc;
 
 	if (out_shipped != NULL)
 		*out_shipped = 0;
-	rc = edl_factory_conninfo_check(conninfo, err);
-	if (rc != EDL_OK)
-		return rc;
 	if (opts != NULL)
 		o = *opts;
-	apply_defaults(&o);
-	edl_factory_shipper_init(&sh);
-	sh.batch_runs = o.batch_runs;
-	snprintf(sh.line, sizeof(sh.line), "%s", o.line != NULL ? o.line : "");
-	if (o.host != NULL)
-		snprintf(sh.host, sizeof(sh.host), "%s", o.host);
-	else
-		gethostname(sh.host, sizeof(sh.host) - 1);
-	edl_factory_conninfo_target(target, sizeof(target), conninfo);
-	rc = edl_factory_shipper_open(&sh, sqlite_path, target, err);
+	o.on_event = NULL;
+	rc = edl_factory_sync_start(&s, sqlite_path, conninfo, &o, err);
 	if (rc != EDL_OK)
-		goto out;
-	sh.pg = connect_server(conninfo, &o, NULL, mono_ms() + (int64_t)o.connect_timeout_s * 1000,
-	                       err);
-	if (sh.pg == NULL) {
-		rc = err->code != EDL_OK ? err->code : EDL_E_DB;
-		goto out;
-	}
-	rc = edl_factory_shipper_connected(&sh, o.statement_timeout_ms, err);
-	while (rc == EDL_OK) {
-		int64_t n = 0;
-		rc = edl_factory_shipper_batch(&sh, &n, err);
-		if (n == 0)
-			break;
-		total += n;
-	}
-	if (rc != EDL_OK) {
-		char reason[EDL_ERROR_DETAIL_MAX];
-		edl_factory_redact(reason, sizeof(reason), err->detail, conninfo);
-		snprintf(err->detail, sizeof(err->detail), "%s", reason);
-		edl_factory_shipper_record_error(&sh, reason);
-	}
-out:
+		return rc;
+	/* The worker's first attempt starts at once and drains everything. */
+	do {
+		struct timespec nap = {.tv_sec = 0, .tv_nsec = 5 * 1000000L};
+		nanosleep(&nap, NULL);
+		edl_factory_sync_backlog(s, &st);
+	} while (st.attempts == 0);
+	edl_factory_sync_stop(s);
 	if (out_shipped != NULL)
-		*out_shipped = total;
-	edl_factory_shipper_close(&sh);
-	return rc;
+		*out_shipped = st.synced;
+	if (st.failures > 0)
+		return edl_error_set(err, st.last_code != EDL_OK ? st.last_code : EDL_E_DB, "%s",
+		                     st.last_error);
+	return EDL_OK;
 }
 
 int edl_factory_sync_status_read(struct edl_factory_sync_status *out, const char *sqlite_path,

@@ -317,6 +317,11 @@ server_hangs)
 	pg_freeze
 	check "flashing goes on: 8 runs committed" wait_for 60 has_runs "$DB" 8
 	check "the hung batch is cut and said so" wait_for 20 grep -q "sync-failed: .*no answer within 3 s: connection cut" "$W/a.out"
+	start=$SECONDS
+	timeout -s KILL 60 "$EDL" sync push --config "$W/a.ini" >"$W/push.txt" 2>&1
+	rc=$?
+	check "sync push to the hung server: exit 1, the cut said (${rc})" [ "$rc" -eq 1 ] && grep -q "no answer within 3 s" "$W/push.txt"
+	check "... after the timeout, not forever ($((SECONDS - start)) s)" [ $((SECONDS - start)) -lt 20 ]
 	pg_thaw
 	check "the backlog drains once the server answers" wait_for 30 in_sync a
 	pid=$(station_pid "$LINE_PID")
