@@ -8,8 +8,9 @@
 #          into tables with the schema's keys, indexes and foreign keys (the floor
 #          for this schema), as a ratio; and into plain tables without keys.
 #   flash  an emulated 8-unit line flashed without and with [factory] database
-#          (the server up), 5 rounds alternating (--rounds sets both): the ratio
-#          of the median line times (with / without; 1.00 = nothing measurable).
+#          (the server up), 5 rounds (--rounds sets both), the order alternating:
+#          the median of each back-to-back pair's ratio (with / without; 1.00 =
+#          the sync adds nothing measurable).
 # The server is started by tests/e2e/pglib.sh (fsync off: the figures are the
 # sync's, not the disk's). Prints a table and writes build/bench/factory.json.
 # EDL_BENCH_BUILD names the build directory (default build/, configured if
@@ -117,7 +118,10 @@ EOF
 	# The package's hashes cached before the first round (a cold cache is not the sync's).
 	"$EDL" package check "$W/pkg" --cache-dir "$W/cache" >/dev/null
 	for i in $(seq "$flash_rounds"); do
-		for mode in off on; do
+		# The order alternates: neither mode always runs first after the other.
+		local order="off on"
+		[ $((i % 2)) -eq 0 ] && order="on off"
+		for mode in $order; do
 			rm -f "$W/$mode.db"*
 			t0=$(now)
 			timeout -s KILL 300 "$EDL" emulate --storage nand --devices 8 -- \
