@@ -225,8 +225,11 @@ int edl_factory_shipper_open(struct edl_factory_shipper *sh, const char *sqlite_
 	                     NULL);
 	if (rc != SQLITE_OK) {
 		edl_error_set(err, rc == SQLITE_CANTOPEN ? EDL_E_NOENT : EDL_E_DB,
-		              "results database %s: %s", sqlite_path,
-		              sh->db != NULL ? sqlite3_errmsg(sh->db) : sqlite3_errstr(rc));
+		              "results database %s: %s%s", sqlite_path,
+		              sh->db != NULL ? sqlite3_errmsg(sh->db) : sqlite3_errstr(rc),
+		              rc == SQLITE_CANTOPEN ? " (no such file, or no permission: give the "
+		                                      "station's [results] database)"
+		                                    : "");
 		goto fail;
 	}
 	sqlite3_busy_timeout(sh->db, BUSY_TIMEOUT_MS);
