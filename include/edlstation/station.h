@@ -176,6 +176,12 @@ struct edl_station_config {
 	char rma_restore_dir[1200];
 	char rma_serials[EDL_RMA_MAX_SERIALS][16]; /* only these units (backup/restore) */
 	size_t n_rma_serials;                      /* 0: every unit */
+	/* [factory] (issue 14): the factory database the station ships its runs to */
+	char factory_database[1024];  /* database: PostgreSQL URI or key=value conninfo; "" = off */
+	char factory_line[64];        /* line: the station's line, recorded with the station */
+	uint32_t factory_batch;       /* batch: runs per PostgreSQL transaction (1000) */
+	uint32_t factory_retry_max_s; /* retry_max_s: the backoff's cap while it is down (30) */
+	uint32_t factory_timeout_s;   /* timeout_s: connect and statement timeout (10) */
 	struct edl_station_config_source source;
 	/* issue 15: [route NAME] sections (route_config.c); hold_ms: [route]
 	 * decision_ms, a held unit's bound (default 60000). */

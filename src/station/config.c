@@ -5,6 +5,7 @@
  * each key is kept (cfg->source) so later checks can name it too.
  */
 #include "edlstation/station.h"
+#include "edlstation/factory.h"
 #include "edlstation/package.h"
 #include "edlstation/route.h"
 #include "edlstation/mes.h"
@@ -54,6 +55,9 @@ void edl_station_config_default(struct edl_station_config *cfg)
 	cfg->mes.timeout_ms = 10000; /* issue 13 */
 	cfg->mes.retry_min_ms = 1000;
 	cfg->mes.retry_max_ms = 300000;
+	cfg->factory_batch = 1000; /* issue 14 */
+	cfg->factory_retry_max_s = 30;
+	cfg->factory_timeout_s = 10;
 }
 
 void edl_station_package_options(const struct edl_station_config *cfg,
@@ -165,6 +169,7 @@ static const char *const known_keys[][16] = {
         {"mes", "before_unit", "after_unit", "timeout_ms", "retry_min_ms", "retry_max_ms"},
         {"web", "listen", "token", "token_file", "max_clients", "static_dir", "max_header_bytes",
          "max_body_bytes", "sse_buffer_kb"},
+        {"factory", "database", "line", "batch", "retry_max_s", "timeout_s"},
 };
 #define N_SECTIONS (sizeof(known_keys) / sizeof(known_keys[0]))
 
@@ -237,7 +242,7 @@ static int unknown(struct load *l, const char *section, const char *key)
 		problem(l,
 		        "[%s]: unknown section — the sections are [station], [package], "
 		        "[results], [ports], [flash], [timeouts], [store], [line], [route], [route "
-		        "NAME]",
+		        "NAME], [mes], [web], [rma], [factory]",
 		        shown(section, b, sizeof(b)));
 	else if (best != NULL)
 		problem(l, "[%s] %s: unknown key — did you mean %s?", section,
@@ -654,6 +659,47 @@ static int web_key(struct load *l, const char *section, const char *name, const 
 	return 1;
 }
 
+/* [factory] (issue 14): the factory database. Its value is never shown as
+ * written: a conninfo may hold a password (edl_factory_conninfo_mask). */
+static int factory_key(struct load *l, const char *section, const char *name, const char *value)
+{
+	struct edl_station_config *cfg = l->cfg;
+
+	if (!strcmp(name, "database")) {
+		struct edl_error e;
+		if (copy(cfg->factory_database, sizeof(cfg->factory_database), value))
+			return bad_key(l, section, name, "connection string longer than 1023 bytes",
+			               "shorten it");
+		if (value[0] != '\0' && edl_factory_conninfo_check(value, &e) != EDL_OK) {
+			cfg->factory_database[0] = '\0';
+			return bad_key(l, section, name, e.detail,
+			               "write postgresql://user@host:port/dbname or host=... "
+			               "dbname=... (libpq's connection string)");
+		}
+	} else if (!strcmp(name, "line")) {
+		if (copy(cfg->factory_line, sizeof(cfg->factory_line), value) || !*value)
+			return bad(l, section, name, value, "set 1 to 63 characters");
+	} else if (!strcmp(name, "batch")) {
+		uint64_t x;
+		if (get_u64(value, 1, 100000, &x) != 0)
+			return bad(l, section, name, value, "set a whole number from 1 to 100000");
+		cfg->factory_batch = (uint32_t)x;
+	} else if (!strcmp(name, "retry_max_s")) {
+		uint64_t x;
+		if (get_u64(value, 1, 3600, &x) != 0)
+			return bad(l, section, name, value, "set a whole number from 1 to 3600");
+		cfg->factory_retry_max_s = (uint32_t)x;
+	} else if (!strcmp(name, "timeout_s")) {
+		uint64_t x;
+		if (get_u64(value, 1, 600, &x) != 0)
+			return bad(l, section, name, value, "set a whole number from 1 to 600");
+		cfg->factory_timeout_s = (uint32_t)x;
+	} else {
+		return unknown(l, section, name);
+	}
+	return 1;
+}
+
 static int on_key(void *data, const char *section, const char *name, const char *value)
 {
 	struct load *l = data;
@@ -874,6 +920,8 @@ static int on_key(void *data, const char *section, const char *name, const char 
 		return on_mes_key(l, section, name, value);
 	} else if (!strcmp(section, "web")) {
 		return web_key(l, section, name, value);
+	} else if (!strcmp(section, "factory")) {
+		return factory_key(l, section, name, value);
 	} else {
 		return unknown(l, section, NULL);
 	}

@@ -187,6 +187,8 @@ struct station {
 	struct station_mes *mes; /* issue 13: [mes] hooks (mes_station.c); NULL: none */
 	/* issue 13: the HTTP server (src/web), NULL unless [web] listen is set. */
 	struct web_server *web;
+
+	struct station_factory *factory; /* [factory] database's sync (factory_link.c); NULL: off */
 };
 
 /* session.c */
@@ -222,6 +224,17 @@ void web_stop(struct station *st);
 void web_on_event(struct station *st, struct session *s, const char *event, const char *msg,
                   int code);
 void web_on_result(struct station *st, struct session *s, enum edl_store_result r, int code);
+
+/* factory_link.c (issue 14): the factory sync, when [factory] database is set. */
+struct edl_factory_sync;
+/* Starts the sync worker on the results database (after the store opened). */
+int station_factory_start(struct station *st, const char *db_path, struct edl_error *err);
+/* A run's result was committed: the worker looks now. */
+void station_factory_notify(struct station *st);
+/* The worker, for the board and metrics (edl_factory_sync_backlog); NULL: off. */
+const struct edl_factory_sync *station_factory_sync(const struct station *st);
+/* After the store's last commit: flushes (bounded), stops the worker. */
+void station_factory_stop(struct station *st);
 
 /* returns.c */
 void returns_init(struct station *st);

@@ -9,6 +9,7 @@
 #include "web_internal.h"
 
 #include "../station/mes_station.h"
+#include "edlstation/factory.h"
 
 int64_t web_backlog_mes(const struct station *st)
 {
@@ -19,6 +20,11 @@ int64_t web_backlog_mes(const struct station *st)
 
 int64_t web_backlog_factory(const struct station *st)
 {
-	(void)st;
-	return -1;
+	const struct edl_factory_sync *sync = station_factory_sync(st);
+	struct edl_factory_sync_status status;
+
+	if (sync == NULL)
+		return -1;
+	edl_factory_sync_backlog(sync, &status); /* a copy under the worker's mutex */
+	return status.waiting > 0 ? status.waiting : 0;
 }
