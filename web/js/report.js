@@ -1,0 +1,196 @@
+/*
+ * The report page (/report): /api/v1/report with the same filters as
+ * `edlstation report` (since, until, package, slot, by), kept in the URL so
+ * a report can be bookmarked or sent. Draws the figures (units, yields,
+ * rates, flashing time), the failure Pareto (a bar per entry, most first,
+ * and the cumulative share as a line on the right axis), the failure rate of
+ * each slot (flagged slots hatched and labelled FLAGGED, the test named
+ * below), units and first-pass yield per bucket, the failed units (each a
+ * link to its unit page) and the packages.
+ */
+import {h, clear, setText, pct, num, duration, when, str, bytes, isNum} from './dom.js';
+import {getJSON, withQuery} from './api.js';
+import {comboChart, legend} from './charts.js';
+
+const $ = (id) => document.getElementById(id);
+const FILTERS = ['since', 'until', 'package', 'slot', 'by'];
+
+function filtersFromURL() {
+	const q = new URLSearchParams(location.search);
+	const f = {};
+	for (const k of FILTERS)
+		f[k] = q.get(k) || '';
+	return f;
+}
+
+function fillForm(f) {
+	const form = $('filters');
+	for (const k of FILTERS)
+		form.elements[k].value = f[k];
+}
+
+function figure(value, key) {
+	return h('div', {class: 'figure'}, h('span', {class: 'n'}, value), h('span', {class: 'k'}, key));
+}
+
+function drawFigures(r) {
+	const box = $('figures');
+	clear(box);
+	const d = r.duration_ms || {};
+	box.append(figure(num(r.units), 'units'), figure(num(r.passed_units), 'passed units'),
+	           figure(num(r.failed_units), 'failed units'),
+	           figure(pct(r.first_pass_yield), 'first-pass yield'),
+	           figure(pct(r.final_yield), 'final yield'),
+	           figure(num(r.good_units_per_hour, 1), 'good units per hour'),
+	           figure(num(r.units_per_hour, 1), 'units per hour'),
+	           figure(num(r.retests), 'retests'),
+	           figure(`${duration(d.p50)} / ${duration(d.p95)}`, 'flashing time p50 / p95'),
+	           figure(isNum(r.throughput_mbps) ? `${r.throughput_mbps.toFixed(1)} MB/s` : '-',
+	                  'throughput'));
+	const w = r.window || {};
+	setText($('window'), `window ${when(w.start)} \u2013 ${when(w.end)} (${num(w.hours, 1)} h)`);
+}
+
+function shortError(e) {
+	return str(e, '').replace(/^EDL_E_/, '').toLowerCase().replace(/_/g, ' ');
+}
+
+function drawPareto(r) {
+	const list = r.failure_pareto || [];
+	const box = $('pareto');
+	clear(box);
+	box.append(comboChart({
+		bars: list.map((p) => ({
+			label: `${str(p.stage, '?')}: ${shortError(p.error) || '?'}`,
+			value: isNum(p.count) ? p.count : 0,
+			cls: 'failure pareto-bar',
+			title: `${str(p.stage)} ${str(p.error)} (${str(p.class)}): ${num(p.count)} runs, ` +
+			       `${pct(p.share)} of failures, ${pct(p.cumulative_share)} cumulative`,
+		})),
+		line: list.map((p) => p.cumulative_share),
+		lineClass: 'cumulative',
+		title: 'failure Pareto: runs per failure, most first, and the cumulative share',
+		yLabel: 'failed runs', y2Label: 'cumulative share', rotate: true, height: 420,
+		cls: 'pareto', empty: 'no failures in this window',
+	}));
+	box.append(legend([{cls: 'failure', text: 'failed runs'},
+	                   {cls: 'cumulative', text: 'cumulative share', line: true}]));
+}
+
+function drawSlots(r) {
+	const list = r.by_slot || [];
+	const box = $('slots');
+	clear(box);
+	const maxRate = Math.max(0, ...list.map((x) => (isNum(x.failure_rate) ? x.failure_rate : 0)));
+	const yMax = maxRate <= 0 ? 0.1 : Math.min(1, Math.ceil(maxRate * 10) / 10);
+	box.append(comboChart({
+		bars: list.map((x) => {
+			const label = str(x.label || x.port || (isNum(x.slot) ? `#${x.slot}` : ''), '?');
+			return {
+				label,
+				value: isNum(x.failure_rate) ? x.failure_rate : 0,
+				valueText: pct(x.failure_rate, 0),
+				cls: 'rate slot-bar' + (x.flagged ? ' flagged' : ''),
+				mark: x.flagged ? 'FLAGGED' : undefined,
+				title: `${label} (${str(x.port)}): ${num(x.failures)} of ${num(x.runs)} runs failed` +
+				       ` (${pct(x.failure_rate)}), p = ${isNum(x.p_value) ? x.p_value.toPrecision(3) : '-'}` +
+				       (x.flagged ? ', FLAGGED' : ''),
+			};
+		}),
+		yMax, yFormat: (v) => `${Math.round(100 * v)}%`,
+		title: 'failure rate per slot; flagged slots fail significantly more than the others',
+		yLabel: 'failure rate', height: 420, rotate: list.length > 12, cls: 'slots',
+		empty: 'no slot has runs in this window',
+	}));
+	const t = r.slot_test || {};
+	const flagged = list.filter((x) => x.flagged).map((x) => x.label || x.port);
+	setText($('slot-test'),
+	        `Flag: one-sided Fisher's exact test of a slot against all others, slots with at least ` +
+	        `${num(t.min_runs)} runs (${num(t.slots_tested)} tested), flagged when p < ` +
+	        `${isNum(t.threshold) ? t.threshold.toPrecision(2) : '-'}. ` +
+	        (flagged.length ? `FLAGGED: ${flagged.join(', ')}.` : 'No slot is flagged.'));
+}
+
+function drawBuckets(r) {
+	const list = r.buckets || [];
+	const box = $('buckets');
+	clear(box);
+	setText($('buckets-title'), `units and first-pass yield per ${r.bucket === 'shift' ? 'shift' : 'hour'}`);
+	box.append(comboChart({
+		bars: list.map((b) => ({label: when(b.start).slice(5, 16), value: isNum(b.units) ? b.units : 0,
+		                        cls: 'units',
+		                        title: `${when(b.start)}: ${num(b.units)} units, ` +
+		                               `${num(b.passed_units)} passed, FPY ${pct(b.first_pass_yield)}`})),
+		line: list.map((b) => b.first_pass_yield), lineClass: 'yield', width: 1600, height: 320,
+		title: 'units and first-pass yield per bucket', yLabel: 'units', y2Label: 'first-pass yield',
+		empty: 'no units in this window',
+	}));
+	box.append(legend([{cls: 'units', text: 'units'}, {cls: 'yield', text: 'first-pass yield', line: true}]));
+}
+
+function table(node, heads, rows) {
+	clear(node);
+	node.append(h('thead', {}, h('tr', {}, heads.map((x) => h('th', {}, x)))));
+	const body = h('tbody');
+	for (const cells of rows)
+		body.append(h('tr', {}, cells));
+	if (rows.length === 0)
+		body.append(h('tr', {}, h('td', {class: 'note', colspan: heads.length}, 'none')));
+	node.append(body);
+}
+
+function drawFailed(r) {
+	table($('failed'), ['serial', 'started', 'slot', 'result', 'stage', 'error', 'class', 'message', 'action'],
+	      (r.failed || []).map((f) => [
+		      h('td', {class: 'mono'}, h('a', {href: `/unit/${encodeURIComponent(str(f.serial, ''))}`},
+		                                 str(f.serial))),
+		      h('td', {}, when(f.start)), h('td', {}, str(f.slot)),
+		      h('td', {}, h('span', {class: `result ${str(f.result, '')}`}, str(f.result).toUpperCase())),
+		      h('td', {}, str(f.stage)), h('td', {class: 'mono'}, str(f.error)), h('td', {}, str(f.class)),
+		      h('td', {}, str(f.message)), h('td', {}, str(f.action)),
+	      ]));
+}
+
+function drawPackages(r) {
+	table($('packages'), ['name', 'version', 'path', 'manifest hash', 'runs', 'passes', 'failures'],
+	      (r.packages || []).map((p) => [
+		      h('td', {}, str(p.name)), h('td', {}, str(p.version)), h('td', {class: 'mono'}, str(p.path)),
+		      h('td', {class: 'mono'}, str(p.manifest_hash, '').slice(0, 12)),
+		      h('td', {class: 'n'}, num(p.runs)), h('td', {class: 'n'}, num(p.passes)),
+		      h('td', {class: 'n'}, num(p.failures)),
+	      ]));
+}
+
+async function load() {
+	const f = filtersFromURL();
+	fillForm(f);
+	document.body.dataset.loaded = 'loading';
+	const r = await getJSON(withQuery('/api/v1/report', f), 15000);
+	if (!r.ok) {
+		setText($('error-text'), r.error);
+		$('error').hidden = false;
+		document.body.dataset.loaded = 'error';
+		return;
+	}
+	$('error').hidden = true;
+	const d = r.data || {};
+	drawFigures(d);
+	drawPareto(d);
+	drawSlots(d);
+	drawBuckets(d);
+	drawFailed(d);
+	drawPackages(d);
+	window.edlReport = d;
+	document.body.dataset.loaded = 'yes';
+}
+
+$('filters').addEventListener('submit', (ev) => {
+	ev.preventDefault();
+	const form = ev.target, f = {};
+	for (const k of FILTERS)
+		f[k] = form.elements[k].value;
+	history.pushState(null, '', withQuery('/report', f));
+	load();
+});
+window.addEventListener('popstate', load);
+load();
