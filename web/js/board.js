@@ -268,7 +268,7 @@ function drawChart(d) {
 	box.append(comboChart({bars, line: series.map((b) => b.first_pass_yield), title:
 	                       'units per hour and first-pass yield over the shift',
 	                       yLabel: 'units', y2Label: 'yield', width: 640, height: 250,
-	                       lineClass: 'yield', maxLabels: 12,
+	                       lineClass: 'yield', maxLabels: 12, whole: true,
 	                       empty: 'no units finished yet this shift'}));
 	box.append(legend([{cls: 'units', text: 'units per hour'},
 	                   {cls: 'yield', text: 'first-pass yield', line: true}]));

@@ -12,15 +12,19 @@ import {s, isNum} from './dom.js';
 
 let patternSeq = 0;
 
-/* A round axis maximum above v: 1, 2, 5 x 10^n. */
-function niceMax(v) {
+/* An axis maximum of 4 round steps (1, 2, 2.5 or 5 x 10^n) at or above v;
+ * counts get whole steps (4 failures: 1, 2, 3, 4, never 0.25). */
+function niceMax(v, whole) {
 	if (!isNum(v) || v <= 0)
-		return 1;
-	const p = Math.pow(10, Math.floor(Math.log10(v)));
-	for (const m of [1, 2, 5, 10])
-		if (m * p >= v)
-			return m * p;
-	return 10 * p;
+		return whole ? 4 : 1;
+	const raw = v / 4;
+	const p = Math.pow(10, Math.floor(Math.log10(raw)));
+	for (const m of [1, 2, 2.5, 5, 10]) {
+		const step = m * p;
+		if (step >= raw && (!whole || Number.isInteger(step)))
+			return 4 * step;
+	}
+	return 40 * p;
 }
 
 function fmtTick(v) {
@@ -40,7 +44,7 @@ function fmtTick(v) {
  */
 export function comboChart(opts) {
 	const W = opts.width || 960, H = opts.height || 360;
-	const left = 70, right = opts.line ? 70 : 20, top = 24, bottom = opts.rotate ? 110 : 64;
+	const left = 70, right = opts.line ? 70 : 20, top = 24, bottom = opts.rotate ? 150 : 64;
 	const pw = W - left - right, ph = H - top - bottom;
 	const bars = opts.bars || [];
 	const id = `hatch${++patternSeq}`;
@@ -62,7 +66,8 @@ export function comboChart(opts) {
 		                      text: opts.empty || 'nothing to show yet'}));
 		return svg;
 	}
-	const max = isNum(opts.yMax) ? opts.yMax : niceMax(Math.max(...bars.map((b) => b.value || 0)));
+	const max = isNum(opts.yMax) ? opts.yMax
+	                            : niceMax(Math.max(...bars.map((b) => b.value || 0)), opts.whole);
 	const fmt = opts.yFormat || fmtTick;
 	const y = (v) => top + ph - (ph * Math.min(v, max)) / max;
 	const step = pw / bars.length;
@@ -109,11 +114,12 @@ export function comboChart(opts) {
 			                    text: b.mark}));
 		if (i % labelEvery === 0) {
 			const lx = x + bw / 2, ly = top + ph + 22;
+			const text = String(b.label).length > 26 ? String(b.label).slice(0, 25) + '\u2026'
+			                                          : String(b.label);
 			g.append(s('text', opts.rotate
 			                   ? {x: lx, y: ly, 'text-anchor': 'end', class: 'bar-label',
-			                      transform: `rotate(-35 ${lx} ${ly})`, text: b.label}
-			                   : {x: lx, y: ly, 'text-anchor': 'middle', class: 'bar-label',
-			                      text: b.label}));
+			                      transform: `rotate(-35 ${lx} ${ly})`, text}
+			                   : {x: lx, y: ly, 'text-anchor': 'middle', class: 'bar-label', text}));
 		}
 	});
 	svg.append(g);

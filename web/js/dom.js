@@ -76,6 +76,10 @@ export function num(v, digits = 0) {
 export function duration(ms) {
 	if (!isNum(ms) || ms < 0)
 		return '-';
+	if (ms < 1000)
+		return Math.round(ms) + ' ms';
+	if (ms < 10000)
+		return (ms / 1000).toFixed(1) + ' s';
 	const secs = Math.round(ms / 1000);
 	if (secs < 60)
 		return secs + ' s';

@@ -70,7 +70,7 @@ function drawPareto(r) {
 		line: list.map((p) => p.cumulative_share),
 		lineClass: 'cumulative',
 		title: 'failure Pareto: runs per failure, most first, and the cumulative share',
-		yLabel: 'failed runs', y2Label: 'cumulative share', rotate: true, height: 420,
+		yLabel: 'failed runs', y2Label: 'cumulative share', rotate: true, height: 460, whole: true,
 		cls: 'pareto', empty: 'no failures in this window',
 	}));
 	box.append(legend([{cls: 'failure', text: 'failed runs'},
@@ -99,7 +99,7 @@ function drawSlots(r) {
 		}),
 		yMax, yFormat: (v) => `${Math.round(100 * v)}%`,
 		title: 'failure rate per slot; flagged slots fail significantly more than the others',
-		yLabel: 'failure rate', height: 420, rotate: list.length > 12, cls: 'slots',
+		yLabel: 'failure rate', height: 460, rotate: list.length > 12, cls: 'slots',
 		empty: 'no slot has runs in this window',
 	}));
 	const t = r.slot_test || {};
@@ -122,7 +122,7 @@ function drawBuckets(r) {
 		                        title: `${when(b.start)}: ${num(b.units)} units, ` +
 		                               `${num(b.passed_units)} passed, FPY ${pct(b.first_pass_yield)}`})),
 		line: list.map((b) => b.first_pass_yield), lineClass: 'yield', width: 1600, height: 320,
-		title: 'units and first-pass yield per bucket', yLabel: 'units', y2Label: 'first-pass yield',
+		title: 'units and first-pass yield per bucket', yLabel: 'units', y2Label: 'first-pass yield', whole: true,
 		empty: 'no units in this window',
 	}));
 	box.append(legend([{cls: 'units', text: 'units'}, {cls: 'yield', text: 'first-pass yield', line: true}]));
@@ -144,10 +144,10 @@ function drawFailed(r) {
 	      (r.failed || []).map((f) => [
 		      h('td', {class: 'mono'}, h('a', {href: `/unit/${encodeURIComponent(str(f.serial, ''))}`},
 		                                 str(f.serial))),
-		      h('td', {}, when(f.start)), h('td', {}, str(f.slot)),
+		      h('td', {class: 'nw'}, when(f.start)), h('td', {class: 'nw'}, str(f.slot)),
 		      h('td', {}, h('span', {class: `result ${str(f.result, '')}`}, str(f.result).toUpperCase())),
 		      h('td', {}, str(f.stage)), h('td', {class: 'mono'}, str(f.error)), h('td', {}, str(f.class)),
-		      h('td', {}, str(f.message)), h('td', {}, str(f.action)),
+		      h('td', {}, str(f.message)), h('td', {class: 'action-cell'}, str(f.action)),
 	      ]));
 }
 
