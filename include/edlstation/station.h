@@ -15,6 +15,7 @@
 #include "edlstation/error.h"
 #include "edlstation/flash.h"
 #include "edlstation/storage.h"
+#include "edlstation/web.h"
 
 #define EDL_STATION_MAX_PORTS 128
 #define EDL_STATION_MAX_LIST 32
@@ -106,6 +107,7 @@ struct edl_station_config {
 	uint32_t command_timeout_ms, erase_timeout_ms, final_ack_timeout_ms, digest_timeout_ms;
 	uint32_t grace_s; /* after SIGINT/SIGTERM: time running sessions get to finish */
 	enum edl_station_log_format log_format;
+	struct edl_web_config web; /* [web] (issue 13): the HTTP server; off unless listen is set */
 	bool verbose;
 	bool identify_only; /* `edlstation identify`: no package, no store, Sahara command mode only
 	                     */

@@ -43,6 +43,7 @@ void edl_station_config_default(struct edl_station_config *cfg)
 	cfg->record_max_mb = 8; /* issue 16 */
 	cfg->store_retry_ms = 1000;
 	cfg->stop_after = 3;
+	edl_web_config_default(&cfg->web); /* issue 13 */
 	cfg->stop_slots = 4;
 	cfg->stop_window_s = 60;
 	cfg->resume_auto = true;
@@ -152,6 +153,8 @@ static const char *const known_keys[][16] = {
          "digest_ms", "progress_ms", "reenumerate_ms"},
         {"store", "min_free_mb", "retry_ms"},
         {"line", "stop_after", "stop_slots", "stop_window_s", "resume"},
+        {"web", "listen", "token", "token_file", "max_clients", "static_dir", "max_header_bytes",
+         "max_body_bytes", "sse_buffer_kb"},
 };
 #define N_SECTIONS (sizeof(known_keys) / sizeof(known_keys[0]))
 
@@ -530,6 +533,52 @@ static int on_line(void *data, const char *section, const char *name, const char
 		cfg->field = (uint32_t)x_;                                       \
 	} while (0)
 
+/* [web] (issue 13): the HTTP server. The token is never echoed in a message. */
+static int web_key(struct load *l, const char *section, const char *name, const char *value)
+{
+	struct edl_web_config *w = &l->cfg->web;
+	struct sockaddr_storage addr;
+	char why[256];
+	uint64_t x;
+
+	if (!strcmp(name, "listen")) {
+		if (copy(w->listen, sizeof(w->listen), value) ||
+		    edl_web_parse_listen(value, &addr, why, sizeof(why)) != 0)
+			return bad(l, section, name, value,
+			           "write HOST:PORT, e.g. 127.0.0.1:8080 or [::1]:8080");
+	} else if (!strcmp(name, "token")) {
+		if (strlen(value) < 8 || copy(w->token, sizeof(w->token), value))
+			return bad_key(l, section, name, "is not a usable token",
+			               "give 8 to 255 characters (e.g. `openssl rand -hex 32`)");
+	} else if (!strcmp(name, "token_file")) {
+		if (copy(w->token_file, sizeof(w->token_file), value) || !*value)
+			return bad(l, section, name, value,
+			           "give the path of a file holding the token");
+	} else if (!strcmp(name, "max_clients")) {
+		if (get_u64(value, 1, 4096, &x))
+			return bad(l, section, name, value, "set a whole number from 1 to 4096");
+		w->max_clients = (unsigned)x;
+	} else if (!strcmp(name, "static_dir")) {
+		if (copy(w->static_dir, sizeof(w->static_dir), value) || !*value)
+			return bad(l, section, name, value, "use a shorter path");
+	} else if (!strcmp(name, "max_header_bytes")) {
+		if (get_u64(value, 1024, 1024 * 1024, &x))
+			return bad(l, section, name, value, "set 1024 to 1048576 bytes");
+		w->max_header_bytes = (uint32_t)x;
+	} else if (!strcmp(name, "max_body_bytes")) {
+		if (get_u64(value, 0, 16u * 1024 * 1024, &x))
+			return bad(l, section, name, value, "set 0 to 16777216 bytes");
+		w->max_body_bytes = (uint32_t)x;
+	} else if (!strcmp(name, "sse_buffer_kb")) {
+		if (get_u64(value, 16, 1024 * 1024, &x))
+			return bad(l, section, name, value, "set 16 to 1048576 KiB");
+		w->sse_buffer_kb = (uint32_t)x;
+	} else {
+		return unknown(l, section, name);
+	}
+	return 1;
+}
+
 static int on_key(void *data, const char *section, const char *name, const char *value)
 {
 	struct load *l = data;
@@ -712,6 +761,8 @@ static int on_key(void *data, const char *section, const char *name, const char 
 				return bad(l, section, name, value, "set auto or operator");
 		} else
 			return unknown(l, section, name);
+	} else if (!strcmp(section, "web")) {
+		return web_key(l, section, name, value);
 	} else {
 		return unknown(l, section, NULL);
 	}

@@ -20,6 +20,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 static void maybe_start_waiting(struct station *st);
@@ -165,6 +166,51 @@ static void operator_resume(struct station *st)
 	line_resume(st, "resumed by the operator: taking new units");
 }
 
+void station_pause(struct station *st, const char *reason)
+{
+	if (st->stopping)
+		return;
+	line_stop(st, false, reason,
+	          "resume with POST /api/v1/line/resume, a key on the terminal or SIGUSR1");
+}
+
+int station_resume(struct station *st, char *why, size_t n)
+{
+	if (st->stopping) {
+		snprintf(why, n, "the station is stopping");
+		return -1;
+	}
+	if (!st->line_stopped) {
+		snprintf(why, n, "the line is not stopped");
+		return -1;
+	}
+	if (!store_can_write(st, why, n))
+		return -1;
+	line_resume(st, "resumed by API: taking new units");
+	return 0;
+}
+
+int station_abort_slot(struct station *st, const char *label, const char *reason, char *why,
+                       size_t n)
+{
+	bool known = false;
+
+	for (size_t i = 0; i < st->n_slots && !known; i++)
+		known = strcasecmp(st->slots[i].label, label) == 0;
+	for (struct session *s = st->sessions; s != NULL; s = s->next) {
+		if (strcasecmp(s->slot_label, label) != 0)
+			continue;
+		if (s->unit == NULL || s->closing ||
+		    !edl_unit_abort(s->unit, edl_clock_ms(), reason))
+			break;
+		return 0;
+	}
+	snprintf(why, n,
+	         known ? "no unit is being flashed on slot %.40s" : "no slot labelled %.40s",
+	         label);
+	return known ? -2 : -1;
+}
+
 static void on_sigusr1(uv_signal_t *h, int signum)
 {
 	(void)signum;
@@ -228,6 +274,7 @@ static void finish_stop(struct station *st)
 	uv_close((uv_handle_t *)&st->sigint, on_handle_closed);
 	uv_close((uv_handle_t *)&st->sigterm, on_handle_closed);
 	view_close(st, on_handle_closed);
+	web_stop(st);
 	uv_close((uv_handle_t *)&st->sigusr1, on_handle_closed);
 	uv_timer_stop(&st->line_timer);
 	uv_close((uv_handle_t *)&st->line_timer, on_handle_closed);
@@ -285,6 +332,7 @@ void station_unit_finished(struct station *st, struct session *s, const struct e
 		v->end_ms = edl_clock_ms();
 	}
 	view_unit_result(st, s, r, a->code, a->stage, a->text);
+	web_on_result(st, s, r, a->code);
 	if (r == EDL_RESULT_INTERRUPTED) {
 		st->interrupted++;
 		view_event(st, s, "interrupted",
@@ -601,6 +649,7 @@ int edl_station_run(const struct edl_station_config *cfg, struct edl_station_sum
 	uv_timer_start(&st.line_timer, on_line_timer, LINE_POLL_MS, LINE_POLL_MS);
 	view_init(&st);
 	st.line_ready = true;
+	rc = web_start(&st, err); /* [web] listen: the HTTP server on this loop */
 	if (!cfg->identify_only) {
 		view_event(&st, NULL, "ready",
 		           "station %s: package %s (%s, %zu steps, %llu bytes), waiting for EDL "
@@ -622,7 +671,8 @@ int edl_station_run(const struct edl_station_config *cfg, struct edl_station_sum
 		else if (st.line_stopped)
 			view_line(&st);
 	}
-	rc = edl_usb_new(&st.usb, &loop, cfg->usbfs_budget, err);
+	if (rc == EDL_OK)
+		rc = edl_usb_new(&st.usb, &loop, cfg->usbfs_budget, err);
 	if (rc == EDL_OK)
 		rc = edl_usb_watch(st.usb, on_arrive, on_leave, on_budget, &st, err);
 	if (rc != EDL_OK) {

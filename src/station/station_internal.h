@@ -181,6 +181,8 @@ struct station {
 	/* Devices waiting for a free session (concurrency limit). */
 	libusb_device *waiting[EDL_STATION_MAX_PORTS];
 	size_t n_waiting;
+	/* issue 13: the HTTP server (src/web), NULL unless [web] listen is set. */
+	struct web_server *web;
 };
 
 /* session.c */
@@ -196,6 +198,26 @@ void station_session_ended(struct station *st, struct session *s);
 void station_unit_finished(struct station *st, struct session *s, const struct edl_unit_action *a);
 /* Counts a finished unit (and stops at the unit count). */
 void station_count_finished(struct station *st, enum edl_store_result r);
+
+/* For the web API (issue 13). Stops the line as an operator stop (resumed by
+ * station_resume, a key or SIGUSR1) with reason. */
+void station_pause(struct station *st, const char *reason);
+/* Resumes a stopped line; -1 with why when it cannot (not stopped, stopping,
+ * the store cannot write). */
+int station_resume(struct station *st, char *why, size_t n);
+/* Fails the unit on the slot labelled label (any case) with reason recorded:
+ * 0; -1 no such slot; -2 nothing to abort there (why says what). */
+int station_abort_slot(struct station *st, const char *label, const char *reason, char *why,
+                       size_t n);
+
+/* src/web (issue 13): the HTTP server on the station's loop. web_start is a
+ * no-op without [web] listen; web_stop closes it (freed once its connections
+ * are gone). The station tells it every event and every unit's result. */
+int web_start(struct station *st, struct edl_error *err);
+void web_stop(struct station *st);
+void web_on_event(struct station *st, struct session *s, const char *event, const char *msg,
+                  int code);
+void web_on_result(struct station *st, struct session *s, enum edl_store_result r, int code);
 
 /* returns.c */
 void returns_init(struct station *st);

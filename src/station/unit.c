@@ -122,6 +122,7 @@ struct edl_unit {
 
 	/* Why the attempt ends when it is not (only) the job's own failure. */
 	bool gone, stopping, stalled, refused;
+	bool aborted; /* edl_unit_abort: fails now, no retry */
 	struct edl_error why;
 	enum edl_flash_stage stage;          /* last STAGE event */
 	enum edl_flash_stage shown;          /* last stage shown */
@@ -764,7 +765,7 @@ static void start_attempt(struct edl_unit *u, uint64_t now)
 
 static bool retryable(const struct edl_unit *u, int code)
 {
-	if (u->gone || u->stopping || u->stalled || u->refused)
+	if (u->gone || u->stopping || u->stalled || u->refused || u->aborted)
 		return false;
 	if ((unsigned)u->attempt > u->cfg->retries)
 		return false;
@@ -961,7 +962,7 @@ static void state_draining(struct edl_unit *u, uint64_t now)
 
 static void state_retry_wait(struct edl_unit *u, uint64_t now)
 {
-	if (u->gone || u->stopping) {
+	if (u->gone || u->stopping || u->aborted) {
 		/* The failure recorded for the last attempt stands. */
 		if (u->gone)
 			show(u, "gone", "unplugged before attempt %d", u->attempt + 1);
@@ -1276,6 +1277,18 @@ void edl_unit_stop(struct edl_unit *u, uint64_t now)
 		break;
 	}
 	step(u, now);
+}
+
+bool edl_unit_abort(struct edl_unit *u, uint64_t now, const char *reason)
+{
+	if (u->aborted || u->stopping || u->gone ||
+	    (u->state != UNIT_RUNNING && u->state != UNIT_RETRY_WAIT))
+		return false;
+	u->aborted = true;
+	if (u->state == UNIT_RUNNING && u->why.code == EDL_OK)
+		edl_error_set(&u->why, EDL_E_INTERRUPTED, "%s", reason);
+	step(u, now);
+	return true;
 }
 
 const char *edl_unit_serial(const struct edl_unit *u)

@@ -164,6 +164,9 @@ void view_event(struct station *st, struct session *s, const char *event, const 
 		}
 	}
 	st->view_dirty = true;
+	if (st->web != NULL)
+		web_on_event(st, s, event, msg,
+		             s != NULL && strcmp(event, "fail") == 0 ? session_code(s) : 0);
 	if (st->format == EDL_LOGFMT_JSON) {
 		int code = s != NULL && strcmp(event, "fail") == 0 ? session_code(s) : 0;
 		view_json_event(st, s, event, msg, code);
@@ -263,6 +266,8 @@ void view_unit_result(struct station *st, struct session *s, enum edl_store_resu
 			snprintf(v->reason, sizeof(v->reason), "%s", why);
 		snprintf(v->action, sizeof(v->action), "%s", f->action);
 	}
+	if (st->web != NULL)
+		web_on_event(st, s, "action", f->action, code);
 	if (st->format == EDL_LOGFMT_JSON)
 		view_json_event(st, s, "action", f->action, code);
 	else if (st->format == EDL_LOGFMT_JOURNAL)
