@@ -59,6 +59,7 @@ def wait_for(what, cond, seconds, step=0.05):
             last = None
             err = e
         if last:
+            print(f"ok: {what}")
             return last
         time.sleep(step)
     check(f"{what} (within {seconds} s)", False, "timed out")
@@ -257,15 +258,14 @@ try:
         want = tr["state"]
 
         def announces(d):
+            # A tile in that state (slot and station events carry it), or the
+            # station's own line: "pass" once committed, "action" for a failure.
             if not isinstance(d, dict):
                 return False
-            slot = d.get("slot") if isinstance(d.get("slot"), dict) else d
-            if slot.get("port") != port:
-                return False
-            st = str(slot.get("state", "")).lower()
-            if st:
-                return st == want
-            return d.get("event") == ("pass" if want == "pass" else "action")
+            tile = d.get("tile") if isinstance(d.get("tile"), dict) else {}
+            if tile.get("port") == port and tile.get("state") == want:
+                return True
+            return d.get("port") == port and d.get("event") == ("pass" if want == "pass" else "action")
 
         ev = next((r for r in recv if announces(r["data"])), None)
         if check(f"{port}: the page received the event announcing {want.upper()}", ev is not None,

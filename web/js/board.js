@@ -1,13 +1,15 @@
 /*
  * The line board (/): every slot of the port map as a tile, the totals (FPY
  * so far, good units per hour), the last failures and a units-per-hour and
- * yield chart over the shift. It reads /api/v1/state once, then follows
- * /api/v1/events: a slot event patches its tile at once, and any event also
- * asks for a fresh /state (coalesced, at most one request in flight) for the
- * totals and the failures list. While units run, /state is re-read every
- * second for %, MB/s and elapsed time; elapsed also ticks locally between
- * reads. Tiles are built once and patched in place (only what changed), so a
- * DOM mutation on a tile means the slot changed.
+ * yield chart over the shift. It reads /api/v1/state, then follows
+ * /api/v1/events: every event that carries a slot's tile (station events and
+ * slot changes, at most 4 a second per slot) redraws that tile at once; a
+ * station event also asks for a fresh /state (at most one request in flight,
+ * at most ~3 a second) for the totals, the failures and the chart. A /state
+ * older than a tile's last event (its seq) leaves that tile alone. Elapsed
+ * time ticks locally between events; /state is re-read every 10 s as a net.
+ * Tiles are built once and patched in place (only what changed), so a DOM
+ * mutation on a tile means the slot changed.
  */
 import {h, setText, setClass, clear, pct, num, duration, clock, str, isNum} from './dom.js';
 import {getJSON} from './api.js';
@@ -117,7 +119,7 @@ function layoutTiles() {
 	box.style.setProperty('--rows', Math.ceil(n / best));
 }
 
-function applySlots(list) {
+function applySlots(list, stateSeqOf) {
 	const box = $('tiles');
 	const seen = new Set();
 	let changedSet = false;
@@ -130,8 +132,11 @@ function applySlots(list) {
 			tiles.set(slot.key, t);
 			changedSet = true;
 		}
-		t.slot = slot;
-		t.baseAt = performance.now();
+		/* A tile event newer than this state wins (the state was read before it). */
+		if (!(isNum(stateSeqOf) && t.seq > stateSeqOf)) {
+			t.slot = slot;
+			t.baseAt = performance.now();
+		}
 		if (box.children[i] !== t.node)
 			box.insertBefore(t.node, box.children[i] || null);
 		drawTile(t);
@@ -147,28 +152,20 @@ function applySlots(list) {
 		layoutTiles();
 }
 
-/* A slot event: that tile now, before the /state that follows. */
-function applySlotEvent(data) {
-	const raw = data && typeof data.slot === 'object' && data.slot !== null ? data.slot : data;
-	if (!raw || raw.state === undefined)
-		return false;
-	const slot = normalizeSlot(raw);
+/* An event's tile (the slot's whole JSON, as in /state): that tile now. */
+function applyTile(tile, seq) {
+	const slot = normalizeSlot(tile);
 	const t = tiles.get(slot.key);
-	if (t === undefined)
-		return false;
-	/* A slot event may carry only what changed: keep the rest. */
-	for (const [k, v] of Object.entries(slot))
-		if (v !== '' && v !== null)
-			t.slot[k] = v;
-	t.slot.state = slot.state;
-	if (!STATES[slot.state].failed) {
-		for (const k of ['message', 'action', 'error', 'cls'])
-			if (raw[k === 'cls' ? 'class' : k] === undefined)
-				t.slot[k] = '';
+	if (t === undefined) {
+		scheduleRefresh(0); /* a slot the board has not seen: read them all */
+		return;
 	}
+	if (isNum(seq) && isNum(t.seq) && seq < t.seq)
+		return; /* a replayed older event */
+	t.slot = slot;
+	t.seq = isNum(seq) ? seq : t.seq;
 	t.baseAt = performance.now();
 	drawTile(t);
-	return true;
 }
 
 function tick() {
@@ -195,7 +192,7 @@ function drawHeader(d) {
 	setText($('package'), packageText(d.package));
 	document.title = `${str(station, 'edlstation')} \u2014 line board`;
 	const line = d.line || {};
-	const stopped = !!line.stopped;
+	const stopped = line.state === 'stopped' || line.stopped === true;
 	$('line-stop').hidden = !stopped;
 	if (stopped) {
 		setText($('line-reason'), `LINE STOPPED: ${str(line.reason, 'stopped')}`);
@@ -218,21 +215,25 @@ function drawTotals(d) {
 	set('t-failed', num(total(tt, 'failed')));
 	set('t-finished', num(total(tt, 'finished')));
 	set('t-running', num(total(tt, 'in_flight', 'running')));
-	set('t-fpy', pct(total(tt, 'fpy', 'first_pass_yield')));
+	set('t-fpy', pct(total(tt, 'first_pass_yield', 'fpy')));
 	set('t-goodh', num(total(tt, 'good_units_per_hour', 'good_per_hour'), 0));
 	const nr = total(tt, 'not_recorded');
 	set('t-notrec', num(nr));
 	$('t-notrec-box').hidden = !(nr > 0);
-	const backlog = d.backlogs || d.backlog || {};
+	/* Results not yet where they belong: kept by the store, owed to the MES or
+	 * the factory database. Shown only when there are some. */
+	const backlog = d.backlog || {};
+	const names = {store_kept: 'results kept, not yet committed', mes_pending: 'results owed to the MES',
+	               factory_sync_pending: 'runs not yet synced to the factory'};
 	const parts = [];
 	for (const [k, v] of Object.entries(backlog))
 		if (isNum(v) && v > 0)
-			parts.push(`${k.replace(/_/g, ' ')} ${v}`);
-	setText($('backlogs'), parts.length ? `backlog: ${parts.join(', ')}` : '');
+			parts.push(`${v} ${names[k] || k.replace(/_/g, ' ')}`);
+	setText($('backlogs'), parts.join(' \u00b7 '));
 }
 
 function drawFailures(d) {
-	const list = d.last_failures || d.failures || [];
+	const list = d.failures || [];
 	const ul = $('failures');
 	clear(ul);
 	setText($('failures-title'), list.length ? 'last failures' : 'failures: none');
@@ -240,23 +241,23 @@ function drawFailures(d) {
 		const serial = str(f.serial, '');
 		ul.append(h('li', {class: 'failure'},
 		            h('span', {class: 'f-when'}, f.time ? clock(f.time) : ''),
-		            h('span', {class: 'f-slot'}, str(f.slot_label || f.slot || f.label)),
+		            h('span', {class: 'f-slot'}, str(f.slot)),
 		            serial ? h('a', {class: 'f-serial', href: `/unit/${encodeURIComponent(serial)}`},
 		                       serial)
 		                   : h('span', {class: 'f-serial'}, '-'),
 		            h('span', {class: 'f-class'}, str(f.class)),
-		            h('div', {class: 'f-reason'}, str(f.reason || f.message, '')),
+		            h('div', {class: 'f-reason'}, str(f.message, '')),
 		            h('div', {class: 'f-action'}, f.action ? `do: ${f.action}` : '')));
 	}
 }
 
 function drawChart(d) {
-	const series = d.series || d.per_hour || d.hours || d.buckets || [];
+	const series = d.series || [];
 	const box = $('chart');
 	const bars = series.map((b) => ({
-		label: clock(b.start),
+		label: clock(b.hour),
 		value: isNum(b.units) ? b.units : 0,
-		title: `${clock(b.start)}: ${num(b.units)} units, ${num(b.passed_units)} passed, ` +
+		title: `${clock(b.hour)}: ${num(b.units)} units, ${num(b.passed)} passed, ` +
 		       `first-pass yield ${pct(b.first_pass_yield)}`,
 		cls: 'units',
 	}));
@@ -277,7 +278,7 @@ function drawChart(d) {
 function applyState(d) {
 	lastState = d;
 	drawHeader(d);
-	applySlots(d.slots || []);
+	applySlots(d.slots || [], d.seq);
 	drawTotals(d);
 	drawFailures(d);
 	drawChart(d);
@@ -310,45 +311,50 @@ async function refresh() {
 	}
 }
 
-function scheduleRefresh(delayMs) {
-	if (refreshPending === null)
-		refreshPending = setTimeout(refresh, delayMs);
-}
+let lastRefreshAt = -1e9;
 
-function anyRunning() {
-	for (const t of tiles.values())
-		if (t.slot.state === 'running')
-			return true;
-	return false;
+/* At most one /state every 300 ms: a burst of events costs one read. */
+function scheduleRefresh(delayMs) {
+	if (refreshPending !== null)
+		return;
+	const wait = Math.max(delayMs, lastRefreshAt + 300 - performance.now());
+	refreshPending = setTimeout(() => {
+		lastRefreshAt = performance.now();
+		refresh();
+	}, wait);
 }
 
 function onEvent(type, data) {
-	if (type === 'slot' || (data && (data.event === 'slot' || data.event === 'slot-state')))
-		applySlotEvent(data);
-	scheduleRefresh(50);
+	if (!data)
+		return;
+	if (data.tile && typeof data.tile === 'object')
+		applyTile(data.tile, data.seq);
+	/* Progress alone (a slot event) changes no total; a station event may. */
+	if (data.type !== 'slot')
+		scheduleRefresh(0);
+}
+
+/* A new connection, or events lost: a restarted station counts from 1 again,
+ * so the tiles forget their event positions and the whole state is read. */
+function restart() {
+	for (const t of tiles.values())
+		t.seq = undefined;
+	scheduleRefresh(0);
 }
 
 function start() {
 	live = connect({
 		url: '/api/v1/events',
 		onEvent,
-		onOpen: () => scheduleRefresh(0),
-		onGap: () => scheduleRefresh(0),
+		onOpen: restart,
+		onGap: restart,
 		banner: $('offline'),
 		bannerText: $('offline-text'),
 	});
 	scheduleRefresh(0);
 	setInterval(tick, 1000);
-	/* Progress (%, MB/s) while units run; otherwise a slow safety read. */
-	let lastPoll = 0;
-	setInterval(() => {
-		const now = performance.now();
-		const every = anyRunning() ? 1000 : 10000;
-		if (now - lastPoll >= every) {
-			lastPoll = now;
-			scheduleRefresh(0);
-		}
-	}, 500);
+	/* The events carry every change; this read is only a safety net. */
+	setInterval(() => scheduleRefresh(0), 10000);
 	window.addEventListener('resize', layoutTiles);
 	window.edlBoard = {state: () => lastState, refresh: () => scheduleRefresh(0),
 	                   live: () => live};

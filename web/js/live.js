@@ -13,7 +13,8 @@
  * receipt's performance.now() and wall clock).
  */
 
-const EVENT_TYPES = ['message', 'slot', 'log', 'line', 'totals', 'gap'];
+/* The station sends unnamed events ("message"); its type is in the data. */
+const EVENT_TYPES = ['message'];
 
 export function connect({url, onEvent, onOpen, onGap, banner, bannerText}) {
 	const debug = (window.edlLive = window.edlLive || {received: [], opens: 0, errors: 0});
@@ -49,7 +50,7 @@ export function connect({url, onEvent, onOpen, onGap, banner, bannerText}) {
 		debug.received.push(rec);
 		if (debug.received.length > 4000)
 			debug.received.splice(0, debug.received.length - 4000);
-		if (type === 'gap' || (data && data.event === 'gap'))
+		if (data && data.type === 'gap')
 			onGap && onGap(data);
 		else
 			onEvent && onEvent(type, data, rec);

@@ -48,7 +48,7 @@ export function normalizeSlot(raw) {
 		serial: text(r.serial),
 		stage: text(r.stage),
 		percent: number(r.percent),
-		mbps: number(r.mbps),
+		mbps: number(r.mb_s !== undefined ? r.mb_s : r.mbps),
 		elapsed_ms: number(r.elapsed_ms),
 		result: text(r.result),
 		error: text(r.error),
