@@ -337,6 +337,8 @@ try:
     wait_for("after the reconnect, the new unit shows PASS on A1",
              lambda: any(t["port"] == "1-1.1" and t["serial"] == "2b000001" and t["state"] == "pass"
                          for t in js(TILES)), 20)
+    wait_for("after the reconnect, the totals are the new station's (1 passed)",
+             lambda: js("return document.getElementById('t-passed').textContent") == "1", 10)
     shot("board-reconnected.png")
     errors = [l for l in drv.get_log("browser") if l.get("level") == "SEVERE" and
               "api/v1/events" not in l.get("message", "") and "ERR_CONNECTION_REFUSED" not in

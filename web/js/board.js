@@ -1,7 +1,12 @@
 /*
  * The line board (/): every slot of the port map as a tile, the totals (FPY
  * so far, good units per hour), the last failures and a units-per-hour and
- * yield chart over the shift. It reads /api/v1/state, then follows
+ * yield chart over the shift. The chart is the report's hourly buckets since
+ * the shift began (8 h shifts from 06:00, 14:00, 22:00 UTC, as `report --by
+ * shift`), this station only, so it survives a station restart; it is
+ * re-read when units finish (at most every 10 s) and every minute, and falls
+ * back to /state's own per-hour series when the report cannot be read.
+ * It reads /api/v1/state, then follows
  * /api/v1/events: every event that carries a slot's tile (station events and
  * slot changes, at most 4 a second per slot) redraws that tile at once; a
  * station event also asks for a fresh /state (at most one request in flight,
@@ -12,7 +17,7 @@
  * mutation on a tile means the slot changed.
  */
 import {h, setText, setClass, clear, pct, num, duration, clock, str, isNum} from './dom.js';
-import {getJSON} from './api.js';
+import {getJSON, withQuery} from './api.js';
 import {connect} from './live.js';
 import {STATES, normalizeSlot, stateWords} from './slots.js';
 import {comboChart, legend} from './charts.js';
@@ -69,7 +74,7 @@ function drawTile(t) {
 	const words = stateWords(v);
 	setText(p.word, words);
 	/* The state block as big as the tile's width allows for its words. */
-	const chars = String(v.state === 'idle' ? 10 : Math.max(words.length + (st.icon ? 1.6 : 0), 5));
+	const chars = String(v.state === 'idle' ? 16 : Math.max(words.length + (st.icon ? 1.6 : 0), 5));
 	if (t.node.style.getPropertyValue('--chars') !== chars)
 		t.node.style.setProperty('--chars', chars);
 	setText(p.serial, v.serial ? `SN ${v.serial}` : v.state === 'idle' ? 'no unit' : '');
@@ -251,9 +256,49 @@ function drawFailures(d) {
 	}
 }
 
+/* The start of the shift now runs in: 06:00, 14:00 or 22:00 UTC. */
+export function shiftStart(now) {
+	const h = now.getUTCHours();
+	const start = h >= 22 ? 22 : h >= 14 ? 14 : h >= 6 ? 6 : -2; /* -2: 22:00 the day before */
+	return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate(), start));
+}
+
+let shiftChart = null; /* {buckets, at}: the report's hours of this shift */
+let chartReadAt = -1e9, chartFinished = -1, chartReading = false;
+
+async function readShift(station) {
+	chartReading = true;
+	chartReadAt = performance.now();
+	const since = shiftStart(new Date()).toISOString().slice(0, 16) + 'Z';
+	const r = await getJSON(withQuery('/api/v1/report', {since, station, by: 'hour'}), 15000);
+	chartReading = false;
+	shiftChart = r.ok && r.data && Array.isArray(r.data.buckets) ? {buckets: r.data.buckets, since}
+	                                                              : null;
+	if (lastState)
+		drawChart(lastState);
+}
+
+/* Re-reads the shift when units finished since the last read (at most every
+ * 10 s) or a minute has passed. */
+function maybeReadShift(d) {
+	const finished = d.totals && isNum(d.totals.finished) ? d.totals.finished : 0;
+	const age = performance.now() - chartReadAt;
+	if (chartReading || !(age > 60000 || (finished !== chartFinished && age > 10000)))
+		return;
+	chartFinished = finished;
+	const station = typeof d.station === 'string' ? d.station : '';
+	readShift(station);
+}
+
 function drawChart(d) {
-	const series = d.series || [];
+	const fromReport = shiftChart !== null;
+	const series = fromReport
+	        ? shiftChart.buckets.map((b) => ({hour: b.start, units: b.units, passed: b.passed_units,
+	                                          first_pass_yield: b.first_pass_yield}))
+	        : d.series || [];
 	const box = $('chart');
+	setText($('chart-title'), fromReport ? 'units per hour and first-pass yield, this shift'
+	                                     : 'units per hour and first-pass yield since the station started');
 	const bars = series.map((b) => ({
 		label: clock(b.hour),
 		value: isNum(b.units) ? b.units : 0,
@@ -268,7 +313,7 @@ function drawChart(d) {
 	clear(box);
 	box.append(comboChart({bars, line: series.map((b) => b.first_pass_yield), title:
 	                       'units per hour and first-pass yield over the shift',
-	                       yLabel: 'units', y2Label: 'yield', width: 640, height: 250,
+	                       yLabel: 'units', y2Label: 'yield', width: 480, height: 210, cls: 'small',
 	                       lineClass: 'yield', maxLabels: 12, whole: true,
 	                       empty: 'no units finished yet this shift'}));
 	box.append(legend([{cls: 'units', text: 'units per hour'},
@@ -282,6 +327,7 @@ function applyState(d) {
 	drawTotals(d);
 	drawFailures(d);
 	drawChart(d);
+	maybeReadShift(d);
 	$('error').hidden = true;
 	document.body.dataset.loaded = 'yes';
 }

@@ -44,7 +44,7 @@ function fmtTick(v) {
  */
 export function comboChart(opts) {
 	const W = opts.width || 960, H = opts.height || 360;
-	const left = 70, right = opts.line ? 70 : 20, top = 24, bottom = opts.rotate ? 150 : 64;
+	const left = 70, right = opts.line ? 70 : 20, top = 24, bottom = opts.rotate ? 150 : 40;
 	const pw = W - left - right, ph = H - top - bottom;
 	const bars = opts.bars || [];
 	const id = `hatch${++patternSeq}`;
