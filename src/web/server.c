@@ -117,6 +117,15 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 		web_send_error(req, 431, NULL, "request headers too large", detail);
 		return 0;
 	}
+	if (req->entity.base != NULL && req->entity.len > srv->cfg->max_body_bytes) {
+		char detail[160];
+		snprintf(detail, sizeof(detail),
+		         "the request body exceeds %u bytes ([web] max_body_bytes)",
+		         srv->cfg->max_body_bytes);
+		req->http1_is_persistent = 0;
+		web_send_error(req, 413, NULL, "request body too large", detail);
+		return 0;
+	}
 	if (len >= 8 && memcmp(path, "/api/v1/", 8) == 0)
 		return web_api(srv, req, path + 7, len - 7);
 	if (len == 7 && memcmp(path, "/api/v1", 7) == 0)
@@ -236,7 +245,9 @@ int web_start(struct station *st, struct edl_error *err)
 	         c->static_dir[0] ? c->static_dir : EDL_WEB_DIR);
 
 	h2o_config_init(&srv->config);
-	srv->config.max_request_entity_size = c->max_body_bytes;
+	/* h2o refuses (413, its own text) bodies far past the bound; the ones just
+	 * past it get our JSON 413 (on_req). */
+	srv->config.max_request_entity_size = (size_t)c->max_body_bytes * 2 + 1024;
 	srv->config.http1.req_timeout = WEB_IDLE_MS;
 	srv->config.server_name = h2o_iovec_init(H2O_STRLIT("edlstation"));
 	h2o_hostconf_t *host = h2o_config_register_host(
