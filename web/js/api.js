@@ -20,24 +20,33 @@ export async function getJSON(path, timeoutMs = 5000) {
 		try {
 			data = text === '' ? null : JSON.parse(text);
 		} catch (e) {
-			return {ok: false, status: res.status, data: null,
-			        error: `${path}: the station answered ${res.status} with text that is not ` +
-			               `JSON (${text.slice(0, 80)})`};
+			const error =
+			        `${path}: the station answered ${res.status} with text that ` +
+				`is not JSON (${text.slice(0, 80)})`;
+			return {ok: false, status: res.status, data: null, error};
 		}
 		if (!res.ok) {
 			const why = data && typeof data.error === 'string' ? data.error
-			          : data && data.error && typeof data.error.message === 'string'
-			                  ? data.error.message
-			                  : res.statusText;
-			return {ok: false, status: res.status, data,
-			        error: `${path}: ${res.status} ${why}`};
+			            : data && data.error && typeof data.error.message === 'string'
+			                    ? data.error.message
+			                    : res.statusText;
+			return {
+				ok: false,
+				status: res.status,
+				data,
+				error: `${path}: ${res.status} ${why}`
+			};
 		}
 		return {ok: true, status: res.status, data, error: null};
 	} catch (e) {
 		const why = e && e.name === 'AbortError' ? `no answer in ${timeoutMs / 1000} s`
-		                                         : 'the station does not answer';
-		return {ok: false, status: 0, data: null,
-		        error: `${path}: ${why}; is edlstation running with [web] listen set?`};
+			                                 : 'the station does not answer';
+		return {
+			ok: false,
+			status: 0,
+			data: null,
+			error: `${path}: ${why}; is edlstation running with [web] listen set?`
+		};
 	} finally {
 		clearTimeout(timer);
 	}

@@ -6,9 +6,9 @@
  * shift`), this station only, so it survives a station restart; it is
  * re-read when units finish (at most every 10 s) and every minute, and falls
  * back to /state's own per-hour series when the report cannot be read.
- * It reads /api/v1/state, then follows
- * /api/v1/events: every event that carries a slot's tile (station events and
- * slot changes, at most 4 a second per slot) redraws that tile at once; a
+ *
+ * It reads /api/v1/state, then follows /api/v1/events: every event that carries a slot's tile
+ * (station events and slot changes, at most 4 a second per slot) redraws that tile at once; a
  * station event also asks for a fresh /state (at most one request in flight,
  * at most ~3 a second) for the totals, the failures and the chart. A /state
  * older than a tile's last event (its seq) leaves that tile alone. Elapsed
@@ -16,11 +16,11 @@
  * Tiles are built once and patched in place (only what changed), so a DOM
  * mutation on a tile means the slot changed.
  */
-import {h, setText, setClass, clear, pct, num, duration, clock, str, isNum} from './dom.js';
 import {getJSON, withQuery} from './api.js';
-import {connect} from './live.js';
-import {STATES, normalizeSlot, stateWords} from './slots.js';
 import {comboChart, legend} from './charts.js';
+import {clear, clock, duration, h, isNum, num, pct, setClass, setText, str} from './dom.js';
+import {connect} from './live.js';
+import {normalizeSlot, STATES, stateWords} from './slots.js';
 
 const $ = (id) => document.getElementById(id);
 const tiles = new Map(); /* slot key (port) -> {node, parts, slot, baseAt} */
@@ -48,11 +48,12 @@ function newTile(slot) {
 	};
 	parts.bar = h('div', {class: 'bar'}, parts.fill);
 	parts.nums = h('div', {class: 'nums'}, parts.mbps, parts.elapsed);
-	const node = h('article', {class: 'tile idle', 'data-port': slot.port, 'data-label': slot.label},
-	               h('header', {}, parts.label, parts.port),
-	               h('div', {class: 'state'}, parts.icon, parts.word),
-	               h('div', {class: 'who'}, parts.serial, parts.stage),
-	               parts.bar, parts.nums, parts.detail, parts.reason, parts.action);
+	const node =
+	        h('article', {class: 'tile idle', 'data-port': slot.port, 'data-label': slot.label},
+	          h('header', {}, parts.label, parts.port),
+	          h('div', {class: 'state'}, parts.icon, parts.word),
+	          h('div', {class: 'who'}, parts.serial, parts.stage), parts.bar, parts.nums,
+	          parts.detail, parts.reason, parts.action);
 	return {node, parts, slot, baseAt: performance.now()};
 }
 
@@ -74,7 +75,8 @@ function drawTile(t) {
 	const words = stateWords(v);
 	setText(p.word, words);
 	/* The state block as big as the tile's width allows for its words. */
-	const chars = String(v.state === 'idle' ? 16 : Math.max(words.length + (st.icon ? 1.6 : 0), 5));
+	const chars =
+	        String(v.state === 'idle' ? 16 : Math.max(words.length + (st.icon ? 1.6 : 0), 5));
 	if (t.node.style.getPropertyValue('--chars') !== chars)
 		t.node.style.setProperty('--chars', chars);
 	setText(p.serial, v.serial ? `SN ${v.serial}` : v.state === 'idle' ? 'no unit' : '');
@@ -95,7 +97,7 @@ function drawTile(t) {
 	}
 	let detail = '';
 	if (v.state === 'pass')
-		detail = `passed in ${duration(v.elapsed_ms)}`; /* verified or not: the package says */
+		detail = 'passed in ' + duration(v.elapsed_ms); /* verified or not: as configured */
 	else if (st.failed)
 		detail = [v.cls, v.error].filter(Boolean).join(' \u00b7 ');
 	setText(p.detail, detail);
@@ -192,7 +194,8 @@ function packageText(p) {
 }
 
 function drawHeader(d) {
-	const station = typeof d.station === 'object' && d.station !== null ? d.station.name : d.station;
+	const station =
+	        typeof d.station === 'object' && d.station !== null ? d.station.name : d.station;
 	setText($('station'), str(station, 'edlstation'));
 	setText($('package'), packageText(d.package));
 	document.title = `${str(station, 'edlstation')} \u2014 line board`;
@@ -228,8 +231,11 @@ function drawTotals(d) {
 	/* Results not yet where they belong: kept by the store, owed to the MES or
 	 * the factory database. Shown only when there are some. */
 	const backlog = d.backlog || {};
-	const names = {store_kept: 'results kept, not yet committed', mes_pending: 'results owed to the MES',
-	               factory_sync_pending: 'runs not yet synced to the factory'};
+	const names = {
+		store_kept: 'results kept, not yet committed',
+		mes_pending: 'results owed to the MES',
+		factory_sync_pending: 'runs not yet synced to the factory'
+	};
 	const parts = [];
 	for (const [k, v] of Object.entries(backlog))
 		if (isNum(v) && v > 0)
@@ -244,16 +250,30 @@ function drawFailures(d) {
 	setText($('failures-title'), list.length ? 'last failures' : 'failures: none');
 	for (const f of list.slice(0, 8)) {
 		const serial = str(f.serial, '');
-		ul.append(h('li', {class: 'failure'},
-		            h('span', {class: 'f-when'}, f.time ? clock(f.time) : ''),
-		            h('span', {class: 'f-slot'}, str(f.slot)),
-		            serial ? h('a', {class: 'f-serial', href: `/unit/${encodeURIComponent(serial)}`},
-		                       serial)
-		                   : h('span', {class: 'f-serial'}, '-'),
-		            h('span', {class: 'f-class'}, str(f.class)),
-		            h('div', {class: 'f-reason'}, str(f.message, '')),
-		            h('div', {class: 'f-action'}, f.action ? `do: ${f.action}` : '')));
+		ul.append(h(
+		        'li', {class: 'failure'},
+		        h('span', {class: 'f-when'}, f.time ? clock(f.time) : ''),
+		        h('span', {class: 'f-slot'}, str(f.slot)),
+		        serial ? h('a',
+		                   {class: 'f-serial', href: `/unit/${encodeURIComponent(serial)}`},
+			           serial)
+			       : h('span', {class: 'f-serial'}, '-'),
+			h('span', {class: 'f-class'}, str(f.class)),
+			h('div', {class: 'f-reason'}, str(f.message, '')),
+			h('div', {class: 'f-action'}, f.action ? `do: ${f.action}` : '')));
 	}
+}
+
+function hourBar(b) {
+	const what = `${num(b.units)} units, ${num(b.passed)} passed`;
+	const fpy = `first-pass yield ${pct(b.first_pass_yield)}`;
+	const value = isNum(b.units) ? b.units : 0;
+	return {
+		label: clock(b.hour),
+		value,
+		title: `${clock(b.hour)}: ${what}, ${fpy}`,
+		cls: 'units'
+	};
 }
 
 /* The start of the shift now runs in: 06:00, 14:00 or 22:00 UTC. */
@@ -272,8 +292,9 @@ async function readShift(station) {
 	const since = shiftStart(new Date()).toISOString().slice(0, 16) + 'Z';
 	const r = await getJSON(withQuery('/api/v1/report', {since, station, by: 'hour'}), 15000);
 	chartReading = false;
-	shiftChart = r.ok && r.data && Array.isArray(r.data.buckets) ? {buckets: r.data.buckets, since}
-	                                                              : null;
+	shiftChart = r.ok && r.data && Array.isArray(r.data.buckets)
+	                     ? {buckets: r.data.buckets, since}
+	                     : null;
 	if (lastState)
 		drawChart(lastState);
 }
@@ -293,31 +314,41 @@ function maybeReadShift(d) {
 function drawChart(d) {
 	const fromReport = shiftChart !== null;
 	const series = fromReport
-	        ? shiftChart.buckets.map((b) => ({hour: b.start, units: b.units, passed: b.passed_units,
-	                                          first_pass_yield: b.first_pass_yield}))
-	        : d.series || [];
+	                       ? shiftChart.buckets.map((b) => ({
+		                                                hour: b.start,
+		                                                units: b.units,
+		                                                passed: b.passed_units,
+		                                                first_pass_yield: b.first_pass_yield
+	                                                }))
+	                       : d.series || [];
 	const box = $('chart');
-	setText($('chart-title'), fromReport ? 'units per hour and first-pass yield, this shift'
-	                                     : 'units per hour and first-pass yield since the station started');
-	const bars = series.map((b) => ({
-		label: clock(b.hour),
-		value: isNum(b.units) ? b.units : 0,
-		title: `${clock(b.hour)}: ${num(b.units)} units, ${num(b.passed)} passed, ` +
-		       `first-pass yield ${pct(b.first_pass_yield)}`,
-		cls: 'units',
-	}));
+	setText($('chart-title'),
+	        fromReport ? 'units per hour and first-pass yield, this shift'
+	                   : 'units per hour and first-pass yield since the station started');
+	const bars = series.map(hourBar);
 	const key = JSON.stringify(series);
 	if (box.dataset.key === key)
 		return;
 	box.dataset.key = key;
 	clear(box);
-	box.append(comboChart({bars, line: series.map((b) => b.first_pass_yield), title:
-	                       'units per hour and first-pass yield over the shift',
-	                       yLabel: 'units', y2Label: 'yield', width: 480, height: 210, cls: 'small',
-	                       lineClass: 'yield', maxLabels: 12, whole: true,
-	                       empty: 'no units finished yet this shift'}));
-	box.append(legend([{cls: 'units', text: 'units per hour'},
-	                   {cls: 'yield', text: 'first-pass yield', line: true}]));
+	box.append(comboChart({
+		bars,
+		line: series.map((b) => b.first_pass_yield),
+		title: 'units per hour and first-pass yield over the shift',
+		yLabel: 'units',
+		y2Label: 'yield',
+		width: 480,
+		height: 210,
+		cls: 'small',
+		lineClass: 'yield',
+		maxLabels: 12,
+		whole: true,
+		empty: 'no units finished yet this shift'
+	}));
+	box.append(legend([
+		{cls: 'units', text: 'units per hour'},
+		{cls: 'yield', text: 'first-pass yield', line: true}
+	]));
 }
 
 function applyState(d) {
@@ -402,8 +433,11 @@ function start() {
 	/* The events carry every change; this read is only a safety net. */
 	setInterval(() => scheduleRefresh(0), 10000);
 	window.addEventListener('resize', layoutTiles);
-	window.edlBoard = {state: () => lastState, refresh: () => scheduleRefresh(0),
-	                   live: () => live};
+	window.edlBoard = {
+		state: () => lastState,
+		refresh: () => scheduleRefresh(0),
+		live: () => live
+	};
 	tick();
 }
 

@@ -8,7 +8,7 @@
  * mark does not rely on colour. Every bar is a <rect class="bar ..."> with
  * data-index, so a test can count them.
  */
-import {s, isNum} from './dom.js';
+import {isNum, s} from './dom.js';
 
 let patternSeq = 0;
 
@@ -57,17 +57,28 @@ export function comboChart(opts) {
 	});
 	svg.append(s('title', {text: opts.title || ''}));
 	svg.append(s('defs', {},
-	             s('pattern', {id, width: 12, height: 12, patternUnits: 'userSpaceOnUse',
-	                           patternTransform: 'rotate(45)'},
+	             s('pattern', {
+		             id,
+		             width: 12,
+		             height: 12,
+		             patternUnits: 'userSpaceOnUse',
+		             patternTransform: 'rotate(45)'
+	             },
 	               s('rect', {width: 12, height: 12, class: 'hatch-bg'}),
 	               s('rect', {width: 5, height: 12, class: 'hatch-fg'}))));
 	if (bars.length === 0) {
-		svg.append(s('text', {x: W / 2, y: H / 2, class: 'chart-empty', 'text-anchor': 'middle',
-		                      text: opts.empty || 'nothing to show yet'}));
+		svg.append(s('text', {
+			x: W / 2,
+			y: H / 2,
+			class: 'chart-empty',
+			'text-anchor': 'middle',
+			text: opts.empty || 'nothing to show yet'
+		}));
 		return svg;
 	}
-	const max = isNum(opts.yMax) ? opts.yMax
-	                            : niceMax(Math.max(...bars.map((b) => b.value || 0)), opts.whole);
+	const max = isNum(opts.yMax)
+	                    ? opts.yMax
+	                    : niceMax(Math.max(...bars.map((b) => b.value || 0)), opts.whole);
 	const fmt = opts.yFormat || fmtTick;
 	const y = (v) => top + ph - (ph * Math.min(v, max)) / max;
 	const step = pw / bars.length;
@@ -78,19 +89,34 @@ export function comboChart(opts) {
 	for (let i = 0; i <= 4; i++) {
 		const v = (max * i) / 4, yy = y(v);
 		axis.append(s('line', {x1: left, x2: left + pw, y1: yy, y2: yy, class: 'grid'}));
-		axis.append(s('text', {x: left - 8, y: yy + 6, 'text-anchor': 'end', text: fmt(v)}));
+		axis.append(
+		        s('text', {x: left - 8, y: yy + 6, 'text-anchor': 'end', text: fmt(v)}));
 		if (opts.line)
-			axis.append(s('text', {x: left + pw + 8, y: yy + 6, 'text-anchor': 'start',
-			                       text: `${25 * i}%`}));
+			axis.append(s('text', {
+				x: left + pw + 8,
+				y: yy + 6,
+				'text-anchor': 'start',
+				text: `${25 * i}%`
+			}));
 	}
 	if (opts.yLabel)
-		axis.append(s('text', {x: 16, y: top + ph / 2, class: 'axis-title', 'text-anchor': 'middle',
-		                       transform: `rotate(-90 16 ${top + ph / 2})`, text: opts.yLabel}));
+		axis.append(s('text', {
+			x: 16,
+			y: top + ph / 2,
+			class: 'axis-title',
+			'text-anchor': 'middle',
+			transform: `rotate(-90 16 ${top + ph / 2})`,
+			text: opts.yLabel
+		}));
 	if (opts.y2Label)
-		axis.append(s('text', {x: W - 12, y: top + ph / 2, class: 'axis-title',
-		                       'text-anchor': 'middle',
-		                       transform: `rotate(90 ${W - 12} ${top + ph / 2})`,
-		                       text: opts.y2Label}));
+		axis.append(s('text', {
+			x: W - 12,
+			y: top + ph / 2,
+			class: 'axis-title',
+			'text-anchor': 'middle',
+			transform: `rotate(90 ${W - 12} ${top + ph / 2})`,
+			text: opts.y2Label
+		}));
 	svg.append(axis);
 
 	/* Bars, each with its value above and its label below. */
@@ -100,26 +126,54 @@ export function comboChart(opts) {
 		const x = left + step * i + (step - bw) / 2;
 		const v = isNum(b.value) ? b.value : 0;
 		const yy = y(v);
-		const rect = s('rect', {x, y: yy, width: bw, height: Math.max(0, top + ph - yy),
-		                        class: 'bar ' + (b.cls || ''), 'data-index': i});
+		const rect = s('rect', {
+			x,
+			y: yy,
+			width: bw,
+			height: Math.max(0, top + ph - yy),
+			class: 'bar ' + (b.cls || ''),
+			'data-index': i
+		});
 		if (b.mark)
 			rect.setAttribute('fill', `url(#${id})`);
 		rect.append(s('title', {text: b.title || `${b.label}: ${fmt(v)}`}));
 		g.append(rect);
 		if (bars.length <= 40)
-			g.append(s('text', {x: x + bw / 2, y: yy - 6, 'text-anchor': 'middle', class: 'bar-value',
-			                    text: b.valueText !== undefined ? b.valueText : fmt(v)}));
+			g.append(s('text', {
+				x: x + bw / 2,
+				y: yy - 6,
+				'text-anchor': 'middle',
+				class: 'bar-value',
+				text: b.valueText !== undefined ? b.valueText : fmt(v)
+			}));
 		if (b.mark)
-			g.append(s('text', {x: x + bw / 2, y: top + 18, 'text-anchor': 'middle', class: 'bar-mark',
-			                    text: b.mark}));
+			g.append(s('text', {
+				x: x + bw / 2,
+				y: top + 18,
+				'text-anchor': 'middle',
+				class: 'bar-mark',
+				text: b.mark
+			}));
 		if (i % labelEvery === 0) {
 			const lx = x + bw / 2, ly = top + ph + 22;
-			const text = String(b.label).length > 26 ? String(b.label).slice(0, 25) + '\u2026'
-			                                          : String(b.label);
-			g.append(s('text', opts.rotate
-			                   ? {x: lx, y: ly, 'text-anchor': 'end', class: 'bar-label',
-			                      transform: `rotate(-35 ${lx} ${ly})`, text}
-			                   : {x: lx, y: ly, 'text-anchor': 'middle', class: 'bar-label', text}));
+			const text = String(b.label).length > 26
+			                     ? String(b.label).slice(0, 25) + '\u2026'
+			                     : String(b.label);
+			g.append(s('text', opts.rotate ? {
+				x: lx,
+				y: ly,
+				'text-anchor': 'end',
+				class: 'bar-label',
+				transform: `rotate(-35 ${lx} ${ly})`,
+				text
+			}
+					               : {
+						                 x: lx,
+						                 y: ly,
+						                 'text-anchor': 'middle',
+						                 class: 'bar-label',
+						                 text
+					                 }));
 		}
 	});
 	svg.append(g);
@@ -137,14 +191,18 @@ export function comboChart(opts) {
 			}
 			d += `${pen ? 'L' : 'M'}${x.toFixed(1)} ${ly(f).toFixed(1)} `;
 			pen = true;
-			const dot = s('circle', {cx: x, cy: ly(f), r: 6, class: 'dot', 'data-index': i});
-			dot.append(s('title', {text: `${bars[i] ? bars[i].label : i}: ${(100 * f).toFixed(1)}%`}));
+			const dot = s('circle',
+			              {cx: x, cy: ly(f), r: 6, class: 'dot', 'data-index': i});
+			dot.append(s('title', {
+				text: `${bars[i] ? bars[i].label : i}: ${(100 * f).toFixed(1)}%`
+			}));
 			dots.append(dot);
 		});
 		svg.append(s('path', {d: d.trim(), class: 'line ' + (opts.lineClass || '')}));
 		svg.append(dots);
 	}
-	svg.append(s('line', {x1: left, x2: left + pw, y1: top + ph, y2: top + ph, class: 'baseline'}));
+	svg.append(s('line',
+	             {x1: left, x2: left + pw, y1: top + ph, y2: top + ph, class: 'baseline'}));
 	return svg;
 }
 
@@ -155,9 +213,11 @@ export function legend(items) {
 	items.forEach((it, i) => {
 		const x = 260 * i;
 		if (it.line)
-			svg.append(s('line', {x1: x, x2: x + 28, y1: 14, y2: 14, class: 'line ' + it.cls}));
+			svg.append(s('line',
+			             {x1: x, x2: x + 28, y1: 14, y2: 14, class: 'line ' + it.cls}));
 		else
-			svg.append(s('rect', {x, y: 4, width: 28, height: 20, class: 'bar ' + it.cls}));
+			svg.append(s('rect',
+			             {x, y: 4, width: 28, height: 20, class: 'bar ' + it.cls}));
 		svg.append(s('text', {x: x + 36, y: 21, text: it.text}));
 	});
 	return svg;

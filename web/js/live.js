@@ -26,8 +26,9 @@ export function connect({url, onEvent, onOpen, onGap, banner, bannerText}) {
 		if (banner) {
 			banner.hidden = false;
 			const t = downSince.toLocaleTimeString();
-			bannerText.textContent = `CONNECTION LOST to the station since ${t} (${why}); ` +
-			                         'reconnecting by itself. What is shown may be out of date.';
+			bannerText.textContent =
+			        `CONNECTION LOST to the station since ${t} (${why}); ` +
+				'reconnecting by itself. What is shown may be out of date.';
 		}
 		document.body.classList.add('offline');
 	}
@@ -46,7 +47,8 @@ export function connect({url, onEvent, onOpen, onGap, banner, bannerText}) {
 		} catch (e) {
 			data = {event: 'unparsed', message: String(ev.data).slice(0, 200)};
 		}
-		const rec = {seq: ev.lastEventId, type, data, t: performance.now(), wall: Date.now()};
+		const rec =
+		        {seq: ev.lastEventId, type, data, t: performance.now(), wall: Date.now()};
 		debug.received.push(rec);
 		if (debug.received.length > 4000)
 			debug.received.splice(0, debug.received.length - 4000);
@@ -69,8 +71,9 @@ export function connect({url, onEvent, onOpen, onGap, banner, bannerText}) {
 		};
 		es.onerror = () => {
 			debug.errors++;
-			showDown(es.readyState === EventSource.CLOSED ? 'the station refused the stream'
-			                                              : 'no connection');
+			showDown(es.readyState === EventSource.CLOSED
+			                 ? 'the station refused the stream'
+			                 : 'no connection');
 			if (es.readyState === EventSource.CLOSED && retryTimer === null) {
 				es.close();
 				retryTimer = setTimeout(open, retryMs);

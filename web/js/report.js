@@ -8,9 +8,9 @@
  * below), units and first-pass yield per bucket, the failed units (each a
  * link to its unit page) and the packages.
  */
-import {h, clear, setText, pct, num, duration, when, str, bytes, isNum} from './dom.js';
 import {getJSON, withQuery} from './api.js';
 import {comboChart, legend} from './charts.js';
+import {bytes, clear, duration, h, isNum, num, pct, setText, str, when} from './dom.js';
 
 const $ = (id) => document.getElementById(id);
 const FILTERS = ['since', 'until', 'package', 'slot', 'by'];
@@ -30,7 +30,8 @@ function fillForm(f) {
 }
 
 function figure(value, key) {
-	return h('div', {class: 'figure'}, h('span', {class: 'n'}, value), h('span', {class: 'k'}, key));
+	return h('div', {class: 'figure'}, h('span', {class: 'n'}, value),
+	         h('span', {class: 'k'}, key));
 }
 
 function drawFigures(r) {
@@ -45,14 +46,26 @@ function drawFigures(r) {
 	           figure(num(r.units_per_hour, 1), 'units per hour'),
 	           figure(num(r.retests), 'retests'),
 	           figure(`${duration(d.p50)} / ${duration(d.p95)}`, 'flashing time p50 / p95'),
-	           figure(isNum(r.throughput_mbps) ? `${r.throughput_mbps.toFixed(1)} MB/s` : '-',
-	                  'throughput'));
+		   figure(isNum(r.throughput_mbps) ? `${r.throughput_mbps.toFixed(1)} MB/s` : '-',
+			  'throughput'));
 	const w = r.window || {};
-	setText($('window'), `window ${when(w.start)} \u2013 ${when(w.end)} (${num(w.hours, 1)} h)`);
+	setText($('window'),
+	        `window ${when(w.start)} \u2013 ${when(w.end)} (${num(w.hours, 1)} h)`);
 }
 
 function shortError(e) {
 	return str(e, '').replace(/^EDL_E_/, '').toLowerCase().replace(/_/g, ' ');
+}
+
+function paretoBar(p) {
+	const what = `${str(p.stage)} ${str(p.error)} (${str(p.class)})`;
+	const share = `${pct(p.share)} of failures, ${pct(p.cumulative_share)} cumulative`;
+	return {
+		label: `${str(p.stage, '?')}: ${shortError(p.error) || '?'}`,
+		value: isNum(p.count) ? p.count : 0,
+		cls: 'failure pareto-bar',
+		title: `${what}: ${num(p.count)} runs, ${share}`,
+	};
 }
 
 function drawPareto(r) {
@@ -60,72 +73,99 @@ function drawPareto(r) {
 	const box = $('pareto');
 	clear(box);
 	box.append(comboChart({
-		bars: list.map((p) => ({
-			label: `${str(p.stage, '?')}: ${shortError(p.error) || '?'}`,
-			value: isNum(p.count) ? p.count : 0,
-			cls: 'failure pareto-bar',
-			title: `${str(p.stage)} ${str(p.error)} (${str(p.class)}): ${num(p.count)} runs, ` +
-			       `${pct(p.share)} of failures, ${pct(p.cumulative_share)} cumulative`,
-		})),
+		bars: list.map(paretoBar),
 		line: list.map((p) => p.cumulative_share),
 		lineClass: 'cumulative',
 		title: 'failure Pareto: runs per failure, most first, and the cumulative share',
-		yLabel: 'failed runs', y2Label: 'cumulative share', rotate: true, height: 460, whole: true,
-		cls: 'pareto', empty: 'no failures in this window',
+		yLabel: 'failed runs',
+		y2Label: 'cumulative share',
+		rotate: true,
+		height: 460,
+		whole: true,
+		cls: 'pareto',
+		empty: 'no failures in this window',
 	}));
-	box.append(legend([{cls: 'failure', text: 'failed runs'},
-	                   {cls: 'cumulative', text: 'cumulative share', line: true}]));
+	box.append(legend([
+		{cls: 'failure', text: 'failed runs'},
+		{cls: 'cumulative', text: 'cumulative share', line: true}
+	]));
+}
+
+function slotBar(x) {
+	const label = str(x.label || x.port || (isNum(x.slot) ? `#${x.slot}` : ''), '?');
+	const p = isNum(x.p_value) ? x.p_value.toPrecision(3) : '-';
+	const what = `${num(x.failures)} of ${num(x.runs)} runs failed (${pct(x.failure_rate)})`;
+	return {
+		label,
+		value: isNum(x.failure_rate) ? x.failure_rate : 0,
+		valueText: pct(x.failure_rate, 0),
+		cls: 'rate slot-bar' + (x.flagged ? ' flagged' : ''),
+		mark: x.flagged ? 'FLAGGED' : undefined,
+		title: `${label} (${str(x.port)}): ${what}, p = ${p}` +
+			       (x.flagged ? ', FLAGGED' : ''),
+	};
 }
 
 function drawSlots(r) {
 	const list = r.by_slot || [];
 	const box = $('slots');
 	clear(box);
-	const maxRate = Math.max(0, ...list.map((x) => (isNum(x.failure_rate) ? x.failure_rate : 0)));
+	const maxRate =
+	        Math.max(0, ...list.map((x) => (isNum(x.failure_rate) ? x.failure_rate : 0)));
 	const yMax = maxRate <= 0 ? 0.1 : Math.min(1, Math.ceil(maxRate * 10) / 10);
 	box.append(comboChart({
-		bars: list.map((x) => {
-			const label = str(x.label || x.port || (isNum(x.slot) ? `#${x.slot}` : ''), '?');
-			return {
-				label,
-				value: isNum(x.failure_rate) ? x.failure_rate : 0,
-				valueText: pct(x.failure_rate, 0),
-				cls: 'rate slot-bar' + (x.flagged ? ' flagged' : ''),
-				mark: x.flagged ? 'FLAGGED' : undefined,
-				title: `${label} (${str(x.port)}): ${num(x.failures)} of ${num(x.runs)} runs failed` +
-				       ` (${pct(x.failure_rate)}), p = ${isNum(x.p_value) ? x.p_value.toPrecision(3) : '-'}` +
-				       (x.flagged ? ', FLAGGED' : ''),
-			};
-		}),
-		yMax, yFormat: (v) => `${Math.round(100 * v)}%`,
+		bars: list.map(slotBar),
+		yMax,
+		yFormat: (v) => `${Math.round(100 * v)}%`,
 		title: 'failure rate per slot; flagged slots fail significantly more than the others',
-		yLabel: 'failure rate', height: 460, rotate: list.length > 12, cls: 'slots',
+		yLabel: 'failure rate',
+		height: 460,
+		rotate: list.length > 12,
+		cls: 'slots',
 		empty: 'no slot has runs in this window',
 	}));
 	const t = r.slot_test || {};
 	const flagged = list.filter((x) => x.flagged).map((x) => x.label || x.port);
+	const threshold = isNum(t.threshold) ? t.threshold.toPrecision(2) : '-';
+	const tested = `${num(t.min_runs)} runs (${num(t.slots_tested)} tested)`;
+	const verdict = flagged.length ? `FLAGGED: ${flagged.join(', ')}.` : 'No slot is flagged.';
+	const test = 'Flag: one-sided Fisher\'s exact test of a slot against all others';
 	setText($('slot-test'),
-	        `Flag: one-sided Fisher's exact test of a slot against all others, slots with at least ` +
-	        `${num(t.min_runs)} runs (${num(t.slots_tested)} tested), flagged when p < ` +
-	        `${isNum(t.threshold) ? t.threshold.toPrecision(2) : '-'}. ` +
-	        (flagged.length ? `FLAGGED: ${flagged.join(', ')}.` : 'No slot is flagged.'));
+	        `${test}, slots with at least ${tested}, flagged when p < ${threshold}. ` +
+			verdict);
+}
+
+function bucketBar(b) {
+	const what = `${num(b.units)} units, ${num(b.passed_units)} passed`;
+	return {
+		label: when(b.start).slice(5, 16),
+		value: isNum(b.units) ? b.units : 0,
+		cls: 'units',
+		title: `${when(b.start)}: ${what}, FPY ${pct(b.first_pass_yield)}`,
+	};
 }
 
 function drawBuckets(r) {
 	const list = r.buckets || [];
 	const box = $('buckets');
 	clear(box);
-	setText($('buckets-title'), `units and first-pass yield per ${r.bucket === 'shift' ? 'shift' : 'hour'}`);
+	setText($('buckets-title'),
+	        `units and first-pass yield per ${r.bucket === 'shift' ? 'shift' : 'hour'}`);
 	box.append(comboChart({
-		bars: list.map((b) => ({label: when(b.start).slice(5, 16), value: isNum(b.units) ? b.units : 0,
-		                        cls: 'units',
-		                        title: `${when(b.start)}: ${num(b.units)} units, ` +
-		                               `${num(b.passed_units)} passed, FPY ${pct(b.first_pass_yield)}`})),
-		line: list.map((b) => b.first_pass_yield), lineClass: 'yield', width: 1600, height: 320,
-		title: 'units and first-pass yield per bucket', yLabel: 'units', y2Label: 'first-pass yield', whole: true,
+		bars: list.map(bucketBar),
+		line: list.map((b) => b.first_pass_yield),
+		lineClass: 'yield',
+		width: 1600,
+		height: 320,
+		title: 'units and first-pass yield per bucket',
+		yLabel: 'units',
+		y2Label: 'first-pass yield',
+		whole: true,
 		empty: 'no units in this window',
 	}));
-	box.append(legend([{cls: 'units', text: 'units'}, {cls: 'yield', text: 'first-pass yield', line: true}]));
+	box.append(legend([
+		{cls: 'units', text: 'units'}, {cls: 'yield', text: 'first-pass yield', line: true}
+	]));
 }
 
 function table(node, heads, rows) {
@@ -140,25 +180,41 @@ function table(node, heads, rows) {
 }
 
 function drawFailed(r) {
-	table($('failed'), ['serial', 'started', 'slot', 'result', 'stage', 'error', 'class', 'message', 'action'],
-	      (r.failed || []).map((f) => [
-		      h('td', {class: 'mono'}, h('a', {href: `/unit/${encodeURIComponent(str(f.serial, ''))}`},
-		                                 str(f.serial))),
-		      h('td', {class: 'nw'}, when(f.start)), h('td', {class: 'nw'}, str(f.slot)),
-		      h('td', {}, h('span', {class: `result ${str(f.result, '')}`}, str(f.result).toUpperCase())),
-		      h('td', {}, str(f.stage)), h('td', {class: 'mono'}, str(f.error)), h('td', {}, str(f.class)),
-		      h('td', {}, str(f.message)), h('td', {class: 'action-cell'}, str(f.action)),
-	      ]));
+	table($('failed'),
+	      [
+		      'serial', 'started', 'slot', 'result', 'stage', 'error', 'class', 'message',
+		      'action'
+	      ],
+	      (r.failed || [])
+	              .map((f) => [h('td', {class: 'mono'},
+	                             h('a',
+	                               {href: `/unit/${encodeURIComponent(str(f.serial, ''))}`},
+		                       str(f.serial))),
+		                   h('td', {class: 'nw'}, when(f.start)),
+		                   h('td', {class: 'nw'}, str(f.slot)),
+		                   h('td', {},
+		                     h('span', {class: `result ${str(f.result, '')}`},
+			               str(f.result).toUpperCase())),
+			           h('td', {}, str(f.stage)),
+			           h('td', {class: 'mono'}, str(f.error)),
+			           h('td', {}, str(f.class)),
+			           h('td', {}, str(f.message)),
+			           h('td', {class: 'action-cell'}, str(f.action)),
+	]));
 }
 
 function drawPackages(r) {
-	table($('packages'), ['name', 'version', 'path', 'manifest hash', 'runs', 'passes', 'failures'],
-	      (r.packages || []).map((p) => [
-		      h('td', {}, str(p.name)), h('td', {}, str(p.version)), h('td', {class: 'mono'}, str(p.path)),
-		      h('td', {class: 'mono'}, str(p.manifest_hash, '').slice(0, 12)),
-		      h('td', {class: 'n'}, num(p.runs)), h('td', {class: 'n'}, num(p.passes)),
-		      h('td', {class: 'n'}, num(p.failures)),
-	      ]));
+	table($('packages'),
+	      ['name', 'version', 'path', 'manifest hash', 'runs', 'passes', 'failures'],
+	      (r.packages || [])
+	              .map((p) => [h('td', {}, str(p.name)),
+	                           h('td', {}, str(p.version)),
+	                           h('td', {class: 'mono'}, str(p.path)),
+	                           h('td', {class: 'mono'}, str(p.manifest_hash, '').slice(0, 12)),
+	                           h('td', {class: 'n'}, num(p.runs)),
+	                           h('td', {class: 'n'}, num(p.passes)),
+	                           h('td', {class: 'n'}, num(p.failures)),
+	]));
 }
 
 async function load() {

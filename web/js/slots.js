@@ -38,8 +38,9 @@ function number(v) {
 
 export function normalizeSlot(raw) {
 	const r = raw || {};
-	const label = text(r.label !== undefined ? r.label : r.slot_label !== undefined ? r.slot_label
-	                                                                                : r.slot);
+	const label = text(r.label !== undefined        ? r.label
+	                   : r.slot_label !== undefined ? r.slot_label
+	                                                : r.slot);
 	return {
 		key: text(r.port) || label,
 		label: label || text(r.port),

@@ -7,8 +7,8 @@
  * is typed as people type it (any case, 0x, a USB serial, a unique prefix):
  * the station resolves it and answers 404 with "did you mean" when it cannot.
  */
-import {h, clear, setText, num, duration, when, str, bytes, isNum} from './dom.js';
 import {getJSON} from './api.js';
+import {bytes, clear, duration, h, isNum, num, setText, str, when} from './dom.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -33,9 +33,12 @@ function dl(pairs) {
 }
 
 function table(heads, rows, cls = 'data') {
-	return h('table', {class: cls}, h('thead', {}, h('tr', {}, heads.map((x) => h('th', {}, x)))),
-	         h('tbody', {}, rows.map((cells) => h('tr', {}, cells.map((c) => (c instanceof Node ? c
-	                                                                          : h('td', {}, c)))))));
+	return h('table', {class: cls},
+	         h('thead', {}, h('tr', {}, heads.map((x) => h('th', {}, x)))),
+	         h('tbody', {},
+	           rows.map((cells) => h(
+	                            'tr', {},
+	                            cells.map((c) => (c instanceof Node ? c : h('td', {}, c)))))));
 }
 
 function drawDevice(d) {
@@ -46,20 +49,26 @@ function drawDevice(d) {
 		box.append(h('p', {class: 'note'}, 'No identity recorded for this unit.'));
 		return;
 	}
-	box.append(h('h2', {}, 'device'),
-	           dl([['USB serial', str(dev.usb_serial)], ['HW id', str(dev.hw_id)],
-	               ['MSM id', str(dev.msm_id)], ['OEM id', str(dev.oem_id)],
-	               ['model id', str(dev.model_id)], ['PK hash', str(dev.pk_hash)],
-	               ['first seen', when(dev.first_seen)], ['last seen', when(dev.last_seen)]]));
+	box.append(h('h2', {}, 'device'), dl([
+		           ['USB serial', str(dev.usb_serial)], ['HW id', str(dev.hw_id)],
+		           ['MSM id', str(dev.msm_id)], ['OEM id', str(dev.oem_id)],
+		           ['model id', str(dev.model_id)], ['PK hash', str(dev.pk_hash)],
+		           ['first seen', when(dev.first_seen)], ['last seen', when(dev.last_seen)]
+	           ]));
 }
 
 function archiveRows(list) {
-	return list.map((a) => [
-		h('td', {}, str(a.kind)), h('td', {}, str(a.label)), h('td', {class: 'n'}, bytes(a.bytes)),
-		h('td', {class: 'mono'}, str(a.sha256, '').slice(0, 16)), h('td', {class: 'mono'}, str(a.path)),
-		h('td', {}, a.run_id !== undefined ? str(a.run_id) : ''),
-		h('td', {}, a.restored === true || a.restored === 1 ? 'restored' : a.restored ? str(a.restored) : ''),
-		h('td', {}, when(a.created || a.created_at)),
+	return list.map((a) => [h('td', {}, str(a.kind)),
+	                        h('td', {}, str(a.label)),
+	                        h('td', {class: 'n'}, bytes(a.bytes)),
+	                        h('td', {class: 'mono'}, str(a.sha256, '').slice(0, 16)),
+	                        h('td', {class: 'mono'}, str(a.path)),
+	                        h('td', {}, a.run_id !== undefined ? str(a.run_id) : ''),
+	                        h('td', {},
+	                          a.restored === true || a.restored === 1 ? 'restored'
+	                          : a.restored                            ? str(a.restored)
+	                                                                  : ''),
+	                        h('td', {}, when(a.created || a.created_at)),
 	]);
 }
 
@@ -71,7 +80,8 @@ function drawArchives(d) {
 	const list = Array.isArray(d.archives) ? d.archives : [];
 	if (list.length === 0)
 		return;
-	box.append(h('h2', {}, `archives (${list.length})`), table(ARCHIVE_HEADS, archiveRows(list)));
+	box.append(h('h2', {}, `archives (${list.length})`),
+		   table(ARCHIVE_HEADS, archiveRows(list)));
 }
 
 function resultWord(r) {
@@ -82,34 +92,56 @@ function drawRun(run, index, total) {
 	const result = str(run.result, '');
 	const pkg = run.package || {};
 	const node = h('article', {class: `run ${result}`, 'data-run-id': str(run.id, '')});
-	node.append(h('h3', {}, `run ${str(run.id)} `, h('span', {class: `result ${result}`}, resultWord(result)),
-	              ` \u00b7 ${when(run.start)} \u00b7 slot ${str(run.slot_label || run.slot)}` +
-	              (run.port && run.port !== run.slot_label ? ` (${run.port})` : '') +
-	              ` \u00b7 attempt ${str(run.attempt)}`),
-	            dl([['kind', run.kind ? str(run.kind) : ''], ['station', str(run.station)],
-	                ['package', [pkg.name, pkg.version].filter(Boolean).join(' ') || str(pkg.path)],
-	                ['lot', run.lot ? str(run.lot) : ''], ['work order', run.work_order ? str(run.work_order) : ''],
-	                ['operator', run.operator ? str(run.operator) : ''],
-	                ['ended', when(run.end)], ['stage', str(run.stage)], ['error', str(run.error)],
-	                ['class', str(run.class)], ['what to do', str(run.action)], ['message', str(run.message)],
-	                ['written', bytes(run.bytes_written)], ['flashing time', duration(run.duration_ms)],
-	                ['average', isNum(run.avg_mbps) ? `${run.avg_mbps.toFixed(1)} MB/s` : ''],
-	                ['retry of', run.retry_of ? `run ${run.retry_of}` : ''],
-	                ['capture', str(run.capture, '')], ['warnings', str(run.warnings, '')]]));
+	node.append(
+	        h('h3', {}, `run ${str(run.id)} `,
+		  h('span', {class: `result ${result}`}, resultWord(result)),
+		  ` \u00b7 ${when(run.start)} \u00b7 slot ${str(run.slot_label || run.slot)}` +
+			  (run.port && run.port !== run.slot_label ? ` (${run.port})` : '') +
+			  ` \u00b7 attempt ${str(run.attempt)}`),
+		dl([
+			['kind', run.kind ? str(run.kind) : ''], ['station', str(run.station)],
+			[
+				'package',
+				[pkg.name, pkg.version].filter(Boolean).join(' ') || str(pkg.path)
+			],
+			['lot', run.lot ? str(run.lot) : ''],
+			['work order', run.work_order ? str(run.work_order) : ''],
+			['operator', run.operator ? str(run.operator) : ''],
+			['ended', when(run.end)], ['stage', str(run.stage)],
+			['error', str(run.error)], ['class', str(run.class)],
+			['what to do', str(run.action)], ['message', str(run.message)],
+			['written', bytes(run.bytes_written)],
+			['flashing time', duration(run.duration_ms)],
+			['average', isNum(run.avg_mbps) ? `${run.avg_mbps.toFixed(1)} MB/s` : ''],
+			['retry of', run.retry_of ? `run ${run.retry_of}` : ''],
+			['capture', str(run.capture, '')], ['warnings', str(run.warnings, '')]
+		]));
 	if (Array.isArray(run.steps) && run.steps.length) {
-		node.append(h('h3', {}, `steps (${run.steps.length})`),
-		            table(['kind', 'label', 'LUN', 'start sector', 'sectors', 'bytes', 'time', 'result'],
-		                  run.steps.map((st) => [
-			                  h('td', {}, str(st.kind)), h('td', {}, str(st.label)),
-			                  h('td', {class: 'n'}, num(st.lun)), h('td', {class: 'mono'}, str(st.start_sector)),
-			                  h('td', {class: 'n'}, num(st.sectors)), h('td', {class: 'n'}, bytes(st.bytes)),
-			                  h('td', {class: 'n'}, duration(st.duration_ms)),
-			                  h('td', {}, h('span', {class: `result ${str(st.result, '')}`}, str(st.result))),
-		                  ]), 'data steps'));
+		node.append(
+		        h('h3', {}, `steps (${run.steps.length})`),
+			table(
+			        [
+				        'kind', 'label', 'LUN', 'start sector', 'sectors', 'bytes',
+				        'time', 'result'
+			        ],
+			        run.steps.map(
+			                (st) => [h('td', {}, str(st.kind)),
+			                         h('td', {}, str(st.label)),
+			                         h('td', {class: 'n'}, num(st.lun)),
+			                         h('td', {class: 'mono'}, str(st.start_sector)),
+			                         h('td', {class: 'n'}, num(st.sectors)),
+			                         h('td', {class: 'n'}, bytes(st.bytes)),
+			                         h('td', {class: 'n'}, duration(st.duration_ms)),
+			                         h('td', {},
+			                           h('span',
+			                             {class: `result ${str(st.result, '')}`},
+				                     str(st.result))),
+		]),
+				'data steps'));
 	}
 	if (Array.isArray(run.archives) && run.archives.length)
 		node.append(h('h3', {}, `archives (${run.archives.length})`),
-		            table(ARCHIVE_HEADS, archiveRows(run.archives)));
+			    table(ARCHIVE_HEADS, archiveRows(run.archives)));
 	const log = Array.isArray(run.log) ? run.log : [];
 	if (log.length) {
 		const pre = h('pre', {class: 'log'});
