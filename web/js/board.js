@@ -243,25 +243,26 @@ function drawTotals(d) {
 	setText($('backlogs'), parts.join(' \u00b7 '));
 }
 
+function failureItem(f) {
+	const serial = str(f.serial, '');
+	const href = `/unit/${encodeURIComponent(serial)}`;
+	const who = serial ? h('a', {class: 'f-serial', href}, serial)
+	                   : h('span', {class: 'f-serial'}, '-');
+	return h('li', {class: 'failure'},
+	         h('span', {class: 'f-when'}, f.time ? clock(f.time) : ''),
+	         h('span', {class: 'f-slot'}, str(f.slot)), who,
+	         h('span', {class: 'f-class'}, str(f.class)),
+	         h('div', {class: 'f-reason'}, str(f.message, '')),
+	         h('div', {class: 'f-action'}, f.action ? `do: ${f.action}` : ''));
+}
+
 function drawFailures(d) {
 	const list = d.failures || [];
 	const ul = $('failures');
 	clear(ul);
 	setText($('failures-title'), list.length ? 'last failures' : 'failures: none');
-	for (const f of list.slice(0, 8)) {
-		const serial = str(f.serial, '');
-		ul.append(h(
-		        'li', {class: 'failure'},
-		        h('span', {class: 'f-when'}, f.time ? clock(f.time) : ''),
-		        h('span', {class: 'f-slot'}, str(f.slot)),
-		        serial ? h('a',
-		                   {class: 'f-serial', href: `/unit/${encodeURIComponent(serial)}`},
-			           serial)
-			       : h('span', {class: 'f-serial'}, '-'),
-			h('span', {class: 'f-class'}, str(f.class)),
-			h('div', {class: 'f-reason'}, str(f.message, '')),
-			h('div', {class: 'f-action'}, f.action ? `do: ${f.action}` : '')));
-	}
+	for (const f of list.slice(0, 8))
+		ul.append(failureItem(f));
 }
 
 function hourBar(b) {
@@ -311,16 +312,19 @@ function maybeReadShift(d) {
 	readShift(station);
 }
 
+/* A report bucket in the shape of /state's series. */
+function bucketHour(b) {
+	return {
+		hour: b.start,
+		units: b.units,
+		passed: b.passed_units,
+		first_pass_yield: b.first_pass_yield
+	};
+}
+
 function drawChart(d) {
 	const fromReport = shiftChart !== null;
-	const series = fromReport
-	                       ? shiftChart.buckets.map((b) => ({
-		                                                hour: b.start,
-		                                                units: b.units,
-		                                                passed: b.passed_units,
-		                                                first_pass_yield: b.first_pass_yield
-	                                                }))
-	                       : d.series || [];
+	const series = fromReport ? shiftChart.buckets.map(bucketHour) : d.series || [];
 	const box = $('chart');
 	setText($('chart-title'),
 	        fromReport ? 'units per hour and first-pass yield, this shift'

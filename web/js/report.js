@@ -179,42 +179,50 @@ function table(node, heads, rows) {
 	node.append(body);
 }
 
+const FAILED_SHOWN = 200; /* more is a job for `edlstation report --format csv` */
+
+function failedRow(f) {
+	const serial = str(f.serial, '');
+	const result = str(f.result, '');
+	const link = h('a', {href: `/unit/${encodeURIComponent(serial)}`}, str(f.serial));
+	return [
+		h('td', {class: 'mono'}, link),
+		h('td', {class: 'nw'}, when(f.start)),
+		h('td', {class: 'nw'}, str(f.slot)),
+		h('td', {}, h('span', {class: `result ${result}`}, result.toUpperCase())),
+		h('td', {}, str(f.stage)),
+		h('td', {class: 'mono'}, str(f.error)),
+		h('td', {}, str(f.class)),
+		h('td', {}, str(f.message)),
+		h('td', {class: 'action-cell'}, str(f.action)),
+	];
+}
+
 function drawFailed(r) {
-	table($('failed'),
-	      [
-		      'serial', 'started', 'slot', 'result', 'stage', 'error', 'class', 'message',
-		      'action'
-	      ],
-	      (r.failed || [])
-	              .map((f) => [h('td', {class: 'mono'},
-	                             h('a',
-	                               {href: `/unit/${encodeURIComponent(str(f.serial, ''))}`},
-		                       str(f.serial))),
-		                   h('td', {class: 'nw'}, when(f.start)),
-		                   h('td', {class: 'nw'}, str(f.slot)),
-		                   h('td', {},
-		                     h('span', {class: `result ${str(f.result, '')}`},
-			               str(f.result).toUpperCase())),
-			           h('td', {}, str(f.stage)),
-			           h('td', {class: 'mono'}, str(f.error)),
-			           h('td', {}, str(f.class)),
-			           h('td', {}, str(f.message)),
-			           h('td', {class: 'action-cell'}, str(f.action)),
-	]));
+	const list = r.failed || [];
+	const heads = ['serial', 'started', 'slot', 'result', 'stage', 'error', 'class', 'message'];
+	table($('failed'), [...heads, 'action'], list.slice(0, FAILED_SHOWN).map(failedRow));
+	const more = list.length - FAILED_SHOWN;
+	setText($('failed-more'),
+	        more > 0 ? `${more} more not shown: edlstation report --format csv lists them all`
+		         : '');
+}
+
+function packageRow(p) {
+	return [
+		h('td', {}, str(p.name)),
+		h('td', {}, str(p.version)),
+		h('td', {class: 'mono'}, str(p.path)),
+		h('td', {class: 'mono'}, str(p.manifest_hash, '').slice(0, 12)),
+		h('td', {class: 'n'}, num(p.runs)),
+		h('td', {class: 'n'}, num(p.passes)),
+		h('td', {class: 'n'}, num(p.failures)),
+	];
 }
 
 function drawPackages(r) {
-	table($('packages'),
-	      ['name', 'version', 'path', 'manifest hash', 'runs', 'passes', 'failures'],
-	      (r.packages || [])
-	              .map((p) => [h('td', {}, str(p.name)),
-	                           h('td', {}, str(p.version)),
-	                           h('td', {class: 'mono'}, str(p.path)),
-	                           h('td', {class: 'mono'}, str(p.manifest_hash, '').slice(0, 12)),
-	                           h('td', {class: 'n'}, num(p.runs)),
-	                           h('td', {class: 'n'}, num(p.passes)),
-	                           h('td', {class: 'n'}, num(p.failures)),
-	]));
+	const heads = ['name', 'version', 'path', 'manifest hash', 'runs', 'passes', 'failures'];
+	table($('packages'), heads, (r.packages || []).map(packageRow));
 }
 
 async function load() {

@@ -32,13 +32,13 @@ function dl(pairs) {
 	return node;
 }
 
+function row(cells) {
+	return h('tr', {}, cells.map((c) => (c instanceof Node ? c : h('td', {}, c))));
+}
+
 function table(heads, rows, cls = 'data') {
-	return h('table', {class: cls},
-	         h('thead', {}, h('tr', {}, heads.map((x) => h('th', {}, x)))),
-	         h('tbody', {},
-	           rows.map((cells) => h(
-	                            'tr', {},
-	                            cells.map((c) => (c instanceof Node ? c : h('td', {}, c)))))));
+	const head = h('thead', {}, h('tr', {}, heads.map((x) => h('th', {}, x))));
+	return h('table', {class: cls}, head, h('tbody', {}, rows.map(row)));
 }
 
 function drawDevice(d) {
@@ -49,30 +49,41 @@ function drawDevice(d) {
 		box.append(h('p', {class: 'note'}, 'No identity recorded for this unit.'));
 		return;
 	}
-	box.append(h('h2', {}, 'device'), dl([
-		           ['USB serial', str(dev.usb_serial)], ['HW id', str(dev.hw_id)],
-		           ['MSM id', str(dev.msm_id)], ['OEM id', str(dev.oem_id)],
-		           ['model id', str(dev.model_id)], ['PK hash', str(dev.pk_hash)],
-		           ['first seen', when(dev.first_seen)], ['last seen', when(dev.last_seen)]
-	           ]));
+	const facts = [
+		['USB serial', str(dev.usb_serial)],
+		['HW id', str(dev.hw_id)],
+		['MSM id', str(dev.msm_id)],
+		['OEM id', str(dev.oem_id)],
+		['model id', str(dev.model_id)],
+		['PK hash', str(dev.pk_hash)],
+		['first seen', when(dev.first_seen)],
+		['last seen', when(dev.last_seen)],
+	];
+	box.append(h('h2', {}, 'device'), dl(facts));
 }
 
-function archiveRows(list) {
-	return list.map((a) => [h('td', {}, str(a.kind)),
-	                        h('td', {}, str(a.label)),
-	                        h('td', {class: 'n'}, bytes(a.bytes)),
-	                        h('td', {class: 'mono'}, str(a.sha256, '').slice(0, 16)),
-	                        h('td', {class: 'mono'}, str(a.path)),
-	                        h('td', {}, a.run_id !== undefined ? str(a.run_id) : ''),
-	                        h('td', {},
-	                          a.restored === true || a.restored === 1 ? 'restored'
-	                          : a.restored                            ? str(a.restored)
-	                                                                  : ''),
-	                        h('td', {}, when(a.created || a.created_at)),
-	]);
+function restoredText(a) {
+	if (a.restored === true || a.restored === 1)
+		return 'restored';
+	return a.restored ? str(a.restored) : '';
+}
+
+/* An archive row: what the station kept of the unit (schema v6 table archive). */
+function archiveRow(a) {
+	return [
+		h('td', {}, str(a.kind)),
+		h('td', {}, str(a.label)),
+		h('td', {class: 'n'}, bytes(a.bytes)),
+		h('td', {class: 'mono'}, str(a.sha256, '').slice(0, 16)),
+		h('td', {class: 'mono'}, str(a.path)),
+		h('td', {}, a.run_id !== undefined ? str(a.run_id) : ''),
+		h('td', {}, restoredText(a)),
+		h('td', {}, when(a.created || a.created_at)),
+	];
 }
 
 const ARCHIVE_HEADS = ['kind', 'label', 'bytes', 'sha256', 'path', 'run', 'restored', 'kept'];
+const STEP_HEADS = ['kind', 'label', 'LUN', 'start sector', 'sectors', 'bytes', 'time', 'result'];
 
 function drawArchives(d) {
 	const box = $('archives');
@@ -81,67 +92,74 @@ function drawArchives(d) {
 	if (list.length === 0)
 		return;
 	box.append(h('h2', {}, `archives (${list.length})`),
-		   table(ARCHIVE_HEADS, archiveRows(list)));
+		   table(ARCHIVE_HEADS, list.map(archiveRow)));
 }
 
-function resultWord(r) {
-	return str(r, '?').toUpperCase();
+function stepRow(st) {
+	const result = str(st.result, '');
+	return [
+		h('td', {}, str(st.kind)),
+		h('td', {}, str(st.label)),
+		h('td', {class: 'n'}, num(st.lun)),
+		h('td', {class: 'mono'}, str(st.start_sector)),
+		h('td', {class: 'n'}, num(st.sectors)),
+		h('td', {class: 'n'}, bytes(st.bytes)),
+		h('td', {class: 'n'}, duration(st.duration_ms)),
+		h('td', {}, h('span', {class: `result ${result}`}, result)),
+	];
 }
 
-function drawRun(run, index, total) {
-	const result = str(run.result, '');
+function optional(v) {
+	return v ? str(v) : '';
+}
+
+function runHeading(run, result) {
+	const slot = str(run.slot_label || run.slot);
+	const port = run.port && run.port !== run.slot_label ? ` (${run.port})` : '';
+	const where = ` \u00b7 ${when(run.start)} \u00b7 slot ${slot}${port}`;
+	const word = h('span', {class: `result ${result}`}, str(result, '?').toUpperCase());
+	return h('h3', {}, `run ${str(run.id)} `, word,
+		 `${where} \u00b7 attempt ${str(run.attempt)}`);
+}
+
+function runFacts(run) {
 	const pkg = run.package || {};
+	const pkgName = [pkg.name, pkg.version].filter(Boolean).join(' ') || str(pkg.path);
+	const mbps = isNum(run.avg_mbps) ? `${run.avg_mbps.toFixed(1)} MB/s` : '';
+	return dl([
+		['kind', optional(run.kind)],
+		['station', str(run.station)],
+		['package', pkgName],
+		['lot', optional(run.lot)],
+		['work order', optional(run.work_order)],
+		['operator', optional(run.operator)],
+		['ended', when(run.end)],
+		['stage', str(run.stage)],
+		['error', str(run.error)],
+		['class', str(run.class)],
+		['what to do', str(run.action)],
+		['message', str(run.message)],
+		['written', bytes(run.bytes_written)],
+		['flashing time', duration(run.duration_ms)],
+		['average', mbps],
+		['retry of', run.retry_of ? `run ${run.retry_of}` : ''],
+		['capture', optional(run.capture)],
+		['warnings', optional(run.warnings)],
+	]);
+}
+
+function drawRun(run) {
+	const result = str(run.result, '');
 	const node = h('article', {class: `run ${result}`, 'data-run-id': str(run.id, '')});
-	node.append(
-	        h('h3', {}, `run ${str(run.id)} `,
-		  h('span', {class: `result ${result}`}, resultWord(result)),
-		  ` \u00b7 ${when(run.start)} \u00b7 slot ${str(run.slot_label || run.slot)}` +
-			  (run.port && run.port !== run.slot_label ? ` (${run.port})` : '') +
-			  ` \u00b7 attempt ${str(run.attempt)}`),
-		dl([
-			['kind', run.kind ? str(run.kind) : ''], ['station', str(run.station)],
-			[
-				'package',
-				[pkg.name, pkg.version].filter(Boolean).join(' ') || str(pkg.path)
-			],
-			['lot', run.lot ? str(run.lot) : ''],
-			['work order', run.work_order ? str(run.work_order) : ''],
-			['operator', run.operator ? str(run.operator) : ''],
-			['ended', when(run.end)], ['stage', str(run.stage)],
-			['error', str(run.error)], ['class', str(run.class)],
-			['what to do', str(run.action)], ['message', str(run.message)],
-			['written', bytes(run.bytes_written)],
-			['flashing time', duration(run.duration_ms)],
-			['average', isNum(run.avg_mbps) ? `${run.avg_mbps.toFixed(1)} MB/s` : ''],
-			['retry of', run.retry_of ? `run ${run.retry_of}` : ''],
-			['capture', str(run.capture, '')], ['warnings', str(run.warnings, '')]
-		]));
-	if (Array.isArray(run.steps) && run.steps.length) {
-		node.append(
-		        h('h3', {}, `steps (${run.steps.length})`),
-			table(
-			        [
-				        'kind', 'label', 'LUN', 'start sector', 'sectors', 'bytes',
-				        'time', 'result'
-			        ],
-			        run.steps.map(
-			                (st) => [h('td', {}, str(st.kind)),
-			                         h('td', {}, str(st.label)),
-			                         h('td', {class: 'n'}, num(st.lun)),
-			                         h('td', {class: 'mono'}, str(st.start_sector)),
-			                         h('td', {class: 'n'}, num(st.sectors)),
-			                         h('td', {class: 'n'}, bytes(st.bytes)),
-			                         h('td', {class: 'n'}, duration(st.duration_ms)),
-			                         h('td', {},
-			                           h('span',
-			                             {class: `result ${str(st.result, '')}`},
-				                     str(st.result))),
-		]),
-				'data steps'));
-	}
-	if (Array.isArray(run.archives) && run.archives.length)
-		node.append(h('h3', {}, `archives (${run.archives.length})`),
-			    table(ARCHIVE_HEADS, archiveRows(run.archives)));
+	node.append(runHeading(run, result), runFacts(run));
+	const steps = Array.isArray(run.steps) ? run.steps : [];
+	if (steps.length)
+		node.append(h('h3', {}, `steps (${steps.length})`),
+			    table(STEP_HEADS, steps.map(stepRow), 'data steps'));
+	const archives = Array.isArray(run.archives) ? run.archives : [];
+	if (archives.length)
+		node.append(h('h3', {}, `archives (${archives.length})`),
+			    table(ARCHIVE_HEADS, archives.map(archiveRow)));
 	const log = Array.isArray(run.log) ? run.log : [];
 	if (log.length) {
 		const pre = h('pre', {class: 'log'});
@@ -179,7 +197,8 @@ async function load() {
 	drawArchives(d);
 	const list = Array.isArray(d.runs) ? d.runs : [];
 	setText($('runs-title'), `runs (${list.length})`);
-	list.forEach((run, i) => runs.append(drawRun(run, i, list.length)));
+	for (const run of list)
+		runs.append(drawRun(run));
 	window.edlUnit = d;
 	document.body.dataset.loaded = 'yes';
 }
