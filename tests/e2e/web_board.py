@@ -227,8 +227,21 @@ try:
     done = wait_for("every tile shows PASS or FAIL",
                     lambda: (lambda ts: ts if all(t["state"] in ("pass", "fail") for t in ts)
                              else None)(js(TILES)), 30)
-    time.sleep(0.3)  # let the totals' /state read land before the picture
+    wait_for("the totals follow (4 finished)",
+             lambda: js("return document.getElementById('t-finished').textContent") == "4", 5)
     shot("board-results.png")
+    # Readable from 3 m on 1080p: nothing scrolls or spills, the state words are
+    # big (at least 48 px with 4 slots) and whole inside their tiles.
+    fit = js("""
+      const d = document.documentElement, words = [...document.querySelectorAll('#tiles .word')];
+      return {w: d.scrollWidth, h: d.scrollHeight,
+              px: Math.min(...words.map((n) => parseFloat(getComputedStyle(n).fontSize))),
+              spill: words.filter((n) => n.getBoundingClientRect().right >
+                                          n.closest('.tile').getBoundingClientRect().right).length};
+    """)
+    check("the board fits 1920x1080 without scrolling", fit["w"] <= 1920 and fit["h"] <= 1080, fit)
+    check("the state words are at least 48 px and inside their tiles",
+          fit["px"] >= 48 and fit["spill"] == 0, fit)
     tiles = js(TILES)
     by_port = {t["port"]: t for t in tiles}
     check("the NAK unit's tile says FAIL", by_port[FAILED_PORT]["word"] == "FAIL", by_port[FAILED_PORT])
