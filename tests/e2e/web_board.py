@@ -385,6 +385,15 @@ try:
     errors = [l for l in drv.get_log("browser") if l.get("level") == "SEVERE" and
               l.get("source") != "network" and "ERR_CONNECTION_REFUSED" not in l.get("message", "")]
     check("no script errors in the pages", not errors, errors)
+
+    # SIGINT with the board still connected: the station ends by itself, with its summary.
+    emu2.send_signal(signal.SIGINT)
+    try:
+        rc = emu2.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        rc = None
+    check("SIGINT with a board connected: the station exits 0", rc == 0, rc)
+    check("and prints its summary", any(e.get("event") == "summary" for e in station_events(log2)))
 finally:
     try:
         drv.quit()
