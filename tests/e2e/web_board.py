@@ -203,7 +203,7 @@ try:
     for port, _ in PORTS:
         plug += ["--empty", port]
     for i, (port, _) in enumerate(PORTS):
-        plug += ["--at", f"{4 + 0.2 * i}:plug:{port}"]
+        plug += ["--at", f"{5 + 0.2 * i}:plug:{port}"]
     emu, pid, log1 = start_station("first", ["--devices", "4", "--fault", f"{FAILED_PORT}:nak=program",
                                              *plug])
     wait_for("the station serves the API", api_up, 10)

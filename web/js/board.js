@@ -207,6 +207,8 @@ function drawHeader(d) {
 		setText($('line-check'), `check: ${str(line.check, 'the failures listed')}`);
 	}
 	document.body.classList.toggle('stopped', stopped);
+	/* As the terminal board's "(stopping)": the station ends once its units are done. */
+	setText($('line-note'), line.state === 'stopping' ? 'stopping: taking no new units' : '');
 }
 
 function total(tt, ...keys) {
