@@ -331,6 +331,8 @@ try:
     slot_bars = js("return document.querySelectorAll('#slots svg rect.slot-bar').length")
     check("a failure-rate bar per slot", rep and slot_bars == len(rep["by_slot"]) >= 4,
           (slot_bars, rep and len(rep["by_slot"])))
+    width = js("return document.documentElement.scrollWidth")
+    check("the report fits 1920 px wide (long messages wrap)", width <= 1920, width)
     failed_links = js("return Array.from(document.querySelectorAll('#failed a')).map((a) => a.textContent)")
     check("the failed units table links the failed unit", failed_serial in failed_links, failed_links)
     drv.get(BASE + "/report?slot=A3")

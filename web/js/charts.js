@@ -135,7 +135,7 @@ export function comboChart(opts) {
 			'data-index': i
 		});
 		if (b.mark)
-			rect.setAttribute('fill', `url(#${id})`);
+			rect.style.fill = `url(#${id})`; /* over the class's colour */
 		rect.append(s('title', {text: b.title || `${b.label}: ${fmt(v)}`}));
 		g.append(rect);
 		if (bars.length <= 40)

@@ -186,14 +186,15 @@ function failedRow(f) {
 	const result = str(f.result, '');
 	const link = h('a', {href: `/unit/${encodeURIComponent(serial)}`}, str(f.serial));
 	return [
-		h('td', {class: 'mono'}, link),
+		h('td', {class: 'mono nw'}, link),
 		h('td', {class: 'nw'}, when(f.start)),
 		h('td', {class: 'nw'}, str(f.slot)),
-		h('td', {}, h('span', {class: `result ${result}`}, result.toUpperCase())),
+		h('td', {class: 'nw'},
+		  h('span', {class: `result ${result}`}, result.toUpperCase())),
 		h('td', {}, str(f.stage)),
 		h('td', {class: 'mono'}, str(f.error)),
 		h('td', {}, str(f.class)),
-		h('td', {}, str(f.message)),
+		h('td', {class: 'msg'}, str(f.message)),
 		h('td', {class: 'action-cell'}, str(f.action)),
 	];
 }
