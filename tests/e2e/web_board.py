@@ -223,6 +223,17 @@ try:
     running = wait_for("a tile shows RUN with its %",
                        lambda: [t for t in js(TILES) if t["state"] == "running" and
                                 t["word"].startswith("RUN ") and t["word"].endswith("%")], 15)
+    first = running[0]
+
+    def pct_of(word):
+        return int(word[4:-1]) if word[4:-1].isdigit() else -1
+
+    def risen():
+        t = next((x for x in js(TILES) if x["port"] == first["port"]), {})
+        return t.get("state") == "running" and pct_of(t["word"]) > pct_of(first["word"]) and t
+
+    # Progress is live too: the same unit's % goes up while it runs (slot events).
+    wait_for(f"{first['port']}: the running tile's % rises", risen, 5)
     shot("board-running.png")
     done = wait_for("every tile shows PASS or FAIL",
                     lambda: (lambda ts: ts if all(t["state"] in ("pass", "fail") for t in ts)
