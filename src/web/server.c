@@ -13,6 +13,7 @@
 #include "web_internal.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,7 +204,7 @@ static int load_token(struct web_server *srv, struct edl_error *err)
 		        "[web] token_file %s: cannot read it: %s — give a readable file "
 		        "holding the bearer token on its first line",
 		        c->token_file, strerror(errno));
-	char line[sizeof(srv->token) + 2] = "";
+	char line[sizeof(srv->token) + 8] = "";
 	if (fgets(line, sizeof(line), f) == NULL)
 		line[0] = '\0';
 	fclose(f);
@@ -214,7 +215,7 @@ static int load_token(struct web_server *srv, struct edl_error *err)
 		        "[web] token_file %s: the first line must hold a token of 8 to "
 		        "254 characters",
 		        c->token_file);
-	snprintf(srv->token, sizeof(srv->token), "%s", line);
+	memcpy(srv->token, line, strlen(line) + 1);
 	return EDL_OK;
 }
 
@@ -277,6 +278,9 @@ int web_start(struct station *st, struct edl_error *err)
 		return rc;
 	}
 	srv->listening = true;
+	/* A client that closes while we write must cost an EPIPE, not the
+	 * process (libuv and h2o write with write(2), no MSG_NOSIGNAL). */
+	signal(SIGPIPE, SIG_IGN);
 	uv_timer_start(&srv->tick, web_tick, 250, 250);
 	return EDL_OK;
 }
