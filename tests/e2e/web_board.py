@@ -14,7 +14,8 @@ in the URL; the unit page the unit's runs. Then the station is killed: the
 reconnects by itself and follows the new unit to PASS. Screenshots go to the
 artefact directory. Exit 0 pass, 1 fail, 77 skip (no chromium/selenium).
 
-usage: web_board.py EDLSTATION WORKDIR WEB_DIR ARTIFACT_DIR
+usage: web_board.py EDLSTATION WORKDIR WEB_DIR ARTIFACT_DIR [line|slots32]
+(slots32: 32 slots on one screen, every tile whole and legible.)
 """
 import json
 import os
@@ -33,9 +34,12 @@ except ImportError:
     sys.exit(77)
 
 EDL, W, WEB, ART = sys.argv[1:5]
+MODE = sys.argv[5] if len(sys.argv) > 5 else "line"
 os.makedirs(ART, exist_ok=True)
 FAILS = []
 PORTS = [("1-1.1", "A1"), ("1-1.2", "<b>A2</b>"), ("1-1.3", "A3"), ("1-1.4", "A4")]
+if MODE == "slots32":  # 4 hubs of 8: A1-A8 on 1-1, ... D1-D8 on 1-4
+    PORTS = [(f"1-{h}.{p}", f"{'ABCD'[h - 1]}{p}") for h in range(1, 5) for p in range(1, 9)]
 FAILED_PORT = "1-1.3"
 
 
@@ -197,7 +201,21 @@ return Array.from(document.querySelectorAll('#tiles .tile')).map((n) => ({
   markup: n.querySelectorAll('.label *').length}));
 """
 
-try:
+# Whether the board fits the screen: page size, the smallest state word, words
+# spilling out of their tile, tiles off the screen.
+FIT = """
+  const d = document.documentElement, words = [...document.querySelectorAll('#tiles .word')];
+  const tiles = [...document.querySelectorAll('#tiles .tile')];
+  return {w: d.scrollWidth, h: d.scrollHeight,
+          px: Math.min(...words.map((n) => parseFloat(getComputedStyle(n).fontSize))),
+          spill: words.filter((n) => n.getBoundingClientRect().right >
+                                      n.closest('.tile').getBoundingClientRect().right).length,
+          offscreen: tiles.filter((n) => n.getBoundingClientRect().bottom > innerHeight ||
+                                         n.getBoundingClientRect().right > innerWidth).length};
+"""
+
+
+def line_test():
     # ---- phase 1: units plugged after the page is up ------------------------------------
     plug = []
     for port, _ in PORTS:
@@ -243,13 +261,7 @@ try:
     shot("board-results.png")
     # Readable from 3 m on 1080p: nothing scrolls or spills, the state words are
     # big (at least 48 px with 4 slots) and whole inside their tiles.
-    fit = js("""
-      const d = document.documentElement, words = [...document.querySelectorAll('#tiles .word')];
-      return {w: d.scrollWidth, h: d.scrollHeight,
-              px: Math.min(...words.map((n) => parseFloat(getComputedStyle(n).fontSize))),
-              spill: words.filter((n) => n.getBoundingClientRect().right >
-                                          n.closest('.tile').getBoundingClientRect().right).length};
-    """)
+    fit = js(FIT)
     check("the board fits 1920x1080 without scrolling", fit["w"] <= 1920 and fit["h"] <= 1080, fit)
     check("the state words are at least 48 px and inside their tiles",
           fit["px"] >= 48 and fit["spill"] == 0, fit)
@@ -407,6 +419,31 @@ try:
         rc = None
     check("SIGINT with a board connected: the station exits 0", rc == 0, rc)
     check("and prints its summary", any(e.get("event") == "summary" for e in station_events(log2)))
+
+
+def slots32_test():
+    """32 slots on one screen: every tile whole, words inside, still legible."""
+    emu, pid, log = start_station("slots32", ["--devices", "32", "--hub-ports", "8"])
+    wait_for("the station serves the API", api_up, 10)
+    drv.get(BASE + "/")
+    wait_for("the board loads", loaded, 10)
+    wait_for("all 32 tiles show PASS", lambda: (lambda ts: len(ts) == 32 and
+                                                all(t["word"] == "PASS" for t in ts))(js(TILES)), 60)
+    tiles = js(TILES)
+    check("32 tiles in the port map's order", [t["port"] for t in tiles] == [p for p, _ in PORTS],
+          [t["port"] for t in tiles])
+    fit = js(FIT)
+    check("32 slots fit 1920x1080 without scrolling", fit["w"] <= 1920 and fit["h"] <= 1080, fit)
+    check("every tile is on the screen", fit["offscreen"] == 0, fit)
+    check("state words at least 20 px and inside their tiles", fit["px"] >= 20 and fit["spill"] == 0,
+          fit)
+    shot("board-32.png")
+    emu.send_signal(signal.SIGINT)
+    check("the station exits 0", emu.wait(timeout=20) == 0)
+
+
+try:
+    slots32_test() if MODE == "slots32" else line_test()
 finally:
     try:
         drv.quit()

@@ -4,7 +4,7 @@
  * yield chart over the shift. The chart is the report's hourly buckets since
  * the shift began (8 h shifts from 06:00, 14:00, 22:00 UTC, as `report --by
  * shift`), this station only, so it survives a station restart; it is
- * re-read when units finish (at most every 10 s) and every minute, and falls
+ * re-read when units finish (at most every 3 s) and every minute, and falls
  * back to /state's own per-hour series when the report cannot be read.
  *
  * It reads /api/v1/state, then follows /api/v1/events: every event that carries a slot's tile
@@ -303,15 +303,21 @@ async function readShift(station) {
 }
 
 /* Re-reads the shift when units finished since the last read (at most every
- * 10 s) or a minute has passed. */
+ * 3 s) or a minute has passed. */
+let shiftTimer = null;
+
 function maybeReadShift(d) {
 	const finished = d.totals && isNum(d.totals.finished) ? d.totals.finished : 0;
 	const age = performance.now() - chartReadAt;
-	if (chartReading || !(age > 60000 || (finished !== chartFinished && age > 10000)))
+	const changed = finished !== chartFinished;
+	if (chartReading || shiftTimer !== null || !(age > 60000 || changed))
 		return;
-	chartFinished = finished;
-	const station = typeof d.station === 'string' ? d.station : '';
-	readShift(station);
+	/* At most one report every 3 s: a burst of results costs one read. */
+	shiftTimer = setTimeout(() => {
+		shiftTimer = null;
+		chartFinished = finished;
+		readShift(typeof d.station === 'string' ? d.station : '');
+	}, Math.max(0, 3000 - age));
 }
 
 /* A report bucket in the shape of /state's series. */

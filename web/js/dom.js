@@ -65,7 +65,9 @@ export function isNum(v) {
 
 /* A 0..1 fraction as "97.5%", "-" when there is none (null: no units). */
 export function pct(fraction, digits = 1) {
-	return isNum(fraction) ? (100 * fraction).toFixed(digits) + '%' : '-';
+	if (!isNum(fraction))
+		return '-';
+	return fraction === 1 ? '100%' : (100 * fraction).toFixed(digits) + '%';
 }
 
 export function num(v, digits = 0) {
