@@ -6,6 +6,14 @@
  * aborted (a station that hangs must not leave the page waiting forever).
  */
 
+/* The station's error body is {error, detail}: both, else the HTTP reason. */
+function errorText(data, res) {
+	if (!data || typeof data.error !== 'string')
+		return res.statusText;
+	return typeof data.detail === 'string' && data.detail ? `${data.error}: ${data.detail}`
+			                                      : data.error;
+}
+
 export async function getJSON(path, timeoutMs = 5000) {
 	const abort = new AbortController();
 	const timer = setTimeout(() => abort.abort(), timeoutMs);
@@ -26,15 +34,11 @@ export async function getJSON(path, timeoutMs = 5000) {
 			return {ok: false, status: res.status, data: null, error};
 		}
 		if (!res.ok) {
-			const why = data && typeof data.error === 'string' ? data.error
-			            : data && data.error && typeof data.error.message === 'string'
-			                    ? data.error.message
-			                    : res.statusText;
 			return {
 				ok: false,
 				status: res.status,
 				data,
-				error: `${path}: ${res.status} ${why}`
+				error: `${path}: ${res.status} ${errorText(data, res)}`
 			};
 		}
 		return {ok: true, status: res.status, data, error: null};
