@@ -1,5 +1,5 @@
 #!/bin/sh
-# Benchmarks (never timed tests): `scripts/bench.sh [package|store|station|capture|all]`.
+# Benchmarks (never timed tests): `scripts/bench.sh [package|store|station|capture|web|all]`.
 # Each prints a table of figures, as ratios to a baseline measured in the same
 # run where one exists, and writes JSON under build/bench/.
 set -eu
@@ -12,14 +12,14 @@ run() {
 	"scripts/bench/$name.sh" "$@"
 }
 case "$what" in
-package | store | station | capture) run "$what" "$@" ;;
+package | store | station | capture | web) run "$what" "$@" ;;
 all)
 	for b in package store station; do
 		run "$b"
 	done
 	;;
 *)
-	echo "usage: scripts/bench.sh [package|store|station|capture|all]" >&2
+	echo "usage: scripts/bench.sh [package|store|station|capture|web|all]" >&2
 	exit 2
 	;;
 esac

@@ -649,7 +649,6 @@ int edl_station_run(const struct edl_station_config *cfg, struct edl_station_sum
 	uv_timer_start(&st.line_timer, on_line_timer, LINE_POLL_MS, LINE_POLL_MS);
 	view_init(&st);
 	st.line_ready = true;
-	rc = web_start(&st, err); /* [web] listen: the HTTP server on this loop */
 	if (!cfg->identify_only) {
 		view_event(&st, NULL, "ready",
 		           "station %s: package %s (%s, %zu steps, %llu bytes), waiting for EDL "
@@ -671,10 +670,11 @@ int edl_station_run(const struct edl_station_config *cfg, struct edl_station_sum
 		else if (st.line_stopped)
 			view_line(&st);
 	}
-	if (rc == EDL_OK)
-		rc = edl_usb_new(&st.usb, &loop, cfg->usbfs_budget, err);
+	rc = edl_usb_new(&st.usb, &loop, cfg->usbfs_budget, err);
 	if (rc == EDL_OK)
 		rc = edl_usb_watch(st.usb, on_arrive, on_leave, on_budget, &st, err);
+	if (rc == EDL_OK) /* [web] listen: the HTTP server on this loop (issue 13) */
+		rc = web_start(&st, err);
 	if (rc != EDL_OK) {
 		st.exit_code = rc;
 		st.stopping = true;

@@ -94,16 +94,29 @@ static void sse_stop(h2o_generator_t *g, h2o_req_t *req)
 	sse_unlink(c);
 }
 
+/* The client reads nothing (or memory ran out): dropped once the write in
+ * flight is done; it reconnects and resumes from its last id. */
+static void sse_drop(struct web_sse *c)
+{
+	c->drop = true;
+	c->srv->sse_dropped++;
+	edl_buf_reset(&c->pending);
+	sse_flush(c);
+}
+
+static bool sse_fits(const struct web_sse *c, size_t more)
+{
+	return edl_buf_size(&c->pending) + more <= (size_t)c->srv->cfg->sse_buffer_kb * 1024;
+}
+
 /* Queues text for the client; past the bound, the client is dropped. */
 static void sse_queue(struct web_sse *c, const char *text, size_t len)
 {
 	if (c->done || c->drop)
 		return;
-	if (edl_buf_size(&c->pending) + len > (size_t)c->srv->cfg->sse_buffer_kb * 1024 ||
-	    edl_buf_append(&c->pending, text, len) != EDL_OK) {
-		c->drop = true;
-		c->srv->sse_dropped++;
-		edl_buf_reset(&c->pending);
+	if (!sse_fits(c, len) || edl_buf_append(&c->pending, text, len) != EDL_OK) {
+		sse_drop(c);
+		return;
 	}
 	sse_flush(c);
 }
@@ -114,15 +127,14 @@ static void sse_queue_event(struct web_sse *c, const struct edl_web_event *e)
 	int n = snprintf(head, sizeof(head), "id: %llu\ndata: ", (unsigned long long)e->seq);
 	if (c->done || c->drop)
 		return;
-	/* One append for the whole event: a drop never leaves half an event. */
-	if (edl_buf_size(&c->pending) + (size_t)n + e->len + 2 >
-	    (size_t)c->srv->cfg->sse_buffer_kb * 1024) {
-		sse_queue(c, "", SIZE_MAX / 2); /* past the bound: dropped */
+	/* The whole event or nothing: a drop never leaves half an event. */
+	if (!sse_fits(c, (size_t)n + e->len + 2) ||
+	    edl_buf_append(&c->pending, head, (size_t)n) != EDL_OK ||
+	    edl_buf_append(&c->pending, e->json, e->len) != EDL_OK ||
+	    edl_buf_append(&c->pending, "\n\n", 2) != EDL_OK) {
+		sse_drop(c);
 		return;
 	}
-	edl_buf_append(&c->pending, head, (size_t)n);
-	edl_buf_append(&c->pending, e->json, e->len);
-	edl_buf_append(&c->pending, "\n\n", 2);
 	sse_flush(c);
 }
 
@@ -194,6 +206,9 @@ int web_events_open(struct web_server *srv, h2o_req_t *req, const char *query, s
 	               H2O_STRLIT("no-store"));
 	h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-accel-buffering"), 0,
 	                      NULL, H2O_STRLIT("no"));
+	/* A stream's connection is not reused: it closes when the stream ends
+	 * (the station stops), so clients see the end at once. */
+	req->http1_is_persistent = 0;
 	h2o_start_response(req, &c->super);
 
 	/* The browser reconnects after a second; then what was missed. */

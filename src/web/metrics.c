@@ -29,10 +29,9 @@ int edl_web_prom_label(struct edl_buf *b, const char *value)
 	return EDL_OK;
 }
 
-void web_metrics_unit(struct web_server *srv, const struct session *s, enum edl_store_result r,
-                      int code, uint64_t start_ms, uint64_t end_ms, uint64_t bytes, bool first)
+void web_metrics_unit(struct web_server *srv, size_t slot, enum edl_store_result r, int code,
+                      uint64_t start_ms, uint64_t end_ms, uint64_t bytes, bool first)
 {
-	(void)first;
 	int idx = code == EDL_E_NOT_RECORDED    ? 3
 	          : r == EDL_RESULT_PASS        ? 0
 	          : r == EDL_RESULT_INTERRUPTED ? 2
@@ -45,10 +44,8 @@ void web_metrics_unit(struct web_server *srv, const struct session *s, enum edl_
 		if ((unsigned)cls <
 		    sizeof(srv->failures_by_class) / sizeof(srv->failures_by_class[0]))
 			srv->failures_by_class[cls]++;
-		if (s->slot >= 1 && s->slot <= EDL_STATION_MAX_PORTS)
-			srv->slot_failures[s->slot - 1]++;
-		else
-			srv->slot_failures_unmapped++;
+		if (slot < EDL_STATION_MAX_PORTS)
+			srv->slot_failures[slot]++;
 	}
 	double secs = end_ms > start_ms ? (double)(end_ms - start_ms) / 1000.0 : 0;
 	size_t b = 0;
@@ -206,6 +203,6 @@ void web_on_result(struct station *st, struct session *s, enum edl_store_result 
 		if (strcmp(st->slots[i].port, s->port) == 0)
 			v = &st->slots[i];
 	uint64_t now = edl_clock_ms();
-	web_metrics_unit(srv, s, r, code, v ? v->start_ms : now, now, s->bytes_done,
-	                 s->attempt <= 1);
+	web_metrics_unit(srv, v ? (size_t)(v - st->slots) : EDL_STATION_MAX_PORTS, r, code,
+	                 v ? v->start_ms : now, now, s->bytes_done, s->attempt <= 1);
 }

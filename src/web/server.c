@@ -60,6 +60,7 @@ void web_send_body(h2o_req_t *req, int status, const char *content_type, const c
 	char *copy = h2o_mem_alloc_pool(&req->pool, len + 1);
 	memcpy(copy, body, len);
 	copy[len] = '\0';
+	req->res.content_length = len;
 	h2o_send_inline(req, copy, len);
 }
 

@@ -57,8 +57,7 @@ struct web_server {
 	double duration_sum_s;
 	uint64_t duration_count;
 	uint64_t bytes_written;
-	uint64_t slot_failures[EDL_STATION_MAX_PORTS]; /* by the port map's slot number */
-	uint64_t slot_failures_unmapped;
+	uint64_t slot_failures[EDL_STATION_MAX_PORTS]; /* by the index in station->slots */
 	int64_t line_since_ms; /* wall time of the last line change (0: since start) */
 	size_t series_next;    /* the series slot the next hour takes */
 	uint64_t requests;
@@ -132,8 +131,9 @@ int web_work_unit(struct web_server *srv, h2o_req_t *req, const char *serial, si
 
 /* metrics.c */
 int web_metrics(struct web_server *srv, h2o_req_t *req);
-/* A unit finished: counted for /metrics and the series. */
-void web_metrics_unit(struct web_server *srv, const struct session *s, enum edl_store_result r,
-                      int code, uint64_t start_ms, uint64_t end_ms, uint64_t bytes, bool first);
+/* A unit finished on slot (index in station->slots; EDL_STATION_MAX_PORTS:
+ * none): counted for /metrics and the shift series. first: on its first attempt. */
+void web_metrics_unit(struct web_server *srv, size_t slot, enum edl_store_result r, int code,
+                      uint64_t start_ms, uint64_t end_ms, uint64_t bytes, bool first);
 
 #endif

@@ -178,6 +178,46 @@ static void test_config_where_names_line_or_option(void **state)
 	                    "--db");
 }
 
+/* [web] (issue 13): defaults, values read, hostile values refused with the
+ * line and the fix, and a token never echoed in a message. */
+static void test_config_web_keys_and_refusals(void **state)
+{
+	(void)state;
+	static const char ok[] = "[web]\nlisten = [::1]:8080\ntoken = 0123456789abcdef\n"
+	                         "max_clients = 8\nstatic_dir = /srv/web\nmax_body_bytes = 0\n";
+	struct problems p;
+	struct edl_error err;
+	assert_int_equal(parse("", 0, &p, &err), EDL_OK);
+	assert_string_equal(cfg.web.listen, "");
+	assert_int_equal(cfg.web.max_clients, EDL_WEB_MAX_CLIENTS_DEFAULT);
+	assert_int_equal(parse(ok, sizeof(ok) - 1, &p, &err), EDL_OK);
+	assert_string_equal(cfg.web.listen, "[::1]:8080");
+	assert_string_equal(cfg.web.token, "0123456789abcdef");
+	assert_int_equal(cfg.web.max_clients, 8);
+	assert_string_equal(cfg.web.static_dir, "/srv/web");
+	assert_int_equal(cfg.web.max_body_bytes, 0);
+	assert_int_equal(cfg.web.max_header_bytes, EDL_WEB_MAX_HEADER_DEFAULT);
+
+	static const struct {
+		const char *text, *says;
+	} bad[] = {
+	        {"[web]\nlisten = localhost:8080\n", "t.ini:2: [web] listen"},
+	        {"[web]\nlisten = 127.0.0.1:99999\n", "HOST:PORT"},
+	        {"[web]\nmax_clients = 0\n", "1 to 4096"},
+	        {"[web]\nmax_header_bytes = 10\n", "1024 to 1048576"},
+	        {"[web]\nlisten_on = x\n", "the keys of [web] are listen, token"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(parse(bad[i].text, strlen(bad[i].text), &p, &err), EDL_E_CONFIG);
+		if (strstr(err.detail, bad[i].says) == NULL)
+			fail_msg("'%s' does not say '%s'", err.detail, bad[i].says);
+	}
+	static const char short_token[] = "[web]\ntoken = secret7\n";
+	assert_int_equal(parse(short_token, sizeof(short_token) - 1, &p, &err), EDL_E_CONFIG);
+	assert_non_null(strstr(err.detail, "8 to 255 characters"));
+	assert_null(strstr(err.detail, "secret7"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -188,6 +228,7 @@ int main(void)
 	        cmocka_unit_test(test_config_unknown_text_is_an_error_never_a_key),
 	        cmocka_unit_test(test_config_every_problem_reported_with_its_fix),
 	        cmocka_unit_test(test_config_where_names_line_or_option),
+	        cmocka_unit_test(test_config_web_keys_and_refusals),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
