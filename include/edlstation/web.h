@@ -32,7 +32,8 @@ struct edl_web_config {
 	char static_dir[1024];     /* the board's files; "" = the installed web/ */
 	uint32_t max_header_bytes; /* request line + headers */
 	uint32_t max_body_bytes;   /* request body */
-	uint32_t sse_buffer_kb;    /* an event client that reads nothing is dropped past this */
+	uint32_t sse_buffer_kb;    /* unsent events past this: the client is dropped (and a
+	                              resume further back starts after a gap) */
 };
 
 void edl_web_config_default(struct edl_web_config *c);
@@ -69,12 +70,14 @@ struct edl_web_event {
 	uint64_t seq;
 	char *json; /* one line, no newline */
 	size_t len;
+	uint64_t offset; /* bytes of every event before this one (ring.bytes_total then) */
 };
 
 struct edl_web_ring {
 	struct edl_web_event *ev;
 	size_t cap;
-	uint64_t next_seq; /* the seq the next event gets */
+	uint64_t next_seq;    /* the seq the next event gets */
+	uint64_t bytes_total; /* bytes of every event pushed so far */
 };
 
 int edl_web_ring_init(struct edl_web_ring *r, size_t cap);

@@ -24,6 +24,7 @@ class Client:
         self.port, self.rate, self.deadline = port, rate, deadline
         self.latencies, self.delays, self.errors, self.events = [], [], 0, 0
         self.kinds = {}
+        self.stream_error = None
         self.stop = False
 
     def poll(self):
@@ -66,8 +67,8 @@ class Client:
                     self.events += 1
                     if e.get("type") == "event" and "time" in e:
                         self.delays.append((now - parse_time(e["time"])) * 1000)
-        except (OSError, ValueError):
-            pass
+        except (OSError, ValueError) as e:
+            self.stream_error = type(e).__name__
         self.stop = True
 
 
@@ -117,6 +118,7 @@ def main():
                         for k in set(k for c in clients for k in c.kinds)},
         "latency_ms": {"p50": pct(lat, 0.5), "p99": pct(lat, 0.99), "max": pct(lat, 1.0)},
         "events_per_client": min(c.events for c in clients),
+        "stream_errors": [c.stream_error for c in clients if c.stream_error],
         "delay_ms": {"p50": pct(dly, 0.5), "p99": pct(dly, 0.99), "max": pct(dly, 1.0)},
     }))
 

@@ -570,8 +570,8 @@ static int web_key(struct load *l, const char *section, const char *name, const 
 			return bad(l, section, name, value, "set 0 to 16777216 bytes");
 		w->max_body_bytes = (uint32_t)x;
 	} else if (!strcmp(name, "sse_buffer_kb")) {
-		if (get_u64(value, 16, 1024 * 1024, &x))
-			return bad(l, section, name, value, "set 16 to 1048576 KiB");
+		if (get_u64(value, 8, 1024 * 1024, &x))
+			return bad(l, section, name, value, "set 8 to 1048576 KiB");
 		w->sse_buffer_kb = (uint32_t)x;
 	} else {
 		return unknown(l, section, name);

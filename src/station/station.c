@@ -670,11 +670,11 @@ int edl_station_run(const struct edl_station_config *cfg, struct edl_station_sum
 		else if (st.line_stopped)
 			view_line(&st);
 	}
-	rc = edl_usb_new(&st.usb, &loop, cfg->usbfs_budget, err);
+	rc = web_start(&st, err); /* [web] listen: the HTTP server on this loop (issue 13) */
+	if (rc == EDL_OK)
+		rc = edl_usb_new(&st.usb, &loop, cfg->usbfs_budget, err);
 	if (rc == EDL_OK)
 		rc = edl_usb_watch(st.usb, on_arrive, on_leave, on_budget, &st, err);
-	if (rc == EDL_OK) /* [web] listen: the HTTP server on this loop (issue 13) */
-		rc = web_start(&st, err);
 	if (rc != EDL_OK) {
 		st.exit_code = rc;
 		st.stopping = true;

@@ -2,33 +2,42 @@
  * The event stream, GET /api/v1/events (Server-Sent Events): every station
  * event (the same members as a `--log-format json` line) and every slot
  * change (the tile's JSON, at most 4 a second per slot) gets the next
- * sequence number, goes on the ring (ring.c) and to every connected client
- * as "id: SEQ" + "data: JSON". A client resumes with Last-Event-ID or
- * ?after=SEQ and gets every event after it exactly once; one asking for a
- * position older than the ring gets {"type":"gap"} first (re-read /state).
+ * sequence number and goes on the ring (ring.c); each connected client has a
+ * cursor into the ring and is sent "id: SEQ" + "data: JSON" from it. A client
+ * resumes with Last-Event-ID or ?after=SEQ and gets every event after it
+ * exactly once; one asking for a position the ring no longer holds (or that
+ * this station run never had) gets {"type":"gap"} first (re-read /state).
  *
- * Flow control: h2o takes one write at a time per response; what comes
- * meanwhile waits in the client's pending buffer. A client whose pending
- * bytes pass [web] sse_buffer_kb is not reading: it is dropped (its
- * connection closed), so a stuck client costs a bounded amount of memory.
+ * Flow control: h2o takes one write at a time per response; a client is sent
+ * the next chunk (at most WEB_SSE_CHUNK bytes of events, packed from the
+ * ring) when its last write is done. So a slow client costs one chunk of
+ * memory, never a copy of what it has not read; one whose unsent events pass
+ * [web] sse_buffer_kb (it reads nothing, or far slower than the line makes
+ * events) is dropped, its connection closed, and resumes when it reconnects.
  * A client struct lives in its request's pool: freed with the request.
  */
 #include "web_internal.h"
 
 #include <string.h>
+#include <sys/socket.h>
 
 #define WEB_SSE_KEEPALIVE_MS 15000 /* a comment line this often keeps proxies and clients calm */
+#define WEB_SSE_CHUNK (8 * 1024)   /* bytes of events per write */
+#define WEB_SSE_SNDBUF 4096        /* SO_SNDBUF of a stream (Linux doubles it) */
 
 struct web_sse {
 	h2o_generator_t super;
 	struct web_server *srv;
 	h2o_req_t *req;
 	struct web_sse *next;
-	struct edl_buf pending;  /* waits for the write in flight */
-	struct edl_buf inflight; /* handed to h2o, untouched until proceed */
+	struct edl_buf chunk; /* handed to h2o, untouched until proceed */
+	uint64_t cursor;      /* the seq to send next */
+	char preface[512];    /* sent before the next events ("retry:", gaps) */
+	int fd;               /* the connection's socket (-1: unknown) */
+	bool keepalive;       /* send a comment line with the next write */
 	bool sending;
 	bool done;    /* FINAL or ERROR sent, or the client went away */
-	bool closing; /* send FINAL once the write in flight is done */
+	bool closing; /* send what is left, then FINAL */
 	bool drop;    /* send ERROR (close) once the write in flight is done */
 	uint64_t last_write_ms;
 };
@@ -50,30 +59,81 @@ static void sse_dispose(void *p)
 	struct web_sse *c = p;
 
 	sse_unlink(c);
-	edl_buf_free(&c->pending);
-	edl_buf_free(&c->inflight);
+	edl_buf_free(&c->chunk);
+}
+
+/* Events the client has not been sent, in bytes of JSON. */
+static uint64_t sse_backlog(const struct web_sse *c)
+{
+	const struct edl_web_ring *r = &c->srv->ring;
+	const struct edl_web_event *e = edl_web_ring_get(r, c->cursor);
+	if (c->cursor >= r->next_seq)
+		return 0;
+	return e != NULL ? r->bytes_total - e->offset : UINT64_MAX;
+}
+
+static void sse_gap(struct web_sse *c, uint64_t after)
+{
+	uint64_t first = edl_web_ring_first(&c->srv->ring);
+	size_t n = strlen(c->preface);
+	snprintf(c->preface + n, sizeof(c->preface) - n,
+	         "data: {\"type\":\"gap\",\"after\":%llu,\"first\":%llu,"
+	         "\"detail\":\"events lost: re-read /api/v1/state\"}\n\n",
+	         (unsigned long long)after, (unsigned long long)first);
+}
+
+/* Packs the next chunk (preface, events from the cursor, keep-alive). */
+static void sse_pack(struct web_sse *c)
+{
+	const struct edl_web_ring *r = &c->srv->ring;
+	struct edl_buf *b = &c->chunk;
+	char head[40];
+
+	edl_buf_reset(b);
+	if (c->cursor < edl_web_ring_first(r) && c->cursor < r->next_seq) {
+		/* Fell out of the ring while it was away (or too slow). */
+		sse_gap(c, c->cursor - 1);
+		c->cursor = edl_web_ring_first(r);
+	}
+	if (c->preface[0]) {
+		edl_buf_append(b, c->preface, strlen(c->preface));
+		c->preface[0] = '\0';
+	}
+	while (c->cursor < r->next_seq && edl_buf_size(b) < WEB_SSE_CHUNK) {
+		const struct edl_web_event *e = edl_web_ring_get(r, c->cursor++);
+		if (e == NULL)
+			continue; /* lost to memory: the client sees the hole in seq */
+		int n = snprintf(head, sizeof(head),
+		                 "id: %llu\ndata: ", (unsigned long long)e->seq);
+		edl_buf_append(b, head, (size_t)n);
+		edl_buf_append(b, e->json, e->len);
+		edl_buf_append(b, "\n\n", 2);
+	}
+	if (c->keepalive && edl_buf_size(b) == 0)
+		edl_buf_append(b, ":\n\n", 3);
+	c->keepalive = false;
 }
 
 static void sse_flush(struct web_sse *c)
 {
 	if (c->sending || c->done)
 		return;
-	if (c->drop || (c->closing && edl_buf_size(&c->pending) == 0)) {
+	if (!c->drop) {
+		sse_pack(c);
+		if (edl_buf_size(&c->chunk) > 0) {
+			h2o_iovec_t buf =
+			        h2o_iovec_init(edl_buf_head(&c->chunk), edl_buf_size(&c->chunk));
+			c->sending = true;
+			c->last_write_ms = edl_clock_ms();
+			h2o_send(c->req, &buf, 1, H2O_SEND_STATE_IN_PROGRESS);
+			return;
+		}
+	}
+	if (c->drop || c->closing) {
 		c->done = true;
 		sse_unlink(c);
 		h2o_send(c->req, NULL, 0, c->drop ? H2O_SEND_STATE_ERROR : H2O_SEND_STATE_FINAL);
-		return;
 	}
-	if (edl_buf_size(&c->pending) == 0)
-		return;
-	struct edl_buf t = c->inflight;
-	c->inflight = c->pending;
-	c->pending = t;
-	edl_buf_reset(&c->pending);
-	h2o_iovec_t buf = h2o_iovec_init(edl_buf_head(&c->inflight), edl_buf_size(&c->inflight));
-	c->sending = true;
-	c->last_write_ms = edl_clock_ms();
-	h2o_send(c->req, &buf, 1, H2O_SEND_STATE_IN_PROGRESS);
 }
 
 static void sse_proceed(h2o_generator_t *g, h2o_req_t *req)
@@ -81,7 +141,6 @@ static void sse_proceed(h2o_generator_t *g, h2o_req_t *req)
 	struct web_sse *c = (struct web_sse *)g;
 	(void)req;
 	c->sending = false;
-	edl_buf_reset(&c->inflight);
 	sse_flush(c);
 }
 
@@ -94,45 +153,19 @@ static void sse_stop(h2o_generator_t *g, h2o_req_t *req)
 	sse_unlink(c);
 }
 
-/* The client reads nothing (or memory ran out): dropped once the write in
- * flight is done; it reconnects and resumes from its last id. */
-static void sse_drop(struct web_sse *c)
-{
-	c->drop = true;
-	c->srv->sse_dropped++;
-	edl_buf_reset(&c->pending);
-	sse_flush(c);
-}
-
-static bool sse_fits(const struct web_sse *c, size_t more)
-{
-	return edl_buf_size(&c->pending) + more <= (size_t)c->srv->cfg->sse_buffer_kb * 1024;
-}
-
-/* Queues text for the client; past the bound, the client is dropped. */
-static void sse_queue(struct web_sse *c, const char *text, size_t len)
+/* New events are on the ring: each client is sent them, or dropped when it
+ * lags past the bound. */
+static void sse_kick(struct web_sse *c)
 {
 	if (c->done || c->drop)
 		return;
-	if (!sse_fits(c, len) || edl_buf_append(&c->pending, text, len) != EDL_OK) {
-		sse_drop(c);
-		return;
-	}
-	sse_flush(c);
-}
-
-static void sse_queue_event(struct web_sse *c, const struct edl_web_event *e)
-{
-	char head[40];
-	int n = snprintf(head, sizeof(head), "id: %llu\ndata: ", (unsigned long long)e->seq);
-	if (c->done || c->drop)
-		return;
-	/* The whole event or nothing: a drop never leaves half an event. */
-	if (!sse_fits(c, (size_t)n + e->len + 2) ||
-	    edl_buf_append(&c->pending, head, (size_t)n) != EDL_OK ||
-	    edl_buf_append(&c->pending, e->json, e->len) != EDL_OK ||
-	    edl_buf_append(&c->pending, "\n\n", 2) != EDL_OK) {
-		sse_drop(c);
+	if (c->sending && sse_backlog(c) > (uint64_t)c->srv->cfg->sse_buffer_kb * 1024) {
+		c->drop = true;
+		c->srv->sse_dropped++;
+		/* Its write may never finish: the socket is shut, the write fails,
+		 * h2o closes the connection and stops the stream (sse_stop). */
+		if (c->fd >= 0)
+			(void)shutdown(c->fd, SHUT_RDWR);
 		return;
 	}
 	sse_flush(c);
@@ -192,8 +225,7 @@ int web_events_open(struct web_server *srv, h2o_req_t *req, const char *query, s
 	c->super.stop = sse_stop;
 	c->srv = srv;
 	c->req = req;
-	edl_buf_init(&c->pending);
-	edl_buf_init(&c->inflight);
+	edl_buf_init(&c->chunk);
 	c->next = srv->sse;
 	srv->sse = c;
 	srv->n_sse++;
@@ -209,32 +241,37 @@ int web_events_open(struct web_server *srv, h2o_req_t *req, const char *query, s
 	/* A stream's connection is not reused: it closes when the stream ends
 	 * (the station stops), so clients see the end at once. */
 	req->http1_is_persistent = 0;
+	/* Little in the kernel: what a client has not read stays in its backlog
+	 * (in the ring, not copied), where [web] sse_buffer_kb drops it. */
+	h2o_socket_t *sock = req->conn->callbacks->get_socket != NULL
+	                             ? req->conn->callbacks->get_socket(req->conn)
+	                             : NULL;
+	int sndbuf = WEB_SSE_SNDBUF;
+	c->fd = sock != NULL ? h2o_socket_get_fd(sock) : -1;
+	if (c->fd >= 0)
+		(void)setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 	h2o_start_response(req, &c->super);
 
 	/* The browser reconnects after a second; then what was missed. */
-	edl_buf_append(&c->pending, "retry: 1000\n\n", 13);
+	snprintf(c->preface, sizeof(c->preface), "retry: 1000\n\n");
+	c->cursor = srv->ring.next_seq;
 	if (given) {
 		uint64_t first = edl_web_ring_first(&srv->ring);
-		uint64_t from = after + 1;
+		uint64_t limit = (uint64_t)srv->cfg->sse_buffer_kb * 1024;
 		if (after >= srv->ring.next_seq) {
 			/* A position from the future: another station run's numbers. */
-			from = srv->ring.next_seq;
+			sse_gap(c, after);
+		} else if (after + 1 < first) {
+			sse_gap(c, after);
+			c->cursor = first;
+		} else {
+			c->cursor = after + 1;
 		}
-		if (from < first || after >= srv->ring.next_seq) {
-			char gap[200];
-			int n = snprintf(gap, sizeof(gap),
-			                 "data: {\"type\":\"gap\",\"after\":%llu,\"first\":%llu,"
-			                 "\"detail\":\"events lost: re-read /api/v1/state\"}\n\n",
-			                 (unsigned long long)after, (unsigned long long)first);
-			edl_buf_append(&c->pending, gap, (size_t)n);
-			if (from < first)
-				from = first;
-		}
-		for (uint64_t s = from; s < srv->ring.next_seq; s++) {
-			const struct edl_web_event *e = edl_web_ring_get(&srv->ring, s);
-			if (e != NULL)
-				sse_queue_event(c, e);
-		}
+		/* More than the bound behind: what fits, after a gap. */
+		while (c->cursor < srv->ring.next_seq && sse_backlog(c) > limit)
+			c->cursor++;
+		if (c->cursor > after + 1 && after + 1 >= first)
+			sse_gap(c, after);
 	}
 	sse_flush(c);
 	return 0;
@@ -242,14 +279,12 @@ int web_events_open(struct web_server *srv, h2o_req_t *req, const char *query, s
 
 void web_events_broadcast(struct web_server *srv, uint64_t seq)
 {
-	const struct edl_web_event *e = edl_web_ring_get(&srv->ring, seq);
 	struct web_sse *next;
+	(void)seq;
 
-	if (e == NULL)
-		return;
 	for (struct web_sse *c = srv->sse; c != NULL; c = next) {
 		next = c->next; /* a dropped client unlinks itself */
-		sse_queue_event(c, e);
+		sse_kick(c);
 	}
 }
 
@@ -344,8 +379,10 @@ void web_tick(uv_timer_t *t)
 	send_slot_changes(srv);
 	for (struct web_sse *c = srv->sse; c != NULL; c = next) {
 		next = c->next;
-		if (!c->sending && now - c->last_write_ms >= WEB_SSE_KEEPALIVE_MS)
-			sse_queue(c, ":\n\n", 3);
+		if (!c->sending && now - c->last_write_ms >= WEB_SSE_KEEPALIVE_MS) {
+			c->keepalive = true;
+			sse_flush(c);
+		}
 	}
 }
 

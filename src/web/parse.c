@@ -18,7 +18,7 @@ void edl_web_config_default(struct edl_web_config *c)
 	c->max_clients = EDL_WEB_MAX_CLIENTS_DEFAULT;
 	c->max_header_bytes = EDL_WEB_MAX_HEADER_DEFAULT;
 	c->max_body_bytes = EDL_WEB_MAX_BODY_DEFAULT;
-	c->sse_buffer_kb = 1024;
+	c->sse_buffer_kb = 8192; /* more than a full ring: a resume never cut short */
 }
 
 int edl_web_parse_u64(const char *text, size_t len, uint64_t *out)

@@ -44,6 +44,8 @@ uint64_t edl_web_ring_push(struct edl_web_ring *r, const char *json, size_t len)
 	e->json[len] = '\0';
 	e->len = len;
 	e->seq = seq;
+	e->offset = r->bytes_total;
+	r->bytes_total += len;
 	return seq;
 }
 

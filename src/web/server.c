@@ -17,12 +17,16 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #ifndef EDL_WEB_DIR
 #define EDL_WEB_DIR "/usr/share/edlstation/web"
 #endif
 
 #define WEB_IDLE_MS 5000 /* a keep-alive connection with no request is closed after this */
+/* After the station stops, connections still open this long (a client that
+ * reads nothing of its answer) are shut, so the station can end. */
+#define WEB_STOP_GRACE_MS 2000
 
 struct web_handler {
 	h2o_handler_t super;
@@ -153,6 +157,12 @@ static void on_conn_closed(uv_handle_t *h)
 	struct web_conn *c = (struct web_conn *)h;
 	struct web_server *srv = c->srv;
 
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		srv->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
 	free(c);
 	srv->clients--;
 	web_maybe_dispose(srv);
@@ -186,6 +196,10 @@ static void on_accept(uv_stream_t *listener, int status)
 	}
 	uv_tcp_nodelay(&c->tcp, 1);
 	srv->clients++;
+	c->next = srv->conns;
+	if (c->next != NULL)
+		c->next->prev = c;
+	srv->conns = c;
 	h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)&c->tcp, on_conn_closed);
 	h2o_accept(&srv->accept_ctx, sock);
 }
@@ -279,6 +293,7 @@ int web_start(struct station *st, struct edl_error *err)
 		return rc;
 	}
 	srv->listening = true;
+	srv->line_since_ms = edl_store_time_now_ms();
 	/* A client that closes while we write must cost an EPIPE, not the
 	 * process (libuv and h2o write with write(2), no MSG_NOSIGNAL). */
 	signal(SIGPIPE, SIG_IGN);
@@ -318,6 +333,19 @@ void web_maybe_dispose(struct web_server *srv)
 	uv_close((uv_handle_t *)&srv->tick, on_server_handle_closed);
 }
 
+/* Stopping took too long: whatever is still open is shut (its pending write
+ * fails, h2o closes it, on_conn_closed counts it gone). */
+static void on_stop_grace_over(uv_timer_t *t)
+{
+	struct web_server *srv = t->data;
+	uv_os_fd_t fd;
+
+	for (struct web_conn *c = srv->conns; c != NULL; c = c->next) {
+		if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
+			(void)shutdown(fd, SHUT_RDWR);
+	}
+}
+
 void web_stop(struct station *st)
 {
 	struct web_server *srv = st->web;
@@ -326,6 +354,7 @@ void web_stop(struct station *st)
 		return;
 	srv->stopping = true;
 	uv_timer_stop(&srv->tick);
+	uv_timer_start(&srv->tick, on_stop_grace_over, WEB_STOP_GRACE_MS, 0);
 	/* No new connections; the tick timer closes with the context. */
 	uv_close((uv_handle_t *)&srv->listener, on_server_handle_closed);
 	web_events_close_all(srv);

@@ -38,9 +38,10 @@ struct web_server {
 	h2o_accept_ctx_t accept_ctx;
 	uv_tcp_t listener;
 	bool listening;
-	unsigned clients; /* connections open */
-	uint64_t refused; /* connections closed at accept (max_clients) */
-	char token[256];  /* "" = read-only */
+	unsigned clients;       /* connections open */
+	struct web_conn *conns; /* ... listed, to shut them when stopping takes long */
+	uint64_t refused;       /* connections closed at accept (max_clients) */
+	char token[256];        /* "" = read-only */
 	char static_dir[1024];
 	struct edl_web_ring ring;
 	struct web_sse *sse; /* event clients */
@@ -79,6 +80,7 @@ struct web_server {
 struct web_conn {
 	uv_tcp_t tcp;
 	struct web_server *srv;
+	struct web_conn *prev, *next; /* the server's open connections */
 };
 
 /* server.c */

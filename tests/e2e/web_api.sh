@@ -7,7 +7,8 @@
 # resumes, aborts a slot (its run failed with the reason in the database),
 # sends bad requests and more connections than [web] max_clients while the
 # line flashes on, and compares /metrics (prometheus_client's parser) with
-# the database. Then a station without a token: control answers 403.
+# the database, and drops an event client that never reads. Then a station
+# without a token: control answers 403; and a listen address in use.
 # usage: web_api.sh EDLSTATION_BINARY SOURCE_DIR
 set -u
 EDL=$1
@@ -42,6 +43,7 @@ stop_slots = 0
 listen = 127.0.0.1:$PORT
 token = $TOKEN
 max_clients = 8
+sse_buffer_kb = 32
 static_dir = $SRC/web
 INI
 

@@ -247,6 +247,12 @@ def main():
     missing = sorted(k for k in keys if m is None or ("`%s`" % k) not in m.group(1))
     check("the README names every documented key", not missing, missing)
 
+    # A client that never reads its event stream (a tiny receive window).
+    stuck = socket.socket()
+    stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+    stuck.connect(("127.0.0.1", a.port))
+    stuck.sendall(b"GET /api/v1/events HTTP/1.1\r\nHost: x\r\n\r\n")
+
     check_schema("/api/v1/state has the documented keys", st, schema, "state")
     check("slots in the port map's order", [s["label"] for s in st["slots"]][:4] ==
           ["A1", "A2", "A3", "A4"], [s["label"] for s in st["slots"]])
@@ -442,6 +448,10 @@ def main():
     written = db_rows(a.db, "select sum(bytes_written) from run")[0][0]
     check("bytes written = the database's", got("edlstation_bytes_written_total") == written,
           (got("edlstation_bytes_written_total"), written))
+    check("the client that never read its stream was dropped",
+          got("edlstation_web_event_clients_dropped_total") >= 1,
+          (got("edlstation_web_event_clients_dropped_total"), "events so far", st["seq"]))
+    stuck.close()
     check("nothing in flight, line running, store backlog 0",
           got("edlstation_units_in_flight") == 0 and got("edlstation_line_stopped") == 0 and
           got("edlstation_store_backlog") == 0)
@@ -466,11 +476,25 @@ def main():
     # Stop the station: the resumed stream ends, and together with the first
     # reader it saw every event exactly once.
     last_seq = api.state()["seq"]
+    # One more client that reads nothing, with the whole ring to replay: the
+    # station must not wait for it to stop.
+    stuck2 = socket.socket()
+    stuck2.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+    stuck2.connect(("127.0.0.1", a.port))
+    stuck2.sendall(b"GET /api/v1/events?after=0 HTTP/1.1\r\nHost: x\r\n\r\n")
+    time.sleep(0.3)
     pid = int(open(a.pidfile).read())
+    t_stop = time.monotonic()
     os.kill(pid, signal.SIGTERM)
     second.join(20)
     check("the event stream ends when the station stops", second.eof and second.error is None,
           (second.eof, second.error))
+    gone = poll("the station ends despite a client that reads nothing",
+                lambda: not os.path.exists("/proc/%d" % pid) or
+                open("/proc/%d/stat" % pid).read().split()[2] == "Z", 15)
+    check("within the 2 s grace and a little", gone and time.monotonic() - t_stop < 8,
+          time.monotonic() - t_stop)
+    stuck2.close()
     ids = first.ids + [i for i in second.ids if i is not None]
     check("cut and resumed, every seq exactly once, in order",
           ids == list(range(1, len(ids) + 1)), ids[:5] + ["..."] + ids[-5:])

@@ -141,6 +141,11 @@ static void test_ring_keeps_the_last_events_after_wrapping(void **state)
 		assert_string_equal(e->json, text);
 		assert_int_equal(e->len, strlen(text));
 	}
+	/* Offsets count every byte pushed before the event: "{"n":1}".."{"n":9}"
+	 * are 7 bytes each, so event 10 starts at 63 and the total is 71. */
+	assert_int_equal(edl_web_ring_get(&r, 7)->offset, 42);
+	assert_int_equal(edl_web_ring_get(&r, 10)->offset, 63);
+	assert_int_equal(r.bytes_total, 71);
 	edl_web_ring_free(&r);
 }
 
