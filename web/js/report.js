@@ -226,6 +226,27 @@ function drawPackages(r) {
 	table($('packages'), heads, (r.packages || []).map(packageRow));
 }
 
+function productRow(p) {
+	return [
+		h('td', {}, str(p.product)),
+		h('td', {class: 'n'}, num(p.units)),
+		h('td', {class: 'n'}, num(p.passed_units)),
+		h('td', {class: 'n'}, num(p.failed_units)),
+		h('td', {class: 'n'}, pct(p.first_pass_yield)),
+		h('td', {class: 'n'}, pct(p.final_yield)),
+		h('td', {class: 'n'}, num(p.runs)),
+	];
+}
+
+/* Per product, when the report gives them (stations that record a product). */
+function drawProducts(r) {
+	const list = Array.isArray(r.products) ? r.products : [];
+	$('products-box').hidden = list.length === 0;
+	const heads =
+	        ['product', 'units', 'passed', 'failed', 'first-pass yield', 'final yield', 'runs'];
+	table($('products'), heads, list.map(productRow));
+}
+
 async function load() {
 	const f = filtersFromURL();
 	fillForm(f);
@@ -245,6 +266,7 @@ async function load() {
 	drawBuckets(d);
 	drawFailed(d);
 	drawPackages(d);
+	drawProducts(d);
 	window.edlReport = d;
 	document.body.dataset.loaded = 'yes';
 }

@@ -65,7 +65,7 @@ function drawDevice(d) {
 function restoredText(a) {
 	if (a.restored === true || a.restored === 1)
 		return 'restored';
-	return a.restored ? str(a.restored) : '';
+	return a.restored === false || a.restored === 0 ? 'not yet' : '';
 }
 
 /* An archive row: what the station kept of the unit (schema v6 table archive). */
@@ -130,6 +130,7 @@ function runFacts(run) {
 		['kind', optional(run.kind)],
 		['station', str(run.station)],
 		['package', pkgName],
+		['product', optional(run.product)],
 		['lot', optional(run.lot)],
 		['work order', optional(run.work_order)],
 		['operator', optional(run.operator)],
