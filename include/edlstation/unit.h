@@ -143,8 +143,9 @@ void edl_unit_detached(struct edl_unit *u, uint64_t now);
 /* The station stops: the attempt ends now and is recorded interrupted. */
 void edl_unit_stop(struct edl_unit *u, uint64_t now);
 /* Someone (the web API) aborts this unit: the attempt fails now with reason
- * as its recorded detail (EDL_E_INTERRUPTED), no retry. False when the unit is
- * not flashing (opening, committing, closed) or is stopping already. */
+ * as its recorded detail (EDL_E_INTERRUPTED), no retry (in a retry pause, the
+ * last attempt's failure stands). False when the unit is not flashing
+ * (opening, committing, closed) or is stopping already. */
 bool edl_unit_abort(struct edl_unit *u, uint64_t now, const char *reason);
 
 /* Queries for the station's policies and view. */

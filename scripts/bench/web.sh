@@ -6,7 +6,8 @@
 # throughput with/without clients (bytes the runs wrote / (last run end -
 # first run start), from the database; target ratio >= 0.97), p99 API latency
 # (target < 50 ms) and the board update delay, an event's "time" to its
-# receipt by a client (target < 1 s), both over the best-throughput loaded round.
+# receipt by a client (target < 1 s), both over the best-throughput loaded round;
+# and, for reference, the API latency under the same load with the line idle.
 # The units' storage takes WRITE_RATE MB/s (default 20, a program's final ACK
 # waits for it), like real units: unthrottled, the emulated devices are
 # infinitely fast and the station's loop does nothing but USB for seconds;
@@ -58,6 +59,22 @@ once() { # once off|on ROUND: one line of DEVICES units; prints MB/s
 	mbps "$db"
 }
 
+# The same load on the station with its line idle (no unit): the server's own
+# latency, without the loop stalls of the emulated USB (umockdev answers every
+# usbfs ioctl over a socket, synchronously, on the station's loop thread).
+idle() {
+	port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	printf '[web]\nlisten = 127.0.0.1:%s\nstatic_dir = %s/web\n' "$port" "$PWD" >"$W/idle.ini"
+	timeout -s KILL 60 "$EDL" emulate --devices 1 --empty 1-1.1 -- sh -c 'echo $$ >"$0"; exec "$@"' \
+		"$W/idle.pid" "$EDL" run --config "$W/idle.ini" --package "$W/pkg" --db "$W/idle.db" \
+		--cache-dir "$W/cache" --log-format text >"$W/idle.txt" 2>&1 &
+	$PY scripts/bench/web_load.py --port "$port" --clients "$CLIENTS" --rate 10 --seconds 10 \
+		>"$W/load-idle.json"
+	kill -TERM "$(cat "$W/idle.pid")"
+	wait
+}
+idle
+
 best_off=0
 best_on=0
 best_round=0
@@ -83,7 +100,9 @@ printf '%-48s %10s   (target >= 0.97: %s)\n' "ratio with/without clients" "$rati
 	"$($PY -c "print('yes' if $ratio >= 0.97 else 'NO')")"
 printf '%-48s %10s   (target < 50 ms: %s)\n' "p99 API latency (GET /api/v1/state)" "$p99 ms" \
 	"$($PY -c "print('yes' if $p99 < 50 else 'NO')")"
+ip99=$($PY -c "import json; d=json.load(open('$W/load-idle.json')); print(d['latency_ms']['p99'], 'ms (p50', d['latency_ms']['p50'], 'ms,', d['requests'], 'requests)')")
+printf '%-48s %s\n' "p99 API latency, line idle, same load" "$ip99"
 printf '%-48s %10s   (max %s ms; target < 1000 ms: %s)\n' "p99 board update delay (event -> client)" \
 	"$dly ms" "$dmax" "$($PY -c "print('yes' if $dly < 1000 else 'NO')")"
-printf '{"devices": %s, "mib": %s, "clients": %s, "off_mbps": %s, "on_mbps": %s, "ratio": %s, "load": %s}\n' \
-	"$DEVICES" "$MIB" "$CLIENTS" "$best_off" "$best_on" "$ratio" "$(cat "$load")" >"$BUILD/bench/web.json"
+printf '{"devices": %s, "mib": %s, "clients": %s, "off_mbps": %s, "on_mbps": %s, "ratio": %s, "load": %s, "idle_load": %s}\n' \
+	"$DEVICES" "$MIB" "$CLIENTS" "$best_off" "$best_on" "$ratio" "$(cat "$load")" "$(cat "$W/load-idle.json")" >"$BUILD/bench/web.json"

@@ -542,10 +542,11 @@ static int web_key(struct load *l, const char *section, const char *name, const 
 	uint64_t x;
 
 	if (!strcmp(name, "listen")) {
-		if (copy(w->listen, sizeof(w->listen), value) ||
-		    edl_web_parse_listen(value, &addr, why, sizeof(why)) != 0)
+		if (copy(w->listen, sizeof(w->listen), value))
 			return bad(l, section, name, value,
 			           "write HOST:PORT, e.g. 127.0.0.1:8080 or [::1]:8080");
+		if (edl_web_parse_listen(value, &addr, why, sizeof(why)) != 0)
+			return bad(l, section, name, value, why);
 	} else if (!strcmp(name, "token")) {
 		if (strlen(value) < 8 || copy(w->token, sizeof(w->token), value))
 			return bad_key(l, section, name, "is not a usable token",

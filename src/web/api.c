@@ -428,8 +428,14 @@ int web_api(struct web_server *srv, h2o_req_t *req, const char *path, size_t len
 		return send_built(req, srv, json_state);
 	if (len == 8 && memcmp(path, "/package", 8) == 0)
 		return send_built(req, srv, json_package_only);
-	if (len == 7 && memcmp(path, "/events", 7) == 0)
+	if (len == 7 && memcmp(path, "/events", 7) == 0) {
+		if (!method_is(req, "GET")) {
+			web_send_error(req, 405, NULL, "method not allowed",
+			               "the event stream takes GET");
+			return 0;
+		}
 		return web_events_open(srv, req, query, qlen);
+	}
 	if (len == 7 && memcmp(path, "/report", 7) == 0)
 		return web_work_report(srv, req, query, qlen);
 	if (len > 7 && memcmp(path, "/units/", 7) == 0)

@@ -261,6 +261,12 @@ def main():
     check_schema("/api/v1/package has the documented keys", pkg, schema, "package")
     check("the package is the one in use", pkg.get("manifest_hash") == st["package"]["manifest_hash"])
 
+    # The pages: "/" is index.html from static_dir, as bytes on disk.
+    status, ctype, data = api.call("GET", "/")
+    index = open(os.path.join(os.path.dirname(a.readme), "web", "index.html"), "rb").read()
+    check("/ serves web/index.html as text/html", status == 200 and
+          ctype.startswith("text/html") and data == index, (status, ctype))
+
     # The stream: the first reader from seq 0, cut after 12 events.
     first = Stream(api, "/api/v1/events?after=0", limit=12)
     first.start()

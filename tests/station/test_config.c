@@ -202,7 +202,8 @@ static void test_config_web_keys_and_refusals(void **state)
 		const char *text, *says;
 	} bad[] = {
 	        {"[web]\nlisten = localhost:8080\n", "t.ini:2: [web] listen"},
-	        {"[web]\nlisten = 127.0.0.1:99999\n", "HOST:PORT"},
+	        {"[web]\nlisten = 127.0.0.1:99999\n", "the port must be a number from 1 to 65535"},
+	        {"[web]\nlisten = localhost:8080\n", "host names are not looked up"},
 	        {"[web]\nmax_clients = 0\n", "1 to 4096"},
 	        {"[web]\nmax_header_bytes = 10\n", "1024 to 1048576"},
 	        {"[web]\nlisten_on = x\n", "the keys of [web] are listen, token"},
