@@ -1,6 +1,7 @@
 /*
  * The report's filters from a query string, GET /api/v1/report?since=&until=
- * &station=&package=&slot=&serial=&failed=&by=: the same names, forms and
+ * &station=&package=&slot=&serial=&product=&lot=&work_order=&operator=
+ * &failed=&by=: the same names, forms and
  * checks as `edlstation report`'s options (times through
  * edl_store_time_parse, counts whole, by = hour|shift), so the API and the
  * command answer the same question the same way. Unknown parameters are
@@ -10,13 +11,12 @@
 
 #include <string.h>
 
-int web_report_query(struct edl_store_filter *f, const char *query, size_t qlen, char *station,
-                     size_t station_cap, char *package, size_t package_cap, char *slot,
-                     size_t slot_cap, char *serial, size_t serial_cap, int64_t now_ms, char *why,
-                     size_t why_cap)
+int web_report_query(struct edl_store_filter *f, const char *query, size_t qlen,
+                     struct web_report_text *t, int64_t now_ms, char *why, size_t why_cap)
 {
-	static const char *const keys[] = {"since",  "until",  "station", "package", "slot",
-	                                   "serial", "failed", "by",      "format",  NULL};
+	static const char *const keys[] = {"since",  "until",   "station", "package",    "slot",
+	                                   "serial", "product", "lot",     "work_order", "operator",
+	                                   "failed", "by",      "format",  NULL};
 	const char *bad;
 	size_t bad_len;
 	char text[256];
@@ -26,7 +26,7 @@ int web_report_query(struct edl_store_filter *f, const char *query, size_t qlen,
 	if (!edl_web_query_keys_known(query, qlen, keys, &bad, &bad_len)) {
 		snprintf(why, why_cap,
 		         "unknown parameter '%.*s': the report takes since, until, station, "
-		         "package, slot, serial, failed, by",
+		         "package, slot, serial, product, lot, work_order, operator, failed, by",
 		         (int)(bad_len > 40 ? 40 : bad_len), bad);
 		return -1;
 	}
@@ -54,10 +54,14 @@ int web_report_query(struct edl_store_filter *f, const char *query, size_t qlen,
 		size_t cap;
 		const char **into;
 	} strs[] = {
-	        {"station", station, station_cap, &f->station},
-	        {"package", package, package_cap, &f->package},
-	        {"slot", slot, slot_cap, &f->slot},
-	        {"serial", serial, serial_cap, NULL},
+	        {"station", t->station, sizeof(t->station), &f->station},
+	        {"package", t->package, sizeof(t->package), &f->package},
+	        {"slot", t->slot, sizeof(t->slot), &f->slot},
+	        {"serial", t->serial, sizeof(t->serial), NULL},
+	        {"product", t->product, sizeof(t->product), &f->product},
+	        {"lot", t->lot, sizeof(t->lot), &f->lot},
+	        {"work_order", t->work_order, sizeof(t->work_order), &f->work_order},
+	        {"operator", t->operator_name, sizeof(t->operator_name), &f->operator_name},
 	};
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
 		strs[i].out[0] = '\0';

@@ -118,10 +118,13 @@ void web_tick(uv_timer_t *t);
 
 /* query.c: the report's filters from a query string (the station, package,
  * slot and serial strings go to the buffers given). 0, or -1 with why. */
-int web_report_query(struct edl_store_filter *f, const char *query, size_t qlen, char *station,
-                     size_t station_cap, char *package, size_t package_cap, char *slot,
-                     size_t slot_cap, char *serial, size_t serial_cap, int64_t now_ms, char *why,
-                     size_t why_cap);
+/* The storage of a report filter's strings (the filter points into it). */
+struct web_report_text {
+	char station[128], package[256], slot[64], serial[128];
+	char product[128], lot[128], work_order[128], operator_name[128];
+};
+int web_report_query(struct edl_store_filter *f, const char *query, size_t qlen,
+                     struct web_report_text *t, int64_t now_ms, char *why, size_t why_cap);
 
 /* backlog.c: other queues' backlogs; -1 = not wired. */
 int64_t web_backlog_mes(const struct station *st);

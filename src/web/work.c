@@ -25,7 +25,7 @@ struct web_work {
 	enum web_work_kind kind;
 	char db[1024];
 	struct edl_store_filter filter;
-	char station[128], package[256], slot[64], serial_text[128];
+	struct web_report_text text; /* the filter's strings; text.serial as asked */
 	char serial[128];
 	/* Answer (written on the pool thread). */
 	int status;
@@ -74,8 +74,8 @@ static void run_work(uv_work_t *req)
 		     edl_error_format(&err, msg, sizeof(msg)));
 		goto out;
 	}
-	if (w->serial_text[0]) {
-		rc = edl_store_find_unit(w->serial, sizeof(w->serial), store, w->serial_text, &err);
+	if (w->text.serial[0]) {
+		rc = edl_store_find_unit(w->serial, sizeof(w->serial), store, w->text.serial, &err);
 		if (rc != EDL_OK) {
 			bool mine = rc == EDL_E_NOENT || rc == EDL_E_AGAIN || rc == EDL_E_INVAL;
 			fail(w,
@@ -179,9 +179,7 @@ int web_work_report(struct web_server *srv, h2o_req_t *req, const char *query, s
 		web_send_error(req, 503, NULL, "out of memory", "");
 		return 0;
 	}
-	if (web_report_query(&w->filter, query, qlen, w->station, sizeof(w->station), w->package,
-	                     sizeof(w->package), w->slot, sizeof(w->slot), w->serial_text,
-	                     sizeof(w->serial_text), edl_store_time_now_ms(), detail,
+	if (web_report_query(&w->filter, query, qlen, &w->text, edl_store_time_now_ms(), detail,
 	                     sizeof(detail)) != 0) {
 		free(w);
 		web_send_error(req, 400, NULL, "bad query", detail);
@@ -211,7 +209,7 @@ int web_work_unit(struct web_server *srv, h2o_req_t *req, const char *serial, si
 		               "/api/v1/units/SERIAL");
 		return 0;
 	}
-	memcpy(w->serial_text, serial, len);
-	w->serial_text[len] = '\0';
+	memcpy(w->text.serial, serial, len);
+	w->text.serial[len] = '\0';
 	return work_queue(srv, req, w);
 }

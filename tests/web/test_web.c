@@ -191,10 +191,9 @@ static void test_control_body_is_an_object_with_a_reason(void **state)
 
 static int report_query(struct edl_store_filter *f, const char *q, char *why, size_t n)
 {
-	static char station[64], package[64], slot[64], serial[64];
+	static struct web_report_text text;
 	edl_store_filter_init(f);
-	return web_report_query(f, q, strlen(q), station, sizeof(station), package, sizeof(package),
-	                        slot, sizeof(slot), serial, sizeof(serial), 1700000000000, why, n);
+	return web_report_query(f, q, strlen(q), &text, 1700000000000, why, n);
 }
 
 static void test_report_query_takes_the_commands_filters(void **state)
@@ -215,6 +214,14 @@ static void test_report_query_takes_the_commands_filters(void **state)
 	assert_int_equal(report_query(&f, "since=2024-05-01&until=2024-05-02", why, sizeof(why)),
 	                 0);
 	assert_true(f.until_ms - f.since_ms == 24 * 3600000LL);
+	/* The product (issue 15) and the MES's per-unit data (issue 13). */
+	assert_int_equal(report_query(&f, "product=Alpha&lot=L7&work_order=WO%2042&operator=ann",
+	                              why, sizeof(why)),
+	                 0);
+	assert_string_equal(f.product, "Alpha");
+	assert_string_equal(f.lot, "L7");
+	assert_string_equal(f.work_order, "WO 42");
+	assert_string_equal(f.operator_name, "ann");
 }
 
 static void test_report_query_refuses_what_the_command_refuses(void **state)
