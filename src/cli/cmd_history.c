@@ -8,6 +8,7 @@
  * and echoed in printable ASCII only.
  */
 #include "edlstation/cli.h"
+#include "edlstation/factory_report.h"
 #include "edlstation/store.h"
 #include "edlstation/store_cli.h"
 
@@ -26,7 +27,9 @@ static void usage(FILE *f)
 	        "  Every run of one unit, oldest first. SERIAL is the chip serial or the\n"
 	        "  USB serial, in any case, with or without 0x, or the start of one that\n"
 	        "  names a single unit.\n"
-	        "  --db FILE        results database (default $EDLSTATION_DB or %s)\n"
+	        "  --db FILE        results database (default $EDLSTATION_DB or %s), or the\n"
+	        "                   factory database: postgresql://user@host/db (every\n"
+	        "                   station's runs; run ids are each station's own)\n"
 	        "  --format F       text (default), csv or json\n"
 	        "  --steps          also list each run's plan steps (text and json)\n"
 	        "  Exit 0 found, 1 no such unit (with the closest serial), 2 usage error or\n"
@@ -41,6 +44,45 @@ static int usage_error(const char *what, const char *arg)
 	        arg != NULL ? arg : "", arg != NULL ? "'" : "");
 	fprintf(stderr, SHORT_USAGE " (see --help)\n");
 	return EDL_EXIT_USAGE;
+}
+
+/* The unit's history from the factory database (PostgreSQL). */
+static int history_factory(const char *conninfo, const char *typed, unsigned flags,
+                           enum edl_store_format format)
+{
+	struct edl_factory_db *fdb = NULL;
+	struct edl_store_history *history = NULL;
+	struct edl_error err;
+	char msg[EDL_ERROR_DETAIL_MAX + 128];
+	char serial[128];
+	int rc;
+
+	edl_error_clear(&err);
+	rc = edl_factory_read_open(&fdb, conninfo, &err);
+	if (rc != EDL_OK) {
+		fprintf(stderr, "edlstation history: %s\n",
+		        edl_error_format(&err, msg, sizeof(msg)));
+		return rc == EDL_E_CONFIG ? EDL_EXIT_USAGE : EDL_EXIT_FAILURE;
+	}
+	rc = edl_factory_find_unit(serial, sizeof(serial), fdb, typed, &err);
+	if (rc == EDL_OK)
+		rc = edl_factory_history(&history, fdb, serial, flags, &err);
+	if (rc != EDL_OK) {
+		fprintf(stderr, "edlstation history: %s\n",
+		        rc == EDL_E_NOENT || rc == EDL_E_AGAIN || rc == EDL_E_INVAL
+		                ? err.detail
+		                : edl_error_format(&err, msg, sizeof(msg)));
+		edl_factory_read_close(fdb);
+		return rc == EDL_E_AGAIN || rc == EDL_E_INVAL ? EDL_EXIT_USAGE : EDL_EXIT_FAILURE;
+	}
+	rc = EDL_EXIT_OK;
+	if (edl_store_history_write(stdout, history, format) != EDL_OK) {
+		fprintf(stderr, "edlstation history: writing the history failed\n");
+		rc = EDL_EXIT_FAILURE;
+	}
+	edl_store_history_free(history);
+	edl_factory_read_close(fdb);
+	return rc;
 }
 
 int edl_cli_history(int argc, char **argv)
@@ -91,6 +133,8 @@ int edl_cli_history(int argc, char **argv)
 	if (argc - optind > 1)
 		return usage_error("one SERIAL only; unexpected", argv[optind + 1]);
 
+	if (edl_factory_is_uri(db))
+		return history_factory(db, argv[optind], flags, format);
 	rc = edl_store_open(&store, db, &err);
 	if (rc == EDL_E_CONFIG || rc == EDL_E_NOENT) {
 		/* No such database or directory: what the operator typed or configured. */

@@ -40,131 +40,176 @@
  * upserted in key order so that two stations' batches wait for, never
  * deadlock on, a shared row. Also the indexes the filtered report uses.
  */
-#define GROUP_KEYS                                                                          \
-	"station_id, slot, coalesce(port, ''), coalesce(slot_label, ''),"                   \
-	" coalesce(package_hash, ''), result, coalesce(stage, ''), coalesce(error, ''),"    \
+#define GROUP_KEYS                                                                       \
+	"station_id, slot, coalesce(port, ''), coalesce(slot_label, ''),"                \
+	" coalesce(package_hash, ''), result, coalesce(stage, ''), coalesce(error, '')," \
 	" coalesce(error_class, '')"
-#define GROUP_COLS                                                                          \
+#define GROUP_COLS \
 	"station_id, slot, port, slot_label, package_hash, result, stage, error, error_class"
-#define GROUP_UPSERT(src, sign, on_conflict)                                                \
-	"INSERT INTO report_group AS g (" GROUP_COLS ", runs, bytes_written, duration_sum,"  \
-	" durations, min_start, max_end, latest_start, latest_local)"                       \
-	" SELECT " GROUP_KEYS ", " sign "count(*), " sign "coalesce(sum(bytes_written), 0)," \
+#define GROUP_UPSERT(src, sign, on_conflict)                                                  \
+	"INSERT INTO report_group AS g (" GROUP_COLS ", runs, bytes_written, duration_sum,"   \
+	" durations, min_start, max_end, latest_start, latest_local)"                         \
+	" SELECT " GROUP_KEYS ", " sign "count(*), " sign "coalesce(sum(bytes_written), 0),"  \
 	" " sign "coalesce(sum(duration_ms), 0), " sign "count(duration_ms), min(start_ms),"  \
-	" max(greatest(start_ms, end_ms)), (max(ARRAY[start_ms, local_id]))[1],"            \
-	" (max(ARRAY[start_ms, local_id]))[2]"                                              \
+	" max(greatest(start_ms, end_ms)), (max(ARRAY[start_ms, local_id]))[1],"              \
+	" (max(ARRAY[start_ms, local_id]))[2]"                                                \
 	" FROM " src " GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9" \
-	" ON CONFLICT (" GROUP_COLS ") DO UPDATE SET runs = g.runs + EXCLUDED.runs,"         \
-	" bytes_written = g.bytes_written + EXCLUDED.bytes_written,"                         \
-	" duration_sum = g.duration_sum + EXCLUDED.duration_sum,"                           \
+	" ON CONFLICT (" GROUP_COLS ") DO UPDATE SET runs = g.runs + EXCLUDED.runs,"          \
+	" bytes_written = g.bytes_written + EXCLUDED.bytes_written,"                          \
+	" duration_sum = g.duration_sum + EXCLUDED.duration_sum,"                             \
 	" durations = g.durations + EXCLUDED.durations" on_conflict ";"
-#define GROUP_GROW                                                                          \
-	", min_start = least(g.min_start, EXCLUDED.min_start),"                             \
-	" max_end = greatest(g.max_end, EXCLUDED.max_end),"                                 \
-	" latest_start = CASE WHEN ARRAY[EXCLUDED.latest_start, EXCLUDED.latest_local]"     \
-	" > ARRAY[g.latest_start, g.latest_local] THEN EXCLUDED.latest_start"               \
-	" ELSE g.latest_start END,"                                                         \
-	" latest_local = CASE WHEN ARRAY[EXCLUDED.latest_start, EXCLUDED.latest_local]"     \
-	" > ARRAY[g.latest_start, g.latest_local] THEN EXCLUDED.latest_local"               \
+#define GROUP_GROW                                                                      \
+	", min_start = least(g.min_start, EXCLUDED.min_start),"                         \
+	" max_end = greatest(g.max_end, EXCLUDED.max_end),"                             \
+	" latest_start = CASE WHEN ARRAY[EXCLUDED.latest_start, EXCLUDED.latest_local]" \
+	" > ARRAY[g.latest_start, g.latest_local] THEN EXCLUDED.latest_start"           \
+	" ELSE g.latest_start END,"                                                     \
+	" latest_local = CASE WHEN ARRAY[EXCLUDED.latest_start, EXCLUDED.latest_local]" \
+	" > ARRAY[g.latest_start, g.latest_local] THEN EXCLUDED.latest_local"           \
 	" ELSE g.latest_local END"
-#define DURATION_UPSERT(src, sign)                                                          \
-	"INSERT INTO report_duration AS d (duration_ms, passes)"                            \
-	" SELECT duration_ms, " sign "count(*) FROM " src                                   \
-	" WHERE result = 'pass' AND duration_ms IS NOT NULL GROUP BY 1 ORDER BY 1"          \
+#define DURATION_UPSERT(src, sign)                                                 \
+	"INSERT INTO report_duration AS d (duration_ms, passes)"                   \
+	" SELECT duration_ms, " sign "count(*) FROM " src                          \
+	" WHERE result = 'pass' AND duration_ms IS NOT NULL GROUP BY 1 ORDER BY 1" \
 	" ON CONFLICT (duration_ms) DO UPDATE SET passes = d.passes + EXCLUDED.passes;"
 /* The units named by affected (a query of serials), folded into or out of report_unit_hour. */
-#define UNIT_HOUR_UPSERT(affected, sign)                                                    \
-	"WITH a AS (" affected ")"                                                          \
-	" INSERT INTO report_unit_hour AS h (hour_ms, station_id, units, first_pass_units,"  \
-	" passed_units, retested_units, retests)"                                           \
+#define UNIT_HOUR_UPSERT(affected, sign)                                                      \
+	"WITH a AS (" affected ")"                                                            \
+	" INSERT INTO report_unit_hour AS h (hour_ms, station_id, units, first_pass_units,"   \
+	" passed_units, retested_units, retests)"                                             \
 	" SELECT first_start - ((first_start % 3600000) + 3600000) % 3600000, first_station," \
-	" " sign "count(*), " sign "count(*) FILTER (WHERE first_result = 1),"              \
-	" " sign "count(*) FILTER (WHERE last_result = 1),"                                 \
-	" " sign "count(*) FILTER (WHERE runs > 1), " sign "sum(runs - 1)"                  \
-	" FROM report_unit WHERE serial IN (SELECT serial FROM a)"                          \
-	" GROUP BY 1, 2 ORDER BY 1, 2"                                                      \
-	" ON CONFLICT (hour_ms, station_id) DO UPDATE SET units = h.units + EXCLUDED.units," \
-	" first_pass_units = h.first_pass_units + EXCLUDED.first_pass_units,"               \
-	" passed_units = h.passed_units + EXCLUDED.passed_units,"                           \
-	" retested_units = h.retested_units + EXCLUDED.retested_units,"                     \
+	" " sign "count(*), " sign "count(*) FILTER (WHERE first_result = 1),"                \
+	" " sign "count(*) FILTER (WHERE last_result = 1),"                                   \
+	" " sign "count(*) FILTER (WHERE runs > 1), " sign "sum(runs - 1)"                    \
+	" FROM report_unit WHERE serial IN (SELECT serial FROM a)"                            \
+	" GROUP BY 1, 2 ORDER BY 1, 2"                                                        \
+	" ON CONFLICT (hour_ms, station_id) DO UPDATE SET units = h.units + EXCLUDED.units,"  \
+	" first_pass_units = h.first_pass_units + EXCLUDED.first_pass_units,"                 \
+	" passed_units = h.passed_units + EXCLUDED.passed_units,"                             \
+	" retested_units = h.retested_units + EXCLUDED.retested_units,"                       \
 	" retests = h.retests + EXCLUDED.retests;"
-#define RUN_ORDER                                                                           \
-	"ARRAY[start_ms, station_id, local_id,"                                             \
+#define RUN_ORDER                               \
+	"ARRAY[start_ms, station_id, local_id," \
 	" CASE result WHEN 'pass' THEN 1 WHEN 'fail' THEN 2 ELSE 3 END]"
-#define UNIT_REFRESH(affected)                                                              \
-	UNIT_HOUR_UPSERT(affected, "-")                                                     \
+#define UNIT_REFRESH(affected)                                                                     \
+	UNIT_HOUR_UPSERT(affected, "-")                                                            \
 	"WITH a AS (" affected ") DELETE FROM report_unit WHERE serial IN (SELECT serial FROM a);" \
-	"WITH a AS (" affected ")"                                                          \
-	" INSERT INTO report_unit (serial, runs, first_start, first_station, first_local,"  \
-	" first_result, last_start, last_station, last_local, last_result)"                 \
-	" SELECT serial, n, f[1], f[2], f[3], f[4], l[1], l[2], l[3], l[4] FROM ("          \
-	"  SELECT serial, count(*) AS n, min(" RUN_ORDER ") AS f, max(" RUN_ORDER ") AS l"   \
-	"  FROM run WHERE serial IN (SELECT serial FROM a) GROUP BY serial) x ORDER BY serial;" \
-	UNIT_HOUR_UPSERT(affected, "")
+	"WITH a AS (" affected ")"                                                                 \
+	" INSERT INTO report_unit (serial, runs, first_start, first_station, first_local,"         \
+	" first_result, last_start, last_station, last_local, last_result)"                        \
+	" SELECT serial, n, f[1], f[2], f[3], f[4], l[1], l[2], l[3], l[4] FROM ("                 \
+	"  SELECT serial, count(*) AS n, min(" RUN_ORDER ") AS f, max(" RUN_ORDER ") AS l"         \
+	"  FROM run WHERE serial IN (SELECT serial FROM a) GROUP BY serial) x ORDER BY "           \
+	"serial;" UNIT_HOUR_UPSERT(affected, "")
 #define SERIALS_OF(t) "SELECT DISTINCT serial FROM " t " WHERE serial IS NOT NULL"
 
-#define REPORT_SUMMARIES_V2                                                                 \
-	"CREATE INDEX run_by_station_start ON run (station_id, start_ms);"                  \
-	"CREATE INDEX run_by_end ON run (end_ms);"                                          \
-	"CREATE TABLE report_group ("                                                       \
-	" station_id bigint NOT NULL, slot integer NOT NULL, port text NOT NULL,"           \
-	" slot_label text NOT NULL, package_hash text NOT NULL, result text NOT NULL,"      \
-	" stage text NOT NULL, error text NOT NULL, error_class text NOT NULL,"             \
-	" runs bigint NOT NULL, bytes_written bigint NOT NULL, duration_sum bigint NOT NULL," \
-	" durations bigint NOT NULL, min_start bigint NOT NULL, max_end bigint NOT NULL,"   \
-	" latest_start bigint NOT NULL, latest_local bigint NOT NULL,"                      \
-	" PRIMARY KEY (" GROUP_COLS "));"                                                   \
-	"CREATE TABLE report_duration ("                                                    \
-	" duration_ms bigint PRIMARY KEY, passes bigint NOT NULL);"                         \
-	"CREATE TABLE report_unit ("                                                        \
-	" serial text PRIMARY KEY, runs bigint NOT NULL,"                                   \
-	" first_start bigint NOT NULL, first_station bigint NOT NULL,"                      \
-	" first_local bigint NOT NULL, first_result smallint NOT NULL,"                     \
-	" last_start bigint NOT NULL, last_station bigint NOT NULL,"                        \
-	" last_local bigint NOT NULL, last_result smallint NOT NULL);"                      \
-	"CREATE INDEX report_unit_failed ON report_unit"                                    \
-	" (last_start DESC, last_station DESC, last_local DESC) WHERE last_result <> 1;"    \
-	"CREATE TABLE report_unit_hour ("                                                   \
-	" hour_ms bigint NOT NULL, station_id bigint NOT NULL, units bigint NOT NULL,"      \
-	" first_pass_units bigint NOT NULL, passed_units bigint NOT NULL,"                  \
-	" retested_units bigint NOT NULL, retests bigint NOT NULL,"                         \
-	" PRIMARY KEY (hour_ms, station_id));"                                              \
-	"CREATE FUNCTION report_summaries_fold() RETURNS trigger LANGUAGE plpgsql AS $fold$"  \
-	" BEGIN"                                                                            \
-	" IF TG_OP = 'INSERT' THEN "                                                        \
-	GROUP_UPSERT("new_rows", "", GROUP_GROW) DURATION_UPSERT("new_rows", "")            \
-	UNIT_REFRESH(SERIALS_OF("new_rows"))                                                \
-	" ELSIF TG_OP = 'UPDATE' THEN "                                                     \
-	GROUP_UPSERT("old_rows", "-", "") DURATION_UPSERT("old_rows", "-")                  \
-	GROUP_UPSERT("new_rows", "", GROUP_GROW) DURATION_UPSERT("new_rows", "")            \
-	UNIT_REFRESH(SERIALS_OF("new_rows") " UNION " SERIALS_OF("old_rows"))               \
-	" ELSE "                                                                            \
-	GROUP_UPSERT("old_rows", "-", "") DURATION_UPSERT("old_rows", "-")                  \
-	UNIT_REFRESH(SERIALS_OF("old_rows"))                                                \
-	" END IF;"                                                                          \
-	" RETURN NULL;"                                                                     \
-	" END $fold$;"                                                                      \
-	"CREATE TRIGGER run_report_insert AFTER INSERT ON run REFERENCING NEW TABLE AS new_rows" \
-	" FOR EACH STATEMENT EXECUTE FUNCTION report_summaries_fold();"                     \
-	"CREATE TRIGGER run_report_update AFTER UPDATE ON run"                              \
-	" REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows"                          \
-	" FOR EACH STATEMENT EXECUTE FUNCTION report_summaries_fold();"                     \
-	"CREATE TRIGGER run_report_delete AFTER DELETE ON run REFERENCING OLD TABLE AS old_rows" \
-	" FOR EACH STATEMENT EXECUTE FUNCTION report_summaries_fold();"                     \
-	/* Everything again from the runs: the backfill, and the repair after a bulk load  \
-	 * with the triggers disabled (the benchmark). */                                  \
-	"CREATE FUNCTION report_summaries_rebuild() RETURNS void LANGUAGE plpgsql AS $rebuild$" \
-	" BEGIN"                                                                            \
-	" TRUNCATE report_group, report_duration, report_unit, report_unit_hour;"           \
-	GROUP_UPSERT("run", "", GROUP_GROW) DURATION_UPSERT("run", "")                      \
-	"INSERT INTO report_unit (serial, runs, first_start, first_station, first_local,"   \
-	" first_result, last_start, last_station, last_local, last_result)"                 \
-	" SELECT serial, n, f[1], f[2], f[3], f[4], l[1], l[2], l[3], l[4] FROM ("          \
-	"  SELECT serial, count(*) AS n, min(" RUN_ORDER ") AS f, max(" RUN_ORDER ") AS l"   \
-	"  FROM run WHERE serial IS NOT NULL GROUP BY serial) x;"                           \
-	UNIT_HOUR_UPSERT("SELECT serial FROM report_unit", "")                              \
-	" END $rebuild$;"                                                                   \
-	"SELECT report_summaries_rebuild();"
+#define REPORT_SUMMARIES_V2                                                                        \
+	"CREATE INDEX run_by_station_start ON run (station_id, start_ms);"                         \
+	"CREATE INDEX run_by_end ON run (end_ms);"                                                 \
+	"CREATE TABLE report_group ("                                                              \
+	" station_id bigint NOT NULL, slot integer NOT NULL, port text NOT NULL,"                  \
+	" slot_label text NOT NULL, package_hash text NOT NULL, result text NOT NULL,"             \
+	" stage text NOT NULL, error text NOT NULL, error_class text NOT NULL,"                    \
+	" runs bigint NOT NULL, bytes_written bigint NOT NULL, duration_sum bigint NOT NULL,"      \
+	" durations bigint NOT NULL, min_start bigint NOT NULL, max_end bigint NOT NULL,"          \
+	" latest_start bigint NOT NULL, latest_local bigint NOT NULL,"                             \
+	" PRIMARY KEY (" GROUP_COLS "));"                                                          \
+	"CREATE TABLE report_duration ("                                                           \
+	" duration_ms bigint PRIMARY KEY, passes bigint NOT NULL);"                                \
+	"CREATE TABLE report_unit ("                                                               \
+	" serial text PRIMARY KEY, runs bigint NOT NULL,"                                          \
+	" first_start bigint NOT NULL, first_station bigint NOT NULL,"                             \
+	" first_local bigint NOT NULL, first_result smallint NOT NULL,"                            \
+	" last_start bigint NOT NULL, last_station bigint NOT NULL,"                               \
+	" last_local bigint NOT NULL, last_result smallint NOT NULL);"                             \
+	"CREATE INDEX report_unit_failed ON report_unit"                                           \
+	" (last_start DESC, last_station DESC, last_local DESC) WHERE last_result <> 1;"           \
+	"CREATE TABLE report_unit_hour ("                                                          \
+	" hour_ms bigint NOT NULL, station_id bigint NOT NULL, units bigint NOT NULL,"             \
+	" first_pass_units bigint NOT NULL, passed_units bigint NOT NULL,"                         \
+	" retested_units bigint NOT NULL, retests bigint NOT NULL,"                                \
+	" PRIMARY KEY (hour_ms, station_id));"                                                     \
+	"CREATE FUNCTION report_summaries_fold() RETURNS trigger LANGUAGE plpgsql AS $fold$"       \
+	" BEGIN"                                                                                   \
+	" IF TG_OP = 'INSERT' THEN " GROUP_UPSERT("new_rows", "",                                  \
+	                                          GROUP_GROW) DURATION_UPSERT("new_rows", "")      \
+	        UNIT_REFRESH(SERIALS_OF("new_rows")) " ELSIF TG_OP = 'UPDATE' THEN " GROUP_UPSERT( \
+	                "old_rows", "-", "") DURATION_UPSERT("old_rows",                           \
+	                                                     "-") GROUP_UPSERT("new_rows", "",     \
+	                                                                       GROUP_GROW)         \
+	                DURATION_UPSERT("new_rows", "") UNIT_REFRESH(                              \
+	                        SERIALS_OF("new_rows") " UNION " SERIALS_OF(                       \
+	                                "old_rows")) " ELSE " GROUP_UPSERT("old_rows", "-", "")    \
+	                        DURATION_UPSERT("old_rows", "-") UNIT_REFRESH(SERIALS_OF(          \
+	                                "old_rows")) " END IF;"                                    \
+	                                             " RETURN NULL;"                               \
+	                                             " END $fold$;"                                \
+	                                             "CREATE TRIGGER run_report_insert AFTER "     \
+	                                             "INSERT ON run REFERENCING NEW TABLE AS "     \
+	                                             "new_rows"                                    \
+	                                             " FOR EACH STATEMENT EXECUTE FUNCTION "       \
+	                                             "report_summaries_fold();"                    \
+	                                             "CREATE TRIGGER run_report_update AFTER "     \
+	                                             "UPDATE ON run"                               \
+	                                             " REFERENCING OLD TABLE AS old_rows NEW "     \
+	                                             "TABLE AS new_rows"                           \
+	                                             " FOR EACH STATEMENT EXECUTE FUNCTION "       \
+	                                             "report_summaries_fold();"                    \
+	                                             "CREATE TRIGGER run_report_delete AFTER "     \
+	                                             "DELETE ON run REFERENCING OLD TABLE AS "     \
+	                                             "old_rows"                                    \
+	                                             " FOR EACH STATEMENT EXECUTE FUNCTION "       \
+	                                             "report_summaries_fold();" /* Everything      \
+	                                                                         * again from the  \
+	                                                                         * runs: the       \
+	                                                                         * backfill, and   \
+	                                                                         * the repair      \
+	                                                                         * after a bulk    \
+	                                                                         * load with the                                                                                          \
+	                                                                         * triggers        \
+	                                                                         * disabled (the   \
+	                                                                         * benchmark). */  \
+	                                             "CREATE FUNCTION report_summaries_rebuild() " \
+	                                             "RETURNS void LANGUAGE plpgsql AS $rebuild$"  \
+	                                             " BEGIN"                                      \
+	                                             " TRUNCATE report_group, report_duration, "   \
+	                                             "report_unit, "                               \
+	                                             "report_unit_hour;" GROUP_UPSERT("run", "",   \
+	                                                                              GROUP_GROW)  \
+	                                                     DURATION_UPSERT(                      \
+	                                                             "run",                        \
+	                                                             "") "INSERT INTO "            \
+	                                                                 "report_unit (serial, "   \
+	                                                                 "runs, first_start, "     \
+	                                                                 "first_station, "         \
+	                                                                 "first_local,"            \
+	                                                                 " first_result, "         \
+	                                                                 "last_start, "            \
+	                                                                 "last_station, "          \
+	                                                                 "last_local, "            \
+	                                                                 "last_result)"            \
+	                                                                 " SELECT serial, n, "     \
+	                                                                 "f[1], f[2], f[3], "      \
+	                                                                 "f[4], l[1], l[2], "      \
+	                                                                 "l[3], l[4] FROM ("       \
+	                                                                 "  SELECT serial, "       \
+	                                                                 "count(*) AS n, "         \
+	                                                                 "min(" RUN_ORDER          \
+	                                                                 ") AS f, max(" RUN_ORDER  \
+	                                                                 ") AS l"                  \
+	                                                                 "  FROM run WHERE "       \
+	                                                                 "serial IS NOT NULL "     \
+	                                                                 "GROUP BY serial) "       \
+	                                                                 "x;" UNIT_HOUR_UPSERT(    \
+	                                                                         "SELECT serial "  \
+	                                                                         "FROM "           \
+	                                                                         "report_unit",    \
+	                                                                         "") " END "       \
+	                                                                             "$rebuild$;"  \
+	                                                                             "SELECT "     \
+	                                                                             "report_"     \
+	                                                                             "summaries_"  \
+	                                                                             "rebuild();"
 
 const char *const edl_factory_pg_migrations[] = {
         NULL, /* version 0: the empty database */
