@@ -76,9 +76,9 @@ static int schema_check(struct edl_factory_db *db, struct edl_error *err)
 
 int edl_factory_read_open(struct edl_factory_db **out, const char *conninfo, struct edl_error *err)
 {
-	static const char *const keys[] = {"dbname", "connect_timeout", "application_name",
-	                                   "expand_dbname", NULL};
-	const char *values[] = {conninfo, "5", "edlstation-report", "1", NULL};
+	/* Defaults first: what the string itself sets (expanded from dbname) wins. */
+	static const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
+	const char *values[] = {"5", "edlstation-report", conninfo, NULL};
 	struct edl_factory_db *db;
 	char why[512];
 	int rc;
@@ -91,8 +91,7 @@ int edl_factory_read_open(struct edl_factory_db **out, const char *conninfo, str
 	if (db == NULL)
 		return edl_error_set(err, EDL_E_NOMEM, "connecting to the factory database");
 	edl_factory_conninfo_mask(db->shown, sizeof(db->shown), conninfo);
-	/* A connect_timeout in the string wins: libpq takes the later of the two. */
-	db->conn = PQconnectdbParams(keys, values, 0);
+	db->conn = PQconnectdbParams(keys, values, 1);
 	if (db->conn == NULL) {
 		free(db);
 		return edl_error_set(err, EDL_E_NOMEM, "connecting to the factory database");

@@ -429,6 +429,8 @@ static void units_sql(struct edl_factory_sql *q, const struct edl_store_filter *
 {
 	int limit;
 
+	/* The failed units' words: one lookup by key per listed unit (LATERAL),
+	 * after the LIMIT, never a join over all runs. */
 	if (summaries) {
 		edl_factory_sql_add(
 		        q, "(SELECT 0, hour_ms, station_id, units, first_pass_units,"
@@ -438,10 +440,10 @@ static void units_sql(struct edl_factory_sql *q, const struct edl_store_filter *
 		           " UNION ALL (SELECT 1, u.last_start, u.last_station,"
 		           " u.last_local, u.last_result, 0, 0, 0, r.slot, u.serial, r.port,"
 		           " r.slot_label, r.stage, r.error, r.error_class, r.message"
-		           " FROM report_unit u JOIN run r ON r.station_id = u.last_station"
-		           " AND r.local_id = u.last_local WHERE u.last_result <> 1"
-		           " ORDER BY u.last_start DESC, u.last_station DESC,"
-		           " u.last_local DESC LIMIT ");
+		           " FROM (SELECT serial, last_start, last_station, last_local,"
+		           " last_result FROM report_unit WHERE last_result <> 1"
+		           " ORDER BY last_start DESC, last_station DESC, last_local DESC"
+		           " LIMIT ");
 	} else {
 		edl_factory_sql_add(q,
 		                    "WITH u AS MATERIALIZED (SELECT r.serial, count(*) AS n,"
@@ -459,16 +461,21 @@ static void units_sql(struct edl_factory_sql *q, const struct edl_store_filter *
 		           " sum(n - 1)::bigint, NULL::bigint, NULL::text, NULL::text,"
 		           " NULL::text, NULL::text, NULL::text, NULL::text, NULL::text"
 		           " FROM u GROUP BY 2, 3)"
-		           " UNION ALL (SELECT 1, u.l[1], u.l[2], u.l[3], u.l[4], 0, 0, 0,"
-		           " r.slot, u.serial, r.port, r.slot_label, r.stage, r.error,"
-		           " r.error_class, r.message FROM u JOIN run r"
-		           " ON r.station_id = u.l[2] AND r.local_id = u.l[3]"
-		           " WHERE u.l[4] <> 1 ORDER BY u.l DESC LIMIT ");
+		           " UNION ALL (SELECT 1, u.last_start, u.last_station, u.last_local,"
+		           " u.last_result, 0, 0, 0, r.slot, u.serial, r.port, r.slot_label,"
+		           " r.stage, r.error, r.error_class, r.message FROM (SELECT serial,"
+		           " l[1] AS last_start, l[2] AS last_station, l[3] AS last_local,"
+		           " l[4] AS last_result FROM u WHERE l[4] <> 1 ORDER BY l DESC"
+		           " LIMIT ");
 	}
 	limit = filter->failed_max > 0 ? edl_factory_sql_param_i64(q, (int64_t)filter->failed_max)
 	                               : edl_factory_sql_param(q, NULL);
 	edl_factory_sql_ref(q, limit, "::bigint");
-	edl_factory_sql_add(q, ")");
+	edl_factory_sql_add(q,
+	                    ") u CROSS JOIN LATERAL (SELECT slot, port, slot_label, stage, error,"
+	                    " error_class, message FROM run WHERE station_id = u.last_station"
+	                    " AND local_id = u.last_local) r"
+	                    " ORDER BY u.last_start DESC, u.last_station DESC, u.last_local DESC)");
 }
 
 static int add_failed(struct fold *f, struct edl_store_report *r, const PGresult *res, int i)
