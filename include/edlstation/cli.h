@@ -73,6 +73,7 @@ int edl_cli_identify(int argc, char **argv);
 int edl_cli_report(int argc, char **argv);
 int edl_cli_history(int argc, char **argv);
 int edl_cli_db(int argc, char **argv);
+int edl_cli_sync(int argc, char **argv); /* cmd_sync.c (issue 14) */
 int edl_cli_emulate(int argc, char **argv);
 int edl_cli_memflash(int argc, char **argv);
 int edl_cli_mkpackage(int argc, char **argv);

@@ -109,6 +109,12 @@ struct edl_station_config {
 	bool verbose;
 	bool identify_only; /* `edlstation identify`: no package, no store, Sahara command mode only
 	                     */
+	/* [factory] (issue 14): the factory database the station ships its runs to */
+	char factory_database[1024];  /* database: PostgreSQL URI or key=value conninfo; "" = off */
+	char factory_line[64];        /* line: the station's line, recorded with the station */
+	uint32_t factory_batch;       /* batch: runs per PostgreSQL transaction (1000) */
+	uint32_t factory_retry_max_s; /* retry_max_s: the backoff's cap while it is down (30) */
+	uint32_t factory_timeout_s;   /* timeout_s: connect and statement timeout (10) */
 	struct edl_station_config_source source;
 };
 

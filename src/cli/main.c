@@ -23,6 +23,7 @@ static const struct command commands[] = {
         {"report", edl_cli_report, "yield report: units, yields, slots, failure Pareto"},
         {"history", edl_cli_history, "every run of one unit, by serial"},
         {"db", edl_cli_db, "db check [--full]: is the results database sound"},
+        {"sync", edl_cli_sync, "sync status|push: the factory database sync (PostgreSQL)"},
         {"package", edl_cli_package,
          "load, validate and verify a firmware package; print its plan"},
         {"emulate", edl_cli_emulate, "run a command with emulated EDL devices on emulated USB"},

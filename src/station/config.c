@@ -5,6 +5,7 @@
  * each key is kept (cfg->source) so later checks can name it too.
  */
 #include "edlstation/station.h"
+#include "edlstation/factory.h"
 #include "edlstation/package.h"
 
 #include <ctype.h>
@@ -46,6 +47,9 @@ void edl_station_config_default(struct edl_station_config *cfg)
 	cfg->stop_slots = 4;
 	cfg->stop_window_s = 60;
 	cfg->resume_auto = true;
+	cfg->factory_batch = 1000; /* issue 14 */
+	cfg->factory_retry_max_s = 30;
+	cfg->factory_timeout_s = 10;
 }
 
 void edl_station_package_options(const struct edl_station_config *cfg,
@@ -152,6 +156,7 @@ static const char *const known_keys[][16] = {
          "digest_ms", "progress_ms", "reenumerate_ms"},
         {"store", "min_free_mb", "retry_ms"},
         {"line", "stop_after", "stop_slots", "stop_window_s", "resume"},
+        {"factory", "database", "line", "batch", "retry_max_s", "timeout_s"},
 };
 #define N_SECTIONS (sizeof(known_keys) / sizeof(known_keys[0]))
 
@@ -223,7 +228,7 @@ static int unknown(struct load *l, const char *section, const char *key)
 	else if (key == NULL)
 		problem(l,
 		        "[%s]: unknown section — the sections are [station], [package], "
-		        "[results], [ports], [flash], [timeouts], [store], [line]",
+		        "[results], [ports], [flash], [timeouts], [store], [line], [factory]",
 		        shown(section, b, sizeof(b)));
 	else if (best != NULL)
 		problem(l, "[%s] %s: unknown key — did you mean %s?", section,
@@ -530,6 +535,47 @@ static int on_line(void *data, const char *section, const char *name, const char
 		cfg->field = (uint32_t)x_;                                       \
 	} while (0)
 
+/* [factory] (issue 14): the factory database. Its value is never shown as
+ * written: a conninfo may hold a password (edl_factory_conninfo_mask). */
+static int factory_key(struct load *l, const char *section, const char *name, const char *value)
+{
+	struct edl_station_config *cfg = l->cfg;
+
+	if (!strcmp(name, "database")) {
+		struct edl_error e;
+		if (copy(cfg->factory_database, sizeof(cfg->factory_database), value))
+			return bad_key(l, section, name, "connection string longer than 1023 bytes",
+			               "shorten it");
+		if (value[0] != '\0' && edl_factory_conninfo_check(value, &e) != EDL_OK) {
+			cfg->factory_database[0] = '\0';
+			return bad_key(l, section, name, e.detail,
+			               "write postgresql://user@host:port/dbname or host=... "
+			               "dbname=... (libpq's connection string)");
+		}
+	} else if (!strcmp(name, "line")) {
+		if (copy(cfg->factory_line, sizeof(cfg->factory_line), value) || !*value)
+			return bad(l, section, name, value, "set 1 to 63 characters");
+	} else if (!strcmp(name, "batch")) {
+		uint64_t x;
+		if (get_u64(value, 1, 100000, &x) != 0)
+			return bad(l, section, name, value, "set a whole number from 1 to 100000");
+		cfg->factory_batch = (uint32_t)x;
+	} else if (!strcmp(name, "retry_max_s")) {
+		uint64_t x;
+		if (get_u64(value, 1, 3600, &x) != 0)
+			return bad(l, section, name, value, "set a whole number from 1 to 3600");
+		cfg->factory_retry_max_s = (uint32_t)x;
+	} else if (!strcmp(name, "timeout_s")) {
+		uint64_t x;
+		if (get_u64(value, 1, 600, &x) != 0)
+			return bad(l, section, name, value, "set a whole number from 1 to 600");
+		cfg->factory_timeout_s = (uint32_t)x;
+	} else {
+		return unknown(l, section, name);
+	}
+	return 1;
+}
+
 static int on_key(void *data, const char *section, const char *name, const char *value)
 {
 	struct load *l = data;
@@ -712,6 +758,8 @@ static int on_key(void *data, const char *section, const char *name, const char 
 				return bad(l, section, name, value, "set auto or operator");
 		} else
 			return unknown(l, section, name);
+	} else if (!strcmp(section, "factory")) {
+		return factory_key(l, section, name, value);
 	} else {
 		return unknown(l, section, NULL);
 	}

@@ -245,6 +245,7 @@ static void finish_stop(struct station *st)
 	}
 	edl_store_writer_close(st->store);
 	st->store = NULL;
+	station_factory_stop(st); /* issue 14: after the last results are committed */
 }
 
 void station_session_ended(struct station *st, struct session *s)
@@ -285,6 +286,7 @@ void station_unit_finished(struct station *st, struct session *s, const struct e
 		v->end_ms = edl_clock_ms();
 	}
 	view_unit_result(st, s, r, a->code, a->stage, a->text);
+	station_factory_notify(st); /* issue 14: a result was committed */
 	if (r == EDL_RESULT_INTERRUPTED) {
 		st->interrupted++;
 		view_event(st, s, "interrupted",
@@ -578,6 +580,11 @@ int edl_station_run(const struct edl_station_config *cfg, struct edl_station_sum
 	st.start_ms = edl_clock_ms();
 	if (!cfg->identify_only) {
 		rc = open_store(&st, &loop, err);
+		if (rc == EDL_OK &&
+		    (rc = station_factory_start(&st, db_path(&st), err)) != EDL_OK) {
+			edl_store_writer_close(st.store); /* issue 14: the sync could not start */
+			uv_run(&loop, UV_RUN_DEFAULT);
+		}
 		if (rc != EDL_OK) {
 			edl_package_free(st.pkg);
 			uv_loop_close(&loop);

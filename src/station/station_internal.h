@@ -181,6 +181,7 @@ struct station {
 	/* Devices waiting for a free session (concurrency limit). */
 	libusb_device *waiting[EDL_STATION_MAX_PORTS];
 	size_t n_waiting;
+	struct station_factory *factory; /* [factory] database's sync (factory_link.c); NULL: off */
 };
 
 /* session.c */
@@ -196,6 +197,17 @@ void station_session_ended(struct station *st, struct session *s);
 void station_unit_finished(struct station *st, struct session *s, const struct edl_unit_action *a);
 /* Counts a finished unit (and stops at the unit count). */
 void station_count_finished(struct station *st, enum edl_store_result r);
+
+/* factory_link.c (issue 14): the factory sync, when [factory] database is set. */
+struct edl_factory_sync;
+/* Starts the sync worker on the results database (after the store opened). */
+int station_factory_start(struct station *st, const char *db_path, struct edl_error *err);
+/* A run's result was committed: the worker looks now. */
+void station_factory_notify(struct station *st);
+/* The worker, for the board and metrics (edl_factory_sync_backlog); NULL: off. */
+const struct edl_factory_sync *station_factory_sync(const struct station *st);
+/* After the store's last commit: flushes (bounded), stops the worker. */
+void station_factory_stop(struct station *st);
 
 /* returns.c */
 void returns_init(struct station *st);
