@@ -1,5 +1,5 @@
 #!/bin/sh
-# Benchmarks (never timed tests): `scripts/bench.sh [package|store|station|capture|all]`.
+# Benchmarks (never timed tests): `scripts/bench.sh [package|store|station|capture|factory|all]`.
 # Each prints a table of figures, as ratios to a baseline measured in the same
 # run where one exists, and writes JSON under build/bench/.
 set -eu
@@ -13,13 +13,18 @@ run() {
 }
 case "$what" in
 package | store | station | capture) run "$what" "$@" ;;
+factory)
+	# The sync's drain (scripts/bench/factory.sh) and the factory report.
+	[ -x scripts/bench/factory.sh ] && run factory "$@"
+	run factory_report "$@"
+	;;
 all)
 	for b in package store station; do
 		run "$b"
 	done
 	;;
 *)
-	echo "usage: scripts/bench.sh [package|store|station|capture|all]" >&2
+	echo "usage: scripts/bench.sh [package|store|station|capture|factory|all]" >&2
 	exit 2
 	;;
 esac
