@@ -163,7 +163,7 @@ static void redact_pairs(struct out *o, const char *s, bool remove)
 			continue;
 		if (o->used > 0 && ws == key)
 			put(o, " ", 1); /* a quoted value right before the next key */
-		else
+		else if (o->used > 0)
 			put(o, ws, (size_t)(key - ws));
 		put(o, key, (size_t)(after_key - key));
 		put(o, "=", 1);
