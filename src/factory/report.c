@@ -474,7 +474,7 @@ static void units_sql(struct edl_factory_sql *q, const struct edl_store_filter *
 	edl_factory_sql_add(q,
 	                    ") u CROSS JOIN LATERAL (SELECT slot, port, slot_label, stage, error,"
 	                    " error_class, message FROM run WHERE station_id = u.last_station"
-	                    " AND local_id = u.last_local) r"
+	                    " AND local_id = u.last_local LIMIT 1) r"
 	                    " ORDER BY u.last_start DESC, u.last_station DESC, u.last_local DESC)");
 }
 
