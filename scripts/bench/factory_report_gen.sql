@@ -17,7 +17,7 @@ INSERT INTO run (station_id, local_id, commit_seq, serial, slot, slot_label, por
                  bytes_written, bytes_total, duration_ms, avg_mbps, payload)
 SELECT s, k + 1, k + 1,
        lpad(to_hex(s * 10000000 + k - (CASE WHEN k % 8 = 7 THEN 1 ELSE 0 END)), 8, '0'),
-       sl, chr(65 + sl / 8) || (sl % 8 + 1), '1-1.' || (sl + 1),
+       sl, chr(65 + (sl / 8)::int) || (sl % 8 + 1), '1-1.' || (sl + 1),
        md5('pkg' || ((k / 25000) % 4)),
        CASE WHEN k % 8 = 7 THEN 2 ELSE 1 END, CASE WHEN k % 8 = 7 THEN k END,
        start_ms, start_ms + dur, res,
@@ -35,4 +35,4 @@ FROM (SELECT s, k, h, (k + k / 32) % 32 AS sl, 1767225600000 + k * 86400 + s * 1
                   WHEN h % 1000 < 35 THEN 'interrupted'
                   ELSE 'pass' END AS res
       FROM (SELECT 1 + g % :stations AS s, g / :stations AS k, abs(hashint8(g)) AS h
-            FROM generate_series(0, :runs - 1) g) a) b;
+            FROM generate_series(0::bigint, :runs - 1) g) a) b;

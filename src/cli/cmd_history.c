@@ -9,15 +9,20 @@
  */
 #include "edlstation/cli.h"
 #include "edlstation/factory_report.h"
+#include "edlstation/station.h"
 #include "edlstation/store.h"
 #include "edlstation/store_cli.h"
 
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
-#define SHORT_USAGE \
-	"usage: edlstation history [--db FILE] [--format text|csv|json] [--steps] SERIAL"
+#define SHORT_USAGE                                                                       \
+	"usage: edlstation history [--db FILE] [--config FILE] [--format text|csv|json] " \
+	"[--steps] "                                                                      \
+	"SERIAL"
 
 static void usage(FILE *f)
 {
@@ -30,6 +35,8 @@ static void usage(FILE *f)
 	        "  --db FILE        results database (default $EDLSTATION_DB or %s), or the\n"
 	        "                   factory database: postgresql://user@host/db (every\n"
 	        "                   station's runs; run ids are each station's own)\n"
+	        "  --config FILE    read the database a station config names: [factory]\n"
+	        "                   database, else [results] database (--db wins)\n"
 	        "  --format F       text (default), csv or json\n"
 	        "  --steps          also list each run's plan steps (text and json)\n"
 	        "  Exit 0 found, 1 no such unit (with the closest serial), 2 usage error or\n"
@@ -44,6 +51,30 @@ static int usage_error(const char *what, const char *arg)
 	        arg != NULL ? arg : "", arg != NULL ? "'" : "");
 	fprintf(stderr, SHORT_USAGE " (see --help)\n");
 	return EDL_EXIT_USAGE;
+}
+
+/* --config FILE: the database a station's config names, the factory database
+ * ([factory] database) first, else its results database ([results] database);
+ * into out. EDL_EXIT_OK, or EDL_EXIT_USAGE with the config's error printed. */
+static int config_database(char *out, size_t len, bool *factory, const char *path, const char *cmd)
+{
+	struct edl_station_config *cfg = malloc(sizeof(*cfg));
+	struct edl_error err;
+	int rc = EDL_EXIT_OK;
+
+	edl_error_clear(&err);
+	if (cfg == NULL)
+		return EDL_EXIT_FAILURE;
+	edl_station_config_default(cfg);
+	if (edl_station_config_load(cfg, path, &err) != EDL_OK) {
+		fprintf(stderr, "edlstation %s: %s\n", cmd, err.detail);
+		rc = EDL_EXIT_USAGE;
+	} else {
+		*factory = cfg->factory_database[0] != '\0';
+		snprintf(out, len, "%s", *factory ? cfg->factory_database : cfg->db);
+	}
+	free(cfg);
+	return rc;
 }
 
 /* The unit's history from the factory database (PostgreSQL). */
@@ -88,13 +119,13 @@ static int history_factory(const char *conninfo, const char *typed, unsigned fla
 int edl_cli_history(int argc, char **argv)
 {
 	static const struct option options[] = {
-	        {"db", required_argument, NULL, 'd'},
-	        {"format", required_argument, NULL, 'f'},
-	        {"steps", no_argument, NULL, 's'},
-	        {"help", no_argument, NULL, 'h'},
-	        {NULL, 0, NULL, 0},
+	        {"db", required_argument, NULL, 'd'}, {"format", required_argument, NULL, 'f'},
+	        {"steps", no_argument, NULL, 's'},    {"config", required_argument, NULL, 'c'},
+	        {"help", no_argument, NULL, 'h'},     {NULL, 0, NULL, 0},
 	};
-	const char *db = edl_store_default_db();
+	const char *db = NULL, *config = NULL;
+	char config_db[1024];
+	bool config_factory = false;
 	enum edl_store_format format = EDL_STORE_FORMAT_TEXT;
 	struct edl_store_history *history = NULL;
 	struct edl_store *store = NULL;
@@ -119,6 +150,9 @@ int edl_cli_history(int argc, char **argv)
 		case 's':
 			flags |= EDL_STORE_HISTORY_STEPS;
 			break;
+		case 'c':
+			config = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return EDL_EXIT_OK;
@@ -133,7 +167,17 @@ int edl_cli_history(int argc, char **argv)
 	if (argc - optind > 1)
 		return usage_error("one SERIAL only; unexpected", argv[optind + 1]);
 
-	if (edl_factory_is_uri(db))
+	if (db == NULL && config != NULL) {
+		rc = config_database(config_db, sizeof(config_db), &config_factory, config,
+		                     "history");
+		if (rc != EDL_EXIT_OK)
+			return rc;
+		if (config_db[0] != '\0')
+			db = config_db;
+	}
+	if (db == NULL)
+		db = edl_store_default_db();
+	if (edl_factory_is_uri(db) || (db == config_db && config_factory))
 		return history_factory(db, argv[optind], flags, format);
 	rc = edl_store_open(&store, db, &err);
 	if (rc == EDL_E_CONFIG || rc == EDL_E_NOENT) {

@@ -9,6 +9,7 @@
  */
 #include "edlstation/cli.h"
 #include "edlstation/factory_report.h"
+#include "edlstation/station.h"
 #include "edlstation/store.h"
 #include "edlstation/store_cli.h"
 
@@ -23,7 +24,7 @@
 #define SHORT_USAGE                                                                          \
 	"usage: edlstation report [--db FILE] [--since T] [--until T] [--station S] "        \
 	"[--package P] [--slot L] [--serial X] [--failed N] [--by hour|shift] [--format F] " \
-	"[--line N] [--by-station]"
+	"[--line N] [--by-station] [--config FILE]"
 
 /* Failed units listed in text unless --failed says otherwise. */
 #define TEXT_FAILED_DEFAULT 20
@@ -59,7 +60,9 @@ static void usage(FILE *f)
 	        "  Factory database (--db postgresql://user@host/db, or postgres://): the\n"
 	        "  runs every station synced, the same figures; slots are per station.\n"
 	        "  --line N         only runs of the stations of line N (factory only)\n"
-	        "  --by-station     add a section per station (factory only)\n",
+	        "  --by-station     add a section per station (factory only)\n"
+	        "  --config FILE    read the database a station config names: [factory]\n"
+	        "                   database, else [results] database (--db wins)\n",
 	        EDL_STORE_DEFAULT_DB, TEXT_FAILED_DEFAULT);
 }
 
@@ -85,6 +88,30 @@ static bool parse_count(size_t *out, const char *text)
 		return false;
 	*out = (size_t)v;
 	return true;
+}
+
+/* --config FILE: the database a station's config names, the factory database
+ * ([factory] database) first, else its results database ([results] database);
+ * into out. EDL_EXIT_OK, or EDL_EXIT_USAGE with the config's error printed. */
+static int config_database(char *out, size_t len, bool *factory, const char *path, const char *cmd)
+{
+	struct edl_station_config *cfg = malloc(sizeof(*cfg));
+	struct edl_error err;
+	int rc = EDL_EXIT_OK;
+
+	edl_error_clear(&err);
+	if (cfg == NULL)
+		return EDL_EXIT_FAILURE;
+	edl_station_config_default(cfg);
+	if (edl_station_config_load(cfg, path, &err) != EDL_OK) {
+		fprintf(stderr, "edlstation %s: %s\n", cmd, err.detail);
+		rc = EDL_EXIT_USAGE;
+	} else {
+		*factory = cfg->factory_database[0] != '\0';
+		snprintf(out, len, "%s", *factory ? cfg->factory_database : cfg->db);
+	}
+	free(cfg);
+	return rc;
 }
 
 /* The report over the factory database (PostgreSQL): the same filters and
@@ -145,10 +172,13 @@ int edl_cli_report(int argc, char **argv)
 	        {"format", required_argument, NULL, 'f'},
 	        {"line", required_argument, NULL, 'N'},
 	        {"by-station", no_argument, NULL, 'G'},
+	        {"config", required_argument, NULL, 'c'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
-	const char *db = edl_store_default_db();
+	const char *db = NULL, *config = NULL;
+	char config_db[1024];
+	bool config_factory = false;
 	const char *serial_text = NULL;
 	enum edl_store_format format = EDL_STORE_FORMAT_TEXT;
 	struct edl_store_filter filter;
@@ -216,6 +246,9 @@ int edl_cli_report(int argc, char **argv)
 		case 'G':
 			filter.by_station = true;
 			break;
+		case 'c':
+			config = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return EDL_EXIT_OK;
@@ -231,7 +264,17 @@ int edl_cli_report(int argc, char **argv)
 		return usage_error("--until must be after --since", NULL);
 	if (!failed_given && format == EDL_STORE_FORMAT_TEXT)
 		filter.failed_max = TEXT_FAILED_DEFAULT;
-	if (edl_factory_is_uri(db))
+	if (db == NULL && config != NULL) {
+		rc = config_database(config_db, sizeof(config_db), &config_factory, config,
+		                     "report");
+		if (rc != EDL_EXIT_OK)
+			return rc;
+		if (config_db[0] != '\0')
+			db = config_db;
+	}
+	if (db == NULL)
+		db = edl_store_default_db();
+	if (edl_factory_is_uri(db) || (db == config_db && config_factory))
 		return report_factory(db, &filter, serial_text, format);
 	if (filter.line != NULL || filter.by_station)
 		return usage_error(filter.line != NULL ? "--line needs the factory database (--db "
