@@ -76,9 +76,20 @@ static int schema_check(struct edl_factory_db *db, struct edl_error *err)
 
 int edl_factory_read_open(struct edl_factory_db **out, const char *conninfo, struct edl_error *err)
 {
-	/* Defaults first: what the string itself sets (expanded from dbname) wins. */
-	static const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-	const char *values[] = {"5", "edlstation-report", conninfo, NULL};
+	/* Defaults first: what the string itself sets (expanded from dbname) wins.
+	 * A server that goes away mid-report is noticed (keepalives, unacknowledged
+	 * data for 30 s) rather than waited for; a report runs at most 5 minutes. */
+	static const char *const keys[] = {"connect_timeout",
+	                                   "application_name",
+	                                   "keepalives_idle",
+	                                   "keepalives_interval",
+	                                   "keepalives_count",
+	                                   "tcp_user_timeout",
+	                                   "options",
+	                                   "dbname",
+	                                   NULL};
+	const char *values[] = {"5",     "edlstation-report",           "10",     "5", "3",
+	                        "30000", "-c statement_timeout=300000", conninfo, NULL};
 	struct edl_factory_db *db;
 	char why[512];
 	int rc;

@@ -407,8 +407,6 @@ static int fold_durations(struct fold *f, struct edl_store_report *r, struct edl
 
 static void finish_window(struct fold *f, struct edl_store_report *r)
 {
-	double hours;
-
 	if (!f->any)
 		f->min_start = f->max_end =
 		        r->filter.since_ms != INT64_MIN ? r->filter.since_ms : 0;
@@ -416,8 +414,6 @@ static void finish_window(struct fold *f, struct edl_store_report *r)
 	r->window_end_ms = r->filter.until_ms != INT64_MAX ? r->filter.until_ms : f->max_end;
 	if (r->window_end_ms < r->window_start_ms)
 		r->window_end_ms = r->window_start_ms;
-	hours = (double)(r->window_end_ms - r->window_start_ms) / 3600000.0;
-	(void)hours;
 }
 
 /* Units per (hour, station) (kind 0) then the failed units, newest first (kind 1):
