@@ -40,6 +40,7 @@
  * upserted in key order so that two stations' batches wait for, never
  * deadlock on, a shared row. Also the indexes the filtered report uses.
  */
+/* clang-format off */
 #define GROUP_KEYS                                                                       \
 	"station_id, slot, coalesce(port, ''), coalesce(slot_label, ''),"                \
 	" coalesce(package_hash, ''), result, coalesce(stage, ''), coalesce(error, '')," \
@@ -95,12 +96,19 @@
 	UNIT_HOUR_UPSERT(affected, "-")                                                            \
 	"WITH a AS (" affected ") DELETE FROM report_unit WHERE serial IN (SELECT serial FROM a);" \
 	"WITH a AS (" affected ")"                                                                 \
+	UNIT_INSERT("serial IN (SELECT serial FROM a)") UNIT_HOUR_UPSERT(affected, "")
+/* report_unit's rows for the runs matching cond, with the words of the last run
+ * when it did not pass (the failed units' list reads them without a join). */
+#define UNIT_INSERT(cond)                                                                          \
 	" INSERT INTO report_unit (serial, runs, first_start, first_station, first_local,"         \
-	" first_result, last_start, last_station, last_local, last_result)"                        \
-	" SELECT serial, n, f[1], f[2], f[3], f[4], l[1], l[2], l[3], l[4] FROM ("                 \
+	" first_result, last_start, last_station, last_local, last_result, last_slot, last_port,"  \
+	" last_label, last_stage, last_error, last_class, last_message)"                           \
+	" SELECT x.serial, x.n, f[1], f[2], f[3], f[4], l[1], l[2], l[3], l[4], r.slot, r.port,"   \
+	" r.slot_label, r.stage, r.error, r.error_class, r.message FROM ("                         \
 	"  SELECT serial, count(*) AS n, min(" RUN_ORDER ") AS f, max(" RUN_ORDER ") AS l"         \
-	"  FROM run WHERE serial IN (SELECT serial FROM a) GROUP BY serial) x ORDER BY "           \
-	"serial;" UNIT_HOUR_UPSERT(affected, "")
+	"  FROM run WHERE " cond " GROUP BY serial) x"                                             \
+	" LEFT JOIN run r ON x.l[4] <> 1 AND r.station_id = x.l[2] AND r.local_id = x.l[3]"        \
+	" ORDER BY x.serial;"
 #define SERIALS_OF(t) "SELECT DISTINCT serial FROM " t " WHERE serial IS NOT NULL"
 
 #define REPORT_SUMMARIES_V2                                                                        \
@@ -121,7 +129,9 @@
 	" first_start bigint NOT NULL, first_station bigint NOT NULL,"                             \
 	" first_local bigint NOT NULL, first_result smallint NOT NULL,"                            \
 	" last_start bigint NOT NULL, last_station bigint NOT NULL,"                               \
-	" last_local bigint NOT NULL, last_result smallint NOT NULL);"                             \
+	" last_local bigint NOT NULL, last_result smallint NOT NULL,"                              \
+	" last_slot integer, last_port text, last_label text, last_stage text, last_error text,"   \
+	" last_class text, last_message text);"                                                    \
 	"CREATE INDEX report_unit_failed ON report_unit"                                           \
 	" (last_start DESC, last_station DESC, last_local DESC) WHERE last_result <> 1;"           \
 	"CREATE TABLE report_unit_hour ("                                                          \
@@ -131,85 +141,42 @@
 	" PRIMARY KEY (hour_ms, station_id));"                                                     \
 	"CREATE FUNCTION report_summaries_fold() RETURNS trigger LANGUAGE plpgsql AS $fold$"       \
 	" BEGIN"                                                                                   \
-	" IF TG_OP = 'INSERT' THEN " GROUP_UPSERT("new_rows", "",                                  \
-	                                          GROUP_GROW) DURATION_UPSERT("new_rows", "")      \
-	        UNIT_REFRESH(SERIALS_OF("new_rows")) " ELSIF TG_OP = 'UPDATE' THEN " GROUP_UPSERT( \
-	                "old_rows", "-", "") DURATION_UPSERT("old_rows",                           \
-	                                                     "-") GROUP_UPSERT("new_rows", "",     \
-	                                                                       GROUP_GROW)         \
-	                DURATION_UPSERT("new_rows", "") UNIT_REFRESH(                              \
-	                        SERIALS_OF("new_rows") " UNION " SERIALS_OF(                       \
-	                                "old_rows")) " ELSE " GROUP_UPSERT("old_rows", "-", "")    \
-	                        DURATION_UPSERT("old_rows", "-") UNIT_REFRESH(SERIALS_OF(          \
-	                                "old_rows")) " END IF;"                                    \
-	                                             " RETURN NULL;"                               \
-	                                             " END $fold$;"                                \
-	                                             "CREATE TRIGGER run_report_insert AFTER "     \
-	                                             "INSERT ON run REFERENCING NEW TABLE AS "     \
-	                                             "new_rows"                                    \
-	                                             " FOR EACH STATEMENT EXECUTE FUNCTION "       \
-	                                             "report_summaries_fold();"                    \
-	                                             "CREATE TRIGGER run_report_update AFTER "     \
-	                                             "UPDATE ON run"                               \
-	                                             " REFERENCING OLD TABLE AS old_rows NEW "     \
-	                                             "TABLE AS new_rows"                           \
-	                                             " FOR EACH STATEMENT EXECUTE FUNCTION "       \
-	                                             "report_summaries_fold();"                    \
-	                                             "CREATE TRIGGER run_report_delete AFTER "     \
-	                                             "DELETE ON run REFERENCING OLD TABLE AS "     \
-	                                             "old_rows"                                    \
-	                                             " FOR EACH STATEMENT EXECUTE FUNCTION "       \
-	                                             "report_summaries_fold();" /* Everything      \
-	                                                                         * again from the  \
-	                                                                         * runs: the       \
-	                                                                         * backfill, and   \
-	                                                                         * the repair      \
-	                                                                         * after a bulk    \
-	                                                                         * load with the                                                                                          \
-	                                                                         * triggers        \
-	                                                                         * disabled (the   \
-	                                                                         * benchmark). */  \
-	                                             "CREATE FUNCTION report_summaries_rebuild() " \
-	                                             "RETURNS void LANGUAGE plpgsql AS $rebuild$"  \
-	                                             " BEGIN"                                      \
-	                                             " TRUNCATE report_group, report_duration, "   \
-	                                             "report_unit, "                               \
-	                                             "report_unit_hour;" GROUP_UPSERT("run", "",   \
-	                                                                              GROUP_GROW)  \
-	                                                     DURATION_UPSERT(                      \
-	                                                             "run",                        \
-	                                                             "") "INSERT INTO "            \
-	                                                                 "report_unit (serial, "   \
-	                                                                 "runs, first_start, "     \
-	                                                                 "first_station, "         \
-	                                                                 "first_local,"            \
-	                                                                 " first_result, "         \
-	                                                                 "last_start, "            \
-	                                                                 "last_station, "          \
-	                                                                 "last_local, "            \
-	                                                                 "last_result)"            \
-	                                                                 " SELECT serial, n, "     \
-	                                                                 "f[1], f[2], f[3], "      \
-	                                                                 "f[4], l[1], l[2], "      \
-	                                                                 "l[3], l[4] FROM ("       \
-	                                                                 "  SELECT serial, "       \
-	                                                                 "count(*) AS n, "         \
-	                                                                 "min(" RUN_ORDER          \
-	                                                                 ") AS f, max(" RUN_ORDER  \
-	                                                                 ") AS l"                  \
-	                                                                 "  FROM run WHERE "       \
-	                                                                 "serial IS NOT NULL "     \
-	                                                                 "GROUP BY serial) "       \
-	                                                                 "x;" UNIT_HOUR_UPSERT(    \
-	                                                                         "SELECT serial "  \
-	                                                                         "FROM "           \
-	                                                                         "report_unit",    \
-	                                                                         "") " END "       \
-	                                                                             "$rebuild$;"  \
-	                                                                             "SELECT "     \
-	                                                                             "report_"     \
-	                                                                             "summaries_"  \
-	                                                                             "rebuild();"
+	" IF TG_OP = 'INSERT' THEN "                                                               \
+	GROUP_UPSERT("new_rows", "", GROUP_GROW)                                                   \
+	DURATION_UPSERT("new_rows", "")                                                            \
+	UNIT_REFRESH(SERIALS_OF("new_rows"))                                                       \
+	" ELSIF TG_OP = 'UPDATE' THEN "                                                            \
+	GROUP_UPSERT("old_rows", "-", "")                                                          \
+	DURATION_UPSERT("old_rows", "-")                                                           \
+	GROUP_UPSERT("new_rows", "", GROUP_GROW)                                                   \
+	DURATION_UPSERT("new_rows", "")                                                            \
+	UNIT_REFRESH(SERIALS_OF("new_rows") " UNION " SERIALS_OF("old_rows"))                      \
+	" ELSE "                                                                                   \
+	GROUP_UPSERT("old_rows", "-", "")                                                          \
+	DURATION_UPSERT("old_rows", "-")                                                           \
+	UNIT_REFRESH(SERIALS_OF("old_rows"))                                                       \
+	" END IF;"                                                                                 \
+	" RETURN NULL;"                                                                            \
+	" END $fold$;"                                                                             \
+	"CREATE TRIGGER run_report_insert AFTER INSERT ON run REFERENCING NEW TABLE AS new_rows"   \
+	" FOR EACH STATEMENT EXECUTE FUNCTION report_summaries_fold();"                            \
+	"CREATE TRIGGER run_report_update AFTER UPDATE ON run"                                     \
+	" REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows"                                 \
+	" FOR EACH STATEMENT EXECUTE FUNCTION report_summaries_fold();"                            \
+	"CREATE TRIGGER run_report_delete AFTER DELETE ON run REFERENCING OLD TABLE AS old_rows"   \
+	" FOR EACH STATEMENT EXECUTE FUNCTION report_summaries_fold();"                            \
+	/* Everything again from the runs: the backfill, and the repair after a bulk load with */ \
+	/* the triggers disabled (the benchmark). */                                              \
+	"CREATE FUNCTION report_summaries_rebuild() RETURNS void LANGUAGE plpgsql AS $rebuild$"    \
+	" BEGIN"                                                                                   \
+	" TRUNCATE report_group, report_duration, report_unit, report_unit_hour;"                  \
+	GROUP_UPSERT("run", "", GROUP_GROW)                                                        \
+	DURATION_UPSERT("run", "")                                                                 \
+	UNIT_INSERT("serial IS NOT NULL")                                                          \
+	UNIT_HOUR_UPSERT("SELECT serial FROM report_unit", "")                                     \
+	" END $rebuild$;"                                                                          \
+	"SELECT report_summaries_rebuild();"
+/* clang-format on */
 
 const char *const edl_factory_pg_migrations[] = {
         NULL, /* version 0: the empty database */

@@ -425,45 +425,50 @@ static void units_sql(struct edl_factory_sql *q, const struct edl_store_filter *
 {
 	int limit;
 
-	/* The failed units' words: one lookup by key per listed unit (LATERAL),
-	 * after the LIMIT, never a join over all runs. */
 	if (summaries) {
+		/* report_unit keeps the words of a failed unit's last run. */
 		edl_factory_sql_add(
 		        q, "(SELECT 0, hour_ms, station_id, units, first_pass_units,"
 		           " passed_units, retested_units, retests, NULL::bigint, NULL::text,"
 		           " NULL::text, NULL::text, NULL::text, NULL::text, NULL::text,"
 		           " NULL::text FROM report_unit_hour WHERE units <> 0)"
-		           " UNION ALL (SELECT 1, u.last_start, u.last_station,"
-		           " u.last_local, u.last_result, 0, 0, 0, r.slot, u.serial, r.port,"
-		           " r.slot_label, r.stage, r.error, r.error_class, r.message"
-		           " FROM (SELECT serial, last_start, last_station, last_local,"
-		           " last_result FROM report_unit WHERE last_result <> 1"
+		           " UNION ALL (SELECT 1, last_start, last_station, last_local,"
+		           " last_result, 0, 0, 0, last_slot, serial, last_port, last_label,"
+		           " last_stage, last_error, last_class, last_message"
+		           " FROM report_unit WHERE last_result <> 1"
 		           " ORDER BY last_start DESC, last_station DESC, last_local DESC"
 		           " LIMIT ");
-	} else {
-		edl_factory_sql_add(q,
-		                    "WITH u AS MATERIALIZED (SELECT r.serial, count(*) AS n,"
-		                    " min(ARRAY[r.start_ms, r.station_id, r.local_id, CASE r.result"
-		                    " WHEN 'pass' THEN 1 WHEN 'fail' THEN 2 ELSE 3 END]) AS f,"
-		                    " max(ARRAY[r.start_ms, r.station_id, r.local_id, CASE r.result"
-		                    " WHEN 'pass' THEN 1 WHEN 'fail' THEN 2 ELSE 3 END]) AS l"
-		                    " FROM run r WHERE r.serial IS NOT NULL");
-		edl_factory_sql_filter(q, filter);
-		edl_factory_sql_add(
-		        q, " GROUP BY r.serial)"
-		           " (SELECT 0, f[1] - ((f[1] % 3600000) + 3600000) % 3600000, f[2],"
-		           " count(*), count(*) FILTER (WHERE f[4] = 1),"
-		           " count(*) FILTER (WHERE l[4] = 1), count(*) FILTER (WHERE n > 1),"
-		           " sum(n - 1)::bigint, NULL::bigint, NULL::text, NULL::text,"
-		           " NULL::text, NULL::text, NULL::text, NULL::text, NULL::text"
-		           " FROM u GROUP BY 2, 3)"
-		           " UNION ALL (SELECT 1, u.last_start, u.last_station, u.last_local,"
-		           " u.last_result, 0, 0, 0, r.slot, u.serial, r.port, r.slot_label,"
-		           " r.stage, r.error, r.error_class, r.message FROM (SELECT serial,"
-		           " l[1] AS last_start, l[2] AS last_station, l[3] AS last_local,"
-		           " l[4] AS last_result FROM u WHERE l[4] <> 1 ORDER BY l DESC"
-		           " LIMIT ");
+		limit = filter->failed_max > 0
+		                ? edl_factory_sql_param_i64(q, (int64_t)filter->failed_max)
+		                : edl_factory_sql_param(q, NULL);
+		edl_factory_sql_ref(q, limit, "::bigint");
+		edl_factory_sql_add(q, ")");
+		return;
 	}
+	/* From the runs, the failed units' words: one lookup by key per listed
+	 * unit (LATERAL, kept a nested loop by its LIMIT 1), after the LIMIT,
+	 * never a join over all runs. */
+
+	edl_factory_sql_add(q, "WITH u AS MATERIALIZED (SELECT r.serial, count(*) AS n,"
+	                       " min(ARRAY[r.start_ms, r.station_id, r.local_id, CASE r.result"
+	                       " WHEN 'pass' THEN 1 WHEN 'fail' THEN 2 ELSE 3 END]) AS f,"
+	                       " max(ARRAY[r.start_ms, r.station_id, r.local_id, CASE r.result"
+	                       " WHEN 'pass' THEN 1 WHEN 'fail' THEN 2 ELSE 3 END]) AS l"
+	                       " FROM run r WHERE r.serial IS NOT NULL");
+	edl_factory_sql_filter(q, filter);
+	edl_factory_sql_add(q, " GROUP BY r.serial)"
+	                       " (SELECT 0, f[1] - ((f[1] % 3600000) + 3600000) % 3600000, f[2],"
+	                       " count(*), count(*) FILTER (WHERE f[4] = 1),"
+	                       " count(*) FILTER (WHERE l[4] = 1), count(*) FILTER (WHERE n > 1),"
+	                       " sum(n - 1)::bigint, NULL::bigint, NULL::text, NULL::text,"
+	                       " NULL::text, NULL::text, NULL::text, NULL::text, NULL::text"
+	                       " FROM u GROUP BY 2, 3)"
+	                       " UNION ALL (SELECT 1, u.last_start, u.last_station, u.last_local,"
+	                       " u.last_result, 0, 0, 0, r.slot, u.serial, r.port, r.slot_label,"
+	                       " r.stage, r.error, r.error_class, r.message FROM (SELECT serial,"
+	                       " l[1] AS last_start, l[2] AS last_station, l[3] AS last_local,"
+	                       " l[4] AS last_result FROM u WHERE l[4] <> 1 ORDER BY l DESC"
+	                       " LIMIT ");
 	limit = filter->failed_max > 0 ? edl_factory_sql_param_i64(q, (int64_t)filter->failed_max)
 	                               : edl_factory_sql_param(q, NULL);
 	edl_factory_sql_ref(q, limit, "::bigint");
