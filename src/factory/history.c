@@ -318,8 +318,31 @@ int edl_factory_find_unit(char *serial_out, size_t len, struct edl_factory_db *d
 		return edl_error_set(err, EDL_E_INVAL, "no serial given");
 	trim(typed, sizeof(typed), text, false);
 	printable(shown, sizeof(shown), typed);
-	/* Exact chip serial (as stored, lower, upper), then exact USB serial, then
-	 * a start of either, any case: one query, ranked. */
+	/* An exact chip serial (as stored, lower, upper) through the device key:
+	 * the usual case, one index lookup. */
+	edl_factory_sql_init(&q);
+	a = edl_factory_sql_param(&q, norm);
+	b = edl_factory_sql_param(&q, typed);
+	edl_factory_sql_add(&q, "SELECT serial FROM device WHERE serial IN (");
+	edl_factory_sql_ref(&q, a, "::text");
+	edl_factory_sql_add(&q, ", lower(");
+	edl_factory_sql_ref(&q, a, "::text");
+	edl_factory_sql_add(&q, "), upper(");
+	edl_factory_sql_ref(&q, a, "::text");
+	edl_factory_sql_add(&q, "), ");
+	edl_factory_sql_ref(&q, b, "::text");
+	edl_factory_sql_add(&q, ") ORDER BY serial LIMIT 1");
+	rc = edl_factory_read_query(&res, db, &q, "looking the serial up", err);
+	if (rc != EDL_OK)
+		return rc;
+	if (PQntuples(res) == 1) {
+		rc = found(serial_out, len, PQgetvalue(res, 0, 0), err);
+		PQclear(res);
+		return rc;
+	}
+	PQclear(res);
+	/* Else an exact USB serial, then a start of either, any case: one pass
+	 * over the device table, ranked. */
 	edl_factory_sql_init(&q);
 	a = edl_factory_sql_param(&q, norm);
 	b = edl_factory_sql_param(&q, typed);
