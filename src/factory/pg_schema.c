@@ -33,8 +33,9 @@
  *                    run): units, first-pass, passed, retested, retests
  *
  * Inserts add, deletes subtract, updates (a resend) subtract the old rows and
- * add the new; a unit touched by a statement is recomputed from its runs
- * (run_by_serial). Counts are exact; a group's first start, last end and
+ * add the new; new runs merge into their units' rows (first and last run
+ * compared), a unit touched by an update or delete is recomputed from its
+ * runs (run_by_serial). Counts are exact; a group's first start, last end and
  * latest run only grow (an update that moves a run earlier leaves them as
  * they were; report_summaries_rebuild() recomputes everything). Rows are
  * upserted in key order so that two stations' batches wait for, never
@@ -109,6 +110,32 @@
 	"  FROM run WHERE " cond " GROUP BY serial) x"                                             \
 	" LEFT JOIN run r ON x.l[4] <> 1 AND r.station_id = x.l[2] AND r.local_id = x.l[3]"        \
 	" ORDER BY x.serial;"
+/* New runs only (the INSERT trigger): each unit's row merged with the batch's
+ * runs, no reading of the run table: runs added, the earlier first run and
+ * the later last run (with its words) kept. */
+#define UNIT_WIN(col, cmp, side)                                                                   \
+	" " col " = CASE WHEN ARRAY[EXCLUDED." side "_start, EXCLUDED." side "_station,"           \
+	" EXCLUDED." side "_local] " cmp " ARRAY[u." side "_start, u." side "_station, u." side    \
+	"_local] THEN EXCLUDED." col " ELSE u." col " END"
+#define UNIT_MERGE(src)                                                                            \
+	"WITH b AS (SELECT serial, count(*) AS n, min(" RUN_ORDER ") AS f, max(" RUN_ORDER ") AS l" \
+	" FROM " src " WHERE serial IS NOT NULL GROUP BY serial)"                                  \
+	" INSERT INTO report_unit AS u (serial, runs, first_start, first_station, first_local,"    \
+	" first_result, last_start, last_station, last_local, last_result, last_slot, last_port,"  \
+	" last_label, last_stage, last_error, last_class, last_message)"                           \
+	" SELECT b.serial, b.n, f[1], f[2], f[3], f[4], l[1], l[2], l[3], l[4], r.slot, r.port,"   \
+	" r.slot_label, r.stage, r.error, r.error_class, r.message FROM b LEFT JOIN " src " r"      \
+	" ON b.l[4] <> 1 AND r.station_id = b.l[2] AND r.local_id = b.l[3] ORDER BY b.serial"      \
+	" ON CONFLICT (serial) DO UPDATE SET runs = u.runs + EXCLUDED.runs,"                       \
+	UNIT_WIN("first_result", "<", "first") ","                                                 \
+	UNIT_WIN("last_result", ">", "last") "," UNIT_WIN("last_slot", ">", "last") ","            \
+	UNIT_WIN("last_port", ">", "last") "," UNIT_WIN("last_label", ">", "last") ","             \
+	UNIT_WIN("last_stage", ">", "last") "," UNIT_WIN("last_error", ">", "last") ","            \
+	UNIT_WIN("last_class", ">", "last") "," UNIT_WIN("last_message", ">", "last") ","          \
+	/* (every SET expression reads the old row, whatever the order) */                       \
+	UNIT_WIN("first_station", "<", "first") "," UNIT_WIN("first_local", "<", "first") ","     \
+	UNIT_WIN("first_start", "<", "first") "," UNIT_WIN("last_station", ">", "last") ","        \
+	UNIT_WIN("last_local", ">", "last") "," UNIT_WIN("last_start", ">", "last") ";"
 #define SERIALS_OF(t) "SELECT DISTINCT serial FROM " t " WHERE serial IS NOT NULL"
 
 #define REPORT_SUMMARIES_V2                                                                        \
@@ -144,7 +171,9 @@
 	" IF TG_OP = 'INSERT' THEN "                                                               \
 	GROUP_UPSERT("new_rows", "", GROUP_GROW)                                                   \
 	DURATION_UPSERT("new_rows", "")                                                            \
-	UNIT_REFRESH(SERIALS_OF("new_rows"))                                                       \
+	UNIT_HOUR_UPSERT(SERIALS_OF("new_rows"), "-")                                              \
+	UNIT_MERGE("new_rows")                                                                     \
+	UNIT_HOUR_UPSERT(SERIALS_OF("new_rows"), "")                                               \
 	" ELSIF TG_OP = 'UPDATE' THEN "                                                            \
 	GROUP_UPSERT("old_rows", "-", "")                                                          \
 	DURATION_UPSERT("old_rows", "-")                                                           \
