@@ -14,9 +14,10 @@ run() {
 case "$what" in
 package | store | station | capture) run "$what" "$@" ;;
 factory)
-	# The sync's drain (scripts/bench/factory.sh) and the factory report.
-	[ -x scripts/bench/factory.sh ] && run factory "$@"
-	run factory_report "$@"
+	# The sync's drain (scripts/bench/factory.sh, its options), then the factory
+	# report (scripts/bench/factory_report.sh, 10M runs by default).
+	run factory "$@"
+	run factory_report
 	;;
 all)
 	for b in package store station; do

@@ -94,6 +94,8 @@ struct edl_factory_sync_status {
 	int64_t synced;     /* runs this worker shipped since it started */
 	int failures;       /* consecutive failed attempts (0 when fine) */
 	char last_error[512]; /* the last failure, empty once one succeeded */
+	int last_code;        /* its EDL_E_* code; EDL_OK once one succeeded */
+	int64_t attempts;     /* attempts finished (connect + drain), ok or not */
 };
 
 struct edl_factory_sync;
@@ -125,9 +127,11 @@ void edl_factory_sync_backlog(const struct edl_factory_sync *s,
 void edl_factory_sync_stop(struct edl_factory_sync *s);
 
 /*
- * Drains the backlog once, on the calling thread (`edlstation sync push`, the
- * benchmark): ships batches until SQLite has nothing after the cursor or a
- * batch fails. *out_shipped (may be NULL) counts the runs shipped.
+ * Drains the backlog once and returns (`edlstation sync push`, the
+ * benchmark): a worker that makes one attempt (ships batches until SQLite has
+ * nothing after the cursor, or one fails) and is stopped, so a server that
+ * hangs is cut off as in the station. *out_shipped (may be NULL) counts the
+ * runs shipped; err holds the failure (password removed).
  */
 int edl_factory_sync_drain(int64_t *out_shipped, const char *sqlite_path, const char *conninfo,
                            const struct edl_factory_sync_opts *opts, struct edl_error *err);

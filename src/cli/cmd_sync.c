@@ -30,13 +30,13 @@
 #include <time.h>
 
 static const char *const synopsis =
-        "sync status|push [--config FILE] [--db FILE] [--database CONNINFO] [--format "
+        "status|push [--config FILE] [--db FILE] [--database CONNINFO] [--format "
         "text|json]";
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: edlstation %s\n"
+	        "usage: edlstation sync %s\n"
 	        "  The station's factory sync to PostgreSQL ([factory] database).\n"
 	        "  status  the sync cursor and the committed runs still waiting (reads the\n"
 	        "          results database only); exit 0 in sync, 1 runs waiting or the last\n"

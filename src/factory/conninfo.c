@@ -277,3 +277,34 @@ int edl_factory_conninfo_check(const char *conninfo, struct edl_error *err)
 	PQconninfoFree(opts);
 	return EDL_OK;
 }
+
+char *edl_factory_redact(char *out, size_t len, const char *text, const char *conninfo)
+{
+	struct out o = {out, len, 0};
+	char secret[256] = "";
+	PQconninfoOption *opts;
+
+	if (len > 0)
+		out[0] = '\0';
+	if (text == NULL)
+		return out;
+	/* The password as libpq reads it (a URI's percent-decoded, a quoted one
+	 * unquoted): the text a message could quote. */
+	opts = conninfo != NULL ? PQconninfoParse(conninfo, NULL) : NULL;
+	for (PQconninfoOption *opt = opts; opt != NULL && opt->keyword != NULL; opt++) {
+		if (strcmp(opt->keyword, "password") == 0 && opt->val != NULL)
+			snprintf(secret, sizeof(secret), "%s", opt->val);
+	}
+	PQconninfoFree(opts);
+	size_t n = strlen(secret);
+	for (const char *p = text; *p != '\0';) {
+		if (n > 0 && strncmp(p, secret, n) == 0) {
+			put(&o, MASK, strlen(MASK));
+			p += n;
+		} else {
+			put(&o, p, 1);
+			p++;
+		}
+	}
+	return out;
+}

@@ -7,6 +7,11 @@
  * text is valid in its encoding: a station's string that is not UTF-8 (a
  * device's log line) would fail the whole batch forever, so invalid bytes are
  * replaced here with U+FFFD.
+ *
+ * The same buffer also builds array literals ({"a","b",NULL} and {1,2}) for
+ * the small upserts passed as parameters (unnest($1::text[], ...)): elements
+ * double-quoted with backslash and quote escaped (PostgreSQL documentation,
+ * Arrays, "Array Value Input").
  */
 #include "factory_internal.h"
 
@@ -166,4 +171,55 @@ void edl_copy_eol(struct edl_copy_buf *b)
 {
 	if (reserve(b, 1))
 		b->data[b->len++] = '\n';
+}
+
+/* Writes text with invalid UTF-8 and NUL replaced by U+FFFD; escape(c) says
+ * which ASCII bytes get a backslash before them. */
+static void put_sanitized(struct edl_copy_buf *b, const unsigned char *p, size_t n,
+                          bool (*escape)(unsigned char))
+{
+	if (!reserve(b, 3 * n + 2))
+		return;
+	char *o = b->data + b->len;
+	for (size_t i = 0; i < n;) {
+		unsigned char c = p[i];
+		size_t len = c >= 0x80 ? utf8_len(p + i, n - i) : 1;
+		if (len == 0 || c == '\0') {
+			memcpy(o, "\xef\xbf\xbd", 3);
+			o += 3;
+			i++;
+			continue;
+		}
+		if (len == 1 && escape(c))
+			*o++ = '\\';
+		memcpy(o, p + i, len);
+		o += len;
+		i += len;
+	}
+	b->len = (size_t)(o - b->data);
+}
+
+static bool array_escape(unsigned char c)
+{
+	return c == '"' || c == '\\';
+}
+
+void edl_copy_char(struct edl_copy_buf *b, char c)
+{
+	if (reserve(b, 1))
+		b->data[b->len++] = c;
+}
+
+void edl_array_text(struct edl_copy_buf *b, const char *s, size_t n)
+{
+	if (s == NULL) {
+		if (reserve(b, 4)) {
+			memcpy(b->data + b->len, "NULL", 4);
+			b->len += 4;
+		}
+		return;
+	}
+	edl_copy_char(b, '"');
+	put_sanitized(b, (const unsigned char *)s, n, array_escape);
+	edl_copy_char(b, '"');
 }

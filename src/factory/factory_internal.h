@@ -29,6 +29,13 @@ int edl_factory_pg_error(struct edl_error *err, struct pg_conn *conn, const stru
 int edl_factory_pg_exec(struct pg_conn *conn, const char *sql, const char *what,
                         struct edl_error *err);
 
+/* ---- conninfo.c ---- */
+
+/* text with every occurrence of conninfo's password (as libpq parses it)
+ * replaced by "***": for messages from libpq or the server, which could
+ * quote it. Returns out. */
+char *edl_factory_redact(char *out, size_t len, const char *text, const char *conninfo);
+
 /* ---- ship.c: one batch from SQLite to PostgreSQL ---- */
 
 #define EDL_FACTORY_MAX_STATIONS 16 /* station names in one SQLite store */
@@ -56,11 +63,18 @@ struct edl_factory_shipper {
 	int64_t cursor;       /* every run with commit_seq <= cursor is on the server */
 	int64_t rewound_from; /* set when verify_cursor moved the cursor back */
 	int64_t last_ok_ms;
-	struct sqlite3_stmt *q_runs, *q_steps, *q_logs, *q_devices, *q_packages;
+	int64_t slow_batches; /* batches that found runs already on the server (resends) */
+	struct sqlite3_stmt *q_stations, *q_runs, *q_steps, *q_logs, *q_devices, *q_packages;
 	struct sqlite3_stmt *q_cursor_read, *q_cursor_write, *q_cursor_rewind, *q_error_write;
 	struct sqlite3_stmt *q_counts;
-	struct edl_copy_buf runs, steps, logs, devices, packages;
+	/* The batch: COPY rows for runs, steps and logs; array literals, one per
+	 * column, for devices and packages; the runs' keys for the resend check. */
+	struct edl_copy_buf runs, steps, logs;
+	struct edl_copy_buf devices[9], packages[5];
+	struct edl_copy_buf key_station, key_local;
 	struct {
+		int64_t local_id;  /* station.id in SQLite */
+		int64_t server_id; /* station.id on the server */
 		char name[64];
 		char host[128];
 	} stations[EDL_FACTORY_MAX_STATIONS];
@@ -130,5 +144,10 @@ void edl_copy_null(struct edl_copy_buf *b);
 /* Ends a field (tab) or a row (newline). */
 void edl_copy_sep(struct edl_copy_buf *b);
 void edl_copy_eol(struct edl_copy_buf *b);
+/* One byte as is ('{', ',', '}', the final NUL of a parameter). */
+void edl_copy_char(struct edl_copy_buf *b, char c);
+/* An array element: NULL, or the text double-quoted with " and \ escaped,
+ * invalid UTF-8 and NUL replaced by U+FFFD. Integers: edl_copy_int. */
+void edl_array_text(struct edl_copy_buf *b, const char *s, size_t n);
 
 #endif

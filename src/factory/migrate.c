@@ -30,16 +30,27 @@ int edl_factory_pg_error(struct edl_error *err, struct pg_conn *conn, const stru
                          const char *what)
 {
 	const char *msg = res != NULL ? PQresultErrorMessage(res) : "";
-	size_t n;
+	char line[EDL_ERROR_DETAIL_MAX];
+	size_t o = 0;
 
 	if (msg == NULL || msg[0] == '\0')
 		msg = PQerrorMessage(conn);
 	if (msg == NULL || msg[0] == '\0')
 		msg = "no message from libpq";
-	n = strlen(msg);
-	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
-		n--;
-	return edl_error_set(err, EDL_E_DB, "%s: %.*s", what, (int)n, msg);
+	/* libpq's messages run over lines ("...failed: Connection refused\n\tIs
+	 * the server running..."): one line for an event or a status. */
+	for (const char *p = msg; *p != '\0' && o + 1 < sizeof(line); p++) {
+		if (*p == '\n' || *p == '\t' || *p == '\r') {
+			if (o > 0 && line[o - 1] != ' ')
+				line[o++] = ' ';
+			continue;
+		}
+		line[o++] = *p;
+	}
+	while (o > 0 && line[o - 1] == ' ')
+		o--;
+	line[o] = '\0';
+	return edl_error_set(err, EDL_E_DB, "%s: %s", what, line);
 }
 
 int edl_factory_pg_exec(struct pg_conn *conn, const char *sql, const char *what,

@@ -13,8 +13,13 @@
  *             waits edl_factory_backoff_ms(), refreshing the backlog count
  *             when notified; then CONNECT or DRAIN again.
  *   STOP      edl_factory_sync_stop(): one last DRAIN, bounded by
- *             stop_flush_ms; past it the stopper shuts the socket down, which
- *             makes libpq's blocking calls fail at once, and joins.
+ *             stop_flush_ms, then the thread is joined.
+ * libpq's calls on a connected socket block without a client-side timeout (a
+ * server that hangs, or a network that drops packets silently, is waited for
+ * forever: statement_timeout is the server's own), so a watchdog thread
+ * guards every server operation with a deadline (statement_timeout plus a
+ * margin; on stop, the stop bound) and past it shuts the socket down, which
+ * makes the blocking call fail at once: the attempt fails and backs off.
  * Flashing never waits for any of this: the loop only writes a byte to the
  * wake pipe (notify) and copies the status under a mutex (backlog).
  */
@@ -38,13 +43,16 @@
 
 struct edl_factory_sync {
 	pthread_t thread;
-	pthread_mutex_t lock; /* guards status, stopping, exited, pg_fd */
-	pthread_cond_t exited_cond;
-	int wake[2]; /* the pipe: notify and stop write, the worker polls */
+	pthread_t watchdog;
+	pthread_mutex_t lock;      /* guards status, stopping, exited, pg_fd, op_deadline, cut */
+	pthread_cond_t watch_cond; /* wakes the watchdog: a deadline changed, the worker exited */
+	int wake[2];               /* the pipe: notify and stop write, the worker polls */
 	bool stopping;
 	bool exited;
 	int64_t stop_deadline; /* monotonic ms */
 	int pg_fd;             /* the server socket while connected, else -1 */
+	int64_t op_deadline;   /* monotonic ms a server operation must end by; 0 none */
+	bool cut;              /* the watchdog shut the socket down */
 	struct edl_factory_sync_status status;
 
 	/* The worker's own (no lock). */
@@ -62,6 +70,10 @@ struct edl_factory_sync {
 	struct edl_factory_event_limit events;
 	char last_recorded_error[512];
 };
+
+/* A server operation may take statement_timeout plus this before the
+ * watchdog cuts it. */
+#define OP_MARGIN_MS 2000
 
 static int64_t mono_ms(void)
 {
@@ -90,14 +102,14 @@ static void apply_defaults(struct edl_factory_sync_opts *o)
 		o->stop_flush_ms = 1500;
 }
 
+static bool is_stopping(struct edl_factory_sync *s, int64_t *deadline);
+
 /*
  * Connects without blocking past the deadline or a stop: libpq's
  * PQconnectStartParams/PQconnectPoll, the socket polled here. Our settings
  * come first and the user's conninfo (dbname, expanded) last, so what the
  * user wrote wins.
  */
-static bool is_stopping(struct edl_factory_sync *s, int64_t *deadline);
-
 static PGconn *connect_server(const char *conninfo, const struct edl_factory_sync_opts *o,
                               struct edl_factory_sync *s, int64_t deadline, struct edl_error *err)
 {
@@ -129,28 +141,33 @@ static PGconn *connect_server(const char *conninfo, const struct edl_factory_syn
 			return c;
 		if (ps == PGRES_POLLING_FAILED)
 			break;
-		int64_t left = deadline - mono_ms();
+		int64_t stop_deadline = 0;
+		int64_t now = mono_ms();
+		bool stopping = s != NULL && is_stopping(s, &stop_deadline);
+		if (stopping && stop_deadline <= now) {
+			edl_error_set(err, EDL_E_INTERRUPTED,
+			              "the station stopped while connecting");
+			PQfinish(c);
+			return NULL;
+		}
+		int64_t left = deadline - now;
 		if (left <= 0) {
 			edl_error_set(err, EDL_E_TIMEOUT, "no answer within %d s (connect_timeout)",
 			              o->connect_timeout_s);
 			PQfinish(c);
 			return NULL;
 		}
+		/* A stop wakes the poll (the pipe); its deadline bounds the wait. */
+		if (stopping && stop_deadline - now < left)
+			left = stop_deadline - now;
 		struct pollfd fds[2] = {
 		        {.fd = PQsocket(c),
 		         .events = ps == PGRES_POLLING_READING ? POLLIN : POLLOUT},
 		        {.fd = wake_fd, .events = POLLIN},
 		};
-		int n = poll(fds, wake_fd >= 0 ? 2 : 1, left > 1000 ? 1000 : (int)left);
+		int n = poll(fds, wake_fd >= 0 ? 2 : 1, left > 60000 ? 60000 : (int)left);
 		if (n < 0 && errno != EINTR)
 			break;
-		int64_t stop_deadline = 0;
-		if (s != NULL && is_stopping(s, &stop_deadline) && stop_deadline <= mono_ms()) {
-			edl_error_set(err, EDL_E_INTERRUPTED,
-			              "the station stopped while connecting");
-			PQfinish(c);
-			return NULL;
-		}
 		if (wake_fd >= 0 && (fds[1].revents & POLLIN)) {
 			char drain[64];
 			while (read(wake_fd, drain, sizeof(drain)) > 0)
@@ -193,11 +210,44 @@ static bool wait_wake(struct edl_factory_sync *s, int64_t ms)
 	return false;
 }
 
+/* Arms (ms > 0) or disarms the watchdog for the server operation that follows. */
+static void guard(struct edl_factory_sync *s, int64_t ms)
+{
+	pthread_mutex_lock(&s->lock);
+	s->op_deadline = ms > 0 ? mono_ms() + ms : 0;
+	pthread_cond_signal(&s->watch_cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void *watchdog(void *arg)
+{
+	struct edl_factory_sync *s = arg;
+
+	pthread_mutex_lock(&s->lock);
+	while (!s->exited) {
+		int64_t now = mono_ms();
+		int64_t dl = s->op_deadline;
+		if (s->stopping && dl > 0 && s->stop_deadline < dl)
+			dl = s->stop_deadline;
+		if (dl > 0 && now >= dl && s->pg_fd >= 0 && !s->cut) {
+			shutdown(s->pg_fd, SHUT_RDWR);
+			s->cut = true;
+		}
+		int64_t next = dl > now ? dl : now + 1000;
+		struct timespec until = {.tv_sec = (time_t)(next / 1000),
+		                         .tv_nsec = (long)(next % 1000) * 1000000L};
+		pthread_cond_timedwait(&s->watch_cond, &s->lock, &until);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
 static void set_connection(struct edl_factory_sync *s, PGconn *c)
 {
 	pthread_mutex_lock(&s->lock);
+	s->cut = false;
 	if (s->sh.pg != NULL && c == NULL)
-		PQfinish(s->sh.pg); /* under the lock: the stopper never shuts a reused fd */
+		PQfinish(s->sh.pg); /* under the lock: the watchdog never shuts a reused fd */
 	s->sh.pg = c;
 	s->pg_fd = c != NULL ? PQsocket(c) : -1;
 	s->status.connected = c != NULL;
@@ -227,10 +277,21 @@ static void emit(struct edl_factory_sync *s, bool ok, const char *text)
 
 static void attempt_failed(struct edl_factory_sync *s, const struct edl_error *e)
 {
+	struct edl_error cut_err;
 	char text[1024];
 	char reason[EDL_ERROR_DETAIL_MAX];
 
 	s->failures++;
+	pthread_mutex_lock(&s->lock);
+	bool cut = s->cut;
+	pthread_mutex_unlock(&s->lock);
+	if (cut) {
+		e = &cut_err;
+		edl_error_set(&cut_err, EDL_E_TIMEOUT,
+		              "no answer within %d s: connection cut (the server hangs or the "
+		              "network drops packets)",
+		              (s->opts.statement_timeout_ms + OP_MARGIN_MS) / 1000);
+	}
 	/* A failed statement may leave the connection usable; a broken one is
 	 * dropped (and reconnected after the backoff). */
 	if (s->sh.pg != NULL && (PQstatus(s->sh.pg) != CONNECTION_OK ||
@@ -238,14 +299,14 @@ static void attempt_failed(struct edl_factory_sync *s, const struct edl_error *e
 		set_connection(s, NULL);
 		s->schema_ready = false;
 	}
-	/* libpq's messages never hold the password; a message quoting the
-	 * conninfo is masked anyway. */
-	edl_factory_conninfo_mask(reason, sizeof(reason), e->detail);
-	if (strstr(e->detail, "password") == NULL)
-		snprintf(reason, sizeof(reason), "%s", e->detail);
+	/* libpq's messages do not hold the password; one that quoted it would
+	 * still not show it. */
+	edl_factory_redact(reason, sizeof(reason), e->detail, s->conninfo);
 	pthread_mutex_lock(&s->lock);
 	s->status.failures = s->failures;
 	s->status.in_sync = false;
+	s->status.last_code = e->code != EDL_OK ? e->code : EDL_E_DB;
+	s->status.attempts++;
 	snprintf(s->status.last_error, sizeof(s->status.last_error), "%s", reason);
 	int64_t waiting = s->status.waiting;
 	pthread_mutex_unlock(&s->lock);
@@ -255,7 +316,8 @@ static void attempt_failed(struct edl_factory_sync *s, const struct edl_error *e
 	}
 	if (edl_factory_event_due(&s->events, false, edl_store_time_now_ms())) {
 		snprintf(text, sizeof(text),
-		         "factory database %.300s: %.400s; flashing goes on, %" PRId64 " run(s) waiting",
+		         "factory database %.300s: %.400s; flashing goes on, %" PRId64
+		         " run(s) waiting",
 		         s->masked, reason, waiting);
 		emit(s, false, text);
 	}
@@ -274,6 +336,10 @@ static void attempt_ok(struct edl_factory_sync *s, int64_t shipped_now)
 		s->status.last_ok_ms = s->sh.last_ok_ms;
 	pthread_mutex_unlock(&s->lock);
 	refresh_counts(s);
+	pthread_mutex_lock(&s->lock);
+	s->status.last_code = EDL_OK;
+	s->status.attempts++; /* after the counts: a reader sees them with it */
+	pthread_mutex_unlock(&s->lock);
 	if (edl_factory_event_due(&s->events, true, edl_store_time_now_ms())) {
 		snprintf(text, sizeof(text),
 		         "factory database %.300s reachable again: %" PRId64
@@ -307,8 +373,11 @@ static int attempt(struct edl_factory_sync *s, int64_t *shipped, struct edl_erro
 		set_connection(s, c);
 		s->schema_ready = false;
 	}
+	const int64_t op_ms = (int64_t)s->opts.statement_timeout_ms + OP_MARGIN_MS;
 	if (!s->schema_ready) {
+		guard(s, op_ms);
 		rc = edl_factory_shipper_connected(&s->sh, s->opts.statement_timeout_ms, err);
+		guard(s, 0);
 		if (rc != EDL_OK)
 			return rc;
 		s->schema_ready = true;
@@ -316,7 +385,9 @@ static int attempt(struct edl_factory_sync *s, int64_t *shipped, struct edl_erro
 	}
 	for (;;) {
 		int64_t n = 0;
+		guard(s, op_ms);
 		rc = edl_factory_shipper_batch(&s->sh, &n, err);
+		guard(s, 0);
 		if (rc != EDL_OK)
 			return rc;
 		if (n == 0)
@@ -370,7 +441,7 @@ static void *worker(void *arg)
 	set_connection(s, NULL);
 	pthread_mutex_lock(&s->lock);
 	s->exited = true;
-	pthread_cond_signal(&s->exited_cond);
+	pthread_cond_signal(&s->watch_cond);
 	pthread_mutex_unlock(&s->lock);
 	return NULL;
 }
@@ -387,7 +458,7 @@ static void free_sync(struct edl_factory_sync *s)
 	if (s->wake[1] >= 0)
 		close(s->wake[1]);
 	pthread_mutex_destroy(&s->lock);
-	pthread_cond_destroy(&s->exited_cond);
+	pthread_cond_destroy(&s->watch_cond);
 	free(s->sqlite_path);
 	free(s->conninfo);
 	free(s);
@@ -413,7 +484,7 @@ int edl_factory_sync_start(struct edl_factory_sync **out, const char *sqlite_pat
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&s->exited_cond, &ca);
+	pthread_cond_init(&s->watch_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	edl_factory_shipper_init(&s->sh);
 	if (opts != NULL)
@@ -442,6 +513,17 @@ int edl_factory_sync_start(struct edl_factory_sync **out, const char *sqlite_pat
 	edl_factory_conninfo_target(s->status.target, sizeof(s->status.target), conninfo);
 	s->status.running = true;
 	rc = pthread_create(&s->thread, NULL, worker, s);
+	if (rc == 0) {
+		rc = pthread_create(&s->watchdog, NULL, watchdog, s);
+		if (rc != 0) {
+			/* No guard: stop the worker before anything blocks. */
+			pthread_mutex_lock(&s->lock);
+			s->stopping = true;
+			pthread_mutex_unlock(&s->lock);
+			edl_factory_sync_notify(s);
+			pthread_join(s->thread, NULL);
+		}
+	}
 	if (rc != 0) {
 		free_sync(s);
 		return edl_error_set(err, EDL_E_NOMEM, "cannot start the factory sync thread: %s",
@@ -474,32 +556,18 @@ void edl_factory_sync_backlog(const struct edl_factory_sync *cs,
 
 void edl_factory_sync_stop(struct edl_factory_sync *s)
 {
-	struct timespec until;
-
 	if (s == NULL)
 		return;
+	/* The last drain is bounded: the watchdog cuts a server operation still
+	 * running at stop_deadline, and connect_server gives up by then. */
 	pthread_mutex_lock(&s->lock);
 	s->stopping = true;
 	s->stop_deadline = mono_ms() + s->opts.stop_flush_ms;
+	pthread_cond_signal(&s->watch_cond);
 	pthread_mutex_unlock(&s->lock);
 	edl_factory_sync_notify(s);
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += s->opts.stop_flush_ms / 1000;
-	until.tv_nsec += (long)(s->opts.stop_flush_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&s->lock);
-	while (!s->exited) {
-		if (pthread_cond_timedwait(&s->exited_cond, &s->lock, &until) == ETIMEDOUT)
-			break;
-	}
-	/* Past the bound: cut the connection; libpq's blocking calls fail now. */
-	if (!s->exited && s->pg_fd >= 0)
-		shutdown(s->pg_fd, SHUT_RDWR);
-	pthread_mutex_unlock(&s->lock);
 	pthread_join(s->thread, NULL);
+	pthread_join(s->watchdog, NULL);
 	free_sync(s);
 }
 
@@ -509,54 +577,31 @@ int edl_factory_sync_drain(int64_t *out_shipped, const char *sqlite_path, const 
                            const struct edl_factory_sync_opts *opts, struct edl_error *err)
 {
 	struct edl_factory_sync_opts o = {0};
-	struct edl_factory_shipper sh;
-	char target[256];
-	int64_t total = 0;
+	struct edl_factory_sync_status st;
+	struct edl_factory_sync *s = NULL;
 	int rc;
 
 	if (out_shipped != NULL)
 		*out_shipped = 0;
-	rc = edl_factory_conninfo_check(conninfo, err);
-	if (rc != EDL_OK)
-		return rc;
 	if (opts != NULL)
 		o = *opts;
-	apply_defaults(&o);
-	edl_factory_shipper_init(&sh);
-	sh.batch_runs = o.batch_runs;
-	snprintf(sh.line, sizeof(sh.line), "%s", o.line != NULL ? o.line : "");
-	if (o.host != NULL)
-		snprintf(sh.host, sizeof(sh.host), "%s", o.host);
-	else
-		gethostname(sh.host, sizeof(sh.host) - 1);
-	edl_factory_conninfo_target(target, sizeof(target), conninfo);
-	rc = edl_factory_shipper_open(&sh, sqlite_path, target, err);
+	o.on_event = NULL;
+	rc = edl_factory_sync_start(&s, sqlite_path, conninfo, &o, err);
 	if (rc != EDL_OK)
-		goto out;
-	sh.pg = connect_server(conninfo, &o, NULL, mono_ms() + (int64_t)o.connect_timeout_s * 1000,
-	                       err);
-	if (sh.pg == NULL) {
-		rc = err->code != EDL_OK ? err->code : EDL_E_DB;
-		goto out;
-	}
-	rc = edl_factory_shipper_connected(&sh, o.statement_timeout_ms, err);
-	while (rc == EDL_OK) {
-		int64_t n = 0;
-		rc = edl_factory_shipper_batch(&sh, &n, err);
-		if (n == 0)
-			break;
-		total += n;
-	}
-	if (rc != EDL_OK) {
-		char reason[EDL_ERROR_DETAIL_MAX];
-		snprintf(reason, sizeof(reason), "%s", err->detail);
-		edl_factory_shipper_record_error(&sh, reason);
-	}
-out:
+		return rc;
+	/* The worker's first attempt starts at once and drains everything. */
+	do {
+		struct timespec nap = {.tv_sec = 0, .tv_nsec = 5 * 1000000L};
+		nanosleep(&nap, NULL);
+		edl_factory_sync_backlog(s, &st);
+	} while (st.attempts == 0);
+	edl_factory_sync_stop(s);
 	if (out_shipped != NULL)
-		*out_shipped = total;
-	edl_factory_shipper_close(&sh);
-	return rc;
+		*out_shipped = st.synced;
+	if (st.failures > 0)
+		return edl_error_set(err, st.last_code != EDL_OK ? st.last_code : EDL_E_DB, "%s",
+		                     st.last_error);
+	return EDL_OK;
 }
 
 int edl_factory_sync_status_read(struct edl_factory_sync_status *out, const char *sqlite_path,

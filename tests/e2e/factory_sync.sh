@@ -15,6 +15,9 @@
 #                 empty server (both migrate it at the same moment)
 #   sigkill       the station SIGKILLed while a batch is in its transaction,
 #                 restarted: nothing missing, nothing twice
+#   server_hangs  the server stops answering (SIGSTOP) mid-line: the batch is cut
+#                 after timeout_s, flashing goes on, it drains once the server answers
+#   hang_at_stop  the server hangs while the station stops: the exit is bounded
 # Exit 77 (SKIP) without PostgreSQL's server binaries.
 set -u
 EDL=$1
@@ -57,7 +60,7 @@ database = $URI
 line = L7
 batch = 3
 retry_max_s = 1
-timeout_s = 20
+timeout_s = ${TIMEOUT_S:-20}
 EOF
 }
 
@@ -105,18 +108,21 @@ wait_for() { # wait_for SECONDS COMMAND...: poll until COMMAND succeeds
 }
 
 sqlv() { sqlite3 -batch -noheader "$1" "$2"; }
-finished_runs() { sqlv "$1" "select count(*) from run where commit_seq is not null"; }
-has_runs() { [ "$(finished_runs "$1")" -ge "$2" ]; }
+finished_runs() { sqlv "$1" "select count(*) from run where commit_seq is not null" 2>/dev/null || echo 0; }
+has_runs() { [ "$(finished_runs "$1")" -ge "$2" ] 2>/dev/null; }
 in_sync() { "$EDL" sync status --config "$W/$1.ini" >/dev/null 2>&1; }
 sync_waiting_on_lock() {
 	[ "$(pg_psql "select count(*) from pg_stat_activity where application_name = 'edlstation-sync' and wait_event_type = 'Lock'")" -ge 1 ]
 }
 
-# Holds a lock on the server's run table (a transaction of another client):
-# the sync's batch then waits inside its transaction, provably mid-sync.
+# Holds a lock on the server's run table (a transaction of another client),
+# taken before the line starts: the sync's first batch then waits inside its
+# transaction, provably mid-sync. The schema is made first by a push of an
+# empty results database.
 lock_runs() {
-	wait_for 20 sh -c "[ \"\$(psql -X -At '$PG_URI' -c \"select to_regclass('run') is not null\")\" = t ]" ||
-		{ fail "the station never created the factory schema"; return 1; }
+	"$EDL" run --dry-run --package "$PKG" --db "$W/empty.db" --cache-dir "$W/cache" >/dev/null 2>&1 &&
+		"$EDL" sync push --db "$W/empty.db" --database "$URI" >/dev/null 2>&1 ||
+		{ fail "migrate the empty server"; return 1; }
 	PGAPPNAME=edl-test-locker psql -X -q "$PG_URI" \
 		-c "begin; lock table run in share mode; select pg_sleep(100); commit" >/dev/null 2>&1 &
 	LOCKER=$!
@@ -239,14 +245,15 @@ server_down)
 	pid=$(station_pid "$LINE_PID")
 	[ -n "$pid" ] && kill -INT "$pid"
 	wait "$LINE_PID"
+	check "the station exits 0 on SIGINT" [ $? -eq 0 ]
 	check "PostgreSQL equals SQLite, row for row" dump_equal "$DB"
 	check "no duplicates" no_duplicates
 	check "the password is never printed" no_password "$W/a.out" "$W/status.txt"
 	;;
 pg_killed)
+	lock_runs || fail "lock the run table"
 	line a "$DB" 1c000001 --devices 4 --units 6 --swap-delay 0.05
 	OUT=$W/a.out
-	lock_runs || fail "lock the run table"
 	check "a batch is waiting inside its transaction" wait_for 60 sync_waiting_on_lock
 	pg_kill
 	check "flashing goes on: 6 runs committed" wait_for 60 has_runs "$DB" 6
@@ -255,6 +262,7 @@ pg_killed)
 	pid=$(station_pid "$LINE_PID")
 	[ -n "$pid" ] && kill -INT "$pid"
 	wait "$LINE_PID"
+	check "the station exits 0 on SIGINT" [ $? -eq 0 ]
 	check "PostgreSQL equals SQLite, row for row" dump_equal "$DB"
 	check "no duplicates" no_duplicates
 	;;
@@ -281,16 +289,16 @@ two_stations)
 	check "no duplicates" no_duplicates
 	;;
 sigkill)
+	lock_runs || fail "lock the run table"
 	line a "$DB" 3a000001 --devices 4 --units 6 --swap-delay 0.05
 	OUT=$W/a.out
-	lock_runs || fail "lock the run table"
 	check "a batch is waiting inside its transaction" wait_for 60 sync_waiting_on_lock
 	pid=$(station_pid "$LINE_PID")
 	check "found the station's process" [ -n "$pid" ]
 	[ -n "$pid" ] && kill -KILL "$pid"
-	wait "$LINE_PID"
+	{ wait "$LINE_PID"; } 2>/dev/null
 	unlock_runs
-	check "the killed batch left nothing on the server" [ "$(pg_psql 'select count(*) from run')" = 0 ]
+	check "the killed batch is not on the server" [ "$(pg_psql 'select count(*) from run')" = 0 ]
 	# The restart: one more unit; the worker ships the backlog and it.
 	line a "$DB" 3a100001 --devices 1 -- --count 1
 	wait "$LINE_PID"
@@ -299,9 +307,53 @@ sigkill)
 	check "PostgreSQL equals SQLite, row for row (nothing missing)" dump_equal "$DB"
 	check "no duplicates" no_duplicates
 	;;
+server_hangs)
+	# The server stops answering (SIGSTOP) while the line runs: libpq would wait
+	# forever; the watchdog cuts the batch after timeout_s + 2 s, flashing goes on.
+	TIMEOUT_S=1
+	line a "$DB" 4a000001 --devices 4 --units 8 --swap-delay 0.05
+	OUT=$W/a.out
+	check "the worker connected" wait_for 30 sh -c "[ \"\$(psql -X -At '$PG_URI' -c \"select count(*) from pg_stat_activity where application_name = 'edlstation-sync'\")\" -ge 1 ]"
+	pg_freeze
+	check "flashing goes on: 8 runs committed" wait_for 60 has_runs "$DB" 8
+	check "the hung batch is cut and said so" wait_for 20 grep -q "sync-failed: .*no answer within 3 s: connection cut" "$W/a.out"
+	start=$SECONDS
+	timeout -s KILL 60 "$EDL" sync push --config "$W/a.ini" >"$W/push.txt" 2>&1
+	rc=$?
+	check "sync push to the hung server: exit 1, the cut said (${rc})" [ "$rc" -eq 1 ] && grep -q "no answer within 3 s" "$W/push.txt"
+	check "... after the timeout, not forever ($((SECONDS - start)) s)" [ $((SECONDS - start)) -lt 20 ]
+	pg_thaw
+	check "the backlog drains once the server answers" wait_for 30 in_sync a
+	pid=$(station_pid "$LINE_PID")
+	[ -n "$pid" ] && kill -INT "$pid"
+	wait "$LINE_PID"
+	check "the station exits 0 on SIGINT" [ $? -eq 0 ]
+	check "PostgreSQL equals SQLite, row for row" dump_equal "$DB"
+	check "no duplicates" no_duplicates
+	;;
+hang_at_stop)
+	# The server hangs while the station stops with runs to ship: the stop is
+	# bounded (about 1.5 s), not timeout_s = 20 and not forever.
+	line a "$DB" 5a000001 --devices 4 --units 6 --swap-delay 0.05 -- --count 6
+	OUT=$W/a.out
+	check "the worker connected" wait_for 30 sh -c "[ \"\$(psql -X -At '$PG_URI' -c \"select count(*) from pg_stat_activity where application_name = 'edlstation-sync'\")\" -ge 1 ]"
+	pg_freeze
+	start=$SECONDS
+	wait "$LINE_PID"
+	rc=$?
+	waited=$((SECONDS - start))
+	pg_thaw
+	check "flashing went on: exit 0, 6 runs committed" [ "$rc" -eq 0 ] && [ "$(finished_runs "$DB")" = 6 ]
+	check "the station did not wait for the hung server (${waited} s for the line)" [ "$waited" -lt 15 ]
+	"$EDL" sync push --config "$W/a.ini" >"$W/push.txt" 2>&1
+	check "sync push once it answers: exit 0" [ $? -eq 0 ]
+	check "PostgreSQL equals SQLite, row for row" dump_equal "$DB"
+	check "no duplicates" no_duplicates
+	;;
 *)
 	echo "unknown case $TEST"
 	exit 2
 	;;
 esac
+check "no sanitizer report, no crash" sh -c "! grep -qiE 'sanitizer|runtime error|segmentation' '$W'/*.out"
 exit $fails

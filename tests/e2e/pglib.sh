@@ -5,8 +5,9 @@
 # this file, calls pg_start, and gets PG_URI (and PG_PORT, PG_DIR); the cluster
 # is stopped and its directory removed on exit (pg_cleanup, chained into the
 # EXIT trap by pg_start). Fault helpers: pg_kill (SIGKILL the server and its
-# backends: a crash), pg_stop (a clean stop: the network is gone), pg_restart
-# (the same cluster on the same port again, after either).
+# backends: a crash), pg_stop (a clean stop: the network is gone), pg_freeze /
+# pg_thaw (SIGSTOP/SIGCONT: a server that hangs), pg_restart (the same cluster
+# on the same port again, after a stop or a kill).
 #
 #   . tests/e2e/pglib.sh
 #   pg_start || exit 77          # SKIP when PostgreSQL is not installed
@@ -144,6 +145,27 @@ pg_kill() {
 	return 0
 }
 
+# A server that hangs (a cut cable, a frozen host): SIGSTOP the postmaster
+# and its backends; connections stay open and nothing answers. pg_thaw
+# (SIGCONT) lets it go on.
+pg__cluster_pids() {
+	local pm
+	pm=$(pg__postmaster_pid) || return 0
+	[ -n "$pm" ] || return 0
+	echo "$pm"
+	ps -o pid= --ppid "$pm" 2>/dev/null
+}
+pg_freeze() {
+	# shellcheck disable=SC2046
+	kill -STOP $(pg__cluster_pids) 2>/dev/null
+	return 0
+}
+pg_thaw() {
+	# shellcheck disable=SC2046
+	kill -CONT $(pg__cluster_pids) 2>/dev/null
+	return 0
+}
+
 # The same cluster on the same port again (after pg_stop or pg_kill).
 pg_restart() {
 	pg__launch
@@ -158,6 +180,7 @@ pg_psql() {
 # caller with its own EXIT trap calls pg_cleanup from it).
 pg_cleanup() {
 	[ -n "$PG_DIR" ] || return 0
+	pg_thaw
 	if [ -d "$PG_DIR/data" ]; then
 		pg__as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -s -m immediate -w -t 10 stop >/dev/null 2>&1 || pg_kill
 	fi

@@ -110,6 +110,22 @@ static void test_conninfo_check(void **state)
 	assert_non_null(strstr(err.detail, "nosuchkey"));
 }
 
+static void test_redact_messages(void **state)
+{
+	char out[256];
+	(void)state;
+	edl_factory_redact(out, sizeof(out), "FATAL: bad login hunter2 for edl",
+	                   "postgresql://edl:hunter2@h/db");
+	assert_string_equal(out, "FATAL: bad login *** for edl");
+	edl_factory_redact(out, sizeof(out), "x 'se cret' y se cret", "host=h password='se cret'");
+	assert_string_equal(out, "x '***' y ***");
+	/* Percent-encoded in the URI: libpq's decoded form is what a message shows. */
+	edl_factory_redact(out, sizeof(out), "p@ss here", "postgresql://u:p%40ss@h/db");
+	assert_string_equal(out, "*** here");
+	edl_factory_redact(out, sizeof(out), "no secret", "host=h");
+	assert_string_equal(out, "no secret");
+}
+
 static void test_cursor_moves_only_forward_on_commit(void **state)
 {
 	(void)state;
@@ -230,6 +246,7 @@ int main(void)
 	        cmocka_unit_test(test_mask_truncates_safely),
 	        cmocka_unit_test(test_target_drops_password),
 	        cmocka_unit_test(test_conninfo_check),
+	        cmocka_unit_test(test_redact_messages),
 	        cmocka_unit_test(test_cursor_moves_only_forward_on_commit),
 	        cmocka_unit_test(test_backoff_doubles_to_the_cap),
 	        cmocka_unit_test(test_events_rate_limited),
