@@ -441,6 +441,10 @@ struct edl_store_filter {
 	const char *operator_name;
 	size_t failed_max;            /* failed units listed, newest first; 0: all */
 	enum edl_store_bucket bucket; /* the buckets' width */
+	/* Factory database only (src/factory/): runs of the stations of this line;
+	 * NULL: any. by_station: fill the report's per-station section. */
+	const char *line;
+	bool by_station;
 };
 
 /* A filter with no bounds. */
@@ -504,6 +508,19 @@ struct edl_store_bucket_stat {
 	double good_units_per_hour;
 };
 
+/* One station of a factory report (--by-station). Runs are the station's own;
+ * a unit counts at the station of its first finished run in the selection,
+ * with its outcome wherever its last run was. */
+struct edl_store_station_stat {
+	const char *station;
+	const char *line; /* NULL: none recorded */
+	uint64_t runs, passed_runs, failed_runs, interrupted_runs;
+	uint64_t units, passed_units, first_pass_units;
+	double first_pass_yield; /* NaN when no units */
+	double final_yield;
+	unsigned flagged_slots; /* slots of this station flagged by the slot test */
+};
+
 /* The runs of one package in the selection. */
 struct edl_store_package_stat {
 	const char *name; /* NULL when unknown */
@@ -557,6 +574,8 @@ struct edl_store_report {
 	size_t n_packages;
 	struct edl_store_product_stat *products; /* most units first; none without products */
 	size_t n_products;
+	struct edl_store_station_stat *stations; /* filter.by_station: by name; else NULL */
+	size_t n_stations;
 };
 
 /* Computes the report over one consistent snapshot. *out is freed with

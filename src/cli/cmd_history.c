@@ -8,15 +8,21 @@
  * and echoed in printable ASCII only.
  */
 #include "edlstation/cli.h"
+#include "edlstation/factory_report.h"
+#include "edlstation/station.h"
 #include "edlstation/store.h"
 #include "edlstation/store_cli.h"
 
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
-#define SHORT_USAGE \
-	"usage: edlstation history [--db FILE] [--format text|csv|json] [--steps] SERIAL"
+#define SHORT_USAGE                                                                       \
+	"usage: edlstation history [--db FILE] [--config FILE] [--format text|csv|json] " \
+	"[--steps] "                                                                      \
+	"SERIAL"
 
 static void usage(FILE *f)
 {
@@ -26,7 +32,11 @@ static void usage(FILE *f)
 	        "  Every run of one unit, oldest first. SERIAL is the chip serial or the\n"
 	        "  USB serial, in any case, with or without 0x, or the start of one that\n"
 	        "  names a single unit.\n"
-	        "  --db FILE        results database (default $EDLSTATION_DB or %s)\n"
+	        "  --db FILE        results database (default $EDLSTATION_DB or %s), or the\n"
+	        "                   factory database: postgresql://user@host/db (every\n"
+	        "                   station's runs; run ids are each station's own)\n"
+	        "  --config FILE    read the database a station config names: [factory]\n"
+	        "                   database, else [results] database (--db wins)\n"
 	        "  --format F       text (default), csv or json\n"
 	        "  --steps          also list each run's plan steps (text and json)\n"
 	        "  Exit 0 found, 1 no such unit (with the closest serial), 2 usage error or\n"
@@ -43,16 +53,79 @@ static int usage_error(const char *what, const char *arg)
 	return EDL_EXIT_USAGE;
 }
 
+/* --config FILE: the database a station's config names, the factory database
+ * ([factory] database) first, else its results database ([results] database);
+ * into out. EDL_EXIT_OK, or EDL_EXIT_USAGE with the config's error printed. */
+static int config_database(char *out, size_t len, bool *factory, const char *path, const char *cmd)
+{
+	struct edl_station_config *cfg = malloc(sizeof(*cfg));
+	struct edl_error err;
+	int rc = EDL_EXIT_OK;
+
+	edl_error_clear(&err);
+	if (cfg == NULL)
+		return EDL_EXIT_FAILURE;
+	edl_station_config_default(cfg);
+	if (edl_station_config_load(cfg, path, &err) != EDL_OK) {
+		fprintf(stderr, "edlstation %s: %s\n", cmd, err.detail);
+		rc = EDL_EXIT_USAGE;
+	} else {
+		*factory = cfg->factory_database[0] != '\0';
+		snprintf(out, len, "%s", *factory ? cfg->factory_database : cfg->db);
+	}
+	free(cfg);
+	return rc;
+}
+
+/* The unit's history from the factory database (PostgreSQL). */
+static int history_factory(const char *conninfo, const char *typed, unsigned flags,
+                           enum edl_store_format format)
+{
+	struct edl_factory_db *fdb = NULL;
+	struct edl_store_history *history = NULL;
+	struct edl_error err;
+	char msg[EDL_ERROR_DETAIL_MAX + 128];
+	char serial[128];
+	int rc;
+
+	edl_error_clear(&err);
+	rc = edl_factory_read_open(&fdb, conninfo, &err);
+	if (rc != EDL_OK) {
+		fprintf(stderr, "edlstation history: %s\n",
+		        edl_error_format(&err, msg, sizeof(msg)));
+		return rc == EDL_E_CONFIG ? EDL_EXIT_USAGE : EDL_EXIT_FAILURE;
+	}
+	rc = edl_factory_find_unit(serial, sizeof(serial), fdb, typed, &err);
+	if (rc == EDL_OK)
+		rc = edl_factory_history(&history, fdb, serial, flags, &err);
+	if (rc != EDL_OK) {
+		fprintf(stderr, "edlstation history: %s\n",
+		        rc == EDL_E_NOENT || rc == EDL_E_AGAIN || rc == EDL_E_INVAL
+		                ? err.detail
+		                : edl_error_format(&err, msg, sizeof(msg)));
+		edl_factory_read_close(fdb);
+		return rc == EDL_E_AGAIN || rc == EDL_E_INVAL ? EDL_EXIT_USAGE : EDL_EXIT_FAILURE;
+	}
+	rc = EDL_EXIT_OK;
+	if (edl_store_history_write(stdout, history, format) != EDL_OK) {
+		fprintf(stderr, "edlstation history: writing the history failed\n");
+		rc = EDL_EXIT_FAILURE;
+	}
+	edl_store_history_free(history);
+	edl_factory_read_close(fdb);
+	return rc;
+}
+
 int edl_cli_history(int argc, char **argv)
 {
 	static const struct option options[] = {
-	        {"db", required_argument, NULL, 'd'},
-	        {"format", required_argument, NULL, 'f'},
-	        {"steps", no_argument, NULL, 's'},
-	        {"help", no_argument, NULL, 'h'},
-	        {NULL, 0, NULL, 0},
+	        {"db", required_argument, NULL, 'd'}, {"format", required_argument, NULL, 'f'},
+	        {"steps", no_argument, NULL, 's'},    {"config", required_argument, NULL, 'c'},
+	        {"help", no_argument, NULL, 'h'},     {NULL, 0, NULL, 0},
 	};
-	const char *db = edl_store_default_db();
+	const char *db = NULL, *config = NULL;
+	char config_db[1024];
+	bool config_factory = false;
 	enum edl_store_format format = EDL_STORE_FORMAT_TEXT;
 	struct edl_store_history *history = NULL;
 	struct edl_store *store = NULL;
@@ -77,6 +150,9 @@ int edl_cli_history(int argc, char **argv)
 		case 's':
 			flags |= EDL_STORE_HISTORY_STEPS;
 			break;
+		case 'c':
+			config = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return EDL_EXIT_OK;
@@ -91,6 +167,18 @@ int edl_cli_history(int argc, char **argv)
 	if (argc - optind > 1)
 		return usage_error("one SERIAL only; unexpected", argv[optind + 1]);
 
+	if (db == NULL && config != NULL) {
+		rc = config_database(config_db, sizeof(config_db), &config_factory, config,
+		                     "history");
+		if (rc != EDL_EXIT_OK)
+			return rc;
+		if (config_db[0] != '\0')
+			db = config_db;
+	}
+	if (db == NULL)
+		db = edl_store_default_db();
+	if (edl_factory_is_uri(db) || (db == config_db && config_factory))
+		return history_factory(db, argv[optind], flags, format);
 	rc = edl_store_open(&store, db, &err);
 	if (rc == EDL_E_CONFIG || rc == EDL_E_NOENT) {
 		/* No such database or directory: what the operator typed or configured. */

@@ -8,6 +8,8 @@
  * read-only connection, so it can run while a station is writing.
  */
 #include "edlstation/cli.h"
+#include "edlstation/factory_report.h"
+#include "edlstation/station.h"
 #include "edlstation/store.h"
 #include "edlstation/store_cli.h"
 
@@ -22,7 +24,8 @@
 #define SHORT_USAGE                                                                       \
 	"usage: edlstation report [--db FILE] [--since T] [--until T] [--station S] "     \
 	"[--package P] [--product N] [--slot L] [--serial X] [--lot L] [--work-order W] " \
-	"[--operator O] [--failed N] [--by hour|shift] [--format F]"
+	"[--operator O] [--failed N] [--by hour|shift] [--format F] [--line N] "          \
+	"[--by-station] [--config FILE]"
 
 /* Failed units listed in text unless --failed says otherwise. */
 #define TEXT_FAILED_DEFAULT 20
@@ -60,7 +63,13 @@ static void usage(FILE *f)
 	        "  --by hour|shift  buckets of one UTC hour (default) or 8 h shifts from\n"
 	        "                   06:00, 14:00, 22:00 UTC; text shows them when the window\n"
 	        "                   spans more than one\n"
-	        "  --format F       text (default), csv or json\n",
+	        "  --format F       text (default), csv or json\n"
+	        "  Factory database (--db postgresql://user@host/db, or postgres://): the\n"
+	        "  runs every station synced, the same figures; slots are per station.\n"
+	        "  --line N         only runs of the stations of line N (factory only)\n"
+	        "  --by-station     add a section per station (factory only)\n"
+	        "  --config FILE    read the database a station config names: [factory]\n"
+	        "                   database, else [results] database (--db wins)\n",
 	        EDL_STORE_DEFAULT_DB, TEXT_FAILED_DEFAULT);
 }
 
@@ -88,6 +97,73 @@ static bool parse_count(size_t *out, const char *text)
 	return true;
 }
 
+/* --config FILE: the database a station's config names, the factory database
+ * ([factory] database) first, else its results database ([results] database);
+ * into out. EDL_EXIT_OK, or EDL_EXIT_USAGE with the config's error printed. */
+static int config_database(char *out, size_t len, bool *factory, const char *path, const char *cmd)
+{
+	struct edl_station_config *cfg = malloc(sizeof(*cfg));
+	struct edl_error err;
+	int rc = EDL_EXIT_OK;
+
+	edl_error_clear(&err);
+	if (cfg == NULL)
+		return EDL_EXIT_FAILURE;
+	edl_station_config_default(cfg);
+	if (edl_station_config_load(cfg, path, &err) != EDL_OK) {
+		fprintf(stderr, "edlstation %s: %s\n", cmd, err.detail);
+		rc = EDL_EXIT_USAGE;
+	} else {
+		*factory = cfg->factory_database[0] != '\0';
+		snprintf(out, len, "%s", *factory ? cfg->factory_database : cfg->db);
+	}
+	free(cfg);
+	return rc;
+}
+
+/* The report over the factory database (PostgreSQL): the same filters and
+ * formats; a server that cannot be reached or a schema it cannot read is exit
+ * 1, a connection string libpq cannot parse exit 2, each with the server named
+ * (password masked) and what to do. */
+static int report_factory(const char *conninfo, struct edl_store_filter *filter,
+                          const char *serial_text, enum edl_store_format format)
+{
+	struct edl_factory_db *fdb = NULL;
+	struct edl_store_report *report = NULL;
+	struct edl_error err;
+	char msg[EDL_ERROR_DETAIL_MAX + 128];
+	char serial[128];
+	int rc;
+
+	edl_error_clear(&err);
+	rc = edl_factory_read_open(&fdb, conninfo, &err);
+	if (rc == EDL_OK && serial_text != NULL) {
+		rc = edl_factory_find_unit(serial, sizeof(serial), fdb, serial_text, &err);
+		if (rc == EDL_E_NOENT || rc == EDL_E_AGAIN || rc == EDL_E_INVAL) {
+			fprintf(stderr, "edlstation report: --serial: %s\n", err.detail);
+			edl_factory_read_close(fdb);
+			return rc == EDL_E_NOENT ? EDL_EXIT_FAILURE : EDL_EXIT_USAGE;
+		}
+		filter->serial = serial;
+	}
+	if (rc == EDL_OK)
+		rc = edl_factory_report(&report, fdb, filter, &err);
+	if (rc != EDL_OK) {
+		fprintf(stderr, "edlstation report: %s\n",
+		        edl_error_format(&err, msg, sizeof(msg)));
+		edl_factory_read_close(fdb);
+		return rc == EDL_E_CONFIG ? EDL_EXIT_USAGE : EDL_EXIT_FAILURE;
+	}
+	rc = EDL_EXIT_OK;
+	if (edl_store_report_write(stdout, report, format) != EDL_OK) {
+		fprintf(stderr, "edlstation report: writing the report failed\n");
+		rc = EDL_EXIT_FAILURE;
+	}
+	edl_store_report_free(report);
+	edl_factory_read_close(fdb);
+	return rc;
+}
+
 int edl_cli_report(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -105,10 +181,15 @@ int edl_cli_report(int argc, char **argv)
 	        {"operator", required_argument, NULL, 'o'},
 	        {"by", required_argument, NULL, 'B'},
 	        {"format", required_argument, NULL, 'f'},
+	        {"line", required_argument, NULL, 'N'},
+	        {"by-station", no_argument, NULL, 'G'},
+	        {"config", required_argument, NULL, 'c'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
-	const char *db = edl_store_default_db();
+	const char *db = NULL, *config = NULL;
+	char config_db[1024];
+	bool config_factory = false;
 	const char *serial_text = NULL;
 	enum edl_store_format format = EDL_STORE_FORMAT_TEXT;
 	struct edl_store_filter filter;
@@ -184,6 +265,15 @@ int edl_cli_report(int argc, char **argv)
 			if (edl_store_format_parse(&format, optarg) != EDL_OK)
 				return usage_error("unknown format (text, csv or json)", optarg);
 			break;
+		case 'N':
+			filter.line = optarg;
+			break;
+		case 'G':
+			filter.by_station = true;
+			break;
+		case 'c':
+			config = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return EDL_EXIT_OK;
@@ -199,6 +289,24 @@ int edl_cli_report(int argc, char **argv)
 		return usage_error("--until must be after --since", NULL);
 	if (!failed_given && format == EDL_STORE_FORMAT_TEXT)
 		filter.failed_max = TEXT_FAILED_DEFAULT;
+	if (db == NULL && config != NULL) {
+		rc = config_database(config_db, sizeof(config_db), &config_factory, config,
+		                     "report");
+		if (rc != EDL_EXIT_OK)
+			return rc;
+		if (config_db[0] != '\0')
+			db = config_db;
+	}
+	if (db == NULL)
+		db = edl_store_default_db();
+	if (edl_factory_is_uri(db) || (db == config_db && config_factory))
+		return report_factory(db, &filter, serial_text, format);
+	if (filter.line != NULL || filter.by_station)
+		return usage_error(filter.line != NULL ? "--line needs the factory database (--db "
+		                                         "postgresql://...)"
+		                                       : "--by-station needs the factory database "
+		                                         "(--db postgresql://...)",
+		                   NULL);
 
 	rc = edl_store_open(&store, db, &err);
 	if (rc == EDL_E_CONFIG || rc == EDL_E_NOENT) {

@@ -192,6 +192,43 @@ static void report_products(struct out *o, const struct edl_store_report *r)
 	}
 }
 
+/* Factory reports (--by-station): a table of stations. */
+static void report_stations(struct out *o, const struct edl_store_report *r)
+{
+	if (!r->filter.by_station)
+		return;
+	raw(o, "\ntable,station,line,runs,passed_runs,failed_runs,interrupted_runs,units,"
+	       "passed_units,first_pass_units,first_pass_yield,final_yield,flagged_slots\n");
+	for (size_t i = 0; i < r->n_stations; i++) {
+		const struct edl_store_station_stat *s = &r->stations[i];
+		raw(o, "station,");
+		field(o, s->station);
+		raw(o, ",");
+		field(o, s->line);
+		raw(o, ",");
+		u64(o, s->runs);
+		raw(o, ",");
+		u64(o, s->passed_runs);
+		raw(o, ",");
+		u64(o, s->failed_runs);
+		raw(o, ",");
+		u64(o, s->interrupted_runs);
+		raw(o, ",");
+		u64(o, s->units);
+		raw(o, ",");
+		u64(o, s->passed_units);
+		raw(o, ",");
+		u64(o, s->first_pass_units);
+		raw(o, ",");
+		num(o, s->first_pass_yield);
+		raw(o, ",");
+		num(o, s->final_yield);
+		raw(o, ",");
+		u64(o, s->flagged_slots);
+		raw(o, "\n");
+	}
+}
+
 int edl_store_report_csv(struct edl_buf *b, const struct edl_store_report *r)
 {
 	struct out o = {b, EDL_OK};
@@ -282,6 +319,7 @@ int edl_store_report_csv(struct edl_buf *b, const struct edl_store_report *r)
 	report_buckets(&o, r);
 	report_packages(&o, r);
 	report_products(&o, r);
+	report_stations(&o, r);
 	return o.rc;
 }
 

@@ -117,6 +117,33 @@ static void report_buckets(struct edl_json *j, const struct edl_store_report *r)
 	edl_json_array_end(j);
 }
 
+/* Factory reports (--by-station): one object per station. */
+static void report_stations(struct edl_json *j, const struct edl_store_report *r)
+{
+	if (!r->filter.by_station)
+		return;
+	edl_json_key(j, "by_station");
+	edl_json_array_begin(j);
+	for (size_t i = 0; i < r->n_stations; i++) {
+		const struct edl_store_station_stat *s = &r->stations[i];
+		edl_json_object_begin(j);
+		key_str(j, "station", s->station);
+		key_str(j, "line", s->line);
+		key_u64(j, "runs", s->runs);
+		key_u64(j, "passed_runs", s->passed_runs);
+		key_u64(j, "failed_runs", s->failed_runs);
+		key_u64(j, "interrupted_runs", s->interrupted_runs);
+		key_u64(j, "units", s->units);
+		key_u64(j, "passed_units", s->passed_units);
+		key_u64(j, "first_pass_units", s->first_pass_units);
+		key_num(j, "first_pass_yield", s->first_pass_yield);
+		key_num(j, "final_yield", s->final_yield);
+		key_u64(j, "flagged_slots", s->flagged_slots);
+		edl_json_object_end(j);
+	}
+	edl_json_array_end(j);
+}
+
 static void report_packages(struct edl_json *j, const struct edl_store_report *r)
 {
 	edl_json_key(j, "packages");
@@ -184,6 +211,8 @@ int edl_store_report_json(struct edl_buf *b, const struct edl_store_report *r)
 	key_str(&j, "lot", r->filter.lot); /* issue 13 */
 	key_str(&j, "work_order", r->filter.work_order);
 	key_str(&j, "operator", r->filter.operator_name);
+	if (r->filter.line != NULL)
+		key_str(&j, "line", r->filter.line); /* factory reports only */
 	edl_json_object_end(&j);
 
 	static const struct {
@@ -264,6 +293,7 @@ int edl_store_report_json(struct edl_buf *b, const struct edl_store_report *r)
 	report_buckets(&j, r);
 	report_packages(&j, r);
 	report_products(&j, r);
+	report_stations(&j, r);
 	edl_json_object_end(&j);
 	return finish(&j);
 }

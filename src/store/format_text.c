@@ -177,6 +177,31 @@ static void report_products(struct out *o, const struct edl_store_report *r)
 }
 
 /* Shown only when the window spans more than one bucket. */
+/* Factory reports (--by-station): a line per station. */
+static void report_stations(struct out *o, const struct edl_store_report *r)
+{
+	if (!r->filter.by_station)
+		return;
+	printf_out(o, "\nby station (units count at the station of their first run)\n");
+	printf_out(o, "  %-12s %-8s %8s %8s %8s %8s %7s %7s %7s\n", "station", "line", "runs",
+	           "fail", "intr", "units", "fpy", "final", "flagged");
+	for (size_t i = 0; i < r->n_stations; i++) {
+		const struct edl_store_station_stat *s = &r->stations[i];
+		printf_out(o, "  ");
+		text(o, s->station, 12, "-");
+		printf_out(o, " ");
+		text(o, s->line, 8, "-");
+		printf_out(o, " %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " ", s->runs,
+		           s->failed_runs, s->interrupted_runs, s->units);
+		percent(o, s->first_pass_yield);
+		printf_out(o, " ");
+		percent(o, s->final_yield);
+		printf_out(o, " %7u\n", s->flagged_slots);
+	}
+	if (r->n_stations == 0)
+		printf_out(o, "  (no runs)\n");
+}
+
 static void report_buckets(struct out *o, const struct edl_store_report *r)
 {
 	if (r->n_buckets < 2)
@@ -209,6 +234,8 @@ int edl_store_report_text(struct edl_buf *b, const struct edl_store_report *r)
 	printf_out(&o, " .. ");
 	time_text(&o, r->window_end_ms, true);
 	printf_out(&o, " (%.1f h)\n", (double)(r->window_end_ms - r->window_start_ms) / 3600000.0);
+	if (r->filter.line != NULL)
+		printf_out(&o, "line: %s\n", r->filter.line);
 	if (r->filter.station != NULL || r->filter.package != NULL || r->filter.slot != NULL ||
 	    r->filter.serial != NULL || r->filter.product != NULL) {
 		printf_out(&o, "filter: station ");
@@ -319,6 +346,7 @@ int edl_store_report_text(struct edl_buf *b, const struct edl_store_report *r)
 	}
 	if (r->n_pareto == 0)
 		printf_out(&o, "  (no failures)\n");
+	report_stations(&o, r);
 	report_failed(&o, r);
 	report_packages(&o, r);
 	report_products(&o, r);

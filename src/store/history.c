@@ -387,6 +387,17 @@ out:
 	return EDL_OK;
 }
 
+struct edl_store_history *edl_store_history_new(struct edl_arena **arena_out)
+{
+	struct history_owner *o = calloc(1, sizeof(*o));
+
+	if (o == NULL)
+		return NULL;
+	edl_arena_init(&o->arena);
+	*arena_out = &o->arena;
+	return &o->pub;
+}
+
 void edl_store_history_free(struct edl_store_history *h)
 {
 	struct history_owner *o;

@@ -918,6 +918,19 @@ void edl_store_filter_init(struct edl_store_filter *f)
 	f->lot = f->work_order = f->operator_name = NULL;
 	f->failed_max = 0;
 	f->bucket = EDL_STORE_BUCKET_HOUR;
+	f->line = NULL;
+	f->by_station = false;
+}
+
+struct edl_store_report *edl_store_report_new(struct edl_arena **arena_out)
+{
+	struct report_owner *o = calloc(1, sizeof(*o));
+
+	if (o == NULL)
+		return NULL;
+	edl_arena_init(&o->arena);
+	*arena_out = &o->arena;
+	return &o->pub;
 }
 
 int edl_store_report(struct edl_store_report **out, struct edl_store *s,

@@ -182,6 +182,12 @@ struct edl_arena {
 	struct edl_arena_block *head;
 };
 
+/* For another backend filling the same structs (src/factory/, PostgreSQL): an
+ * empty report or history whose strings and arrays go in *arena_out; freed
+ * with edl_store_report_free() / edl_store_history_free(). NULL: no memory. */
+struct edl_store_report *edl_store_report_new(struct edl_arena **arena_out);
+struct edl_store_history *edl_store_history_new(struct edl_arena **arena_out);
+
 void edl_arena_init(struct edl_arena *a);
 void edl_arena_free(struct edl_arena *a);
 void *edl_arena_alloc(struct edl_arena *a, size_t n);
