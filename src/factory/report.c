@@ -687,29 +687,9 @@ static int finish_slots(struct fold *f, struct edl_store_report *r)
 	return EDL_OK;
 }
 
-static int cmp_pareto_words(const void *a, const void *b)
-{
-	const struct edl_store_pareto_entry *x = a, *y = b;
-	int c = strcmp(x->stage, y->stage);
-
-	if (c == 0)
-		c = strcmp(x->error, y->error);
-	return c != 0 ? c : strcmp(x->error_class, y->error_class);
-}
-
-static int cmp_pareto(const void *a, const void *b)
-{
-	const struct edl_store_pareto_entry *x = a, *y = b;
-
-	if (x->count != y->count)
-		return x->count < y->count ? 1 : -1;
-	return cmp_pareto_words(a, b);
-}
-
 static int finish_pareto(struct fold *f, struct edl_store_report *r)
 {
-	uint64_t total = 0, running = 0;
-	size_t kept = 0;
+	uint64_t total = 0;
 
 	r->pareto = edl_arena_alloc(f->arena, (f->n_pareto + 1) * sizeof(*r->pareto));
 	if (r->pareto == NULL)
@@ -719,20 +699,8 @@ static int finish_pareto(struct fold *f, struct edl_store_report *r)
 	for (size_t i = 0; i < f->n_pareto; i++)
 		total += f->pareto[i].count;
 	/* Groups differ by slot and package too: merge rows of the same words. */
-	qsort(r->pareto, f->n_pareto, sizeof(*r->pareto), cmp_pareto_words);
-	for (size_t i = 0; i < f->n_pareto; i++) {
-		if (kept > 0 && cmp_pareto_words(&r->pareto[kept - 1], &r->pareto[i]) == 0)
-			r->pareto[kept - 1].count += r->pareto[i].count;
-		else
-			r->pareto[kept++] = r->pareto[i];
-	}
-	r->n_pareto = kept;
-	qsort(r->pareto, r->n_pareto, sizeof(*r->pareto), cmp_pareto);
-	for (size_t i = 0; i < r->n_pareto; i++) {
-		running += r->pareto[i].count;
-		r->pareto[i].share = ratio(r->pareto[i].count, total);
-		r->pareto[i].cumulative = ratio(running, total);
-	}
+	r->n_pareto = f->n_pareto;
+	edl_store_pareto_finish(r, total);
 	return EDL_OK;
 }
 

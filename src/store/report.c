@@ -559,11 +559,31 @@ static int finish_slots(struct edl_store_report *r, struct scan *sc)
 	return EDL_OK;
 }
 
+void edl_store_pareto_finish(struct edl_store_report *r, uint64_t total)
+{
+	uint64_t running = 0;
+	size_t kept = 0;
+
+	qsort(r->pareto, r->n_pareto, sizeof(*r->pareto), cmp_pareto_words);
+	for (size_t i = 0; i < r->n_pareto; i++) {
+		if (kept > 0 && cmp_pareto_words(&r->pareto[kept - 1], &r->pareto[i]) == 0)
+			r->pareto[kept - 1].count += r->pareto[i].count;
+		else
+			r->pareto[kept++] = r->pareto[i];
+	}
+	r->n_pareto = kept;
+	qsort(r->pareto, r->n_pareto, sizeof(*r->pareto), cmp_pareto);
+	for (size_t i = 0; i < r->n_pareto; i++) {
+		running += r->pareto[i].count;
+		r->pareto[i].share = ratio(r->pareto[i].count, total);
+		r->pareto[i].cumulative = ratio(running, total);
+	}
+}
+
 static int finish_pareto(struct edl_store_report *r, struct scan *sc)
 {
 	const struct pareto_agg *agg = sc->pareto.items;
-	uint64_t total = 0, running = 0;
-	size_t kept = 0;
+	uint64_t total = 0;
 
 	r->pareto = edl_arena_alloc(sc->arena, (sc->pareto.n + 1) * sizeof(*r->pareto));
 	if (r->pareto == NULL)
@@ -579,20 +599,7 @@ static int finish_pareto(struct edl_store_report *r, struct scan *sc)
 		total += agg[i].count;
 	}
 	/* Merge what only the stored class's spelling told apart (NULL before v4). */
-	qsort(r->pareto, r->n_pareto, sizeof(*r->pareto), cmp_pareto_words);
-	for (size_t i = 0; i < r->n_pareto; i++) {
-		if (kept > 0 && cmp_pareto_words(&r->pareto[kept - 1], &r->pareto[i]) == 0)
-			r->pareto[kept - 1].count += r->pareto[i].count;
-		else
-			r->pareto[kept++] = r->pareto[i];
-	}
-	r->n_pareto = kept;
-	qsort(r->pareto, r->n_pareto, sizeof(*r->pareto), cmp_pareto);
-	for (size_t i = 0; i < r->n_pareto; i++) {
-		running += r->pareto[i].count;
-		r->pareto[i].share = ratio(r->pareto[i].count, total);
-		r->pareto[i].cumulative = ratio(running, total);
-	}
+	edl_store_pareto_finish(r, total);
 	return EDL_OK;
 }
 

@@ -266,4 +266,10 @@ int edl_store_history_text(struct edl_buf *b, const struct edl_store_history *h)
 int edl_store_history_csv(struct edl_buf *b, const struct edl_store_history *h);
 int edl_store_history_json(struct edl_buf *b, const struct edl_store_history *h);
 
+/* Merges the report's Pareto rows of the same stage, error and class, orders
+ * them (most first) and fills share and cumulative of total failed runs: the
+ * one place SQLite's and the factory's reports (src/factory/report.c) do it. */
+struct edl_store_report;
+void edl_store_pareto_finish(struct edl_store_report *r, uint64_t total);
+
 #endif
