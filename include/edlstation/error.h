@@ -41,6 +41,8 @@
 	XX(EDL_E_NO_ROUTE, -121, "no route matches this unit")                                    \
 	XX(EDL_E_MES_REFUSED, -130, "the MES refused the unit (before_unit hook)")                \
 	XX(EDL_E_MES_HOOK, -131, "the MES hook gave no usable answer")                            \
+	/* issue 13: an operator aborted the unit (POST /api/v1/slots/LABEL/abort) */             \
+	XX(EDL_E_ABORTED, -140, "aborted by the operator")                                        \
 	/* issue 15: the unit's own data ([rma] preserve) */                                      \
 	XX(EDL_E_PRESERVE_READ, -110, "unit's own data cannot be read: not flashed")              \
 	XX(EDL_E_PRESERVE_WRITE, -111, "unit's own data was not written back")                    \

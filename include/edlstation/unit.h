@@ -202,7 +202,7 @@ bool edl_unit_held(const struct edl_unit *u);
 /* The product its decision named; "" when none. */
 const char *edl_unit_product_name(const struct edl_unit *u);
 /* Someone (the web API) aborts this unit: the attempt fails now with reason
- * as its recorded detail (EDL_E_INTERRUPTED), no retry (in a retry pause, the
+ * as its recorded detail (EDL_E_ABORTED, class reseat), no retry (in a retry pause, the
  * last attempt's failure stands). False when the unit is not flashing
  * (opening, committing, closed) or is stopping already. */
 bool edl_unit_abort(struct edl_unit *u, uint64_t now, const char *reason);

@@ -47,6 +47,7 @@ enum edl_error_class edl_error_class(int code)
 	case EDL_E_FH_TIMEOUT:
 	case EDL_E_USB:
 	case EDL_E_USB_GONE:
+	case EDL_E_ABORTED: /* on purpose: the unit itself is fine, put it back */
 		return EDL_CLASS_RESEAT;
 
 	/* The unit answers nothing we can use until it restarts. */
@@ -169,6 +170,10 @@ const char *edl_error_action(int code)
 		return "set the unit aside for RMA: it crashed into memory-dump mode";
 	case EDL_E_STALLED:
 		return "re-seat the cable; if it stalls again, set the unit aside";
+	case EDL_E_ABORTED:
+		return "aborted on purpose (the reason says who and why): put the unit back to "
+		       "flash "
+		       "it again";
 	case EDL_E_MES_REFUSED:
 		return "set the unit aside: the MES refused it (the reason says why); ask the line "
 		       "lead";

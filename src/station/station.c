@@ -387,7 +387,8 @@ void station_unit_finished(struct station *st, struct session *s, const struct e
 		           edl_error_class_name(a->cls), edl_error_action(a->code));
 	}
 	station_count_finished(st, r);
-	if (!st->cfg->identify_only && a->code != EDL_E_NOT_RECORDED &&
+	/* A deliberate abort says nothing about the line: not fed to the guard. */
+	if (!st->cfg->identify_only && a->code != EDL_E_NOT_RECORDED && a->code != EDL_E_ABORTED &&
 	    edl_line_guard_feed(&st->guard, s->slot, a->code, edl_clock_ms(), &verdict))
 		line_stop(st, false, verdict.reason, verdict.check);
 }

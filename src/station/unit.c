@@ -1608,7 +1608,7 @@ bool edl_unit_abort(struct edl_unit *u, uint64_t now, const char *reason)
 		return false;
 	u->aborted = true;
 	if (u->state == UNIT_RUNNING && u->why.code == EDL_OK)
-		edl_error_set(&u->why, EDL_E_INTERRUPTED, "%s", reason);
+		edl_error_set(&u->why, EDL_E_ABORTED, "%s", reason);
 	step(u, now);
 	return true;
 }

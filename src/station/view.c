@@ -196,6 +196,9 @@ static enum slot_state failed_state(int code, enum edl_error_class cls)
 	if (code == EDL_E_NOT_RECORDED || code == EDL_E_DB || code == EDL_E_DB_BUSY ||
 	    code == EDL_E_DB_FULL || code == EDL_E_DB_LOCKED)
 		return SLOT_NOT_RECORDED;
+	/* Stopped on purpose: shown as the failure it is recorded as, with its reason. */
+	if (code == EDL_E_ABORTED)
+		return SLOT_FAIL;
 	/* The unit is on the slot and needs a hand before it can pass. */
 	if (cls == EDL_CLASS_POWER_CYCLE || cls == EDL_CLASS_RESEAT)
 		return SLOT_OPERATOR;

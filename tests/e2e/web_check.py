@@ -378,6 +378,8 @@ def main():
         if rows:
             check("it is that slot's unit", rows[0][0] == victim["serial"] and
                   rows[0][1] == victim["label"], (rows, victim["serial"]))
+            check("recorded as an abort (EDL_E_ABORTED), not a station fault",
+                  rows[0][2] == "EDL_E_ABORTED", rows)
         tile = poll("the slot shows the failure with the reason",
                     lambda: [s for s in api.state()["slots"] if s["label"] == victim["label"]
                              and s["state"] == "fail" and "web test abort" in (s["message"] or "")],
