@@ -751,6 +751,85 @@ static int finish_packages(struct fold *f, struct edl_store_report *r, struct ed
 	return EDL_OK;
 }
 
+static int cmp_product(const void *a, const void *b)
+{
+	const struct edl_store_product_stat *x = a, *y = b;
+
+	if (x->units != y->units)
+		return x->units < y->units ? 1 : -1;
+	if ((x->product == NULL) != (y->product == NULL))
+		return x->product == NULL ? 1 : -1;
+	return x->product ? strcmp(x->product, y->product) : 0;
+}
+
+/* issue 15: units by the product of their last run, as src/store/report.c
+ * counts them; only when some run of the selection has a product. The
+ * unfiltered factory pays one index probe (run_with_product, v3) when no
+ * run has one. */
+static int fold_products(struct fold *f, struct edl_store_report *r, struct edl_factory_db *db,
+                         struct edl_error *err)
+{
+	struct edl_factory_sql q;
+	PGresult *res;
+	int rc, n;
+
+	edl_factory_sql_init(&q);
+	edl_factory_sql_add(&q, "WITH sel AS (SELECT r.serial, nullif(r.product, '') AS product, "
+	                        "r.result, r.start_ms,"
+	                        " r.station_id, r.local_id FROM run r WHERE true");
+	edl_factory_sql_filter(&q, &r->filter);
+	edl_factory_sql_add(
+	        &q,
+	        "), byrun AS (SELECT product, count(*) AS runs,"
+	        " count(*) FILTER (WHERE result = 'pass') AS passes,"
+	        " count(*) FILTER (WHERE result = 'fail') AS failures FROM sel GROUP BY product),"
+	        " unit AS (SELECT (array_agg(product ORDER BY start_ms DESC, station_id DESC,"
+	        "  local_id DESC))[1] AS product,"
+	        "  (array_agg(result ORDER BY start_ms DESC, station_id DESC, local_id DESC))[1]"
+	        "  AS last_result,"
+	        "  (array_agg(result ORDER BY start_ms, station_id, local_id))[1] AS first_result"
+	        "  FROM sel WHERE serial IS NOT NULL GROUP BY serial),"
+	        " byunit AS (SELECT product, count(*) AS units,"
+	        "  count(*) FILTER (WHERE last_result = 'pass') AS passed,"
+	        "  count(*) FILTER (WHERE first_result = 'pass') AS first_pass FROM unit"
+	        "  GROUP BY product)"
+	        " SELECT coalesce(b.product, u.product), coalesce(b.runs, 0),"
+	        " coalesce(b.passes, 0), coalesce(b.failures, 0), coalesce(u.units, 0),"
+	        " coalesce(u.passed, 0), coalesce(u.first_pass, 0)"
+	        " FROM byrun b FULL JOIN byunit u ON coalesce(b.product, '') = coalesce(u.product, "
+	        "'')"
+	        " WHERE EXISTS (SELECT 1 FROM run WHERE product IS NOT NULL)"
+	        "  AND EXISTS (SELECT 1 FROM sel WHERE product IS NOT NULL)");
+	rc = edl_factory_read_query(&res, db, &q, "counting units by product", err);
+	if (rc != EDL_OK)
+		return rc;
+	n = PQntuples(res);
+	r->products = edl_arena_alloc(f->arena, ((size_t)n + 1) * sizeof(*r->products));
+	if (r->products == NULL) {
+		PQclear(res);
+		return edl_error_set(err, EDL_E_NOMEM, "counting units by product");
+	}
+	for (int i = 0; i < n; i++) {
+		struct edl_store_product_stat *p = &r->products[r->n_products++];
+		const char *name = edl_factory_col(res, i, 0);
+
+		memset(p, 0, sizeof(*p));
+		p->product = name != NULL ? edl_arena_strdup(f->arena, name) : NULL;
+		p->runs = (uint64_t)edl_factory_col_i64(res, i, 1);
+		p->passes = (uint64_t)edl_factory_col_i64(res, i, 2);
+		p->failures = (uint64_t)edl_factory_col_i64(res, i, 3);
+		p->units = (uint64_t)edl_factory_col_i64(res, i, 4);
+		p->passed_units = (uint64_t)edl_factory_col_i64(res, i, 5);
+		p->first_pass_units = (uint64_t)edl_factory_col_i64(res, i, 6);
+		p->failed_units = p->units - p->passed_units;
+		p->first_pass_yield = ratio(p->first_pass_units, p->units);
+		p->final_yield = ratio(p->passed_units, p->units);
+	}
+	PQclear(res);
+	qsort(r->products, r->n_products, sizeof(*r->products), cmp_product);
+	return EDL_OK;
+}
+
 static int cmp_station(const void *a, const void *b)
 {
 	const struct edl_store_station_stat *x = a, *y = b;
@@ -817,6 +896,8 @@ int edl_factory_report(struct edl_store_report **out, struct edl_factory_db *db,
 	}
 	if (rc == EDL_OK)
 		rc = finish_packages(&f, r, db, err);
+	if (rc == EDL_OK)
+		rc = fold_products(&f, r, db, err);
 	PQclear(PQexec(db->conn, "COMMIT"));
 	if (rc == EDL_OK && (finish_slots(&f, r) != EDL_OK || finish_pareto(&f, r) != EDL_OK))
 		rc = edl_error_set(err, EDL_E_NOMEM, "summarising the report");

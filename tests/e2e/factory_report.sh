@@ -56,6 +56,9 @@ station st-b L2 "$W/b.db" no 1-1.3:corrupt 2b3c0000
 check "station B ran" [ -s "$W/b.db" ]
 "$EDL" sync push --config "$W/st-a.ini" --db "$W/a.db" >"$W/push-a.txt" 2>&1
 check "station A in sync" [ $? -eq 0 ]
+# Station B's units as two routed products (issue 15), so the report's "by
+# product" section is compared too (the runs carry what [route] records).
+sqlite3 "$W/b.db" "update run set product = case when id % 2 = 0 then 'Alpha' else 'Beta' end"
 "$EDL" sync push --config "$W/st-b.ini" --db "$W/b.db" --database "$PG_URI" >"$W/push-b.txt" 2>&1
 check "station B pushed" [ $? -eq 0 ]
 a_runs=$(sqlite3 "$W/a.db" "select count(*) from run")
@@ -106,6 +109,9 @@ check "A: the same report, package $hash" compare "$W/a.db" st-a --package "$has
 check "A: the same report, unit $failed" compare "$W/a.db" st-a --serial "$failed"
 check "A: the same report by shift, 1 failed unit listed" compare "$W/a.db" st-a --by shift --failed 1
 check "B: the same report" compare "$W/b.db" st-b
+check "B: the same report, product Alpha" compare "$W/b.db" st-b --product alpha
+check "B: units by product on the factory database" \
+	sh -c "'$EDL' report --db '$PG_URI' --station st-b --format json | '$PY' -c 'import json,sys; p=json.load(sys.stdin)[\"products\"]; sys.exit(0 if sorted(x[\"product\"] for x in p) == [\"Alpha\", \"Beta\"] and sum(x[\"units\"] for x in p) > 0 else 1)'"
 
 "$EDL" history --db "$W/a.db" --format json --steps "$failed" >"$W/hs.json"
 "$EDL" history --db "$PG_URI" --format json --steps "$failed" >"$W/hp.json"
