@@ -53,30 +53,6 @@ static int usage_error(const char *what, const char *arg)
 	return EDL_EXIT_USAGE;
 }
 
-/* --config FILE: the database a station's config names, the factory database
- * ([factory] database) first, else its results database ([results] database);
- * into out. EDL_EXIT_OK, or EDL_EXIT_USAGE with the config's error printed. */
-static int config_database(char *out, size_t len, bool *factory, const char *path, const char *cmd)
-{
-	struct edl_station_config *cfg = malloc(sizeof(*cfg));
-	struct edl_error err;
-	int rc = EDL_EXIT_OK;
-
-	edl_error_clear(&err);
-	if (cfg == NULL)
-		return EDL_EXIT_FAILURE;
-	edl_station_config_default(cfg);
-	if (edl_station_config_load(cfg, path, &err) != EDL_OK) {
-		fprintf(stderr, "edlstation %s: %s\n", cmd, err.detail);
-		rc = EDL_EXIT_USAGE;
-	} else {
-		*factory = cfg->factory_database[0] != '\0';
-		snprintf(out, len, "%s", *factory ? cfg->factory_database : cfg->db);
-	}
-	free(cfg);
-	return rc;
-}
-
 /* The unit's history from the factory database (PostgreSQL). */
 static int history_factory(const char *conninfo, const char *typed, unsigned flags,
                            enum edl_store_format format)
@@ -168,8 +144,8 @@ int edl_cli_history(int argc, char **argv)
 		return usage_error("one SERIAL only; unexpected", argv[optind + 1]);
 
 	if (db == NULL && config != NULL) {
-		rc = config_database(config_db, sizeof(config_db), &config_factory, config,
-		                     "history");
+		rc = edl_cli_config_database(config_db, sizeof(config_db), &config_factory, config,
+		                             "history");
 		if (rc != EDL_EXIT_OK)
 			return rc;
 		if (config_db[0] != '\0')

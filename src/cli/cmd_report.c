@@ -97,10 +97,8 @@ static bool parse_count(size_t *out, const char *text)
 	return true;
 }
 
-/* --config FILE: the database a station's config names, the factory database
- * ([factory] database) first, else its results database ([results] database);
- * into out. EDL_EXIT_OK, or EDL_EXIT_USAGE with the config's error printed. */
-static int config_database(char *out, size_t len, bool *factory, const char *path, const char *cmd)
+/* --config FILE (report and history; declared in edlstation/store_cli.h). */
+int edl_cli_config_database(char *out, size_t len, bool *factory, const char *path, const char *cmd)
 {
 	struct edl_station_config *cfg = malloc(sizeof(*cfg));
 	struct edl_error err;
@@ -290,8 +288,8 @@ int edl_cli_report(int argc, char **argv)
 	if (!failed_given && format == EDL_STORE_FORMAT_TEXT)
 		filter.failed_max = TEXT_FAILED_DEFAULT;
 	if (db == NULL && config != NULL) {
-		rc = config_database(config_db, sizeof(config_db), &config_factory, config,
-		                     "report");
+		rc = edl_cli_config_database(config_db, sizeof(config_db), &config_factory, config,
+		                             "report");
 		if (rc != EDL_EXIT_OK)
 			return rc;
 		if (config_db[0] != '\0')
