@@ -276,33 +276,6 @@ int edl_factory_history(struct edl_store_history **out, struct edl_factory_db *d
 
 #define FIND_TEXT_MAX 128
 
-static size_t trim(char *out, size_t cap, const char *text, bool strip_hex)
-{
-	size_t n;
-
-	while (*text == ' ' || *text == '\t')
-		text++;
-	if (strip_hex && text[0] == '0' && (text[1] == 'x' || text[1] == 'X') && text[2] != '\0')
-		text += 2;
-	n = strlen(text);
-	while (n > 0 && (text[n - 1] == ' ' || text[n - 1] == '\t' || text[n - 1] == '\n'))
-		n--;
-	if (n >= cap)
-		n = cap - 1;
-	memcpy(out, text, n);
-	out[n] = '\0';
-	return n;
-}
-
-static void printable(char *out, size_t cap, const char *s)
-{
-	size_t n = 0;
-
-	for (; s != NULL && *s != '\0' && n + 1 < cap; s++)
-		out[n++] = (*s >= 0x20 && *s < 0x7f) ? *s : '?';
-	out[n] = '\0';
-}
-
 static int found(char *serial_out, size_t len, const char *serial, struct edl_error *err)
 {
 	if (strlen(serial) >= len)
@@ -321,10 +294,10 @@ int edl_factory_find_unit(char *serial_out, size_t len, struct edl_factory_db *d
 	int rc, a, b, n;
 
 	serial_out[0] = '\0';
-	if (text == NULL || trim(norm, sizeof(norm), text, true) == 0)
+	if (text == NULL || edl_store_typed_serial(norm, sizeof(norm), text, true) == 0)
 		return edl_error_set(err, EDL_E_INVAL, "no serial given");
-	trim(typed, sizeof(typed), text, false);
-	printable(shown, sizeof(shown), typed);
+	edl_store_typed_serial(typed, sizeof(typed), text, false);
+	edl_store_printable(shown, sizeof(shown), typed);
 	/* An exact chip serial (as stored, lower, upper) through the device key:
 	 * the usual case, one index lookup. */
 	edl_factory_sql_init(&q);
@@ -393,7 +366,7 @@ int edl_factory_find_unit(char *serial_out, size_t len, struct edl_factory_db *d
 		size_t at = 0;
 		for (int i = 0; i < n && i < EDL_STORE_FIND_LISTED; i++) {
 			char one[FIND_TEXT_MAX];
-			printable(one, sizeof(one), PQgetvalue(res, i, 0));
+			edl_store_printable(one, sizeof(one), PQgetvalue(res, i, 0));
 			at += (size_t)snprintf(list + at, sizeof(list) - at, "%s%s",
 			                       i > 0 ? ", " : "", one);
 		}

@@ -601,20 +601,7 @@ static int fold_units(struct fold *f, struct edl_store_report *r, struct edl_fac
 		}
 	}
 	PQclear(res);
-	for (size_t i = 0; i < r->n_buckets; i++) {
-		struct edl_store_bucket_stat *b = &r->buckets[i];
-		int64_t start = first + (int64_t)i * width, end = start + width;
-		double hours;
-
-		b->start_ms = start < r->window_start_ms ? r->window_start_ms : start;
-		b->end_ms = end > r->window_end_ms ? r->window_end_ms : end;
-		if (b->end_ms < b->start_ms)
-			b->end_ms = b->start_ms;
-		hours = (double)(b->end_ms - b->start_ms) / (double)HOUR_MS;
-		b->first_pass_yield = ratio(b->first_pass_units, b->units);
-		b->units_per_hour = hours > 0 ? (double)b->units / hours : NAN;
-		b->good_units_per_hour = hours > 0 ? (double)b->passed_units / hours : NAN;
-	}
+	edl_store_buckets_finish(r, first, width);
 	return EDL_OK;
 }
 

@@ -415,7 +415,7 @@ void edl_store_history_free(struct edl_store_history *h)
 #define FIND_TEXT_MAX 128
 
 /* What the person typed, trimmed of blanks and of a leading 0x. */
-static size_t normalise(char *out, size_t cap, const char *text, bool strip_hex)
+size_t edl_store_typed_serial(char *out, size_t cap, const char *text, bool strip_hex)
 {
 	size_t n;
 
@@ -434,7 +434,7 @@ static size_t normalise(char *out, size_t cap, const char *text, bool strip_hex)
 }
 
 /* Printable ASCII only, for messages: typed and stored serials may hold anything. */
-static void printable(char *out, size_t cap, const char *s)
+void edl_store_printable(char *out, size_t cap, const char *s)
 {
 	size_t n = 0;
 
@@ -608,10 +608,10 @@ int edl_store_find_unit(char *serial_out, size_t len, struct edl_store *s, const
 
 	assert(serial_out != NULL && len > 0);
 	serial_out[0] = '\0';
-	if (text == NULL || normalise(norm, sizeof(norm), text, true) == 0)
+	if (text == NULL || edl_store_typed_serial(norm, sizeof(norm), text, true) == 0)
 		return edl_error_set(err, EDL_E_INVAL, "no serial given");
-	normalise(typed, sizeof(typed), text, false);
-	printable(shown, sizeof(shown), typed);
+	edl_store_typed_serial(typed, sizeof(typed), text, false);
+	edl_store_printable(shown, sizeof(shown), typed);
 	rc = edl_store_exec(s->db, "BEGIN", err);
 	if (rc != EDL_OK)
 		return rc;
@@ -639,7 +639,7 @@ int edl_store_find_unit(char *serial_out, size_t len, struct edl_store *s, const
 		size_t at = 0;
 		for (size_t i = 0; i < c->n && i < EDL_STORE_FIND_LISTED; i++) {
 			char one[FIND_TEXT_MAX];
-			printable(one, sizeof(one), c->listed[i]);
+			edl_store_printable(one, sizeof(one), c->listed[i]);
 			at += (size_t)snprintf(list + at, sizeof(list) - at, "%s%s",
 			                       i > 0 ? ", " : "", one);
 		}
@@ -649,7 +649,7 @@ int edl_store_find_unit(char *serial_out, size_t len, struct edl_store *s, const
 		                   shown, list, c->n > EDL_STORE_FIND_LISTED ? ", ..." : "");
 	} else if (c->closest[0] != '\0') {
 		char near[FIND_TEXT_MAX];
-		printable(near, sizeof(near), c->closest);
+		edl_store_printable(near, sizeof(near), c->closest);
 		rc = edl_error_set(err, EDL_E_NOENT, "no unit %s; did you mean %s?", shown, near);
 	} else {
 		rc = edl_error_set(err, EDL_E_NOENT,

@@ -842,6 +842,24 @@ static int64_t floor_div(int64_t a, int64_t b)
 }
 
 /* Buckets from the first run's to the last run's, clipped to the window. */
+void edl_store_buckets_finish(struct edl_store_report *r, int64_t first, int64_t width)
+{
+	for (size_t i = 0; i < r->n_buckets; i++) {
+		struct edl_store_bucket_stat *b = &r->buckets[i];
+		int64_t start = first + (int64_t)i * width, end = start + width;
+		double hours;
+
+		b->start_ms = start < r->window_start_ms ? r->window_start_ms : start;
+		b->end_ms = end > r->window_end_ms ? r->window_end_ms : end;
+		if (b->end_ms < b->start_ms)
+			b->end_ms = b->start_ms;
+		hours = (double)(b->end_ms - b->start_ms) / (double)HOUR_MS;
+		b->first_pass_yield = ratio(b->first_pass_units, b->units);
+		b->units_per_hour = hours > 0 ? (double)b->units / hours : NAN;
+		b->good_units_per_hour = hours > 0 ? (double)b->passed_units / hours : NAN;
+	}
+}
+
 static int finish_buckets(struct edl_store_report *r, struct scan *sc, struct edl_error *err)
 {
 	const struct unit_agg *units = sc->units.items;
@@ -881,20 +899,7 @@ static int finish_buckets(struct edl_store_report *r, struct scan *sc, struct ed
 		if (units[i].first_result == EDL_RESULT_PASS)
 			b->first_pass_units++;
 	}
-	for (size_t i = 0; i < n; i++) {
-		struct edl_store_bucket_stat *b = &r->buckets[i];
-		int64_t start = first + (int64_t)i * width, end = start + width;
-		double hours;
-
-		b->start_ms = start < r->window_start_ms ? r->window_start_ms : start;
-		b->end_ms = end > r->window_end_ms ? r->window_end_ms : end;
-		if (b->end_ms < b->start_ms)
-			b->end_ms = b->start_ms;
-		hours = (double)(b->end_ms - b->start_ms) / (double)HOUR_MS;
-		b->first_pass_yield = ratio(b->first_pass_units, b->units);
-		b->units_per_hour = hours > 0 ? (double)b->units / hours : NAN;
-		b->good_units_per_hour = hours > 0 ? (double)b->passed_units / hours : NAN;
-	}
+	edl_store_buckets_finish(r, first, width);
 	return EDL_OK;
 }
 

@@ -272,4 +272,14 @@ int edl_store_history_json(struct edl_buf *b, const struct edl_store_history *h)
 struct edl_store_report;
 void edl_store_pareto_finish(struct edl_store_report *r, uint64_t total);
 
+/* The buckets' clipped bounds and rates once their counts are in (r->n_buckets
+ * buckets of width ms from first), for SQLite's and the factory's reports. */
+void edl_store_buckets_finish(struct edl_store_report *r, int64_t first, int64_t width);
+
+/* What a person typed as a serial, trimmed of blanks (and of a leading 0x with
+ * strip_hex), into out; its length. And text cut to printable ASCII for a
+ * message. Shared by `history` on SQLite and on the factory database. */
+size_t edl_store_typed_serial(char *out, size_t cap, const char *text, bool strip_hex);
+void edl_store_printable(char *out, size_t cap, const char *s);
+
 #endif
