@@ -76,6 +76,20 @@ static int enc_str(struct edl_buf *b, const char *s)
 	return edl_buf_append(b, s, n);
 }
 
+/* One archived file (issue 15), as both its own operation and a finish carry
+ * it. The run id is the record's. */
+static int enc_archive(struct edl_buf *b, const struct edl_store_archive *a)
+{
+	int rc = enc_str(b, a->serial);
+	rc = rc ? rc : enc_str(b, a->kind);
+	rc = rc ? rc : enc_str(b, a->label);
+	rc = rc ? rc : enc_str(b, a->path);
+	rc = rc ? rc : enc_u64(b, a->bytes);
+	rc = rc ? rc : enc_str(b, a->sha256);
+	rc = rc ? rc : enc_u64(b, (uint64_t)(int64_t)a->restored);
+	return rc ? rc : enc_u64(b, (uint64_t)a->created_ms);
+}
+
 /* FNV-1a over the payload: catches torn and stale records, not adversaries. */
 static uint32_t checksum(const uint8_t *p, size_t n)
 {
@@ -178,16 +192,8 @@ static int encode_op(struct edl_buf *b, uint64_t generation, const struct edl_st
 		/* v6 (issue 15): the run's kind and its archived files. */
 		rc = rc ? rc : enc_str(b, e->kind);
 		rc = rc ? rc : enc_u64(b, e->n_archives);
-		for (size_t i = 0; rc == EDL_OK && i < e->n_archives; i++) {
-			const struct edl_store_archive *a = &e->archives[i];
-			rc = enc_str(b, a->serial);
-			rc = rc ? rc : enc_str(b, a->kind);
-			rc = rc ? rc : enc_str(b, a->label);
-			rc = rc ? rc : enc_str(b, a->path);
-			rc = rc ? rc : enc_u64(b, a->bytes);
-			rc = rc ? rc : enc_str(b, a->sha256);
-			rc = rc ? rc : enc_u64(b, (uint64_t)a->created_ms);
-		}
+		for (size_t i = 0; rc == EDL_OK && i < e->n_archives; i++)
+			rc = enc_archive(b, &e->archives[i]);
 		rc = rc ? rc : enc_str(b, e->mes_payload); /* issue 13 */
 		break;
 	}
@@ -218,18 +224,9 @@ static int encode_op(struct edl_buf *b, uint64_t generation, const struct edl_st
 		rc = enc_str(b, op->u.route.product);
 		rc = rc ? rc : enc_str(b, op->u.route.package_hash);
 		break;
-	case EDL_STORE_OP_ARCHIVE: {
-		const struct edl_store_archive *a = &op->u.archive;
-		rc = enc_str(b, a->serial);
-		rc = rc ? rc : enc_str(b, a->kind);
-		rc = rc ? rc : enc_str(b, a->label);
-		rc = rc ? rc : enc_str(b, a->path);
-		rc = rc ? rc : enc_u64(b, a->bytes);
-		rc = rc ? rc : enc_str(b, a->sha256);
-		rc = rc ? rc : enc_u64(b, (uint64_t)(int64_t)a->restored);
-		rc = rc ? rc : enc_u64(b, (uint64_t)a->created_ms);
+	case EDL_STORE_OP_ARCHIVE:
+		rc = enc_archive(b, &op->u.archive);
 		break;
-	}
 	}
 	return rc;
 }
@@ -275,6 +272,23 @@ static const char *dec_str(struct reader *r)
 	s = (const char *)r->p;
 	r->p += n;
 	return s;
+}
+
+/* The twin of enc_archive(); false when the record is bad or a required
+ * field is missing. */
+static bool dec_archive(struct reader *r, int64_t run_id, struct edl_store_archive *a)
+{
+	a->run_id = run_id;
+	a->serial = dec_str(r);
+	a->kind = dec_str(r);
+	a->label = dec_str(r);
+	a->path = dec_str(r);
+	a->bytes = dec_u64(r);
+	a->sha256 = dec_str(r);
+	a->restored = (int)(int64_t)dec_u64(r);
+	a->created_ms = (int64_t)dec_u64(r);
+	return !r->bad && a->serial && a->kind && a->label && a->path && a->sha256 &&
+	       a->restored >= -1 && a->restored <= 1;
 }
 
 /* Rebuilds one operation from a checked payload; NULL when it does not parse. */
@@ -400,21 +414,16 @@ static struct edl_store_oprec *decode_op(struct reader *r)
 		if (lines != NULL && !r->bad && r->p < r->end) { /* v6; a v5 journal ends here */
 			e.kind = dec_str(r);
 			n = dec_u64(r);
-			/* Each archive takes at least 36 bytes: a count beyond the record is bad.
-			 */
-			if (r->bad || n > (uint64_t)(r->end - r->p) / 36)
+			/* Each archive takes at least 44 bytes (5 strings, 3 numbers): a count
+			 * beyond the record is bad. */
+			if (r->bad || n > (uint64_t)(r->end - r->p) / 44)
 				r->bad = true;
 			else if ((archives = calloc(n > 0 ? n : 1, sizeof(*archives))) == NULL)
 				r->bad = true;
-			for (uint64_t i = 0; archives != NULL && i < n; i++) {
-				archives[i].serial = dec_str(r);
-				archives[i].kind = dec_str(r);
-				archives[i].label = dec_str(r);
-				archives[i].path = dec_str(r);
-				archives[i].bytes = dec_u64(r);
-				archives[i].sha256 = dec_str(r);
-				archives[i].created_ms = (int64_t)dec_u64(r);
-			}
+			/* A finish's archives are taken as written (a bad record still fails
+			 * below): the recorder stands in for a missing field, as before. */
+			for (uint64_t i = 0; archives != NULL && i < n; i++)
+				(void)dec_archive(r, run_id, &archives[i]);
 			e.archives = archives;
 			e.n_archives = archives != NULL ? n : 0;
 		}
@@ -469,17 +478,7 @@ static struct edl_store_oprec *decode_op(struct reader *r)
 
 	case EDL_STORE_OP_ARCHIVE: {
 		struct edl_store_archive a;
-		a.run_id = run_id;
-		a.serial = dec_str(r);
-		a.kind = dec_str(r);
-		a.label = dec_str(r);
-		a.path = dec_str(r);
-		a.bytes = dec_u64(r);
-		a.sha256 = dec_str(r);
-		a.restored = (int)(int64_t)dec_u64(r);
-		a.created_ms = (int64_t)dec_u64(r);
-		if (!r->bad && a.serial && a.kind && a.label && a.path && a.sha256 &&
-		    a.restored >= -1 && a.restored <= 1)
+		if (dec_archive(r, run_id, &a))
 			op = edl_store_oprec_archive(&a);
 		break;
 	}
