@@ -284,6 +284,19 @@ static int found(char *serial_out, size_t len, const char *serial, struct edl_er
 	return EDL_OK;
 }
 
+/* The serial as stored in its three cases ($a: normalised) or as typed ($b),
+ * the inside of "serial IN (...)"; both bound, never pasted. */
+static void serial_choices(struct edl_factory_sql *q, int a, int b)
+{
+	edl_factory_sql_ref(q, a, "::text");
+	edl_factory_sql_add(q, ", lower(");
+	edl_factory_sql_ref(q, a, "::text");
+	edl_factory_sql_add(q, "), upper(");
+	edl_factory_sql_ref(q, a, "::text");
+	edl_factory_sql_add(q, "), ");
+	edl_factory_sql_ref(q, b, "::text");
+}
+
 int edl_factory_find_unit(char *serial_out, size_t len, struct edl_factory_db *db, const char *text,
                           struct edl_error *err)
 {
@@ -304,13 +317,7 @@ int edl_factory_find_unit(char *serial_out, size_t len, struct edl_factory_db *d
 	a = edl_factory_sql_param(&q, norm);
 	b = edl_factory_sql_param(&q, typed);
 	edl_factory_sql_add(&q, "SELECT serial FROM device WHERE serial IN (");
-	edl_factory_sql_ref(&q, a, "::text");
-	edl_factory_sql_add(&q, ", lower(");
-	edl_factory_sql_ref(&q, a, "::text");
-	edl_factory_sql_add(&q, "), upper(");
-	edl_factory_sql_ref(&q, a, "::text");
-	edl_factory_sql_add(&q, "), ");
-	edl_factory_sql_ref(&q, b, "::text");
+	serial_choices(&q, a, b);
 	edl_factory_sql_add(&q, ") ORDER BY serial LIMIT 1");
 	rc = edl_factory_read_query(&res, db, &q, "looking the serial up", err);
 	if (rc != EDL_OK)
@@ -327,23 +334,11 @@ int edl_factory_find_unit(char *serial_out, size_t len, struct edl_factory_db *d
 	a = edl_factory_sql_param(&q, norm);
 	b = edl_factory_sql_param(&q, typed);
 	edl_factory_sql_add(&q, "SELECT serial, rank FROM (SELECT serial, CASE WHEN serial IN (");
-	edl_factory_sql_ref(&q, a, "::text");
-	edl_factory_sql_add(&q, ", lower(");
-	edl_factory_sql_ref(&q, a, "::text");
-	edl_factory_sql_add(&q, "), upper(");
-	edl_factory_sql_ref(&q, a, "::text");
-	edl_factory_sql_add(&q, "), ");
-	edl_factory_sql_ref(&q, b, "::text");
+	serial_choices(&q, a, b);
 	edl_factory_sql_add(&q, ") THEN 0 WHEN usb_serial = ");
 	edl_factory_sql_ref(&q, b, "::text");
 	edl_factory_sql_add(&q, " THEN 1 ELSE 2 END AS rank FROM device WHERE serial IN (");
-	edl_factory_sql_ref(&q, a, "::text");
-	edl_factory_sql_add(&q, ", lower(");
-	edl_factory_sql_ref(&q, a, "::text");
-	edl_factory_sql_add(&q, "), upper(");
-	edl_factory_sql_ref(&q, a, "::text");
-	edl_factory_sql_add(&q, "), ");
-	edl_factory_sql_ref(&q, b, "::text");
+	serial_choices(&q, a, b);
 	edl_factory_sql_add(&q, ") OR usb_serial = ");
 	edl_factory_sql_ref(&q, b, "::text");
 	edl_factory_sql_add(&q, " OR lower(left(serial, length(");
